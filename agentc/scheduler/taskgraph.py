@@ -1,0 +1,176 @@
+"""The scheduling problem every placement algorithm in agentc reads.
+
+A `TaskGraph` is deliberately independent of MLIR: operator placement builds one from the
+operator IR plus the cost model, and the research formats (HEFT-style JSON, Kasahara STG)
+build one from a file. HEFT, PEFT and CP-SAT all consume this type and return a `Schedule`.
+
+Times are plain floats in one unit chosen by the builder (seconds for placement, the file's
+own unit for benchmark graphs). Data volumes on edges are in the unit that the links'
+bandwidths divide (bytes for placement; for benchmark graphs the edge weight is already a
+time, expressed as a link with bandwidth 1 and latency 0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+
+class ScheduleError(ValueError):
+    """A task graph or schedule request that cannot be solved as given (bad input)."""
+
+
+@dataclass(frozen=True)
+class Processor:
+    """One schedulable resource.
+
+    capacity: how many tasks may run on it at once (a host thread pool has several).
+    memory_bytes: what resident model weights may occupy there.
+    cost_per_s: what one second of its time costs (for TCO objectives).
+    memory_space: processors with the same non-empty memory space move data for free
+    (the host and IREE's CPU driver share host memory).
+    """
+
+    name: str
+    capacity: int = 1
+    memory_bytes: float = math.inf
+    cost_per_s: float = 0.0
+    memory_space: str = ""
+
+
+@dataclass(frozen=True)
+class Link:
+    latency: float = 0.0
+    bandwidth: float = math.inf
+
+
+@dataclass
+class Task:
+    """A unit of work. `cost[p]` is its run time on processor p; a processor absent from
+    `cost` cannot run it. `resident` names the weight groups it needs on its processor
+    (group name -> bytes): each group occupies a processor's memory once however many
+    tasks use it."""
+
+    name: str
+    cost: dict[str, float]
+    resident: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TaskGraph:
+    tasks: dict[str, Task]
+    processors: dict[str, Processor]
+    edges: dict[tuple[str, str], float] = field(default_factory=dict)
+    links: dict[tuple[str, str], Link] = field(default_factory=dict)
+
+    def graph(self) -> nx.DiGraph:
+        g = nx.DiGraph()
+        g.add_nodes_from(self.tasks)
+        g.add_edges_from(self.edges)
+        return g
+
+    def validate(self) -> None:
+        """Raise ScheduleError naming the first problem: unknown task or processor, a task
+        nothing can run, a cycle, a non-positive bandwidth, a needed link that is missing."""
+        for t in self.tasks.values():
+            if not t.cost:
+                raise ScheduleError(f"task '{t.name}': no processor can run it")
+            for p in t.cost:
+                if p not in self.processors:
+                    raise ScheduleError(f"task '{t.name}': unknown processor '{p}'")
+        for (u, v) in self.edges:
+            for n in (u, v):
+                if n not in self.tasks:
+                    raise ScheduleError(f"edge {u} -> {v}: unknown task '{n}'")
+        for (p, q), link in self.links.items():
+            if link.bandwidth <= 0:
+                raise ScheduleError(f"link {p} -> {q}: bandwidth must be > 0, got {link.bandwidth}")
+            if link.latency < 0:
+                raise ScheduleError(f"link {p} -> {q}: latency must be >= 0, got {link.latency}")
+        g = self.graph()
+        if not nx.is_directed_acyclic_graph(g):
+            cycle = nx.find_cycle(g)
+            raise ScheduleError("cycle: " + " -> ".join([e[0] for e in cycle] + [cycle[0][0]]))
+
+    def same_memory(self, p: str, q: str) -> bool:
+        if p == q:
+            return True
+        a, b = self.processors[p].memory_space, self.processors[q].memory_space
+        return bool(a) and a == b
+
+    def comm_time(self, u: str, v: str, p: str, q: str) -> float:
+        """Time to move edge (u, v)'s data from processor p to q; 0 within one memory."""
+        volume = self.edges.get((u, v), 0.0)
+        if self.same_memory(p, q):
+            return 0.0
+        link = self.links.get((p, q)) or self.links.get((q, p))
+        if link is None:
+            if volume == 0:
+                return 0.0
+            raise ScheduleError(
+                f"edge {u} -> {v} needs a transfer {p} -> {q}, but no link joins them"
+            )
+        return link.latency + volume / link.bandwidth
+
+    def topological_order(self) -> list[str]:
+        return list(nx.topological_sort(self.graph()))
+
+
+@dataclass
+class Slot:
+    processor: str
+    start: float
+    end: float
+
+
+@dataclass
+class Schedule:
+    """A solved schedule: where and when each task runs."""
+
+    assignment: dict[str, Slot]
+    makespan: float
+    algorithm: str
+    status: str = "feasible"  # "optimal" | "feasible" | "heuristic"
+    lower_bound: float = 0.0
+    solve_time_s: float = 0.0
+
+    @property
+    def gap(self) -> float:
+        if self.makespan <= 0:
+            return 0.0
+        return max(0.0, (self.makespan - self.lower_bound) / self.makespan)
+
+    def to_json(self) -> dict:
+        return {
+            "algorithm": self.algorithm,
+            "makespan": self.makespan,
+            "status": self.status,
+            "lower_bound": self.lower_bound,
+            "gap": self.gap,
+            "solve_time_s": self.solve_time_s,
+            "assignment": {
+                t: {"processor": s.processor, "start": s.start, "end": s.end}
+                for t, s in self.assignment.items()
+            },
+        }
+
+
+def check_schedule(tg: TaskGraph, sched: Schedule, tol: float = 1e-6) -> None:
+    """Raise ScheduleError if `sched` breaks a dependency, a transfer or a capacity."""
+    for (u, v) in tg.edges:
+        a, b = sched.assignment[u], sched.assignment[v]
+        need = a.end + tg.comm_time(u, v, a.processor, b.processor)
+        if b.start + tol < need:
+            raise ScheduleError(f"{v} starts at {b.start} before its input from {u} at {need}")
+    for p, proc in tg.processors.items():
+        events = []
+        for s in sched.assignment.values():
+            if s.processor == p and s.end > s.start:
+                events += [(s.start, 1), (s.end, -1)]
+        running = 0
+        for _, d in sorted(events, key=lambda e: (e[0], e[1])):
+            running += d
+            if running > proc.capacity:
+                raise ScheduleError(f"processor {p} runs more than {proc.capacity} tasks at once")
