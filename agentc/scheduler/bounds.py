@@ -1,0 +1,55 @@
+"""Lower bounds on the makespan that need no solver.
+
+Reported next to every schedule so the gap is always visible, and combined with CP-SAT's
+own bound (which can be weak when the time limit is short, and which describes a
+rounded, possibly coarsened model rather than the graph itself). Both bounds ignore
+communication and memory, so they hold for any schedule `check_schedule` accepts.
+"""
+
+from __future__ import annotations
+
+import math
+
+from agentc.scheduler.ranks import topo_positions
+from agentc.scheduler.taskgraph import TaskGraph
+
+
+def critical_path_bound(tg: TaskGraph) -> float:
+    """Longest path with every task at its fastest processor and free transfers."""
+    preds: dict[str, list[str]] = {t: [] for t in tg.tasks}
+    for u, v in tg.edges:
+        preds[v].append(u)
+    pos = topo_positions(tg)
+    finish: dict[str, float] = {}
+    for t in sorted(tg.tasks, key=lambda t: pos[t]):
+        finish[t] = max((finish[u] for u in preds[t]), default=0.0) + min(tg.tasks[t].cost.values())
+    return max(finish.values(), default=0.0)
+
+
+def work_bound(tg: TaskGraph) -> float:
+    """Total work at each task's fastest processor over the total capacity: no schedule
+    can do all of it sooner even with perfect balance."""
+    capacity = sum(p.capacity for p in tg.processors.values())
+    work = sum(min(t.cost.values()) for t in tg.tasks.values())
+    return work / capacity if capacity else 0.0
+
+
+def integral_times(tg: TaskGraph) -> bool:
+    """True when every duration and transfer time is a whole number; then every
+    left-justified schedule has whole-number times and a bound can be rounded up."""
+    costs = (c for t in tg.tasks.values() for c in t.cost.values())
+    if not all(float(c).is_integer() for c in costs):
+        return False
+    if not all(float(v).is_integer() for v in tg.edges.values()):
+        return False
+    return all(
+        float(lk.latency).is_integer() and (math.isinf(lk.bandwidth) or lk.bandwidth == 1)
+        for lk in tg.links.values()
+    )
+
+
+def lower_bound(tg: TaskGraph) -> float:
+    bound = max(critical_path_bound(tg), work_bound(tg))
+    if integral_times(tg):
+        bound = math.ceil(bound - 1e-9)
+    return float(bound)
