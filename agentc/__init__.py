@@ -1,0 +1,49 @@
+"""agentc: compile AI agents into operators placed across heterogeneous devices.
+
+Write an agent as plain Python over symbolic values (`@agentc.agent`, `agentc.llm`, ...),
+compile it (`agentc.compile`), and run it (`agentc.load(build).run(...)`).
+"""
+
+from agentc.frontend.graph import AgentError
+from agentc.frontend.index import VectorIndex
+from agentc.frontend.ops import (
+    cond,
+    contains,
+    embed,
+    fanout,
+    format,
+    join,
+    llm,
+    passages,
+    tokenize,
+    tool,
+    vector_search,
+)
+from agentc.frontend.trace import agent
+
+__all__ = [
+    "AgentError", "VectorIndex", "agent", "compile", "cond", "contains", "embed", "fanout",
+    "format", "join", "llm", "load", "passages", "tokenize", "tool", "vector_search",
+]
+
+_OPS = set(__all__)
+
+
+def compile(graph_path, out_dir=None, **options):  # noqa: A001
+    """Compile graph.py into a build directory; see `agentc.compiler.CompileOptions`."""
+    from agentc.compiler import CompileOptions, compile_file
+
+    return compile_file(graph_path, out_dir, CompileOptions(**options))
+
+
+def load(build_dir, **options):
+    """Load a build directory into a runtime session: `session.run({"query": ...})`."""
+    from agentc.runtime.session import Session
+
+    return Session(build_dir, **options)
+
+
+def __getattr__(name):
+    from agentc.frontend.ops import caller_loc
+
+    raise AgentError(f"{caller_loc()}: unknown op 'agentc.{name}' (known: {', '.join(sorted(_OPS))})")

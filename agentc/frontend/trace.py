@@ -1,0 +1,91 @@
+"""Load a graph.py file and trace its agents into `Graph`s.
+
+The file runs as ordinary Python; functions decorated with `@agentc.agent` are traced by
+calling them with one symbolic text value per parameter. A mistake in the file becomes an
+`AgentError` that names the file and line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import runpy
+import traceback
+from pathlib import Path
+
+from agentc.frontend import ops
+from agentc.frontend.graph import TEXT, AgentError, Graph, SourceLoc, Value
+
+
+class AgentFunction:
+    def __init__(self, fn, sla_ms: float | None, name: str | None):
+        self.fn, self.sla_ms = fn, sla_ms
+        self.name = name or fn.__name__
+        code = fn.__code__
+        self.loc = SourceLoc(Path(code.co_filename).name, code.co_firstlineno)
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
+    def trace(self) -> Graph:
+        import inspect
+
+        g = Graph(self.name, sla_ms=self.sla_ms, loc=self.loc)
+        params = list(inspect.signature(self.fn).parameters)
+        g.inputs = [Value(None, i, TEXT, p) for i, p in enumerate(params)]
+        ops._stack.append(g)
+        try:
+            out = self.fn(*g.inputs)
+        finally:
+            ops._stack.pop()
+        outs = list(out) if isinstance(out, (tuple, list)) else [out]
+        if not outs or not all(isinstance(o, Value) for o in outs):
+            raise AgentError(f"{self.loc}: agent '{self.name}' must return agent values (text)")
+        g.outputs = outs
+        return g
+
+
+def agent(fn=None, *, sla_ms: float | None = None, name: str | None = None):
+    """Mark a function as an agent; `sla_ms` is its end-to-end latency target."""
+    if fn is None:
+        return lambda f: AgentFunction(f, sla_ms, name)
+    return AgentFunction(fn, sla_ms, name)
+
+
+def load_agents(path: str | Path) -> list[AgentFunction]:
+    path = Path(path)
+    if not path.is_file():
+        raise AgentError(f"{path}: no such file")
+    try:
+        compile(path.read_text(), str(path), "exec")
+    except SyntaxError as e:
+        raise AgentError(f"{path.name}:{e.lineno}: syntax error: {e.msg}") from None
+    try:
+        ns = runpy.run_path(str(path), run_name="agentc_graph")
+    except AgentError:
+        raise
+    except Exception as e:  # the user's module failed at import time
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if Path(f.filename) == path.resolve() or f.filename == str(path)]
+        line = frames[-1].lineno if frames else 0
+        raise AgentError(f"{path.name}:{line}: {type(e).__name__}: {e}") from None
+    agents = [v for v in ns.values() if isinstance(v, AgentFunction)]
+    if not agents:
+        raise AgentError(f"{path.name}: no @agentc.agent function found")
+    return agents
+
+
+def trace_file(path: str | Path, agent_name: str | None = None) -> Graph:
+    agents = load_agents(path)
+    if agent_name:
+        picked = [a for a in agents if a.name == agent_name]
+        if not picked:
+            raise AgentError(f"{Path(path).name}: no agent named '{agent_name}' (found: {', '.join(a.name for a in agents)})")
+        fn = picked[0]
+    else:
+        fn = agents[0]
+    try:
+        return fn.trace()
+    except AgentError:
+        raise
+    except Exception as e:
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if Path(f.filename).name == Path(path).name]
+        line = frames[-1].lineno if frames else fn.loc.line
+        raise AgentError(f"{Path(path).name}:{line}: {type(e).__name__}: {e}") from None

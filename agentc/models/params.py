@@ -1,0 +1,16 @@
+"""Deterministic random weights for the test-tier models.
+
+Weights are derived from the model name and parameter name, so two processes (the compiler
+and a reference run) produce identical tensors without sharing files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+
+def seeded_normal(model: str, name: str, shape: tuple[int, ...], std: float) -> np.ndarray:
+    seed = int.from_bytes(hashlib.sha256(f"{model}/{name}".encode()).digest()[:8], "little")
+    return (np.random.default_rng(seed).standard_normal(shape) * std).astype(np.float32)

@@ -1,0 +1,136 @@
+// The `agent` dialect: the source of truth for agent-level and operator-level IR.
+//
+// Agent level (what graph.py traces to): text values flow between tokenizers, models,
+// vector search, prompt formatting, tools and branches.
+// Operator level (after decompose-agent-ops): model calls become `func.call`s of
+// linalg/tensor `func.func`s whose weights are `ml_program` globals; host work (tokenize, detokenize, tools, formatting, branch
+// predicates) stays as host ops. Nothing in this dialect reaches IREE: partitioning keeps
+// only the compute functions of each device.
+//
+// IRDL binds one constraint variable to one type or attribute per op: every operand,
+// result and attribute that may differ has its own variable below.
+//
+// Branches reference outlined functions by symbol (as tf.If does) rather than owning
+// regions: IRDL cannot mark an op as a terminator, so region bodies could not end.
+
+irdl.dialect @agent {
+  // A UTF-8 string value that lives on the host.
+  irdl.type @text {}
+
+  // ---- agent level ----------------------------------------------------------------
+
+  // Prompt formatting and concatenation: `template` with {0}, {1}, ... placeholders.
+  irdl.operation @format {
+    %text = irdl.parametric @agent::@text<>
+    %str = irdl.base "#builtin.string"
+    irdl.operands(args: variadic %text)
+    irdl.results(out: %text)
+    irdl.attributes {"template" = %str}
+  }
+
+  // Reduce of a fan-out: the texts joined by `separator`.
+  irdl.operation @join {
+    %text = irdl.parametric @agent::@text<>
+    %str = irdl.base "#builtin.string"
+    irdl.operands(args: variadic %text)
+    irdl.results(out: %text)
+    irdl.attributes {"separator" = %str}
+  }
+
+  // Text -> token ids (right-padded) and, for causal models, the prompt length.
+  irdl.operation @tokenize {
+    %text = irdl.parametric @agent::@text<>
+    %ids = irdl.base "!builtin.tensor"
+    %length = irdl.base "!builtin.tensor"
+    %str = irdl.base "#builtin.string"
+    irdl.operands(text: %text)
+    irdl.results(ids: %ids, length: optional %length)
+    irdl.attributes {"model" = %str}
+  }
+
+  // Token ids -> sentence embedding.
+  irdl.operation @embed {
+    %ids = irdl.base "!builtin.tensor"
+    %emb = irdl.base "!builtin.tensor"
+    %str = irdl.base "#builtin.string"
+    irdl.operands(ids: %ids)
+    irdl.results(embedding: %emb)
+    irdl.attributes {"model" = %str}
+  }
+
+  // Embedding -> indices of the k nearest passages of `index` (cosine similarity).
+  irdl.operation @vector_search {
+    %query = irdl.base "!builtin.tensor"
+    %indices = irdl.base "!builtin.tensor"
+    %str = irdl.base "#builtin.string"
+    %int = irdl.base "#builtin.integer"
+    irdl.operands(query: %query)
+    irdl.results(indices: %indices)
+    irdl.attributes {"index" = %str, "k" = %int}
+  }
+
+  // Passage indices -> the passages' text, joined by newlines.
+  irdl.operation @passages {
+    %tensor = irdl.base "!builtin.tensor"
+    %text = irdl.parametric @agent::@text<>
+    %str = irdl.base "#builtin.string"
+    irdl.operands(indices: %tensor)
+    irdl.results(out: %text)
+    irdl.attributes {"index" = %str}
+  }
+
+  // Prompt -> generated text (greedy, at most max_tokens tokens).
+  irdl.operation @llm {
+    %text = irdl.parametric @agent::@text<>
+    %str = irdl.base "#builtin.string"
+    %int = irdl.base "#builtin.integer"
+    irdl.operands(prompt: %text)
+    irdl.results(out: %text)
+    irdl.attributes {"model" = %str, "max_tokens" = %int}
+  }
+
+  // A Python callable run on the host with a declared latency and a timeout.
+  irdl.operation @tool {
+    %text = irdl.parametric @agent::@text<>
+    %str = irdl.base "#builtin.string"
+    %latency = irdl.base "#builtin.integer"
+    %timeout = irdl.base "#builtin.integer"
+    irdl.operands(args: variadic %text)
+    irdl.results(out: %text)
+    irdl.attributes {"callee" = %str, "latency_ms" = %latency, "timeout_ms" = %timeout}
+  }
+
+  // Does the text match the regular expression `pattern`?
+  irdl.operation @contains {
+    %text = irdl.parametric @agent::@text<>
+    %i1 = irdl.is i1
+    %str = irdl.base "#builtin.string"
+    irdl.operands(text: %text)
+    irdl.results(out: %i1)
+    irdl.attributes {"pattern" = %str}
+  }
+
+  // A bounded data-dependent branch: calls @then_branch or @else_branch with `args`.
+  // Branch arguments and results are text (IRDL unifies a variadic's element types).
+  irdl.operation @if {
+    %i1 = irdl.is i1
+    %text = irdl.parametric @agent::@text<>
+    %then = irdl.base "#builtin.symbol_ref"
+    %else = irdl.base "#builtin.symbol_ref"
+    irdl.operands(pred: %i1, args: variadic %text)
+    irdl.results(out: %text)
+    irdl.attributes {"then_branch" = %then, "else_branch" = %else}
+  }
+
+  // ---- operator level --------------------------------------------------------------
+
+  // Generated token ids -> text, stopping at end-of-sequence.
+  irdl.operation @detokenize {
+    %tensor = irdl.base "!builtin.tensor"
+    %text = irdl.parametric @agent::@text<>
+    %str = irdl.base "#builtin.string"
+    irdl.operands(tokens: variadic %tensor)
+    irdl.results(out: %text)
+    irdl.attributes {"model" = %str}
+  }
+}
