@@ -44,6 +44,13 @@ def load(build_dir, **options):
 
 
 def __getattr__(name):
+    import importlib
+
+    try:  # a submodule (agentc.kernels, ...) is not an op
+        return importlib.import_module(f"agentc.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"agentc.{name}":
+            raise
     from agentc.frontend.ops import caller_loc
 
     raise AgentError(f"{caller_loc()}: unknown op 'agentc.{name}' (known: {', '.join(sorted(_OPS))})")

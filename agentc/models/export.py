@@ -44,7 +44,13 @@ def export_function(
     The caller records which arguments are weights (`param_names`)."""
     from importlib.metadata import version
 
-    full_key = dict(key, func=func_name, shapes=[(tuple(a.shape), str(a.dtype)) for a in args],
+    import inspect
+
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        source = repr(getattr(fn, "__code__", fn))
+    full_key = dict(key, func=func_name, source=source, shapes=[(tuple(a.shape), str(a.dtype)) for a in args],
                     torch=torch.__version__, torch_mlir=version("torch-mlir"), v=2)
     digest = hashlib.sha256(json.dumps(full_key, sort_keys=True).encode()).hexdigest()[:24]
     path = cache_dir() / "exports" / f"{func_name}-{digest}.mlir"

@@ -1,0 +1,170 @@
+"""decompose-agent-ops: model-level agent ops -> granular operators.
+
+  agent.embed          -> call @<enc>__encode, call @<enc>__pool
+  agent.vector_search  -> call @index_<name>__similarity, call @index_<name>__top<k>
+  agent.llm            -> agent.tokenize (prompt ids + length), call @<lm>__prefill,
+                          call @<lm>__sample, then per step call @<lm>__decode and
+                          call @<lm>__sample, and agent.detokenize of all sampled tokens
+
+Each model's compute functions are added once (see agentc.kernels). Every op created keeps
+the source location of the op it replaces, under a name `<node>/<operator>` so diagnostics,
+plans and traces can name operators individually.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from torch_mlir import ir
+
+from agentc import kernels
+from agentc.dialects import MODEL_OPS
+
+
+def _file_loc(loc: ir.Location) -> tuple[str, str, int]:
+    m = re.match(r'loc\("([^"]*)"\("([^"]*)":(\d+):\d+\)\)', str(loc))
+    if not m:
+        return "op", "<unknown>", 0
+    return m.group(1), m.group(2), int(m.group(3))
+
+
+def _sym(name: str) -> str:
+    return '@"' + name + '"'
+
+
+@dataclass
+class DecomposeAgentOps:
+    """Options: `indexes` maps index names to VectorIndex objects (corpus embeddings are
+    weights of the search kernels)."""
+
+    indexes: dict = field(default_factory=dict)
+    NAME = "decompose-agent-ops"
+
+    def __post_init__(self):
+        self._added: dict[str, dict[str, kernels.Kernel]] = {}
+        self.weights: dict[str, dict] = {}  # group -> {param: array}, for the build
+
+    def __call__(self, op: ir.Operation, pass_=None) -> None:
+        module_body = op.regions[0].blocks[0]
+        targets = []
+        for fn in module_body.operations:
+            if fn.operation.name != "func.func":
+                continue
+            for block in fn.regions[0].blocks:
+                for inner in block.operations:
+                    if inner.operation.name in MODEL_OPS:
+                        targets.append(inner.operation)
+        for target in targets:
+            self._rewrite(target, module_body)
+
+    # -- kernels ----------------------------------------------------------------------
+    def _ensure(self, key: str, make, module_body: ir.Block) -> dict[str, kernels.Kernel]:
+        if key in self._added:
+            return self._added[key]
+        ks = {k.symbol.split("__", 1)[1]: k for k in make()}
+        for k in ks.values():
+            self._insert_kernel(k, module_body)
+            if k.params:
+                self.weights.setdefault(k.group, {}).update(k.params)
+        self._added[key] = ks
+        return ks
+
+    def _insert_kernel(self, k: kernels.Kernel, module_body: ir.Block) -> None:
+        impl_mod = ir.Module.parse(k.impl_text)  # only to read the signature
+        impl = next(o for o in impl_mod.body.operations if o.operation.name == "func.func")
+        ftype = ir.FunctionType(ir.TypeAttr(impl.attributes["function_type"]).value)
+        n_w = len(k.params)
+        w_types, a_types = ftype.inputs[:n_w], ftype.inputs[n_w:]
+        lines, loads = [], []
+        for (pname, _), t in zip(k.params.items(), w_types):
+            g = kernels.global_name(k.group, pname)
+            lines.append(f"ml_program.global private {_sym(g)}(#ml_program.extern : {t}) : {t}")
+            loads.append((f"%w{len(loads)}", g, t))
+        args = ", ".join(f"%a{i}: {t}" for i, t in enumerate(a_types))
+        res = ", ".join(str(t) for t in ftype.results)
+        body = [f"  {n} = ml_program.global_load_const {_sym(g)} : {t}" for n, g, t in loads]
+        operands = [n for n, _, _ in loads] + [f"%a{i}" for i in range(len(a_types))]
+        body.append(f"  %r:{len(ftype.results)} = func.call @{k.symbol}_impl({', '.join(operands)}) : "
+                    f"({', '.join(str(t) for t in ftype.inputs)}) -> ({res})")
+        body.append("  return " + ", ".join(f"%r#{i}" for i in range(len(ftype.results))) + f" : {res}")
+        lines.append(f'func.func private @{k.symbol}({args}) -> ({res}) attributes '
+                     f'{{agent.kernel, agent.weights = "{k.group}"}} {{\n' + "\n".join(body) + "\n}")
+        # Parse wrapper and implementation together so the call's symbol resolves.
+        text = k.impl_text.rstrip()
+        combined = ir.Module.parse(text[: text.rindex("}")] + "\n".join(lines) + "\n}")
+        for o in list(combined.body.operations):
+            if o.operation.name == "ml_program.global" and self._has_global(
+                    module_body, ir.StringAttr(o.attributes["sym_name"]).value):
+                continue  # weights shared with a kernel already added
+            if o.operation.name == "func.func" and ir.StringAttr(o.attributes["sym_name"]).value.endswith("_impl"):
+                o.attributes["sym_visibility"] = ir.StringAttr.get("private")
+            module_body.append(o.operation)
+
+    @staticmethod
+    def _has_global(module_body: ir.Block, name: str) -> bool:
+        for o in module_body.operations:
+            if o.operation.name == "ml_program.global" and ir.StringAttr(o.attributes["sym_name"]).value == name:
+                return True
+        return False
+
+    # -- rewrites ---------------------------------------------------------------------
+    def _rewrite(self, op: ir.Operation, module_body: ir.Block) -> None:
+        node, file, line = _file_loc(op.location)
+        base = ir.Location.file(file, line, 0)
+
+        def loc(suffix: str) -> ir.Location:
+            return ir.Location.name(f"{node}/{suffix}", childLoc=base)
+
+        def call(kernel: kernels.Kernel, operands, suffix: str) -> ir.Operation:
+            impl_results = self._result_types(module_body, kernel.symbol)
+            return ir.Operation.create(
+                "func.call", results=impl_results, operands=list(operands),
+                attributes={"callee": ir.FlatSymbolRefAttr.get(kernel.symbol)}, loc=loc(suffix))
+
+        attrs = op.attributes
+        with ir.InsertionPoint(op):
+            if op.name == "agent.embed":
+                model = ir.StringAttr(attrs["model"]).value
+                ks = self._ensure(f"enc:{model}", lambda: kernels.encoder_kernels(model), module_body)
+                ids = op.operands[0]
+                hidden = call(ks["encode"], [ids], "encode")
+                out = call(ks["pool"], [hidden.results[0], ids], "pool").results[0]
+            elif op.name == "agent.vector_search":
+                name, k = ir.StringAttr(attrs["index"]).value, ir.IntegerAttr(attrs["k"]).value
+                index = self.indexes[name]
+                ks = self._ensure(f"index:{name}:{k}", lambda: kernels.index_kernels(index, k), module_body)
+                scores = call(ks["similarity"], [op.operands[0]], "similarity")
+                out = call(ks[f"top{k}"], [scores.results[0]], f"top{k}").results[0]
+            else:  # agent.llm
+                model = ir.StringAttr(attrs["model"]).value
+                steps = ir.IntegerAttr(attrs["max_tokens"]).value
+                ks = self._ensure(f"lm:{model}", lambda: kernels.decoder_kernels(model), module_body)
+                pre_inputs = self._input_types(module_body, ks["prefill"].symbol)
+                tok = ir.Operation.create(
+                    "agent.tokenize", results=pre_inputs, operands=[op.operands[0]],
+                    attributes={"model": ir.StringAttr.get(model)}, loc=loc("tokenize"))
+                ids, length = tok.results
+                logits, kc, vc = call(ks["prefill"], [ids, length], "prefill").results
+                tokens = [call(ks["sample"], [logits], "sample0").results[0]]
+                pos = length
+                for i in range(1, steps):
+                    logits, kc, vc, pos = call(ks["decode"], [tokens[-1], pos, kc, vc], f"decode{i}").results
+                    tokens.append(call(ks["sample"], [logits], f"sample{i}").results[0])
+                out = ir.Operation.create(
+                    "agent.detokenize", results=[op.results[0].type], operands=tokens,
+                    attributes={"model": ir.StringAttr.get(model)}, loc=loc("detokenize")).results[0]
+        op.results[0].replace_all_uses_with(out)
+        op.erase()
+
+    def _func(self, module_body: ir.Block, symbol: str):
+        for o in module_body.operations:
+            if o.operation.name == "func.func" and ir.StringAttr(o.attributes["sym_name"]).value == symbol:
+                return ir.FunctionType(ir.TypeAttr(o.attributes["function_type"]).value)
+        raise KeyError(symbol)
+
+    def _result_types(self, module_body, symbol):
+        return list(self._func(module_body, symbol).results)
+
+    def _input_types(self, module_body, symbol):
+        return list(self._func(module_body, symbol).inputs)
