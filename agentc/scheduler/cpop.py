@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 
+from agentc.scheduler.checks import check_graph
 from agentc.scheduler.listsched import Transfers, list_schedule
 from agentc.scheduler.ranks import downward_rank, topo_positions, upward_rank
 from agentc.scheduler.taskgraph import Schedule, TaskGraph
@@ -42,7 +43,7 @@ def critical_path(tg: TaskGraph, priority: dict[str, float]) -> list[str]:
 
 def cpop(tg: TaskGraph) -> Schedule:
     t0 = time.perf_counter()
-    tg.validate()
+    check_graph(tg)
     tr = Transfers(tg)
     up, down = upward_rank(tg, tr), downward_rank(tg, tr)
     priority = {t: up[t] + down[t] for t in tg.tasks}

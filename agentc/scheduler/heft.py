@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 
+from agentc.scheduler.checks import check_graph
 from agentc.scheduler.listsched import Transfers, list_schedule
 from agentc.scheduler.ranks import by_priority, upward_rank
 from agentc.scheduler.taskgraph import Schedule, TaskGraph
@@ -23,7 +24,7 @@ def heft(tg: TaskGraph) -> Schedule:
     """Schedule `tg` with insertion-based HEFT; raises ScheduleError if some task has no
     feasible processor once its predecessors are placed."""
     t0 = time.perf_counter()
-    tg.validate()
+    check_graph(tg)
     order = by_priority(tg, upward_rank(tg, Transfers(tg)))
     sched = list_schedule(tg, order, lambda tl, t: tl.best(t, tg.tasks[t].cost), "heft")
     sched.solve_time_s = time.perf_counter() - t0

@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from agentc.scheduler.checks import check_graph
 from agentc.scheduler.listsched import Transfers, list_schedule
 from agentc.scheduler.ranks import topo_positions
 from agentc.scheduler.taskgraph import Schedule, ScheduleError, TaskGraph
@@ -66,7 +67,7 @@ def optimistic_cost_table(
 
 def peft(tg: TaskGraph) -> Schedule:
     t0 = time.perf_counter()
-    tg.validate()
+    check_graph(tg)
     tr = Transfers(tg)
     table = optimistic_cost_table(tg, tr)
     rank = {t: float(np.mean([table[t][p] for p in task.cost])) for t, task in tg.tasks.items()}
