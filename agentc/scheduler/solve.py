@@ -104,7 +104,9 @@ def _solve_exact(tg, time_limit_s, workers, coarsen, bound, t0) -> Schedule:
                 hints.append(heft(c.coarse))
             except ScheduleError:
                 pass
-            found = solve_cpsat(c.coarse, left, hint=_best(hints), workers=workers, makespan_limit=limit)
+            found = solve_cpsat(
+                c.coarse, left, hint=_best(hints), workers=workers, makespan_limit=limit
+            )
             found = expand(tg, c, found)
             found.lower_bound = bound  # the coarse model's bound says nothing about tg
             found.status = "optimal" if found.makespan <= bound + 1e-9 else "feasible"

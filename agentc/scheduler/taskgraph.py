@@ -158,7 +158,31 @@ class Schedule:
 
 
 def check_schedule(tg: TaskGraph, sched: Schedule, tol: float = 1e-6) -> None:
-    """Raise ScheduleError if `sched` breaks a dependency, a transfer or a capacity."""
+    """Raise ScheduleError if `sched` breaks a dependency, a transfer or a capacity, or
+    leaves a task out, puts it where it cannot run, gives it less time than it needs, or
+    overfills a processor's memory with resident weights."""
+    for name, task in tg.tasks.items():
+        s = sched.assignment.get(name)
+        if s is None:
+            raise ScheduleError(f"task '{name}' is not scheduled")
+        if s.processor not in task.cost:
+            raise ScheduleError(f"task '{name}' cannot run on {s.processor}")
+        if s.end - s.start + tol < task.cost[s.processor]:
+            raise ScheduleError(
+                f"task '{name}' on {s.processor} needs {task.cost[s.processor]}, "
+                f"got {s.end - s.start}"
+            )
+    for p, proc in tg.processors.items():
+        groups: dict[str, float] = {}
+        for name, s in sched.assignment.items():
+            if s.processor == p:
+                for g, size in tg.tasks[name].resident.items():
+                    groups[g] = max(size, groups.get(g, 0.0))
+        if sum(groups.values()) > proc.memory_bytes:
+            raise ScheduleError(
+                f"processor {p}: resident weights need {sum(groups.values()):g} bytes, "
+                f"it has {proc.memory_bytes:g}"
+            )
     for (u, v) in tg.edges:
         a, b = sched.assignment[u], sched.assignment[v]
         need = a.end + tg.comm_time(u, v, a.processor, b.processor)

@@ -1,0 +1,42 @@
+"""Compile a device module with IREE, cached by content hash.
+
+The key covers the module text, the target, the flags and the compiler version, so an
+unchanged graph recompiles from the cache. A compiler failure raises an error that keeps
+the diagnostics and the exact command, and saves the input for a reproducer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib.metadata import version
+from pathlib import Path
+
+from agentc.models.export import cache_dir
+
+
+class IreeCompileError(RuntimeError):
+    pass
+
+
+def compile_module(text: str, target: str, flags: tuple[str, ...], device: str) -> tuple[bytes, bool]:
+    """Returns (vmfb bytes, cache hit)."""
+    import iree.compiler as ic
+
+    key = hashlib.sha256("\0".join([text, target, *flags, version("iree-base-compiler")]).encode()).hexdigest()
+    path = cache_dir() / "vmfb" / f"{device}-{key[:32]}.vmfb"
+    if path.exists():
+        return path.read_bytes(), True
+    try:
+        vmfb = ic.compile_str(text, target_backends=[target], extra_args=list(flags))
+    except ic.CompilerToolError as e:
+        repro = cache_dir() / "repro" / f"{device}-{key[:16]}.mlir"
+        repro.parent.mkdir(parents=True, exist_ok=True)
+        repro.write_text(text)
+        first = next((ln for ln in str(e).splitlines() if "error:" in ln), str(e).splitlines()[0])
+        raise IreeCompileError(f"iree-compile failed for the {device} module ({target}): {first.strip()}; "
+                               f"input saved to {repro}") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(vmfb)
+    tmp.replace(path)
+    return vmfb, False

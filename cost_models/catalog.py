@@ -1,0 +1,81 @@
+"""Load the device catalog (catalog.yaml) into typed records, with errors that name the
+file and field at fault."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
+
+
+class CatalogError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    name: str
+    runtime: str
+    peak_flops: float
+    compute_efficiency: float
+    memory_bandwidth: float
+    memory_efficiency: float
+    memory_bytes: float
+    call_overhead_s: float
+    dispatch_overhead_s: float
+    memory_space: str
+    cost_per_hour: float
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    devices: dict[str, DeviceSpec]
+    host_threads: int
+    host_latency_s: dict[str, float]
+    links: dict[tuple[str, str], tuple[float, float]]  # memory-space pair -> (latency, bw)
+
+
+def load_catalog(path: str | Path = CATALOG_PATH) -> Catalog:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise CatalogError(f"{path}: cannot read catalog: {e}") from None
+    devices = {}
+    fields = [f for f in DeviceSpec.__dataclass_fields__ if f not in ("name", "description")]
+    for name, d in (data.get("devices") or {}).items():
+        for f in fields:
+            if f not in d:
+                raise CatalogError(f"{path}: devices.{name}: missing field '{f}'")
+        for f in fields:
+            if f not in ("runtime", "memory_space"):
+                d[f] = _number(d[f])
+            if f not in ("runtime", "memory_space") and not isinstance(d[f], (int, float)):
+                raise CatalogError(f"{path}: devices.{name}.{f}: expected a number, got {d[f]!r}")
+            if f in ("peak_flops", "memory_bandwidth", "memory_bytes") and d[f] <= 0:
+                raise CatalogError(f"{path}: devices.{name}.{f}: must be > 0, got {d[f]}")
+        devices[name] = DeviceSpec(name=name, description=d.get("description", ""), **{f: d[f] for f in fields})
+    links = {}
+    for key, v in (data.get("links") or {}).items():
+        a, b = key.split("-", 1)
+        v = {k: _number(x) for k, x in v.items()}
+        if v.get("bandwidth", 0) <= 0:
+            raise CatalogError(f"{path}: links.{key}.bandwidth: must be > 0, got {v.get('bandwidth')}")
+        links[(a, b)] = (float(v["latency"]), float(v["bandwidth"]))
+    host = data.get("host") or {}
+    latency = {k: _number(v) for k, v in (host.get("op_latency_s") or {}).items()}
+    return Catalog(devices, int(host.get("threads", 8)), latency, links)
+
+
+def _number(x):
+    """YAML 1.1 reads 1.0e11 (no exponent sign) as a string; accept it as a number."""
+    if isinstance(x, str):
+        try:
+            return float(x)
+        except ValueError:
+            return x
+    return x

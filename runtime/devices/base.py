@@ -1,0 +1,52 @@
+"""What a device plug-in provides."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DeviceKind:
+    name: str
+    driver: str  # IREE HAL driver
+    target: str  # IREE compile target backend
+    compile_flags: tuple[str, ...] = field(default_factory=tuple)
+    staged_readback: bool = False  # copy through a host-visible buffer to read results
+
+    def available(self) -> bool:
+        return _probe(self.driver)
+
+    def create(self):
+        import iree.runtime as rt
+
+        return rt.get_driver(self.driver).create_default_device()
+
+    def to_host(self, device, array) -> np.ndarray:
+        """A device result as a NumPy array."""
+        if not self.staged_readback:
+            return np.asarray(array.to_host())
+        import iree.runtime as rt
+
+        buf = array._buffer_view.get_buffer()
+        staging = device.allocator.allocate_buffer(
+            memory_type=rt.MemoryType.HOST_LOCAL | rt.MemoryType.DEVICE_VISIBLE,
+            allowed_usage=rt.BufferUsage.TRANSFER | rt.BufferUsage.MAPPING,
+            allocation_size=buf.byte_length())
+        sem = device.create_semaphore(0)
+        device.queue_copy(buf, staging, [], [(sem, 1)])
+        sem.wait(1)
+        return staging.map().asarray(tuple(array.shape), np.dtype(array.dtype)).copy()
+
+
+@functools.cache
+def _probe(driver: str) -> bool:
+    try:
+        import iree.runtime as rt
+
+        d = rt.get_driver(driver)
+        return bool(d.query_available_devices())
+    except Exception:
+        return False
