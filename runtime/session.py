@@ -1,0 +1,277 @@
+"""Run a build: each device's module on its HAL device, host ops on a thread pool.
+
+Operators start as soon as their inputs are ready (dataflow), on the device the plan
+placed them on: one worker per device serialises that device's calls, so independent
+operators on different devices overlap, and operators of concurrent requests interleave.
+Tensors stay on the device that produced them until another device or the host needs them.
+Weights are IREE parameters, loaded once per device and shared by all its operators.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+
+import numpy as np
+
+from agentc.models import registry, tokenizer
+from agentc.runtime.devices import KINDS
+from agentc.runtime.trace import Trace
+
+
+class RunError(RuntimeError):
+    """A request failed; the message names the failing node and its graph.py line."""
+
+
+class _Device:
+    def __init__(self, name: str, vmfb: bytes, weights: dict[str, dict[str, np.ndarray]]):
+        import iree.runtime as rt
+
+        self.name, self.kind = name, KINDS[name]
+        self.device = self.kind.create()
+        self.instance = rt.VmInstance()
+        self._param_storage = []
+        providers = []
+        for group, params in weights.items():
+            index = rt.ParameterIndex()
+            for pname, arr in params.items():
+                index.add_buffer(pname, self._aligned(arr))
+            providers.append(index.create_provider(scope=group))
+            self._param_storage.append(index)
+        self.providers = providers
+        modules = [rt.create_hal_module(self.instance, self.device)]
+        if providers:
+            modules.append(rt.create_io_parameters_module(self.instance, *providers))
+        self.main = rt.VmModule.copy_buffer(self.instance, vmfb)
+        self.context = rt.VmContext(self.instance, modules=modules + [self.main])
+        self.functions = {}
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agentc-{name}")
+
+    def _aligned(self, arr: np.ndarray) -> np.ndarray:
+        """A page-aligned copy: Vulkan host-pointer import needs 4096-byte alignment."""
+        nbytes = max(arr.nbytes, 1)
+        raw = np.empty(nbytes + 4096, np.uint8)
+        off = (-raw.ctypes.data) % 4096
+        view = raw[off: off + nbytes]
+        view[: arr.nbytes] = np.ascontiguousarray(arr).view(np.uint8).ravel()
+        self._param_storage.append(raw)
+        return view[: arr.nbytes]
+
+    def call(self, fn: str, args: list):
+        import iree.runtime as rt
+
+        if fn not in self.functions:
+            self.functions[fn] = rt.FunctionInvoker(self.context, self.device, self.main.lookup_function(fn))
+        out = self.functions[fn](*args)
+        return list(out) if isinstance(out, (tuple, list)) else [out]
+
+    def to_host(self, array) -> np.ndarray:
+        return self.kind.to_host(self.device, array)
+
+    def close(self):
+        self.worker.shutdown(wait=True)
+        # IREE objects must go in dependency order, or teardown can crash.
+        self.functions.clear()
+        for attr in ("context", "main", "providers", "_param_storage", "instance", "device"):
+            setattr(self, attr, None)
+
+
+class Session:
+    """A loaded build. `run(inputs)` is thread-safe; several requests may be in flight."""
+
+    def __init__(self, build_dir, host_threads: int = 8, trace: Trace | None = None):
+        self.dir = Path(build_dir)
+        if not (self.dir / "plan.json").is_file():
+            raise RunError(f"{self.dir}: not a build directory (no plan.json)")
+        self.plan = json.loads((self.dir / "plan.json").read_text())
+        self.ops = self.plan["ops"]
+        self.producer = {v: op for op in self.ops for v in op["outputs"]}
+        weights: dict[str, dict[str, np.ndarray]] = {}
+        with np.load(self.dir / "weights.npz") as npz:
+            for key in npz.files:
+                group, pname = key.split("::", 1)
+                weights.setdefault(group, {})[pname] = npz[key]
+        self.devices: dict[str, _Device] = {}
+        for d in sorted({op["device"] for op in self.ops if op["kind"] == "call"}):
+            self.devices[d] = _Device(d, (self.dir / f"{d}.vmfb").read_bytes(), weights)
+        self.tools = self._load_tools()
+        self.host = ThreadPoolExecutor(max_workers=host_threads, thread_name_prefix="agentc-host")
+        self.trace = trace or Trace()
+        self._requests = 0
+        self._lock = threading.Lock()
+
+    def _load_tools(self) -> dict:
+        from agentc.frontend.trace import trace_file
+
+        manifest = json.loads((self.dir / "manifest.json").read_text())
+        graph_copy = Path(manifest["source_dir"]) / Path(manifest["graph"]).name
+        path = graph_copy if graph_copy.is_file() else self.dir / "graph.py"
+        return trace_file(path, self.plan["agent"]).tools
+
+    # -- requests -------------------------------------------------------------------
+    def run(self, inputs: dict[str, str], fetch: list[str] | None = None) -> dict:
+        """Run one request. Returns {"outputs": [...], "values": {op name: host value}}
+        for the ops named in `fetch`. Raises RunError naming the failing node."""
+        missing = [n for n in self.plan["inputs"] if n not in inputs]
+        if missing:
+            raise RunError(f"missing input(s): {', '.join(missing)} (the agent takes {', '.join(self.plan['inputs'])})")
+        with self._lock:
+            self._requests += 1
+            rid = self._requests
+        return _Request(self, rid, inputs, fetch or []).execute()
+
+    def close(self):
+        self.host.shutdown(wait=True)
+        for d in self.devices.values():
+            d.close()
+        self.devices.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+_SKIPPED = object()
+
+
+class _Request:
+    def __init__(self, s: Session, rid: int, inputs: dict, fetch: list[str]):
+        self.s, self.rid, self.fetch = s, rid, fetch
+        self.values: dict[str, tuple[str, object]] = {}  # value id -> (where, value)
+        for name, vid in zip(s.plan["inputs"], s.plan["input_ids"]):
+            self.values[vid] = ("host", inputs[name])
+        self.cv = threading.Condition()
+        self.pending = {op["name"] for op in s.ops}
+        self.error: BaseException | None = None
+        self.started: set[str] = set()
+
+    def execute(self) -> dict:
+        self._launch_ready()
+        with self.cv:
+            while self.pending and self.error is None:
+                self.cv.wait(timeout=0.5)
+        if self.error is not None:
+            raise self.error
+        outs = [self._host(v) for v in self.s.plan["outputs"]]
+        fetched = {}
+        for op in self.s.ops:
+            if op["name"] in self.fetch:
+                fetched[op["name"]] = self._host(op["outputs"][0])
+        return {"outputs": outs, "values": fetched}
+
+    def _ready(self, op) -> bool:
+        deps = list(op["inputs"]) + [g for g, _ in op["guards"]]
+        return all(v in self.values for v in deps)
+
+    def _launch_ready(self):
+        with self.cv:
+            ready = [op for op in self.s.ops if op["name"] in self.pending
+                     and op["name"] not in self.started and self._ready(op)]
+            self.started.update(op["name"] for op in ready)
+        for op in ready:
+            if any(self._host(g) is _SKIPPED or bool(self._host(g)) != want for g, want in op["guards"]):
+                self._finish(op, [_SKIPPED] * len(op["outputs"]), "host")
+                continue
+            pool = self.s.host if op["kind"] != "call" else self.s.devices[op["device"]].worker
+            pool.submit(self._run_op, op)
+
+    def _run_op(self, op):
+        where = op["device"] if op["kind"] == "call" else "host"
+        t0 = time.perf_counter()
+        try:
+            outs = self._call(op) if op["kind"] == "call" else self._host_op(op)
+        except BaseException as e:  # reported as the request's error, naming the node
+            with self.cv:
+                if self.error is None:
+                    msg = e.args[0] if isinstance(e, RunError) and e.args else f"{type(e).__name__}: {e}"
+                    self.error = RunError(f"node '{op['name']}' ({op['loc']}): {msg}")
+                self.cv.notify_all()
+            return
+        self.s.trace.add(where, op["name"], self.rid, t0, time.perf_counter())
+        self._finish(op, outs, where)
+
+    def _finish(self, op, outs, where):
+        with self.cv:
+            for vid, val in zip(op["outputs"], outs):
+                self.values[vid] = (where, val)
+            self.pending.discard(op["name"])
+            self.cv.notify_all()
+        if self.error is None:
+            self._launch_ready()
+
+    # -- values -----------------------------------------------------------------------
+    def _host(self, vid):
+        where, val = self.values[vid]
+        if where == "host" or val is _SKIPPED or isinstance(val, (str, bool, np.ndarray)):
+            return val
+        host = self.s.devices[where].to_host(val)
+        with self.cv:
+            self.values[vid] = ("host", host)
+        return host
+
+    def _on(self, vid, device: str):
+        where, val = self.values[vid]
+        if where == device:
+            return val
+        return self._host(vid)
+
+    def _call(self, op):
+        dev = self.s.devices[op["device"]]
+        args = [self._on(v, op["device"]) for v in op["inputs"]]
+        return dev.call(op["callee"], args)
+
+    def _host_op(self, op) -> list:
+        kind = op["kind"]
+        args = [self._host(v) for v in op["inputs"]]
+        if kind == "tokenize" and len(op["outputs"]) == 2:
+            return list(tokenizer.encode_prompt(args[0], registry.decoder(op["attrs"]["model"]).config.prompt_len))
+        return [self._host_value(op, kind, op["attrs"], args)]
+
+    def _host_value(self, op, kind, a, args):
+        if kind == "format":
+            return a["template"].format(*args)
+        if kind == "join":
+            return a["separator"].join(args)
+        if kind == "contains":
+            return re.search(a["pattern"], args[0]) is not None
+        if kind == "select":
+            return args[1] if args[0] else args[2]
+        if kind == "passages":
+            passages = self.s.plan["indexes"][a["index"]]
+            return "\n".join(passages[int(i)] for i in np.asarray(args[0]).ravel())
+        if kind == "tokenize":
+            return tokenizer.encode_padded(args[0], registry.encoder(a["model"]).config.max_len)
+        if kind == "detokenize":
+            return tokenizer.decode(int(np.asarray(t).ravel()[0]) for t in args)
+        if kind == "tool":
+            return self._tool(op, args)
+        raise RunError(f"unknown host op '{kind}'")
+
+    def _tool(self, op, args):
+        a = op["attrs"]
+        fn = self.s.tools.get(a["callee"])
+        if fn is None:
+            raise RunError(f"tool '{a['callee']}' not found in graph.py")
+        box: Future = Future()
+
+        def target():
+            try:
+                box.set_result(fn(*args))
+            except BaseException as e:
+                box.set_exception(e)
+
+        threading.Thread(target=target, daemon=True, name=f"tool-{a['callee']}").start()
+        try:
+            return str(box.result(timeout=a["timeout_ms"] / 1e3))
+        except FutureTimeout:
+            raise RunError(f"tool '{a['callee']}' exceeded its timeout of {a['timeout_ms']} ms") from None
+        except Exception as e:
+            raise RunError(f"tool '{a['callee']}' raised {type(e).__name__}: {e}") from None
+
