@@ -93,7 +93,7 @@ def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
     call_times, weights = {}, {}
     for callee in {op.callee for op in ops if op.kind == "call"}:
         work = kernel_work(funcs[callee + "_impl"], funcs[callee])
-        slow = opts.slowdown or {}
+        slow = dict(opts.slowdown or {})
         call_times[callee] = {d: kernel_time(work, catalog.devices[d]) * slow.get(d, 1.0) for d in devices}
         group = str(funcs[callee].attributes["agent.weights"]).strip('"')
         nbytes = sum(a.nbytes for a in decompose.weights.get(group, {}).values())
@@ -104,7 +104,7 @@ def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
     _log(opts, f"placed {len(ops)} operators on {', '.join(devices)} + host "
                f"({placement.status}, {placement.solve_time_s:.2f}s)")
     if sla is not None and placement.makespan_s * 1e3 > sla:
-        msg = (f"SLA {sla:.0f} ms is unreachable on {', '.join(devices)}: predicted latency "
+        msg = (f"SLA {sla:g} ms is unreachable on {', '.join(devices)}: predicted latency "
                f"{placement.makespan_s * 1e3:.1f} ms")
         if opts.strict_sla:
             raise AgentError(f"{graph.loc}: agent '{graph.name}': {msg}")

@@ -40,7 +40,29 @@ class AgentFunction:
         if not outs or not all(isinstance(o, Value) for o in outs):
             raise AgentError(f"{self.loc}: agent '{self.name}' must return agent values (text)")
         g.outputs = outs
+        check_dependencies(g)
         return g
+
+
+def check_dependencies(g: Graph) -> None:
+    """`after=` names must exist, and data plus control dependencies must not cycle."""
+    import networkx as nx
+
+    nodes = {n.name: n for n in g.all_nodes()}
+    dg = nx.DiGraph()
+    for n in nodes.values():
+        dg.add_node(n.name)
+        for v in n.inputs:
+            if v.node is not None:
+                dg.add_edge(v.node.name, n.name)
+        for dep in n.after:
+            if dep not in nodes:
+                raise AgentError(f"{n.loc}: node '{n.name}': after= names unknown node '{dep}'")
+            dg.add_edge(dep, n.name)
+    if not nx.is_directed_acyclic_graph(dg):
+        cycle = [u for u, _ in nx.find_cycle(dg)]
+        where = ", ".join(f"'{c}' ({nodes[c].loc})" for c in cycle)
+        raise AgentError(f"{nodes[cycle[0]].loc}: cycle between nodes {where}")
 
 
 def agent(fn=None, *, sla_ms: float | None = None, name: str | None = None):

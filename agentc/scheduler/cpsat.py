@@ -32,6 +32,8 @@ from agentc.scheduler.checks import check_graph
 from agentc.scheduler.listsched import Transfers, retime
 from agentc.scheduler.taskgraph import Schedule, ScheduleError, Slot, TaskGraph
 
+LARGE_MODEL_ALTERNATIVES = 1500  # (task, processor) pairs; see the probing note below
+
 
 def _scale_for(tg: TaskGraph) -> float:
     """Pick an integer time unit: fine enough to keep 1e-3 relative precision on the
@@ -99,6 +101,9 @@ def solve_cpsat(
     horizon = max(horizon, 0)
 
     m = cp_model.CpModel()
+    # Helper literals and, for each, how its value follows from a placement (task ->
+    # processor); used to make a warm start complete, which CP-SAT then takes as is.
+    derived: list[tuple[cp_model.IntVar, object]] = []
     start, end, present = {}, {}, {}
     intervals = {p: [] for p in tg.processors}
     for name, task in tg.tasks.items():
@@ -128,25 +133,28 @@ def solve_cpsat(
         for (p, q), c in table.items():
             if c is None:
                 m.add_bool_or([present[u, p].Not(), present[v, q].Not()])
-        _add_transfer(m, tg, u, v, table, start, end, present)
+        derived += _add_transfer(m, tg, u, v, table, start, end, present)
 
     # Resident weights: a group occupies a processor's memory once if any task using it
     # runs there.
     for p, proc in tg.processors.items():
         if math.isinf(proc.memory_bytes):
             continue
-        groups: dict[str, tuple[float, list]] = {}
+        groups: dict[str, tuple[float, list, list]] = {}
         for name, task in tg.tasks.items():
             if p not in task.cost:
                 continue
             for g, size in task.resident.items():
-                groups.setdefault(g, (size, []))[1].append(present[name, p])
+                entry = groups.setdefault(g, (size, [], []))
+                entry[1].append(present[name, p])
+                entry[2].append(name)
         terms = []
-        for g, (size, lits) in groups.items():
+        for g, (size, lits, users) in groups.items():
             used = m.new_bool_var(f"weights[{g}]@{p}")
             for lit in lits:
                 m.add_implication(lit, used)
             terms.append((used, math.ceil(size)))
+            derived.append((used, lambda a, users=users, p=p: any(a[t] == p for t in users)))
         if terms:
             m.add(sum(sz * u for u, sz in terms) <= int(proc.memory_bytes))
 
@@ -170,11 +178,19 @@ def solve_cpsat(
             m.add_hint(end[name], min(horizon, s + ticks(tg.tasks[name].cost[slot.processor])))
             for p in tg.tasks[name].cost:
                 m.add_hint(present[name, p], p == slot.processor)
+        placed = {t: s.processor for t, s in hint.assignment.items()}
+        if set(placed) == set(tg.tasks):
+            for var, value in derived:
+                m.add_hint(var, value(placed))
         m.add_hint(makespan, min(horizon, ticks(hint.makespan)))
 
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = float(time_limit_s)
     solver.parameters.num_workers = workers
+    if sum(len(t.cost) for t in tg.tasks.values()) > LARGE_MODEL_ALTERNATIVES:
+        # Presolve probing grows faster than the model: at a few thousand alternatives it
+        # alone can eat a 5-10 s budget before the warm start is even loaded.
+        solver.parameters.cp_model_probing_level = 0
     status = solver.solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         reason = (
@@ -205,12 +221,13 @@ def solve_cpsat(
     return sched
 
 
-def _add_transfer(m, tg: TaskGraph, u: str, v: str, table: dict, start, end, present) -> None:
-    """start[v] >= end[u] + (time to move (u, v)'s data between the chosen processors)."""
+def _add_transfer(m, tg: TaskGraph, u: str, v: str, table: dict, start, end, present) -> list:
+    """start[v] >= end[u] + (time to move (u, v)'s data between the chosen processors).
+    Returns the helper literals it made, each with how to derive it from a placement."""
     finite = {pq: c for pq, c in table.items() if c is not None}
     cross = {c for (p, q), c in finite.items() if not tg.same_memory(p, q)}
     if not cross or cross == {0}:
-        return
+        return []
     if len(cross) == 1 and all(c == 0 for (p, q), c in finite.items() if tg.same_memory(p, q)):
         # Uniform: pay c unless both ends sit in one memory.
         (c,) = cross
@@ -225,12 +242,15 @@ def _add_transfer(m, tg: TaskGraph, u: str, v: str, table: dict, start, end, pre
                 b = m.new_bool_var(f"together[{u}->{v}]@{k}")
                 m.add(b <= sum(lu))
                 m.add(b <= sum(lv))
-                together.append(b)
-        m.add(start[v] >= end[u] + c - c * sum(together))
-        return
+                together.append(
+                    (b, lambda a, k=k: _memory_class(tg, a[u]) == k == _memory_class(tg, a[v]))
+                )
+        m.add(start[v] >= end[u] + c - c * sum(b for b, _ in together))
+        return together
     for q in tg.tasks[v].cost:
         terms = [(present[u, p], c) for (p, qq), c in finite.items() if qq == q and c > 0]
         if terms:
             m.add(start[v] >= end[u] + sum(c * lit for lit, c in terms)).only_enforce_if(
                 present[v, q]
             )
+    return []

@@ -1,0 +1,32 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+GRAPHS = Path(__file__).with_name("graphs")
+
+
+def agentc_cli(*args, timeout=600):
+    """Run the CLI as a user would; returns CompletedProcess with text output."""
+    return subprocess.run([sys.executable, "-m", "agentc.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="session")
+def builds(tmp_path_factory):
+    """Compile once per device set and reuse across tests."""
+    import agentc
+
+    cache = {}
+
+    def get(graph: str, devices: tuple[str, ...], **opts):
+        key = (graph, devices, tuple(sorted(opts.items())))
+        if key not in cache:
+            out = tmp_path_factory.mktemp(Path(graph).stem)
+            cache[key] = agentc.compile(str(EXAMPLES / graph), str(out), devices=list(devices), quiet=True, **opts)
+        return cache[key]
+
+    return get

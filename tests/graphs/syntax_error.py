@@ -1,0 +1,5 @@
+import agentc
+
+@agentc.agent
+def broken(q)
+    return q

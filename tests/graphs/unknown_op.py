@@ -1,0 +1,6 @@
+import agentc
+
+
+@agentc.agent
+def bad(q):
+    return agentc.frobnicate(q)
