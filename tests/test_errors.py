@@ -55,10 +55,10 @@ def test_unreachable_sla(tmp_path):
 def test_tool_failures_and_recovery(tmp_path):
     placement = agentc.compile(str(GRAPHS / "tools.py"), str(tmp_path / "b"), devices=["cpu"], quiet=True)
     with agentc.load(placement.build_dir) as s:
-        with pytest.raises(RunError, match=r"node 'explode' \(tools.py:24\): tool 'explode' raised ValueError: kaboom"):
+        with pytest.raises(RunError, match=r"node 'explode' \(tools.py:23\): tool 'explode' raised ValueError: kaboom"):
             s.run({"q": "boom"})
-        with pytest.raises(RunError, match=r"node 'slow' \(tools.py:25\): tool 'slow' exceeded its timeout of 200 ms"):
+        with pytest.raises(RunError, match=r"node 'slow' \(tools.py:24\): tool 'slow' exceeded its timeout of 200 ms"):
             s.run({"q": "sleep"})
         assert s.run({"q": "hi"})["outputs"] == ["fine awake echo:hi"]
     run = agentc_cli("run", placement.build_dir, "--input", "q=boom")
-    _one_line_error(run, "node 'explode'", "tools.py:24", "kaboom")
+    _one_line_error(run, "node 'explode'", "tools.py:23", "kaboom")

@@ -10,7 +10,12 @@ from agentc.scheduler.baselines import (
     single_processor,
     single_processor_all,
 )
-from agentc.scheduler.bounds import critical_path_bound, lower_bound, work_bound
+from agentc.scheduler.bounds import (
+    critical_path_bound,
+    load_balance_bound,
+    lower_bound,
+    work_bound,
+)
 from agentc.scheduler.coarsen import coarsen_chains, expand
 from agentc.scheduler.solve import solve
 from agentc.scheduler.taskgraph import (
@@ -140,14 +145,28 @@ def test_expand_runs_members_back_to_back():
     ]
 
 
-def test_solve_with_coarsening_is_feasible_and_keeps_a_true_bound():
+def test_solve_with_coarsening_is_feasible_and_optimal():
     tg = chain_graph()
+    # Solver-free bound: critical path a b c d f = 5, work (7 + 3) / 2 = 5.
+    assert lower_bound(tg) == 5
+    # By hand: y takes 3 on p1; of the other 7 tasks, k run on p2 (2 each) and 7 - k on
+    # p1 (1 each), so the makespan is at least min over k of max(10 - k, 2k) = 7. Only the
+    # uncoarsened model can prove that (the coarse model's bound is not a bound on tg).
     sched = solve(tg, "cpsat", time_limit_s=5, coarsen=True)
     check_schedule(tg, sched)
-    # Solver-free bound: critical path a b c d f = 5, work (7 + 3) / 2 = 5. The coarse
-    # model's bound must not be reported as a bound on tg.
-    assert sched.lower_bound == lower_bound(tg) == 5
-    # By hand: y takes 3 on p1; of the other 7 tasks, k run on p2 (2 each) and 7 - k on
-    # p1 (1 each), so the makespan is at least min over k of max(10 - k, 2k) = 7.
-    assert sched.makespan >= 7
-    assert sched.status == "feasible"
+    assert (sched.makespan, sched.status, sched.lower_bound) == (7, "optimal", 7)
+
+
+def test_load_balance_bound():
+    # Four tasks of 4 on a fast processor or 12 on a slow one. Split fractionally, the
+    # fast one does x of the 4 tasks' worth and the slow one the rest: 4x = 12(4 - x)
+    # gives x = 3, makespan 12. Work bound: 16 / 2 = 8.
+    tg = TaskGraph(
+        tasks={t: Task(t, {"fast": 4, "slow": 12}) for t in "abcd"},
+        processors={"fast": Processor("fast"), "slow": Processor("slow")},
+    )
+    assert work_bound(tg) == 8
+    assert load_balance_bound(tg) == pytest.approx(12, abs=1e-5)
+    assert lower_bound(tg) == 12
+    # and 12 is achievable: three on fast, one on slow
+    assert solve(tg, "cpsat", time_limit_s=5).status == "optimal"

@@ -43,6 +43,13 @@ class DeviceKind:
 
 @functools.cache
 def _probe(driver: str) -> bool:
+    if driver == "cuda":
+        import ctypes
+
+        try:  # probing IREE's cuda driver without a CUDA driver library can crash
+            ctypes.CDLL("libcuda.so.1")
+        except OSError:
+            return False
     try:
         import iree.runtime as rt
 
