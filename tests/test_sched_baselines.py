@@ -147,11 +147,13 @@ def test_expand_runs_members_back_to_back():
 
 def test_solve_with_coarsening_is_feasible_and_optimal():
     tg = chain_graph()
-    # Solver-free bound: critical path a b c d f = 5, work (7 + 3) / 2 = 5.
-    assert lower_bound(tg) == 5
     # By hand: y takes 3 on p1; of the other 7 tasks, k run on p2 (2 each) and 7 - k on
-    # p1 (1 each), so the makespan is at least min over k of max(10 - k, 2k) = 7. Only the
-    # uncoarsened model can prove that (the coarse model's bound is not a bound on tg).
+    # p1 (1 each), so the makespan is at least min over k of max(10 - k, 2k) = 7. The
+    # load-balance LP allows k = 10/3, i.e. 20/3, rounded up to 7 as all times are integers
+    # (the critical path a b c d f and the work bound give only 5).
+    assert critical_path_bound(tg) == work_bound(tg) == 5
+    assert load_balance_bound(tg) == pytest.approx(20 / 3, abs=1e-5)
+    assert lower_bound(tg) == 7
     sched = solve(tg, "cpsat", time_limit_s=5, coarsen=True)
     check_schedule(tg, sched)
     assert (sched.makespan, sched.status, sched.lower_bound) == (7, "optimal", 7)

@@ -69,8 +69,8 @@ def solve_cpsat(
 ) -> Schedule:
     """Minimise makespan. Raises ScheduleError when no schedule exists (for example when
     the weights never fit or `makespan_limit` is below what is achievable)."""
-    check_graph(tg)
     t0 = time.perf_counter()
+    check_graph(tg)
     scale = _scale_for(tg)
     tr = Transfers(tg)
     exact = True
@@ -185,7 +185,9 @@ def solve_cpsat(
         m.add_hint(makespan, min(horizon, ticks(hint.makespan)))
 
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = float(time_limit_s)
+    # The limit covers building the model too, so a caller's budget is a wall-clock one.
+    build_s = time.perf_counter() - t0
+    solver.parameters.max_time_in_seconds = max(0.05, float(time_limit_s) - build_s)
     solver.parameters.num_workers = workers
     if sum(len(t.cost) for t in tg.tasks.values()) > LARGE_MODEL_ALTERNATIVES:
         # Presolve probing grows faster than the model: at a few thousand alternatives it

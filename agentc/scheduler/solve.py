@@ -30,6 +30,8 @@ from agentc.scheduler.taskgraph import Schedule, ScheduleError, TaskGraph, check
 ALGORITHMS = ("cpsat", "heft", "peft", "cpop", "greedy", "random", "single", "baseline")
 COARSEN_ABOVE = 100  # tasks; below this the exact model is small enough as it is
 MIN_SOLVER_TIME_S = 0.2
+COARSE_SHARE = 0.5  # of the time left after the heuristics, for the coarse model
+MIN_FINE_TIME_S = 1.0  # below this, the full model would not even load its warm start
 
 
 def _heuristics(tg: TaskGraph) -> list[Schedule]:
@@ -86,40 +88,57 @@ def solve(
 
 
 def _solve_exact(tg, time_limit_s, workers, coarsen, bound, t0) -> Schedule:
+    """Heuristics, then CP-SAT on the chain-coarsened graph (large graphs), then CP-SAT on
+    the graph itself with whatever time is left, each phase warm-started from the best
+    schedule so far. Only the last phase can prove anything about tg beyond `bound`."""
     best = _best(_heuristics(tg))
+    from_solver = False
+    proven = bound
+
+    def left() -> float:
+        return time_limit_s - (time.perf_counter() - t0)
+
     use_coarse = coarsen if coarsen is not None else len(tg.tasks) > COARSEN_ABOVE
     c = coarsen_chains(tg) if use_coarse else None
-    if c is not None and len(c.coarse.tasks) == len(tg.tasks):
-        c = None  # no chains: nothing to gain
-    left = max(MIN_SOLVER_TIME_S, time_limit_s - (time.perf_counter() - t0))
-    # A makespan limit shrinks every domain; it is safe only when the model is exact, so
-    # the warm start is itself a solution under the limit.
-    limit = best.makespan if best is not None and integral_times(tg) else None
-    try:
-        if c is None:
-            found = solve_cpsat(tg, left, hint=best, workers=workers, makespan_limit=limit)
-        else:
-            hints = [] if best is None else [project(tg, c, best)]
-            try:
-                hints.append(heft(c.coarse))
-            except ScheduleError:
-                pass
+    if c is not None and len(c.coarse.tasks) < len(tg.tasks):
+        hints = [] if best is None else [project(tg, c, best)]
+        try:
+            hints.append(heft(c.coarse))
+        except ScheduleError:
+            pass
+        # Short budgets go to the coarse model alone; the full model needs time to load.
+        share = COARSE_SHARE if left() >= 2 * MIN_FINE_TIME_S else 1.0
+        budget = max(MIN_SOLVER_TIME_S, share * left())
+        try:
+            coarse = solve_cpsat(c.coarse, budget, hint=_best(hints), workers=workers)
+        except ScheduleError:
+            coarse = None  # e.g. a chain's weights together fit nowhere; the fine model decides
+        if coarse is not None:
+            cand = expand(tg, c, coarse)
+            if best is None or cand.makespan < best.makespan - 1e-9:
+                best, from_solver = cand, True
+    else:
+        c = None
+
+    if c is None or left() >= MIN_FINE_TIME_S:
+        # A makespan limit shrinks every domain; it is safe only when the model is exact,
+        # so the warm start is itself a solution under the limit.
+        limit = best.makespan if best is not None and integral_times(tg) else None
+        try:
             found = solve_cpsat(
-                c.coarse, left, hint=_best(hints), workers=workers, makespan_limit=limit
+                tg, max(MIN_SOLVER_TIME_S, left()), hint=best, workers=workers, makespan_limit=limit
             )
-            found = expand(tg, c, found)
-            found.lower_bound = bound  # the coarse model's bound says nothing about tg
-            found.status = "optimal" if found.makespan <= bound + 1e-9 else "feasible"
-    except ScheduleError:
-        if best is None:
-            raise
-        found = None
-    if found is not None and (best is None or found.makespan <= best.makespan + 1e-9):
-        found.lower_bound = max(found.lower_bound, bound)
-        return found
-    # CP-SAT found nothing better in time: keep the warm start, with what was proved.
-    kept = Schedule(dict(best.assignment), best.makespan, f"cpsat/{best.algorithm}", "feasible")
-    kept.lower_bound = max(bound, found.lower_bound if found is not None and c is None else 0.0)
-    if kept.lower_bound >= kept.makespan - 1e-9:
-        kept.status = "optimal"
-    return kept
+        except ScheduleError:
+            if best is None:
+                raise
+            found = None
+        if found is not None:
+            proven = max(proven, found.lower_bound)
+            if best is None or found.makespan <= best.makespan + 1e-9:
+                best, from_solver = found, True
+
+    name = "cpsat" if from_solver else f"cpsat/{best.algorithm}"
+    result = Schedule(dict(best.assignment), best.makespan, name, "feasible", proven)
+    if proven >= result.makespan - 1e-9:
+        result.status, result.lower_bound = "optimal", result.makespan
+    return result
