@@ -17,6 +17,8 @@ from agentc.scheduler.bounds import (
     work_bound,
 )
 from agentc.scheduler.coarsen import coarsen_chains, expand
+from agentc.scheduler.cpsat import solve_cpsat
+from agentc.scheduler.pool import pool_identical
 from agentc.scheduler.solve import solve
 from agentc.scheduler.taskgraph import (
     Link,
@@ -172,3 +174,32 @@ def test_load_balance_bound():
     assert lower_bound(tg) == 12
     # and 12 is achievable: three on fast, one on slow
     assert solve(tg, "cpsat", time_limit_s=5).status == "optimal"
+
+
+def test_identical_processors_are_pooled_and_unpooled():
+    # three identical processors (one of capacity 2) and a distinct one; six tasks of 3
+    # that only the identical ones run well, no data on edges: 4 lanes, so 6 tasks take
+    # two rounds: 6.
+    procs = {
+        "a": Processor("a"),
+        "b": Processor("b", capacity=2),
+        "c": Processor("c"),
+        "slow": Processor("slow"),
+    }
+    tasks = {f"t{i}": Task(f"t{i}", {"a": 3, "b": 3, "c": 3, "slow": 30}) for i in range(6)}
+    tg = TaskGraph(tasks, procs, {("t0", "t5"): 0})
+    pooling = pool_identical(tg)
+    assert pooling.members == {"a": ["a", "b", "c"], "slow": ["slow"]}
+    assert pooling.pooled.processors["a"].capacity == 4
+    sched = solve_cpsat(tg, time_limit_s=5)
+    check_schedule(tg, sched)
+    assert (sched.makespan, sched.status) == (6, "optimal")
+    assert {s.processor for s in sched.assignment.values()} <= {"a", "b", "c"}
+    # data on an edge, or a memory limit, makes processors distinguishable
+    assert pool_identical(TaskGraph(tasks, procs, {("t0", "t5"): 1})) is None
+    limited = {**procs, "c": Processor("c", memory_bytes=100)}
+    assert pool_identical(TaskGraph(tasks, limited)).members == {
+        "a": ["a", "b"],
+        "c": ["c"],
+        "slow": ["slow"],
+    }

@@ -30,6 +30,7 @@ from ortools.sat.python import cp_model
 from agentc.scheduler.bounds import lower_bound as solver_free_bound
 from agentc.scheduler.checks import check_graph
 from agentc.scheduler.listsched import Transfers, retime
+from agentc.scheduler.pool import pool_identical, to_pool, unpool
 from agentc.scheduler.taskgraph import Schedule, ScheduleError, Slot, TaskGraph
 
 LARGE_MODEL_ALTERNATIVES = 1500  # (task, processor) pairs; see the probing note below
@@ -68,9 +69,19 @@ def solve_cpsat(
     makespan_limit: float | None = None,
 ) -> Schedule:
     """Minimise makespan. Raises ScheduleError when no schedule exists (for example when
-    the weights never fit or `makespan_limit` is below what is achievable)."""
+    the weights never fit or `makespan_limit` is below what is achievable). The time
+    limit is wall-clock and includes building the model."""
     t0 = time.perf_counter()
     check_graph(tg)
+    pooling = pool_identical(tg)
+    if pooling is None:
+        return _solve_model(tg, time_limit_s, hint, workers, makespan_limit, t0)
+    pooled_hint = to_pool(pooling, hint) if hint is not None else None
+    sched = _solve_model(pooling.pooled, time_limit_s, pooled_hint, workers, makespan_limit, t0)
+    return unpool(tg, pooling, sched)
+
+
+def _solve_model(tg, time_limit_s, hint, workers, makespan_limit, t0) -> Schedule:
     scale = _scale_for(tg)
     tr = Transfers(tg)
     exact = True

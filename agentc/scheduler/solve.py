@@ -1,11 +1,13 @@
 """One entry point for every scheduling algorithm: `solve(tg, algo=...)`.
 
 For CP-SAT it wraps the exact model in what makes it dependable in practice: the cheap
-heuristics run first (baselines, HEFT, PEFT, CPOP), the best of them warm-starts the
-solver, and the answer is never worse than that best heuristic; large graphs are coarsened
-into chains first. Every returned schedule carries a lower bound that holds for the
-original graph (the solver-free bound, and CP-SAT's own bound when the model was exact
-and not coarsened), and passes `check_schedule`.
+heuristics run first (baselines, HEFT, PEFT, CPOP) and the best of them warm-starts the
+solver, so the answer is never worse than that best heuristic. Graphs above COARSEN_ABOVE
+tasks are first solved with chains merged into placement units (see `coarsen`), for half
+of the time left; the full model then gets the rest, warm-started from that. Every
+returned schedule carries a lower bound that holds for the original graph (the
+solver-free bounds of `bounds`, and CP-SAT's own bound from the full model only), and
+passes `check_schedule`.
 """
 
 from __future__ import annotations
