@@ -80,7 +80,7 @@ class TaskGraph:
             for p in t.cost:
                 if p not in self.processors:
                     raise ScheduleError(f"task '{t.name}': unknown processor '{p}'")
-        for (u, v) in self.edges:
+        for u, v in self.edges:
             for n in (u, v):
                 if n not in self.tasks:
                     raise ScheduleError(f"edge {u} -> {v}: unknown task '{n}'")
@@ -183,7 +183,7 @@ def check_schedule(tg: TaskGraph, sched: Schedule, tol: float = 1e-6) -> None:
                 f"processor {p}: resident weights need {sum(groups.values()):g} bytes, "
                 f"it has {proc.memory_bytes:g}"
             )
-    for (u, v) in tg.edges:
+    for u, v in tg.edges:
         a, b = sched.assignment[u], sched.assignment[v]
         need = a.end + tg.comm_time(u, v, a.processor, b.processor)
         if b.start + tol < need:
