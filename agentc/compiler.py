@@ -148,9 +148,8 @@ def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
                           for n in sorted(files) + ["weights.npz", "graph.py"]}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     _log(opts, f"build written to {out} ({time.perf_counter() - t0:.1f}s)")
-    out_placement = placement
-    out_placement.build_dir = out
-    return out_placement
+    placement.build_dir = out
+    return placement
 
 
 def _memory_check(ops, devices, catalog, weights) -> dict[str, list[str]]:

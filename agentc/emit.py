@@ -40,8 +40,7 @@ def _attr(v) -> str:
 
 
 class _Emitter:
-    def __init__(self, root: Graph):
-        self.root = root
+    def __init__(self):
         self.funcs: list[str] = []
 
     def func(self, g: Graph, name: str, params: list, public: bool) -> None:
@@ -113,7 +112,7 @@ class _Emitter:
 
 
 def agent_ir_text(g: Graph) -> str:
-    em = _Emitter(g)
+    em = _Emitter()
     em.func(g, g.name, g.inputs, public=True)
     return "module {\n" + "\n".join(em.funcs) + "\n}\n"
 

@@ -27,6 +27,7 @@ class Placement:
     lower_bound_s: float
     solve_time_s: float
     sla_ms: float | None
+    build_dir: object = None  # set by the compiler once the build is written
 
     def table(self) -> str:
         rows = [f"{'operator':<34} {'device':<7} {'start ms':>9} {'end ms':>9}"]

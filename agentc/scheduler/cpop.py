@@ -17,7 +17,7 @@ import time
 
 from agentc.scheduler.checks import check_graph
 from agentc.scheduler.listsched import Transfers, list_schedule
-from agentc.scheduler.ranks import downward_rank, topo_positions, upward_rank
+from agentc.scheduler.ranks import downward_rank, ready_list_order, upward_rank
 from agentc.scheduler.taskgraph import Schedule, TaskGraph
 
 
@@ -52,22 +52,7 @@ def cpop(tg: TaskGraph) -> Schedule:
     cp_proc = min(able, key=lambda p: sum(tg.tasks[t].cost[p] for t in path), default=None)
     on_path = set(path)
 
-    pos = topo_positions(tg)
-    waiting = {t: 0 for t in tg.tasks}
-    succs: dict[str, list[str]] = {t: [] for t in tg.tasks}
-    for u, v in tg.edges:
-        waiting[v] += 1
-        succs[u].append(v)
-    ready = [t for t, k in waiting.items() if k == 0]
-    order = []
-    while ready:
-        t = min(ready, key=lambda t: (-round(priority[t], 9), pos[t]))
-        ready.remove(t)
-        order.append(t)
-        for s in succs[t]:
-            waiting[s] -= 1
-            if waiting[s] == 0:
-                ready.append(s)
+    order = ready_list_order(tg, priority)
 
     def choose(tl, t):
         if t in on_path and cp_proc is not None:

@@ -21,7 +21,7 @@ import numpy as np
 
 from agentc.scheduler.checks import check_graph
 from agentc.scheduler.listsched import Transfers, list_schedule
-from agentc.scheduler.ranks import topo_positions
+from agentc.scheduler.ranks import ready_list_order, topo_positions
 from agentc.scheduler.taskgraph import Schedule, ScheduleError, TaskGraph
 
 
@@ -71,22 +71,7 @@ def peft(tg: TaskGraph) -> Schedule:
     tr = Transfers(tg)
     table = optimistic_cost_table(tg, tr)
     rank = {t: float(np.mean([table[t][p] for p in task.cost])) for t, task in tg.tasks.items()}
-    pos = topo_positions(tg)
-    waiting = {t: 0 for t in tg.tasks}
-    succs: dict[str, list[str]] = {t: [] for t in tg.tasks}
-    for u, v in tg.edges:
-        waiting[v] += 1
-        succs[u].append(v)
-    ready = [t for t, k in waiting.items() if k == 0]
-    order = []
-    while ready:
-        t = min(ready, key=lambda t: (-round(rank[t], 9), pos[t]))
-        ready.remove(t)
-        order.append(t)
-        for s in succs[t]:
-            waiting[s] -= 1
-            if waiting[s] == 0:
-                ready.append(s)
+    order = ready_list_order(tg, rank)
     if len(order) != len(tg.tasks):
         raise ScheduleError("PEFT: the task graph has a cycle")
 

@@ -63,3 +63,26 @@ def by_priority(tg: TaskGraph, priority: dict[str, float]) -> list[str]:
     topological."""
     pos = topo_positions(tg)
     return sorted(tg.tasks, key=lambda t: (-round(priority[t], 9), pos[t]))
+
+
+def ready_list_order(tg: TaskGraph, priority: dict[str, float]) -> list[str]:
+    """Tasks in the order a ready-list scheduler takes them: among tasks whose
+    predecessors are all taken, the highest priority first (ties by topological
+    position). PEFT and CPOP both order tasks this way; a cycle leaves tasks out."""
+    pos = topo_positions(tg)
+    waiting = {t: 0 for t in tg.tasks}
+    succs: dict[str, list[str]] = {t: [] for t in tg.tasks}
+    for u, v in tg.edges:
+        waiting[v] += 1
+        succs[u].append(v)
+    ready = [t for t, k in waiting.items() if k == 0]
+    order = []
+    while ready:
+        t = min(ready, key=lambda t: (-round(priority[t], 9), pos[t]))
+        ready.remove(t)
+        order.append(t)
+        for s in succs[t]:
+            waiting[s] -= 1
+            if waiting[s] == 0:
+                ready.append(s)
+    return order
