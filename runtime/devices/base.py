@@ -25,9 +25,12 @@ class DeviceKind:
         return rt.get_driver(self.driver).create_default_device()
 
     def to_host(self, device, array) -> np.ndarray:
-        """A device result as a NumPy array."""
+        """A device result as a NumPy array that owns its memory.
+
+        A mapped view would pin IREE's buffer mapping past the session's life and crash
+        when the array is freed after the device is gone."""
         if not self.staged_readback:
-            return np.asarray(array.to_host())
+            return np.array(array.to_host(), copy=True)
         import iree.runtime as rt
 
         buf = array._buffer_view.get_buffer()
