@@ -29,7 +29,7 @@ __all__ = [
 _OPS = set(__all__)
 
 
-def compile(graph_path, out_dir=None, **options):  # noqa: A001
+def compile(graph_path, out_dir=None, **options):
     """Compile graph.py into a build directory; see `agentc.compiler.CompileOptions`."""
     from agentc.compiler import CompileOptions, compile_file
 

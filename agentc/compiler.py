@@ -129,6 +129,7 @@ def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
     out.mkdir(parents=True, exist_ok=True)
     files = {"agent.mlir": agent_text.encode(), "operators.mlir": operators_text.encode(),
              "plan.json": json.dumps(plan, indent=1).encode()}
+    modules = {}
     for device, text in outline.device_modules.items():
         kind = KINDS[device]
         t1 = time.perf_counter()
@@ -136,6 +137,10 @@ def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
         _log(opts, f"{device}: {'cached' if hit else 'compiled'} module ({time.perf_counter() - t1:.1f}s)")
         files[f"{device}.vmfb"] = vmfb
         files[f"{device}.mlir"] = text.encode()
+        modules[device] = {"target": kind.target, "flags": list(kind.compile_flags), "cached": hit}
+    for stale in KINDS.keys() - modules.keys():  # modules of an earlier build of this directory
+        for suffix in (".vmfb", ".mlir"):
+            (out / f"{stale}{suffix}").unlink(missing_ok=True)
     arrays = {f"{g}::{p}": a for g, ps in decompose.weights.items() for p, a in ps.items()}
     weights_path = out / "weights.npz"
     np.savez(weights_path, **arrays)
@@ -143,7 +148,7 @@ def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
         (out / name).write_bytes(data)
     shutil.copyfile(graph_path, out / "graph.py")
     corpus_dir = Path(graph_path).resolve().parent
-    manifest = {"graph": str(Path(graph_path).resolve()), "source_dir": str(corpus_dir),
+    manifest = {"graph": str(Path(graph_path).resolve()), "source_dir": str(corpus_dir), "modules": modules,
                 "files": {n: hashlib.sha256((out / n).read_bytes()).hexdigest()
                           for n in sorted(files) + ["weights.npz", "graph.py"]}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from importlib.metadata import version
-from pathlib import Path
 
-from agentc.models.export import cache_dir
+from agentc.disk_cache import cache_dir, write_atomic
 
 
 class IreeCompileError(RuntimeError):
@@ -35,8 +34,5 @@ def compile_module(text: str, target: str, flags: tuple[str, ...], device: str) 
         first = next((ln for ln in str(e).splitlines() if "error:" in ln), str(e).splitlines()[0])
         raise IreeCompileError(f"iree-compile failed for the {device} module ({target}): {first.strip()}; "
                                f"input saved to {repro}") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(vmfb)
-    tmp.replace(path)
+    write_atomic(path, vmfb)
     return vmfb, False

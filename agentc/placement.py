@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from agentc.cost_models.catalog import Catalog
 from agentc.plan import PlanOp, tensor_bytes
 from agentc.scheduler.cpsat import solve_cpsat
+from agentc.scheduler.heft import heft
 from agentc.scheduler.taskgraph import Link, Processor, Task, TaskGraph
 
 HOST = "host"
@@ -87,13 +88,7 @@ def build_taskgraph(ops: list[PlanOp], devices: list[str], catalog: Catalog,
 def place(ops: list[PlanOp], devices: list[str], catalog: Catalog, call_times, weights,
           sla_ms: float | None, time_limit_s: float = 5.0, pinned=None) -> Placement:
     tg = build_taskgraph(ops, devices, catalog, call_times, weights, pinned)
-    hint = None
-    try:
-        from agentc.scheduler.heft import heft
-
-        hint = heft(tg)
-    except (ImportError, Exception):  # HEFT is only a warm start
-        hint = None
+    hint = heft(tg)  # warm start, and the answer if CP-SAT finds nothing better in time
     sched = solve_cpsat(tg, time_limit_s=time_limit_s, hint=hint)
     if hint is not None and hint.makespan < sched.makespan:
         sched = hint

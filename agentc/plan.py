@@ -78,17 +78,17 @@ class _Builder:
     def walk(self, func, env: dict, guards: list) -> list[str]:
         block = func.regions[0].blocks[0]
         for i, arg in enumerate(block.arguments):
-            env.setdefault(arg.get_name(), None)
+            env.setdefault(arg, None)
         result = []
         for op in block.operations:
             o = op.operation
-            ins = [env[v.get_name()] for v in o.operands]
+            ins = [env[v] for v in o.operands]
             if o.name == "func.return":
                 return ins
             name, loc = _loc_parts(o.location)
             outs = [self.fresh() for _ in o.results]
             for r, vid in zip(o.results, outs):
-                env[r.get_name()] = vid
+                env[r] = vid
             out_types = [str(r.type) for r in o.results]
             attrs = {k: _attr_value(o.attributes[k]) for k in o.attributes}
             if o.name == "agent.if":
@@ -106,7 +106,7 @@ class _Builder:
     def inline(self, symbol: str, args: list[str], guards: list) -> list[str]:
         func = self.funcs[symbol]
         block = func.regions[0].blocks[0]
-        env = {arg.get_name(): vid for arg, vid in zip(block.arguments, args)}
+        env = {arg: vid for arg, vid in zip(block.arguments, args)}
         return self.walk(func, env, guards)
 
 
@@ -116,6 +116,6 @@ def build_plan(module: ir.Module, entry: str) -> tuple[list[PlanOp], list[str], 
     func = b.funcs[entry]
     block = func.regions[0].blocks[0]
     inputs = [f"in{i}" for i in range(len(block.arguments))]
-    env = {arg.get_name(): vid for arg, vid in zip(block.arguments, inputs)}
+    env = {arg: vid for arg, vid in zip(block.arguments, inputs)}
     outputs = b.walk(func, env, [])
     return b.ops, inputs, outputs

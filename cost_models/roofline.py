@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from agentc.cost_models.catalog import DeviceSpec
 from torch_mlir import ir
 
-from agentc.cost_models.catalog import DeviceSpec
 from agentc.plan import tensor_bytes
 
 CONTRACTIONS = {"linalg.matmul", "linalg.batch_matmul", "linalg.matvec", "linalg.vecmat",

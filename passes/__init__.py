@@ -17,7 +17,7 @@ def run_pass(module: ir.Module, pass_obj) -> None:
     def run(op, p):
         try:
             pass_obj(op, p)
-        except BaseException as e:  # surfaced below with its own type
+        except BaseException as e:  # noqa: BLE001 - surfaced below with its own type
             errors.append(e)
             p.signal_pass_failure()
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from agentc.dialects import MODEL_OPS
 from torch_mlir import ir
 
 from agentc import kernels
-from agentc.dialects import MODEL_OPS
 
 
 def _file_loc(loc: ir.Location) -> tuple[str, str, int]:

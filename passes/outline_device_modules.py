@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from agentc.passes import run_pass
+from agentc.passes.check_no_agent_ops import CheckNoAgentOps
 from torch_mlir import ir
 
 from agentc import kernels
-from agentc.passes import run_pass
-from agentc.passes.check_no_agent_ops import CheckNoAgentOps
 
 
 @dataclass

@@ -18,10 +18,10 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 import numpy as np
-
-from agentc.models import registry, tokenizer
 from agentc.runtime.devices import KINDS
 from agentc.runtime.trace import Trace
+
+from agentc.models import registry, tokenizer
 
 
 class RunError(RuntimeError):
@@ -187,7 +187,7 @@ class _Request:
         t0 = time.perf_counter()
         try:
             outs = self._call(op) if op["kind"] == "call" else self._host_op(op)
-        except BaseException as e:  # reported as the request's error, naming the node
+        except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node
             with self.cv:
                 if self.error is None:
                     msg = e.args[0] if isinstance(e, RunError) and e.args else f"{type(e).__name__}: {e}"
@@ -264,7 +264,7 @@ class _Request:
         def target():
             try:
                 box.set_result(fn(*args))
-            except BaseException as e:
+            except BaseException as e:  # noqa: BLE001 - re-raised by box.result()
                 box.set_exception(e)
 
         threading.Thread(target=target, daemon=True, name=f"tool-{a['callee']}").start()
@@ -272,6 +272,6 @@ class _Request:
             return str(box.result(timeout=a["timeout_ms"] / 1e3))
         except FutureTimeout:
             raise RunError(f"tool '{a['callee']}' exceeded its timeout of {a['timeout_ms']} ms") from None
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any failure of user tool code
             raise RunError(f"tool '{a['callee']}' raised {type(e).__name__}: {e}") from None
 

@@ -12,7 +12,7 @@ GRAPHS = Path(__file__).with_name("graphs")
 def agentc_cli(*args, timeout=600):
     """Run the CLI as a user would; returns CompletedProcess with text output."""
     return subprocess.run([sys.executable, "-m", "agentc.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
+                          text=True, timeout=timeout, cwd=ROOT, check=False)
 
 
 @pytest.fixture(scope="session")

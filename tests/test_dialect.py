@@ -1,14 +1,12 @@
 """The agent dialect: IRDL verification with graph.py locations, and a stable textual form."""
 
 import pytest
+from agentc.dialects import context
+from conftest import EXAMPLES, agentc_cli
 from torch_mlir import ir
 
-from agentc.dialects import context
-from agentc.emit import agent_ir_text, emit_agent_ir
-from agentc.frontend.graph import AgentError
+from agentc.emit import agent_ir_text
 from agentc.frontend.trace import trace_file
-
-from conftest import EXAMPLES, agentc_cli
 
 
 def test_print_parse_print_roundtrip():
@@ -29,9 +27,8 @@ def test_wrong_operand_type_points_at_graph_line():
     assert bad != text
     from agentc.emit import format_diagnostics
 
-    with context():
-        with pytest.raises(ir.MLIRError) as e:
-            ir.Module.parse(bad).operation.verify()
+    with context(), pytest.raises(ir.MLIRError) as e:
+        ir.Module.parse(bad).operation.verify()
     msg = format_diagnostics(e.value)
     assert msg.startswith("rag_agent.py:") and "node 'answer'" in msg and "agent.text" in msg
 

@@ -2,11 +2,10 @@
 exit, no traceback; a failing request leaves the runtime serving the next one."""
 
 import pytest
+from agentc.runtime.session import RunError
+from conftest import EXAMPLES, GRAPHS, agentc_cli
 
 import agentc
-from agentc.runtime.session import RunError
-
-from conftest import EXAMPLES, GRAPHS, agentc_cli
 
 
 def _one_line_error(proc, *needles):

@@ -37,7 +37,7 @@ BOOL = "bool"
 
 @dataclass
 class Value:
-    node: "Node | None"  # None for graph inputs
+    node: Node | None  # None for graph inputs
     index: int
     type: object  # TEXT | BOOL | TensorType
     name: str = ""
@@ -73,7 +73,7 @@ class Node:
     loc: SourceLoc
     results: list[Value] = field(default_factory=list)
     after: list[str] = field(default_factory=list)  # control dependencies, by node name
-    branches: tuple["Graph", "Graph"] | None = None  # for "if": then, else
+    branches: tuple[Graph, Graph] | None = None  # for "if": then, else
 
     def where(self) -> str:
         return f"node '{self.name}' ({self.loc})"

@@ -7,10 +7,12 @@ embedding matrix becomes the index's weights, resident on whichever device runs 
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from agentc.disk_cache import cached_array
 from agentc.frontend.graph import AgentError
 from agentc.models import registry
 
@@ -23,9 +25,7 @@ class VectorIndex:
         self.name, self.encoder = name, encoder
         self.path = Path(path)
         if not self.path.is_absolute():
-            import inspect
-
-            caller = Path(inspect.stack()[1].filename).resolve().parent
+            caller = Path(sys._getframe(1).f_code.co_filename).resolve().parent
             self.path = caller / self.path
         if not self.path.is_file():
             raise AgentError(f"{loc}: VectorIndex '{name}': corpus file not found: {self.path}")
@@ -36,8 +36,13 @@ class VectorIndex:
 
     @functools.cached_property
     def embeddings(self) -> np.ndarray:
-        """(N, D) float32, L2-normalised rows."""
-        return registry.encoder(self.encoder).embed_texts(self.passages)
+        """(N, D) float32, L2-normalised rows; cached on disk by corpus, model and weights."""
+        import inspect
+
+        enc = registry.encoder(self.encoder)
+        key = {"passages": self.passages, "config": repr(enc.config), "weights": enc.weights_digest,
+               "code": inspect.getsource(type(enc))}
+        return cached_array("index", key, lambda: enc.embed_texts(self.passages))
 
     def lookup(self, indices) -> str:
         return "\n".join(self.passages[int(i)] for i in np.asarray(indices).ravel())

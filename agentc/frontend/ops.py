@@ -4,11 +4,12 @@ traced, with the graph.py line that made it, and checks what can be checked righ
 
 from __future__ import annotations
 
-import inspect
+import functools
 import itertools
 import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from agentc.frontend.graph import BOOL, TEXT, AgentError, Graph, Node, SourceLoc, TensorType, Value
 from agentc.models import registry
@@ -19,12 +20,20 @@ _counter = itertools.count()
 
 
 def caller_loc() -> SourceLoc:
-    """The first frame outside agentc: the user's graph.py line."""
-    for frame in inspect.stack()[1:]:
-        f = str(Path(frame.filename).resolve()) if not frame.filename.startswith("<") else frame.filename
-        if not f.startswith(_PKG_DIR):
-            return SourceLoc(Path(frame.filename).name, frame.lineno)
+    """The first frame outside agentc: the user's graph.py line. (Walks raw frames:
+    inspect.stack() reads the source of every frame, which dominated warm compiles.)"""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if filename.startswith("<") or not _inside_agentc(filename):
+            return SourceLoc(Path(filename).name, frame.f_lineno)
+        frame = frame.f_back
     return SourceLoc("<unknown>", 0)
+
+
+@functools.cache
+def _inside_agentc(filename: str) -> bool:
+    return str(Path(filename).resolve()).startswith(_PKG_DIR)
 
 
 def current() -> Graph:
@@ -128,7 +137,7 @@ def tool(fn: Callable, *args, latency_ms: int = 10, timeout_ms: int = 1000, name
                 [TEXT], name or callee, after).results[0]
 
 
-def format(template: str, *args, name: str | None = None, **kwargs) -> Value:  # noqa: A001
+def format(template: str, *args, name: str | None = None, **kwargs) -> Value:
     """Prompt formatting: positional {0} or named {key} placeholders."""
     values, mapping = list(args), {}
     for key, v in kwargs.items():

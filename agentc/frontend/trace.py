@@ -84,7 +84,7 @@ def load_agents(path: str | Path) -> list[AgentFunction]:
         ns = runpy.run_path(str(path), run_name="agentc_graph")
     except AgentError:
         raise
-    except Exception as e:  # the user's module failed at import time
+    except Exception as e:  # noqa: BLE001 - the user's module failed at import time
         frames = [f for f in traceback.extract_tb(e.__traceback__) if Path(f.filename) == path.resolve() or f.filename == str(path)]
         line = frames[-1].lineno if frames else 0
         raise AgentError(f"{path.name}:{line}: {type(e).__name__}: {e}") from None
@@ -107,7 +107,7 @@ def trace_file(path: str | Path, agent_name: str | None = None) -> Graph:
         return fn.trace()
     except AgentError:
         raise
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - the user's agent body failed while tracing
         frames = [f for f in traceback.extract_tb(e.__traceback__) if Path(f.filename).name == Path(path).name]
         line = frames[-1].lineno if frames else fn.loc.line
         raise AgentError(f"{Path(path).name}:{line}: {type(e).__name__}: {e}") from None

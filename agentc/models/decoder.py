@@ -15,11 +15,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
+from agentc.lazy import lazy_import
 from agentc.models import tokenizer
 from agentc.models.params import seeded_normal
 
+torch = lazy_import("torch")
 
 @dataclass(frozen=True)
 class DecoderConfig:

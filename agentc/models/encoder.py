@@ -9,15 +9,18 @@ and the runtime keeps one resident copy per device.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
+from agentc.lazy import lazy_import
 from agentc.models import tokenizer
 from agentc.models.params import seeded_normal
 
+torch = lazy_import("torch")
 
 @dataclass(frozen=True)
 class EncoderConfig:
@@ -57,6 +60,14 @@ class Encoder:
     @property
     def weight_bytes(self) -> int:
         return sum(a.nbytes for a in self.params.values())
+
+    @functools.cached_property
+    def weights_digest(self) -> str:
+        h = hashlib.sha256()
+        for n in self.param_names:
+            h.update(n.encode())
+            h.update(self.params[n].tobytes())
+        return h.hexdigest()
 
     # -- granular operators (weights first, then activations) --------------------------
     def encode(self, *args: torch.Tensor) -> torch.Tensor:

@@ -58,5 +58,5 @@ def _probe(driver: str) -> bool:
 
         d = rt.get_driver(driver)
         return bool(d.query_available_devices())
-    except Exception:
+    except Exception:  # noqa: BLE001 - a driver that fails to probe is not usable
         return False
