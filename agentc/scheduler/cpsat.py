@@ -4,9 +4,18 @@ The model follows the flexible job-shop formulation: one optional interval per
 (task, processor) alternative, exactly one chosen per task, no-overlap (or cumulative, for
 processors with capacity > 1) per processor, precedence with the transfer time charged only
 when the two tasks sit on processors that do not share memory, and resident weight groups
-that must fit each processor's memory. The objective is the makespan. A hint (a HEFT
+that must fit each processor's memory. The objective is the makespan, or (objective
+"tco") the cost per request of `cost` under a makespan limit (the SLA). A hint (a HEFT
 schedule, say) warm-starts the search and the time limit bounds it; the result reports a
 lower bound so the gap is visible.
+
+Cost per request: each (task, processor) literal weighs that task's duration x the
+processor's rate, and one "used" literal per processor (true as soon as any of its tasks
+is) weighs its reservation; under an arrival rate R only "used" is paid (rate / R) and
+each processor's busy ticks are capped at capacity / R. Money becomes integers the way
+time does (`_money_scale`); the answer's cost is recomputed exactly from the schedule.
+The solver's cost bound is reported only when the time model is exact: with rounded-up
+durations the model is a restriction under an SLA, and its bound could overshoot.
 
 Times become integer ticks. When a duration is not a whole number of ticks it is rounded
 up, so the solver's schedule is feasible; it is then re-timed with the exact durations
@@ -29,6 +38,7 @@ from ortools.sat.python import cp_model
 
 from agentc.scheduler.bounds import lower_bound as solver_free_bound
 from agentc.scheduler.checks import check_graph
+from agentc.scheduler.cost import annotate, cost_lower_bound
 from agentc.scheduler.listsched import Transfers, retime
 from agentc.scheduler.pool import pool_identical, to_pool, unpool
 from agentc.scheduler.taskgraph import Schedule, ScheduleError, Slot, TaskGraph
@@ -67,21 +77,49 @@ def solve_cpsat(
     hint: Schedule | None = None,
     workers: int = 2,
     makespan_limit: float | None = None,
+    objective: str = "latency",
+    arrival_rate: float | None = None,
 ) -> Schedule:
-    """Minimise makespan. Raises ScheduleError when no schedule exists (for example when
-    the weights never fit or `makespan_limit` is below what is achievable). The time
+    """Minimise makespan, or with objective "tco" the cost per request (see `cost`) subject
+    to makespan <= `makespan_limit` (required then) and, given `arrival_rate`, every
+    processor's utilisation <= 1. Raises ScheduleError when no schedule exists (for example
+    when the weights never fit or `makespan_limit` is below what is achievable). The time
     limit is wall-clock and includes building the model."""
     t0 = time.perf_counter()
     check_graph(tg)
+    if objective not in ("latency", "tco"):
+        raise ScheduleError(f"unknown objective '{objective}', expected latency or tco")
+    if objective == "tco":
+        if makespan_limit is None:
+            raise ScheduleError("objective 'tco' needs a makespan limit (the SLA)")
+        # Pooling would merge processors that are paid (reserved, capped) one by one.
+        return _solve_model(
+            tg, time_limit_s, hint, workers, makespan_limit, t0, arrival_rate, tco=True
+        )
+    if arrival_rate is not None:
+        raise ScheduleError("an arrival rate applies only to objective 'tco'")
     pooling = pool_identical(tg)
     if pooling is None:
         return _solve_model(tg, time_limit_s, hint, workers, makespan_limit, t0)
     pooled_hint = to_pool(pooling, hint) if hint is not None else None
     sched = _solve_model(pooling.pooled, time_limit_s, pooled_hint, workers, makespan_limit, t0)
-    return unpool(tg, pooling, sched)
+    return annotate(tg, unpool(tg, pooling, sched), sla=makespan_limit)
 
 
-def _solve_model(tg, time_limit_s, hint, workers, makespan_limit, t0) -> Schedule:
+def _money_scale(values: list[float]) -> tuple[float, bool]:
+    """Integer unit for costs: (scale, whether every value scales to a whole number)."""
+    nonzero = [v for v in values if v > 0]
+    if not nonzero:
+        return 1.0, True
+    if all(float(v).is_integer() for v in nonzero) and sum(nonzero) < 1e15:
+        return 1.0, True
+    scale = min(1e6 / min(nonzero), 1e12 / sum(nonzero))
+    return scale, all(abs(round(v * scale) - v * scale) <= 1e-6 for v in nonzero)
+
+
+def _solve_model(
+    tg, time_limit_s, hint, workers, makespan_limit, t0, arrival_rate=None, tco=False
+) -> Schedule:
     scale = _scale_for(tg)
     tr = Transfers(tg)
     exact = True
@@ -178,7 +216,10 @@ def _solve_model(tg, time_limit_s, hint, workers, makespan_limit, t0) -> Schedul
     has_succ = {u for (u, _) in tg.edges}
     sinks = [t for t in tg.tasks if t not in has_succ]
     m.add_max_equality(makespan, [end[t] for t in sinks])
-    m.minimize(makespan)
+    if tco:
+        money = _add_cost(m, tg, present, arrival_rate, derived, ticks, scale)
+    else:
+        m.minimize(makespan)
 
     if hint is not None:
         for name, slot in hint.assignment.items():
@@ -218,6 +259,10 @@ def _solve_model(tg, time_limit_s, hint, workers, makespan_limit, t0) -> Schedul
             proc, solver.value(start[name]) / scale, solver.value(end[name]) / scale
         )
     sched = retime(tg, Schedule(assignment, solver.value(makespan) / scale, "cpsat"))
+    if tco:
+        return _cost_result(
+            tg, sched, solver, status, exact, money, makespan_limit, arrival_rate, t0
+        )
 
     bound_ticks = solver.best_objective_bound
     if not exact:
@@ -230,6 +275,63 @@ def _solve_model(tg, time_limit_s, hint, workers, makespan_limit, t0) -> Schedul
     sched.status = "optimal" if proved or sched.lower_bound >= sched.makespan - 1e-9 else "feasible"
     if sched.status == "optimal":
         sched.lower_bound = sched.makespan
+    sched.solve_time_s = time.perf_counter() - t0
+    return annotate(tg, sched, sla=makespan_limit)
+
+
+def _add_cost(m, tg: TaskGraph, present, arrival_rate, derived, ticks, scale):
+    """State the cost per request as the objective (and, under an arrival rate, cap each
+    processor's busy ticks). Returns (money scale, whether it is exact, how many terms can
+    be non-zero at once) for reading the bound back."""
+    weights: list[tuple[object, float]] = []
+    if arrival_rate is None:
+        for (name, p), lit in present.items():
+            weights.append((lit, tg.processors[p].cost_per_s * tg.tasks[name].cost[p]))
+    used_count = 0
+    for p, proc in tg.processors.items():
+        lits = [present[t, p] for t, task in tg.tasks.items() if p in task.cost]
+        pay = proc.cost_per_s / arrival_rate if arrival_rate is not None else proc.reserve_cost
+        if lits and pay > 0:
+            used = m.new_bool_var(f"used[{p}]")
+            for lit in lits:
+                m.add_implication(lit, used)
+            m.add_bool_or(lits).only_enforce_if(used)
+            derived.append((used, lambda a, p=p: p in a.values()))
+            weights.append((used, pay))
+            used_count += 1
+        if arrival_rate is not None and lits:
+            load = [
+                (present[t, p], ticks(task.cost[p]))
+                for t, task in tg.tasks.items()
+                if p in task.cost
+            ]
+            # busy x R <= capacity, in ticks; the floor is exact for whole ticks
+            m.add(
+                sum(d * lit for lit, d in load)
+                <= math.floor(proc.capacity * scale / arrival_rate + 1e-9)
+            )
+    money_scale, money_exact = _money_scale([w for _, w in weights])
+    m.minimize(sum(round(w * money_scale) * v for v, w in weights if w > 0))
+    return money_scale, money_exact, len(tg.tasks) + used_count
+
+
+def _cost_result(tg, sched, solver, status, exact, money, sla, arrival_rate, t0) -> Schedule:
+    """The tco schedule with its exact cost and a bound on the cost of any schedule that
+    meets the SLA (and the arrival rate)."""
+    money_scale, money_exact, terms = money
+    annotate(tg, sched, arrival_rate, sla)
+    sched.objective = "tco"
+    bound = cost_lower_bound(tg, sla, arrival_rate)
+    if exact:
+        # Rounding each weight moves it by at most half a unit.
+        slack = 0.0 if money_exact else 0.5 * terms
+        bound = max(bound, (solver.best_objective_bound - slack) / money_scale)
+    sched.lower_bound = min(max(bound, 0.0), sched.cost)
+    proved = status == cp_model.OPTIMAL and exact and money_exact
+    if proved or sched.lower_bound >= sched.cost * (1 - 1e-9) - 1e-12:
+        sched.status, sched.lower_bound = "optimal", sched.cost
+    else:
+        sched.status = "feasible"
     sched.solve_time_s = time.perf_counter() - t0
     return sched
 

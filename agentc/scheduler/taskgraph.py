@@ -29,6 +29,8 @@ class Processor:
     capacity: how many tasks may run on it at once (a host thread pool has several).
     memory_bytes: what resident model weights may occupy there.
     cost_per_s: what one second of its time costs (for TCO objectives).
+    reserve_cost: what having it at all costs per request, charged once per request when
+    the placement runs anything on it (its share of a reservation; see `cost`).
     memory_space: processors with the same non-empty memory space move data for free
     (the host and IREE's CPU driver share host memory).
     """
@@ -38,6 +40,7 @@ class Processor:
     memory_bytes: float = math.inf
     cost_per_s: float = 0.0
     memory_space: str = ""
+    reserve_cost: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,13 @@ class Slot:
 
 @dataclass
 class Schedule:
-    """A solved schedule: where and when each task runs."""
+    """A solved schedule: where and when each task runs.
+
+    `objective` says what was minimised: "latency" (the makespan) or "tco" (`cost`, the
+    cost per request). `lower_bound` and `gap` are about that objective. `cost`,
+    `busy_time` and `utilisation` are filled in by `solve` for every algorithm with one
+    function (`cost.annotate`), so schedules from different algorithms compare.
+    """
 
     assignment: dict[str, Slot]
     makespan: float
@@ -135,20 +144,45 @@ class Schedule:
     status: str = "feasible"  # "optimal" | "feasible" | "heuristic"
     lower_bound: float = 0.0
     solve_time_s: float = 0.0
+    objective: str = "latency"
+    cost: float = 0.0
+    busy_time: dict[str, float] = field(default_factory=dict)
+    utilisation: dict[str, float] = field(default_factory=dict)
+    sla: float | None = None
+    arrival_rate: float | None = None
+
+    @property
+    def value(self) -> float:
+        """The objective's value: the cost per request for "tco", else the makespan."""
+        return self.cost if self.objective == "tco" else self.makespan
 
     @property
     def gap(self) -> float:
-        if self.makespan <= 0:
+        if self.value <= 0:
             return 0.0
-        return max(0.0, (self.makespan - self.lower_bound) / self.makespan)
+        return max(0.0, (self.value - self.lower_bound) / self.value)
+
+    @property
+    def sla_met(self) -> bool | None:
+        """None when no SLA was given."""
+        if self.sla is None:
+            return None
+        return self.makespan <= self.sla * (1 + 1e-9) + 1e-12
 
     def to_json(self) -> dict:
         return {
             "algorithm": self.algorithm,
+            "objective": self.objective,
             "makespan": self.makespan,
+            "cost": self.cost,
             "status": self.status,
             "lower_bound": self.lower_bound,
             "gap": self.gap,
+            "sla": self.sla,
+            "sla_met": self.sla_met,
+            "arrival_rate": self.arrival_rate,
+            "busy_time": dict(self.busy_time),
+            "utilisation": dict(self.utilisation),
             "solve_time_s": self.solve_time_s,
             "assignment": {
                 t: {"processor": s.processor, "start": s.start, "end": s.end}
