@@ -9,7 +9,9 @@ message prefixed by the file name.
 
 JSON format (keys beyond the published files are optional extensions):
   tasks:      [name, ...]
-  processors: [name | {name, capacity, memory_bytes, memory_space, cost_per_s}, ...]
+  processors: [name | {name, capacity, memory_bytes, memory_space, cost_per_s,
+               reserve_cost}, ...]   cost_per_s: price of a second of its time;
+              reserve_cost: price per request of using it at all (see `cost`)
   comp_cost:  {task: [cost per processor, null = cannot run] | {processor: cost}}
   edges:      [[u, v, cost], ...]   the cost is paid only across processors
   links:      [[p, q, latency, bandwidth], ...]   default: every pair, latency 0,
@@ -74,7 +76,14 @@ def read_dag_json(path: str | Path) -> TaskGraph:
             spec = {"name": spec}
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
             raise ScheduleError(f"{where}: expected a name or an object with a 'name'")
-        unknown = set(spec) - {"name", "capacity", "memory_bytes", "memory_space", "cost_per_s"}
+        unknown = set(spec) - {
+            "name",
+            "capacity",
+            "memory_bytes",
+            "memory_space",
+            "cost_per_s",
+            "reserve_cost",
+        }
         if unknown:
             raise ScheduleError(f"{where}: unknown field '{min(unknown)}'")
         cap = spec.get("capacity", 1)
@@ -94,6 +103,7 @@ def read_dag_json(path: str | Path) -> TaskGraph:
             ),
             cost_per_s=_number(f"{where}.cost_per_s", spec.get("cost_per_s", 0.0)),
             memory_space=str(spec.get("memory_space", "")),
+            reserve_cost=_number(f"{where}.reserve_cost", spec.get("reserve_cost", 0.0)),
         )
     order = list(procs)
 
