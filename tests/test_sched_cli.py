@@ -99,3 +99,47 @@ def test_runs_as_a_module():
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1])["makespan"] == 122
+
+
+PRICED = {
+    "tasks": ["a", "b"],
+    "processors": [
+        {"name": "slow", "cost_per_s": 1},
+        {"name": "fast", "cost_per_s": 8, "reserve_cost": 0.5},
+    ],
+    "comp_cost": {"a": [10, 2], "b": [10, 2]},
+    "edges": [["a", "b", 0]],
+}
+
+
+def test_tco_json_has_cost_and_utilisation(capsys, tmp_path):
+    dag = tmp_path / "priced.json"
+    dag.write_text(json.dumps(PRICED))
+    argv = ["schedule", "--dag", str(dag), "--objective", "tco", "--sla", "12", "--json"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["objective"] == "tco"
+    assert result["cost"] == 26.5  # 10 on slow, 8 x 2 on fast, fast's reserve 0.5
+    assert result["sla"] == 12 and result["sla_met"] is True
+    assert result["utilisation"] == {"slow": 10 / 12, "fast": 2 / 12}
+    assert result["busy_time"] == {"slow": 10, "fast": 2}
+    argv = [*argv[:-1], "--arrival-rate", "0.04"]  # only fast keeps up alone: 8 / 0.04
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "cost:        200 per request" in out
+    assert "objective:   tco" in out
+
+
+def test_unreachable_sla_error_then_explanation(capsys, tmp_path):
+    dag = tmp_path / "priced.json"
+    dag.write_text(json.dumps(PRICED))
+    code = main(["schedule", "--dag", str(dag), "--objective", "tco", "--sla", "3"])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 2
+    assert err[0].startswith(
+        "agentc schedule: error: SLA 3 is unreachable: the best achievable latency is 4"
+    )
+    assert err[1] == "critical path:"
+    code = main(["schedule", "--dag", str(dag), "--objective", "tco"])
+    assert code == 2
+    assert "objective 'tco' needs an SLA" in capsys.readouterr().err
