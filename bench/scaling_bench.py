@@ -1,7 +1,7 @@
 """Scaling of the exact scheduler on random layered DAGs, side by side with HEFT.
 
     PYTHONPATH=. python bench/scaling_bench.py [--sizes 10,100,1000] [--procs 2,4,8,16]
-        [--time-limit S] [--chain L] [--seed N] [--out bench/results]
+        [--time-limit S] [--chain L] [--seed N] [--tco-slack X] [--out bench/results]
 
 Graphs look like agent operator graphs: layers of independent chains (mean length
 --chain) with a few cross edges, a tenth of the chains host-only (tokenizers, tool
@@ -14,6 +14,11 @@ For each (tasks, processors): HEFT and the best baseline, then `solve(algo="cpsa
 100 placement units after coarsening and 10 s otherwise: the goals are <= 1 s for
 <= 100 units, <= 10 s for 1000 tasks, never worse than the best baseline. Prints a table,
 writes scaling.csv / scaling.json and scaling.png (solve time and makespan/HEFT) to --out.
+
+With --tco-slack X each graph is also solved for cost per request (objective "tco") under
+an SLA of X times the CP-SAT makespan, and compared with the cheapest baseline or HEFT
+schedule that meets it. Prices: host CPUs 1 per time unit; an accelerator s times faster
+costs 1.5 s per time unit (dearer per unit of work) plus 5 per request if used at all.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 
 from agentc.scheduler.baselines import all_baselines
 from agentc.scheduler.coarsen import coarsen_chains
+from agentc.scheduler.cost import annotate, within_limits
 from agentc.scheduler.heft import heft
 from agentc.scheduler.solve import COARSEN_ABOVE, solve
 from agentc.scheduler.taskgraph import Link, Processor, Task, TaskGraph, check_schedule
@@ -36,13 +42,15 @@ from agentc.scheduler.taskgraph import Link, Processor, Task, TaskGraph, check_s
 
 def processors(count: int, rng: random.Random) -> dict[str, tuple[Processor, float]]:
     """A host CPU pool (capacity 2) plus accelerators 2-8x faster; name -> (proc, speed)."""
-    out = {"cpu0": (Processor("cpu0", capacity=2, memory_space="host"), 1.0)}
+    out = {"cpu0": (Processor("cpu0", capacity=2, memory_space="host", cost_per_s=1.0), 1.0)}
     for k in range(1, count):
         kind = rng.choice(["gpu", "npu", "cpu"])
         if kind == "cpu":
-            out[f"cpu{k}"] = (Processor(f"cpu{k}", memory_space="host"), 1.0)
+            out[f"cpu{k}"] = (Processor(f"cpu{k}", memory_space="host", cost_per_s=1.0), 1.0)
         else:
-            out[f"{kind}{k}"] = (Processor(f"{kind}{k}"), rng.choice([2.0, 4.0, 8.0]))
+            speed = rng.choice([2.0, 4.0, 8.0])
+            proc = Processor(f"{kind}{k}", cost_per_s=1.5 * speed, reserve_cost=5.0)
+            out[f"{kind}{k}"] = (proc, speed)
     return out
 
 
@@ -78,7 +86,14 @@ def layered_dag(tasks: int, procs: int, seed: int, chain: float = 4.0) -> TaskGr
     return TaskGraph(tg_tasks, procs_, edges, links)
 
 
-def run_one(n: int, p: int, seed: int, chain: float, time_limit: float | None) -> dict:
+def run_one(
+    n: int,
+    p: int,
+    seed: int,
+    chain: float,
+    time_limit: float | None,
+    tco_slack: float | None = None,
+) -> dict:
     tg = layered_dag(n, p, seed, chain)
     units = len(coarsen_chains(tg).coarse.tasks) if n > COARSEN_ABOVE else n
     limit = time_limit if time_limit is not None else (1.0 if units <= 100 else 10.0)
@@ -88,7 +103,7 @@ def run_one(n: int, p: int, seed: int, chain: float, time_limit: float | None) -
     base = min(all_baselines(tg), key=lambda s: s.makespan)
     s = solve(tg, "cpsat", time_limit_s=limit, workers=2)
     check_schedule(tg, s)
-    return {
+    row = {
         "tasks": n,
         "edges": len(tg.edges),
         "procs": p,
@@ -106,6 +121,27 @@ def run_one(n: int, p: int, seed: int, chain: float, time_limit: float | None) -
         "solve_s": round(s.solve_time_s, 2),
         "ratio_vs_heft": round(s.makespan / h.makespan, 4),
         "not_worse_than_baseline": s.makespan <= base.makespan + 1e-9,
+    }
+    if tco_slack is not None:
+        row.update(run_tco(tg, h, tco_slack * s.makespan, limit))
+    return row
+
+
+def run_tco(tg: TaskGraph, h, sla: float, limit: float) -> dict:
+    pool = [*all_baselines(tg), h]
+    for b in pool:
+        annotate(tg, b, sla=sla)
+    cheapest = min((b.cost for b in pool if within_limits(b, sla, None)), default=float("inf"))
+    t = solve(tg, "cpsat", time_limit_s=limit, workers=2, objective="tco", sla=sla)
+    check_schedule(tg, t)
+    return {
+        "sla": sla,
+        "tco_baseline": round(cheapest, 2),
+        "tco_cost": round(t.cost, 2),
+        "tco_status": t.status,
+        "tco_gap": round(t.gap, 4),
+        "tco_s": round(t.solve_time_s, 2),
+        "tco_not_worse": t.cost <= cheapest + 1e-9,
     }
 
 
@@ -161,6 +197,7 @@ COLUMNS = [
     ("solve_s", 7),
     ("ratio_vs_heft", 13),
 ]
+TCO_COLUMNS = [("tco_baseline", 12), ("tco_cost", 9), ("tco_status", 10), ("tco_gap", 7)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,18 +207,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=None, help="default: 1 s / 10 s by size")
     ap.add_argument("--chain", type=float, default=4.0, help="mean chain length")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--tco-slack",
+        type=float,
+        default=None,
+        metavar="X",
+        help="also minimise cost per request under an SLA of X x the CP-SAT makespan",
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = ap.parse_args(argv)
     sizes = [int(x) for x in args.sizes.split(",")]
     procs = [int(x) for x in args.procs.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
-    print("  ".join(f"{c:>{w}}" for c, w in COLUMNS), flush=True)
+    columns = COLUMNS + (TCO_COLUMNS if args.tco_slack is not None else [])
+    print("  ".join(f"{c:>{w}}" for c, w in columns), flush=True)
     rows = []
     for n in sizes:
         for p in procs:
-            r = run_one(n, p, args.seed + n * 100 + p, args.chain, args.time_limit)
+            seed = args.seed + n * 100 + p
+            r = run_one(n, p, seed, args.chain, args.time_limit, args.tco_slack)
             rows.append(r)
-            print("  ".join(f"{r[c]!s:>{w}}" for c, w in COLUMNS), flush=True)
+            print("  ".join(f"{r[c]!s:>{w}}" for c, w in columns), flush=True)
     with open(args.out / "scaling.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
@@ -194,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         + (", scaling.png" if plotted else " (no matplotlib: no plot)")
     )
     print(f"worse than best baseline: {len(worse)} of {len(rows)}")
+    if args.tco_slack is not None:
+        dearer = [r for r in rows if not r["tco_not_worse"]]
+        print(f"tco dearer than the cheapest baseline within the SLA: {len(dearer)} of {len(rows)}")
     return 0
 
 

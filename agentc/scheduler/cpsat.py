@@ -103,7 +103,7 @@ def solve_cpsat(
         return _solve_model(tg, time_limit_s, hint, workers, makespan_limit, t0)
     pooled_hint = to_pool(pooling, hint) if hint is not None else None
     sched = _solve_model(pooling.pooled, time_limit_s, pooled_hint, workers, makespan_limit, t0)
-    return annotate(tg, unpool(tg, pooling, sched), sla=makespan_limit)
+    return annotate(tg, unpool(tg, pooling, sched))
 
 
 def _money_scale(values: list[float]) -> tuple[float, bool]:
@@ -276,7 +276,7 @@ def _solve_model(
     if sched.status == "optimal":
         sched.lower_bound = sched.makespan
     sched.solve_time_s = time.perf_counter() - t0
-    return annotate(tg, sched, sla=makespan_limit)
+    return annotate(tg, sched)
 
 
 def _add_cost(m, tg: TaskGraph, present, arrival_rate, derived, ticks, scale):
