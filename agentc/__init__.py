@@ -23,7 +23,7 @@ from agentc.frontend.trace import agent
 
 __all__ = [
     "AgentError", "VectorIndex", "agent", "compile", "cond", "contains", "embed", "fanout",
-    "format", "join", "llm", "load", "passages", "tokenize", "tool", "vector_search",
+    "format", "join", "llm", "load", "passages", "place", "tokenize", "tool", "vector_search",
 ]
 
 _OPS = set(__all__)
@@ -34,6 +34,17 @@ def compile(graph_path, out_dir=None, **options):
     from agentc.compiler import CompileOptions, compile_file
 
     return compile_file(graph_path, out_dir, CompileOptions(**options))
+
+
+def place(graph_path, cluster=None, sla_ms=None, objective="tco", time_limit_s=5.0, arrival_rate=None,
+          **options):
+    """Place graph.py's operators on a cluster (a cluster.yaml path, a list of local device
+    kinds, or None for this machine) without compiling; returns a `Placement` with
+    per-operator device/start/end, transfers, predicted latency, cost per request,
+    utilisation, solver status, lower bound and gap (`.table()`, `.to_json()`)."""
+    from agentc.compiler import place_file
+
+    return place_file(graph_path, cluster, sla_ms, objective, time_limit_s, arrival_rate, **options)
 
 
 def load(build_dir, **options):

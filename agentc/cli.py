@@ -14,21 +14,30 @@ import sys
 def _compile(args) -> int:
     from agentc.compiler import CompileOptions, compile_file
 
-    devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None
-    if args.cluster:
-        import yaml
-
-        with open(args.cluster) as f:
-            spec = yaml.safe_load(f) or {}
-        devices = [d["type"] if isinstance(d, dict) else d for d in spec.get("devices", [])] or devices
-    opts = CompileOptions(devices=devices, sla_ms=args.sla_ms, strict_sla=args.strict_sla,
-                          emit=args.emit, time_limit_s=args.time_limit, agent=args.agent)
+    opts = CompileOptions(devices=_devices_arg(args), cluster=args.cluster, sla_ms=args.sla_ms,
+                          strict_sla=args.strict_sla, objective=args.objective, emit=args.emit,
+                          time_limit_s=args.time_limit, agent=args.agent, arrival_rate=args.arrival_rate)
     result = compile_file(args.graph, args.output, opts)
     if isinstance(result, str):
         print(result)
     else:
         print(result.table())
         print(f"build: {result.build_dir}")
+    return 0
+
+
+def _devices_arg(args) -> list[str] | None:
+    return [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None
+
+
+def _place(args) -> int:
+    from agentc.compiler import place_file
+
+    if args.devices and args.cluster:
+        raise SystemExit("agentc: error: --devices and --cluster: give one of them, not both")
+    placement = place_file(args.graph, args.cluster or _devices_arg(args), args.sla_ms, args.objective,
+                           args.time_limit, args.arrival_rate, args.agent, args.strict_sla, quiet=False)
+    print(json.dumps(placement.to_json()) if args.json else placement.table())
     return 0
 
 
@@ -60,20 +69,31 @@ def _devices(args) -> int:
     return 0
 
 
+def _placement_args(p: argparse.ArgumentParser, objective: str) -> None:
+    p.add_argument("graph")
+    p.add_argument("--devices", help="comma-separated: cpu,vulkan,cuda (default: all usable here)")
+    p.add_argument("--cluster", help="cluster.yaml: devices, counts, costs, links (see agentc/cluster.py)")
+    p.add_argument("--sla-ms", type=float, help="end-to-end latency target (overrides the agent's)")
+    p.add_argument("--strict-sla", action="store_true", help="fail if the SLA is unreachable")
+    p.add_argument("--objective", choices=("latency", "tco"), default=objective,
+                   help=f"minimise latency, or cost per request within the SLA (default {objective})")
+    p.add_argument("--arrival-rate", type=float, help="requests/s: throughput-mode TCO (pipelined requests)")
+    p.add_argument("--time-limit", type=float, default=5.0, help="placement solver time limit (s)")
+    p.add_argument("--agent", help="which @agentc.agent to use when the file has several")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="agentc", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("compile", help="compile graph.py into a build directory")
-    c.add_argument("graph")
     c.add_argument("-o", "--output", help="build directory (default build/<graph name>)")
-    c.add_argument("--devices", help="comma-separated: cpu,vulkan,cuda (default: all usable here)")
-    c.add_argument("--cluster", help="cluster.yaml listing devices")
-    c.add_argument("--sla-ms", type=float, help="end-to-end latency target (overrides the agent's)")
-    c.add_argument("--strict-sla", action="store_true", help="fail if the SLA is unreachable")
     c.add_argument("--emit", help="stop after a stage and print it: agent|operators|plan")
-    c.add_argument("--time-limit", type=float, default=5.0, help="placement solver time limit (s)")
-    c.add_argument("--agent", help="which @agentc.agent to compile when the file has several")
+    _placement_args(c, objective="latency")
     c.set_defaults(func=_compile)
+    pl = sub.add_parser("place", help="place graph.py's operators on a cluster (no compile)")
+    pl.add_argument("--json", action="store_true", help="print the placement as one JSON object")
+    _placement_args(pl, objective="tco")
+    pl.set_defaults(func=_place)
     r = sub.add_parser("run", help="run a build")
     r.add_argument("build")
     r.add_argument("--input", action="append", default=[], metavar="NAME=VALUE")

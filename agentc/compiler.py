@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import sys
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from agentc.cluster import Cluster, load_cluster, local_cluster
 from agentc.cost_models.catalog import load_catalog
 from agentc.cost_models.roofline import kernel_time, kernel_work
 from agentc.dialects import context
@@ -28,24 +30,44 @@ from agentc.iree_compile import compile_module
 from agentc.passes import run_pass
 from agentc.passes.decompose_agent_ops import DecomposeAgentOps
 from agentc.passes.outline_device_modules import OutlineDeviceModules
-from agentc.placement import place
+from agentc.placement import Placement, explain, place
 from agentc.plan import build_plan
 from agentc.runtime.devices import KINDS, usable
+from agentc.scheduler.explain import SlaError, explain_sla
+from agentc.scheduler.taskgraph import ScheduleError
 
 STAGES = ("agent", "operators", "plan")
 
 
 @dataclass
 class CompileOptions:
-    devices: list[str] | None = None  # None: every usable device of this machine
+    devices: list[str] | None = None  # local device kinds; None: every usable device here
+    cluster: str | None = None  # cluster.yaml (instead of `devices`)
     sla_ms: float | None = None
     strict_sla: bool = False
+    objective: str = "latency"  # or "tco": cheapest placement that meets the SLA
+    arrival_rate: float | None = None  # requests/s, for throughput-mode TCO
     emit: str | None = None
     time_limit_s: float = 5.0
     slowdown: dict[str, float] | None = None  # device -> factor, for what-if placement
     catalog: str | None = None
     agent: str | None = None
     quiet: bool = False
+
+
+@dataclass
+class Lowered:
+    """An agent after tracing, decomposition and planning: what placement reads."""
+
+    graph: object
+    ctx: object
+    module: object
+    agent_text: str
+    decompose: DecomposeAgentOps
+    ops: list
+    inputs: list[str]
+    outputs: list[str]
+    funcs: dict
 
 
 def resolve_devices(devices: list[str] | None, catalog) -> list[str]:
@@ -58,115 +80,182 @@ def resolve_devices(devices: list[str] | None, catalog) -> list[str]:
     return list(dict.fromkeys(devices))
 
 
+def resolve_cluster(opts: CompileOptions, catalog) -> Cluster:
+    if opts.cluster:
+        if opts.devices:
+            raise AgentError("--devices and --cluster: give one of them, not both")
+        return load_cluster(opts.cluster, catalog)
+    return local_cluster(resolve_devices(opts.devices, catalog), catalog)
+
+
 def _log(opts: CompileOptions, msg: str) -> None:
     if not opts.quiet:
         print(f"[agentc] {msg}", file=sys.stderr, flush=True)
 
 
-def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
-    """Compile; returns the build directory (or, with `emit`, the text of that stage)."""
-    opts = opts or CompileOptions()
-    t0 = time.perf_counter()
-    catalog = load_catalog(opts.catalog) if opts.catalog else load_catalog()
-    devices = resolve_devices(opts.devices, catalog)
-    if opts.emit is not None and opts.emit not in STAGES:
-        raise AgentError(f"--emit: unknown stage '{opts.emit}' (known: {', '.join(STAGES)})")
-
-    graph = trace_file(graph_path, opts.agent)
+def lower(graph_path, agent: str | None = None, emit: str | None = None):
+    """graph.py -> agent IR -> operators -> plan. With `emit` "agent" or "operators",
+    returns that stage's text instead."""
+    graph = trace_file(graph_path, agent)
     ctx = context()
     module = emit_agent_ir(graph, ctx)
-    if opts.emit == "agent":
-        return module.operation.get_asm(enable_debug_info=True)
     agent_text = module.operation.get_asm(enable_debug_info=True)
-
+    if emit == "agent":
+        return agent_text
     with ctx:
         decompose = DecomposeAgentOps(indexes=graph.indexes)
         run_pass(module, decompose)
-    _log(opts, f"decomposed into operators ({time.perf_counter() - t0:.1f}s)")
-    if opts.emit == "operators":
+    if emit == "operators":
         return module.operation.get_asm(enable_debug_info=True)
-
     with ctx:
         ops, inputs, outputs = build_plan(module, graph.name)
         funcs = {str(o.attributes["sym_name"]).strip('"'): o for o in module.body.operations
                  if o.operation.name == "func.func"}
+    return Lowered(graph, ctx, module, agent_text, decompose, ops, inputs, outputs, funcs)
+
+
+def estimate(low: Lowered, cluster: Cluster, slowdown: dict[str, float] | None = None):
+    """Run time of every kernel on every cluster device, and the weights it keeps resident."""
     call_times, weights = {}, {}
-    for callee in {op.callee for op in ops if op.kind == "call"}:
-        work = kernel_work(funcs[callee + "_impl"], funcs[callee])
-        slow = dict(opts.slowdown or {})
-        call_times[callee] = {d: kernel_time(work, catalog.devices[d]) * slow.get(d, 1.0) for d in devices}
-        group = str(funcs[callee].attributes["agent.weights"]).strip('"')
-        nbytes = sum(a.nbytes for a in decompose.weights.get(group, {}).values())
+    slow = dict(slowdown or {})
+    for callee in {op.callee for op in low.ops if op.kind == "call"}:
+        work = kernel_work(low.funcs[callee + "_impl"], low.funcs[callee])
+        call_times[callee] = {d.name: kernel_time(work, d.spec) * slow.get(d.name, 1.0)
+                              for d in cluster.devices.values()}
+        group = str(low.funcs[callee].attributes["agent.weights"]).strip('"')
+        nbytes = sum(a.nbytes for a in low.decompose.weights.get(group, {}).values())
         weights[callee] = {group: nbytes} if nbytes else {}
-    pinned = _memory_check(ops, devices, catalog, weights)
-    sla = opts.sla_ms if opts.sla_ms is not None else graph.sla_ms
-    placement = place(ops, devices, catalog, call_times, weights, sla, opts.time_limit_s, pinned)
-    _log(opts, f"placed {len(ops)} operators on {', '.join(devices)} + host "
-               f"({placement.status}, {placement.solve_time_s:.2f}s)")
-    if sla is not None and placement.makespan_s * 1e3 > sla:
-        msg = (f"SLA {sla:g} ms is unreachable on {', '.join(devices)}: predicted latency "
-               f"{placement.makespan_s * 1e3:.1f} ms")
+    _memory_check(low.ops, cluster, weights)
+    return call_times, weights
+
+
+def place_lowered(low: Lowered, cluster: Cluster, opts: CompileOptions) -> Placement:
+    """Place with the requested objective. An unreachable SLA is explained; it is an
+    error with `strict_sla`, otherwise a warning and the fastest placement."""
+    call_times, weights = estimate(low, cluster, opts.slowdown)
+    sla = opts.sla_ms if opts.sla_ms is not None else low.graph.sla_ms
+    where = f"{low.graph.loc}: agent '{low.graph.name}'"
+    try:
+        placement = place(low.ops, cluster, call_times, weights, sla, opts.objective,
+                          opts.time_limit_s, opts.arrival_rate)
+    except SlaError as e:  # tco: no placement meets the SLA; fall back to the fastest
         if opts.strict_sla:
-            raise AgentError(f"{graph.loc}: agent '{graph.name}': {msg}")
-        print(f"agentc: warning: {msg}", file=sys.stderr)
-    plan = {
-        "agent": graph.name, "inputs": [v.name for v in graph.inputs], "input_ids": inputs,
-        "outputs": outputs, "devices": devices, "sla_ms": sla,
-        "predicted_ms": placement.makespan_s * 1e3, "status": placement.status,
-        "lower_bound_ms": placement.lower_bound_s * 1e3, "ops": [op.to_json() for op in ops],
-        "indexes": {n: idx.passages for n, idx in graph.indexes.items()},
-    }
+            raise AgentError(f"{where}: {explain(e.report)}") from None
+        print(f"agentc: warning: {where}: {explain(e.report)}", file=sys.stderr)
+        placement = place(low.ops, cluster, call_times, weights, sla, "latency", opts.time_limit_s)
+    except ScheduleError as e:
+        raise AgentError(f"{where}: cannot place on {cluster.describe()}: {e}") from None
+    _log(opts, f"placed {len(low.ops)} operators on {cluster.describe()} + host "
+               f"({placement.status}, {placement.solve_time_s:.2f}s)")
+    if not placement.meets_sla and opts.objective != "tco":
+        report = explain_sla(placement.taskgraph, sla / 1e3, schedule=placement.schedule)
+        if opts.strict_sla:
+            raise AgentError(f"{where}: {explain(report)}")
+        print(f"agentc: warning: {where}: {explain(report)}", file=sys.stderr)
+    return placement
+
+
+def place_file(graph_path, cluster=None, sla_ms: float | None = None, objective: str = "tco",
+               time_limit_s: float = 5.0, arrival_rate: float | None = None,
+               agent: str | None = None, strict_sla: bool = False, quiet: bool = True) -> Placement:
+    """Placement only (no IREE): `cluster` is a cluster.yaml path, a Cluster, a list of
+    local device kinds, or None for this machine's usable devices."""
+    opts = CompileOptions(sla_ms=sla_ms, objective=objective, time_limit_s=time_limit_s,
+                          arrival_rate=arrival_rate, agent=agent, strict_sla=strict_sla, quiet=quiet)
+    catalog = load_catalog()
+    if isinstance(cluster, Cluster):
+        resolved = cluster
+    elif isinstance(cluster, (list, tuple)):
+        resolved = local_cluster(resolve_devices(list(cluster), catalog), catalog)
+    else:
+        opts.cluster = str(cluster) if cluster is not None else None
+        resolved = resolve_cluster(opts, catalog)
+    low = lower(graph_path, agent)
+    return place_lowered(low, resolved, opts)
+
+
+def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
+    """Compile; returns the Placement, with `build_dir` set (or, with `emit`, that
+    stage's text)."""
+    opts = opts or CompileOptions()
+    t0 = time.perf_counter()
+    catalog = load_catalog(opts.catalog) if opts.catalog else load_catalog()
+    cluster = resolve_cluster(opts, catalog)
+    if opts.emit is not None and opts.emit not in STAGES:
+        raise AgentError(f"--emit: unknown stage '{opts.emit}' (known: {', '.join(STAGES)})")
+    low = lower(graph_path, opts.agent, opts.emit)
+    if isinstance(low, str):
+        return low
+    _log(opts, f"decomposed into operators ({time.perf_counter() - t0:.1f}s)")
+    placement = place_lowered(low, cluster, opts)
     if opts.emit == "plan":
         return placement.table()
-
-    with ctx:
-        outline = OutlineDeviceModules({op.name: op.device for op in ops if op.kind == "call"},
-                                       decompose.weights)
-        run_pass(module, outline)
-        operators_text = module.operation.get_asm(enable_debug_info=True)
-
     out = Path(out_dir or Path("build") / Path(graph_path).stem)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"agent.mlir": agent_text.encode(), "operators.mlir": operators_text.encode(),
-             "plan.json": json.dumps(plan, indent=1).encode()}
-    modules = {}
-    for device, text in outline.device_modules.items():
-        kind = KINDS[device]
-        t1 = time.perf_counter()
-        vmfb, hit = compile_module(text, kind.target, kind.compile_flags, device)
-        _log(opts, f"{device}: {'cached' if hit else 'compiled'} module ({time.perf_counter() - t1:.1f}s)")
-        files[f"{device}.vmfb"] = vmfb
-        files[f"{device}.mlir"] = text.encode()
-        modules[device] = {"target": kind.target, "flags": list(kind.compile_flags), "cached": hit}
-    for stale in KINDS.keys() - modules.keys():  # modules of an earlier build of this directory
-        for suffix in (".vmfb", ".mlir"):
-            (out / f"{stale}{suffix}").unlink(missing_ok=True)
-    arrays = {f"{g}::{p}": a for g, ps in decompose.weights.items() for p, a in ps.items()}
-    weights_path = out / "weights.npz"
-    np.savez(weights_path, **arrays)
-    for name, data in files.items():
-        (out / name).write_bytes(data)
-    shutil.copyfile(graph_path, out / "graph.py")
-    corpus_dir = Path(graph_path).resolve().parent
-    manifest = {"graph": str(Path(graph_path).resolve()), "source_dir": str(corpus_dir), "modules": modules,
-                "files": {n: hashlib.sha256((out / n).read_bytes()).hexdigest()
-                          for n in sorted(files) + ["weights.npz", "graph.py"]}}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    _write_build(low, cluster, placement, graph_path, out, opts)
     _log(opts, f"build written to {out} ({time.perf_counter() - t0:.1f}s)")
     placement.build_dir = out
     return placement
 
 
-def _memory_check(ops, devices, catalog, weights) -> dict[str, list[str]]:
-    """An operator whose weights fit no listed device is an error naming it."""
-    pinned = {}
+def _write_build(low: Lowered, cluster: Cluster, placement: Placement, graph_path, out: Path,
+                 opts: CompileOptions) -> None:
+    used = {op.device for op in low.ops if op.kind == "call"}
+    for name in sorted(used):
+        if cluster.devices[name].runtime is None:
+            raise AgentError(f"device '{name}' ({cluster.devices[name].type}) has no agentc runtime; "
+                             f"`agentc place` can plan for it, but a build cannot run there")
+    files_of = {name: module_file(name) for name in used}
+    plan = {
+        "agent": low.graph.name, "inputs": [v.name for v in low.graph.inputs], "input_ids": low.inputs,
+        "outputs": low.outputs, "sla_ms": placement.sla_ms,
+        "placement": {k: v for k, v in placement.to_json().items() if k != "solve_time_s"},  # reproducible
+        "devices": {n: {"runtime": cluster.devices[n].runtime, "module": files_of[n]} for n in sorted(used)},
+        "ops": [op.to_json() for op in low.ops],
+        "indexes": {n: idx.passages for n, idx in low.graph.indexes.items()},
+    }
+    with low.ctx:
+        outline = OutlineDeviceModules({op.name: op.device for op in low.ops if op.kind == "call"},
+                                       low.decompose.weights)
+        run_pass(low.module, outline)
+        operators_text = low.module.operation.get_asm(enable_debug_info=True)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"agent.mlir": low.agent_text.encode(), "operators.mlir": operators_text.encode(),
+             "plan.json": json.dumps(plan, indent=1).encode()}
+    modules = {}
+    for device, text in outline.device_modules.items():
+        kind = KINDS[cluster.devices[device].runtime]
+        t1 = time.perf_counter()
+        vmfb, hit = compile_module(text, kind.target, kind.compile_flags, device)
+        _log(opts, f"{device}: {'cached' if hit else 'compiled'} module ({time.perf_counter() - t1:.1f}s)")
+        files[files_of[device] + ".vmfb"] = vmfb
+        files[files_of[device] + ".mlir"] = text.encode()
+        modules[device] = {"target": kind.target, "flags": list(kind.compile_flags), "cached": hit}
+    for stale in list(out.glob("*.vmfb")) + [out / (p.stem + ".mlir") for p in out.glob("*.vmfb")]:
+        if stale.name not in files:  # modules of an earlier build of this directory
+            stale.unlink(missing_ok=True)
+    arrays = {f"{g}::{p}": a for g, ps in low.decompose.weights.items() for p, a in ps.items()}
+    np.savez(out / "weights.npz", **arrays)
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+    shutil.copyfile(graph_path, out / "graph.py")
+    manifest = {"graph": str(Path(graph_path).resolve()), "source_dir": str(Path(graph_path).resolve().parent),
+                "modules": modules,
+                "files": {n: hashlib.sha256((out / n).read_bytes()).hexdigest()
+                          for n in sorted(files) + ["weights.npz", "graph.py"]}}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
+def module_file(device: str) -> str:
+    """A device's module file stem: its name, with instance separators made file-safe."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", device)
+
+
+def _memory_check(ops, cluster: Cluster, weights) -> None:
+    """An operator whose weights fit no device of the cluster is an error naming it."""
     for op in ops:
         if op.kind != "call":
             continue
         need = sum(weights.get(op.callee, {}).values())
-        fits = [d for d in devices if catalog.devices[d].memory_bytes >= need]
-        if not fits:
+        if not any(d.spec.memory_bytes >= need for d in cluster.devices.values()):
             raise AgentError(f"{op.loc}: node '{op.name}': no listed device can run it "
-                             f"(needs {need / 1e6:.1f} MB of weights; devices: {', '.join(devices)})")
-        pinned[op.name] = fits
-    return pinned
+                             f"(needs {need / 1e6:.1f} MB of weights; devices: {cluster.describe()})")

@@ -1,99 +1,204 @@
-"""Placement: operators + cost model -> device, start and end for each operator.
+"""Placement: operators + cost model + cluster -> device, start and end for each operator.
 
-Host operators run on the host thread pool; compute calls may run on any listed device
-whose memory holds their weights. Transfers are charged by the link between memory spaces
-(the host and IREE's CPU driver share one). The schedule comes from CP-SAT (agentc.scheduler),
-warm-started with HEFT when available and bounded by a time limit.
+Host operators run on the host thread pool; compute calls may run on any cluster device
+whose memory holds their weights. Transfers are charged by the link between the two
+devices, and only when they do not share memory (the host and IREE's CPU driver do).
+The schedule comes from `agentc.scheduler.solve`: baselines and HEFT first, the best of
+them warm-starts CP-SAT under a time limit, so the answer is never worse than a heuristic.
+
+Objectives: "latency" minimises the makespan; "tco" minimises the cost per request
+(busy time x rate, plus each used device's reservation share) subject to the SLA.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 
-from agentc.cost_models.catalog import Catalog
+from agentc.cluster import Cluster
 from agentc.plan import PlanOp, tensor_bytes
-from agentc.scheduler.cpsat import solve_cpsat
-from agentc.scheduler.heft import heft
-from agentc.scheduler.taskgraph import Link, Processor, Task, TaskGraph
+from agentc.scheduler.bounds import lower_bound
+from agentc.scheduler.cost import cost_lower_bound
+from agentc.scheduler.explain import SlaReport
+from agentc.scheduler.solve import solve
+from agentc.scheduler.taskgraph import Link, Processor, Schedule, Task, TaskGraph
 
 HOST = "host"
+OBJECTIVES = ("latency", "tco")
+
+
+@dataclass
+class Transfer:
+    value: str  # the value moved
+    producer: str
+    consumer: str
+    src: str
+    dst: str
+    bytes: int
+    seconds: float
 
 
 @dataclass
 class Placement:
     ops: list[PlanOp]
     devices: list[str]
+    objective: str
     makespan_s: float
+    cost_per_request: float
     status: str
     lower_bound_s: float
     solve_time_s: float
     sla_ms: float | None
+    utilisation: dict[str, float] = field(default_factory=dict)
+    transfers: list[Transfer] = field(default_factory=list)
+    algorithm: str = ""
+    cost_lower_bound: float = 0.0
     build_dir: object = None  # set by the compiler once the build is written
+    schedule: Schedule | None = field(default=None, repr=False)
+    taskgraph: TaskGraph | None = field(default=None, repr=False)
+
+    @property
+    def predicted_ms(self) -> float:
+        return self.makespan_s * 1e3
+
+    @property
+    def gap(self) -> float:
+        return max(0.0, 1 - self.lower_bound_s / self.makespan_s) if self.makespan_s > 0 else 0.0
+
+    @property
+    def meets_sla(self) -> bool:
+        return self.sla_ms is None or self.predicted_ms <= self.sla_ms + 1e-9
 
     def table(self) -> str:
-        rows = [f"{'operator':<34} {'device':<7} {'start ms':>9} {'end ms':>9}"]
+        width = max([len(op.name) for op in self.ops] + [8])
+        dwidth = max([len(d) for d in self.devices] + [6])
+        rows = [f"{'operator':<{width}} {'device':<{dwidth}} {'start ms':>9} {'end ms':>9}"]
         for op in sorted(self.ops, key=lambda o: (o.start, o.name)):
-            rows.append(f"{op.name:<34} {op.device:<7} {op.start * 1e3:9.3f} {op.end * 1e3:9.3f}")
-        sla = f", SLA {self.sla_ms:.0f} ms" if self.sla_ms else ""
-        rows.append(f"predicted latency {self.makespan_s * 1e3:.3f} ms ({self.status}, bound "
-                    f"{self.lower_bound_s * 1e3:.3f} ms){sla}")
+            rows.append(f"{op.name:<{width}} {op.device:<{dwidth}} {op.start * 1e3:9.3f} {op.end * 1e3:9.3f}")
+        busy = ", ".join(f"{d} {u:.0%}" for d, u in self.utilisation.items())
+        sla = f", SLA {self.sla_ms:g} ms" if self.sla_ms else ""
+        rows.append(f"predicted latency {self.predicted_ms:.3f} ms ({self.status}, bound "
+                    f"{self.lower_bound_s * 1e3:.3f} ms, gap {self.gap:.1%}){sla}")
+        rows.append(f"cost per request ${self.cost_per_request:.3g} (objective {self.objective}); "
+                    f"utilisation: {busy}; {len(self.transfers)} transfers")
         return "\n".join(rows)
 
+    def to_json(self) -> dict:
+        return {
+            "objective": self.objective, "status": self.status, "algorithm": self.algorithm,
+            "predicted_ms": self.predicted_ms, "lower_bound_ms": self.lower_bound_s * 1e3,
+            "gap": self.gap, "sla_ms": self.sla_ms, "meets_sla": self.meets_sla,
+            "cost_per_request": self.cost_per_request, "cost_lower_bound": self.cost_lower_bound,
+            "solve_time_s": self.solve_time_s,
+            "utilisation": self.utilisation,
+            "ops": [{"name": op.name, "kind": op.kind, "device": op.device,
+                     "start_ms": op.start * 1e3, "end_ms": op.end * 1e3} for op in self.ops],
+            "transfers": [t.__dict__ for t in self.transfers],
+        }
 
-def build_taskgraph(ops: list[PlanOp], devices: list[str], catalog: Catalog,
-                    call_times: dict[str, dict[str, float]], weights: dict[str, dict[str, int]],
-                    pinned: dict[str, list[str]] | None = None) -> TaskGraph:
-    procs = {HOST: Processor(HOST, capacity=catalog.host_threads, memory_space="host")}
-    for d in devices:
-        s = catalog.devices[d]
-        procs[d] = Processor(d, memory_bytes=s.memory_bytes, cost_per_s=s.cost_per_hour / 3600,
-                             memory_space=s.memory_space)
-    tasks, producer, edges = {}, {}, {}
+    def __str__(self) -> str:
+        return json.dumps(self.to_json(), indent=1)
+
+
+def build_taskgraph(ops: list[PlanOp], cluster: Cluster, call_times: dict[str, dict[str, float]],
+                    weights: dict[str, dict[str, int]]) -> TaskGraph:
+    """Operators -> scheduler task graph: one processor per cluster device plus the host."""
+    procs = {HOST: Processor(HOST, capacity=cluster.host_threads, memory_space="host")}
+    for d in cluster.devices.values():
+        procs[d.name] = Processor(d.name, memory_bytes=d.spec.memory_bytes,
+                                  cost_per_s=d.spec.cost_per_hour / 3600,
+                                  memory_space=d.spec.memory_space, reserve_cost=d.reserve_cost)
+    tasks = {}
     for op in ops:
-        for v in op.outputs:
-            producer[v] = op
         if op.kind == "call":
-            cost = {d: call_times[op.callee][d] for d in devices if d in call_times[op.callee]}
-            if pinned and op.name in pinned:
-                cost = {d: t for d, t in cost.items() if d in pinned[op.name]}
-            resident = weights.get(op.callee, {})
-            tasks[op.name] = Task(op.name, cost, resident)
+            fits = {d: t for d, t in call_times[op.callee].items()
+                    if sum(weights.get(op.callee, {}).values()) <= procs[d].memory_bytes}
+            tasks[op.name] = Task(op.name, fits, dict(weights.get(op.callee, {})))
         else:
             latency = op.attrs.get("latency_ms", 0) / 1e3 if op.kind == "tool" else \
-                catalog.host_latency_s.get(op.kind, 1e-5)
+                cluster.host_latency_s.get(op.kind, 1e-5)
             tasks[op.name] = Task(op.name, {HOST: latency})
-    for op in ops:
-        deps = list(op.inputs) + [g for g, _ in op.guards]
-        for v in deps:
-            if v in producer:
-                u = producer[v].name
-                edges[(u, op.name)] = edges.get((u, op.name), 0) + tensor_bytes(
-                    producer[v].out_types[producer[v].outputs.index(v)])
-        for name in op.attrs.get("after", []):
-            if name in tasks:
-                edges.setdefault((name, op.name), 0)
-    links = {}
-    spaces = {p: (procs[p].memory_space or p) for p in procs}
-    for p in procs:
-        for q in procs:
-            a, b = spaces[p], spaces[q]
-            if p == q or a == b:
-                continue
-            lk = catalog.links.get((a, b)) or catalog.links.get((b, a))
-            if lk:
-                links[(p, q)] = Link(*lk)
+    edges = {}
+    for (u, v), (_, nbytes) in _dependencies(ops).items():
+        edges[(u, v)] = edges.get((u, v), 0) + nbytes
+    links = {pair: Link(*lk) for pair, lk in cluster.links.items()}
+    for d in cluster.devices.values():
+        if d.host_link and procs[d.name].memory_space != "host":
+            links[(HOST, d.name)] = links[(d.name, HOST)] = Link(*d.host_link)
     return TaskGraph(tasks, procs, edges, links)
 
 
-def place(ops: list[PlanOp], devices: list[str], catalog: Catalog, call_times, weights,
-          sla_ms: float | None, time_limit_s: float = 5.0, pinned=None) -> Placement:
-    tg = build_taskgraph(ops, devices, catalog, call_times, weights, pinned)
-    hint = heft(tg)  # warm start, and the answer if CP-SAT finds nothing better in time
-    sched = solve_cpsat(tg, time_limit_s=time_limit_s, hint=hint)
-    if hint is not None and hint.makespan < sched.makespan:
-        sched = hint
+def _dependencies(ops: list[PlanOp]) -> dict[tuple[str, str], tuple[str, int]]:
+    """(producer, consumer) -> (one value moved, bytes): data, guards and `after=` order."""
+    producer = {v: op for op in ops for v in op.outputs}
+    names = {op.name for op in ops}
+    deps = {}
+    for op in ops:
+        for v in list(op.inputs) + [g for g, _ in op.guards]:
+            if v in producer:
+                p = producer[v]
+                nbytes = tensor_bytes(p.out_types[p.outputs.index(v)])
+                old = deps.get((p.name, op.name), (v, 0))
+                deps[(p.name, op.name)] = (old[0], old[1] + nbytes)
+        for name in op.attrs.get("after", []):
+            if name in names:
+                deps.setdefault((name, op.name), ("", 0))
+    return deps
+
+
+def place(ops: list[PlanOp], cluster: Cluster, call_times, weights, sla_ms: float | None,
+          objective: str = "latency", time_limit_s: float = 5.0,
+          arrival_rate: float | None = None) -> Placement:
+    """Solve and write device/start/end into `ops`. Raises ScheduleError when nothing can
+    be placed, or (objective "tco") when the SLA cannot be met; its `report` explains why."""
+    if objective not in OBJECTIVES:
+        from agentc.frontend.graph import AgentError
+
+        raise AgentError(f"--objective: unknown objective '{objective}' (known: {', '.join(OBJECTIVES)})")
+    tg = build_taskgraph(ops, cluster, call_times, weights)
+    sla_s = sla_ms / 1e3 if sla_ms is not None else None
+    sched = solve(tg, "cpsat", time_limit_s=time_limit_s, objective=objective, sla=sla_s,
+                  arrival_rate=arrival_rate)
+    return _placement(ops, tg, sched, list(cluster.devices), objective, sla_ms)
+
+
+def _placement(ops, tg: TaskGraph, sched: Schedule, devices, objective, sla_ms) -> Placement:
     for op in ops:
         slot = sched.assignment[op.name]
         op.device, op.start, op.end = slot.processor, slot.start, slot.end
-    return Placement(ops, devices, sched.makespan, sched.status, sched.lower_bound,
-                     sched.solve_time_s, sla_ms)
+    by_name = {op.name: op for op in ops}
+    transfers = []
+    for (u, v), (value, nbytes) in _dependencies(ops).items():
+        a, b = by_name[u], by_name[v]
+        seconds = tg.comm_time(u, v, a.device, b.device)
+        if not tg.same_memory(a.device, b.device) and nbytes:
+            transfers.append(Transfer(value, u, v, a.device, b.device, nbytes, seconds))
+    if objective == "latency":
+        latency_bound, cost_bound = sched.lower_bound, cost_lower_bound(tg)
+    else:
+        latency_bound, cost_bound = lower_bound(tg), sched.lower_bound
+    return Placement(ops, devices, objective, sched.makespan, sched.cost, sched.status,
+                     min(latency_bound, sched.makespan), sched.solve_time_s, sla_ms,
+                     dict(sched.utilisation), transfers, sched.algorithm, cost_bound,
+                     schedule=sched, taskgraph=tg)
+
+
+def explain(report: SlaReport) -> str:
+    """An unreachable SLA in the units a user reads: milliseconds, operators, devices."""
+    if report.proven_unreachable:
+        head = (f"SLA {report.sla * 1e3:g} ms is unreachable: the lowest achievable latency is "
+                f"{report.best_latency * 1e3:.3f} ms (proven lower bound {report.lower_bound * 1e3:.3f} ms)")
+    else:
+        head = (f"SLA {report.sla * 1e3:g} ms not met: predicted latency {report.best_latency * 1e3:.3f} ms "
+                f"(lower bound {report.lower_bound * 1e3:.3f} ms)")
+    shares = {"compute": report.compute_time, "memory": report.memory_time, "link": report.link_time}
+    lines = [head, f"binding resource: {report.binding} (" +
+             ", ".join(f"{k} {v * 1e3:.3f} ms" for k, v in shares.items()) + " on the critical path)"]
+    for b in report.blocked:
+        lines.append(f"  '{b.task}' cannot keep its {b.need / 1e6:.1f} MB of weights on {b.fastest} "
+                     f"({b.memory_bytes / 1e6:.1f} MB); it runs on {b.runs_on}, {b.lost * 1e3:.3f} ms slower")
+    lines.append("critical path:")
+    for st in report.path:
+        what = f"{st.task} on {st.processor}" if st.kind == "run" else f"{st.task} over {st.processor}"
+        lines.append(f"  {st.start * 1e3:9.3f} {st.end * 1e3:9.3f} ms  {st.kind:<8} {what}")
+    return "\n".join(lines)

@@ -29,10 +29,10 @@ class RunError(RuntimeError):
 
 
 class _Device:
-    def __init__(self, name: str, vmfb: bytes, weights: dict[str, dict[str, np.ndarray]]):
+    def __init__(self, name: str, runtime: str, vmfb: bytes, weights: dict[str, dict[str, np.ndarray]]):
         import iree.runtime as rt
 
-        self.name, self.kind = name, KINDS[name]
+        self.name, self.kind = name, KINDS[runtime]
         self.device = self.kind.create()
         self.instance = rt.VmInstance()
         self._param_storage = []
@@ -97,8 +97,9 @@ class Session:
                 group, pname = key.split("::", 1)
                 weights.setdefault(group, {})[pname] = npz[key]
         self.devices: dict[str, _Device] = {}
-        for d in sorted({op["device"] for op in self.ops if op["kind"] == "call"}):
-            self.devices[d] = _Device(d, (self.dir / f"{d}.vmfb").read_bytes(), weights)
+        for d, info in self.plan["devices"].items():
+            vmfb = (self.dir / f"{info['module']}.vmfb").read_bytes()
+            self.devices[d] = _Device(d, info["runtime"], vmfb, weights)
         self.tools = self._load_tools()
         self.host = ThreadPoolExecutor(max_workers=host_threads, thread_name_prefix="agentc-host")
         self.trace = trace or Trace()

@@ -6,7 +6,6 @@ import json
 import time
 
 import iree.runtime as rt
-
 from conftest import EXAMPLES, agentc_cli
 
 
