@@ -238,11 +238,28 @@ def _write_build(low: Lowered, cluster: Cluster, placement: Placement, graph_pat
     for name, data in files.items():
         (out / name).write_bytes(data)
     shutil.copyfile(graph_path, out / "graph.py")
+    for rel in _copy_corpora(low.graph, Path(graph_path).resolve().parent, out):
+        files[rel] = (out / rel).read_bytes()
     manifest = {"graph": str(Path(graph_path).resolve()), "source_dir": str(Path(graph_path).resolve().parent),
                 "modules": modules,
                 "files": {n: hashlib.sha256((out / n).read_bytes()).hexdigest()
                           for n in sorted(files) + ["weights.npz", "graph.py"]}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
+def _copy_corpora(graph, graph_dir: Path, out: Path) -> list[str]:
+    """Copy the corpus files the graph's indexes read next to the build's graph.py, at
+    the same relative paths, so a build directory runs on a machine without the sources."""
+    copied = []
+    for index in graph.indexes.values():
+        try:
+            rel = index.path.resolve().relative_to(graph_dir)
+        except ValueError:
+            continue  # an absolute path outside the graph's folder: read from where it is
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(index.path, out / rel)
+        copied.append(str(rel))
+    return copied
 
 
 def module_file(device: str) -> str:

@@ -109,10 +109,9 @@ class Session:
     def _load_tools(self) -> dict:
         from agentc.frontend.trace import trace_file
 
-        manifest = json.loads((self.dir / "manifest.json").read_text())
-        graph_copy = Path(manifest["source_dir"]) / Path(manifest["graph"]).name
-        path = graph_copy if graph_copy.is_file() else self.dir / "graph.py"
-        return trace_file(path, self.plan["agent"]).tools
+        # The build's own copy of graph.py, with its corpora beside it: a build runs
+        # wherever it is copied to.
+        return trace_file(self.dir / "graph.py", self.plan["agent"]).tools
 
     # -- requests -------------------------------------------------------------------
     def run(self, inputs: dict[str, str], fetch: list[str] | None = None) -> dict:
