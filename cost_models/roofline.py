@@ -1,24 +1,45 @@
 """Roofline cost of a compute kernel from its IR: FLOPs and bytes from the linalg ops'
-shapes, time = max(FLOPs / (peak * efficiency), bytes / (bandwidth * efficiency)) plus a
-per-call overhead and a per-dispatch overhead.
+shapes, time = max(FLOPs / (peak * efficiency), bytes / (bandwidth * efficiency)) plus
+overheads.
 
 Bytes count the kernel's arguments and results (weights included): after fusion the
 intermediates stay in cache or registers, and the interface traffic is what a device must
 actually move.
+
+Efficiencies differ by kind of kernel (a GEMM reaches a far larger share of peak than a
+softmax), so each kernel also gets an op class derived from its linalg ops. A calibration
+profile (`agentc bench`, cost_models/profile.py) holds measured efficiencies and overheads
+per class; without one the catalog's defaults apply, and `kernel_estimate` says which.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 from agentc.cost_models.catalog import DeviceSpec
 from torch_mlir import ir
 
 from agentc.plan import tensor_bytes
 
+if TYPE_CHECKING:
+    from agentc.cost_models.profile import Profile
+
+# Named contractions: FLOPs = 2 * |output| * K, K the last dimension of the first operand.
 CONTRACTIONS = {"linalg.matmul", "linalg.batch_matmul", "linalg.matvec", "linalg.vecmat",
                 "linalg.batch_matvec", "linalg.dot"}
+# Ops that move or initialise data without arithmetic.
+DATA_MOVEMENT = {"linalg.fill", "linalg.transpose", "linalg.copy", "linalg.broadcast"}
+# Body ops that are not arithmetic: casts, index computations, constants.
+_FREE_BODY_OPS = ("arith.ext", "arith.trunc", "arith.sitofp", "arith.uitofp", "arith.fptosi",
+                  "arith.fptoui", "arith.bitcast", "arith.index_cast", "arith.constant",
+                  "linalg.index", "linalg.yield")
+# Elementwise math that marks a normalisation (softmax, layernorm) or attention.
+_NORMALIZING = ("math.exp", "math.rsqrt", "math.sqrt", "arith.divf")
+
+OP_CLASSES = ("matmul", "matvec", "vecmat", "attention", "normalization", "reduction", "topk",
+              "elementwise")
 
 
 @dataclass(frozen=True)
@@ -26,6 +47,22 @@ class Work:
     flops: float
     bytes: float
     dispatches: int
+    op_class: str = "elementwise"  # one of OP_CLASSES
+    dtype: str = "f32"  # element type of the kernel's first floating-point argument
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float
+    source: str  # "defaults" or "profile:<file>"
+    calibration: str = ""  # which of the profile's calibrations applied, e.g. "matmul.f16"
+
+
+@dataclass(frozen=True)
+class _OpInfo:
+    kind: str  # contraction, matvec, vecmat, reduction, argreduce, elementwise, data
+    flops: float
+    normalizing: bool
 
 
 def _shape(t: ir.Type) -> list[int]:
@@ -34,45 +71,176 @@ def _shape(t: ir.Type) -> list[int]:
     return []
 
 
-def _op_flops(op: ir.Operation) -> float:
+def _body_ops(op: ir.Operation) -> list[str]:
+    if not op.regions or not op.regions[0].blocks:
+        return []
+    return [o.operation.name for o in op.regions[0].blocks[0].operations]
+
+
+def _arith_count(body: list[str]) -> int:
+    return sum(1 for name in body if not name.startswith(_FREE_BODY_OPS))
+
+
+def _loop_dims(op: ir.Operation) -> tuple[list[int], list[list[int]]] | None:
+    """Loop ranges and each operand's loop dimensions, from a structured op's indexing maps."""
+    if "indexing_maps" not in op.attributes:
+        return None
+    maps = [ir.AffineMapAttr(a).value for a in op.attributes["indexing_maps"]]
+    operands = list(op.operands)
+    if len(maps) != len(operands):
+        return None
+    ranges = [1] * maps[0].n_dims
+    dims_of = []
+    for m, v in zip(maps, operands):
+        shape = _shape(v.type)
+        dims = []
+        for i, e in enumerate(m.results):
+            if isinstance(e, ir.AffineDimExpr):
+                dims.append(e.position)
+                if i < len(shape):
+                    ranges[e.position] = max(ranges[e.position], shape[i])
+        dims_of.append(dims)
+    return ranges, dims_of
+
+
+def _transposed(v: ir.Value) -> bool:
+    """Whether `v` is a 2-D linalg.transpose of something: its memory layout is the
+    source's, so a reduction over its rows runs along contiguous memory."""
+    owner = v.owner
+    if isinstance(owner, ir.Block):  # a function or region argument
+        return False
+    return getattr(owner, "operation", owner).name == "linalg.transpose" and len(_shape(v.type)) == 2
+
+
+def _vector_kind(reduces_inner: bool) -> str:
+    """A matrix-vector product reducing along the matrix's contiguous dimension (y = W x,
+    W row-major) streams memory; reducing along rows (y = x W) strides through it."""
+    return "matvec" if reduces_inner else "vecmat"
+
+
+def _named_contraction(op: ir.Operation) -> _OpInfo:
     name = op.name
-    shapes = [_shape(v.type) for v in list(op.operands) + list(op.results)]
+    lhs = _shape(op.operands[0].type)
+    out = _shape(op.results[0].type)
+    flops = 2.0 * math.prod(out or [1]) * (lhs[-1] if lhs else 1)
+    if name in ("linalg.matvec", "linalg.batch_matvec", "linalg.dot"):
+        return _OpInfo("matvec", flops, False)
+    if name == "linalg.vecmat":
+        return _OpInfo(_vector_kind(_transposed(op.operands[1])), flops, False)
+    m, n = (out[-2], out[-1]) if len(out) >= 2 else (1, 1)
+    if n == 1:  # A[m,k] @ B[k,1]: A is reduced along its rows
+        return _OpInfo(_vector_kind(not _transposed(op.operands[0])), flops, False)
+    if m == 1:  # x[1,k] @ B[k,n]
+        return _OpInfo(_vector_kind(_transposed(op.operands[1])), flops, False)
+    return _OpInfo("contraction", flops, False)
+
+
+def _analyse(op: ir.Operation) -> _OpInfo:
+    name = op.name
+    body = _body_ops(op)
+    normalizing = any(b.startswith(_NORMALIZING) for b in body) or name.startswith(
+        ("linalg.exp", "linalg.rsqrt", "linalg.sqrt", "linalg.div", "linalg.softmax"))
+    if name in DATA_MOVEMENT:
+        return _OpInfo("data", 0.0, False)
     if name in CONTRACTIONS:
-        lhs, out = _shape(op.operands[0].type), _shape(op.results[0].type)
-        k = lhs[-1] if lhs else 1
-        return 2.0 * float(np.prod(out or [1])) * k
-    if name == "linalg.generic":
-        domain = max((float(np.prod(s)) for s in shapes if s), default=1.0)
-        body = len(list(op.regions[0].blocks[0].operations)) - 1
-        return domain * max(body, 1)
-    if name.startswith("linalg."):
-        return max((float(np.prod(s)) for s in shapes if s), default=0.0)
-    return 0.0
+        return _named_contraction(op)
+    loops = _loop_dims(op)
+    if loops is not None:
+        ranges, dims_of = loops
+        iterators = [str(a) for a in op.attributes["iterator_types"]]
+        reduction = {d for d, it in enumerate(iterators) if "reduction" in it}
+        n_inputs = len(op.operands) - len(op.results)
+        flops = float(math.prod(ranges)) * _arith_count(body)
+        inputs = dims_of[:n_inputs]
+        shared = any(sum(d in dims for dims in inputs) >= 2 for d in reduction)
+        if reduction and shared and any(b.startswith(("arith.mul", "arith.fma")) for b in body):
+            # A contraction: its M (N) dims are the parallel dims of only the first (second)
+            # input; with M or N of 1 it is a matrix-vector product over the larger input.
+            parallel = set(range(len(ranges))) - reduction
+            only = [set(dims) & parallel - set().union(*(set(o) for o in inputs if o is not dims))
+                    for dims in inputs]
+            sizes = [math.prod(ranges[d] for d in s) for s in only[:2]]
+            if len(sizes) == 2 and min(sizes) > 1:
+                return _OpInfo("contraction", flops, False)
+            big = max(inputs, key=lambda dims: math.prod(ranges[d] for d in dims))
+            return _OpInfo(_vector_kind(bool(big) and big[-1] in reduction), flops, False)
+        if reduction:
+            return _OpInfo("argreduce" if len(op.results) >= 2 else "reduction", flops, normalizing)
+        return _OpInfo("elementwise", flops, normalizing)
+    domain = max((float(math.prod(_shape(v.type))) for v in list(op.operands) + list(op.results)
+                  if _shape(v.type)), default=0.0)
+    kind = "reduction" if name == "linalg.reduce" else "elementwise"
+    return _OpInfo(kind, domain * max(_arith_count(body), 1), normalizing)
+
+
+def _op_class(infos: list[_OpInfo]) -> str:
+    """The class whose measured efficiency should price the whole kernel."""
+    kinds = [i.kind for i in infos]
+    normalizing = any(i.normalizing for i in infos)
+    contractions = [i for i in infos if i.kind in ("contraction", "matvec", "vecmat")]
+    if len(contractions) == 2 and normalizing and "reduction" in kinds:
+        return "attention"
+    if contractions:
+        flops = {kind: sum(i.flops for i in contractions if i.kind == kind)
+                 for kind in ("contraction", "matvec", "vecmat")}
+        top = max(flops, key=flops.get)
+        return "matmul" if top == "contraction" else top
+    reducing = "reduction" in kinds or "argreduce" in kinds
+    if reducing and normalizing:  # softmax takes a row max (an arg-reduction in torch-mlir)
+        return "normalization"
+    if "argreduce" in kinds:
+        return "topk"
+    return "reduction" if reducing else "elementwise"
+
+
+def _walk_linalg(op: ir.Operation):
+    for region in op.regions:
+        for block in region.blocks:
+            for inner in block.operations:
+                o = inner.operation
+                if o.name.startswith("linalg.") and o.name != "linalg.yield":
+                    yield o
+                else:
+                    yield from _walk_linalg(o)
+
+
+def _first_float_dtype(types) -> str:
+    for t in types:
+        if isinstance(t, ir.RankedTensorType) and isinstance(t.element_type, ir.FloatType):
+            return str(t.element_type)
+    return "f32"
+
+
+def func_work(impl: ir.Operation) -> Work:
+    """FLOPs, interface bytes, dispatch count, op class and dtype of one `func.func`."""
+    infos = [_analyse(o) for o in _walk_linalg(impl.operation)]
+    ftype = ir.FunctionType(ir.TypeAttr(impl.attributes["function_type"]).value)
+    types = list(ftype.inputs) + list(ftype.results)
+    nbytes = sum(tensor_bytes(str(t)) for t in types)
+    dispatches = sum(1 for i in infos if i.kind != "data")
+    return Work(sum(i.flops for i in infos), float(nbytes), max(dispatches, 1), _op_class(infos),
+                _first_float_dtype(ftype.inputs))
 
 
 def kernel_work(impl: ir.Operation, wrapper: ir.Operation) -> Work:
-    """FLOPs and interface bytes of one kernel (implementation func and its wrapper)."""
-    flops, dispatches = 0.0, 0
+    """FLOPs and interface bytes of one kernel (implementation func and its wrapper).
 
-    def visit(op):
-        nonlocal flops, dispatches
-        for region in op.regions:
-            for block in region.blocks:
-                for inner in block.operations:
-                    o = inner.operation
-                    if o.name.startswith("linalg.") and o.name != "linalg.yield":
-                        f = _op_flops(o)
-                        flops += f
-                        dispatches += 1 if o.name not in ("linalg.fill", "linalg.transpose") else 0
-                    visit(o)
-
-    visit(impl.operation)
-    ftype = ir.FunctionType(ir.TypeAttr(impl.attributes["function_type"]).value)
-    nbytes = sum(tensor_bytes(str(t)) for t in list(ftype.inputs) + list(ftype.results))
-    return Work(flops, float(nbytes), max(dispatches, 1))
+    The implementation's signature is the interface: the wrapper only loads the weights
+    that the implementation takes as arguments."""
+    del wrapper
+    return func_work(impl)
 
 
-def kernel_time(work: Work, spec: DeviceSpec) -> float:
+def kernel_estimate(work: Work, spec: DeviceSpec, profile: Profile | None = None) -> Estimate:
+    """Predicted seconds for one call, and where the rates came from."""
+    if profile is not None:
+        seconds, key = profile.predict(work.flops, work.bytes, work.op_class, work.dtype)
+        return Estimate(seconds, f"profile:{profile.path.name}", key)
     compute = work.flops / (spec.peak_flops * spec.compute_efficiency)
     memory = work.bytes / (spec.memory_bandwidth * spec.memory_efficiency)
-    return max(compute, memory) + spec.call_overhead_s + work.dispatches * spec.dispatch_overhead_s * 0.5
+    overhead = spec.call_overhead_s + work.dispatches * spec.dispatch_overhead_s * 0.5
+    return Estimate(max(compute, memory) + overhead, "defaults")
+
+
+def kernel_time(work: Work, spec: DeviceSpec, profile: Profile | None = None) -> float:
+    return kernel_estimate(work, spec, profile).seconds

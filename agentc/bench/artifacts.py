@@ -1,0 +1,122 @@
+"""Compile a bench sweep into an artifacts directory: one .vmfb per kernel and variant, and
+a manifest.json that lists each kernel's function, inputs, op class, FLOPs and bytes.
+
+The directory is everything the runner (run_artifacts.py) needs, so a sweep compiled here
+can be measured on a machine with only numpy and iree.runtime. Each set of extra IREE
+flags is a named variant in the same directory, so flag experiments travel together.
+Compiles go through agentc's content-hash cache.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import version
+from pathlib import Path
+
+from agentc.bench.progress import Progress
+from agentc.bench.sweep import Case
+
+SCHEMA = "agentc-bench-artifacts/1"
+MANIFEST = "manifest.json"
+
+
+class ArtifactsError(ValueError):
+    pass
+
+
+def variant_name(extra_flags: list[str]) -> str:
+    """`base` without extra flags, else a readable slug of them."""
+    if not extra_flags:
+        return "base"
+    slugs = [re.sub(r"[^A-Za-z0-9]+", "-", f.removeprefix("--iree-")).strip("-") for f in extra_flags]
+    return "+".join(slugs)[:80]
+
+
+def _analyse(text: str, function: str) -> dict:
+    """Op class, FLOPs, bytes and input types of `function`, from its IR."""
+    from torch_mlir import ir
+
+    from agentc.cost_models.roofline import func_work
+
+    with ir.Context():
+        module = ir.Module.parse(text)
+        func = next((op for op in module.body.operations if op.operation.name == "func.func"
+                     and str(op.attributes["sym_name"]).strip('"') == function), None)
+        if func is None:
+            raise ArtifactsError(f"bench kernel text has no func.func @{function}")
+        work = func_work(func)
+        ftype = ir.FunctionType(ir.TypeAttr(func.attributes["function_type"]).value)
+        inputs = [[list(ir.RankedTensorType(t).shape), str(ir.RankedTensorType(t).element_type)]
+                  for t in ftype.inputs]
+    return {"op_class": work.op_class, "dtype": work.dtype, "flops": work.flops,
+            "bytes": work.bytes, "dispatches": work.dispatches, "inputs": inputs}
+
+
+def build(cases: list[Case], target: str, out_dir, extra_flags: list[str] | None = None,
+          variant: str | None = None, progress: bool = True, jobs: int = 2) -> dict:
+    """Compile `cases` for `target` (cpu, vulkan, cuda) into `out_dir`; returns the manifest.
+    An existing manifest for the same target keeps its other variants."""
+    from agentc.cost_models.catalog import load_catalog
+    from agentc.iree_compile import compile_module
+    from agentc.runtime.devices import KINDS
+
+    if target not in KINDS:
+        raise ArtifactsError(f"--target: unknown target '{target}' (known: {', '.join(KINDS)})")
+    kind = KINDS[target]
+    extra = list(extra_flags or [])
+    flags = [*kind.compile_flags, *extra]
+    variant = variant or variant_name(extra)
+    out = Path(out_dir)
+    manifest = _existing(out, target) or _new_manifest(target, kind, load_catalog())
+    bar = Progress(len(cases), f"compile {target}:{variant}", progress)
+
+    # Exporting (torch) and IR analysis stay on this thread; compiles run in parallel.
+    entries = []
+    for case in cases:
+        text, function = case.build()
+        entries.append((text, {"name": case.name, "op": case.op, "params": case.p,
+                               "role": case.role, "function": function,
+                               **_analyse(text, function)}))
+
+    def compile_entry(item: tuple[str, dict]) -> dict:
+        text, entry = item
+        vmfb, cached = compile_module(text, kind.target, tuple(flags), f"bench-{target}")
+        path = Path(variant) / f"{entry['name']}.vmfb"
+        (out / path).parent.mkdir(parents=True, exist_ok=True)
+        (out / path).write_bytes(vmfb)
+        bar.step(entry["name"])
+        return dict(entry, vmfb=str(path), vmfb_bytes=len(vmfb), cached=cached)
+
+    with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+        kernels = list(pool.map(compile_entry, entries))
+    manifest["variants"][variant] = {"flags": flags, "extra_flags": extra, "kernels": kernels}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def _new_manifest(target: str, kind, catalog) -> dict:
+    spec = catalog.devices[target]
+    return {
+        "schema": SCHEMA, "target": target, "driver": kind.driver, "iree_target": kind.target,
+        "staged_readback": kind.staged_readback,
+        "spec": {"name": spec.name, "description": spec.description,
+                 "peak_flops": spec.peak_flops, "memory_bandwidth": spec.memory_bandwidth},
+        "iree_compiler_version": version("iree-base-compiler"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "variants": {},
+    }
+
+
+def _existing(out: Path, target: str) -> dict | None:
+    path = out / MANIFEST
+    if not path.exists():
+        return None
+    manifest = json.loads(path.read_text())
+    if manifest.get("target") != target:
+        raise ArtifactsError(f"{path}: holds target '{manifest.get('target')}', not '{target}'; "
+                             "use another --artifacts directory")
+    return manifest

@@ -1,0 +1,170 @@
+"""`agentc bench`: measure kernels on a device and calibrate the cost model.
+
+    agentc bench --target cpu|vulkan|cuda [--quick] [--out P.json] [--plot P.png]
+                 [--iree-flag=FLAG ...] [--variant NAME] [--artifacts DIR]
+    agentc bench --target cuda --compile-only --artifacts DIR [--iree-flag=FLAG ...]
+    agentc bench --fit PROFILE.json [--out P.json] [--plot P.png]
+
+The first form compiles the sweep (artifacts.py), measures it here (run_artifacts.py),
+fits the calibration (cost_models/profile.py) and prints the predicted-vs-measured table,
+whose last line is `mape_pct=X.X` (held-out kernels). The split form compiles here and
+measures elsewhere: `python -m agentc.bench.run_artifacts DIR --out P.json` on the device
+machine, then `--fit P.json` here. The main CLI calls `register(subparsers)`; until then,
+`python -m agentc.bench.cli bench ...` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROG = "agentc bench"
+TARGETS = ("cpu", "vulkan", "cuda")
+
+
+class BenchError(ValueError):
+    """A usage mistake: one line on stderr and status 2, like the other errors."""
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("bench", help="measure kernels on a device; calibrate the cost model",
+                              description="Measure a sweep of kernels with IREE on one device, "
+                                          "fit the roofline per op class, report its error.")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--target", choices=TARGETS, help="device to compile for (and measure)")
+    what.add_argument("--fit", metavar="PROFILE.json", help="fit a profile measured elsewhere")
+    p.add_argument("--out", metavar="P.json",
+                   help="profile to write (default bench/results/profile-<target>.json; "
+                        "with --fit: only when given)")
+    p.add_argument("--quick", action="store_true", help="small sweep (< 3 min on a laptop)")
+    p.add_argument("--plot", metavar="P.png", help="write a roofline plot")
+    p.add_argument("--compile-only", action="store_true",
+                   help="compile into --artifacts DIR and stop (measure with run_artifacts)")
+    p.add_argument("--artifacts", metavar="DIR", help="where compiled kernels go (default: temp)")
+    p.add_argument("--iree-flag", action="append", default=[], metavar="FLAG",
+                   help="extra iree-compile flag (repeatable); a named variant in the artifacts")
+    p.add_argument("--kernels", metavar="OPS",
+                   help="only these ops, comma-separated (gemm,gemm_tb,gemv,similarity,attention,"
+                        "softmax,layernorm,add,mul,sum_rows,topk)")
+    p.add_argument("--variant", help="name for this flag set (default: derived from the flags)")
+    p.add_argument("--budget", type=float, help="seconds of calls per kernel (default 0.5; "
+                                                "0.15 with --quick)")
+    p.add_argument("--rounds", type=int, help="round-robin passes over the kernels "
+                                               "(default 5; 3 with --quick)")
+    p.add_argument("--jobs", type=int, default=2, help="parallel compiles (default 2)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from agentc.bench.artifacts import ArtifactsError
+    from agentc.cost_models.profile import ProfileError
+    from agentc.iree_compile import IreeCompileError
+
+    try:
+        return _run(args)
+    except (ArtifactsError, BenchError, ProfileError, IreeCompileError, OSError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
+    from agentc.bench.report import calibrate
+
+    if args.fit:
+        for flag in ("compile_only", "quick", "artifacts", "kernels"):
+            if getattr(args, flag):
+                raise BenchError(f"--{flag.replace('_', '-')} does not apply to --fit")
+        from agentc.cost_models.profile import read_json
+
+        profile = calibrate(read_json(args.fit), args.fit)
+        return _finish(profile, args.out, args.plot)
+    if args.compile_only and not args.artifacts:
+        raise BenchError("--compile-only needs --artifacts DIR")
+    profile = _bench_here(args)
+    if profile is None:
+        return 0
+    out = args.out or f"bench/results/profile-{args.target}.json"
+    return _finish(calibrate(profile, out), out, args.plot)
+
+
+def _bench_here(args) -> dict | None:
+    from agentc.bench import artifacts
+    from agentc.bench.sweep import BUILDERS, sweep
+    from agentc.runtime.devices import KINDS
+
+    kind = KINDS[args.target]
+    if not args.compile_only and not kind.available():
+        raise BenchError(f"--target {args.target}: no usable '{kind.driver}' device here "
+                               "(compile with --compile-only --artifacts DIR and measure elsewhere)")
+    t0 = time.perf_counter()
+    ops = [o.strip() for o in args.kernels.split(",") if o.strip()] if args.kernels else None
+    unknown = sorted(set(ops or []) - set(BUILDERS))
+    if unknown:
+        raise BenchError(f"--kernels: unknown op '{unknown[0]}' (known: {', '.join(BUILDERS)})")
+    cases = sweep(args.target, args.quick, ops)
+    tmp = None if args.artifacts else tempfile.TemporaryDirectory(prefix="agentc-bench-")
+    root = Path(args.artifacts or tmp.name)
+    try:
+        manifest = artifacts.build(cases, args.target, root, args.iree_flag, args.variant,
+                                   progress=not args.quiet, jobs=args.jobs)
+        variant = args.variant or artifacts.variant_name(args.iree_flag)
+        _log(args, f"compiled {len(cases)} kernels ({variant}) in {time.perf_counter() - t0:.1f}s")
+        if args.compile_only:
+            size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+            print(f"artifacts: {root} ({size / 2**20:.1f} MiB, variants: "
+                  f"{', '.join(manifest['variants'])})")
+            return None
+        budget = args.budget if args.budget is not None else (0.15 if args.quick else 0.5)
+        out = root / f"measured-{variant}.json"
+        cmd = [sys.executable, "-m", "agentc.bench.run_artifacts", str(root), "--out", str(out),
+               "--variant", variant, "--budget", str(budget), "--reference", "none",
+               "--rounds", str(args.rounds or (3 if args.quick else 5))]
+        cmd += ["--quick"] * args.quick + ["--quiet"] * args.quiet
+        # A fresh process: torch (imported here by the exports) leaves OpenMP threads spinning
+        # that slow small kernels down by tens of microseconds on a 2-core machine.
+        done = subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False)
+        if done.returncode != 0:
+            raise BenchError(f"measuring failed (exit {done.returncode}): {' '.join(cmd)}")
+        _log(args, f"measured in {time.perf_counter() - t0:.1f}s total")
+        return json.loads(out.read_text())
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def _finish(profile: dict, out, plot) -> int:
+    from agentc.bench.plot import roofline_png
+    from agentc.bench.report import table
+
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(profile, indent=1))
+        print(f"profile: {out}", file=sys.stderr)
+    if plot:
+        note = roofline_png(profile, plot)
+        print(note or f"plot: {plot}", file=sys.stderr)
+    print("\n".join(table(profile)))
+    return 0
+
+
+def _log(args, msg: str) -> None:
+    if not args.quiet:
+        print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="agentc")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Fit a measured profile and print how well the calibrated roofline predicts it.
+
+The table lists every kernel (fitted or held out), measured vs predicted time, achieved
+FLOP/s and bytes/s, and PyTorch's time where the profile has a reference; then the fitted
+efficiencies per class, the MAPE on held-out kernels and on all, and last a line
+`mape_pct=X.X` (held-out) for scripts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agentc.cost_models.profile import fit, validate_measurements
+
+
+def calibrate(profile: dict, path) -> dict:
+    """The profile with its `calibration` section (re)computed from its measurements."""
+    validate_measurements(profile, path)
+    return dict(profile, calibration=fit(profile))
+
+
+def _us(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e6:,.1f}"
+
+
+def table(profile: dict) -> list[str]:
+    cal = profile["calibration"]
+    refs: dict[str, dict[str, float]] = {}
+    for r in profile.get("reference", []):
+        refs.setdefault(r["name"], {})[r["dtype"]] = r["measured_s"]
+    has_ref = bool(refs)
+    width = max(len(k["name"]) for k in profile["kernels"])
+    head = (f"{'kernel':<{width}}  {'class':<13} {'set':<4} {'measured us':>12} "
+            f"{'predicted us':>12} {'err %':>7} {'GFLOP/s':>9} {'GB/s':>7}")
+    if has_ref:
+        head += f" {'torch f32 us':>12} {'torch f16 us':>12}"
+    device = profile.get("device", {}).get("name", "")
+    flags = " ".join(profile.get("flags", []))
+    variant = profile.get("variant", "base")
+    lines = [f"target {profile['target']} ({device}), variant {variant}, flags: {flags}", head]
+    for k, pred, held in zip(profile["kernels"], cal["predicted_s"], cal["holdout"]):
+        t = k["measured_s"]
+        row = (f"{k['name']:<{width}}  {k['op_class']:<13} {'held' if held else 'fit':<4} "
+               f"{_us(t):>12} {_us(pred):>12} {100 * (pred - t) / t:>+7.1f} "
+               f"{k['flops'] / t / 1e9:>9.2f} {k['bytes'] / t / 1e9:>7.2f}")
+        if has_ref:
+            r = refs.get(k["name"], {})
+            row += f" {_us(r.get('f32')):>12} {_us(r.get('f16')):>12}"
+        lines.append(row)
+    lines += ["", (f"{'class':<18} {'compute eff':>11} {'memory eff':>10} {'overhead us':>11} "
+                   f"{'cache MiB':>9} {'fit':>4} {'held':>4} {'MAPE fit %':>10} {'MAPE held %':>11}")]
+    for key, c in cal["classes"].items():
+        held = c["mape_pct_holdout"]
+        cache = "-" if c.get("cache_bytes") is None else f"{c['cache_bytes'] / 2**20:g}"
+        lines.append(f"{key:<18} {c['compute_efficiency']:>11.4f} {c['memory_efficiency']:>10.4f} "
+                     f"{c['overhead_s'] * 1e6:>11.1f} {cache:>9} {c['n_fit']:>4} {c['n_holdout']:>4} "
+                     f"{c['mape_pct_fit']:>10.1f} {'-' if held is None else f'{held:.1f}':>11}")
+    spec = profile["spec"]
+    over = profile.get("overheads", {})
+    n_held = sum(cal["holdout"])
+    lines += [
+        "",
+        (f"spec: peak {spec['peak_flops'] / 1e9:,.1f} GFLOP/s, bandwidth "
+         f"{spec['memory_bandwidth'] / 1e9:,.1f} GB/s; empty call {_us(over.get('call_s'))} us, "
+         f"one dispatch {_us(over.get('dispatch_s'))} us"),
+        *_noise(profile),
+        f"MAPE held-out ({n_held} kernels): {_fmt(cal['mape_pct_holdout'])}%",
+        f"MAPE all ({len(profile['kernels'])} kernels): {cal['mape_pct_all']:.1f}%",
+        f"mape_pct={_fmt(cal['mape_pct_holdout'])}",
+    ]
+    return lines
+
+
+def _noise(profile: dict) -> list[str]:
+    """How noisy the measurements were, and the error of a fit to the fastest tenth of the
+    calls (what the device does when other tenants leave it alone)."""
+    kernels = profile["kernels"]
+    if not all("p10_s" in k and "p90_s" in k for k in kernels):
+        return []
+    spread = float(np.median([k["p90_s"] / k["p10_s"] for k in kernels]))
+    load = profile.get("timing", {}).get("host_load_before_after")
+    quiet = fit(profile, "p10_s")
+    where = f"; host load average before/after {load[0]} / {load[1]}" if load else ""
+    return [f"measurement spread: median p90/p10 {spread:.2f}{where}",
+            (f"MAPE if fitted to p10 times instead: held-out {_fmt(quiet['mape_pct_holdout'])}%, "
+             f"all {quiet['mape_pct_all']:.1f}%")]
+
+
+def _fmt(x: float | None) -> str:
+    return "nan" if x is None else f"{x:.1f}"

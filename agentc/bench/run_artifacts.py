@@ -1,0 +1,229 @@
+"""Measure a compiled bench (artifacts.py) on this machine's device and write profiles.
+
+    python -m agentc.bench.run_artifacts DIR --out profile.json [--variant NAME]...
+                                             [--budget S] [--reference auto|cuda|cpu|none]
+
+Runs where only numpy and iree.runtime are installed (a GPU machine without the IREE
+compiler): it imports nothing from agentc beyond the numpy-only timing and progress
+helpers, and PyTorch only for the optional reference timings. One profile per variant:
+OUT for the first (`base` when present), OUT's stem + `.<variant>.json` for the others.
+Fitting the calibration happens later, anywhere: `agentc bench --fit OUT`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+
+from agentc.bench.progress import Progress
+from agentc.bench.timing import Device, Stats, interleaved, random_input, repeat, transfer_times
+
+PROFILE_SCHEMA = "agentc-profile/1"
+TRANSFER_SIZES = [1 << 12, 1 << 16, 1 << 20, 1 << 24, 1 << 26]
+QUICK_TRANSFER_SIZES = [1 << 12, 1 << 20, 1 << 24]
+
+
+def _version(dist: str) -> str:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def describe_host(device: Device) -> dict:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"hal_device": device.info.get("name", ""), "hal_path": device.info.get("path", ""),
+            "cpu": cpu, "platform": platform.platform(), "python": platform.python_version()}
+
+
+def host_load() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages: on a shared machine they say how busy the
+    other tenants were while the profile was measured."""
+    try:
+        with open("/proc/loadavg") as f:
+            return [float(x) for x in f.read().split()[:3]]
+    except (OSError, ValueError):
+        return None
+
+
+def _kernel_entry(k: dict, stats: Stats, readback: Stats) -> dict:
+    keep = ("name", "op", "op_class", "dtype", "params", "inputs", "flops", "bytes", "dispatches")
+    entry = {f: k[f] for f in keep}
+    entry.update(measured_s=stats.median_s, p10_s=stats.p10_s, p90_s=stats.p90_s, n=stats.n,
+                 readback_s=readback.median_s,
+                 achieved_flops=k["flops"] / stats.median_s,
+                 achieved_bytes_per_s=k["bytes"] / stats.median_s)
+    return entry
+
+
+def measure_variant(root: Path, manifest: dict, variant: str, device: Device, budget_s: float,
+                    rounds: int, progress: bool) -> tuple[list[dict], dict]:
+    """Kernel entries and overheads for one variant, in manifest order. All kernels stay
+    loaded, with their inputs on the device, and are timed round-robin (timing.interleaved)."""
+    kernels = manifest["variants"][variant]["kernels"]
+    rng = np.random.default_rng(0)
+    calls = []
+    for k in kernels:
+        call = device.load((root / k["vmfb"]).read_bytes(), k["function"])
+        args = [device.upload(random_input(shape, dtype, rng)) for shape, dtype in k["inputs"]]
+        calls.append(lambda call=call, args=args: call(*args))
+    bar = Progress(len(kernels) * rounds, f"measure {manifest['target']}:{variant}", progress)
+    stats = interleaved(calls, budget_s, rounds, step=lambda i: bar.step(kernels[i]["name"]))
+    entries, probes = [], {}
+    for k, fn, st in zip(kernels, calls, stats):
+        result = fn()
+        first = result[0] if isinstance(result, (tuple, list)) else result
+        readback = repeat(lambda first=first: device.readback(first), budget_s / 4, min_reps=3,
+                          warmup=1)
+        if k["role"] == "overhead":
+            probes[k["name"]] = {"seconds": st.median_s, "p10_s": st.p10_s, "p90_s": st.p90_s,
+                                 "n": st.n, "readback_s": readback.median_s}
+        else:
+            entries.append(_kernel_entry(k, st, readback))
+        del result, first
+    calls.clear()
+    device.unload_all()
+    call = probes.get("identity", {}).get("seconds")
+    tiny = probes.get("add_f32_1", {}).get("seconds")
+    summary = {"call_s": call, "dispatch_s": max(tiny - call, 0.0) if call and tiny else None,
+               "readback_s": probes.get("add_f32_1", {}).get("readback_s"), "probes": probes}
+    return entries, summary
+
+
+def _references(kernels: list[dict], where: str, budget_s: float, progress: bool) -> list[dict]:
+    try:
+        from agentc.bench.torch_reference import time_reference
+    except ImportError as e:
+        print(f"reference: skipped (PyTorch not importable: {e})", file=sys.stderr)
+        return []
+    return time_reference(kernels, where, budget_s, progress)
+
+
+def _reference_device(choice: str) -> str | None:
+    if choice == "none":
+        return None
+    if choice == "cpu":
+        return "cpu"
+    try:
+        import torch
+    except ImportError:
+        return None
+    if torch.cuda.is_available():
+        return "cuda"
+    if choice == "cuda":
+        raise SystemExit("run_artifacts: error: --reference cuda: torch.cuda is not available")
+    return None
+
+
+def run(root, variants: list[str] | None = None, budget_s: float = 0.5, rounds: int = 5,
+        reference: str = "auto", quick: bool = False, progress: bool = True) -> dict[str, dict]:
+    """Measured profiles (no calibration yet), by variant."""
+    root = Path(root)
+    manifest = json.loads((root / "manifest.json").read_text())
+    names = variants or sorted(manifest["variants"], key=lambda v: (v != "base", v))
+    unknown = [v for v in names if v not in manifest["variants"]]
+    if unknown:
+        raise SystemExit(f"run_artifacts: error: --variant {unknown[0]}: not in {root}/manifest.json "
+                         f"(has: {', '.join(manifest['variants'])})")
+    device = Device(manifest["driver"], manifest["staged_readback"])
+    extra = []
+    try:
+        extra = [Device(manifest["driver"], manifest["staged_readback"], 1)]
+    except RuntimeError:
+        pass
+    profiles = {}
+    load_before = host_load()
+    try:
+        sizes = QUICK_TRANSFER_SIZES if quick else TRANSFER_SIZES
+        transfers = transfer_times([device, *extra], sizes, budget_s / 2)
+        for variant in names:
+            kernels, overheads = measure_variant(root, manifest, variant, device, budget_s,
+                                                 rounds, progress)
+            profiles[variant] = _profile(manifest, variant, device, kernels, overheads, transfers,
+                                         budget_s, rounds)
+        host = describe_host(device)
+    finally:
+        for d in (device, *extra):
+            d.close()
+    where = _reference_device(reference)
+    if where is not None and profiles:
+        first = profiles[names[0]]
+        first["reference"] = _references(first["kernels"], where, budget_s, progress)
+    for p in profiles.values():
+        p["device"].update(host)
+        p["timing"]["host_load_before_after"] = [load_before, host_load()]
+    return profiles
+
+
+def _profile(manifest, variant, device, kernels, overheads, transfers, budget_s, rounds) -> dict:
+    return {
+        "schema": PROFILE_SCHEMA,
+        "target": manifest["target"], "driver": manifest["driver"],
+        "iree_target": manifest["iree_target"], "variant": variant,
+        "flags": manifest["variants"][variant]["flags"],
+        "spec": manifest["spec"],
+        "device": {"name": device.info.get("name", manifest["target"])},
+        "iree_version": {"compiler": manifest.get("iree_compiler_version", "unknown"),
+                         "runtime": _version("iree-base-runtime")},
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "timing": {"statistic": "median of per-call wall times after warmup",
+                   "budget_s_per_kernel": budget_s, "rounds": rounds,
+                   "method": "inputs resident on the device; kernels timed round-robin; "
+                             "synchronous call (result fence awaited); readback timed apart"},
+        "kernels": kernels, "transfers": transfers, "overheads": overheads,
+    }
+
+
+def write_profiles(profiles: dict[str, dict], out: Path) -> list[Path]:
+    paths = []
+    for i, (variant, profile) in enumerate(profiles.items()):
+        path = out if i == 0 else out.with_name(f"{out.stem}.{variant}{out.suffix}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(profile, indent=1))
+        paths.append(path)
+    return paths
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m agentc.bench.run_artifacts",
+                                description=__doc__.splitlines()[0])
+    p.add_argument("artifacts", help="directory written by `agentc bench --compile-only`")
+    p.add_argument("--out", default="profile.json", help="profile to write (default profile.json)")
+    p.add_argument("--variant", action="append", help="measure only these variants")
+    p.add_argument("--budget", type=float, default=0.5, help="seconds of calls per kernel")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="round-robin passes over the kernels (default 5)")
+    p.add_argument("--reference", choices=("auto", "cuda", "cpu", "none"), default="auto",
+                   help="also time the shapes with PyTorch (auto: on cuda when available)")
+    p.add_argument("--quick", action="store_true", help="fewer transfer sizes")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    if not (Path(args.artifacts) / "manifest.json").is_file():
+        print(f"run_artifacts: error: {args.artifacts}: no manifest.json (not an artifacts "
+              "directory)", file=sys.stderr)
+        return 2
+    profiles = run(args.artifacts, args.variant, args.budget, args.rounds, args.reference,
+                   args.quick, not args.quiet)
+    for path in write_profiles(profiles, Path(args.out)):
+        print(f"profile: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

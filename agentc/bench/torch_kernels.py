@@ -1,0 +1,69 @@
+"""Benchmark kernels exported from PyTorch, the way agentc's own kernels are.
+
+Softmax, layernorm and attention go through the same torch-mlir export as the model
+kernels (agentc.models.export), and top-k is agentc's own kernel (agentc.kernels'
+argmax rounds) over a synthetic index, so the calibration sees the linalg that the cost
+model will be asked to price.
+"""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+
+from agentc.bench.timing import DTYPES
+from agentc.lazy import lazy_import
+from agentc.models.export import export_function
+
+torch = lazy_import("torch")
+
+
+def _softmax(x):
+    return torch.softmax(x, dim=-1)
+
+
+def _layernorm(x, gamma, beta):
+    return torch.nn.functional.layer_norm(x, (x.shape[-1],), gamma, beta, 1e-5)
+
+
+def _attention(q, k, v):
+    scores = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
+    return torch.softmax(scores, dim=-1) @ v
+
+
+def _export(fn, name: str, arrays: list[np.ndarray]) -> str:
+    return export_function(fn, arrays, name, [], {"bench": fn.__name__})
+
+
+def softmax(name: str, rows: int, cols: int, dtype: str) -> str:
+    return _export(_softmax, name, [np.zeros((rows, cols), DTYPES[dtype])])
+
+
+def layernorm(name: str, rows: int, cols: int, dtype: str) -> str:
+    return _export(_layernorm, name, [np.zeros((rows, cols), DTYPES[dtype]), np.ones(cols, DTYPES[dtype]),
+                                      np.zeros(cols, DTYPES[dtype])])
+
+
+def attention(name: str, heads: int, seq: int, head_dim: int, dtype: str) -> str:
+    qkv = np.zeros((heads, seq, head_dim), DTYPES[dtype])
+    return _export(_attention, name, [qkv, qkv, qkv])
+
+
+def _index_kernels(n: int, dim: int, k: int):
+    from agentc.kernels import index_kernels
+
+    index = types.SimpleNamespace(name=f"bench{n}x{dim}", embeddings=np.zeros((n, dim), np.float32))
+    return index_kernels(index, k)
+
+
+def topk(n: int, k: int) -> tuple[str, str]:
+    """agentc's top-k kernel over n scores: (module text, function name)."""
+    kernel = _index_kernels(n, 1, k)[1]
+    return kernel.impl_text, kernel.symbol + "_impl"
+
+
+def similarity(n: int, dim: int) -> tuple[str, str]:
+    """agentc's vector-search similarity (query @ corpus^T) over an n x dim corpus."""
+    kernel = _index_kernels(n, dim, 1)[0]
+    return kernel.impl_text, kernel.symbol + "_impl"

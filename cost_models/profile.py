@@ -1,0 +1,322 @@
+"""Calibration profiles: measured kernel times on one device (written by `agentc bench`),
+the per-op-class roofline fitted to them, and loading them for the cost model.
+
+The model per class c is the roofline the defaults use, with measured rates:
+
+    time = max(flops / (peak * compute_eff_c), bytes / (bandwidth * memory_eff_c)) + overhead_c
+
+`peak` and `bandwidth` are the device spec's, recorded in the profile when it was measured,
+so an efficiency is a share of the datasheet rate (it can exceed 1 where the spec is
+conservative, e.g. f16 tensor cores against an fp32 peak). Every third kernel of each class
+is held out of the fit, so the profile states an honest error for kernels it has not seen.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA = "agentc-profile/1"
+HOLDOUT_EVERY = 3  # the 3rd, 6th, ... kernel of each class (in sweep order) is held out
+FALLBACK = "all"  # the calibration fitted on every class, for classes the sweep lacks
+DRAM = "@dram"  # suffix of a class's calibration for working sets beyond the cache
+CACHE_SPLIT_MIN_GAIN_PCT = 1.0  # a class splits at a cache size only if it pays this much
+CACHE_SPLIT_MIN_POINTS = 3  # fitted kernels needed on each side of a split
+
+
+class ProfileError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Calibration:
+    compute_efficiency: float
+    memory_efficiency: float
+    overhead_s: float
+    n_fit: int = 0
+    n_holdout: int = 0
+    mape_pct_fit: float = 0.0
+    mape_pct_holdout: float | None = None
+    cache_bytes: float | None = None  # beyond it, the class's `@dram` calibration applies
+
+    def time(self, flops: float, nbytes: float, peak_flops: float, bandwidth: float) -> float:
+        compute = flops / (peak_flops * self.compute_efficiency)
+        memory = nbytes / (bandwidth * self.memory_efficiency)
+        return max(compute, memory) + self.overhead_s
+
+
+@dataclass(frozen=True)
+class Profile:
+    path: Path
+    target: str
+    peak_flops: float
+    memory_bandwidth: float
+    calibrations: dict[str, Calibration]
+    mape_pct_holdout: float | None
+    mape_pct_all: float
+    data: dict
+
+    def calibration(self, op_class: str, dtype: str = "f32", nbytes: float = 0.0
+                    ) -> tuple[Calibration, str]:
+        """The most specific calibration for a kernel: its class and dtype, its class, then
+        the fit over all classes; within a class, the tier its working set falls in."""
+        for key in (calibration_key(op_class, dtype), op_class, FALLBACK):
+            cal = self.calibrations.get(key)
+            if cal is None:
+                continue
+            if cal.cache_bytes is not None and nbytes > cal.cache_bytes \
+                    and key + DRAM in self.calibrations:
+                return self.calibrations[key + DRAM], key + DRAM
+            return cal, key
+        raise ProfileError(f"{self.path}: calibration.classes: no '{op_class}' and no '{FALLBACK}'")
+
+    def predict(self, flops: float, nbytes: float, op_class: str, dtype: str = "f32"
+                ) -> tuple[float, str]:
+        """Seconds for one call, and the calibration key that priced it."""
+        cal, key = self.calibration(op_class, dtype, nbytes)
+        return cal.time(flops, nbytes, self.peak_flops, self.memory_bandwidth), key
+
+
+def calibration_key(op_class: str, dtype: str) -> str:
+    return op_class if dtype == "f32" else f"{op_class}.{dtype}"
+
+
+# --- validation ---------------------------------------------------------------------------
+
+def _field(obj: dict, name: str, kind, where: str, path, positive: bool = False):
+    if not isinstance(obj, dict):
+        raise ProfileError(f"{path}: {where}: expected an object, got {type(obj).__name__}")
+    if name not in obj:
+        raise ProfileError(f"{path}: {where}.{name}: missing field" if where else
+                           f"{path}: {name}: missing field")
+    value = obj[name]
+    label = f"{where}.{name}" if where else name
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ProfileError(f"{path}: {label}: expected a number, got {value!r}")
+        if positive and value <= 0:
+            raise ProfileError(f"{path}: {label}: must be > 0, got {value}")
+        if value < 0:
+            raise ProfileError(f"{path}: {label}: must be >= 0, got {value}")
+        return float(value)
+    if not isinstance(value, kind):
+        raise ProfileError(f"{path}: {label}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def validate_measurements(data, path) -> None:
+    """Check what fitting needs; errors name the file and the field."""
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    _field(data, "target", str, "", path)
+    spec = _field(data, "spec", dict, "", path)
+    _field(spec, "peak_flops", float, "spec", path, positive=True)
+    _field(spec, "memory_bandwidth", float, "spec", path, positive=True)
+    kernels = _field(data, "kernels", list, "", path)
+    if not kernels:
+        raise ProfileError(f"{path}: kernels: empty (nothing was measured)")
+    for i, k in enumerate(kernels):
+        where = f"kernels[{i}]"
+        for name in ("name", "op_class", "dtype"):
+            _field(k, name, str, where, path)
+        for name in ("flops", "bytes"):
+            _field(k, name, float, where, path)
+        _field(k, "measured_s", float, where, path, positive=True)
+
+
+def _calibration(obj, where: str, path) -> Calibration:
+    return Calibration(
+        compute_efficiency=_field(obj, "compute_efficiency", float, where, path, positive=True),
+        memory_efficiency=_field(obj, "memory_efficiency", float, where, path, positive=True),
+        overhead_s=_field(obj, "overhead_s", float, where, path),
+        n_fit=int(obj.get("n_fit", 0)), n_holdout=int(obj.get("n_holdout", 0)),
+        mape_pct_fit=float(obj.get("mape_pct_fit", 0.0)),
+        mape_pct_holdout=obj.get("mape_pct_holdout"),
+        cache_bytes=None if obj.get("cache_bytes") is None else
+        _field(obj, "cache_bytes", float, where, path, positive=True))
+
+
+def profile_from_dict(data, path) -> Profile:
+    validate_measurements(data, path)
+    cal = _field(data, "calibration", dict, "", path)
+    classes = _field(cal, "classes", dict, "calibration", path)
+    if not classes:
+        raise ProfileError(f"{path}: calibration.classes: empty")
+    calibrations = {key: _calibration(c, f"calibration.classes.{key}", path)
+                    for key, c in classes.items()}
+    holdout = cal.get("mape_pct_holdout")
+    if holdout is not None:
+        holdout = _field(cal, "mape_pct_holdout", float, "calibration", path)
+    return Profile(Path(path), data["target"], float(data["spec"]["peak_flops"]),
+                   float(data["spec"]["memory_bandwidth"]), calibrations, holdout,
+                   _field(cal, "mape_pct_all", float, "calibration", path), data)
+
+
+def read_json(path) -> dict:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except OSError as e:
+        raise ProfileError(f"{path}: cannot read profile: {e.strerror or e}") from None
+    except json.JSONDecodeError as e:
+        raise ProfileError(f"{path}: not valid JSON: {e}") from None
+
+
+def load_profile(path) -> Profile:
+    """A fitted profile, ready for `kernel_time(work, spec, profile)`."""
+    return profile_from_dict(read_json(path), path)
+
+
+# --- fitting ------------------------------------------------------------------------------
+
+def holdout_mask(kernels: list[dict]) -> list[bool]:
+    """True for the kernels the fit must not see: every HOLDOUT_EVERY-th of each class."""
+    seen: dict[str, int] = {}
+    mask = []
+    for k in kernels:
+        key = calibration_key(k["op_class"], k["dtype"])
+        seen[key] = seen.get(key, 0) + 1
+        mask.append(seen[key] % HOLDOUT_EVERY == 0)
+    return mask
+
+
+def _mape(pred, meas) -> float:
+    pred, meas = np.asarray(pred, float), np.asarray(meas, float)
+    return float(100 * np.mean(np.abs(pred - meas) / meas)) if len(meas) else float("nan")
+
+
+def _predict(theta, flops, nbytes):
+    """theta = log(seconds per FLOP), log(seconds per byte), log(overhead seconds)."""
+    a, b, o = np.exp(theta)
+    return np.maximum(flops * a, nbytes * b) + o
+
+
+def _fit_points(flops, nbytes, seconds) -> np.ndarray:
+    """Minimise the mean relative error by coordinate descent in log space from a few
+    starts. Deterministic, no solver dependency, and indifferent to the kinks of max()."""
+    seconds = np.asarray(seconds, float)
+
+    def loss(theta):
+        return float(np.mean(np.abs(_predict(theta, flops, nbytes) / seconds - 1.0)))
+
+    best, best_loss = None, math.inf
+    floor = float(seconds.min())
+    for frac in (1e-6, 0.5, 0.9):
+        rest = np.maximum(seconds - frac * floor, 1e-3 * seconds)
+        theta = np.log([np.median(rest / flops), np.median(rest / nbytes), frac * floor])
+        current, step = loss(theta), 1.0
+        while step > 1e-3:
+            improved = False
+            for i in range(3):
+                for sign in (1.0, -1.0):
+                    trial = theta.copy()
+                    trial[i] += sign * step
+                    value = loss(trial)
+                    if value < current - 1e-12:
+                        theta, current, improved = trial, value, True
+            if not improved:
+                step /= 2
+        if current < best_loss:
+            best, best_loss = theta, current
+    return best
+
+
+class _Fitter:
+    """Fits of index sets, remembered: the search over cache sizes refits the same groups."""
+
+    def __init__(self, kernels: list[dict], statistic: str):
+        self.flops = np.array([max(float(k["flops"]), 1.0) for k in kernels])
+        self.bytes = np.array([max(float(k["bytes"]), 1.0) for k in kernels])
+        self.seconds = np.array([float(k[statistic]) for k in kernels])
+        self._memo: dict[tuple[int, ...], np.ndarray] = {}
+
+    def theta(self, idx: tuple[int, ...]) -> np.ndarray:
+        if idx not in self._memo:
+            i = list(idx)
+            self._memo[idx] = _fit_points(self.flops[i], self.bytes[i], self.seconds[i])
+        return self._memo[idx]
+
+    def predict(self, theta, idx) -> np.ndarray:
+        i = list(idx)
+        return _predict(theta, self.flops[i], self.bytes[i])
+
+
+def _split(fitter: _Fitter, idx: list[int]) -> tuple[float | None, list[int], list[int]]:
+    """The cache size (a power of two) that best splits a class's fitted kernels into an
+    in-cache and a beyond-cache group, or None when no split lowers their error by more
+    than CACHE_SPLIT_MIN_GAIN_PCT. Each side needs CACHE_SPLIT_MIN_POINTS kernels."""
+    def error(groups):
+        pred = np.concatenate([fitter.predict(fitter.theta(tuple(g)), g) for g in groups])
+        meas = np.concatenate([fitter.seconds[g] for g in groups])
+        return _mape(pred, meas)
+
+    best, best_error = (None, idx, []), error([idx]) - CACHE_SPLIT_MIN_GAIN_PCT
+    for cache in (2.0 ** e for e in range(16, 33)):
+        low = [i for i in idx if fitter.bytes[i] <= cache]
+        high = [i for i in idx if fitter.bytes[i] > cache]
+        if min(len(low), len(high)) < CACHE_SPLIT_MIN_POINTS:
+            continue
+        e = error([low, high])
+        if e < best_error:
+            best, best_error = (cache, low, high), e
+    return best
+
+
+def fit(data: dict, statistic: str = "measured_s") -> dict:
+    """The `calibration` section for a profile's measurements (see module docstring),
+    fitted to each kernel's `statistic` (the median; "p10_s" gives the quiet-machine view).
+
+    A class may also get a cache size: kernels whose interface bytes exceed it are priced
+    by the class's own `<class>@dram` calibration (a cache-aware roofline: working sets
+    that fit a CPU's L3 or a GPU's L2 stream several times faster, and a CPU GEMM slows once
+    its operands leave L2). The size is chosen from the fitted kernels alone."""
+    kernels = data["kernels"]
+    peak, bw = float(data["spec"]["peak_flops"]), float(data["spec"]["memory_bandwidth"])
+    held = holdout_mask(kernels)
+    fitter = _Fitter(kernels, statistic)
+    base = [calibration_key(k["op_class"], k["dtype"]) for k in kernels]
+    every = range(len(kernels))
+    groups: dict[str, tuple[np.ndarray, list[int], float | None]] = {}
+    keys = list(base)
+    for key in dict.fromkeys(base):
+        members = [i for i in every if base[i] == key]
+        cache, low, high = _split(fitter, [i for i in members if not held[i]])
+        groups[key] = (fitter.theta(tuple(low)), members, cache)
+        if cache is not None:
+            beyond = [i for i in members if fitter.bytes[i] > cache]
+            groups[key + DRAM] = (fitter.theta(tuple(high)), beyond, None)
+            for i in beyond:
+                keys[i] = key + DRAM
+            groups[key] = (groups[key][0], [i for i in members if i not in beyond], cache)
+    groups[FALLBACK] = (fitter.theta(tuple(i for i in every if not held[i])), list(every), None)
+    predicted = np.array([fitter.predict(groups[keys[i]][0], [i])[0] for i in every])
+    classes = {}
+    for key, (theta, members, cache) in groups.items():
+        pred = dict(zip(members, fitter.predict(theta, members))) if members else {}
+        fitted = [i for i in members if not held[i]]
+        test = [i for i in members if held[i]]
+        a, b, o = np.exp(theta)
+        classes[key] = asdict(Calibration(
+            compute_efficiency=float(1.0 / (a * peak)), memory_efficiency=float(1.0 / (b * bw)),
+            overhead_s=float(o), n_fit=len(fitted), n_holdout=len(test),
+            mape_pct_fit=round(_mape([pred[i] for i in fitted], fitter.seconds[fitted]), 3),
+            mape_pct_holdout=round(_mape([pred[i] for i in test], fitter.seconds[test]), 3)
+            if test else None, cache_bytes=cache))
+    mask = np.array(held)
+    return {
+        "model": "max(flops/(peak*compute_efficiency), bytes/(bandwidth*memory_efficiency))"
+                 " + overhead_s, per class; <class>@dram beyond the class's cache_bytes",
+        "peak_flops": peak, "memory_bandwidth": bw, "statistic": statistic,
+        "holdout_rule": f"every {HOLDOUT_EVERY}rd kernel of each class (sweep order) is not fitted",
+        "classes": classes,
+        "keys": keys,
+        "predicted_s": [float(p) for p in predicted],
+        "holdout": held,
+        "mape_pct_holdout": round(_mape(predicted[mask], fitter.seconds[mask]), 3)
+        if mask.any() else None,
+        "mape_pct_all": round(_mape(predicted, fitter.seconds), 3),
+    }
