@@ -1,0 +1,114 @@
+"""`agentc bench` on this machine's CPU: the quick sweep end to end, the split compile/run
+mode a GPU machine uses (its runner must need only numpy and iree.runtime), flag variants,
+and the errors a user can make."""
+
+import json
+import re
+import subprocess
+import sys
+import time
+
+from agentc.cost_models.profile import load_profile
+from conftest import ROOT
+
+# Run the artifact runner with the compiler side of agentc and its heavy dependencies made
+# unimportable, as on a GPU machine that has only numpy, iree.runtime (and maybe torch).
+RUNNER_WITHOUT_COMPILER = """
+import importlib.abc, runpy, sys
+BLOCKED = ("torch_mlir", "iree.compiler", "yaml", "networkx", "ortools", "agentc.compiler",
+           "agentc.cost_models", "agentc.runtime", "agentc.dialects", "agentc.passes",
+           "agentc.scheduler", "agentc.bench.artifacts", "agentc.bench.cli")
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.startswith(BLOCKED):
+            raise ImportError(f"blocked on the device machine: {name}")
+sys.meta_path.insert(0, Block())
+sys.argv = ["run_artifacts", *sys.argv[1:]]
+runpy.run_module("agentc.bench.run_artifacts", run_name="__main__")
+"""
+
+
+def bench(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "agentc.bench.cli", "bench", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False)
+
+
+def test_quick_cpu_bench_writes_a_profile_the_cost_model_loads(tmp_path):
+    out, png = tmp_path / "cpu.json", tmp_path / "cpu.png"
+    t0 = time.perf_counter()
+    r = bench("--target", "cpu", "--quick", "--out", out, "--plot", png, timeout=240)
+    elapsed = time.perf_counter() - t0
+    assert r.returncode == 0, r.stderr
+    assert elapsed < 180, f"--quick took {elapsed:.0f} s (goal: < 3 min)"
+    assert re.fullmatch(r"mape_pct=\d+\.\d", r.stdout.strip().splitlines()[-1])
+    assert "measure cpu:base [" in r.stderr  # the progress bar
+    profile = load_profile(out)
+    data = profile.data
+    assert data["target"] == "cpu" and data["iree_version"]["compiler"]
+    assert "--iree-llvmcpu-target-cpu=host" in data["flags"]
+    assert {"gemm", "attention", "softmax", "layernorm", "add", "sum_rows", "topk"} <= {
+        k["op"] for k in data["kernels"]}
+    for k in data["kernels"]:
+        assert k["p10_s"] <= k["measured_s"] <= k["p90_s"] and k["n"] >= 3
+        assert k["flops"] > 0 and k["bytes"] > 0
+    assert data["overheads"]["call_s"] > 0
+    assert {t["direction"] for t in data["transfers"]} == {"h2d", "d2h"}
+    assert profile.mape_pct_holdout is not None
+    assert png.stat().st_size > 10_000
+
+
+def test_split_mode_compiles_here_and_runs_with_only_numpy_and_iree_runtime(tmp_path):
+    art = tmp_path / "art"
+    base = bench("--target", "cpu", "--compile-only", "--artifacts", art, "--kernels", "gemm,add",
+                 "--quick", "--quiet")
+    assert base.returncode == 0, base.stderr
+    variant = bench("--target", "cpu", "--compile-only", "--artifacts", art, "--kernels",
+                    "gemm,add", "--quick", "--quiet", "--iree-flag=--iree-opt-level=O3")
+    assert variant.returncode == 0, variant.stderr
+    manifest = json.loads((art / "manifest.json").read_text())
+    assert set(manifest["variants"]) == {"base", "opt-level-O3"}
+    assert "--iree-opt-level=O3" in manifest["variants"]["opt-level-O3"]["flags"]
+    kernels = manifest["variants"]["base"]["kernels"]
+    assert [k["name"] for k in kernels if k["role"] == "overhead"] == ["identity", "add_f32_1"]
+    assert all(k["flops"] > 0 for k in kernels if k["role"] == "kernel")
+
+    out = tmp_path / "measured.json"
+    r = subprocess.run([sys.executable, "-c", RUNNER_WITHOUT_COMPILER, art, "--out", out,
+                        "--budget", "0.02", "--rounds", "2", "--reference", "cpu", "--quick"],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
+    assert r.returncode == 0, r.stderr
+    variant_out = tmp_path / "measured.opt-level-O3.json"
+    assert f"profile: {out}" in r.stdout and f"profile: {variant_out}" in r.stdout
+    measured = json.loads(out.read_text())
+    assert "calibration" not in measured  # fitted later, where agentc is installed
+    assert {r["name"] for r in measured["reference"]} >= {"gemm_f32_64x64x64"}
+    assert json.loads(variant_out.read_text())["variant"] == "opt-level-O3"
+
+    fitted = tmp_path / "fitted.json"
+    f = bench("--fit", out, "--out", fitted)
+    assert f.returncode == 0, f.stderr
+    assert "torch f32 us" in f.stdout  # PyTorch's times beside IREE's
+    assert f.stdout.strip().splitlines()[-1].startswith("mape_pct=")
+    assert load_profile(fitted).target == "cpu"
+
+
+def test_fit_of_a_malformed_profile_names_file_and_field(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"target": "cpu", "spec": {"peak_flops": 1e11,
+                                                         "memory_bandwidth": 1e10},
+                               "kernels": [{"name": "k", "op_class": "matmul", "dtype": "f32",
+                                            "flops": 1.0, "bytes": "x", "measured_s": 1e-3}]}))
+    r = bench("--fit", bad)
+    assert r.returncode == 2
+    assert r.stderr.strip() == (f"agentc bench: error: {bad}: kernels[0].bytes: "
+                                "expected a number, got 'x'")
+
+
+def test_usage_mistakes_are_one_line_errors(tmp_path):
+    r = bench("--target", "cuda", "--compile-only")
+    assert r.returncode == 2 and "--compile-only needs --artifacts DIR" in r.stderr
+    r = bench("--target", "cpu", "--kernels", "gemm,fft", "--compile-only", "--artifacts", tmp_path)
+    assert r.returncode == 2 and "--kernels: unknown op 'fft'" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "agentc.bench.run_artifacts", tmp_path],
+                       capture_output=True, text=True, cwd=ROOT, check=False)
+    assert r.returncode == 2 and "no manifest.json" in r.stderr

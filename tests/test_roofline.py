@@ -1,0 +1,219 @@
+"""The roofline's counts from IR, its op classes, and pricing with and without a calibration
+profile (cost_models/roofline.py, cost_models/profile.py). No device, no compile."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from agentc.cost_models.catalog import load_catalog
+from agentc.cost_models.profile import ProfileError, fit, load_profile
+from agentc.cost_models.roofline import Work, func_work, kernel_estimate, kernel_time, kernel_work
+from torch_mlir import ir
+
+from agentc.bench import mlir_text
+
+
+def work_of(text: str, name: str = "k") -> Work:
+    with ir.Context():
+        module = ir.Module.parse(text)
+        func = next(op for op in module.body.operations
+                    if str(op.attributes["sym_name"]).strip('"') == name)
+        return func_work(func)
+
+
+BATCH_MATMUL = """
+func.func @k(%a: tensor<4x8x16xf32>, %b: tensor<4x16x32xf32>) -> tensor<4x8x32xf32> {
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x8x32xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<4x8x32xf32>) -> tensor<4x8x32xf32>
+  %r = linalg.batch_matmul ins(%a, %b : tensor<4x8x16xf32>, tensor<4x16x32xf32>)
+         outs(%f : tensor<4x8x32xf32>) -> tensor<4x8x32xf32>
+  return %r : tensor<4x8x32xf32>
+}
+"""
+
+
+def test_matmul_counts_2mnk_flops_and_interface_bytes():
+    w = work_of(mlir_text.matmul("k", 64, 128, 32, "f32"))
+    assert w.flops == 2 * 64 * 128 * 32  # the zero fill costs no FLOPs
+    assert w.bytes == 4 * (64 * 128 + 128 * 32 + 64 * 32)
+    assert (w.op_class, w.dtype, w.dispatches) == ("matmul", "f32", 1)
+
+
+def test_batch_matmul_counts_2bmnk_flops():
+    w = work_of(BATCH_MATMUL)
+    assert w.flops == 2 * 4 * 8 * 32 * 16
+    assert w.bytes == 4 * (4 * 8 * 16 + 4 * 16 * 32 + 4 * 8 * 32)
+    assert w.op_class == "matmul"
+
+
+def test_generic_contraction_counts_its_loop_domain_not_its_largest_operand():
+    # C[m,n] = A[m,k] W[n,k]^T as linalg.generic: the domain is m*n*k, two FLOPs per point.
+    w = work_of(mlir_text.matmul_transposed_b("k", 16, 64, 8, "f32"))
+    assert w.flops == 2 * 16 * 64 * 8
+    assert w.op_class == "matmul"
+
+
+def test_f16_casts_are_not_flops():
+    w = work_of(mlir_text.matmul_transposed_b("k", 16, 64, 8, "f16"))
+    assert w.flops == 2 * 16 * 64 * 8
+    assert w.bytes == 2 * (16 * 64 + 8 * 64) + 4 * 16 * 8
+    assert w.dtype == "f16"
+
+
+def test_elementwise_generic_counts_one_flop_per_element():
+    w = work_of(mlir_text.elementwise("k", "addf", 1000, "f32"))
+    assert (w.flops, w.bytes, w.op_class) == (1000, 3 * 4 * 1000, "elementwise")
+
+
+def test_row_sum_counts_one_flop_per_input_element():
+    w = work_of(mlir_text.sum_rows("k", 12, 34, "f32"))
+    assert (w.flops, w.bytes, w.op_class) == (12 * 34, 4 * (12 * 34 + 12), "reduction")
+
+
+@pytest.mark.parametrize("text, expected", [
+    (mlir_text.matvec("k", 96, 64, "f32"), "matvec"),  # y = W x, rows contiguous
+    (mlir_text.matmul("k", 1, 64, 96, "f32"), "vecmat"),  # decode's x @ W, W strided
+    (mlir_text.matmul_transposed_b("k", 1, 64, 96, "f32"), "matvec"),  # x @ W^T
+])
+def test_vector_products_are_classed_by_the_layout_they_stream(text, expected):
+    w = work_of(text)
+    assert w.flops == 2 * 64 * 96
+    assert w.op_class == expected
+
+
+def test_exported_softmax_and_attention_get_their_own_classes():
+    from agentc.bench import torch_kernels
+
+    assert work_of(torch_kernels.softmax("k", 8, 16, "f32")).op_class == "normalization"
+    assert work_of(torch_kernels.layernorm("k", 8, 16, "f32")).op_class == "normalization"
+    attention = work_of(torch_kernels.attention("k", 2, 8, 4, "f32"))
+    assert attention.op_class == "attention"
+    assert attention.flops >= 2 * (2 * 2 * 8 * 8 * 4)  # QK^T and PV
+    text, name = torch_kernels.topk(100, 3)
+    assert work_of(text, name).op_class == "topk"
+
+
+def test_kernel_work_keeps_the_compiler_signature():
+    with ir.Context():
+        module = ir.Module.parse(mlir_text.matmul("k", 8, 8, 8, "f32"))
+        func = module.body.operations[0]
+        assert kernel_work(func, func) == func_work(func)
+
+
+def test_without_a_profile_the_catalog_defaults_price_the_kernel():
+    spec = load_catalog().devices["cpu"]
+    w = Work(flops=1e9, bytes=1e6, dispatches=1, op_class="matmul")
+    est = kernel_estimate(w, spec)
+    assert est.source == "defaults"
+    expected = (1e9 / (spec.peak_flops * spec.compute_efficiency) + spec.call_overhead_s
+                + 0.5 * spec.dispatch_overhead_s)
+    assert kernel_time(w, spec) == pytest.approx(expected)
+    assert kernel_time(Work(1e9, 1e6, 1), spec) == pytest.approx(expected)  # 3-field Work
+
+
+# --- calibration profiles ------------------------------------------------------------------
+
+PEAK, BW = 1e11, 1e10
+TRUE = {  # class: (compute efficiency, memory efficiency, overhead seconds)
+    "matmul": (0.6, 0.9, 20e-6),
+    "elementwise": (0.05, 0.7, 15e-6),
+    "reduction": (0.1, 0.4, 25e-6),
+}
+
+
+def synthetic_profile(noise: float, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    kernels = []
+    for cls, (ec, em, o) in TRUE.items():
+        for i, size in enumerate(np.geomspace(1e4, 1e8, 9)):
+            flops = size * (40 if cls == "matmul" else 1)
+            nbytes = size * (1 + i % 2)
+            t = max(flops / (PEAK * ec), nbytes / (BW * em)) + o
+            kernels.append({"name": f"{cls}{i}", "op_class": cls, "dtype": "f32", "flops": flops,
+                            "bytes": nbytes, "measured_s": t * (1 + noise * rng.standard_normal())})
+    return {"schema": "agentc-profile/1", "target": "cpu",
+            "spec": {"peak_flops": PEAK, "memory_bandwidth": BW}, "kernels": kernels}
+
+
+def write_fitted(tmp_path, data) -> str:
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(dict(data, calibration=fit(data))))
+    return str(path)
+
+
+def test_a_noise_free_profile_recovers_its_efficiencies(tmp_path):
+    profile = load_profile(write_fitted(tmp_path, synthetic_profile(noise=0.0)))
+    assert profile.mape_pct_holdout < 1.0
+    for cls, (ec, em, o) in TRUE.items():
+        cal, key = profile.calibration(cls)
+        assert key == cls
+        assert cal.overhead_s == pytest.approx(o, rel=0.1)
+        # Only the roofs that bind somewhere in the sweep are identifiable.
+        if cls != "reduction":
+            assert cal.compute_efficiency == pytest.approx(ec, rel=0.05)
+        if cls != "matmul":
+            assert cal.memory_efficiency == pytest.approx(em, rel=0.05)
+
+
+def test_kernel_time_with_a_profile_reproduces_its_measurements_within_its_stated_error(tmp_path):
+    path = write_fitted(tmp_path, synthetic_profile(noise=0.05))
+    profile = load_profile(path)
+    spec = load_catalog().devices["cpu"]
+    errors = []
+    for k in profile.data["kernels"]:
+        w = Work(k["flops"], k["bytes"], 1, k["op_class"], k["dtype"])
+        est = kernel_estimate(w, spec, profile)
+        assert est.source == "profile:profile.json"
+        assert est.calibration.split("@")[0] == k["op_class"]
+        assert kernel_time(w, spec, profile) == est.seconds
+        errors.append(abs(est.seconds - k["measured_s"]) / k["measured_s"])
+    assert 100 * np.mean(errors) == pytest.approx(profile.mape_pct_all, abs=1e-3)
+    assert profile.mape_pct_all < 10 and profile.mape_pct_holdout < 10
+
+
+def test_an_unknown_class_falls_back_to_the_fit_over_all_classes(tmp_path):
+    profile = load_profile(write_fitted(tmp_path, synthetic_profile(noise=0.0)))
+    _, key = profile.calibration("topk", "f16")
+    assert key == "all"
+
+
+def test_held_out_kernels_are_every_third_of_each_class(tmp_path):
+    data = synthetic_profile(noise=0.0)
+    held = fit(data)["holdout"]
+    assert sum(held) == 3 * 3
+    assert [i % 9 for i, h in enumerate(held) if h] == [2, 5, 8] * 3
+
+
+def malformed(tmp_path, mutate) -> str:
+    data = json.loads(Path(write_fitted(tmp_path, synthetic_profile(noise=0.0))).read_text())
+    mutate(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda d: d["kernels"][3].pop("measured_s"), "kernels[3].measured_s"),
+    (lambda d: d["kernels"][0].update(flops="many"), "kernels[0].flops"),
+    (lambda d: d["spec"].pop("peak_flops"), "spec.peak_flops"),
+    (lambda d: d.pop("calibration"), "calibration"),
+    (lambda d: d["calibration"]["classes"]["matmul"].update(memory_efficiency=-1),
+     "calibration.classes.matmul.memory_efficiency"),
+    (lambda d: d.update(target=3), "target"),
+])
+def test_a_malformed_profile_names_its_file_and_field(tmp_path, mutate, field):
+    path = malformed(tmp_path, mutate)
+    with pytest.raises(ProfileError) as e:
+        load_profile(path)
+    assert str(e.value).startswith(f"{path}: {field}:")
+
+
+def test_a_profile_that_is_not_json_names_its_file(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text("{not json")
+    with pytest.raises(ProfileError, match=f"{path}: not valid JSON"):
+        load_profile(path)
+    with pytest.raises(ProfileError, match="cannot read profile"):
+        load_profile(tmp_path / "missing.json")
