@@ -52,10 +52,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="only these ops, comma-separated (gemm,gemm_tb,gemv,similarity,attention,"
                         "softmax,layernorm,add,mul,sum_rows,topk)")
     p.add_argument("--variant", help="name for this flag set (default: derived from the flags)")
-    p.add_argument("--budget", type=float, help="seconds of calls per kernel (default 0.5; "
+    p.add_argument("--budget", type=float, help="seconds of calls per kernel (default 1; "
                                                 "0.15 with --quick)")
     p.add_argument("--rounds", type=int, help="round-robin passes over the kernels "
-                                               "(default 5; 3 with --quick)")
+                                               "(default 8; 3 with --quick)")
     p.add_argument("--jobs", type=int, default=2, help="parallel compiles (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -102,7 +102,7 @@ def _bench_here(args) -> dict | None:
     kind = KINDS[args.target]
     if not args.compile_only and not kind.available():
         raise BenchError(f"--target {args.target}: no usable '{kind.driver}' device here "
-                               "(compile with --compile-only --artifacts DIR and measure elsewhere)")
+                         "(compile with --compile-only --artifacts DIR and measure elsewhere)")
     t0 = time.perf_counter()
     ops = [o.strip() for o in args.kernels.split(",") if o.strip()] if args.kernels else None
     unknown = sorted(set(ops or []) - set(BUILDERS))
@@ -121,11 +121,11 @@ def _bench_here(args) -> dict | None:
             print(f"artifacts: {root} ({size / 2**20:.1f} MiB, variants: "
                   f"{', '.join(manifest['variants'])})")
             return None
-        budget = args.budget if args.budget is not None else (0.15 if args.quick else 0.5)
+        budget = args.budget if args.budget is not None else (0.15 if args.quick else 1.0)
         out = root / f"measured-{variant}.json"
         cmd = [sys.executable, "-m", "agentc.bench.run_artifacts", str(root), "--out", str(out),
                "--variant", variant, "--budget", str(budget), "--reference", "none",
-               "--rounds", str(args.rounds or (3 if args.quick else 5))]
+               "--rounds", str(args.rounds or (3 if args.quick else 8))]
         cmd += ["--quick"] * args.quick + ["--quiet"] * args.quiet
         # A fresh process: torch (imported here by the exports) leaves OpenMP threads spinning
         # that slow small kernels down by tens of microseconds on a 2-core machine.

@@ -33,10 +33,11 @@ def roofline_png(profile: dict, path) -> str | None:
         idx = [i for i, k in enumerate(kernels)
                if k["op_class"] + ("" if k["dtype"] == "f32" else "." + k["dtype"]) == key]
         ax.scatter(intensity[idx], achieved[idx], color=colors[key], label=key, s=22, zorder=3)
-        if key in cal:
-            c = cal[key]
-            ax.plot(x, np.minimum(peak * c["compute_efficiency"], bw * c["memory_efficiency"] * x),
-                    "--", color=colors[key], lw=0.8)
+        for tier, style in ((key, "--"), (key + "@dram", ":")):
+            if tier in cal:
+                c = cal[tier]
+                roof = np.minimum(peak * c["compute_efficiency"], bw * c["memory_efficiency"] * x)
+                ax.plot(x, roof, style, color=colors[key], lw=0.8)
     refs = {k["name"]: i for i, k in enumerate(kernels)}
     ref_points = [(intensity[refs[r["name"]]], r["achieved_flops"]) for r in
                   profile.get("reference", []) if r["name"] in refs and r["dtype"] == "f16"]
@@ -48,8 +49,8 @@ def roofline_png(profile: dict, path) -> str | None:
     ax.set_xlabel("arithmetic intensity (FLOP / interface byte)")
     ax.set_ylabel("achieved FLOP/s")
     device = profile.get("device", {}).get("name", "")
-    ax.set_title(f"{profile['target']} ({device[:60]}): dashed = fitted roof per class",
-                 fontsize=9)
+    ax.set_title(f"{profile['target']} ({device[:60]}): fitted roof per class dashed, "
+                 "beyond its cache dotted", fontsize=9)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()

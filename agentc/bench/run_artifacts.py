@@ -127,7 +127,7 @@ def _reference_device(choice: str) -> str | None:
     return None
 
 
-def run(root, variants: list[str] | None = None, budget_s: float = 0.5, rounds: int = 5,
+def run(root, variants: list[str] | None = None, budget_s: float = 1.0, rounds: int = 8,
         reference: str = "auto", quick: bool = False, progress: bool = True) -> dict[str, dict]:
     """Measured profiles (no calibration yet), by variant."""
     root = Path(root)
@@ -163,6 +163,8 @@ def run(root, variants: list[str] | None = None, budget_s: float = 0.5, rounds: 
         first["reference"] = _references(first["kernels"], where, budget_s, progress)
     for p in profiles.values():
         p["device"].update(host)
+        if p["device"]["name"] == "default":  # local-task names no device: the CPU is it
+            p["device"]["name"] = host["cpu"]
         p["timing"]["host_load_before_after"] = [load_before, host_load()]
     return profiles
 
@@ -202,9 +204,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("artifacts", help="directory written by `agentc bench --compile-only`")
     p.add_argument("--out", default="profile.json", help="profile to write (default profile.json)")
     p.add_argument("--variant", action="append", help="measure only these variants")
-    p.add_argument("--budget", type=float, default=0.5, help="seconds of calls per kernel")
-    p.add_argument("--rounds", type=int, default=5,
-                   help="round-robin passes over the kernels (default 5)")
+    p.add_argument("--budget", type=float, default=1.0,
+                   help="seconds of calls per kernel (default 1)")
+    p.add_argument("--rounds", type=int, default=8,
+                   help="round-robin passes over the kernels (default 8)")
     p.add_argument("--reference", choices=("auto", "cuda", "cpu", "none"), default="auto",
                    help="also time the shapes with PyTorch (auto: on cuda when available)")
     p.add_argument("--quick", action="store_true", help="fewer transfer sizes")

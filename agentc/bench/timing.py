@@ -55,7 +55,7 @@ def repeat(fn, budget_s: float, min_reps: int = 5, max_reps: int = 200,
 
 
 def interleaved(fns: list, budget_s: float, rounds: int = 5, min_reps: int = 5,
-                max_reps: int = 200, warmup: int = 2, step=None) -> list[Stats]:
+                max_reps: int = 1000, warmup: int = 2, step=None) -> list[Stats]:
     """Like `repeat` for many callables, measured in `rounds` round-robin passes: on a
     shared machine a burst of someone else's load then spreads over all kernels instead of
     skewing the few that ran during it. `step(i)` is called after each callable's turn."""
