@@ -85,9 +85,10 @@ def test_split_mode_compiles_here_and_runs_with_only_numpy_and_iree_runtime(tmp_
     assert json.loads(variant_out.read_text())["variant"] == "opt-level-O3"
 
     fitted = tmp_path / "fitted.json"
-    f = bench("--fit", out, "--out", fitted)
+    f = bench("--fit", out, "--out", fitted, "--compare", variant_out)
     assert f.returncode == 0, f.stderr
     assert "torch f32 us" in f.stdout  # PyTorch's times beside IREE's
+    assert "geometric mean ratio" in f.stdout  # the O3 variant against the base build
     assert f.stdout.strip().splitlines()[-1].startswith("mape_pct=")
     assert load_profile(fitted).target == "cpu"
 

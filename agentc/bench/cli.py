@@ -41,6 +41,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="P.json",
                    help="profile to write (default bench/results/profile-<target>.json; "
                         "with --fit: only when given)")
+    p.add_argument("--compare", metavar="OTHER.json",
+                   help="with --fit: kernel-by-kernel time ratio of another profile (a flag "
+                        "variant, or a rerun to see the noise floor)")
     p.add_argument("--quick", action="store_true", help="small sweep (< 3 min on a laptop)")
     p.add_argument("--plot", metavar="P.png", help="write a roofline plot")
     p.add_argument("--compile-only", action="store_true",
@@ -81,10 +84,18 @@ def _run(args) -> int:
         for flag in ("compile_only", "quick", "artifacts", "kernels"):
             if getattr(args, flag):
                 raise BenchError(f"--{flag.replace('_', '-')} does not apply to --fit")
-        from agentc.cost_models.profile import read_json
+        from agentc.cost_models.profile import read_json, validate_measurements
 
         profile = calibrate(read_json(args.fit), args.fit)
+        if args.compare:
+            from agentc.bench.report import comparison
+
+            other = read_json(args.compare)
+            validate_measurements(other, args.compare)
+            print("\n".join(comparison(profile, other, args.compare)))
         return _finish(profile, args.out, args.plot)
+    if args.compare:
+        raise BenchError("--compare applies only to --fit")
     if args.compile_only and not args.artifacts:
         raise BenchError("--compile-only needs --artifacts DIR")
     profile = _bench_here(args)

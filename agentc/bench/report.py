@@ -71,6 +71,32 @@ def table(profile: dict) -> list[str]:
     return lines
 
 
+def comparison(profile: dict, other: dict, other_name: str) -> list[str]:
+    """Kernel by kernel, another profile's median against this one's: an IREE flag variant
+    against the base build, or a rerun (the run-to-run spread is the noise floor that no
+    model's MAPE can beat)."""
+    theirs = {k["name"]: k["measured_s"] for k in other["kernels"]}
+    common = [k for k in profile["kernels"] if k["name"] in theirs]
+    if not common:
+        return [f"compare: no kernel of {other_name} is in this profile"]
+    width = max(len(k["name"]) for k in common)
+    label = f"{other.get('variant', '')} {other.get('date', '')}".strip()
+    lines = [f"compared with {other_name} ({label}): time ratio other/this",
+             f"{'kernel':<{width}}  {'this us':>12} {'other us':>12} {'ratio':>7}"]
+    ratios = []
+    for k in common:
+        ratio = theirs[k["name"]] / k["measured_s"]
+        ratios.append(ratio)
+        lines.append(f"{k['name']:<{width}}  {_us(k['measured_s']):>12} "
+                     f"{_us(theirs[k['name']]):>12} {ratio:>7.3f}")
+    ratios = np.array(ratios)
+    geomean = float(np.exp(np.mean(np.log(ratios))))
+    spread = 100 * float(np.mean(np.abs(ratios - 1)))
+    lines += [(f"geometric mean ratio {geomean:.3f} over {len(ratios)} kernels; "
+              f"mean |other - this| / this = {spread:.1f}%"), ""]
+    return lines
+
+
 def _noise(profile: dict) -> list[str]:
     """How noisy the measurements were, and the error of a fit to the fastest tenth of the
     calls (what the device does when other tenants leave it alone)."""
