@@ -15,9 +15,10 @@ from conftest import ROOT
 # unimportable, as on a GPU machine that has only numpy, iree.runtime (and maybe torch).
 RUNNER_WITHOUT_COMPILER = """
 import importlib.abc, runpy, sys
-BLOCKED = ("torch_mlir", "iree.compiler", "yaml", "networkx", "ortools", "agentc.compiler",
-           "agentc.cost_models", "agentc.runtime", "agentc.dialects", "agentc.passes",
-           "agentc.scheduler", "agentc.bench.artifacts", "agentc.bench.cli")
+BLOCKED = ("torch_mlir", "iree.compiler", "yaml", "networkx", "ortools", "transformers", "gguf",
+           "sentence_transformers", "agentc.compiler", "agentc.cost_models", "agentc.runtime",
+           "agentc.dialects", "agentc.passes", "agentc.scheduler", "agentc.bench.artifacts",
+           "agentc.bench.cli")
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.startswith(BLOCKED):
@@ -113,3 +114,12 @@ def test_usage_mistakes_are_one_line_errors(tmp_path):
     r = subprocess.run([sys.executable, "-m", "agentc.bench.run_artifacts", tmp_path],
                        capture_output=True, text=True, cwd=ROOT, check=False)
     assert r.returncode == 2 and "no manifest.json" in r.stderr
+
+
+def test_the_plot_is_skipped_with_a_note_without_matplotlib(tmp_path, monkeypatch):
+    from agentc.bench.plot import roofline_png
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    note = roofline_png({"kernels": []}, tmp_path / "p.png")
+    assert note.startswith("plot skipped: matplotlib is not installed")
+    assert not (tmp_path / "p.png").exists()
