@@ -285,13 +285,12 @@ def fit(data: dict, statistic: str = "measured_s") -> dict:
     for key in dict.fromkeys(base):
         members = [i for i in every if base[i] == key]
         cache, low, high = _split(fitter, [i for i in members if not held[i]])
-        groups[key] = (fitter.theta(tuple(low)), members, cache)
-        if cache is not None:
-            beyond = [i for i in members if fitter.bytes[i] > cache]
+        beyond = [i for i in members if cache is not None and fitter.bytes[i] > cache]
+        groups[key] = (fitter.theta(tuple(low)), [i for i in members if i not in beyond], cache)
+        if beyond:
             groups[key + DRAM] = (fitter.theta(tuple(high)), beyond, None)
             for i in beyond:
                 keys[i] = key + DRAM
-            groups[key] = (groups[key][0], [i for i in members if i not in beyond], cache)
     groups[FALLBACK] = (fitter.theta(tuple(i for i in every if not held[i])), list(every), None)
     predicted = np.array([fitter.predict(groups[keys[i]][0], [i])[0] for i in every])
     classes = {}
