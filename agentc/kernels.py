@@ -44,8 +44,58 @@ def _weights_key(params: dict) -> list:
     return [(n, list(a.shape), str(a.dtype)) for n, a in params.items()]
 
 
+def _model_source(model_obj) -> str:
+    """The source of the model's whole module: operators call helpers (attention, norms)
+    whose edits must invalidate cached exports too."""
+    import inspect
+
+    return inspect.getsource(inspect.getmodule(type(model_obj)))
+
+
+def _shared_kernels(model_obj, op: str, fn, layers: list[tuple[str, str]], acts: list) -> list[Kernel]:
+    """One exported function reused by several layers: `layers` lists (symbol, group)
+    pairs whose groups hold weights of identical shapes. The function is exported (and
+    cached) once; each layer gets a copy renamed to `<symbol>_impl`, so device modules stay
+    self-contained and IREE deduplicates the identical dispatches when compiling."""
+    name = model_obj.config.name
+    groups = model_obj.groups
+    first = groups[layers[0][1]]
+    base = f"{sanitize(name)}__{op}"
+    args = list(first.values()) + list(acts)
+    key = {"group": name, "op": op, "weights": _weights_key(first), "code": _model_source(model_obj)}
+    text = export_function(fn, args, base + "_impl", list(first), key)
+    pattern = re.compile(rf"@{re.escape(base)}_impl\b")
+    return [Kernel(symbol, group, groups[group], pattern.sub(f"@{symbol}_impl", text)) for symbol, group in layers]
+
+
+def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list) -> Kernel:
+    """A kernel of a layered model bound to weight `group` (None: no weights)."""
+    name = model_obj.config.name
+    params = model_obj.groups[group] if group else {}
+    symbol = f"{sanitize(name)}__{op}"
+    args = list(params.values()) + list(acts)
+    key = {"group": name, "op": op, "weights": _weights_key(params), "code": _model_source(model_obj)}
+    text = export_function(fn, args, symbol + "_impl", list(params), key)
+    return Kernel(symbol, group or name, params, text)
+
+
+def _layered_encoder_kernels(enc) -> list[Kernel]:
+    """embeddings, block<i> (one function, per-layer weights), pool."""
+    c = enc.config
+    ids = enc.tokenize("example")
+    hidden = np.zeros((1, c.max_len, c.dim), np.float32)  # only shapes matter
+    layers = [(f"{sanitize(c.name)}__block{i}", f"{c.name}/l{i}") for i in range(c.layers)]
+    return [
+        _model_kernel(enc, "embeddings", enc.embeddings, f"{c.name}/emb", [ids]),
+        *_shared_kernels(enc, "block", enc.block, layers, [hidden, ids]),
+        _model_kernel(enc, "pool", enc.pool, None, [hidden, ids]),
+    ]
+
+
 def encoder_kernels(model: str) -> list[Kernel]:
     enc = registry.encoder(model)
+    if getattr(enc, "layered", False):
+        return _layered_encoder_kernels(enc)
     c = enc.config
     ids = tokenizer.encode_padded("example", c.max_len)
     hidden = np.zeros((1, c.max_len, c.dim), np.float32)  # encode's output: only its shape matters
@@ -80,8 +130,52 @@ def index_kernels(index, k: int) -> list[Kernel]:
     ]
 
 
-def decoder_kernels(model: str) -> list[Kernel]:
+def _layered_decoder_kernels(dec, granularity: str) -> list[Kernel]:
+    """Layer granularity: embed/head (prefill and decode), prefill_l<i> and decode_l<i>
+    (two functions, per-layer weights), sample. Step granularity: prefill, decode, sample
+    over the whole model (weight group `<name>/all`)."""
+    c = dec.config
+    P, S, D, hd = c.prompt_len, c.cache_len, c.dim, c.head_dim
+    ids, length = dec.tokenize_prompt("example")
+    i32 = np.zeros((1,), np.int32)
+    logits = np.zeros((1, c.vocab), np.float32)
+    sample = _model_kernel(dec, "sample", dec.sample, None, [logits])
+    if granularity == "step":
+        name = c.name
+        params = dec.all_group
+        group = f"{name}/all"
+        kc = np.zeros((c.layers, 1, c.kv_heads, S, hd), np.float32)
+
+        def whole(op, fn, acts):
+            key = {"group": name, "op": op, "weights": _weights_key(params), "code": _model_source(dec)}
+            symbol = f"{sanitize(name)}__{op}"
+            text = export_function(fn, list(params.values()) + acts, symbol + "_impl", list(params), key)
+            return Kernel(symbol, group, params, text)
+
+        return [whole("prefill", dec.prefill, [ids, length]),
+                whole("decode", dec.decode, [i32, length, kc, kc]), sample]
+    emb = f"{c.name}/embed"
+    x_p = np.zeros((1, P, D), np.float32)
+    x_d = np.zeros((1, 1, D), np.float32)
+    cs_p, cs_d = np.zeros((P, hd), np.float32), np.zeros((1, hd), np.float32)
+    kc = np.zeros((1, c.kv_heads, S, hd), np.float32)
+    pre = [(f"{sanitize(c.name)}__prefill_l{i}", f"{c.name}/l{i}") for i in range(c.layers)]
+    dec_l = [(f"{sanitize(c.name)}__decode_l{i}", f"{c.name}/l{i}") for i in range(c.layers)]
+    return [
+        _model_kernel(dec, "embed_prefill", dec.embed_prefill, emb, [ids]),
+        *_shared_kernels(dec, "block_prefill", dec.block_prefill, pre, [x_p, cs_p, cs_p]),
+        _model_kernel(dec, "head_prefill", dec.head_prefill, emb, [x_p, length]),
+        _model_kernel(dec, "embed_decode", dec.embed_decode, emb, [i32, length]),
+        *_shared_kernels(dec, "block_decode", dec.block_decode, dec_l, [x_d, cs_d, cs_d, length, kc, kc]),
+        _model_kernel(dec, "head_decode", dec.head_decode, emb, [x_d]),
+        sample,
+    ]
+
+
+def decoder_kernels(model: str, granularity: str = "layer") -> list[Kernel]:
     dec = registry.decoder(model)
+    if getattr(dec, "layered", False):
+        return _layered_decoder_kernels(dec, granularity)
     c = dec.config
     ids, length = tokenizer.encode_prompt("example", c.prompt_len)
     # Example inputs for the later operators: only their shapes and dtypes matter.

@@ -1,10 +1,15 @@
 """decompose-agent-ops: model-level agent ops -> granular operators.
 
-  agent.embed          -> call @<enc>__encode, call @<enc>__pool
+  agent.embed          -> call @<enc>__encode, call @<enc>__pool (tiny), or, for layered
+                          models, call @<enc>__embeddings, @<enc>__block<i> per layer, @<enc>__pool
   agent.vector_search  -> call @index_<name>__similarity, call @index_<name>__top<k>
   agent.llm            -> agent.tokenize (prompt ids + length), call @<lm>__prefill,
                           call @<lm>__sample, then per step call @<lm>__decode and
-                          call @<lm>__sample, and agent.detokenize of all sampled tokens
+                          call @<lm>__sample, and agent.detokenize of all sampled tokens.
+                          Layered models with granularity "layer" (the default) instead
+                          get embed/prefill_l<i>.../head per prompt and embed/decode_l<i>
+                          .../head per generated token, each layer's KV cache threaded
+                          through its own operators; "step" keeps one call per step.
 
 Each model's compute functions are added once (see agentc.kernels). Every op created keeps
 the source location of the op it replaces, under a name `<node>/<operator>` so diagnostics,
@@ -71,6 +76,8 @@ class DecomposeAgentOps:
         return ks
 
     def _insert_kernel(self, k: kernels.Kernel, module_body: ir.Block) -> None:
+        if self._has_func(module_body, k.symbol):
+            return  # shared by two decompositions of one model (e.g. `sample`)
         impl_mod = ir.Module.parse(k.impl_text)  # only to read the signature
         impl = next(o for o in impl_mod.body.operations if o.operation.name == "func.func")
         ftype = ir.FunctionType(ir.TypeAttr(impl.attributes["function_type"]).value)
@@ -102,6 +109,11 @@ class DecomposeAgentOps:
             module_body.append(o.operation)
 
     @staticmethod
+    def _has_func(module_body: ir.Block, name: str) -> bool:
+        return any(o.operation.name == "func.func" and ir.StringAttr(o.attributes["sym_name"]).value == name
+                   for o in module_body.operations)
+
+    @staticmethod
     def _has_global(module_body: ir.Block, name: str) -> bool:
         for o in module_body.operations:
             if o.operation.name == "ml_program.global" and ir.StringAttr(o.attributes["sym_name"]).value == name:
@@ -128,8 +140,16 @@ class DecomposeAgentOps:
                 model = ir.StringAttr(attrs["model"]).value
                 ks = self._ensure(f"enc:{model}", lambda: kernels.encoder_kernels(model), module_body)
                 ids = op.operands[0]
-                hidden = call(ks["encode"], [ids], "encode")
-                out = call(ks["pool"], [hidden.results[0], ids], "pool").results[0]
+                if "embeddings" in ks:  # layered: embeddings, block<i>..., pool
+                    x = call(ks["embeddings"], [ids], "embeddings").results[0]
+                    i = 0
+                    while f"block{i}" in ks:
+                        x = call(ks[f"block{i}"], [x, ids], f"block{i}").results[0]
+                        i += 1
+                    out = call(ks["pool"], [x, ids], "pool").results[0]
+                else:
+                    hidden = call(ks["encode"], [ids], "encode")
+                    out = call(ks["pool"], [hidden.results[0], ids], "pool").results[0]
             elif op.name == "agent.vector_search":
                 name, k = ir.StringAttr(attrs["index"]).value, ir.IntegerAttr(attrs["k"]).value
                 index = self.indexes[name]
@@ -139,23 +159,62 @@ class DecomposeAgentOps:
             else:  # agent.llm
                 model = ir.StringAttr(attrs["model"]).value
                 steps = ir.IntegerAttr(attrs["max_tokens"]).value
-                ks = self._ensure(f"lm:{model}", lambda: kernels.decoder_kernels(model), module_body)
-                pre_inputs = self._input_types(module_body, ks["prefill"].symbol)
+                gran = ir.StringAttr(attrs["granularity"]).value if "granularity" in attrs else "layer"
+                ks = self._ensure(f"lm:{model}:{gran}", lambda: kernels.decoder_kernels(model, gran), module_body)
+                layered = "embed_prefill" in ks
+                first = ks["embed_prefill" if layered else "prefill"]
+                head = ks["head_prefill"] if layered else first
+                ids_t = self._input_types(module_body, first.symbol)[0]
+                len_t = self._input_types(module_body, head.symbol)[-1]
                 tok = ir.Operation.create(
-                    "agent.tokenize", results=pre_inputs, operands=[op.operands[0]],
+                    "agent.tokenize", results=[ids_t, len_t], operands=[op.operands[0]],
                     attributes={"model": ir.StringAttr.get(model)}, loc=loc("tokenize"))
                 ids, length = tok.results
-                logits, kc, vc = call(ks["prefill"], [ids, length], "prefill").results
-                tokens = [call(ks["sample"], [logits], "sample0").results[0]]
-                pos = length
-                for i in range(1, steps):
-                    logits, kc, vc, pos = call(ks["decode"], [tokens[-1], pos, kc, vc], f"decode{i}").results
-                    tokens.append(call(ks["sample"], [logits], f"sample{i}").results[0])
+                tokens = self._generate_layered(ks, call, ids, length, steps) if layered else \
+                    self._generate(ks, call, ids, length, steps)
                 out = ir.Operation.create(
                     "agent.detokenize", results=[op.results[0].type], operands=tokens,
                     attributes={"model": ir.StringAttr.get(model)}, loc=loc("detokenize")).results[0]
         op.results[0].replace_all_uses_with(out)
         op.erase()
+
+    @staticmethod
+    def _generate(ks, call, ids, length, steps):
+        """Step granularity: prefill, then per token one decode call over all layers."""
+        logits, kc, vc = call(ks["prefill"], [ids, length], "prefill").results
+        tokens = [call(ks["sample"], [logits], "sample0").results[0]]
+        pos = length
+        for i in range(1, steps):
+            logits, kc, vc, pos = call(ks["decode"], [tokens[-1], pos, kc, vc], f"decode{i}").results
+            tokens.append(call(ks["sample"], [logits], f"sample{i}").results[0])
+        return tokens
+
+    @staticmethod
+    def _generate_layered(ks, call, ids, length, steps):
+        """Layer granularity: every layer of every step is its own operator, with that
+        layer's KV cache as explicit operands and results, so layers and steps can be
+        placed on different devices."""
+        n_layers = 0
+        while f"prefill_l{n_layers}" in ks:
+            n_layers += 1
+        x, cos, sin = call(ks["embed_prefill"], [ids], "prefill/embed").results
+        caches = []
+        for j in range(n_layers):
+            x, k, v = call(ks[f"prefill_l{j}"], [x, cos, sin], f"prefill/l{j}").results
+            caches.append((k, v))
+        logits = call(ks["head_prefill"], [x, length], "prefill/head").results[0]
+        tokens = [call(ks["sample"], [logits], "sample0").results[0]]
+        pos = length
+        for i in range(1, steps):
+            x, cos, sin, nxt = call(ks["embed_decode"], [tokens[-1], pos], f"decode{i}/embed").results
+            for j in range(n_layers):
+                k, v = caches[j]
+                x, k, v = call(ks[f"decode_l{j}"], [x, cos, sin, pos, k, v], f"decode{i}/l{j}").results
+                caches[j] = (k, v)
+            logits = call(ks["head_decode"], [x], f"decode{i}/head").results[0]
+            tokens.append(call(ks["sample"], [logits], f"sample{i}").results[0])
+            pos = nxt
+        return tokens
 
     def _func(self, module_body: ir.Block, symbol: str):
         for o in module_body.operations:

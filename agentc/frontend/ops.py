@@ -111,14 +111,27 @@ def passages(indices: Value, index, name: str | None = None) -> Value:
     return _add("passages", [indices], {"index": index.name}, [TEXT], name).results[0]
 
 
-def llm(prompt, model: str = "tiny-lm", max_tokens: int = 16, name: str | None = None) -> Value:
-    """Prompt -> generated text (greedy)."""
+GRANULARITIES = ("layer", "step")
+
+
+def llm(prompt, model: str = "tiny-lm", max_tokens: int = 16, name: str | None = None,
+        granularity: str | None = None) -> Value:
+    """Prompt -> generated text (greedy). `granularity` (layered models only): "layer"
+    (default) makes every layer of prefill and of each decode step its own operator, so
+    layers and steps can be placed apart; "step" makes one operator per prefill and per
+    decode step (far fewer operators, less runtime overhead)."""
     dec = registry.decoder(model)
     room = dec.config.cache_len - dec.config.prompt_len
     if not 1 <= max_tokens <= room:
         raise AgentError(f"{caller_loc()}: llm: max_tokens must be in 1..{room} for model '{model}', got {max_tokens}")
+    if granularity is not None and granularity not in GRANULARITIES:
+        raise AgentError(f"{caller_loc()}: llm: granularity must be one of {', '.join(GRANULARITIES)}, "
+                         f"got {granularity!r}")
     _expect("llm", prompt, TEXT)
-    return _add("llm", [prompt], {"model": model, "max_tokens": max_tokens}, [TEXT], name).results[0]
+    attrs = {"model": model, "max_tokens": max_tokens}
+    if granularity is not None:
+        attrs["granularity"] = granularity
+    return _add("llm", [prompt], attrs, [TEXT], name).results[0]
 
 
 def tool(fn: Callable, *args, latency_ms: int = 10, timeout_ms: int = 1000, name: str | None = None,

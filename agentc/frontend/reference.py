@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from agentc.frontend.graph import Graph, Value
-from agentc.models import registry, tokenizer
+from agentc.models import registry
 
 
 def run_reference(g: Graph, inputs: dict[str, str], values: dict | None = None) -> dict:
@@ -40,7 +40,7 @@ def _eval(n, args, g: Graph, env, seen):
     if n.op == "join":
         return a["separator"].join(args)
     if n.op == "tokenize":
-        return tokenizer.encode_padded(args[0], registry.encoder(a["model"]).config.max_len)
+        return registry.encoder(a["model"]).tokenize(args[0])
     if n.op == "embed":
         return registry.encoder(a["model"]).reference_embed(args[0])
     if n.op == "vector_search":

@@ -35,6 +35,8 @@ class DecoderConfig:
 
 
 class Decoder:
+    layered = False  # decomposed into prefill, decode, sample (see agentc.kernels)
+
     def __init__(self, config: DecoderConfig):
         self.config = config
         c = config
@@ -86,6 +88,14 @@ class Decoder:
 
     def _logits(self, w, x):
         return self._rms(x, w["norm_f"]) @ w["lm_head"]
+
+    # -- host ops (byte tokenizer) -----------------------------------------------------
+    def tokenize_prompt(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        return tokenizer.encode_prompt(text, self.config.prompt_len)
+
+    @staticmethod
+    def detokenize(tokens) -> str:
+        return tokenizer.decode(int(np.asarray(t).ravel()[0]) for t in tokens)
 
     # -- granular operators --------------------------------------------------------------
     def prefill(self, *args):

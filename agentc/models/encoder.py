@@ -34,6 +34,8 @@ class EncoderConfig:
 
 
 class Encoder:
+    layered = False  # decomposed into encode + pool (see agentc.kernels)
+
     def __init__(self, config: EncoderConfig):
         self.config = config
         c = config
@@ -68,6 +70,10 @@ class Encoder:
             h.update(n.encode())
             h.update(self.params[n].tobytes())
         return h.hexdigest()
+
+    def tokenize(self, text: str) -> np.ndarray:
+        """Host op: text -> (1, max_len) int32 ids (byte tokenizer)."""
+        return tokenizer.encode_padded(text, self.config.max_len)
 
     # -- granular operators (weights first, then activations) --------------------------
     def encode(self, *args: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,70 @@
+"""IREE parameter archives (.irpa): how model weights leave the compiler and reach devices.
+
+Weights are never MLIR text. The build writes one archive holding every weight group, each
+tensor under the key `<group>/<param>` (the same string as the `ml_program` global that
+names it, see `agentc.kernels.global_name`), with shape/dtype metadata so tools can read
+it back. The runtime maps the archive (`ParameterIndex.load`, mmap) and serves it to every
+device through one provider under the scope `SCOPE`; device modules then name a weight as
+`#flow.parameter.named<"agentc"::"<group>/<param>">`.
+
+The same format caches converted real-model weights (GGUF -> fp32) so that a second
+process loads them in a fraction of a second instead of re-running the conversion.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+SCOPE = "agentc"
+
+
+def param_key(group: str, name: str) -> str:
+    """The archive key of one weight: `<group>/<param>`."""
+    return f"{group}/{name}"
+
+
+def write_irpa(path: str | os.PathLike, groups: dict[str, dict[str, np.ndarray]]) -> Path:
+    """Write `{group: {name: array}}` to one archive at `path` (atomically: a reader never
+    sees a half-written file). Returns the path."""
+    import iree.runtime as rt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    index = rt.ParameterIndex()
+    keep = []  # add_buffer borrows the memory until the archive is written
+    for group, params in groups.items():
+        for name, arr in params.items():
+            arr = np.ascontiguousarray(arr)
+            keep.append(arr)
+            rt.parameter_index_add_numpy_ndarray(index, param_key(group, name), arr)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    index.create_archive_file(str(tmp))
+    tmp.replace(path)
+    return path
+
+
+def load_index(path: str | os.PathLike):
+    """A `ParameterIndex` over the archive, memory-mapped (nothing is read until used)."""
+    import iree.runtime as rt
+
+    index = rt.ParameterIndex()
+    index.load(str(path))
+    return index
+
+
+def read_irpa(path: str | os.PathLike, copy: bool = True) -> dict[str, dict[str, np.ndarray]]:
+    """`{group: {name: array}}` back from an archive written by `write_irpa`. With
+    copy=False the arrays view the mapped file (keep the returned dict alive while used)."""
+    import iree.runtime as rt
+
+    index = load_index(path)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for i in range(len(index)):
+        entry = index[i]
+        arr = rt.parameter_index_entry_as_numpy_ndarray(entry)
+        group, name = entry.key.rsplit("/", 1)
+        out.setdefault(group, {})[name] = np.array(arr, copy=True) if copy else arr
+    return out

