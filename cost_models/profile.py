@@ -4,6 +4,11 @@ the per-op-class roofline fitted to them, and loading them for the cost model.
 The model per class c is the roofline the defaults use, with measured rates:
 
     time = max(flops / (peak * compute_eff_c), bytes / (bandwidth * memory_eff_c)) + overhead_c
+           + (dispatches - 1) * dispatch_extra
+
+`dispatch_extra` is measured, not fitted: the bench times chains of 1, 8 and 32 dependent
+matmuls, and the slope is what each further dispatch costs. It matters for agentc's own
+kernels (a whole encoder is ~35 dispatches) more than for the sweep's (1 to 4).
 
 `peak` and `bandwidth` are the device spec's, recorded in the profile when it was measured,
 so an efficiency is a share of the datasheet rate (it can exceed 1 where the spec is
@@ -56,6 +61,7 @@ class Profile:
     peak_flops: float
     memory_bandwidth: float
     calibrations: dict[str, Calibration]
+    dispatch_extra_s: float  # each dispatch of a kernel beyond its first
     mape_pct_holdout: float | None
     mape_pct_all: float
     data: dict
@@ -74,11 +80,12 @@ class Profile:
             return cal, key
         raise ProfileError(f"{self.path}: calibration.classes: no '{op_class}' and no '{FALLBACK}'")
 
-    def predict(self, flops: float, nbytes: float, op_class: str, dtype: str = "f32"
-                ) -> tuple[float, str]:
+    def predict(self, flops: float, nbytes: float, op_class: str, dtype: str = "f32",
+                dispatches: int = 1) -> tuple[float, str]:
         """Seconds for one call, and the calibration key that priced it."""
         cal, key = self.calibration(op_class, dtype, nbytes)
-        return cal.time(flops, nbytes, self.peak_flops, self.memory_bandwidth), key
+        extra = max(dispatches - 1, 0) * self.dispatch_extra_s
+        return cal.time(flops, nbytes, self.peak_flops, self.memory_bandwidth) + extra, key
 
 
 def calibration_key(op_class: str, dtype: str) -> str:
@@ -151,8 +158,11 @@ def profile_from_dict(data, path) -> Profile:
     holdout = cal.get("mape_pct_holdout")
     if holdout is not None:
         holdout = _field(cal, "mape_pct_holdout", float, "calibration", path)
+    extra = cal.get("dispatch_extra_s") or 0.0
+    if extra:
+        extra = _field(cal, "dispatch_extra_s", float, "calibration", path)
     return Profile(Path(path), data["target"], float(data["spec"]["peak_flops"]),
-                   float(data["spec"]["memory_bandwidth"]), calibrations, holdout,
+                   float(data["spec"]["memory_bandwidth"]), calibrations, extra, holdout,
                    _field(cal, "mape_pct_all", float, "calibration", path), data)
 
 
@@ -226,23 +236,29 @@ def _fit_points(flops, nbytes, seconds) -> np.ndarray:
 
 
 class _Fitter:
-    """Fits of index sets, remembered: the search over cache sizes refits the same groups."""
+    """Fits of index sets, remembered: the search over cache sizes refits the same groups.
 
-    def __init__(self, kernels: list[dict], statistic: str):
+    The roofline is fitted to each kernel's time less its further dispatches' known cost
+    (`extra`, measured by the bench's dispatch-chain probes); predictions add it back."""
+
+    def __init__(self, kernels: list[dict], statistic: str, dispatch_extra_s: float):
         self.flops = np.array([max(float(k["flops"]), 1.0) for k in kernels])
         self.bytes = np.array([max(float(k["bytes"]), 1.0) for k in kernels])
         self.seconds = np.array([float(k[statistic]) for k in kernels])
+        dispatches = np.array([float(k.get("dispatches", 1)) for k in kernels])
+        self.extra = np.maximum(dispatches - 1, 0) * dispatch_extra_s
+        self.target = np.maximum(self.seconds - self.extra, 0.1 * self.seconds)
         self._memo: dict[tuple[int, ...], np.ndarray] = {}
 
     def theta(self, idx: tuple[int, ...]) -> np.ndarray:
         if idx not in self._memo:
             i = list(idx)
-            self._memo[idx] = _fit_points(self.flops[i], self.bytes[i], self.seconds[i])
+            self._memo[idx] = _fit_points(self.flops[i], self.bytes[i], self.target[i])
         return self._memo[idx]
 
     def predict(self, theta, idx) -> np.ndarray:
         i = list(idx)
-        return _predict(theta, self.flops[i], self.bytes[i])
+        return _predict(theta, self.flops[i], self.bytes[i]) + self.extra[i]
 
 
 def _split(fitter: _Fitter, idx: list[int]) -> tuple[float | None, list[int], list[int]]:
@@ -277,7 +293,8 @@ def fit(data: dict, statistic: str = "measured_s") -> dict:
     kernels = data["kernels"]
     peak, bw = float(data["spec"]["peak_flops"]), float(data["spec"]["memory_bandwidth"])
     held = holdout_mask(kernels)
-    fitter = _Fitter(kernels, statistic)
+    extra = (data.get("overheads") or {}).get("dispatch_extra_s") or 0.0
+    fitter = _Fitter(kernels, statistic, extra)
     base = [calibration_key(k["op_class"], k["dtype"]) for k in kernels]
     every = range(len(kernels))
     groups: dict[str, tuple[np.ndarray, list[int], float | None]] = {}
@@ -308,8 +325,10 @@ def fit(data: dict, statistic: str = "measured_s") -> dict:
     mask = np.array(held)
     return {
         "model": "max(flops/(peak*compute_efficiency), bytes/(bandwidth*memory_efficiency))"
-                 " + overhead_s, per class; <class>@dram beyond the class's cache_bytes",
+                 " + overhead_s + (dispatches - 1) * dispatch_extra_s, per class;"
+                 " <class>@dram beyond the class's cache_bytes",
         "peak_flops": peak, "memory_bandwidth": bw, "statistic": statistic,
+        "dispatch_extra_s": extra,
         "holdout_rule": f"every {HOLDOUT_EVERY}rd kernel of each class (sweep order) is not fitted",
         "classes": classes,
         "keys": keys,

@@ -52,7 +52,7 @@ def test_quick_cpu_bench_writes_a_profile_the_cost_model_loads(tmp_path):
     for k in data["kernels"]:
         assert k["p10_s"] <= k["measured_s"] <= k["p90_s"] and k["n"] >= 3
         assert k["flops"] > 0 and k["bytes"] > 0
-    assert data["overheads"]["call_s"] > 0
+    assert data["overheads"]["call_s"] > 0 and data["overheads"]["dispatch_extra_s"] >= 0
     assert {t["direction"] for t in data["transfers"]} == {"h2d", "d2h"}
     assert profile.mape_pct_holdout is not None
     assert png.stat().st_size > 10_000
@@ -70,7 +70,8 @@ def test_split_mode_compiles_here_and_runs_with_only_numpy_and_iree_runtime(tmp_
     assert set(manifest["variants"]) == {"base", "opt-level-O3"}
     assert "--iree-opt-level=O3" in manifest["variants"]["opt-level-O3"]["flags"]
     kernels = manifest["variants"]["base"]["kernels"]
-    assert [k["name"] for k in kernels if k["role"] == "overhead"] == ["identity", "add_f32_1"]
+    assert [k["name"] for k in kernels if k["role"] == "overhead"] == [
+        "identity", "add_f32_1", "chain_f32_1x16", "chain_f32_8x16", "chain_f32_32x16"]
     assert all(k["flops"] > 0 for k in kernels if k["role"] == "kernel")
 
     out = tmp_path / "measured.json"

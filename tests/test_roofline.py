@@ -123,6 +123,9 @@ TRUE = {  # class: (compute efficiency, memory efficiency, overhead seconds)
 }
 
 
+DISPATCH_EXTRA = 3e-6  # each dispatch after a kernel's first
+
+
 def synthetic_profile(noise: float, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     kernels = []
@@ -130,11 +133,14 @@ def synthetic_profile(noise: float, seed: int = 0) -> dict:
         for i, size in enumerate(np.geomspace(1e4, 1e8, 9)):
             flops = size * (40 if cls == "matmul" else 1)
             nbytes = size * (1 + i % 2)
-            t = max(flops / (PEAK * ec), nbytes / (BW * em)) + o
+            dispatches = 1 + 4 * (i % 3)
+            t = max(flops / (PEAK * ec), nbytes / (BW * em)) + o + (dispatches - 1) * DISPATCH_EXTRA
             kernels.append({"name": f"{cls}{i}", "op_class": cls, "dtype": "f32", "flops": flops,
-                            "bytes": nbytes, "measured_s": t * (1 + noise * rng.standard_normal())})
+                            "bytes": nbytes, "dispatches": dispatches,
+                            "measured_s": t * (1 + noise * rng.standard_normal())})
     return {"schema": "agentc-profile/1", "target": "cpu",
-            "spec": {"peak_flops": PEAK, "memory_bandwidth": BW}, "kernels": kernels}
+            "spec": {"peak_flops": PEAK, "memory_bandwidth": BW}, "kernels": kernels,
+            "overheads": {"dispatch_extra_s": DISPATCH_EXTRA}}
 
 
 def write_fitted(tmp_path, data) -> str:
@@ -146,6 +152,7 @@ def write_fitted(tmp_path, data) -> str:
 def test_a_noise_free_profile_recovers_its_efficiencies(tmp_path):
     profile = load_profile(write_fitted(tmp_path, synthetic_profile(noise=0.0)))
     assert profile.mape_pct_holdout < 1.0
+    assert profile.dispatch_extra_s == DISPATCH_EXTRA
     for cls, (ec, em, o) in TRUE.items():
         cal, key = profile.calibration(cls)
         assert key == cls
@@ -163,7 +170,7 @@ def test_kernel_time_with_a_profile_reproduces_its_measurements_within_its_state
     spec = load_catalog().devices["cpu"]
     errors = []
     for k in profile.data["kernels"]:
-        w = Work(k["flops"], k["bytes"], 1, k["op_class"], k["dtype"])
+        w = Work(k["flops"], k["bytes"], k["dispatches"], k["op_class"], k["dtype"])
         est = kernel_estimate(w, spec, profile)
         assert est.source == "profile:profile.json"
         assert est.calibration.split("@")[0] == k["op_class"]

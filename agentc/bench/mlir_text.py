@@ -91,6 +91,18 @@ def sum_rows(name: str, rows: int, cols: int, dtype: str) -> str:
         f"return %r : {y}"])
 
 
+def matmul_chain(name: str, n: int, size: int) -> str:
+    """x @ w @ w ... n times: n dependent contractions, so n dispatches in one call; the
+    slope over n is what each further dispatch of a kernel costs."""
+    t = tensor([size, size], "f32")
+    body = _zeros(t, "f32")
+    prev = "%a0"
+    for i in range(n):
+        body.append(f"%m{i} = linalg.matmul ins({prev}, %a1 : {t}, {t}) outs(%init : {t}) -> {t}")
+        prev = f"%m{i}"
+    return _func(name, [t, t], t, [*body, f"return {prev} : {t}"])
+
+
 def identity(name: str) -> str:
     """No dispatch at all: the cost of one call through the runtime."""
     t = tensor([1], "f32")

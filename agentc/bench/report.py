@@ -62,7 +62,8 @@ def table(profile: dict) -> list[str]:
         "",
         (f"spec: peak {spec['peak_flops'] / 1e9:,.1f} GFLOP/s, bandwidth "
          f"{spec['memory_bandwidth'] / 1e9:,.1f} GB/s; empty call {_us(over.get('call_s'))} us, "
-         f"one dispatch {_us(over.get('dispatch_s'))} us"),
+         f"first dispatch {_us(over.get('dispatch_s'))} us, each further dispatch "
+         f"{_us(over.get('dispatch_extra_s'))} us"),
         *_noise(profile),
         f"MAPE held-out ({n_held} kernels): {_fmt(cal['mape_pct_holdout'])}%",
         f"MAPE all ({len(profile['kernels'])} kernels): {cal['mape_pct_all']:.1f}%",

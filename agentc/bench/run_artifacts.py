@@ -95,11 +95,23 @@ def measure_variant(root: Path, manifest: dict, variant: str, device: Device, bu
         del result, first
     calls.clear()
     device.unload_all()
+    return entries, _overheads(kernels, probes)
+
+
+def _overheads(kernels: list[dict], probes: dict[str, dict]) -> dict:
+    """Call overhead (identity), first-dispatch overhead (a one-element add), and the cost of
+    each further dispatch in a call (slope of the matmul chains' times over their length)."""
     call = probes.get("identity", {}).get("seconds")
     tiny = probes.get("add_f32_1", {}).get("seconds")
-    summary = {"call_s": call, "dispatch_s": max(tiny - call, 0.0) if call and tiny else None,
-               "readback_s": probes.get("add_f32_1", {}).get("readback_s"), "probes": probes}
-    return entries, summary
+    chains = [(k["params"]["n"], probes[k["name"]]["seconds"]) for k in kernels
+              if k["op"] == "chain" and k["name"] in probes]
+    extra = None
+    if len({n for n, _ in chains}) >= 2:
+        slope = np.polyfit([n for n, _ in chains], [t for _, t in chains], 1)[0]
+        extra = max(float(slope), 0.0)
+    return {"call_s": call, "dispatch_s": max(tiny - call, 0.0) if call and tiny else None,
+            "dispatch_extra_s": extra, "readback_s": probes.get("add_f32_1", {}).get("readback_s"),
+            "probes": probes}
 
 
 def _references(kernels: list[dict], where: str, budget_s: float, progress: bool) -> list[dict]:

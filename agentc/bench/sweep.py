@@ -72,6 +72,7 @@ BUILDERS: dict[str, Callable[[Case], tuple[str, str]]] = {
     "mul": lambda c: _named(c, mlir_text.elementwise(c.name, "mulf", c.p["n"], c.dtype)),
     "sum_rows": lambda c: _named(c, mlir_text.sum_rows(c.name, c.p["rows"], c.p["cols"], c.dtype)),
     "identity": lambda c: _named(c, mlir_text.identity(c.name)),
+    "chain": lambda c: _named(c, mlir_text.matmul_chain(c.name, c.p["n"], c.p["size"])),
     "softmax": lambda c: _named(c, torch_kernels.softmax(c.name, c.p["rows"], c.p["cols"],
                                                          c.dtype)),
     "layernorm": lambda c: _named(c, torch_kernels.layernorm(c.name, c.p["rows"], c.p["cols"],
@@ -88,7 +89,10 @@ def _cases(op: str, dtype: str, keys: str, rows: list[tuple[int, ...]]) -> list[
     return [Case(op, dtype, tuple(zip(names, r))) for r in rows]
 
 
-OVERHEADS = [Case("identity", "f32", (), role="overhead"), Case("add", "f32", (("n", 1),), role="overhead")]
+# Probes: a call without a dispatch, with one, and with 1, 8 and 32 dependent dispatches.
+OVERHEADS = [Case("identity", "f32", (), role="overhead"),
+             Case("add", "f32", (("n", 1),), role="overhead"),
+             *[Case("chain", "f32", (("n", n), ("size", 16)), role="overhead") for n in (1, 8, 32)]]
 
 FULL = [
     *_cases("gemm", "f32", "m,k,n", [(32, 32, 32), (64, 64, 64), (128, 128, 128), (256, 256, 256),
