@@ -49,8 +49,8 @@ def roofline_png(profile: dict, path) -> str | None:
     ax.set_xlabel("arithmetic intensity (FLOP / interface byte)")
     ax.set_ylabel("achieved FLOP/s")
     device = profile.get("device", {}).get("name", "")
-    ax.set_title(f"{profile['target']} ({device[:60]}): fitted roof per class dashed, "
-                 "beyond its cache dotted", fontsize=9)
+    ax.set_title(f"{profile['target']}: {device[:70]}\nfitted roof per class dashed, "
+                 "beyond the class's cache dotted", fontsize=9)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
