@@ -102,12 +102,11 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_run)
     d = sub.add_parser("devices", help="list this machine's devices and IREE targets")
     d.set_defaults(func=_devices)
-    try:
-        from agentc.scheduler import cli as sched_cli
+    from agentc.bench import cli as bench_cli
+    from agentc.scheduler import cli as sched_cli
 
-        sched_cli.register(sub)
-    except (ImportError, AttributeError):
-        pass
+    sched_cli.register(sub)
+    bench_cli.register(sub)
     return p
 
 

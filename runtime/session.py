@@ -29,10 +29,27 @@ class RunError(RuntimeError):
 
 
 class _Device:
+    """One HAL device and its module. Everything that touches the device (creating it,
+    calls, readbacks, freeing its buffers, teardown) runs on its one worker thread: CUDA
+    binds a context to the thread that created it, and IREE's CUDA allocator fails with
+    CUDA_ERROR_INVALID_CONTEXT on any other thread."""
+
     def __init__(self, name: str, runtime: str, vmfb: bytes, weights: dict[str, dict[str, np.ndarray]]):
+        self.name, self.kind = name, KINDS[runtime]
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agentc-{name}")
+        self._thread = None
+        self.on_thread(self._open, vmfb, weights)
+
+    def on_thread(self, fn, *args):
+        """Run fn(*args) on this device's worker thread and return its result."""
+        if threading.current_thread() is self._thread:
+            return fn(*args)
+        return self.worker.submit(fn, *args).result()
+
+    def _open(self, vmfb: bytes, weights: dict[str, dict[str, np.ndarray]]) -> None:
         import iree.runtime as rt
 
-        self.name, self.kind = name, KINDS[runtime]
+        self._thread = threading.current_thread()
         self.device = self.kind.create()
         self.instance = rt.VmInstance()
         self._param_storage = []
@@ -50,7 +67,6 @@ class _Device:
         self.main = rt.VmModule.copy_buffer(self.instance, vmfb)
         self.context = rt.VmContext(self.instance, modules=modules + [self.main])
         self.functions = {}
-        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agentc-{name}")
 
     def _aligned(self, arr: np.ndarray) -> np.ndarray:
         """A page-aligned copy: Vulkan host-pointer import needs 4096-byte alignment."""
@@ -63,6 +79,7 @@ class _Device:
         return view[: arr.nbytes]
 
     def call(self, fn: str, args: list):
+        """Run on the worker (the request submits it there)."""
         import iree.runtime as rt
 
         if fn not in self.functions:
@@ -71,14 +88,21 @@ class _Device:
         return list(out) if isinstance(out, (tuple, list)) else [out]
 
     def to_host(self, array) -> np.ndarray:
-        return self.kind.to_host(self.device, array)
+        return self.on_thread(self.kind.to_host, self.device, array)
+
+    def release(self, arrays: list) -> None:
+        """Drop the last references to device buffers on the worker thread."""
+        self.on_thread(arrays.clear)
 
     def close(self):
+        def teardown():
+            # IREE objects must go in dependency order, or teardown can crash.
+            self.functions.clear()
+            for attr in ("context", "main", "providers", "_param_storage", "instance", "device"):
+                setattr(self, attr, None)
+
+        self.on_thread(teardown)
         self.worker.shutdown(wait=True)
-        # IREE objects must go in dependency order, or teardown can crash.
-        self.functions.clear()
-        for attr in ("context", "main", "providers", "_param_storage", "instance", "device"):
-            setattr(self, attr, None)
 
 
 class Session:
@@ -153,18 +177,33 @@ class _Request:
         self.started: set[str] = set()
 
     def execute(self) -> dict:
-        self._launch_ready()
+        try:
+            self._launch_ready()
+            with self.cv:
+                while self.pending and self.error is None:
+                    self.cv.wait(timeout=0.5)
+            if self.error is not None:
+                raise self.error
+            outs = [self._host(v) for v in self.s.plan["outputs"]]
+            fetched = {}
+            for op in self.s.ops:
+                if op["name"] in self.fetch:
+                    fetched[op["name"]] = self._host(op["outputs"][0])
+            return {"outputs": outs, "values": fetched}
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        """Free device-resident values on their devices' threads once the request is done
+        (operators still running after a failure keep their own references)."""
         with self.cv:
-            while self.pending and self.error is None:
-                self.cv.wait(timeout=0.5)
-        if self.error is not None:
-            raise self.error
-        outs = [self._host(v) for v in self.s.plan["outputs"]]
-        fetched = {}
-        for op in self.s.ops:
-            if op["name"] in self.fetch:
-                fetched[op["name"]] = self._host(op["outputs"][0])
-        return {"outputs": outs, "values": fetched}
+            by_device: dict[str, list] = {}
+            for vid, (where, val) in list(self.values.items()):
+                if where in self.s.devices:
+                    by_device.setdefault(where, []).append(val)
+                    del self.values[vid]
+        for where, vals in by_device.items():
+            self.s.devices[where].release(vals)
 
     def _ready(self, op) -> bool:
         deps = list(op["inputs"]) + [g for g, _ in op["guards"]]
@@ -179,23 +218,45 @@ class _Request:
             if any(self._host(g) is _SKIPPED or bool(self._host(g)) != want for g, want in op["guards"]):
                 self._finish(op, [_SKIPPED] * len(op["outputs"]), "host")
                 continue
-            pool = self.s.host if op["kind"] != "call" else self.s.devices[op["device"]].worker
-            pool.submit(self._run_op, op)
+            self.s.host.submit(self._stage_call if op["kind"] == "call" else self._run_host_op, op)
 
-    def _run_op(self, op):
-        where = op["device"] if op["kind"] == "call" else "host"
+    # Device workers never wait on another device: a call's inputs from elsewhere are read
+    # back on a host thread first (each readback on its own device's thread), and only then
+    # is the call queued on its device. Waiting in a device worker could deadlock two devices.
+    def _stage_call(self, op):
+        try:
+            args = [self._on(v, op["device"]) for v in op["inputs"]]
+        except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node
+            self._fail(op, e)
+            return
+        self.s.devices[op["device"]].worker.submit(self._run_call, op, args)
+
+    def _run_call(self, op, args):
         t0 = time.perf_counter()
         try:
-            outs = self._call(op) if op["kind"] == "call" else self._host_op(op)
+            outs = self.s.devices[op["device"]].call(op["callee"], args)
         except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node
-            with self.cv:
-                if self.error is None:
-                    msg = e.args[0] if isinstance(e, RunError) and e.args else f"{type(e).__name__}: {e}"
-                    self.error = RunError(f"node '{op['name']}' ({op['loc']}): {msg}")
-                self.cv.notify_all()
+            self._fail(op, e)
             return
-        self.s.trace.add(where, op["name"], self.rid, t0, time.perf_counter())
-        self._finish(op, outs, where)
+        self.s.trace.add(op["device"], op["name"], self.rid, t0, time.perf_counter())
+        self._finish(op, outs, op["device"])
+
+    def _run_host_op(self, op):
+        t0 = time.perf_counter()
+        try:
+            outs = self._host_op(op)
+        except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node
+            self._fail(op, e)
+            return
+        self.s.trace.add("host", op["name"], self.rid, t0, time.perf_counter())
+        self._finish(op, outs, "host")
+
+    def _fail(self, op, e: BaseException) -> None:
+        with self.cv:
+            if self.error is None:
+                msg = e.args[0] if isinstance(e, RunError) and e.args else f"{type(e).__name__}: {e}"
+                self.error = RunError(f"node '{op['name']}' ({op['loc']}): {msg}")
+            self.cv.notify_all()
 
     def _finish(self, op, outs, where):
         with self.cv:
@@ -204,7 +265,10 @@ class _Request:
             self.pending.discard(op["name"])
             self.cv.notify_all()
         if self.error is None:
-            self._launch_ready()
+            if where == "host":
+                self._launch_ready()
+            else:  # launching may read back guards: not on a device worker
+                self.s.host.submit(self._launch_ready)
 
     # -- values -----------------------------------------------------------------------
     def _host(self, vid):
@@ -221,11 +285,6 @@ class _Request:
         if where == device:
             return val
         return self._host(vid)
-
-    def _call(self, op):
-        dev = self.s.devices[op["device"]]
-        args = [self._on(v, op["device"]) for v in op["inputs"]]
-        return dev.call(op["callee"], args)
 
     def _host_op(self, op) -> list:
         kind = op["kind"]

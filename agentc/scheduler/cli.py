@@ -28,10 +28,7 @@ import argparse
 import json
 import sys
 
-from agentc.scheduler.explain import SlaError
-from agentc.scheduler.formats import read_dag_json, read_stg
-from agentc.scheduler.solve import ALGORITHMS, OBJECTIVES, solve
-from agentc.scheduler.taskgraph import Schedule, ScheduleError
+from agentc.scheduler.taskgraph import ALGORITHMS, OBJECTIVES, Schedule, ScheduleError
 
 PROG = "agentc schedule"
 
@@ -74,6 +71,10 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Solver imports (OR-Tools) wait until a schedule is asked for: every other agentc
+    # command builds this parser, and the runtime must start without them.
+    from agentc.scheduler.explain import SlaError
+
     try:
         sched = _schedule(args)
     except SlaError as e:
@@ -91,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _schedule(args: argparse.Namespace) -> Schedule:
+    from agentc.scheduler.formats import read_dag_json, read_stg
+    from agentc.scheduler.solve import solve
+
     if args.time_limit <= 0:
         raise ScheduleError(f"--time-limit must be > 0, got {args.time_limit}")
     if args.workers < 1:

@@ -39,10 +39,15 @@ from agentc.scheduler.cpsat import solve_cpsat
 from agentc.scheduler.explain import SlaError, explain_sla
 from agentc.scheduler.heft import heft
 from agentc.scheduler.peft import peft
-from agentc.scheduler.taskgraph import Schedule, ScheduleError, TaskGraph, check_schedule
+from agentc.scheduler.taskgraph import (
+    ALGORITHMS,
+    OBJECTIVES,
+    Schedule,
+    ScheduleError,
+    TaskGraph,
+    check_schedule,
+)
 
-ALGORITHMS = ("cpsat", "heft", "peft", "cpop", "greedy", "random", "single", "baseline")
-OBJECTIVES = ("latency", "tco")
 COARSEN_ABOVE = 100  # tasks; below this the exact model is small enough as it is
 MIN_SOLVER_TIME_S = 0.2
 COARSE_SHARE = 0.5  # of the time left after the heuristics, for the coarse model

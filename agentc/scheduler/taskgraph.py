@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+ALGORITHMS = ("cpsat", "heft", "peft", "cpop", "greedy", "random", "single", "baseline")
+OBJECTIVES = ("latency", "tco")
+
 
 class ScheduleError(ValueError):
     """A task graph or schedule request that cannot be solved as given (bad input)."""
