@@ -346,9 +346,10 @@ def test_smollm_greedy_matches_transformers(tmp_path, hf_smollm):
 @pytest.mark.slow
 @needs_smollm
 @VULKAN
-def test_prefill_on_cpu_decode_on_vulkan(tmp_path):
-    """Prefill (and its sample) on cpu, every decode step on vulkan: the KV caches cross
-    devices once, and the tokens equal an all-cpu run."""
+@pytest.mark.parametrize("prefill, decode", [("cpu", "vulkan"), ("vulkan", "cpu")])
+def test_prefill_and_decode_on_different_devices(tmp_path, prefill, decode):
+    """Prefill (and its sample) on one device, every decode step on the other: the KV
+    caches cross devices once, and the tokens equal an all-cpu run."""
     path = _graph(tmp_path, """
         @agentc.agent
         def chat(q):
@@ -356,7 +357,7 @@ def test_prefill_on_cpu_decode_on_vulkan(tmp_path):
     """)
 
     def split(name):
-        return "cpu" if name.startswith("answer/prefill") or name == "answer/sample0" else "vulkan"
+        return prefill if name.startswith("answer/prefill") or name == "answer/sample0" else decode
 
     both, cpu = Compiled(path, split), Compiled(path, lambda name: "cpu")
     try:

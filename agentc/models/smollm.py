@@ -115,6 +115,7 @@ class SmolLM:
         return out
 
     def _convert(self) -> dict[str, np.ndarray]:
+        import os
         import warnings
 
         from transformers import AutoModelForCausalLM
@@ -123,6 +124,7 @@ class SmolLM:
         gguf = assets.smollm2_gguf()
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
+        os.environ.setdefault("TQDM_DISABLE", "1")  # the GGUF conversion's progress bar
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             m = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
@@ -251,7 +253,7 @@ class SmolLM:
     def _prefill_attend(self, q, k, v):
         c = self.config
         T = q.shape[2]
-        pos = torch.arange(T)
+        pos = torch.arange(T, dtype=torch.int32)  # i32: Vulkan targets lack i64 vectors
         bias = torch.where(pos[None, :] <= pos[:, None], 0.0, -1e9)
         pad = (0, 0, 0, c.cache_len - T)
         a = self._attention(q, k, v, bias)
@@ -348,7 +350,7 @@ class SmolLM:
 
     def _prefill_attend_unpadded(self, q, k, v):
         T = q.shape[2]
-        pos = torch.arange(T)
+        pos = torch.arange(T, dtype=torch.int32)
         bias = torch.where(pos[None, :] <= pos[:, None], 0.0, -1e9)
         return self._attention(q, k, v, bias), k, v
 
