@@ -15,7 +15,7 @@ import importlib
 
 
 class _Deferred:
-    __slots__ = ("_name", "_module")
+    __slots__ = ("_module", "_name")
 
     def __init__(self, name: str):
         self._name = name
