@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from agentc.cluster import Cluster, load_cluster, local_cluster
-from agentc.cost_models.catalog import load_catalog
+from agentc.cost_models.catalog import device_profile, load_catalog
 from agentc.cost_models.roofline import kernel_time, kernel_work
 from agentc.dialects import context
 from agentc.emit import emit_agent_ir
@@ -120,7 +120,7 @@ def estimate(low: Lowered, cluster: Cluster, slowdown: dict[str, float] | None =
     slow = dict(slowdown or {})
     for callee in {op.callee for op in low.ops if op.kind == "call"}:
         work = kernel_work(low.funcs[callee + "_impl"], low.funcs[callee])
-        call_times[callee] = {d.name: kernel_time(work, d.spec) * slow.get(d.name, 1.0)
+        call_times[callee] = {d.name: kernel_time(work, d.spec, device_profile(d.spec)) * slow.get(d.name, 1.0)
                               for d in cluster.devices.values()}
         group = str(low.funcs[callee].attributes["agent.weights"]).strip('"')
         nbytes = sum(a.nbytes for a in low.decompose.weights.get(group, {}).values())
@@ -145,6 +145,8 @@ def place_lowered(low: Lowered, cluster: Cluster, opts: CompileOptions) -> Place
         placement = place(low.ops, cluster, call_times, weights, sla, "latency", opts.time_limit_s)
     except ScheduleError as e:
         raise AgentError(f"{where}: cannot place on {cluster.describe()}: {e}") from None
+    sources = ", ".join(f"{d.name}: {Path(d.spec.profile).name if d.spec.profile else 'catalog defaults'}" for d in cluster.devices.values())
+    _log(opts, f"cost model: {sources}")
     _log(opts, f"placed {len(low.ops)} operators on {cluster.describe()} + host "
                f"({placement.status}, {placement.solve_time_s:.2f}s)")
     if not placement.meets_sla and opts.objective != "tco":

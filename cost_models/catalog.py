@@ -3,6 +3,7 @@ file and field at fault."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,19 @@ class DeviceSpec:
     memory_space: str
     cost_per_hour: float
     description: str = ""
+    profile: str = ""  # calibration profile (agentc bench); resolved to an absolute path
+
+
+def device_profile(spec: DeviceSpec):
+    """The spec's calibration profile (loaded once), or None: defaults apply."""
+    return _load_profile(spec.profile) if spec.profile else None
+
+
+@functools.cache
+def _load_profile(path: str):
+    from agentc.cost_models.profile import load_profile
+
+    return load_profile(path)
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,7 @@ def load_catalog(path: str | Path = CATALOG_PATH) -> Catalog:
     except (OSError, yaml.YAMLError) as e:
         raise CatalogError(f"{path}: cannot read catalog: {e}") from None
     devices = {}
-    fields = [f for f in DeviceSpec.__dataclass_fields__ if f not in ("name", "description")]
+    fields = [f for f in DeviceSpec.__dataclass_fields__ if f not in ("name", "description", "profile")]
     for name, d in (data.get("devices") or {}).items():
         for f in fields:
             if f not in d:
@@ -58,7 +72,14 @@ def load_catalog(path: str | Path = CATALOG_PATH) -> Catalog:
                 raise CatalogError(f"{path}: devices.{name}.{f}: expected a number, got {d[f]!r}")
             if f in ("peak_flops", "memory_bandwidth", "memory_bytes") and d[f] <= 0:
                 raise CatalogError(f"{path}: devices.{name}.{f}: must be > 0, got {d[f]}")
-        devices[name] = DeviceSpec(name=name, description=d.get("description", ""), **{f: d[f] for f in fields})
+        profile = str(d.get("profile", ""))
+        if profile:  # beside this catalog, else among the profiles shipped with agentc
+            found = [p for p in (path.parent / profile, CATALOG_PATH.parent / profile) if p.is_file()]
+            if not found:
+                raise CatalogError(f"{path}: devices.{name}.profile: no such file {path.parent / profile}")
+            profile = str(found[0].resolve())
+        devices[name] = DeviceSpec(name=name, description=d.get("description", ""), profile=profile,
+                                   **{f: d[f] for f in fields})
     links = {}
     for key, v in (data.get("links") or {}).items():
         a, b = key.split("-", 1)

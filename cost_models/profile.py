@@ -81,11 +81,16 @@ class Profile:
         raise ProfileError(f"{self.path}: calibration.classes: no '{op_class}' and no '{FALLBACK}'")
 
     def predict(self, flops: float, nbytes: float, op_class: str, dtype: str = "f32",
-                dispatches: int = 1) -> tuple[float, str]:
-        """Seconds for one call, and the calibration key that priced it."""
+                dispatches: int = 1, peak_flops: float | None = None,
+                memory_bandwidth: float | None = None) -> tuple[float, str]:
+        """Seconds for one call, and the calibration key that priced it. `peak_flops` and
+        `memory_bandwidth` price another device of the same runtime: the efficiencies of
+        the kernels IREE produces carry over, the datasheet rates change."""
         cal, key = self.calibration(op_class, dtype, nbytes)
         extra = max(dispatches - 1, 0) * self.dispatch_extra_s
-        return cal.time(flops, nbytes, self.peak_flops, self.memory_bandwidth) + extra, key
+        peak = peak_flops or self.peak_flops
+        bandwidth = memory_bandwidth or self.memory_bandwidth
+        return cal.time(flops, nbytes, peak, bandwidth) + extra, key
 
 
 def calibration_key(op_class: str, dtype: str) -> str:

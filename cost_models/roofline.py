@@ -240,7 +240,7 @@ def kernel_estimate(work: Work, spec: DeviceSpec, profile: Profile | None = None
     """Predicted seconds for one call, and where the rates came from."""
     if profile is not None:
         seconds, key = profile.predict(work.flops, work.bytes, work.op_class, work.dtype,
-                                       work.dispatches)
+                                       work.dispatches, spec.peak_flops, spec.memory_bandwidth)
         return Estimate(seconds, f"profile:{profile.path.name}", key)
     compute = work.flops / (spec.peak_flops * spec.compute_efficiency)
     memory = work.bytes / (spec.memory_bandwidth * spec.memory_efficiency)

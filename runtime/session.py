@@ -215,16 +215,27 @@ class _Request:
                      and op["name"] not in self.started and self._ready(op)]
             self.started.update(op["name"] for op in ready)
         for op in ready:
+            if self._foreign(op):
+                self.s.host.submit(self._dispatch, op)
+            else:
+                self._dispatch(op)
+
+    # Device workers never wait on another device (two could deadlock): an operator whose
+    # inputs or guards sit on a device other than its own is dispatched from a host thread,
+    # which reads them back (each readback on its own device's thread) before queueing it.
+    def _foreign(self, op) -> bool:
+        own = op["device"] if op["kind"] == "call" else "host"
+        deps = [(v, own) for v in op["inputs"]] + [(g, "host") for g, _ in op["guards"]]
+        return any(self.values[v][0] not in ("host", want) for v, want in deps)
+
+    def _dispatch(self, op):
+        try:
             if any(self._host(g) is _SKIPPED or bool(self._host(g)) != want for g, want in op["guards"]):
                 self._finish(op, [_SKIPPED] * len(op["outputs"]), "host")
-                continue
-            self.s.host.submit(self._stage_call if op["kind"] == "call" else self._run_host_op, op)
-
-    # Device workers never wait on another device: a call's inputs from elsewhere are read
-    # back on a host thread first (each readback on its own device's thread), and only then
-    # is the call queued on its device. Waiting in a device worker could deadlock two devices.
-    def _stage_call(self, op):
-        try:
+                return
+            if op["kind"] != "call":
+                self.s.host.submit(self._run_host_op, op)
+                return
             args = [self._on(v, op["device"]) for v in op["inputs"]]
         except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node
             self._fail(op, e)
@@ -265,10 +276,7 @@ class _Request:
             self.pending.discard(op["name"])
             self.cv.notify_all()
         if self.error is None:
-            if where == "host":
-                self._launch_ready()
-            else:  # launching may read back guards: not on a device worker
-                self.s.host.submit(self._launch_ready)
+            self._launch_ready()
 
     # -- values -----------------------------------------------------------------------
     def _host(self, vid):

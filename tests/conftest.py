@@ -16,6 +16,19 @@ def agentc_cli(*args, timeout=600):
 
 
 @pytest.fixture(scope="session")
+def defaults_catalog(tmp_path_factory) -> str:
+    """The device catalog without calibration profiles: datasheet-style defaults, under
+    which lavapipe is worth using. The measured lavapipe profile of a loaded 2-core
+    machine prices it out of most placements, which would leave nothing to overlap."""
+    from agentc.cost_models.catalog import CATALOG_PATH
+
+    text = "\n".join(ln for ln in CATALOG_PATH.read_text().splitlines() if "profile:" not in ln)
+    path = tmp_path_factory.mktemp("catalog") / "catalog.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
 def builds(tmp_path_factory):
     """Compile once per device set and reuse across tests."""
     import agentc

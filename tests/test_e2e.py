@@ -34,8 +34,8 @@ def test_rag_matches_reference(builds, devices):
 
 
 @VULKAN
-def test_fanout_overlaps_devices(builds):
-    placement = builds("fanout_agent.py", ("cpu", "vulkan"))
+def test_fanout_overlaps_devices(builds, defaults_catalog):
+    placement = builds("fanout_agent.py", ("cpu", "vulkan"), catalog=defaults_catalog)
     assert {op.device for op in placement.ops if op.kind == "call"} == {"cpu", "vulkan"}
     graph = trace_file(EXAMPLES / "fanout_agent.py")
     with agentc.load(placement.build_dir) as s:
@@ -47,13 +47,13 @@ def test_fanout_overlaps_devices(builds):
 @VULKAN
 @pytest.mark.parametrize("graph, slowed", [("fanout_agent.py", "cpu"), ("fanout_agent.py", "vulkan"),
                                            ("rag_agent.py", "cpu")])
-def test_placement_follows_cost(builds, graph, slowed):
+def test_placement_follows_cost(builds, defaults_catalog, graph, slowed):
     """Declaring a device 10x slower moves operators off it, whichever device it is."""
     def count(placement):
         return sum(op.device == slowed for op in placement.ops if op.kind == "call")
 
-    base = builds(graph, ("cpu", "vulkan"))
-    slow = builds(graph, ("cpu", "vulkan"), slowdown=((slowed, 10.0),))
+    base = builds(graph, ("cpu", "vulkan"), catalog=defaults_catalog)
+    slow = builds(graph, ("cpu", "vulkan"), catalog=defaults_catalog, slowdown=((slowed, 10.0),))
     assert 0 < count(base)
     assert count(slow) < count(base)
 
