@@ -63,7 +63,10 @@ class Placement:
 
     @property
     def gap(self) -> float:
-        return max(0.0, 1 - self.lower_bound_s / self.makespan_s) if self.makespan_s > 0 else 0.0
+        """Distance to the proven bound of the objective solved for (latency or cost)."""
+        value, bound = ((self.cost_per_request, self.cost_lower_bound) if self.objective == "tco"
+                        else (self.makespan_s, self.lower_bound_s))
+        return max(0.0, 1 - bound / value) if value > 0 else 0.0
 
     @property
     def meets_sla(self) -> bool:
@@ -77,10 +80,10 @@ class Placement:
             rows.append(f"{op.name:<{width}} {op.device:<{dwidth}} {op.start * 1e3:9.3f} {op.end * 1e3:9.3f}")
         busy = ", ".join(f"{d} {u:.0%}" for d, u in self.utilisation.items())
         sla = f", SLA {self.sla_ms:g} ms" if self.sla_ms else ""
-        rows.append(f"predicted latency {self.predicted_ms:.3f} ms ({self.status}, bound "
-                    f"{self.lower_bound_s * 1e3:.3f} ms, gap {self.gap:.1%}){sla}")
-        rows.append(f"cost per request ${self.cost_per_request:.3g} (objective {self.objective}); "
-                    f"utilisation: {busy}; {len(self.transfers)} transfers")
+        rows.append(f"predicted latency {self.predicted_ms:.3f} ms (bound {self.lower_bound_s * 1e3:.3f} ms){sla}")
+        rows.append(f"cost per request ${self.cost_per_request:.3g} (bound ${self.cost_lower_bound:.3g}); "
+                    f"objective {self.objective}: {self.status}, gap {self.gap:.1%}")
+        rows.append(f"utilisation: {busy}; {len(self.transfers)} transfers")
         return "\n".join(rows)
 
     def to_json(self) -> dict:
