@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from pathlib import Path
 
 
 def main(argv=None) -> int:
@@ -26,11 +27,11 @@ def main(argv=None) -> int:
     from agentc.cost_models.hardware import load_hardware
 
     hw = load_hardware()[args.hardware]
-    base = json.loads(open(args.profile).read())
+    base = json.loads(Path(args.profile).read_text())
     variants = {}
     for item in args.variant:
         name, path = item.split("=", 1)
-        variants[name] = {k["name"]: k["measured_s"] for k in json.loads(open(path).read())["kernels"]}
+        variants[name] = {k["name"]: k["measured_s"] for k in json.loads(Path(path).read_text())["kernels"]}
     torch = {(r["name"], r["dtype"]): r["measured_s"] for r in base.get("reference", [])}
     dtype_peak = {"f16": hw.peak("fp16"), "f32": hw.peak("fp32")}
     head = ["kernel", "IREE µs", "IREE TFLOP/s", "IREE GB/s", "roofline µs", "of roofline",
