@@ -60,7 +60,7 @@ def _shared_kernels(model_obj, op: str, fn, layers: list[tuple[str, str]], acts:
     name = model_obj.config.name
     groups = model_obj.groups
     first = groups[layers[0][1]]
-    base = f"{sanitize(name)}__{op}"
+    base = f"{sanitize(getattr(model_obj, 'key', name))}__{op}"
     args = list(first.values()) + list(acts)
     key = {"group": name, "op": op, "weights": _weights_key(first), "code": _model_source(model_obj)}
     text = export_function(fn, args, base + "_impl", list(first), key)
@@ -72,7 +72,7 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list) -> Kern
     """A kernel of a layered model bound to weight `group` (None: no weights)."""
     name = model_obj.config.name
     params = model_obj.groups[group] if group else {}
-    symbol = f"{sanitize(name)}__{op}"
+    symbol = f"{sanitize(getattr(model_obj, 'key', name))}__{op}"
     args = list(params.values()) + list(acts)
     key = {"group": name, "op": op, "weights": _weights_key(params), "code": _model_source(model_obj)}
     text = export_function(fn, args, symbol + "_impl", list(params), key)
@@ -148,7 +148,7 @@ def _layered_decoder_kernels(dec, granularity: str) -> list[Kernel]:
 
         def whole(op, fn, acts):
             key = {"group": name, "op": op, "weights": _weights_key(params), "code": _model_source(dec)}
-            symbol = f"{sanitize(name)}__{op}"
+            symbol = f"{sanitize(dec.key)}__{op}"
             text = export_function(fn, list(params.values()) + acts, symbol + "_impl", list(params), key)
             return Kernel(symbol, group, params, text)
 
@@ -159,8 +159,9 @@ def _layered_decoder_kernels(dec, granularity: str) -> list[Kernel]:
     x_d = np.zeros((1, 1, D), np.float32)
     cs_p, cs_d = np.zeros((P, hd), np.float32), np.zeros((1, hd), np.float32)
     kc = np.zeros((1, c.kv_heads, S, hd), np.float32)
-    pre = [(f"{sanitize(c.name)}__prefill_l{i}", f"{c.name}/l{i}") for i in range(c.layers)]
-    dec_l = [(f"{sanitize(c.name)}__decode_l{i}", f"{c.name}/l{i}") for i in range(c.layers)]
+    sym = sanitize(dec.key)
+    pre = [(f"{sym}__prefill_l{i}", f"{c.name}/l{i}") for i in range(c.layers)]
+    dec_l = [(f"{sym}__decode_l{i}", f"{c.name}/l{i}") for i in range(c.layers)]
     return [
         _model_kernel(dec, "embed_prefill", dec.embed_prefill, emb, [ids]),
         *_shared_kernels(dec, "block_prefill", dec.block_prefill, pre, [x_p, cs_p, cs_p]),

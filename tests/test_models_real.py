@@ -92,11 +92,16 @@ def test_layered_decomposition_random_llama(tmp_path, monkeypatch):
     path = _graph(tmp_path, """
         @agentc.agent
         def chat(q):
-            return agentc.llm(q, model="test-llama", max_tokens=6, name="answer")
+            short = agentc.llm(q, model="test-llama", max_tokens=3, name="short", prompt_len=48, cache_len=56)
+            return agentc.llm(q, model="test-llama", max_tokens=6, name="answer"), short
     """)
     c = Compiled(path, lambda name: "cpu")
     try:
-        names = [op.name for op in c.ops]
+        # the two budgets share one copy of the weights, with kernels of their own shapes
+        assert sorted(c.weights) == ["test-llama/embed", "test-llama/l0", "test-llama/l1"]
+        calls = {op.name: op for op in c.ops if op.kind == "call"}
+        assert calls["short/decode1/l0"].callee == "test_llama_48x56__decode_l0"
+        names = [op.name for op in c.ops if op.name.startswith("answer/")]
         assert names[:6] == ["answer/tokenize", "answer/prefill/embed", "answer/prefill/l0", "answer/prefill/l1",
                              "answer/prefill/head", "answer/sample0"]
         assert names[6:11] == ["answer/decode1/embed", "answer/decode1/l0", "answer/decode1/l1",
@@ -107,10 +112,11 @@ def test_layered_decomposition_random_llama(tmp_path, monkeypatch):
         # the layer's caches come from the same layer one step earlier
         producer = {v: op.name for op in c.ops for v in op.outputs}
         assert [producer[v] for v in calls["answer/decode3/l1"].inputs[4:]] == ["answer/decode2/l1"] * 2
-        (tokens,), _ = c({"q": "Hello there, how are you?"})
+        (tokens, short), _ = c({"q": "Hello there, how are you?"})
         dec = registry.decoder("test-llama")
         want = dec.generate_ids(dec.chat_ids("Hello there, how are you?"), 6)
         assert _until_eos(_tokens(tokens), cfg.eos) == want
+        assert _tokens(short) == want[:3]
     finally:
         c.close()
         registry.decoder.cache_clear()

@@ -115,11 +115,20 @@ GRANULARITIES = ("layer", "step")
 
 
 def llm(prompt, model: str = "tiny-lm", max_tokens: int = 16, name: str | None = None,
-        granularity: str | None = None) -> Value:
+        granularity: str | None = None, prompt_len: int | None = None,
+        cache_len: int | None = None) -> Value:
     """Prompt -> generated text (greedy). `granularity` (layered models only): "layer"
     (default) makes every layer of prefill and of each decode step its own operator, so
     layers and steps can be placed apart; "step" makes one operator per prefill and per
-    decode step (far fewer operators, less runtime overhead)."""
+    decode step (far fewer operators). `prompt_len` / `cache_len` (layered models only)
+    set the static prompt budget P (longer prompts lose the start of the message) and KV
+    cache length S; prefill costs grow with P, decode traffic with S."""
+    if prompt_len is not None or cache_len is not None:
+        try:
+            model = registry.variant_name(model, prompt_len, cache_len)
+            registry.decoder(model)
+        except (registry.UnknownModel, ValueError) as e:
+            raise AgentError(f"{caller_loc()}: llm: {e.args[0] if e.args else e}") from None
     dec = registry.decoder(model)
     room = dec.config.cache_len - dec.config.prompt_len
     if not 1 <= max_tokens <= room:

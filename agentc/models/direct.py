@@ -50,6 +50,7 @@ class DirectRun:
             run_pass(module, outline)
         for op in self.ops:
             op.device = where.get(op.name, "host")
+        self.weights = decompose.weights  # {group: {param: array}}
         self.devices = {}
         for dev, text in outline.device_modules.items():
             kind = KINDS[dev]

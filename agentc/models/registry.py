@@ -14,6 +14,7 @@ and `layered` (True: decomposed per layer, see agentc.kernels).
 from __future__ import annotations
 
 import functools
+import re
 
 from agentc.models.decoder import Decoder, DecoderConfig
 from agentc.models.encoder import Encoder, EncoderConfig
@@ -40,7 +41,24 @@ def encoder(name: str):
 
 @functools.cache
 def decoder(name: str):
-    if name not in DECODERS:
-        raise UnknownModel(f"unknown language model '{name}' (known: {', '.join(DECODERS)})")
+    """A language model by name. `<name>@<P>x<S>` is the layered model `<name>` with prompt
+    budget P and KV cache length S (same weights; see `variant_name`)."""
+    base, _, budget = name.partition("@")
+    if base not in DECODERS:
+        raise UnknownModel(f"unknown language model '{base}' (known: {', '.join(DECODERS)})")
+    if budget:
+        model = decoder(base)
+        m = re.fullmatch(r"(\d+)x(\d+)", budget)
+        if not m or not hasattr(model, "variant"):
+            raise UnknownModel(f"'{name}': a prompt/cache budget '@<P>x<S>' applies to layered models only")
+        return model.variant(name, int(m.group(1)), int(m.group(2)))
     cls, config = DECODERS[name]
     return cls(config)
+
+
+def variant_name(model: str, prompt_len: int | None = None, cache_len: int | None = None) -> str:
+    """The registry name of `model` with another prompt budget and/or cache length."""
+    if prompt_len is None and cache_len is None:
+        return model
+    c = decoder(model.partition("@")[0]).config
+    return f"{model.partition('@')[0]}@{prompt_len or c.prompt_len}x{cache_len or c.cache_len}"

@@ -52,6 +52,7 @@ class SmolLMConfig:
     eps: float = 1e-5
     prompt_len: int = 256  # P
     cache_len: int = 512  # S
+    rope_len: int = 2048  # rows of the cos/sin tables (a weight): the largest S any variant may use
     eos: int = 2  # <|im_end|>
     weights: str = "gguf"  # or "random": seeded random weights of this shape (tests)
     fused: bool = True  # q/k/v and gate/up projections as one matrix each (fewer, larger GEMVs)
@@ -80,6 +81,21 @@ class SmolLM:
 
     def __init__(self, config: SmolLMConfig):
         self.config = config
+        self.key = config.name  # the registry name; kernel symbols derive from it
+        self._base: SmolLM | None = None  # a variant shares its base model's weights and tokenizer
+
+    def variant(self, key: str, prompt_len: int, cache_len: int) -> SmolLM:
+        """The same model and weights (loaded once, same weight groups) compiled for
+        another prompt budget P and cache length S."""
+        import dataclasses
+
+        if not 1 <= prompt_len < cache_len <= self.config.rope_len:
+            raise ValueError(f"need 1 <= prompt_len < cache_len <= {self.config.rope_len}, "
+                             f"got {prompt_len} and {cache_len}")
+        v = SmolLM(dataclasses.replace(self.config, prompt_len=prompt_len, cache_len=cache_len))
+        v.key = key
+        v._base = self
+        return v
 
     # -- weights (lazy, cached as .irpa) ---------------------------------------------
     def _cache_path(self):
@@ -93,6 +109,8 @@ class SmolLM:
         """Flat {name: fp32 array}: tok_emb, norm_f, l<i>.<param> (HF (out, in) layout)."""
         from agentc.models.irpa import read_irpa, write_irpa
 
+        if self._base is not None:
+            return self._base.weights
         if self.config.weights == "random":
             return self._random()
         path = self._cache_path()
@@ -139,8 +157,10 @@ class SmolLM:
 
     @functools.cached_property
     def groups(self) -> dict[str, dict[str, np.ndarray]]:
+        if self._base is not None:
+            return self._base.groups
         c, w = self.config, self.weights
-        cos, sin = rope_tables(c, c.cache_len)
+        cos, sin = rope_tables(c, c.rope_len)
         out = {f"{c.name}/embed": {"tok_emb": w["tok_emb"], "rope_cos": cos, "rope_sin": sin, "norm_f": w["norm_f"]}}
         for i in range(c.layers):
             layer = {n: w[f"l{i}.{n}"] for n in _LAYER}
@@ -173,6 +193,8 @@ class SmolLM:
 
         from agentc.disk_cache import cache_dir, digest
 
+        if self._base is not None:
+            return self._base._tokenizer
         key = {"gguf": assets.file_key(assets.smollm2_gguf()), "v": 1}
         path = cache_dir() / "tokenizers" / f"{self.config.name}-{digest(key)[:24]}.json"
         if not path.exists():
