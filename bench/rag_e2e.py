@@ -148,9 +148,6 @@ def agentc_worker(conn, max_tokens: int, granularity: str, build: str, runner: s
             return outs, [(name, t1) for name, _, t1 in direct.timeline]
     else:
         import agentc
-        from agentc.models.runtime_compat import ensure_model_tokenizers
-
-        ensure_model_tokenizers()
         if cpu_driver:
             import dataclasses
 

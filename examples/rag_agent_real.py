@@ -62,9 +62,6 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.granularity:
         os.environ["AGENTC_LLM_GRANULARITY"] = args.granularity  # read when the compiler traces this file
-    from agentc.models.runtime_compat import ensure_model_tokenizers
-
-    ensure_model_tokenizers()
     out = args.out or str(Path("build") / f"rag_agent_real-{os.environ.get('AGENTC_LLM_GRANULARITY', 'layer')}")
     t0 = time.perf_counter()
     placement = agentc.compile(__file__, out, devices=args.devices.split(","), quiet=True)

@@ -10,32 +10,26 @@ Weights are IREE parameters, loaded once per device and shared by all its operat
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from agentc.runtime.devices import KINDS
+from agentc.runtime.host_ops import RunError, run_host_op
 from agentc.runtime.trace import Trace
 
-from agentc.models import registry, tokenizer
 
-
-class RunError(RuntimeError):
-    """A request failed; the message names the failing node and its graph.py line."""
-
-
-class _Device:
+class Device:
     """One HAL device and its module. Everything that touches the device (creating it,
     calls, readbacks, freeing its buffers, teardown) runs on its one worker thread: CUDA
     binds a context to the thread that created it, and IREE's CUDA allocator fails with
     CUDA_ERROR_INVALID_CONTEXT on any other thread."""
 
-    def __init__(self, name: str, runtime: str, vmfb: bytes, weights: dict[str, dict[str, np.ndarray]]):
-        self.name, self.kind = name, KINDS[runtime]
+    def __init__(self, name: str, runtime: str, vmfb: bytes, weights: dict[str, dict[str, np.ndarray]],
+                 driver: str | None = None):
+        self.name, self.kind, self._driver = name, KINDS[runtime], driver
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agentc-{name}")
         self._thread = None
         self.on_thread(self._open, vmfb, weights)
@@ -50,7 +44,7 @@ class _Device:
         import iree.runtime as rt
 
         self._thread = threading.current_thread()
-        self.device = self.kind.create()
+        self.device = self.kind.create(self._driver)
         self.instance = rt.VmInstance()
         self._param_storage = []
         providers = []
@@ -91,8 +85,12 @@ class _Device:
         return self.on_thread(self.kind.to_host, self.device, array)
 
     def release(self, arrays: list) -> None:
-        """Drop the last references to device buffers on the worker thread."""
-        self.on_thread(arrays.clear)
+        """Drop the last references to device buffers on the worker thread, without
+        waiting for it: the worker frees them between calls."""
+        if threading.current_thread() is self._thread:
+            arrays.clear()
+        else:
+            self.worker.submit(arrays.clear)
 
     def close(self):
         def teardown():
@@ -114,21 +112,32 @@ class Session:
             raise RunError(f"{self.dir}: not a build directory (no plan.json)")
         self.plan = json.loads((self.dir / "plan.json").read_text())
         self.ops = self.plan["ops"]
-        self.producer = {v: op for op in self.ops for v in op["outputs"]}
+        self._index_dependencies()
         weights: dict[str, dict[str, np.ndarray]] = {}
         with np.load(self.dir / "weights.npz") as npz:
             for key in npz.files:
                 group, pname = key.split("::", 1)
                 weights.setdefault(group, {})[pname] = npz[key]
-        self.devices: dict[str, _Device] = {}
+        self.devices: dict[str, Device] = {}
         for d, info in self.plan["devices"].items():
             vmfb = (self.dir / f"{info['module']}.vmfb").read_bytes()
-            self.devices[d] = _Device(d, info["runtime"], vmfb, weights)
+            self.devices[d] = Device(d, info["runtime"], vmfb, weights)
         self.tools = self._load_tools()
         self.host = ThreadPoolExecutor(max_workers=host_threads, thread_name_prefix="agentc-host")
         self.trace = trace or Trace()
         self._requests = 0
         self._lock = threading.Lock()
+
+    def _index_dependencies(self) -> None:
+        """Per operator, the values it waits for (inputs and guards); per value, the
+        operators that consume it. Requests count these down instead of rescanning the
+        plan, and free a value once its last consumer has run."""
+        self.deps = [sorted(set(op["inputs"]) | {g for g, _ in op["guards"]}) for op in self.ops]
+        self.consumers: dict[str, list[int]] = {}
+        for i, deps in enumerate(self.deps):
+            for v in deps:
+                self.consumers.setdefault(v, []).append(i)
+        self.passages = self.plan["indexes"]
 
     def _load_tools(self) -> dict:
         from agentc.frontend.trace import trace_file
@@ -172,53 +181,46 @@ class _Request:
         for name, vid in zip(s.plan["inputs"], s.plan["input_ids"]):
             self.values[vid] = ("host", inputs[name])
         self.cv = threading.Condition()
-        self.pending = {op["name"] for op in s.ops}
+        self.waiting = [sum(v not in self.values for v in deps) for deps in s.deps]
+        self.uses = {v: len(c) for v, c in s.consumers.items()}
+        self.keep = set(s.plan["outputs"]) | {op["outputs"][0] for op in s.ops if op["name"] in fetch}
+        self.unfinished = len(s.ops)
         self.error: BaseException | None = None
-        self.started: set[str] = set()
 
     def execute(self) -> dict:
         try:
-            self._launch_ready()
+            self._launch([i for i, n in enumerate(self.waiting) if n == 0])
             with self.cv:
-                while self.pending and self.error is None:
+                while self.unfinished and self.error is None:
                     self.cv.wait(timeout=0.5)
             if self.error is not None:
                 raise self.error
             outs = [self._host(v) for v in self.s.plan["outputs"]]
-            fetched = {}
-            for op in self.s.ops:
-                if op["name"] in self.fetch:
-                    fetched[op["name"]] = self._host(op["outputs"][0])
+            fetched = {op["name"]: self._host(op["outputs"][0]) for op in self.s.ops if op["name"] in self.fetch}
             return {"outputs": outs, "values": fetched}
         finally:
-            self._release()
+            self._release(list(self.values))
 
-    def _release(self) -> None:
-        """Free device-resident values on their devices' threads once the request is done
-        (operators still running after a failure keep their own references)."""
+    def _release(self, vids: list[str]) -> None:
+        """Drop values; device-resident ones are freed on their devices' threads. Without
+        this, every layer's KV cache of every decode step would live until the request
+        ends, and IREE's allocator grows by hundreds of MB per request."""
+        by_device: dict[str, list] = {}
         with self.cv:
-            by_device: dict[str, list] = {}
-            for vid, (where, val) in list(self.values.items()):
+            for vid in vids:
+                where, val = self.values.pop(vid, ("host", None))
                 if where in self.s.devices:
                     by_device.setdefault(where, []).append(val)
-                    del self.values[vid]
         for where, vals in by_device.items():
             self.s.devices[where].release(vals)
 
-    def _ready(self, op) -> bool:
-        deps = list(op["inputs"]) + [g for g, _ in op["guards"]]
-        return all(v in self.values for v in deps)
-
-    def _launch_ready(self):
-        with self.cv:
-            ready = [op for op in self.s.ops if op["name"] in self.pending
-                     and op["name"] not in self.started and self._ready(op)]
-            self.started.update(op["name"] for op in ready)
-        for op in ready:
+    def _launch(self, ready: list[int]) -> None:
+        for i in ready:
+            op = self.s.ops[i]
             if self._foreign(op):
-                self.s.host.submit(self._dispatch, op)
+                self.s.host.submit(self._dispatch, i)
             else:
-                self._dispatch(op)
+                self._dispatch(i)
 
     # Device workers never wait on another device (two could deadlock): an operator whose
     # inputs or guards sit on a device other than its own is dispatched from a host thread,
@@ -228,39 +230,44 @@ class _Request:
         deps = [(v, own) for v in op["inputs"]] + [(g, "host") for g, _ in op["guards"]]
         return any(self.values[v][0] not in ("host", want) for v, want in deps)
 
-    def _dispatch(self, op):
+    def _dispatch(self, i: int):
+        op = self.s.ops[i]
         try:
             if any(self._host(g) is _SKIPPED or bool(self._host(g)) != want for g, want in op["guards"]):
-                self._finish(op, [_SKIPPED] * len(op["outputs"]), "host")
+                self._finish(i, [_SKIPPED] * len(op["outputs"]), "host")
                 return
             if op["kind"] != "call":
-                self.s.host.submit(self._run_host_op, op)
+                self.s.host.submit(self._run_host_op, i)
                 return
             args = [self._on(v, op["device"]) for v in op["inputs"]]
         except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node
             self._fail(op, e)
             return
-        self.s.devices[op["device"]].worker.submit(self._run_call, op, args)
+        self.s.devices[op["device"]].worker.submit(self._run_call, i, args)
 
-    def _run_call(self, op, args):
+    def _run_call(self, i: int, args):
+        op = self.s.ops[i]
         t0 = time.perf_counter()
         try:
             outs = self.s.devices[op["device"]].call(op["callee"], args)
         except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node
             self._fail(op, e)
             return
+        del args  # the operands' last references, if the request already let go of them
         self.s.trace.add(op["device"], op["name"], self.rid, t0, time.perf_counter())
-        self._finish(op, outs, op["device"])
+        self._finish(i, outs, op["device"])
 
-    def _run_host_op(self, op):
+    def _run_host_op(self, i: int):
+        op = self.s.ops[i]
         t0 = time.perf_counter()
         try:
-            outs = self._host_op(op)
+            args = [self._host(v) for v in op["inputs"]]
+            outs = run_host_op(op["kind"], op["attrs"], args, len(op["outputs"]), self.s.passages, self.s.tools)
         except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node
             self._fail(op, e)
             return
         self.s.trace.add("host", op["name"], self.rid, t0, time.perf_counter())
-        self._finish(op, outs, "host")
+        self._finish(i, outs, "host")
 
     def _fail(self, op, e: BaseException) -> None:
         with self.cv:
@@ -269,14 +276,24 @@ class _Request:
                 self.error = RunError(f"node '{op['name']}' ({op['loc']}): {msg}")
             self.cv.notify_all()
 
-    def _finish(self, op, outs, where):
+    def _finish(self, i: int, outs, where):
+        op, ready, spent = self.s.ops[i], [], []
         with self.cv:
             for vid, val in zip(op["outputs"], outs):
                 self.values[vid] = (where, val)
-            self.pending.discard(op["name"])
+                for c in self.s.consumers.get(vid, ()):
+                    self.waiting[c] -= 1
+                    if self.waiting[c] == 0:
+                        ready.append(c)
+            for v in self.s.deps[i]:
+                self.uses[v] -= 1
+                if self.uses[v] == 0 and v not in self.keep:
+                    spent.append(v)
+            self.unfinished -= 1
             self.cv.notify_all()
+        self._release(spent)
         if self.error is None:
-            self._launch_ready()
+            self._launch(ready)
 
     # -- values -----------------------------------------------------------------------
     def _host(self, vid):
@@ -293,52 +310,3 @@ class _Request:
         if where == device:
             return val
         return self._host(vid)
-
-    def _host_op(self, op) -> list:
-        kind = op["kind"]
-        args = [self._host(v) for v in op["inputs"]]
-        if kind == "tokenize" and len(op["outputs"]) == 2:
-            return list(tokenizer.encode_prompt(args[0], registry.decoder(op["attrs"]["model"]).config.prompt_len))
-        return [self._host_value(op, kind, op["attrs"], args)]
-
-    def _host_value(self, op, kind, a, args):
-        if kind == "format":
-            return a["template"].format(*args)
-        if kind == "join":
-            return a["separator"].join(args)
-        if kind == "contains":
-            return re.search(a["pattern"], args[0]) is not None
-        if kind == "select":
-            return args[1] if args[0] else args[2]
-        if kind == "passages":
-            passages = self.s.plan["indexes"][a["index"]]
-            return "\n".join(passages[int(i)] for i in np.asarray(args[0]).ravel())
-        if kind == "tokenize":
-            return tokenizer.encode_padded(args[0], registry.encoder(a["model"]).config.max_len)
-        if kind == "detokenize":
-            return tokenizer.decode(int(np.asarray(t).ravel()[0]) for t in args)
-        if kind == "tool":
-            return self._tool(op, args)
-        raise RunError(f"unknown host op '{kind}'")
-
-    def _tool(self, op, args):
-        a = op["attrs"]
-        fn = self.s.tools.get(a["callee"])
-        if fn is None:
-            raise RunError(f"tool '{a['callee']}' not found in graph.py")
-        box: Future = Future()
-
-        def target():
-            try:
-                box.set_result(fn(*args))
-            except BaseException as e:  # noqa: BLE001 - re-raised by box.result()
-                box.set_exception(e)
-
-        threading.Thread(target=target, daemon=True, name=f"tool-{a['callee']}").start()
-        try:
-            return str(box.result(timeout=a["timeout_ms"] / 1e3))
-        except FutureTimeout:
-            raise RunError(f"tool '{a['callee']}' exceeded its timeout of {a['timeout_ms']} ms") from None
-        except Exception as e:  # noqa: BLE001 - any failure of user tool code
-            raise RunError(f"tool '{a['callee']}' raised {type(e).__name__}: {e}") from None
-

@@ -3,11 +3,9 @@ chosen per operator by the caller: a small reference executor for model tests an
 benchmarks, independent of the placer and of the runtime (agentc.runtime.session).
 
 Lowering is exactly `agentc compile`'s: trace, decompose-agent-ops, plan,
-outline-device-modules, IREE compile (cached). Execution differs from the runtime in being
-sequential (no overlap between devices) and in freeing each device value right after its
-last consumer: holding every layer's KV cache of every decode step until the end of a
-request makes IREE's local allocator grow by hundreds of MB per request (measured: +535 MB
-per SmolLM2 request with 32 tokens) and costs time in fresh page faults.
+outline-device-modules, IREE compile (cached). Execution is sequential (no overlap between
+devices) and skips the placer, so a test can force any operator onto any device; devices
+and host operators are the runtime's own (`runtime.session.Device`, `runtime.host_ops`).
 
     run = DirectRun("graph.py", lambda op_name: "cpu")
     outputs, fetched = run({"query": "..."}, fetch=["embed_query/pool"])
@@ -18,7 +16,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import numpy as np
+from agentc.runtime.host_ops import run_host_op
+
+_SKIPPED = object()
 
 
 class DirectRun:
@@ -36,6 +36,7 @@ class DirectRun:
         from agentc.passes.outline_device_modules import OutlineDeviceModules
         from agentc.plan import build_plan
         from agentc.runtime.devices import KINDS
+        from agentc.runtime.session import Device
 
         self.raw_tokens = raw_tokens
         self.graph = trace_file(graph_path)
@@ -55,18 +56,16 @@ class DirectRun:
         for dev, text in outline.device_modules.items():
             kind = KINDS[dev]
             vmfb, _ = compile_module(text, kind.target, kind.compile_flags, dev)
-            self.devices[dev] = _Device(kind, (drivers or {}).get(dev, kind.driver), vmfb, decompose.weights)
-        self._last_use = {v: i for i, op in enumerate(self.ops) for v in op.inputs}
+            self.devices[dev] = Device(dev, dev, vmfb, decompose.weights, (drivers or {}).get(dev))
+        self._last_use = {v: i for i, op in enumerate(self.ops) for v in list(op.inputs) + [g for g, _ in op.guards]}
 
     def __call__(self, inputs: dict, fetch=()) -> tuple[list, dict]:
         """Returns (outputs as host values, {op name: its first result} for `fetch`)."""
-        from agentc.models import registry
-
         vals = {vid: ("host", inputs[v.name]) for vid, v in zip(self.inputs, self.graph.inputs)}
 
         def host(vid):
             where, v = vals[vid]
-            if where != "host":
+            if where != "host" and v is not _SKIPPED:
                 v = self.devices[where].to_host(v)
                 vals[vid] = ("host", v)
             return v
@@ -75,82 +74,30 @@ class DirectRun:
         self.timeline = []  # (op name, start, end) of this request, perf_counter seconds
         for i, op in enumerate(self.ops):
             t0 = time.perf_counter()
-            if op.kind == "call":
+            if any(host(g) is _SKIPPED or bool(host(g)) != want for g, want in op.guards):
+                outs = [("host", _SKIPPED)] * len(op.outputs)  # the untaken side of a branch
+            elif op.kind == "call":
                 args = [vals[v][1] if vals[v][0] == op.device else host(v) for v in op.inputs]
-                outs = [(op.device, r) for r in self.devices[op.device].call(op.callee, args)]
+                dev = self.devices[op.device]
+                outs = [(op.device, r) for r in dev.on_thread(dev.call, op.callee, args)]
             else:
-                outs = [("host", r) for r in self._host_op(op, [host(v) for v in op.inputs], registry)]
+                outs = [("host", r) for r in self._host_op(op, [host(v) for v in op.inputs])]
             vals.update(zip(op.outputs, outs))
             self.timeline.append((op.name, t0, time.perf_counter()))
             if op.name in fetch:
                 fetched[op.name] = host(op.outputs[0])
-            for v in op.inputs:
+            for v in list(op.inputs) + [g for g, _ in op.guards]:
                 if self._last_use[v] == i and v not in keep:
                     vals.pop(v, None)
         return [host(v) for v in self.outputs], fetched
 
-    def _host_op(self, op, a: list, registry) -> list:
-        attrs, m = op.attrs, op.attrs.get("model")
-        if op.kind == "tokenize" and len(op.outputs) == 2:
-            return list(registry.decoder(m).tokenize_prompt(a[0]))
-        if op.kind == "tokenize":
-            return [registry.encoder(m).tokenize(a[0])]
-        if op.kind == "detokenize":
-            return [a if self.raw_tokens else registry.decoder(m).detokenize(a)]
-        if op.kind == "format":
-            return [attrs["template"].format(*a)]
-        if op.kind == "join":
-            return [attrs["separator"].join(a)]
-        if op.kind == "passages":
-            return [self.graph.indexes[attrs["index"]].lookup(a[0])]
-        raise NotImplementedError(f"direct run: host op '{op.kind}'")
+    def _host_op(self, op, args: list) -> list:
+        if op.kind == "detokenize" and self.raw_tokens:
+            return [args]
+        passages = {name: index.passages for name, index in self.graph.indexes.items()}
+        return run_host_op(op.kind, op.attrs, args, len(op.outputs), passages, self.graph.tools)
 
     def close(self):
         for d in self.devices.values():
             d.close()
         self.devices.clear()
-
-
-class _Device:
-    def __init__(self, kind, driver: str, vmfb: bytes, weights: dict):
-        import iree.runtime as rt
-
-        self.kind = kind
-        self.device = rt.get_driver(driver).create_default_device()
-        self.instance = rt.VmInstance()
-        self.keep, providers = [], []
-        for group, params in weights.items():
-            index = rt.ParameterIndex()
-            for pname, arr in params.items():
-                index.add_buffer(pname, self._aligned(arr))
-            providers.append(index.create_provider(scope=group))
-            self.keep.append(index)
-        modules = [rt.create_hal_module(self.instance, self.device),
-                   rt.create_io_parameters_module(self.instance, *providers)]
-        self.main = rt.VmModule.copy_buffer(self.instance, vmfb)
-        self.context = rt.VmContext(self.instance, modules=modules + [self.main])
-        self.fns = {}
-
-    def _aligned(self, arr):
-        raw = np.empty(arr.nbytes + 4096, np.uint8)  # page-aligned: Vulkan imports host pointers
-        off = (-raw.ctypes.data) % 4096
-        view = raw[off:off + arr.nbytes]
-        view[:] = np.ascontiguousarray(arr).view(np.uint8).ravel()
-        self.keep.append(raw)
-        return view
-
-    def call(self, fn: str, args: list) -> list:
-        import iree.runtime as rt
-
-        if fn not in self.fns:
-            self.fns[fn] = rt.FunctionInvoker(self.context, self.device, self.main.lookup_function(fn))
-        out = self.fns[fn](*args)
-        return list(out) if isinstance(out, (tuple, list)) else [out]
-
-    def to_host(self, a):
-        return a if isinstance(a, np.ndarray) else self.kind.to_host(self.device, a)
-
-    def close(self):
-        self.fns.clear()  # IREE objects go in dependency order
-        for attr in ("context", "main", "keep", "instance", "device"):
-            setattr(self, attr, None)

@@ -19,10 +19,11 @@ class DeviceKind:
     def available(self) -> bool:
         return _probe(self.driver)
 
-    def create(self):
+    def create(self, driver: str | None = None):
+        """A HAL device; `driver` overrides the kind's (e.g. local-sync for cpu)."""
         import iree.runtime as rt
 
-        return rt.get_driver(self.driver).create_default_device()
+        return rt.get_driver(driver or self.driver).create_default_device()
 
     def to_host(self, device, array) -> np.ndarray:
         """A device result as a NumPy array that owns its memory.

@@ -1,0 +1,70 @@
+"""What host operators compute: tokenizers, prompt text, predicates, passages, tools.
+
+One implementation, shared by the runtime's sessions and by the sequential executor of
+model tests (agentc.models.direct), so both run exactly the same host semantics.
+Tokenizers are the models' own (`encoder.tokenize`, `decoder.tokenize_prompt`,
+`decoder.detokenize`): byte-level for the tiny models, WordPiece and BPE with a chat
+template for the real ones.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+
+import numpy as np
+
+from agentc.models import registry
+
+
+class RunError(RuntimeError):
+    """A request failed; the message names the failing node and its graph.py line."""
+
+
+def run_host_op(kind: str, attrs: dict, args: list, n_outputs: int,
+                passages: dict[str, list[str]], tools: dict) -> list:
+    """The op's results. `passages`: index name -> its passages; `tools`: name -> callable."""
+    if kind == "tokenize" and n_outputs == 2:
+        return list(registry.decoder(attrs["model"]).tokenize_prompt(args[0]))
+    if kind == "tokenize":
+        return [registry.encoder(attrs["model"]).tokenize(args[0])]
+    if kind == "detokenize":
+        return [registry.decoder(attrs["model"]).detokenize(args)]
+    if kind == "format":
+        return [attrs["template"].format(*args)]
+    if kind == "join":
+        return [attrs["separator"].join(args)]
+    if kind == "contains":
+        return [re.search(attrs["pattern"], args[0]) is not None]
+    if kind == "select":
+        return [args[1] if args[0] else args[2]]
+    if kind == "passages":
+        texts = passages[attrs["index"]]
+        return ["\n".join(texts[int(i)] for i in np.asarray(args[0]).ravel())]
+    if kind == "tool":
+        return [run_tool(attrs, args, tools)]
+    raise RunError(f"unknown host op '{kind}'")
+
+
+def run_tool(attrs: dict, args: list, tools: dict) -> str:
+    """Call a graph.py tool on its own thread, bounded by its declared timeout."""
+    fn = tools.get(attrs["callee"])
+    if fn is None:
+        raise RunError(f"tool '{attrs['callee']}' not found in graph.py")
+    box: Future = Future()
+
+    def target():
+        try:
+            box.set_result(fn(*args))
+        except BaseException as e:  # noqa: BLE001 - re-raised by box.result()
+            box.set_exception(e)
+
+    threading.Thread(target=target, daemon=True, name=f"tool-{attrs['callee']}").start()
+    try:
+        return str(box.result(timeout=attrs["timeout_ms"] / 1e3))
+    except FutureTimeout:
+        raise RunError(f"tool '{attrs['callee']}' exceeded its timeout of {attrs['timeout_ms']} ms") from None
+    except Exception as e:  # noqa: BLE001 - any failure of user tool code
+        raise RunError(f"tool '{attrs['callee']}' raised {type(e).__name__}: {e}") from None
