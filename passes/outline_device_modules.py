@@ -57,7 +57,8 @@ class OutlineDeviceModules:
             self.device_modules[device] = self._device_module(funcs, sorted(callees), device)
 
     def _device_module(self, funcs, callees: list[str], device: str) -> str:
-        impls = [str(funcs[c + "_impl"]) for c in callees]
+        # Local scope: printing a nested op otherwise walks the whole module each time.
+        impls = [funcs[c + "_impl"].operation.get_asm(use_local_scope=True) for c in callees]
         # Verify the device part on its own before any IREE-specific text is added.
         impl_module = ir.Module.parse("module {\n" + "\n".join(impls) + "\n}")
         run_pass(impl_module, CheckNoAgentOps(device))

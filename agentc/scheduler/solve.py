@@ -218,6 +218,11 @@ def _solve_exact(tg, time_limit_s, workers, coarsen, bound, t0) -> Schedule:
     the graph itself with whatever time is left, each phase warm-started from the best
     schedule so far. Only the last phase can prove anything about tg beyond `bound`."""
     best = _best(_heuristics(tg))
+    if best is not None and bound >= best.makespan - 1e-9:
+        # A heuristic already meets the solver-free bound (one device, say): optimal, and
+        # no model to build.
+        return Schedule(dict(best.assignment), best.makespan, f"cpsat/{best.algorithm}", "optimal",
+                        best.makespan)
     from_solver = False
     proven = bound
 
