@@ -22,6 +22,7 @@ from agentc.models.params import seeded_normal
 
 torch = lazy_import("torch")
 
+
 @dataclass(frozen=True)
 class DecoderConfig:
     name: str

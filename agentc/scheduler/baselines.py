@@ -91,9 +91,7 @@ def random_feasible(tg: TaskGraph, seed: int = 0) -> Schedule:
     rng = random.Random(seed)
     tl = Timelines(tg, Transfers(tg))
     waiting = {t: len(tl.preds[t]) for t in tg.tasks}
-    succs: dict[str, list[str]] = {t: [] for t in tg.tasks}
-    for u, v in tg.edges:
-        succs[u].append(v)
+    succs = tg.successors()
     ready = sorted(t for t, k in waiting.items() if k == 0)
     while ready:
         t = ready.pop(rng.randrange(len(ready)))

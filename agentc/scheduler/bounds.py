@@ -18,9 +18,7 @@ from agentc.scheduler.taskgraph import TaskGraph
 
 def critical_path_bound(tg: TaskGraph) -> float:
     """Longest path with every task at its fastest processor and free transfers."""
-    preds: dict[str, list[str]] = {t: [] for t in tg.tasks}
-    for u, v in tg.edges:
-        preds[v].append(u)
+    preds = tg.predecessors()
     pos = topo_positions(tg)
     finish: dict[str, float] = {}
     for t in sorted(tg.tasks, key=lambda t: pos[t]):

@@ -34,11 +34,7 @@ class Coarsening:
 
 
 def coarsen_chains(tg: TaskGraph) -> Coarsening:
-    succs: dict[str, list[str]] = {t: [] for t in tg.tasks}
-    preds: dict[str, list[str]] = {t: [] for t in tg.tasks}
-    for u, v in tg.edges:
-        succs[u].append(v)
-        preds[v].append(u)
+    succs, preds = tg.successors(), tg.predecessors()
 
     def linked(u: str) -> str | None:
         """u's chain successor, if u -> v is a chain link."""

@@ -93,11 +93,7 @@ def within_limits(sched: Schedule, sla: float | None, arrival_rate: float | None
 def _levels(tg: TaskGraph) -> tuple[dict[str, float], dict[str, float]]:
     """For each task, the least time before it can start and after it ends (every task at
     its fastest processor, transfers free)."""
-    preds: dict[str, list[str]] = {t: [] for t in tg.tasks}
-    succs: dict[str, list[str]] = {t: [] for t in tg.tasks}
-    for u, v in tg.edges:
-        preds[v].append(u)
-        succs[u].append(v)
+    preds, succs = tg.predecessors(), tg.successors()
     fast = {t: min(task.cost.values()) for t, task in tg.tasks.items()}
     pos = topo_positions(tg)
     order = sorted(tg.tasks, key=lambda t: pos[t])

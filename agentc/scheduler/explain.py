@@ -136,9 +136,7 @@ def critical_path(tg: TaskGraph, sched: Schedule) -> list[Step]:
     (a run plus, across memory spaces, a transfer) or its processor becoming free."""
     if not sched.assignment:
         return []
-    preds: dict[str, list[str]] = {t: [] for t in tg.tasks}
-    for u, v in tg.edges:
-        preds[v].append(u)
+    preds = tg.predecessors()
     pos = {t: i for i, t in enumerate(tg.topological_order())}
     by_proc: dict[str, list[str]] = {}
     for t, s in sched.assignment.items():

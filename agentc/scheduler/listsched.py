@@ -91,9 +91,7 @@ class Timelines:
     def __init__(self, tg: TaskGraph, transfers: Transfers | None = None):
         self.tg = tg
         self.transfers = transfers or Transfers(tg)
-        self.preds: dict[str, list[str]] = {t: [] for t in tg.tasks}
-        for u, v in tg.edges:
-            self.preds[v].append(u)
+        self.preds = tg.predecessors()
         # lanes[p][k] = (starts, ends), sorted and non-overlapping
         self.lanes = {
             p: [([], []) for _ in range(max(1, proc.capacity))] for p, proc in tg.processors.items()

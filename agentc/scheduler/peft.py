@@ -47,9 +47,7 @@ def optimistic_cost_table(
         t: np.array([task.cost.get(p, math.inf) for p in procs], dtype=float)
         for t, task in tg.tasks.items()
     }
-    succs: dict[str, list[str]] = {t: [] for t in tg.tasks}
-    for u, v in tg.edges:
-        succs[u].append(v)
+    succs = tg.successors()
     pos = topo_positions(tg)
     oct_: dict[str, np.ndarray] = {}
     for t in sorted(tg.tasks, key=lambda t: -pos[t]):

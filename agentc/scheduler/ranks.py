@@ -34,9 +34,7 @@ def topo_positions(tg: TaskGraph) -> dict[str, int]:
 
 def upward_rank(tg: TaskGraph, transfers: Transfers | None = None) -> dict[str, float]:
     tr = transfers or Transfers(tg)
-    succs: dict[str, list[str]] = {t: [] for t in tg.tasks}
-    for u, v in tg.edges:
-        succs[u].append(v)
+    succs = tg.successors()
     pos = topo_positions(tg)
     rank: dict[str, float] = {}
     for t in sorted(tg.tasks, key=lambda t: -pos[t]):
@@ -47,9 +45,7 @@ def upward_rank(tg: TaskGraph, transfers: Transfers | None = None) -> dict[str, 
 
 def downward_rank(tg: TaskGraph, transfers: Transfers | None = None) -> dict[str, float]:
     tr = transfers or Transfers(tg)
-    preds: dict[str, list[str]] = {t: [] for t in tg.tasks}
-    for u, v in tg.edges:
-        preds[v].append(u)
+    preds = tg.predecessors()
     pos = topo_positions(tg)
     rank: dict[str, float] = {}
     for t in sorted(tg.tasks, key=lambda t: pos[t]):

@@ -120,6 +120,20 @@ class TaskGraph:
             )
         return link.latency + volume / link.bandwidth
 
+    def predecessors(self) -> dict[str, list[str]]:
+        """Task -> the tasks it depends on, in edge order."""
+        preds: dict[str, list[str]] = {t: [] for t in self.tasks}
+        for u, v in self.edges:
+            preds[v].append(u)
+        return preds
+
+    def successors(self) -> dict[str, list[str]]:
+        """Task -> the tasks that depend on it, in edge order."""
+        succs: dict[str, list[str]] = {t: [] for t in self.tasks}
+        for u, v in self.edges:
+            succs[u].append(v)
+        return succs
+
     def topological_order(self) -> list[str]:
         return list(nx.topological_sort(self.graph()))
 
