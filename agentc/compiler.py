@@ -3,7 +3,8 @@ modules -> build directory. Each stage has one input and one output; `emit` stop
 stage and returns its text.
 
 A build directory holds agent.mlir, operators.mlir, plan.json, one .vmfb per device,
-weights.npz and manifest.json (content hashes), plus a copy of graph.py for its tools.
+weights/<owner>.irpa (IREE parameter archives, see agentc.build_weights), the tokenizers its
+host operators use, and manifest.json (content hashes), plus a copy of graph.py for its tools.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
+from agentc.build_weights import write_build_weights
 from agentc.cluster import Cluster, load_cluster, local_cluster
 from agentc.cost_models.catalog import device_profile, load_catalog
 from agentc.cost_models.roofline import kernel_time, kernel_work
@@ -235,17 +235,18 @@ def _write_build(low: Lowered, cluster: Cluster, placement: Placement, graph_pat
     for stale in list(out.glob("*.vmfb")) + [out / (p.stem + ".mlir") for p in out.glob("*.vmfb")]:
         if stale.name not in files:  # modules of an earlier build of this directory
             stale.unlink(missing_ok=True)
-    arrays = {f"{g}::{p}": a for g, ps in low.decompose.weights.items() for p, a in ps.items()}
-    np.savez(out / "weights.npz", **arrays)
+    weights = write_build_weights(low.decompose.weights, out)
+    plan["weights"] = sorted(weights)
+    files["plan.json"] = json.dumps(plan, indent=1).encode()
     for name, data in files.items():
         (out / name).write_bytes(data)
     shutil.copyfile(graph_path, out / "graph.py")
     for rel in _copy_corpora(low.graph, Path(graph_path).resolve().parent, out):
         files[rel] = (out / rel).read_bytes()
     manifest = {"graph": str(Path(graph_path).resolve()), "source_dir": str(Path(graph_path).resolve().parent),
-                "modules": modules,
+                "modules": modules, "weights": weights,
                 "files": {n: hashlib.sha256((out / n).read_bytes()).hexdigest()
-                          for n in sorted(files) + ["weights.npz", "graph.py"]}}
+                          for n in sorted(files) + ["graph.py"]}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
 

@@ -2,8 +2,8 @@
 
 Each call in the operator IR gets an `agent.device` attribute; each device module holds the
 kernels placed there, with their weights turned into IREE parameters
-(`util.global` = `#flow.parameter.named<"group"::"name">`) so the runtime loads each
-model's weights once per device. One module per device, because IREE 3.13 cannot compile
+(`util.global` = `#flow.parameter.named<"agentc"::"<group>/<param>">`): a device loads the
+weights of the kernels placed on it, once, from the build's archives. One module per device, because IREE 3.13 cannot compile
 one module spanning devices with separate memories.
 """
 
@@ -17,6 +17,7 @@ from agentc.passes.check_no_agent_ops import CheckNoAgentOps
 from torch_mlir import ir
 
 from agentc import kernels
+from agentc.models.irpa import SCOPE, param_key
 
 
 @dataclass
@@ -73,7 +74,7 @@ class OutlineDeviceModules:
             for i, (pname, t) in enumerate(zip(params, ftype.inputs[:n_w])):
                 g = kernels.global_name(group, pname)
                 decls[g] = (f'util.global private @"{g}" = #flow.parameter.named<'
-                            f'{json.dumps(group)}::{json.dumps(pname)}> : {t}')
+                            f'{json.dumps(SCOPE)}::{json.dumps(param_key(group, pname))}> : {t}')
                 loads.append(f'  %w{i} = util.global.load @"{g}" : {t}')
                 operands.append(f"%w{i}")
             acts = ftype.inputs[n_w:]

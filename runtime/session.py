@@ -20,6 +20,8 @@ from agentc.runtime.devices import KINDS
 from agentc.runtime.host_ops import RunError, run_host_op
 from agentc.runtime.trace import Trace
 
+from agentc.models.irpa import SCOPE
+
 
 class Device:
     """One HAL device and its module. Everything that touches the device (creating it,
@@ -27,8 +29,7 @@ class Device:
     binds a context to the thread that created it, and IREE's CUDA allocator fails with
     CUDA_ERROR_INVALID_CONTEXT on any other thread."""
 
-    def __init__(self, name: str, runtime: str, vmfb: bytes, weights: dict[str, dict[str, np.ndarray]],
-                 driver: str | None = None):
+    def __init__(self, name: str, runtime: str, vmfb: bytes, weights, driver: str | None = None):
         self.name, self.kind, self._driver = name, KINDS[runtime], driver
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agentc-{name}")
         self._thread = None
@@ -40,37 +41,21 @@ class Device:
             return fn(*args)
         return self.worker.submit(fn, *args).result()
 
-    def _open(self, vmfb: bytes, weights: dict[str, dict[str, np.ndarray]]) -> None:
+    def _open(self, vmfb: bytes, weights) -> None:
+        """`weights`: the build's ParameterIndex (memory-mapped archives). Module
+        initialisation loads the parameters this device's globals name, and no others."""
         import iree.runtime as rt
 
         self._thread = threading.current_thread()
         self.device = self.kind.create(self._driver)
         self.instance = rt.VmInstance()
-        self._param_storage = []
-        providers = []
-        for group, params in weights.items():
-            index = rt.ParameterIndex()
-            for pname, arr in params.items():
-                index.add_buffer(pname, self._aligned(arr))
-            providers.append(index.create_provider(scope=group))
-            self._param_storage.append(index)
-        self.providers = providers
+        self.providers = [weights.create_provider(scope=SCOPE)] if weights is not None else []
         modules = [rt.create_hal_module(self.instance, self.device)]
-        if providers:
-            modules.append(rt.create_io_parameters_module(self.instance, *providers))
+        if self.providers:
+            modules.append(rt.create_io_parameters_module(self.instance, *self.providers))
         self.main = rt.VmModule.copy_buffer(self.instance, vmfb)
         self.context = rt.VmContext(self.instance, modules=modules + [self.main])
         self.functions = {}
-
-    def _aligned(self, arr: np.ndarray) -> np.ndarray:
-        """A page-aligned copy: Vulkan host-pointer import needs 4096-byte alignment."""
-        nbytes = max(arr.nbytes, 1)
-        raw = np.empty(nbytes + 4096, np.uint8)
-        off = (-raw.ctypes.data) % 4096
-        view = raw[off: off + nbytes]
-        view[: arr.nbytes] = np.ascontiguousarray(arr).view(np.uint8).ravel()
-        self._param_storage.append(raw)
-        return view[: arr.nbytes]
 
     def call(self, fn: str, args: list):
         """Run on the worker (the request submits it there)."""
@@ -96,11 +81,24 @@ class Device:
         def teardown():
             # IREE objects must go in dependency order, or teardown can crash.
             self.functions.clear()
-            for attr in ("context", "main", "providers", "_param_storage", "instance", "device"):
+            for attr in ("context", "main", "providers", "instance", "device"):
                 setattr(self, attr, None)
 
         self.on_thread(teardown)
         self.worker.shutdown(wait=True)
+
+
+def weight_index(paths):
+    """One parameter index over a build's archives, memory-mapped: nothing is read until a
+    device's module loads the parameters it names. None when there are none."""
+    if not paths:
+        return None
+    import iree.runtime as rt
+
+    index = rt.ParameterIndex()
+    for path in paths:
+        index.load(str(path))
+    return index
 
 
 class Session:
@@ -113,15 +111,11 @@ class Session:
         self.plan = json.loads((self.dir / "plan.json").read_text())
         self.ops = self.plan["ops"]
         self._index_dependencies()
-        weights: dict[str, dict[str, np.ndarray]] = {}
-        with np.load(self.dir / "weights.npz") as npz:
-            for key in npz.files:
-                group, pname = key.split("::", 1)
-                weights.setdefault(group, {})[pname] = npz[key]
+        self.weights = self._load_weights()
         self.devices: dict[str, Device] = {}
         for d, info in self.plan["devices"].items():
             vmfb = (self.dir / f"{info['module']}.vmfb").read_bytes()
-            self.devices[d] = Device(d, info["runtime"], vmfb, weights)
+            self.devices[d] = Device(d, info["runtime"], vmfb, self.weights)
         self.tools = self._load_tools()
         self.host = ThreadPoolExecutor(max_workers=host_threads, thread_name_prefix="agentc-host")
         self.trace = trace or Trace()
@@ -138,6 +132,12 @@ class Session:
             for v in deps:
                 self.consumers.setdefault(v, []).append(i)
         self.passages = self.plan["indexes"]
+
+    def _load_weights(self):
+        for rel in self.plan.get("weights", []):
+            if not (self.dir / rel).is_file():
+                raise RunError(f"{self.dir}: weights archive '{rel}' is missing; recompile the agent")
+        return weight_index([self.dir / rel for rel in self.plan.get("weights", [])])
 
     def _load_tools(self) -> dict:
         from agentc.frontend.trace import trace_file

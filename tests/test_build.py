@@ -6,6 +6,7 @@ import json
 import time
 
 import iree.runtime as rt
+import numpy as np
 from conftest import EXAMPLES, agentc_cli
 
 
@@ -23,6 +24,51 @@ def test_cuda_module_compiles_without_a_gpu(tmp_path):
         assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == digest, name
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert {op["device"] for op in plan["ops"] if op["kind"] == "call"} == {"cuda"}
+
+
+def test_weights_are_parameter_archives_not_mlir_text(tmp_path):
+    """One .irpa per owner (model or index), named by `#flow.parameter.named` in the device
+    module, holding exactly the seeded weights, and hashed in the manifest."""
+    from agentc.build_weights import content_digest
+    from agentc.models.irpa import read_irpa
+    from agentc.models.params import seeded_normal
+
+    assert agentc_cli("compile", EXAMPLES / "rag_agent.py", "-o", tmp_path, "--devices", "cpu").returncode == 0
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["weights"] == ["weights/index_facts.irpa", "weights/tiny-encoder.irpa", "weights/tiny-lm.irpa"]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    for rel, entry in manifest["weights"].items():
+        groups = read_irpa(tmp_path / rel)
+        assert content_digest(groups) == entry["sha256"], rel
+        assert sorted(groups) == entry["groups"]
+    enc = read_irpa(tmp_path / "weights/tiny-encoder.irpa")["tiny-encoder"]
+    wq = enc["l0.wq"]
+    np.testing.assert_array_equal(wq, seeded_normal("tiny-encoder", "l0.wq", wq.shape, 1 / np.sqrt(wq.shape[0])))
+    assert '#flow.parameter.named<"agentc"::"tiny-encoder/l0.wq">' in (tmp_path / "cpu.mlir").read_text()
+    weight_bytes = sum(e["bytes"] for e in manifest["weights"].values())
+    assert (tmp_path / "cpu.vmfb").stat().st_size < weight_bytes / 2  # the weights are not inside
+
+
+def test_recompile_links_the_cached_archives_and_drops_unused_ones(tmp_path):
+    from agentc.disk_cache import cache_dir
+
+    assert agentc_cli("compile", EXAMPLES / "rag_agent.py", "-o", tmp_path, "--devices", "cpu").returncode == 0
+    lm = tmp_path / "weights" / "tiny-lm.irpa"
+    sha = json.loads((tmp_path / "manifest.json").read_text())["weights"]["weights/tiny-lm.irpa"]["sha256"]
+    assert lm.samefile(cache_dir() / "params" / f"{sha}.irpa")  # a hard link, not a second copy
+    inode = lm.stat().st_ino
+    assert agentc_cli("compile", EXAMPLES / "fanout_agent.py", "-o", tmp_path, "--devices", "cpu").returncode == 0
+    assert sorted(p.name for p in (tmp_path / "weights").iterdir()) == ["tiny-lm.irpa"]
+    assert lm.stat().st_ino == inode  # untouched
+
+
+def test_missing_archive_is_a_clear_error(tmp_path):
+    assert agentc_cli("compile", EXAMPLES / "fanout_agent.py", "-o", tmp_path, "--devices", "cpu").returncode == 0
+    (tmp_path / "weights" / "tiny-lm.irpa").unlink()
+    r = agentc_cli("run", tmp_path, "--input", "query=x")
+    assert r.returncode != 0
+    assert "weights archive 'weights/tiny-lm.irpa' is missing" in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_warm_recompile_is_cached_and_fast(tmp_path):

@@ -13,8 +13,10 @@ and host operators are the runtime's own (`runtime.session.Device`, `runtime.hos
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from agentc.runtime.host_ops import run_host_op
 
@@ -27,6 +29,7 @@ class DirectRun:
         """`assign(op_name) -> device kind` for every compute operator; `drivers`
         overrides a kind's HAL driver (e.g. {"cpu": "local-sync"}); with `raw_tokens`,
         detokenize returns the sampled token arrays instead of text."""
+        from agentc.build_weights import write_build_weights
         from agentc.dialects import context
         from agentc.emit import emit_agent_ir
         from agentc.frontend.trace import trace_file
@@ -36,7 +39,7 @@ class DirectRun:
         from agentc.passes.outline_device_modules import OutlineDeviceModules
         from agentc.plan import build_plan
         from agentc.runtime.devices import KINDS
-        from agentc.runtime.session import Device
+        from agentc.runtime.session import Device, weight_index
 
         self.raw_tokens = raw_tokens
         self.graph = trace_file(graph_path)
@@ -52,11 +55,15 @@ class DirectRun:
         for op in self.ops:
             op.device = where.get(op.name, "host")
         self.weights = decompose.weights  # {group: {param: array}}
+        # The same archives a build links (content-addressed in the cache), in a scratch folder.
+        self._scratch = tempfile.TemporaryDirectory(prefix="agentc-direct-")
+        index = weight_index([Path(self._scratch.name) / rel
+                              for rel in write_build_weights(decompose.weights, Path(self._scratch.name))])
         self.devices = {}
         for dev, text in outline.device_modules.items():
             kind = KINDS[dev]
             vmfb, _ = compile_module(text, kind.target, kind.compile_flags, dev)
-            self.devices[dev] = Device(dev, dev, vmfb, decompose.weights, (drivers or {}).get(dev))
+            self.devices[dev] = Device(dev, dev, vmfb, index, (drivers or {}).get(dev))
         self._last_use = {v: i for i, op in enumerate(self.ops) for v in list(op.inputs) + [g for g, _ in op.guards]}
 
     def __call__(self, inputs: dict, fetch=()) -> tuple[list, dict]:
@@ -101,3 +108,4 @@ class DirectRun:
         for d in self.devices.values():
             d.close()
         self.devices.clear()
+        self._scratch.cleanup()

@@ -46,7 +46,8 @@ def export_function(
         def forward(self, *xs):
             return fn(*xs)
 
-    tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in args]
+    # Weights may be read-only views of a mapped archive; torch wants writable memory.
+    tensors = [torch.from_numpy(np.ascontiguousarray(a) if a.flags.writeable else np.array(a)) for a in args]
 
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")

@@ -42,6 +42,7 @@ def write_irpa(path: str | os.PathLike, groups: dict[str, dict[str, np.ndarray]]
             rt.parameter_index_add_numpy_ndarray(index, param_key(group, name), arr)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     index.create_archive_file(str(tmp))
+    tmp.chmod(0o644)  # IREE creates it 0640; builds are read by whoever runs them
     tmp.replace(path)
     return path
 

