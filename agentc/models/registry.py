@@ -8,7 +8,13 @@ weights or tokenizer, from offline packages (see agentc.models.assets).
 Every model offers the host-side tokenizer API the runtime calls:
   encoders: `tokenize(text) -> ids (1, max_len) int32`
   decoders: `tokenize_prompt(text) -> (ids (1, prompt_len), length (1,))`, `detokenize(tokens) -> text`
-and `layered` (True: decomposed per layer, see agentc.kernels).
+and `layered` (True: decomposed per layer, see agentc.kernels). Models with a file-based
+tokenizer also offer `tokenizer_json()` and `use_tokenizer_file(path)`: builds carry a
+copy, so a build runs where the model packages are not installed.
+
+`<model>-random` is a real architecture with seeded random weights and the real tokenizer:
+what benchmarks run where the real weights cannot be carried (the weights are re-created
+from their seeds, see bench/gpu_models.py).
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ from agentc.models.minilm import MiniLM, MiniLMConfig
 from agentc.models.smollm import SmolLM, SmolLMConfig
 
 ENCODERS = {"tiny-encoder": (Encoder, EncoderConfig("tiny-encoder")),
-            "minilm-l6": (MiniLM, MiniLMConfig("minilm-l6"))}
+            "minilm-l6": (MiniLM, MiniLMConfig("minilm-l6")),
+            "minilm-l6-random": (MiniLM, MiniLMConfig("minilm-l6-random", weights="random"))}
 DECODERS = {"tiny-lm": (Decoder, DecoderConfig("tiny-lm")),
-            "smollm2-135m": (SmolLM, SmolLMConfig("smollm2-135m"))}
+            "smollm2-135m": (SmolLM, SmolLMConfig("smollm2-135m")),
+            "smollm2-135m-random": (SmolLM, SmolLMConfig("smollm2-135m-random", weights="random"))}
 
 
 class UnknownModel(KeyError):
@@ -54,6 +62,11 @@ def decoder(name: str):
         return model.variant(name, int(m.group(1)), int(m.group(2)))
     cls, config = DECODERS[name]
     return cls(config)
+
+
+def model(name: str):
+    """An encoder or a language model by name."""
+    return encoder(name) if name in ENCODERS else decoder(name)
 
 
 def variant_name(model: str, prompt_len: int | None = None, cache_len: int | None = None) -> str:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -192,16 +193,19 @@ class SmolLM:
         return sum(a.nbytes for ps in self.groups.values() for a in ps.values())
 
     # -- tokenizer (host ops) -----------------------------------------------------------
-    @functools.cached_property
-    def _tokenizer(self):
-        from tokenizers import Tokenizer
+    tokenizer_file = None  # set by `use_tokenizer_file`: a build's own copy
 
+    def tokenizer_json(self) -> bytes:
+        """The BPE tokenizer (tokenizers-library JSON), for builds to carry. Converted from
+        the GGUF by transformers once, then cached."""
         from agentc.disk_cache import cache_dir, digest
 
         if self._base is not None:
-            return self._base._tokenizer
+            return self._base.tokenizer_json()
+        if self.tokenizer_file is not None:
+            return self.tokenizer_file.read_bytes()
         key = {"gguf": assets.file_key(assets.smollm2_gguf()), "v": 1}
-        path = cache_dir() / "tokenizers" / f"{self.config.name}-{digest(key)[:24]}.json"
+        path = cache_dir() / "tokenizers" / f"smollm2-135m-{digest(key)[:24]}.json"
         if not path.exists():
             import warnings
 
@@ -214,7 +218,22 @@ class SmolLM:
                 warnings.simplefilter("ignore")
                 hf = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
             write_atomic(path, hf.backend_tokenizer.to_str().encode())
-        return Tokenizer.from_file(str(path))
+        return path.read_bytes()
+
+    def use_tokenizer_file(self, path) -> None:
+        """Tokenize with `path` (a build's copy) instead of the installed package."""
+        if self._base is not None:
+            return self._base.use_tokenizer_file(path)
+        self.tokenizer_file = Path(path)
+        self.__dict__.pop("_tokenizer", None)
+
+    @functools.cached_property
+    def _tokenizer(self):
+        from tokenizers import Tokenizer
+
+        if self._base is not None:
+            return self._base._tokenizer
+        return Tokenizer.from_str(self.tokenizer_json().decode())
 
     def chat_ids(self, prompt: str) -> list[int]:
         """The chat-templated prompt (default system message, one user turn, assistant
