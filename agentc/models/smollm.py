@@ -402,7 +402,7 @@ class SmolLM:
         """Greedy generation in PyTorch recomputing the whole sequence at every step (no
         cache, no padding); stops after the end-of-turn token."""
         c = self.config
-        w = {g: [torch.from_numpy(a) for a in ps.values()] for g, ps in self.groups.items()}
+        w = {g: [torch.from_numpy(np.array(a)) for a in ps.values()] for g, ps in self.groups.items()}  # writable copies
         emb = w[f"{c.name}/embed"]
         seq, out = list(ids), []
         with torch.no_grad():
