@@ -45,9 +45,10 @@ CARRY = ("plan.json", "manifest.json", "graph.py", "knowledge.txt")
 
 
 # -- here: compile ------------------------------------------------------------------------------
-def compile_build(out: Path, max_tokens: int, devices: list[str]) -> None:
+def compile_build(out: Path, max_tokens: int, devices: list[str], granularity: str) -> None:
     """Compile the example (for cuda) and copy what the GPU host needs (no model archives)."""
-    os.environ.update(AGENTC_RANDOM_WEIGHTS="1", AGENTC_MAX_TOKENS=str(max_tokens))
+    os.environ.update(AGENTC_RANDOM_WEIGHTS="1", AGENTC_MAX_TOKENS=str(max_tokens),
+                      AGENTC_LLM_GRANULARITY=granularity)
     import agentc
 
     full = out.with_name(out.name + "-full")
@@ -87,7 +88,8 @@ def regenerate(build: Path) -> dict[str, dict]:
             continue
         t0 = time.perf_counter()
         model = registry.model(entry["groups"][0].split("/", 1)[0])
-        groups = {g: model.groups[g] for g in entry["groups"]}
+        # step granularity keeps every layer in one group, `<model>/all`
+        groups = {g: model.all_group if g.endswith("/all") else model.groups[g] for g in entry["groups"]}
         digest = content_digest(groups)
         if not (build / rel).exists():
             write_irpa(build / rel, groups)
@@ -98,9 +100,14 @@ def regenerate(build: Path) -> dict[str, dict]:
 
 
 # -- there: workers -----------------------------------------------------------------------------
-def agentc_worker(conn, build: str):
+def agentc_worker(conn, build: str, runtime_flags: list[str]):
     os.environ["AGENTC_RANDOM_WEIGHTS"] = "1"  # the build's graph.py is traced again for its tools
+    import iree.runtime as rt
+
     import agentc
+
+    if runtime_flags:
+        rt.flags.parse_flags(*runtime_flags)  # before any device exists
 
     t0 = time.perf_counter()
     session = agentc.load(build)
@@ -110,9 +117,11 @@ def agentc_worker(conn, build: str):
         context, answer = session.run({"query": q})["outputs"]
         ev = session.trace.events[n:]
         span = [(s, e) for _, name, _, s, e in ev if name.startswith("embed_query/")]
-        prefill = [(s, e) for _, name, _, s, e in ev if name.startswith("answer/prefill/")]
+        prefill = [(s, e) for _, name, _, s, e in ev if name.startswith("answer/prefill")]
         samples = sorted(e for _, name, _, _, e in ev if name.startswith("answer/sample"))
-        return {"context": context, "answer": answer.strip(),
+        calls = [e - s for track, name, _, s, e in ev if track != "host"]
+        return {"context": context, "answer": answer.strip(), "device_ops": len(calls),
+                "device_op_ms": statistics.median(calls) * 1e3 if calls else float("nan"),
                 "embed_ms": (max(e for _, e in span) - min(s for s, _ in span)) * 1e3,
                 "prefill_ms": (max(e for _, e in prefill) - min(s for s, _ in prefill)) * 1e3,
                 "decode_steps": len(samples) - 1, "decode_s": samples[-1] - samples[0]}
@@ -165,7 +174,12 @@ def eager_worker(conn, build: str, max_tokens: int):
         num_attention_heads=lc.heads, num_key_value_heads=lc.kv_heads, head_dim=lc.head_dim,
         rope_theta=lc.rope_theta, rms_norm_eps=lc.eps, max_position_embeddings=lc.rope_len,
         tie_word_embeddings=True, bos_token_id=1, eos_token_id=lc.eos, pad_token_id=lc.eos))
-    emb = archives[f"{LLM}/embed"]
+    emb = archives.get(f"{LLM}/embed")
+    if f"{LLM}/all" in archives:  # step granularity: one group, `l<i>.<param>` keys
+        a = archives[f"{LLM}/all"]
+        emb = {k: a[k] for k in ("tok_emb", "norm_f")}
+        for i in range(lc.layers):
+            archives[f"{LLM}/l{i}"] = {k.split(".", 1)[1]: v for k, v in a.items() if k.startswith(f"l{i}.")}
     sd = {"model.embed_tokens.weight": emb["tok_emb"], "model.norm.weight": emb["norm_f"],
           "lm_head.weight": emb["tok_emb"]}
     q, kv = lc.heads * lc.head_dim, lc.kv_heads * lc.head_dim
@@ -237,15 +251,16 @@ def _serve(conn, run, load_s: float, torch=None) -> None:
     conn.send({"gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else float("nan")})
 
 
-def run_bench(build: Path, requests: int, max_tokens: int, out_json: str | None) -> None:
+def run_bench(build: Path, requests: int, max_tokens: int, out_json: str | None, runtime_flags: list[str]) -> None:
     regen = regenerate(build)
     ctx = mp.get_context("spawn")
     workers = {}
     for name, target, args in (("eager", eager_worker, (str(build), max_tokens)),
-                               ("agentc", agentc_worker, (str(build),))):
+                               ("agentc", agentc_worker, (str(build), runtime_flags))):
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=target, args=(child, *args), daemon=True)
         proc.start()
+        child.close()  # so that a worker's crash ends recv() instead of hanging it
         workers[name] = (proc, parent, parent.recv())
         print(f"{name}: ready in {workers[name][2]['load_s']:.1f} s", file=sys.stderr, flush=True)
     results = {"eager": [], "agentc": []}
@@ -279,6 +294,9 @@ def run_bench(build: Path, requests: int, max_tokens: int, out_json: str | None)
     for n in ("eager", "agentc"):
         print(f"{n:6s}: median {s[n]['median_ms']:7.1f} ms/request, embed {s[n]['embed_ms']:6.2f} ms, "
               f"prefill {s[n]['prefill_ms']:6.2f} ms, decode {s[n]['decode_tok_s']:6.1f} tok/s")
+    a = results["agentc"]
+    print(f"agentc: {a[0]['device_ops']} device operators per request, median {statistics.median(r['device_op_ms'] for r in a):.3f} ms "
+          f"each (call to results; runtime flags: {' '.join(runtime_flags) or 'none'})")
     print(f"eager peak GPU memory (torch): {finals['eager']['gpu_peak_mb']:.0f} MB")
     print(f"same retrieved passages: {same_ctx}/{requests}; same answers: {same}/{requests}")
     if out_json:
@@ -300,16 +318,18 @@ def main(argv=None):
     c.add_argument("--out", default=str(ROOT / ".device" / "gpu-models"))
     c.add_argument("--max-tokens", type=int, default=32)
     c.add_argument("--devices", default="cuda", help="device kinds (cpu: a local dry run of `run`)")
+    c.add_argument("--granularity", choices=("layer", "step"), default="layer", help="LLM operators per layer or step")
     r = sub.add_parser("run", help="on the GPU host: agentc vs PyTorch eager")
     r.add_argument("build")
     r.add_argument("--requests", type=int, default=20)
     r.add_argument("--max-tokens", type=int, default=32)
     r.add_argument("--json")
+    r.add_argument("--runtime-flag", action="append", default=[], help="IREE runtime flag, e.g. --cuda_use_streams=false")
     args = p.parse_args(argv)
     if args.cmd == "compile":
-        compile_build(Path(args.out), args.max_tokens, args.devices.split(","))
+        compile_build(Path(args.out), args.max_tokens, args.devices.split(","), args.granularity)
     else:
-        run_bench(Path(args.build), args.requests, args.max_tokens, args.json)
+        run_bench(Path(args.build), args.requests, args.max_tokens, args.json, args.runtime_flag)
 
 
 if __name__ == "__main__":
