@@ -100,7 +100,7 @@ def regenerate(build: Path) -> dict[str, dict]:
 
 
 # -- there: workers -----------------------------------------------------------------------------
-def agentc_worker(conn, build: str, runtime_flags: list[str]):
+def agentc_worker(conn, build: str, runtime_flags: list[str], trace: str | None):
     os.environ["AGENTC_RANDOM_WEIGHTS"] = "1"  # the build's graph.py is traced again for its tools
     import iree.runtime as rt
 
@@ -127,6 +127,8 @@ def agentc_worker(conn, build: str, runtime_flags: list[str]):
                 "decode_steps": len(samples) - 1, "decode_s": samples[-1] - samples[0]}
 
     _serve(conn, run, time.perf_counter() - t0)
+    if trace:
+        session.trace.write(trace)
 
 
 def eager_worker(conn, build: str, max_tokens: int):
@@ -251,12 +253,13 @@ def _serve(conn, run, load_s: float, torch=None) -> None:
     conn.send({"gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else float("nan")})
 
 
-def run_bench(build: Path, requests: int, max_tokens: int, out_json: str | None, runtime_flags: list[str]) -> None:
+def run_bench(build: Path, requests: int, max_tokens: int, out_json: str | None, runtime_flags: list[str],
+              trace: str | None = None) -> None:
     regen = regenerate(build)
     ctx = mp.get_context("spawn")
     workers = {}
     for name, target, args in (("eager", eager_worker, (str(build), max_tokens)),
-                               ("agentc", agentc_worker, (str(build), runtime_flags))):
+                               ("agentc", agentc_worker, (str(build), runtime_flags, trace))):
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=target, args=(child, *args), daemon=True)
         proc.start()
@@ -324,12 +327,13 @@ def main(argv=None):
     r.add_argument("--requests", type=int, default=20)
     r.add_argument("--max-tokens", type=int, default=32)
     r.add_argument("--json")
+    r.add_argument("--trace", help="write agentc's timeline (Chrome/Perfetto JSON) here")
     r.add_argument("--runtime-flag", action="append", default=[], help="IREE runtime flag, e.g. --cuda_use_streams=false")
     args = p.parse_args(argv)
     if args.cmd == "compile":
         compile_build(Path(args.out), args.max_tokens, args.devices.split(","), args.granularity)
     else:
-        run_bench(Path(args.build), args.requests, args.max_tokens, args.json, args.runtime_flag)
+        run_bench(Path(args.build), args.requests, args.max_tokens, args.json, args.runtime_flag, args.trace)
 
 
 if __name__ == "__main__":
