@@ -57,6 +57,7 @@ class Device:
         self.main = rt.VmModule.copy_buffer(self.instance, vmfb)
         self.context = rt.VmContext(self.instance, modules=modules + [self.main])
         self.functions = {}
+        self._staging = {}  # readback buffers by size, reused (see DeviceKind.to_host)
 
     def call(self, fn: str, args: list):
         """Run on the worker (the request submits it there)."""
@@ -68,7 +69,7 @@ class Device:
         return list(out) if isinstance(out, (tuple, list)) else [out]
 
     def to_host(self, array) -> np.ndarray:
-        return self.on_thread(self.kind.to_host, self.device, array)
+        return self.on_thread(self.kind.to_host, self.device, array, self._staging)
 
     def release(self, arrays: list) -> None:
         """Drop the last references to device buffers on the worker thread, without
@@ -82,6 +83,7 @@ class Device:
         def teardown():
             # IREE objects must go in dependency order, or teardown can crash.
             self.functions.clear()
+            self._staging.clear()
             for attr in ("context", "main", "providers", "instance", "device"):
                 setattr(self, attr, None)
 

@@ -19,6 +19,7 @@ import numpy as np
 from agentc.lazy import lazy_import
 from agentc.models import tokenizer
 from agentc.models.params import seeded_normal
+from agentc.models.sampling import greedy
 
 torch = lazy_import("torch")
 
@@ -155,7 +156,7 @@ class Decoder:
     @staticmethod
     def sample(logits: torch.Tensor) -> torch.Tensor:
         """Greedy sampling: (1, V) -> (1,) int32."""
-        return torch.argmax(logits, dim=-1).to(torch.int32)
+        return greedy(logits)
 
     # -- reference -------------------------------------------------------------------
     def reference_generate(self, prompt: str, max_tokens: int) -> str:

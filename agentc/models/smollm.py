@@ -33,6 +33,7 @@ import numpy as np
 
 from agentc.lazy import lazy_import
 from agentc.models import assets
+from agentc.models.sampling import greedy
 
 torch = lazy_import("torch")
 
@@ -366,7 +367,7 @@ class SmolLM:
 
     @staticmethod
     def sample(logits):
-        return torch.argmax(logits, dim=-1).to(torch.int32)
+        return greedy(logits)
 
     # -- operators: step granularity ------------------------------------------------------
     def _split_all(self, args):
