@@ -3,14 +3,18 @@
 Weights stay function arguments (never inlined constants): the first `len(param_names)`
 arguments are weights, recorded in the function's `agent.params` attribute, and the runtime
 binds them to resident device copies. Exports are cached on disk by a key over the model
-config, the operator, the example shapes and the torch/torch-mlir versions, because the
-FX export is the slowest step of a warm compile.
+config, the operator, the example shapes, the torch/torch-mlir versions and the source of
+every module in agentc.models (operators call shared helpers such as greedy sampling, whose
+edits must reach the cache too), because the FX export is the slowest step of a warm compile.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -36,7 +40,7 @@ def export_function(
     except (OSError, TypeError):
         source = repr(getattr(fn, "__code__", fn))
     full_key = dict(key, func=func_name, source=source, shapes=[(tuple(a.shape), str(a.dtype)) for a in args],
-                    torch=version("torch"), torch_mlir=version("torch-mlir"), v=3)
+                    torch=version("torch"), torch_mlir=version("torch-mlir"), models=_models_digest(), v=3)
     path = cache_dir() / "exports" / f"{func_name}-{digest(full_key)[:24]}.mlir"
     if path.exists():
         return path.read_text()
@@ -58,3 +62,11 @@ def export_function(
     write_atomic(path, out.encode())
     return out
 
+
+@functools.cache
+def _models_digest() -> str:
+    """A hash of the sources of agentc.models (a few hundred KB, read once per process)."""
+    h = hashlib.sha256()
+    for f in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
