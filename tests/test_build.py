@@ -90,3 +90,23 @@ def test_rebuild_drops_modules_of_devices_no_longer_used(tmp_path):
     assert agentc_cli("compile", EXAMPLES / "rag_agent.py", "-o", tmp_path, "--devices", "cpu").returncode == 0
     assert not (tmp_path / "cuda.vmfb").exists()
     assert (tmp_path / "cpu.vmfb").exists()
+
+
+def test_each_device_module_names_only_its_own_weights():
+    """A device loads the parameters its module names: with the encoder on vulkan and the
+    rest on cpu, neither module names the other's weights."""
+    import re
+
+    from agentc.passes import run_pass
+    from agentc.passes.outline_device_modules import OutlineDeviceModules
+
+    from agentc.compiler import lower
+
+    low = lower(EXAMPLES / "rag_agent.py")
+    where = {op.name: "vulkan" if op.name.startswith("embed_query") else "cpu" for op in low.ops if op.kind == "call"}
+    with low.ctx:
+        outline = OutlineDeviceModules(where, low.decompose.weights)
+        run_pass(low.module, outline)
+    owners = {d: set(re.findall(r'#flow\.parameter\.named<"agentc"::"([^"/]+)/', text))
+              for d, text in outline.device_modules.items()}
+    assert owners == {"vulkan": {"tiny-encoder"}, "cpu": {"tiny-lm", "index:facts"}}

@@ -118,18 +118,9 @@ class Device:
 
     def readback(self, array) -> np.ndarray:
         """A device array as a NumPy array that owns its memory."""
-        if not self.staged_readback:
-            return np.array(array.to_host(), copy=True)
-        rt = self.rt
-        buf = array._buffer_view.get_buffer()
-        staging = self.device.allocator.allocate_buffer(
-            memory_type=rt.MemoryType.HOST_LOCAL | rt.MemoryType.DEVICE_VISIBLE,
-            allowed_usage=rt.BufferUsage.TRANSFER | rt.BufferUsage.MAPPING,
-            allocation_size=buf.byte_length())
-        sem = self.device.create_semaphore(0)
-        self.device.queue_copy(buf, staging, [], [(sem, 1)])
-        sem.wait(1)
-        return staging.map().asarray(tuple(array.shape), np.dtype(array.dtype)).copy()
+        from agentc.readback import read_back
+
+        return read_back(self.device, array, self.staged_readback)
 
     def close(self) -> None:
         self.unload_all()

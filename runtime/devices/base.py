@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from agentc.readback import read_back
+
 
 @dataclass(frozen=True)
 class DeviceKind:
@@ -26,30 +28,7 @@ class DeviceKind:
         return rt.get_driver(driver or self.driver).create_default_device()
 
     def to_host(self, device, array, staging: dict | None = None) -> np.ndarray:
-        """A device result as a NumPy array that owns its memory.
-
-        A mapped view would pin IREE's buffer mapping past the session's life and crash
-        when the array is freed after the device is gone. `staging` (size -> buffer),
-        owned by the caller's device thread, keeps host-visible staging buffers for reuse:
-        allocating pinned host memory per readback cost ~2 ms on CUDA, more than the copy."""
-        if not self.staged_readback:
-            return np.array(array.to_host(), copy=True)
-        import iree.runtime as rt
-
-        buf = array._buffer_view.get_buffer()
-        size = buf.byte_length()
-        stage = (staging or {}).get(size)
-        if stage is None:
-            stage = device.allocator.allocate_buffer(
-                memory_type=rt.MemoryType.HOST_LOCAL | rt.MemoryType.DEVICE_VISIBLE,
-                allowed_usage=rt.BufferUsage.TRANSFER | rt.BufferUsage.MAPPING,
-                allocation_size=size)
-            if staging is not None:
-                staging[size] = stage
-        sem = device.create_semaphore(0)
-        device.queue_copy(buf, stage, [], [(sem, 1)])
-        sem.wait(1)
-        return stage.map().asarray(tuple(array.shape), np.dtype(array.dtype)).copy()
+        return read_back(device, array, self.staged_readback, staging)
 
 
 @functools.cache
