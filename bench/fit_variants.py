@@ -1,0 +1,68 @@
+"""How the calibration fit's choices move its held-out error, over measured profiles.
+
+The cost model fits a roofline per kernel class (cost_models/profile.py: `fit`) and holds
+out every third kernel of each class. This reruns that fit on stored measurements with
+other settings, side by side, so a change to the model is judged on all targets at once:
+
+  baseline          the committed settings
+  min-points N      at least N fitted kernels on each side of a cache split (default 3)
+  min-gain G        a cache split must lower the fitted error by G points (default 1)
+  local-residual    baseline, then each kernel's prediction scaled by the residuals of
+                    fitted kernels of its class near it in (log FLOPs, log bytes)
+
+    python bench/fit_variants.py cost_models/profiles/this-machine-cpu.json \
+        cost_models/profiles/this-machine-lavapipe.json bench/h200/profile-base.json
+
+Prints held-out / all-kernel MAPE per profile and variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from agentc.cost_models import profile as P
+
+
+def local_residual(data: dict, result: dict, sigma: float = 0.3, shrink: float = 0.5) -> tuple[float, float]:
+    kernels, held = data["kernels"], np.array(result["holdout"])
+    pred, meas = np.array(result["predicted_s"]), np.array([k["measured_s"] for k in kernels])
+    x = np.log10([[max(k["flops"], 1), max(k["bytes"], 1)] for k in kernels])
+    cls = [P.calibration_key(k["op_class"], k["dtype"]) for k in kernels]
+    residual = np.log(meas / pred)
+    out = pred.copy()
+    for j in range(len(kernels)):
+        near = [i for i in range(len(kernels)) if not held[i] and i != j and cls[i] == cls[j]]
+        if near:
+            w = np.exp(-((x[near] - x[j]) ** 2).sum(1) / (2 * sigma ** 2))
+            out[j] = pred[j] * np.exp((w * residual[near]).sum() / (w.sum() + shrink))
+    err = np.abs(out - meas) / meas * 100
+    return float(err[held].mean()), float(err.mean())
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("profiles", nargs="+")
+    args = p.parse_args(argv)
+    data = {Path(f).stem: json.loads(Path(f).read_text()) for f in args.profiles}
+    defaults = (P.CACHE_SPLIT_MIN_POINTS, P.CACHE_SPLIT_MIN_GAIN_PCT)
+    variants = [("baseline", defaults)] + [(f"min-points {n}", (n, defaults[1])) for n in (4, 5, 6)] + \
+               [(f"min-gain {g:g}", (defaults[0], g)) for g in (5.0, 10.0)]
+    print(f"{'variant':16s} " + "  ".join(f"{name:>24s}" for name in data))
+    try:
+        for label, (points, gain) in variants:
+            P.CACHE_SPLIT_MIN_POINTS, P.CACHE_SPLIT_MIN_GAIN_PCT = points, gain
+            cells = [P.fit(d) for d in data.values()]
+            print(f"{label:16s} " + "  ".join(f"{r['mape_pct_holdout']:11.1f} / {r['mape_pct_all']:5.1f} %"
+                                              for r in cells))
+        P.CACHE_SPLIT_MIN_POINTS, P.CACHE_SPLIT_MIN_GAIN_PCT = defaults
+        cells = [local_residual(d, P.fit(d)) for d in data.values()]
+        print(f"{'local-residual':16s} " + "  ".join(f"{h:11.1f} / {a:5.1f} %" for h, a in cells))
+    finally:
+        P.CACHE_SPLIT_MIN_POINTS, P.CACHE_SPLIT_MIN_GAIN_PCT = defaults
+
+
+if __name__ == "__main__":
+    main()
