@@ -124,6 +124,17 @@ irdl.dialect @agent {
 
   // ---- operator level --------------------------------------------------------------
 
+  // End-of-turn for greedy decoding: passes a sampled token on to the next decode step
+  // unless it is `eos`. A stopped token is skipped, and so is every operator that depends
+  // on it (the later decode steps); detokenize ends at the first skipped token.
+  irdl.operation @stop_at_eos {
+    %tensor = irdl.base "!builtin.tensor"
+    %int = irdl.base "#builtin.integer"
+    irdl.operands(token: %tensor)
+    irdl.results(out: %tensor)
+    irdl.attributes {"eos" = %int}
+  }
+
   // Generated token ids -> text, stopping at end-of-sequence.
   irdl.operation @detokenize {
     %tensor = irdl.base "!builtin.tensor"

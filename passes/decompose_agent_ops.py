@@ -4,8 +4,10 @@
                           models, call @<enc>__embeddings, @<enc>__block<i> per layer, @<enc>__pool
   agent.vector_search  -> call @index_<name>__similarity, call @index_<name>__top<k>
   agent.llm            -> agent.tokenize (prompt ids + length), call @<lm>__prefill,
-                          call @<lm>__sample, then per step call @<lm>__decode and
-                          call @<lm>__sample, and agent.detokenize of all sampled tokens.
+                          call @<lm>__sample, then per step agent.stop_at_eos of the last
+                          token (later steps are skipped after end-of-turn), call
+                          @<lm>__decode and call @<lm>__sample, and agent.detokenize of all
+                          sampled tokens.
                           Layered models with granularity "layer" (the default) instead
                           get embed/prefill_l<i>.../head per prompt and embed/decode_l<i>
                           .../head per generated token, each layer's KV cache threaded
@@ -25,6 +27,7 @@ from agentc.dialects import MODEL_OPS
 from torch_mlir import ir
 
 from agentc import kernels
+from agentc.models import registry
 
 
 def _file_loc(loc: ir.Location) -> tuple[str, str, int]:
@@ -170,8 +173,16 @@ class DecomposeAgentOps:
                     "agent.tokenize", results=[ids_t, len_t], operands=[op.operands[0]],
                     attributes={"model": ir.StringAttr.get(model)}, loc=loc("tokenize"))
                 ids, length = tok.results
-                tokens = self._generate_layered(ks, call, ids, length, steps) if layered else \
-                    self._generate(ks, call, ids, length, steps)
+                eos = registry.decoder(model).eos
+
+                def stop(token, i):  # the next step runs only if `token` is not end-of-turn
+                    return ir.Operation.create(
+                        "agent.stop_at_eos", results=[token.type], operands=[token],
+                        attributes={"eos": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), eos)},
+                        loc=loc(f"stop{i}")).results[0]
+
+                tokens = self._generate_layered(ks, call, stop, ids, length, steps) if layered else \
+                    self._generate(ks, call, stop, ids, length, steps)
                 out = ir.Operation.create(
                     "agent.detokenize", results=[op.results[0].type], operands=tokens,
                     attributes={"model": ir.StringAttr.get(model)}, loc=loc("detokenize")).results[0]
@@ -179,18 +190,19 @@ class DecomposeAgentOps:
         op.erase()
 
     @staticmethod
-    def _generate(ks, call, ids, length, steps):
-        """Step granularity: prefill, then per token one decode call over all layers."""
+    def _generate(ks, call, stop, ids, length, steps):
+        """Step granularity: prefill, then per token one decode call over all layers, each
+        after `stop` (end-of-turn) lets the previous token through."""
         logits, kc, vc = call(ks["prefill"], [ids, length], "prefill").results
         tokens = [call(ks["sample"], [logits], "sample0").results[0]]
         pos = length
         for i in range(1, steps):
-            logits, kc, vc, pos = call(ks["decode"], [tokens[-1], pos, kc, vc], f"decode{i}").results
+            logits, kc, vc, pos = call(ks["decode"], [stop(tokens[-1], i), pos, kc, vc], f"decode{i}").results
             tokens.append(call(ks["sample"], [logits], f"sample{i}").results[0])
         return tokens
 
     @staticmethod
-    def _generate_layered(ks, call, ids, length, steps):
+    def _generate_layered(ks, call, stop, ids, length, steps):
         """Layer granularity: every layer of every step is its own operator, with that
         layer's KV cache as explicit operands and results, so layers and steps can be
         placed on different devices."""
@@ -206,7 +218,7 @@ class DecomposeAgentOps:
         tokens = [call(ks["sample"], [logits], "sample0").results[0]]
         pos = length
         for i in range(1, steps):
-            x, cos, sin, nxt = call(ks["embed_decode"], [tokens[-1], pos], f"decode{i}/embed").results
+            x, cos, sin, nxt = call(ks["embed_decode"], [stop(tokens[-1], i), pos], f"decode{i}/embed").results
             for j in range(n_layers):
                 k, v = caches[j]
                 x, k, v = call(ks[f"decode_l{j}"], [x, cos, sin, pos, k, v], f"decode{i}/l{j}").results

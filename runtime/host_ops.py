@@ -23,6 +23,17 @@ class RunError(RuntimeError):
     """A request failed; the message names the failing node and its graph.py line."""
 
 
+SKIPPED = object()  # the value of an operator that did not run (untaken branch, after end-of-turn)
+PASS_SKIPPED = frozenset({"select", "detokenize"})  # host ops that take skipped inputs
+
+
+def skipped_inputs(kind: str, args: list) -> bool:
+    """Does an operator with these inputs not run? One skipped input skips it, except for
+    `select` (one side of a branch is always skipped) and `detokenize` (it ends at the first
+    skipped token: generation stopped there)."""
+    return kind not in PASS_SKIPPED and any(a is SKIPPED for a in args)
+
+
 def run_host_op(kind: str, attrs: dict, args: list, n_outputs: int,
                 passages: dict[str, list[str]], tools: dict) -> list:
     """The op's results. `passages`: index name -> its passages; `tools`: name -> callable."""
@@ -31,7 +42,11 @@ def run_host_op(kind: str, attrs: dict, args: list, n_outputs: int,
     if kind == "tokenize":
         return [registry.encoder(attrs["model"]).tokenize(args[0])]
     if kind == "detokenize":
-        return [registry.decoder(attrs["model"]).detokenize(args)]
+        end = next((i for i, a in enumerate(args) if a is SKIPPED), len(args))
+        tokens = args[:end]
+        return [registry.decoder(attrs["model"]).detokenize(tokens)]
+    if kind == "stop_at_eos":
+        return [SKIPPED if int(np.asarray(args[0]).ravel()[0]) == attrs["eos"] else args[0]]
     if kind == "format":
         return [attrs["template"].format(*args)]
     if kind == "join":

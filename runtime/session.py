@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from agentc.runtime.devices import KINDS
-from agentc.runtime.host_ops import RunError, run_host_op
+from agentc.runtime.host_ops import SKIPPED, RunError, run_host_op, skipped_inputs
 from agentc.runtime.trace import Trace
 
 from agentc.models import registry
@@ -176,7 +176,6 @@ class Session:
         self.close()
 
 
-_SKIPPED = object()
 
 
 class _Request:
@@ -238,8 +237,9 @@ class _Request:
     def _dispatch(self, i: int):
         op = self.s.ops[i]
         try:
-            if any(self._host(g) is _SKIPPED or bool(self._host(g)) != want for g, want in op["guards"]):
-                self._finish(i, [_SKIPPED] * len(op["outputs"]), "host")
+            if any(self._host(g) is SKIPPED or bool(self._host(g)) != want for g, want in op["guards"]) or \
+                    skipped_inputs(op["kind"], [self.values[v][1] for v in op["inputs"]]):
+                self._finish(i, [SKIPPED] * len(op["outputs"]), "host")
                 return
             if op["kind"] != "call":
                 self.s.host.submit(self._run_host_op, i)
@@ -303,7 +303,7 @@ class _Request:
     # -- values -----------------------------------------------------------------------
     def _host(self, vid):
         where, val = self.values[vid]
-        if where == "host" or val is _SKIPPED or isinstance(val, (str, bool, np.ndarray)):
+        if where == "host" or val is SKIPPED or isinstance(val, (str, bool, np.ndarray)):
             return val
         host = self.s.devices[where].to_host(val)
         with self.cv:

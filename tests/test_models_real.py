@@ -104,7 +104,7 @@ def test_layered_decomposition_random_llama(tmp_path, monkeypatch):
         names = [op.name for op in c.ops if op.name.startswith("answer/")]
         assert names[:6] == ["answer/tokenize", "answer/prefill/embed", "answer/prefill/l0", "answer/prefill/l1",
                              "answer/prefill/head", "answer/sample0"]
-        assert names[6:11] == ["answer/decode1/embed", "answer/decode1/l0", "answer/decode1/l1",
+        assert names[6:12] == ["answer/stop1", "answer/decode1/embed", "answer/decode1/l0", "answer/decode1/l1",
                                "answer/decode1/head", "answer/sample1"]
         assert len([n for n in names if "/l" in n]) == 2 * 6
         calls = {op.name: op for op in c.ops if op.kind == "call"}
@@ -133,6 +133,45 @@ def test_granularity_is_checked(tmp_path):
     """)
     with pytest.raises(agentc.AgentError, match="graph.py:6: llm: granularity must be one of layer, step"):
         trace_file(path)
+
+
+@needs_smollm
+def test_generation_stops_at_end_of_turn(tmp_path, monkeypatch):
+    """Once a sampled token is end-of-turn, the later decode steps do not run. The model's
+    eos is set to the token PyTorch greedy decoding produces third, so the build must stop
+    there: three tokens, two decode steps in the trace, the reference's text."""
+    import dataclasses
+
+    import agentc
+    from agentc.models import registry
+    from agentc.models.smollm import SmolLM, SmolLMConfig
+
+    cfg = SmolLMConfig(name="test-stop", dim=64, layers=2, heads=4, kv_heads=2, head_dim=16, ffn=96,
+                       prompt_len=64, cache_len=80, weights="random", eos=-1)
+    prompt = "Hello there, how are you?"
+    free = SmolLM(cfg).generate_ids(SmolLM(cfg).chat_ids(prompt), 8)  # eos -1: never stops
+    stop_at = free.index(free[2])  # the first occurrence of the third token
+    stopping = dataclasses.replace(cfg, eos=free[2])
+    monkeypatch.setitem(registry.DECODERS, "test-stop", (SmolLM, stopping))
+    registry.decoder.cache_clear()
+    path = _graph(tmp_path, """
+        @agentc.agent
+        def chat(q):
+            return agentc.llm(q, model="test-stop", max_tokens=8, name="answer")
+    """)
+    try:
+        build = tmp_path / "build"
+        agentc.compile(str(path), str(build), devices=["cpu"], quiet=True)
+        with agentc.load(build) as session:
+            (text,) = session.run({"q": prompt})["outputs"]
+            ran = [e[1] for e in session.trace.events]
+        dec = registry.decoder("test-stop")
+        assert dec.generate_ids(dec.chat_ids(prompt), 8) == free[: stop_at + 1]
+        assert text == dec.detokenize(free[: stop_at + 1])
+        assert sorted(n for n in ran if n.startswith("answer/sample")) == [f"answer/sample{i}" for i in range(stop_at + 1)]
+        assert not any(n.startswith(f"answer/decode{stop_at + 1}/") for n in ran)
+    finally:
+        registry.decoder.cache_clear()
 
 
 @needs_minilm

@@ -38,6 +38,7 @@ class DecoderConfig:
 
 class Decoder:
     layered = False  # decomposed into prefill, decode, sample (see agentc.kernels)
+    eos = tokenizer.EOS  # generation stops after sampling it
 
     def __init__(self, config: DecoderConfig):
         self.config = config

@@ -18,9 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agentc.runtime.host_ops import run_host_op
-
-_SKIPPED = object()
+from agentc.runtime.host_ops import SKIPPED, run_host_op, skipped_inputs
 
 
 class DirectRun:
@@ -72,7 +70,7 @@ class DirectRun:
 
         def host(vid):
             where, v = vals[vid]
-            if where != "host" and v is not _SKIPPED:
+            if where != "host" and v is not SKIPPED:
                 v = self.devices[where].to_host(v)
                 vals[vid] = ("host", v)
             return v
@@ -81,8 +79,9 @@ class DirectRun:
         self.timeline = []  # (op name, start, end) of this request, perf_counter seconds
         for i, op in enumerate(self.ops):
             t0 = time.perf_counter()
-            if any(host(g) is _SKIPPED or bool(host(g)) != want for g, want in op.guards):
-                outs = [("host", _SKIPPED)] * len(op.outputs)  # the untaken side of a branch
+            if any(host(g) is SKIPPED or bool(host(g)) != want for g, want in op.guards) or \
+                    skipped_inputs(op.kind, [vals[v][1] for v in op.inputs]):
+                outs = [("host", SKIPPED)] * len(op.outputs)  # untaken branch, or after end-of-turn
             elif op.kind == "call":
                 args = [vals[v][1] if vals[v][0] == op.device else host(v) for v in op.inputs]
                 dev = self.devices[op.device]
@@ -100,7 +99,7 @@ class DirectRun:
 
     def _host_op(self, op, args: list) -> list:
         if op.kind == "detokenize" and self.raw_tokens:
-            return [args]
+            return [[a for a in args if a is not SKIPPED]]  # generation stopped at the first skipped
         passages = {name: index.passages for name, index in self.graph.indexes.items()}
         return run_host_op(op.kind, op.attrs, args, len(op.outputs), passages, self.graph.tools)
 

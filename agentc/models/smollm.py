@@ -81,6 +81,11 @@ def rope_tables(c: SmolLMConfig, n: int) -> tuple[np.ndarray, np.ndarray]:
 class SmolLM:
     layered = True
 
+    @property
+    def eos(self) -> int:
+        """End of turn: generation stops after sampling it."""
+        return self.config.eos
+
     def __init__(self, config: SmolLMConfig):
         self.config = config
         self.key = config.name  # the registry name; kernel symbols derive from it
