@@ -16,8 +16,8 @@ On the GPU host (iree-base-runtime, torch with CUDA, transformers; no IREE compi
 transformers (BertModel + mean pooling, LlamaForCausalLM) on CUDA from the same arrays, with
 the same tokenizers and chat template (the build's copies). The two answer the same
 questions in two processes, alternately. Reported: median time per request, embedding and
-prefill time, decode tokens/s, whether passages and answers agree. Both sides always
-generate 32 tokens (eager's end-of-turn stop is disabled, as agentc has no early stop).
+prefill time, decode tokens/s, whether passages and answers agree. Both sides stop at
+end-of-turn or after 32 tokens.
 Last line `speedup_vs_eager=X.XX` (median eager / median agentc).
 """
 
@@ -194,7 +194,7 @@ def eager_worker(conn, build: str, max_tokens: int):
                    p + "mlp.down_proj.weight": w["w_down"]})
     _load(llama, sd)
     llama = llama.to(dev).eval()
-    llama.generation_config.eos_token_id = None  # always max_tokens, as agentc
+    llama.generation_config.eos_token_id = lc.eos  # both sides stop at end-of-turn
     corpus = next(ps for g, ps in archives.items() if g.startswith("index:"))
     corpus = next(iter(corpus.values()))
     passages = [ln.strip() for ln in (b / "knowledge.txt").read_text().splitlines() if ln.strip()]
@@ -292,7 +292,7 @@ def run_bench(build: Path, requests: int, max_tokens: int, out_json: str | None,
     same_ctx = sum(e["context"] == a["context"] for e, a in zip(results["eager"], results["agentc"]))
     same = sum(e["answer"] == a["answer"] for e, a in zip(results["eager"], results["agentc"]))
     gpu = _gpu_name()
-    print(f"device: {gpu}; {requests} requests x 2, {max_tokens} tokens each, random weights of the real "
+    print(f"device: {gpu}; {requests} requests x 2, at most {max_tokens} tokens, random weights of the real "
           f"architectures (hashes match: {all(r['hash_matches'] for r in regen.values())})")
     for n in ("eager", "agentc"):
         print(f"{n:6s}: median {s[n]['median_ms']:7.1f} ms/request, embed {s[n]['embed_ms']:6.2f} ms, "

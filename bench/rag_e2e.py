@@ -233,6 +233,7 @@ def main(argv=None):
     same = sum(e["answer"] == a["answer"] for e, a in zip(results["eager"], results["agentc"]))
     same_ctx = sum(e["context"] == a["context"] for e, a in zip(results["eager"], results["agentc"]))
     early = sum(r["tokens"] < args.max_tokens for r in results["eager"])
+    early_agentc = sum(r["decode_steps"] < args.max_tokens - 1 for r in results["agentc"])
     print(f"requests: {len(questions)} x 2, max_tokens={args.max_tokens}, granularity={args.granularity}, "
           f"agentc operators per request: {compiled['ops']}, runner {args.runner}, cpu driver "
           f"{args.cpu_driver or 'local-task'}, torch threads: {args.threads}, "
@@ -243,8 +244,7 @@ def main(argv=None):
           f"peak RSS {peaks['agentc']:6.0f} MB (compile {compiled['compile_s']:.1f} s, "
           f"load {workers['agentc'][2]['load_s']:.1f} s)")
     print(f"same retrieved passages: {same_ctx}/{len(questions)}; same answers: {same}/{len(questions)}; "
-          f"eager stopped at end-of-turn before {args.max_tokens} tokens in {early} requests "
-          f"(agentc always runs {args.max_tokens - 1} decode steps)")
+          f"stopped at end-of-turn before {args.max_tokens} tokens: eager in {early}, agentc in {early_agentc} requests")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "eager": eager, "agentc": agentc_, "peak_rss_mb": peaks,
                                                "results": results}, indent=1))

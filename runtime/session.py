@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -219,12 +220,19 @@ class _Request:
             self.s.devices[where].release(vals)
 
     def _launch(self, ready: list[int]) -> None:
-        for i in ready:
-            op = self.s.ops[i]
-            if self._foreign(op):
-                self.s.host.submit(self._dispatch, i)
+        """Start operators whose inputs are ready. A loop, not recursion: skipping finishes
+        an operator at once and readies the next, and after an end-of-turn that chain runs
+        through every remaining layer of every remaining decode step."""
+        queue = deque(ready)
+        while queue and self.error is None:
+            i = queue.popleft()
+            if self._foreign(self.s.ops[i]):
+                self.s.host.submit(self._dispatch_and_launch, i)
             else:
-                self._dispatch(i)
+                queue.extend(self._dispatch(i))
+
+    def _dispatch_and_launch(self, i: int) -> None:
+        self._launch(self._dispatch(i))
 
     # Device workers never wait on another device (two could deadlock): an operator whose
     # inputs or guards sit on a device other than its own is dispatched from a host thread,
@@ -234,21 +242,22 @@ class _Request:
         deps = [(v, own) for v in op["inputs"]] + [(g, "host") for g, _ in op["guards"]]
         return any(self.values[v][0] not in ("host", want) for v, want in deps)
 
-    def _dispatch(self, i: int):
+    def _dispatch(self, i: int) -> list[int]:
+        """Queue operator i; returns the operators it readied if it finished at once (skipped)."""
         op = self.s.ops[i]
         try:
             if any(self._host(g) is SKIPPED or bool(self._host(g)) != want for g, want in op["guards"]) or \
                     skipped_inputs(op["kind"], [self.values[v][1] for v in op["inputs"]]):
-                self._finish(i, [SKIPPED] * len(op["outputs"]), "host")
-                return
+                return self._finish(i, [SKIPPED] * len(op["outputs"]), "host")
             if op["kind"] != "call":
                 self.s.host.submit(self._run_host_op, i)
-                return
+                return []
             args = [self._on(v, op["device"]) for v in op["inputs"]]
         except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node
             self._fail(op, e)
-            return
+            return []
         self.s.devices[op["device"]].worker.submit(self._run_call, i, args)
+        return []
 
     def _run_call(self, i: int, args):
         op = self.s.ops[i]
@@ -260,7 +269,7 @@ class _Request:
             return
         del args  # the operands' last references, if the request already let go of them
         self.s.trace.add(op["device"], op["name"], self.rid, t0, time.perf_counter())
-        self._finish(i, outs, op["device"])
+        self._launch(self._finish(i, outs, op["device"]))
 
     def _run_host_op(self, i: int):
         op = self.s.ops[i]
@@ -272,7 +281,7 @@ class _Request:
             self._fail(op, e)
             return
         self.s.trace.add("host", op["name"], self.rid, t0, time.perf_counter())
-        self._finish(i, outs, "host")
+        self._launch(self._finish(i, outs, "host"))
 
     def _fail(self, op, e: BaseException) -> None:
         with self.cv:
@@ -281,7 +290,8 @@ class _Request:
                 self.error = RunError(f"node '{op['name']}' ({op['loc']}): {msg}")
             self.cv.notify_all()
 
-    def _finish(self, i: int, outs, where):
+    def _finish(self, i: int, outs, where) -> list[int]:
+        """Record operator i's results; returns the operators that are now ready."""
         op, ready, spent = self.s.ops[i], [], []
         with self.cv:
             for vid, val in zip(op["outputs"], outs):
@@ -297,8 +307,7 @@ class _Request:
             self.unfinished -= 1
             self.cv.notify_all()
         self._release(spent)
-        if self.error is None:
-            self._launch(ready)
+        return ready
 
     # -- values -----------------------------------------------------------------------
     def _host(self, vid):
