@@ -25,6 +25,9 @@ class RunError(RuntimeError):
 
 SKIPPED = object()  # the value of an operator that did not run (untaken branch, after end-of-turn)
 PASS_SKIPPED = frozenset({"select", "detokenize"})  # host ops that take skipped inputs
+# Host ops cheap enough to run on the thread that produced their input (a device worker)
+# instead of hopping to the host pool: end-of-turn sits between every two decode steps.
+INLINE_HOST_OPS = frozenset({"stop_at_eos"})
 
 
 def skipped_inputs(kind: str, args: list) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from agentc.runtime.devices import KINDS
-from agentc.runtime.host_ops import SKIPPED, RunError, run_host_op, skipped_inputs
+from agentc.runtime.host_ops import INLINE_HOST_OPS, SKIPPED, RunError, run_host_op, skipped_inputs
 from agentc.runtime.trace import Trace
 
 from agentc.models import registry
@@ -226,7 +226,10 @@ class _Request:
         queue = deque(ready)
         while queue and self.error is None:
             i = queue.popleft()
-            if self._foreign(self.s.ops[i]):
+            op = self.s.ops[i]
+            if op["kind"] in INLINE_HOST_OPS and self._readable_here(op):
+                queue.extend(self._dispatch(i, inline=True))
+            elif self._foreign(op):
                 self.s.host.submit(self._dispatch_and_launch, i)
             else:
                 queue.extend(self._dispatch(i))
@@ -237,18 +240,28 @@ class _Request:
     # Device workers never wait on another device (two could deadlock): an operator whose
     # inputs or guards sit on a device other than its own is dispatched from a host thread,
     # which reads them back (each readback on its own device's thread) before queueing it.
+    def _readable_here(self, op) -> bool:
+        """Can this thread read op's inputs without waiting on another thread? Host values,
+        and values of the device whose worker this is."""
+        here = threading.current_thread()
+        return all(self.values[v][0] == "host" or self.s.devices[self.values[v][0]]._thread is here
+                   for v in op["inputs"]) and not op["guards"]
+
     def _foreign(self, op) -> bool:
         own = op["device"] if op["kind"] == "call" else "host"
         deps = [(v, own) for v in op["inputs"]] + [(g, "host") for g, _ in op["guards"]]
         return any(self.values[v][0] not in ("host", want) for v, want in deps)
 
-    def _dispatch(self, i: int) -> list[int]:
-        """Queue operator i; returns the operators it readied if it finished at once (skipped)."""
+    def _dispatch(self, i: int, inline: bool = False) -> list[int]:
+        """Queue operator i, or with `inline` run it (a host op) on this thread; returns the
+        operators it readied if it finished at once."""
         op = self.s.ops[i]
         try:
             if any(self._host(g) is SKIPPED or bool(self._host(g)) != want for g, want in op["guards"]) or \
                     skipped_inputs(op["kind"], [self.values[v][1] for v in op["inputs"]]):
                 return self._finish(i, [SKIPPED] * len(op["outputs"]), "host")
+            if op["kind"] != "call" and inline:
+                return self._host_op(i)
             if op["kind"] != "call":
                 self.s.host.submit(self._run_host_op, i)
                 return []
@@ -272,6 +285,9 @@ class _Request:
         self._launch(self._finish(i, outs, op["device"]))
 
     def _run_host_op(self, i: int):
+        self._launch(self._host_op(i))
+
+    def _host_op(self, i: int) -> list[int]:
         op = self.s.ops[i]
         t0 = time.perf_counter()
         try:
@@ -279,9 +295,9 @@ class _Request:
             outs = run_host_op(op["kind"], op["attrs"], args, len(op["outputs"]), self.s.passages, self.s.tools)
         except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node
             self._fail(op, e)
-            return
+            return []
         self.s.trace.add("host", op["name"], self.rid, t0, time.perf_counter())
-        self._launch(self._finish(i, outs, "host"))
+        return self._finish(i, outs, "host")
 
     def _fail(self, op, e: BaseException) -> None:
         with self.cv:
