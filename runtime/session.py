@@ -183,6 +183,10 @@ class _Request:
     def __init__(self, s: Session, rid: int, inputs: dict, fetch: list[str]):
         self.s, self.rid, self.fetch = s, rid, fetch
         self.values: dict[str, tuple[str, object]] = {}  # value id -> (where, value)
+        # Host copies of device values, kept beside them: a token read back for its
+        # end-of-turn check still feeds the next decode step from the device, and device
+        # buffers are only ever freed by `_release`, on their device's thread.
+        self.copies: dict[str, np.ndarray] = {}
         for name, vid in zip(s.plan["inputs"], s.plan["input_ids"]):
             self.values[vid] = ("host", inputs[name])
         self.cv = threading.Condition()
@@ -213,6 +217,7 @@ class _Request:
         by_device: dict[str, list] = {}
         with self.cv:
             for vid in vids:
+                self.copies.pop(vid, None)
                 where, val = self.values.pop(vid, ("host", None))
                 if where in self.s.devices:
                     by_device.setdefault(where, []).append(val)
@@ -297,6 +302,8 @@ class _Request:
             self._fail(op, e)
             return []
         self.s.trace.add("host", op["name"], self.rid, t0, time.perf_counter())
+        if op["kind"] == "stop_at_eos" and outs[0] is not SKIPPED:
+            return self._finish(i, [self.values[op["inputs"][0]][1]], self.values[op["inputs"][0]][0])
         return self._finish(i, outs, "host")
 
     def _fail(self, op, e: BaseException) -> None:
@@ -330,10 +337,12 @@ class _Request:
         where, val = self.values[vid]
         if where == "host" or val is SKIPPED or isinstance(val, (str, bool, np.ndarray)):
             return val
-        host = self.s.devices[where].to_host(val)
-        with self.cv:
-            self.values[vid] = ("host", host)
-        return host
+        copy = self.copies.get(vid)
+        if copy is None:
+            copy = self.s.devices[where].to_host(val)
+            with self.cv:
+                self.copies[vid] = copy
+        return copy
 
     def _on(self, vid, device: str):
         where, val = self.values[vid]
