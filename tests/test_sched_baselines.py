@@ -203,3 +203,19 @@ def test_identical_processors_are_pooled_and_unpooled():
         "c": ["c"],
         "slow": ["slow"],
     }
+
+
+def test_critical_path_bound_pays_unavoidable_transfers():
+    # host-only -> gpu-only -> host-only: both edges cross memories whatever the placement,
+    # each paying latency 1 + 8 units / bandwidth 4 = 3; the middle task may also run on
+    # the host (slowly), so its edges are free there and the bound must not charge them.
+    procs = {"host": Processor("host"), "gpu": Processor("gpu")}
+    link = {("host", "gpu"): Link(latency=1, bandwidth=4)}
+    edges = {("a", "b"): 8, ("b", "c"): 8}
+    pinned = TaskGraph({"a": Task("a", {"host": 1}), "b": Task("b", {"gpu": 2}), "c": Task("c", {"host": 1})},
+                       procs, edges, link)
+    assert critical_path_bound(pinned) == 1 + 3 + 2 + 3 + 1
+    assert solve(pinned, "cpsat", time_limit_s=5).makespan == 10
+    free = TaskGraph({"a": Task("a", {"host": 1}), "b": Task("b", {"gpu": 2, "host": 20}), "c": Task("c", {"host": 1})},
+                     procs, edges, link)
+    assert critical_path_bound(free) == 1 + 2 + 1

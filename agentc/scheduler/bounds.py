@@ -2,8 +2,9 @@
 
 Reported next to every schedule so the gap is always visible, and combined with CP-SAT's
 own bound (which can be weak when the time limit is short, and which describes a
-rounded, possibly coarsened model rather than the graph itself). All three bounds ignore
-communication and memory, so they hold for any schedule `check_schedule` accepts.
+rounded, possibly coarsened model rather than the graph itself). They ignore memory, and
+communication except the transfers no placement avoids, so they hold for any schedule
+`check_schedule` accepts.
 """
 
 from __future__ import annotations
@@ -17,13 +18,29 @@ from agentc.scheduler.taskgraph import TaskGraph
 
 
 def critical_path_bound(tg: TaskGraph) -> float:
-    """Longest path with every task at its fastest processor and free transfers."""
+    """Longest path with every task at its fastest processor, each edge paying the least
+    transfer any placement of its two ends must make (zero unless every processor that can
+    run one end is in another memory than every processor that can run the other: a host
+    operator feeding the only GPU, say)."""
     preds = tg.predecessors()
     pos = topo_positions(tg)
     finish: dict[str, float] = {}
     for t in sorted(tg.tasks, key=lambda t: pos[t]):
-        finish[t] = max((finish[u] for u in preds[t]), default=0.0) + min(tg.tasks[t].cost.values())
+        ready = max((finish[u] + _least_transfer(tg, u, t) for u in preds[t]), default=0.0)
+        finish[t] = ready + min(tg.tasks[t].cost.values())
     return max(finish.values(), default=0.0)
+
+
+def _least_transfer(tg: TaskGraph, u: str, v: str) -> float:
+    least = math.inf
+    for p in tg.tasks[u].cost:
+        for q in tg.tasks[v].cost:
+            if tg.same_memory(p, q):
+                return 0.0
+            link = tg.links.get((p, q)) or tg.links.get((q, p))
+            if link is not None:  # no link: that pair is not a placement at all
+                least = min(least, tg.comm_time(u, v, p, q))
+    return 0.0 if math.isinf(least) else least
 
 
 def work_bound(tg: TaskGraph) -> float:
