@@ -94,9 +94,9 @@ def _log(opts: CompileOptions, msg: str) -> None:
         print(f"[agentc] {msg}", file=sys.stderr, flush=True)
 
 
-def lower(graph_path, agent: str | None = None, emit: str | None = None):
+def lower(graph_path, agent: str | None = None, emit: str | None = None, granularity: str = "layer"):
     """graph.py -> agent IR -> operators -> plan. With `emit` "agent" or "operators",
-    returns that stage's text instead."""
+    returns that stage's text instead. `granularity`: for LLMs that do not choose one."""
     graph = trace_file(graph_path, agent)
     ctx = context()
     module = emit_agent_ir(graph, ctx)
@@ -104,7 +104,7 @@ def lower(graph_path, agent: str | None = None, emit: str | None = None):
     if emit == "agent":
         return agent_text
     with ctx:
-        decompose = DecomposeAgentOps(indexes=graph.indexes)
+        decompose = DecomposeAgentOps(indexes=graph.indexes, granularity=granularity)
         run_pass(module, decompose)
     if emit == "operators":
         return module.operation.get_asm(enable_debug_info=True)
@@ -173,8 +173,15 @@ def place_file(graph_path, cluster=None, sla_ms: float | None = None, objective:
     else:
         opts.cluster = str(cluster) if cluster is not None else None
         resolved = resolve_cluster(opts, catalog)
-    low = lower(graph_path, agent)
+    low = lower(graph_path, agent, granularity=llm_granularity(resolved))
     return place_lowered(low, resolved, opts)
+
+
+def llm_granularity(cluster: Cluster) -> str:
+    """Per-layer LLM operators exist so that layers and steps can go to different devices;
+    with one device there is nothing to split, and per-step operators make ~15x fewer calls
+    (measured side by side: `bench/rag_e2e.py --granularity`, docs/gpu-h200.md)."""
+    return "step" if len(cluster.devices) == 1 else "layer"
 
 
 def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
@@ -186,7 +193,7 @@ def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
     cluster = resolve_cluster(opts, catalog)
     if opts.emit is not None and opts.emit not in STAGES:
         raise AgentError(f"--emit: unknown stage '{opts.emit}' (known: {', '.join(STAGES)})")
-    low = lower(graph_path, opts.agent, opts.emit)
+    low = lower(graph_path, opts.agent, opts.emit, llm_granularity(cluster))
     if isinstance(low, str):
         return low
     _log(opts, f"decomposed into operators ({time.perf_counter() - t0:.1f}s)")

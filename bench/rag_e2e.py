@@ -13,7 +13,7 @@ generate; agentc: from the runtime trace, first to last sampled token), peak RSS
 worker, and whether the answers agree. The last line is `speedup_vs_eager=X.XX`
 (median eager / median agentc).
 
-    python bench/rag_e2e.py --requests 20 [--granularity layer|step] [--json out.json]
+    python bench/rag_e2e.py --requests 20 [--granularity auto|layer|step] [--json out.json]
         [--runner session|direct] [--cpu-driver local-sync]
 """
 
@@ -116,7 +116,10 @@ def eager_worker(conn, max_tokens: int, threads: int):
 
 
 def _agentc_env(max_tokens: int, granularity: str) -> None:
-    os.environ["AGENTC_LLM_GRANULARITY"] = granularity  # read by the example when it is traced
+    if granularity == "auto":  # the compiler's choice: per step, as the build has one device
+        os.environ.pop("AGENTC_LLM_GRANULARITY", None)
+    else:
+        os.environ["AGENTC_LLM_GRANULARITY"] = granularity  # read by the example when it is traced
     os.environ["AGENTC_MAX_TOKENS"] = str(max_tokens)
 
 
@@ -179,7 +182,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--requests", type=int, default=20)
     p.add_argument("--max-tokens", type=int, default=32)
-    p.add_argument("--granularity", choices=("layer", "step"), default="layer")
+    p.add_argument("--granularity", choices=("auto", "layer", "step"), default="auto")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch threads (default: all cores)")
     p.add_argument("--runner", choices=("session", "direct"), default="session",
                    help="agentc side: the runtime (default) or agentc.models.direct (see agentc_worker)")

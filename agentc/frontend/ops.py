@@ -117,10 +117,11 @@ GRANULARITIES = ("layer", "step")
 def llm(prompt, model: str = "tiny-lm", max_tokens: int = 16, name: str | None = None,
         granularity: str | None = None, prompt_len: int | None = None,
         cache_len: int | None = None) -> Value:
-    """Prompt -> generated text (greedy). `granularity` (layered models only): "layer"
-    (default) makes every layer of prefill and of each decode step its own operator, so
-    layers and steps can be placed apart; "step" makes one operator per prefill and per
-    decode step (far fewer operators). `prompt_len` / `cache_len` (layered models only)
+    """Prompt -> generated text (greedy), stopping at end-of-turn. `granularity` (layered
+    models only): "layer" makes every layer of prefill and of each decode step its own
+    operator, so layers and steps can be placed apart; "step" makes one operator per
+    prefill and per decode step (far fewer operators, far fewer calls). Unset, the compiler
+    picks "step" when the cluster has one device (nothing to split) and "layer" otherwise. `prompt_len` / `cache_len` (layered models only)
     set the static prompt budget P (longer prompts lose the start of the message) and KV
     cache length S; prefill costs grow with P, decode traffic with S."""
     if prompt_len is not None or cache_len is not None:

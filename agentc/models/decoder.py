@@ -34,14 +34,15 @@ class DecoderConfig:
     prompt_len: int = 160  # P: prompts are padded or truncated to this
     cache_len: int = 192  # S: prompt plus generated tokens
     vocab: int = tokenizer.VOCAB_SIZE
+    eos: int = tokenizer.EOS  # generation stops after sampling it
 
 
 class Decoder:
     layered = False  # decomposed into prefill, decode, sample (see agentc.kernels)
-    eos = tokenizer.EOS  # generation stops after sampling it
 
     def __init__(self, config: DecoderConfig):
         self.config = config
+        self.eos = config.eos
         c = config
         shapes = {"tok_emb": (c.vocab, c.dim), "pos_emb": (c.cache_len, c.dim)}
         for i in range(c.layers):
@@ -162,6 +163,10 @@ class Decoder:
     # -- reference -------------------------------------------------------------------
     def reference_generate(self, prompt: str, max_tokens: int) -> str:
         """Greedy generation recomputing the whole sequence each step (no cache)."""
+        return tokenizer.decode(self.reference_ids(prompt, max_tokens))
+
+    def reference_ids(self, prompt: str, max_tokens: int) -> list[int]:
+        """The token ids of `reference_generate`, up to and including end-of-turn."""
         c = self.config
         ids, length = tokenizer.encode_prompt(prompt, c.prompt_len)
         seq = [int(t) for t in ids[0, : int(length[0])]]
@@ -183,6 +188,6 @@ class Decoder:
                 nxt = int(torch.argmax(self._logits(w, x[:, -1:])[0, 0]))
                 out.append(nxt)
                 seq.append(nxt)
-                if nxt == tokenizer.EOS:
+                if nxt == c.eos:
                     break
-        return tokenizer.decode(out)
+        return out
