@@ -179,7 +179,7 @@ def place_file(graph_path, cluster=None, sla_ms: float | None = None, objective:
 
 def llm_granularity(cluster: Cluster) -> str:
     """Per-layer LLM operators exist so that layers and steps can go to different devices;
-    with one device there is nothing to split, and per-step operators make ~15x fewer calls
+    with one device there is nothing to split, and per-step operators make ~14x fewer device calls
     (measured side by side: `bench/rag_e2e.py --granularity`, docs/gpu-h200.md)."""
     return "step" if len(cluster.devices) == 1 else "layer"
 
