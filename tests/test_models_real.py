@@ -63,6 +63,38 @@ def _graph(tmp_path, body: str, name="graph.py"):
     return path
 
 
+def _tiny_llama(**changes):
+    """A 2-layer random-weight model of SmolLM2's architecture (needs its tokenizer)."""
+    from agentc.models.smollm import SmolLMConfig
+
+    return SmolLMConfig(name="test-llama", dim=64, layers=2, heads=4, kv_heads=2, head_dim=16, ffn=96,
+                        prompt_len=64, cache_len=80, weights="random", **changes)
+
+
+@pytest.fixture
+def register(monkeypatch):
+    """`register(name, model_class, config)`: a language model in the registry for one test."""
+    from agentc.models import registry
+
+    def add(name, cls, config):
+        monkeypatch.setitem(registry.DECODERS, name, (cls, config))
+        registry.decoder.cache_clear()
+
+    yield add
+    registry.decoder.cache_clear()
+
+
+def _run_once(tmp_path, graph_path, inputs: dict):
+    """Compile for cpu, run one request: (outputs, names of the operators that ran)."""
+    import agentc
+
+    build = tmp_path / "build"
+    agentc.compile(str(graph_path), str(build), devices=["cpu"], quiet=True)
+    with agentc.load(build) as session:
+        outputs = session.run(inputs)["outputs"]
+        return outputs, {e[1] for e in session.trace.events}
+
+
 # -- fast: archives and decomposition structure -------------------------------------------
 def test_irpa_round_trip(tmp_path):
     from agentc.models.irpa import param_key, read_irpa, write_irpa
@@ -79,17 +111,15 @@ def test_irpa_round_trip(tmp_path):
 
 
 @needs_smollm
-def test_layered_decomposition_random_llama(tmp_path, monkeypatch):
+def test_layered_decomposition_random_llama(tmp_path, register):
     """A 2-layer random-weight model of the SmolLM2 architecture: one exported block
     function per phase reused by every layer, per-layer weight groups and KV caches, and
     cached IREE decoding equal to full recomputation in PyTorch."""
     from agentc.models import registry
-    from agentc.models.smollm import SmolLM, SmolLMConfig
+    from agentc.models.smollm import SmolLM
 
-    cfg = SmolLMConfig(name="test-llama", dim=64, layers=2, heads=4, kv_heads=2, head_dim=16, ffn=96,
-                       prompt_len=64, cache_len=80, weights="random")
-    monkeypatch.setitem(registry.DECODERS, "test-llama", (SmolLM, cfg))
-    registry.decoder.cache_clear()
+    cfg = _tiny_llama()
+    register("test-llama", SmolLM, cfg)
     path = _graph(tmp_path, """
         @agentc.agent
         def chat(q):
@@ -120,7 +150,6 @@ def test_layered_decomposition_random_llama(tmp_path, monkeypatch):
         assert _tokens(short) == want[:3]
     finally:
         c.close()
-        registry.decoder.cache_clear()
 
 
 def test_granularity_is_checked(tmp_path):
@@ -136,97 +165,67 @@ def test_granularity_is_checked(tmp_path):
         trace_file(path)
 
 
-def test_generation_stops_at_end_of_turn(tmp_path, monkeypatch):
+def test_generation_stops_at_end_of_turn(tmp_path, register):
     """Once a sampled token is end-of-turn, the later decode steps do not run. tiny-lm's eos
     is set to the token its PyTorch greedy decoding produces third: the build must sample
     three tokens, run two decode steps and give the reference's text."""
-    import dataclasses
-
-    import agentc
     from agentc.models import registry
     from agentc.models.decoder import Decoder, DecoderConfig
 
     prompt = "Hello there, how are you?"
     free = Decoder(DecoderConfig("tiny-lm", eos=-1)).reference_ids(prompt, 8)  # eos -1: never stops
     assert len(set(free[:3])) == 3
-    stopping = dataclasses.replace(DecoderConfig("tiny-lm"), eos=free[2])  # same weights (seeded by name)
-    monkeypatch.setitem(registry.DECODERS, "test-stop", (Decoder, stopping))
-    registry.decoder.cache_clear()
+    register("test-stop", Decoder, DecoderConfig("tiny-lm", eos=free[2]))  # same weights: seeded by name
     path = _graph(tmp_path, """
         @agentc.agent
         def chat(q):
             return agentc.llm(q, model="test-stop", max_tokens=8, name="answer")
     """)
-    try:
-        build = tmp_path / "build"
-        agentc.compile(str(path), str(build), devices=["cpu"], quiet=True)
-        with agentc.load(build) as session:
-            (text,) = session.run({"q": prompt})["outputs"]
-            ran = {e[1] for e in session.trace.events}
-        dec = registry.decoder("test-stop")
-        assert dec.reference_ids(prompt, 8) == free[:3]
-        assert text == dec.reference_generate(prompt, 8)
-    finally:
-        registry.decoder.cache_clear()
+    (text,), ran = _run_once(tmp_path, path, {"q": prompt})
+    dec = registry.decoder("test-stop")
+    assert dec.reference_ids(prompt, 8) == free[:3]
+    assert text == dec.reference_generate(prompt, 8)
     assert {"answer/sample0", "answer/sample1", "answer/sample2", "answer/decode2", "answer/stop3"} <= ran
     assert not {"answer/decode3", "answer/sample3", "answer/stop4"} & ran
 
 
 @needs_smollm
-def test_layered_generation_stops_at_end_of_turn(tmp_path, monkeypatch):
+def test_layered_generation_stops_at_end_of_turn(tmp_path, register):
     """The same per layer: a 2-layer random model of SmolLM2's architecture, whose eos is
     set to its first greedy token, runs no decode layer at all."""
-    import agentc
     from agentc.models import registry
-    from agentc.models.smollm import SmolLM, SmolLMConfig
+    from agentc.models.smollm import SmolLM
 
-    cfg = SmolLMConfig(name="test-llama", dim=64, layers=2, heads=4, kv_heads=2, head_dim=16, ffn=96,
-                       prompt_len=64, cache_len=80, weights="random")
     prompt = "Hello there, how are you?"
-    first = SmolLM(cfg).generate_ids(SmolLM(cfg).chat_ids(prompt), 1)[0]
-    monkeypatch.setitem(registry.DECODERS, "test-llama", (SmolLM, SmolLMConfig(**{**cfg.__dict__, "eos": first})))
-    registry.decoder.cache_clear()
+    model = SmolLM(_tiny_llama())
+    first = model.generate_ids(model.chat_ids(prompt), 1)[0]
+    register("test-llama", SmolLM, _tiny_llama(eos=first))
     path = _graph(tmp_path, """
         @agentc.agent
         def chat(q):
             return agentc.llm(q, model="test-llama", max_tokens=6, name="answer", granularity="layer")
     """)
-    try:
-        build = tmp_path / "build"
-        agentc.compile(str(path), str(build), devices=["cpu"], quiet=True)
-        with agentc.load(build) as session:
-            (text,) = session.run({"q": prompt})["outputs"]
-            ran = {e[1] for e in session.trace.events}
-        assert text == registry.decoder("test-llama").detokenize([first])
-    finally:
-        registry.decoder.cache_clear()
+    (text,), ran = _run_once(tmp_path, path, {"q": prompt})
+    assert text == registry.decoder("test-llama").detokenize([first])
     assert {"answer/prefill/l1", "answer/sample0", "answer/stop1"} <= ran
     assert not [n for n in ran if n.startswith("answer/decode")]
 
 
 @needs_smollm
-def test_llm_granularity_follows_the_cluster(tmp_path, monkeypatch):
+def test_llm_granularity_follows_the_cluster(tmp_path, register):
     """Unset, an LLM is split per layer when the cluster has devices to split it across,
     and per decode step when it has one."""
     import agentc
-    from agentc.models import registry
-    from agentc.models.smollm import SmolLM, SmolLMConfig
+    from agentc.models.smollm import SmolLM
 
-    cfg = SmolLMConfig(name="test-llama", dim=64, layers=2, heads=4, kv_heads=2, head_dim=16, ffn=96,
-                       prompt_len=64, cache_len=80, weights="random")
-    monkeypatch.setitem(registry.DECODERS, "test-llama", (SmolLM, cfg))
-    registry.decoder.cache_clear()
+    register("test-llama", SmolLM, _tiny_llama())
     path = _graph(tmp_path, """
         @agentc.agent
         def chat(q):
             return agentc.llm(q, model="test-llama", max_tokens=3, name="answer")
     """)
-    try:
-        one = {op.name for op in agentc.place(str(path), ["cpu"], objective="latency").ops}
-        two = {op.name for op in agentc.place(str(path), str(EXAMPLES / "clusters" / "t4_h100.yaml"),
-                                              sla_ms=1000).ops}
-    finally:
-        registry.decoder.cache_clear()
+    one = {op.name for op in agentc.place(str(path), ["cpu"], objective="latency").ops}
+    two = {op.name for op in agentc.place(str(path), str(EXAMPLES / "clusters" / "t4_h100.yaml"), sla_ms=1000).ops}
     assert {"answer/prefill", "answer/decode1", "answer/decode2"} <= one and "answer/decode1/l0" not in one
     assert {"answer/prefill/l0", "answer/decode1/l0", "answer/decode2/l1"} <= two
 
