@@ -10,6 +10,7 @@ Weights are IREE parameters, loaded once per device and shared by all its operat
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -101,7 +102,11 @@ def weight_index(paths):
 
     index = rt.ParameterIndex()
     for path in paths:
-        index.load(str(path))
+        try:
+            index.load(str(path))
+        except (IndexError, RuntimeError, ValueError) as e:  # IREE's parser: truncated or not an archive
+            raise RunError(f"{path}: not a readable weights archive ({str(e).split('; ')[-1]}); "
+                           f"recompile the agent") from None
     return index
 
 
@@ -119,7 +124,15 @@ class Session:
         self.devices: dict[str, Device] = {}
         for d, info in self.plan["devices"].items():
             vmfb = (self.dir / f"{info['module']}.vmfb").read_bytes()
-            self.devices[d] = Device(d, info["runtime"], vmfb, self.weights)
+            try:
+                self.devices[d] = Device(d, info["runtime"], vmfb, self.weights)
+            except (RuntimeError, ValueError) as e:  # e.g. a weight the module names is in no archive
+                for dev in self.devices.values():
+                    dev.close()
+                first = str(e).splitlines()[0] if str(e) else type(e).__name__
+                missing = re.search(r"no parameter found in index with key '[^']*'", first)
+                raise RunError(f"{self.dir}: device '{d}' could not load its module: "
+                               f"{missing.group(0) if missing else first}; recompile the agent") from None
         for name, rel in self.plan.get("tokenizers", {}).items():
             registry.model(name).use_tokenizer_file(self.dir / rel)
         self.tools = self._load_tools()

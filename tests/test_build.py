@@ -110,3 +110,23 @@ def test_each_device_module_names_only_its_own_weights():
     owners = {d: set(re.findall(r'#flow\.parameter\.named<"agentc"::"([^"/]+)/', text))
               for d, text in outline.device_modules.items()}
     assert owners == {"vulkan": {"tiny-encoder"}, "cpu": {"tiny-lm", "index:facts"}}
+
+
+def test_corrupt_or_foreign_archives_are_clear_errors(tmp_path):
+    """A truncated archive, and an archive without the weights the module names, each give
+    one line naming the file or the missing key, not an IREE traceback."""
+    from agentc.models.irpa import write_irpa
+
+    assert agentc_cli("compile", EXAMPLES / "fanout_agent.py", "-o", tmp_path, "--devices", "cpu").returncode == 0
+    archive = tmp_path / "weights" / "tiny-lm.irpa"
+    data = archive.read_bytes()
+    archive.unlink()  # a hard link into the cache: never write through it
+    archive.write_bytes(data[:1000])
+    r = agentc_cli("run", tmp_path, "--input", "query=x")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "tiny-lm.irpa: not a readable weights archive" in r.stderr
+    archive.unlink()
+    write_irpa(archive, {"tiny-lm": {"unrelated": np.zeros(3, np.float32)}})
+    r = agentc_cli("run", tmp_path, "--input", "query=x")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "device 'cpu' could not load its module: no parameter found in index with key 'tiny-lm/" in r.stderr
