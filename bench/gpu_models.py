@@ -45,11 +45,20 @@ CARRY = ("plan.json", "manifest.json", "graph.py", "knowledge.txt")
 
 
 # -- here: compile ------------------------------------------------------------------------------
-def compile_build(out: Path, max_tokens: int, devices: list[str], granularity: str) -> None:
-    """Compile the example (for cuda) and copy what the GPU host needs (no model archives)."""
+def compile_build(out: Path, max_tokens: int, devices: list[str], granularity: str,
+                  iree_flags: list[str]) -> None:
+    """Compile the example (for cuda) and copy what the GPU host needs (no model archives).
+    `iree_flags` are added to every device's IREE compile flags (recorded in the manifest)."""
     os.environ.update(AGENTC_RANDOM_WEIGHTS="1", AGENTC_MAX_TOKENS=str(max_tokens),
                       AGENTC_LLM_GRANULARITY=granularity)
+    import dataclasses
+
+    from agentc.runtime.devices import KINDS
+
     import agentc
+
+    for name in devices:
+        KINDS[name] = dataclasses.replace(KINDS[name], compile_flags=KINDS[name].compile_flags + tuple(iree_flags))
 
     full = out.with_name(out.name + "-full")
     t0 = time.perf_counter()
@@ -322,6 +331,7 @@ def main(argv=None):
     c.add_argument("--max-tokens", type=int, default=32)
     c.add_argument("--devices", default="cuda", help="device kinds (cpu: a local dry run of `run`)")
     c.add_argument("--granularity", choices=("layer", "step"), default="layer", help="LLM operators per layer or step")
+    c.add_argument("--iree-flag", action="append", default=[], help="extra iree-compile flag (repeatable)")
     r = sub.add_parser("run", help="on the GPU host: agentc vs PyTorch eager")
     r.add_argument("build")
     r.add_argument("--requests", type=int, default=20)
@@ -331,7 +341,7 @@ def main(argv=None):
     r.add_argument("--runtime-flag", action="append", default=[], help="IREE runtime flag, e.g. --cuda_use_streams=false")
     args = p.parse_args(argv)
     if args.cmd == "compile":
-        compile_build(Path(args.out), args.max_tokens, args.devices.split(","), args.granularity)
+        compile_build(Path(args.out), args.max_tokens, args.devices.split(","), args.granularity, args.iree_flag)
     else:
         run_bench(Path(args.build), args.requests, args.max_tokens, args.json, args.runtime_flag, args.trace)
 
