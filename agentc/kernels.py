@@ -8,6 +8,7 @@ call's operands are exactly the data that moves between operators; weights stay 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -44,37 +45,28 @@ def _weights_key(params: dict) -> list:
     return [(n, list(a.shape), str(a.dtype)) for n, a in params.items()]
 
 
-def _model_source(model_obj) -> str:
-    """The source of the model's whole module: operators call helpers (attention, norms)
-    whose edits must invalidate cached exports too."""
-    import inspect
-
-    return inspect.getsource(inspect.getmodule(type(model_obj)))
-
-
 def _shared_kernels(model_obj, op: str, fn, layers: list[tuple[str, str]], acts: list) -> list[Kernel]:
     """One exported function reused by several layers: `layers` lists (symbol, group)
     pairs whose groups hold weights of identical shapes. The function is exported (and
     cached) once; each layer gets a copy renamed to `<symbol>_impl`, so device modules stay
     self-contained and IREE deduplicates the identical dispatches when compiling."""
-    name = model_obj.config.name
+    first = _model_kernel(model_obj, op, fn, layers[0][1], acts)
+    pattern = re.compile(rf"@{re.escape(first.symbol)}_impl\b")
     groups = model_obj.groups
-    first = groups[layers[0][1]]
-    base = f"{sanitize(getattr(model_obj, 'key', name))}__{op}"
-    args = list(first.values()) + list(acts)
-    key = {"group": name, "op": op, "weights": _weights_key(first), "code": _model_source(model_obj)}
-    text = export_function(fn, args, base + "_impl", list(first), key)
-    pattern = re.compile(rf"@{re.escape(base)}_impl\b")
-    return [Kernel(symbol, group, groups[group], pattern.sub(f"@{symbol}_impl", text)) for symbol, group in layers]
+    return [Kernel(symbol, group, groups[group], pattern.sub(f"@{symbol}_impl", first.impl_text))
+            for symbol, group in layers]
 
 
-def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list) -> Kernel:
-    """A kernel of a layered model bound to weight `group` (None: no weights)."""
+def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params: dict | None = None) -> Kernel:
+    """A kernel of a layered model bound to weight `group` (None: no weights); `params`
+    stands for a group the model does not keep (step granularity's `<name>/all`). The
+    export cache key needs no model source: export_function hashes all of agentc.models."""
     name = model_obj.config.name
-    params = model_obj.groups[group] if group else {}
+    if params is None:
+        params = model_obj.groups[group] if group else {}
     symbol = f"{sanitize(getattr(model_obj, 'key', name))}__{op}"
     args = list(params.values()) + list(acts)
-    key = {"group": name, "op": op, "weights": _weights_key(params), "code": _model_source(model_obj)}
+    key = {"group": name, "op": op, "weights": _weights_key(params)}
     text = export_function(fn, args, symbol + "_impl", list(params), key)
     return Kernel(symbol, group or name, params, text)
 
@@ -141,19 +133,10 @@ def _layered_decoder_kernels(dec, granularity: str) -> list[Kernel]:
     logits = np.zeros((1, c.vocab), np.float32)
     sample = _model_kernel(dec, "sample", dec.sample, None, [logits])
     if granularity == "step":
-        name = c.name
-        params = dec.all_group
-        group = f"{name}/all"
         kc = np.zeros((c.layers, 1, c.kv_heads, S, hd), np.float32)
-
-        def whole(op, fn, acts):
-            key = {"group": name, "op": op, "weights": _weights_key(params), "code": _model_source(dec)}
-            symbol = f"{sanitize(dec.key)}__{op}"
-            text = export_function(fn, list(params.values()) + acts, symbol + "_impl", list(params), key)
-            return Kernel(symbol, group, params, text)
-
-        return [whole("prefill", dec.prefill, [ids, length]),
-                whole("decode", dec.decode, [i32, length, kc, kc]), sample]
+        whole = functools.partial(_model_kernel, dec, group=f"{c.name}/all", params=dec.all_group)
+        return [whole("prefill", dec.prefill, acts=[ids, length]),
+                whole("decode", dec.decode, acts=[i32, length, kc, kc]), sample]
     emb = f"{c.name}/embed"
     x_p = np.zeros((1, P, D), np.float32)
     x_d = np.zeros((1, 1, D), np.float32)
@@ -189,6 +172,3 @@ def decoder_kernels(model: str, granularity: str = "layer") -> list[Kernel]:
         _kernel(model, "sample", dec.sample, {}, [logits]),
     ]
 
-
-def global_name(group: str, param: str) -> str:
-    return f"{group}/{param}"

@@ -28,6 +28,7 @@ from torch_mlir import ir
 
 from agentc import kernels
 from agentc.models import registry
+from agentc.models.irpa import param_key
 
 
 def _file_loc(loc: ir.Location) -> tuple[str, str, int]:
@@ -89,7 +90,7 @@ class DecomposeAgentOps:
         w_types, a_types = ftype.inputs[:n_w], ftype.inputs[n_w:]
         lines, loads = [], []
         for (pname, _), t in zip(k.params.items(), w_types):
-            g = kernels.global_name(k.group, pname)
+            g = param_key(k.group, pname)
             lines.append(f"ml_program.global private {_sym(g)}(#ml_program.extern : {t}) : {t}")
             loads.append((f"%w{len(loads)}", g, t))
         args = ", ".join(f"%a{i}: {t}" for i, t in enumerate(a_types))

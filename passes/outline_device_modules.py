@@ -16,7 +16,6 @@ from agentc.passes import run_pass
 from agentc.passes.check_no_agent_ops import CheckNoAgentOps
 from torch_mlir import ir
 
-from agentc import kernels
 from agentc.models.irpa import SCOPE, param_key
 
 
@@ -72,7 +71,7 @@ class OutlineDeviceModules:
             n_w = len(params)
             loads, operands = [], []
             for i, (pname, t) in enumerate(zip(params, ftype.inputs[:n_w])):
-                g = kernels.global_name(group, pname)
+                g = param_key(group, pname)
                 decls[g] = (f'util.global private @"{g}" = #flow.parameter.named<'
                             f'{json.dumps(SCOPE)}::{json.dumps(param_key(group, pname))}> : {t}')
                 loads.append(f'  %w{i} = util.global.load @"{g}" : {t}')

@@ -6,6 +6,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+
+
+def _has_vulkan() -> bool:
+    from agentc.runtime.devices import usable
+
+    return "vulkan" in usable()
+
+
+VULKAN = pytest.mark.skipif(not _has_vulkan(), reason="no Vulkan device (install mesa-vulkan-drivers)")
 GRAPHS = Path(__file__).with_name("graphs")
 
 

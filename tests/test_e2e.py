@@ -3,14 +3,12 @@ of the same agent before any decomposition."""
 
 import numpy as np
 import pytest
-from agentc.runtime.devices import usable
-from conftest import EXAMPLES
+from conftest import EXAMPLES, VULKAN
 
 import agentc
 from agentc.frontend.reference import run_reference
 from agentc.frontend.trace import trace_file
 
-VULKAN = pytest.mark.skipif("vulkan" not in usable(), reason="no Vulkan device (install mesa-vulkan-drivers)")
 QUERIES = ["What is 12 * 7?", "Where does the Rhine flow?"]
 
 

