@@ -219,3 +219,25 @@ def test_critical_path_bound_pays_unavoidable_transfers():
     free = TaskGraph({"a": Task("a", {"host": 1}), "b": Task("b", {"gpu": 2, "host": 20}), "c": Task("c", {"host": 1})},
                      procs, edges, link)
     assert critical_path_bound(free) == 1 + 2 + 1
+
+
+def test_empty_edges_pay_latency_only_where_a_link_exists():
+    # u runs on h; v on a or b; the edge carries nothing. Only h-a has a link (latency 5),
+    # and an empty transfer needs no link, so v on b starts at once: makespan 2, bound 2.
+    procs = {p: Processor(p) for p in ("h", "a", "b")}
+    tg = TaskGraph({"u": Task("u", {"h": 1}), "v": Task("v", {"a": 1, "b": 1})}, procs, {("u", "v"): 0},
+                   {("h", "a"): Link(latency=5, bandwidth=1)})
+    assert critical_path_bound(tg) == 2
+    assert solve(tg, "cpsat", time_limit_s=5).makespan == 2
+
+
+def test_pooling_keeps_link_latency_on_empty_edges():
+    # two identical processors joined by a link of latency 5; a -> c and b -> c carry no
+    # data but a transfer still pays the latency, so pooling (which drops links) must not apply.
+    procs = {"p": Processor("p"), "q": Processor("q")}
+    tg = TaskGraph({t: Task(t, {"p": 1, "q": 1}) for t in "abc"}, procs, {("a", "c"): 0, ("b", "c"): 0},
+                   {("p", "q"): Link(latency=5, bandwidth=1)})
+    assert pool_identical(tg) is None
+    sched = solve(tg, "cpsat", time_limit_s=5)
+    check_schedule(tg, sched)
+    assert sched.makespan == 3  # all three on one processor beats paying the latency

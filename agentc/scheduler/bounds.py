@@ -13,6 +13,7 @@ import math
 
 from ortools.linear_solver import pywraplp
 
+from agentc.scheduler.listsched import Transfers
 from agentc.scheduler.ranks import topo_positions
 from agentc.scheduler.taskgraph import TaskGraph
 
@@ -24,23 +25,17 @@ def critical_path_bound(tg: TaskGraph) -> float:
     operator feeding the only GPU, say)."""
     preds = tg.predecessors()
     pos = topo_positions(tg)
+    transfers = Transfers(tg)
     finish: dict[str, float] = {}
     for t in sorted(tg.tasks, key=lambda t: pos[t]):
-        ready = max((finish[u] + _least_transfer(tg, u, t) for u in preds[t]), default=0.0)
+        ready = max((finish[u] + _least_transfer(tg, transfers, u, t) for u in preds[t]), default=0.0)
         finish[t] = ready + min(tg.tasks[t].cost.values())
     return max(finish.values(), default=0.0)
 
 
-def _least_transfer(tg: TaskGraph, u: str, v: str) -> float:
-    least = math.inf
-    for p in tg.tasks[u].cost:
-        for q in tg.tasks[v].cost:
-            if tg.same_memory(p, q):
-                return 0.0
-            link = tg.links.get((p, q)) or tg.links.get((q, p))
-            if link is not None:  # no link: that pair is not a placement at all
-                least = min(least, tg.comm_time(u, v, p, q))
-    return 0.0 if math.isinf(least) else least
+def _least_transfer(tg: TaskGraph, transfers: Transfers, u: str, v: str) -> float:
+    least = min(transfers.edge(u, v, p, q) for p in tg.tasks[u].cost for q in tg.tasks[v].cost)
+    return 0.0 if math.isinf(least) else least  # no placement at all: leave it to the solver
 
 
 def work_bound(tg: TaskGraph) -> float:

@@ -1,6 +1,6 @@
 """Pooling interchangeable processors into one resource before the exact solve.
 
-When no edge carries data, processors that run every task at the same cost and have no
+When no edge carries data (and no link has latency), processors that run every task at the same cost and have no
 memory limit are interchangeable: which of them runs a task cannot matter, only how many
 run at once. Modelling them as one processor whose capacity is their total removes that
 symmetry from CP-SAT's search (k! equivalent placements per schedule), which is what
@@ -28,6 +28,8 @@ def pool_identical(tg: TaskGraph) -> Pooling | None:
     """The pooled graph, or None when nothing can be pooled."""
     if any(v > 0 for v in tg.edges.values()):
         return None
+    if tg.edges and any(lk.latency > 0 for lk in tg.links.values()):
+        return None  # even an empty transfer pays a link's latency, which the pool drops
     by_column: dict[tuple, list[str]] = {}
     for p, proc in tg.processors.items():
         if not math.isinf(proc.memory_bytes):
