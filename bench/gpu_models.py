@@ -110,7 +110,6 @@ def regenerate(build: Path) -> dict[str, dict]:
 
 # -- there: workers -----------------------------------------------------------------------------
 def agentc_worker(conn, build: str, runtime_flags: list[str], trace: str | None):
-    os.environ["AGENTC_RANDOM_WEIGHTS"] = "1"  # the build's graph.py is traced again for its tools
     import iree.runtime as rt
 
     import agentc

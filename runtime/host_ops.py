@@ -37,6 +37,17 @@ def skipped_inputs(kind: str, args: list) -> bool:
     return kind not in PASS_SKIPPED and any(a is SKIPPED for a in args)
 
 
+def forward(outs: list, args: list, inputs: list[tuple[str, object]]) -> list[tuple[str, object]]:
+    """Place a host op's results: a result that is one of its arguments (end-of-turn passes
+    its token on) stays where that input is, on its device, instead of becoming a host value
+    the next operator must upload. `inputs`: each argument's (where, stored value)."""
+    placed = []
+    for out in outs:
+        j = next((j for j, a in enumerate(args) if a is out and out is not SKIPPED), None)
+        placed.append(inputs[j] if j is not None else ("host", out))
+    return placed
+
+
 def run_host_op(kind: str, attrs: dict, args: list, n_outputs: int,
                 passages: dict[str, list[str]], tools: dict) -> list:
     """The op's results. `passages`: index name -> its passages; `tools`: name -> callable."""

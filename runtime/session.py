@@ -19,11 +19,18 @@ from pathlib import Path
 
 import numpy as np
 from agentc.runtime.devices import KINDS
-from agentc.runtime.host_ops import INLINE_HOST_OPS, SKIPPED, RunError, run_host_op, skipped_inputs
+from agentc.runtime.host_ops import (
+    INLINE_HOST_OPS,
+    SKIPPED,
+    RunError,
+    forward,
+    run_host_op,
+    skipped_inputs,
+)
 from agentc.runtime.trace import Trace
 
 from agentc.models import registry
-from agentc.models.irpa import SCOPE
+from agentc.models.irpa import SCOPE, load_index
 
 
 class Device:
@@ -93,23 +100,6 @@ class Device:
         self.worker.shutdown(wait=True)
 
 
-def weight_index(paths):
-    """One parameter index over a build's archives, memory-mapped: nothing is read until a
-    device's module loads the parameters it names. None when there are none."""
-    if not paths:
-        return None
-    import iree.runtime as rt
-
-    index = rt.ParameterIndex()
-    for path in paths:
-        try:
-            index.load(str(path))
-        except (IndexError, RuntimeError, ValueError) as e:  # IREE's parser: truncated or not an archive
-            raise RunError(f"{path}: not a readable weights archive ({str(e).split('; ')[-1]}); "
-                           f"recompile the agent") from None
-    return index
-
-
 class Session:
     """A loaded build. `run(inputs)` is thread-safe; several requests may be in flight."""
 
@@ -156,13 +146,18 @@ class Session:
         for rel in self.plan.get("weights", []):
             if not (self.dir / rel).is_file():
                 raise RunError(f"{self.dir}: weights archive '{rel}' is missing; recompile the agent")
-        return weight_index([self.dir / rel for rel in self.plan.get("weights", [])])
+        try:
+            return load_index(*(self.dir / rel for rel in self.plan["weights"])) if self.plan.get("weights") else None
+        except ValueError as e:
+            raise RunError(f"{e}; recompile the agent") from None
 
     def _load_tools(self) -> dict:
         from agentc.frontend.trace import trace_file
 
         # The build's own copy of graph.py, with its corpora beside it: a build runs
-        # wherever it is copied to.
+        # wherever it is copied to. Only agents with tools need it traced again.
+        if not any(op["kind"] == "tool" for op in self.ops):
+            return {}
         return trace_file(self.dir / "graph.py", self.plan["agent"]).tools
 
     # -- requests -------------------------------------------------------------------
@@ -277,7 +272,7 @@ class _Request:
         try:
             if any(self._host(g) is SKIPPED or bool(self._host(g)) != want for g, want in op["guards"]) or \
                     skipped_inputs(op["kind"], [self.values[v][1] for v in op["inputs"]]):
-                return self._finish(i, [SKIPPED] * len(op["outputs"]), "host")
+                return self._finish(i, [("host", SKIPPED)] * len(op["outputs"]))
             if op["kind"] != "call" and inline:
                 return self._host_op(i)
             if op["kind"] != "call":
@@ -300,7 +295,7 @@ class _Request:
             return
         del args  # the operands' last references, if the request already let go of them
         self.s.trace.add(op["device"], op["name"], self.rid, t0, time.perf_counter())
-        self._launch(self._finish(i, outs, op["device"]))
+        self._launch(self._finish(i, [(op["device"], r) for r in outs]))
 
     def _run_host_op(self, i: int):
         self._launch(self._host_op(i))
@@ -315,9 +310,7 @@ class _Request:
             self._fail(op, e)
             return []
         self.s.trace.add("host", op["name"], self.rid, t0, time.perf_counter())
-        if op["kind"] == "stop_at_eos" and outs[0] is not SKIPPED:
-            return self._finish(i, [self.values[op["inputs"][0]][1]], self.values[op["inputs"][0]][0])
-        return self._finish(i, outs, "host")
+        return self._finish(i, forward(outs, args, [self.values[v] for v in op["inputs"]]))
 
     def _fail(self, op, e: BaseException) -> None:
         with self.cv:
@@ -326,12 +319,13 @@ class _Request:
                 self.error = RunError(f"node '{op['name']}' ({op['loc']}): {msg}")
             self.cv.notify_all()
 
-    def _finish(self, i: int, outs, where) -> list[int]:
-        """Record operator i's results; returns the operators that are now ready."""
+    def _finish(self, i: int, placed: list) -> list[int]:
+        """Record operator i's results, each (where, value); returns the operators that are
+        now ready."""
         op, ready, spent = self.s.ops[i], [], []
         with self.cv:
-            for vid, val in zip(op["outputs"], outs):
-                self.values[vid] = (where, val)
+            for vid, val in zip(op["outputs"], placed):
+                self.values[vid] = val
                 for c in self.s.consumers.get(vid, ()):
                     self.waiting[c] -= 1
                     if self.waiting[c] == 0:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agentc.runtime.host_ops import SKIPPED, run_host_op, skipped_inputs
+from agentc.runtime.host_ops import SKIPPED, forward, run_host_op, skipped_inputs
 
 
 class DirectRun:
@@ -28,52 +28,49 @@ class DirectRun:
         overrides a kind's HAL driver (e.g. {"cpu": "local-sync"}); with `raw_tokens`,
         detokenize returns the sampled token arrays instead of text."""
         from agentc.build_weights import write_build_weights
-        from agentc.dialects import context
-        from agentc.emit import emit_agent_ir
-        from agentc.frontend.trace import trace_file
+        from agentc.compiler import lower
         from agentc.iree_compile import compile_module
+        from agentc.models.irpa import load_index
         from agentc.passes import run_pass
-        from agentc.passes.decompose_agent_ops import DecomposeAgentOps
         from agentc.passes.outline_device_modules import OutlineDeviceModules
-        from agentc.plan import build_plan
         from agentc.runtime.devices import KINDS
-        from agentc.runtime.session import Device, weight_index
+        from agentc.runtime.session import Device
 
         self.raw_tokens = raw_tokens
-        self.graph = trace_file(graph_path)
-        ctx = context()
-        module = emit_agent_ir(self.graph, ctx)
-        with ctx:
-            decompose = DecomposeAgentOps(indexes=self.graph.indexes)
-            run_pass(module, decompose)
-            self.ops, self.inputs, self.outputs = build_plan(module, self.graph.name)
-            where = {op.name: assign(op.name) for op in self.ops if op.kind == "call"}
-            outline = OutlineDeviceModules(where, decompose.weights)
-            run_pass(module, outline)
+        low = lower(graph_path)  # per-layer LLM operators, so any layer can be forced anywhere
+        self.graph, self.ops, self.inputs, self.outputs = low.graph, low.ops, low.inputs, low.outputs
+        where = {op.name: assign(op.name) for op in self.ops if op.kind == "call"}
+        with low.ctx:
+            outline = OutlineDeviceModules(where, low.decompose.weights)
+            run_pass(low.module, outline)
         for op in self.ops:
             op.device = where.get(op.name, "host")
-        self.weights = decompose.weights  # {group: {param: array}}
+        self.weights = low.decompose.weights  # {group: {param: array}}
         # The same archives a build links (content-addressed in the cache), in a scratch folder.
         self._scratch = tempfile.TemporaryDirectory(prefix="agentc-direct-")
-        index = weight_index([Path(self._scratch.name) / rel
-                              for rel in write_build_weights(decompose.weights, Path(self._scratch.name))])
+        scratch = Path(self._scratch.name)
+        files = write_build_weights(self.weights, scratch)
+        weights_index = load_index(*(scratch / rel for rel in files)) if files else None
         self.devices = {}
         for dev, text in outline.device_modules.items():
             kind = KINDS[dev]
             vmfb, _ = compile_module(text, kind.target, kind.compile_flags, dev)
-            self.devices[dev] = Device(dev, dev, vmfb, index, (drivers or {}).get(dev))
+            self.devices[dev] = Device(dev, dev, vmfb, weights_index, (drivers or {}).get(dev))
+        self.passages = {name: index.passages for name, index in self.graph.indexes.items()}
         self._last_use = {v: i for i, op in enumerate(self.ops) for v in list(op.inputs) + [g for g, _ in op.guards]}
 
     def __call__(self, inputs: dict, fetch=()) -> tuple[list, dict]:
         """Returns (outputs as host values, {op name: its first result} for `fetch`)."""
         vals = {vid: ("host", inputs[v.name]) for vid, v in zip(self.inputs, self.graph.inputs)}
+        copies = {}  # host copies of device values, kept beside them (as the runtime does)
 
         def host(vid):
             where, v = vals[vid]
-            if where != "host" and v is not SKIPPED:
-                v = self.devices[where].to_host(v)
-                vals[vid] = ("host", v)
-            return v
+            if where == "host" or v is SKIPPED:
+                return v
+            if vid not in copies:
+                copies[vid] = self.devices[where].to_host(v)
+            return copies[vid]
 
         keep, fetched = set(self.outputs), {}
         self.timeline = []  # (op name, start, end) of this request, perf_counter seconds
@@ -87,21 +84,24 @@ class DirectRun:
                 dev = self.devices[op.device]
                 outs = [(op.device, r) for r in dev.on_thread(dev.call, op.callee, args)]
             else:
-                outs = [("host", r) for r in self._host_op(op, [host(v) for v in op.inputs])]
+                args = [host(v) for v in op.inputs]
+                outs = forward(self._host_op(op, args), args, [vals[v] for v in op.inputs])
             vals.update(zip(op.outputs, outs))
             self.timeline.append((op.name, t0, time.perf_counter()))
             if op.name in fetch:
                 fetched[op.name] = host(op.outputs[0])
             for v in list(op.inputs) + [g for g, _ in op.guards]:
                 if self._last_use[v] == i and v not in keep:
-                    vals.pop(v, None)
+                    copies.pop(v, None)
+                    where, val = vals.pop(v, ("host", None))
+                    if where in self.devices:
+                        self.devices[where].release([val])  # freed on its device's thread
         return [host(v) for v in self.outputs], fetched
 
     def _host_op(self, op, args: list) -> list:
         if op.kind == "detokenize" and self.raw_tokens:
             return [[a for a in args if a is not SKIPPED]]  # generation stopped at the first skipped
-        passages = {name: index.passages for name, index in self.graph.indexes.items()}
-        return run_host_op(op.kind, op.attrs, args, len(op.outputs), passages, self.graph.tools)
+        return run_host_op(op.kind, op.attrs, args, len(op.outputs), self.passages, self.graph.tools)
 
     def close(self):
         for d in self.devices.values():

@@ -47,12 +47,17 @@ def write_irpa(path: str | os.PathLike, groups: dict[str, dict[str, np.ndarray]]
     return path
 
 
-def load_index(path: str | os.PathLike):
-    """A `ParameterIndex` over the archive, memory-mapped (nothing is read until used)."""
+def load_index(*paths: str | os.PathLike):
+    """One `ParameterIndex` over the archives, memory-mapped (nothing is read until used).
+    An unreadable archive raises ValueError naming it."""
     import iree.runtime as rt
 
     index = rt.ParameterIndex()
-    index.load(str(path))
+    for path in paths:
+        try:
+            index.load(str(path))
+        except (IndexError, RuntimeError, ValueError) as e:  # IREE's parser: truncated or not an archive
+            raise ValueError(f"{path}: not a readable weights archive ({str(e).split('; ')[-1]})") from None
     return index
 
 
