@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -229,8 +228,9 @@ def _write_build(low: Lowered, cluster: Cluster, placement: Placement, graph_pat
         run_pass(low.module, outline)
         operators_text = low.module.operation.get_asm(enable_debug_info=True)
     out.mkdir(parents=True, exist_ok=True)
+    graph_file = Path(graph_path).resolve()
     files = {"agent.mlir": low.agent_text.encode(), "operators.mlir": operators_text.encode(),
-             "plan.json": json.dumps(plan, indent=1).encode()}
+             "graph.py": graph_file.read_bytes(), **_corpora(low.graph, graph_file.parent)}
     modules = {}
     for device, text in outline.device_modules.items():
         kind = KINDS[cluster.devices[device].runtime]
@@ -251,13 +251,8 @@ def _write_build(low: Lowered, cluster: Cluster, placement: Placement, graph_pat
     for name, data in files.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_bytes(data)
-    shutil.copyfile(graph_path, out / "graph.py")
-    for rel in _copy_corpora(low.graph, Path(graph_path).resolve().parent, out):
-        files[rel] = (out / rel).read_bytes()
-    manifest = {"graph": str(Path(graph_path).resolve()), "source_dir": str(Path(graph_path).resolve().parent),
-                "modules": modules, "weights": weights,
-                "files": {n: hashlib.sha256((out / n).read_bytes()).hexdigest()
-                          for n in sorted(files) + ["graph.py"]}}
+    manifest = {"graph": str(graph_file), "modules": modules, "weights": weights,
+                "files": {n: hashlib.sha256(files[n]).hexdigest() for n in sorted(files)}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
 
@@ -277,19 +272,17 @@ def _tokenizer_files(ops, files: dict[str, bytes]) -> dict[str, str]:
     return out
 
 
-def _copy_corpora(graph, graph_dir: Path, out: Path) -> list[str]:
-    """Copy the corpus files the graph's indexes read next to the build's graph.py, at
-    the same relative paths, so a build directory runs on a machine without the sources."""
-    copied = []
+def _corpora(graph, graph_dir: Path) -> dict[str, bytes]:
+    """The corpus files the graph's indexes read, at their paths relative to graph.py, so a
+    build directory runs on a machine without the sources."""
+    out = {}
     for index in graph.indexes.values():
         try:
             rel = index.path.resolve().relative_to(graph_dir)
         except ValueError:
             continue  # an absolute path outside the graph's folder: read from where it is
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(index.path, out / rel)
-        copied.append(str(rel))
-    return copied
+        out[rel.as_posix()] = index.path.read_bytes()
+    return out
 
 
 def module_file(device: str) -> str:
