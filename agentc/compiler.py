@@ -20,7 +20,7 @@ from pathlib import Path
 from agentc.build_weights import write_build_weights
 from agentc.cluster import Cluster, load_cluster, local_cluster
 from agentc.cost_models.catalog import device_profile, load_catalog
-from agentc.cost_models.roofline import kernel_time, kernel_work
+from agentc.cost_models.roofline import func_work, kernel_time
 from agentc.dialects import context
 from agentc.emit import emit_agent_ir
 from agentc.frontend.graph import AgentError
@@ -119,7 +119,7 @@ def estimate(low: Lowered, cluster: Cluster, slowdown: dict[str, float] | None =
     call_times, weights = {}, {}
     slow = dict(slowdown or {})
     for callee in {op.callee for op in low.ops if op.kind == "call"}:
-        work = kernel_work(low.funcs[callee + "_impl"], low.funcs[callee])
+        work = func_work(low.funcs[callee + "_impl"])  # its signature is the interface: the wrapper only loads weights
         call_times[callee] = {d.name: kernel_time(work, d.spec, device_profile(d.spec)) * slow.get(d.name, 1.0)
                               for d in cluster.devices.values()}
         group = str(low.funcs[callee].attributes["agent.weights"]).strip('"')

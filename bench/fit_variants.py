@@ -51,18 +51,11 @@ def main(argv=None):
     variants = [("baseline", defaults)] + [(f"min-points {n}", (n, defaults[1])) for n in (4, 5, 6)] + \
                [(f"min-gain {g:g}", (defaults[0], g)) for g in (5.0, 10.0)]
     print(f"{'variant':16s} " + "  ".join(f"{name:>24s}" for name in data))
-    try:
-        for label, (points, gain) in variants:
-            P.CACHE_SPLIT_MIN_POINTS, P.CACHE_SPLIT_MIN_GAIN_PCT = points, gain
-            cells = [P.fit(d) for d in data.values()]
-            print(f"{label:16s} " + "  ".join(f"{r['mape_pct_holdout']:11.1f} / {r['mape_pct_all']:5.1f} %"
-                                              for r in cells))
-        P.CACHE_SPLIT_MIN_POINTS, P.CACHE_SPLIT_MIN_GAIN_PCT = defaults
-        cells = [local_residual(d, P.fit(d)) for d in data.values()]
-        print(f"{'local-residual':16s} " + "  ".join(f"{h:11.1f} / {a:5.1f} %" for h, a in cells))
-    finally:
-        P.CACHE_SPLIT_MIN_POINTS, P.CACHE_SPLIT_MIN_GAIN_PCT = defaults
-
+    for label, (points, gain) in variants:
+        cells = [P.fit(d, min_points=points, min_gain=gain) for d in data.values()]
+        print(f"{label:16s} " + "  ".join(f"{r['mape_pct_holdout']:11.1f} / {r['mape_pct_all']:5.1f} %" for r in cells))
+    cells = [local_residual(d, P.fit(d)) for d in data.values()]
+    print(f"{'local-residual':16s} " + "  ".join(f"{h:11.1f} / {a:5.1f} %" for h, a in cells))
 
 if __name__ == "__main__":
     main()

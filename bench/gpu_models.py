@@ -38,7 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "rag_agent_real.py"
 sys.path.insert(0, str(ROOT / "bench"))
-from rag_e2e import QUESTIONS, TEMPLATE
+from rag_e2e import QUESTIONS, TEMPLATE, token_stamps
 
 ENCODER, LLM = "minilm-l6-random", "smollm2-135m-random"
 CARRY = ("plan.json", "manifest.json", "graph.py", "knowledge.txt")
@@ -143,14 +143,7 @@ def eager_worker(conn, build: str, max_tokens: int):
     import warnings
 
     import torch
-    from transformers import (
-        BertConfig,
-        BertModel,
-        LlamaConfig,
-        LlamaForCausalLM,
-        LogitsProcessor,
-        LogitsProcessorList,
-    )
+    from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
     from transformers.utils import logging as hf_logging
 
     from agentc.models import registry
@@ -207,14 +200,6 @@ def eager_worker(conn, build: str, max_tokens: int):
     corpus = next(iter(corpus.values()))
     passages = [ln.strip() for ln in (b / "knowledge.txt").read_text().splitlines() if ln.strip()]
 
-    class Stamps(LogitsProcessor):
-        def __init__(self):
-            self.t = []
-
-        def __call__(self, input_ids, scores):
-            self.t.append(time.perf_counter())
-            return scores
-
     def run(question):
         t = time.perf_counter()
         ids = torch.tensor([enc.token_ids(question, ec.max_len)], device=dev)
@@ -225,15 +210,15 @@ def eager_worker(conn, build: str, max_tokens: int):
         top = np.argsort(-(corpus @ v), kind="stable")[:3]
         context = "\n".join(passages[i] for i in top)
         prompt = torch.tensor([dec.chat_ids(TEMPLATE.format(ctx=context, q=question))], device=dev)
-        stamps = Stamps()
+        processors, stamps = token_stamps()
         t1 = time.perf_counter()
         with torch.no_grad():
             out = llama.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=max_tokens,
-                                 do_sample=False, logits_processor=LogitsProcessorList([stamps]))
+                                 do_sample=False, logits_processor=processors)
         new = out[0, prompt.shape[1]:].tolist()
         return {"context": context, "answer": dec.detokenize(new).strip(), "embed_ms": embed_ms,
-                "prefill_ms": (stamps.t[0] - t1) * 1e3, "decode_steps": len(stamps.t) - 1,
-                "decode_s": stamps.t[-1] - stamps.t[0]}
+                "prefill_ms": (stamps[0] - t1) * 1e3, "decode_steps": len(stamps) - 1,
+                "decode_s": stamps[-1] - stamps[0]}
 
     _serve(conn, run, time.perf_counter() - t0, torch)
 

@@ -59,12 +59,7 @@ def eager_worker(conn, max_tokens: int, threads: int):
     import numpy as np
     import torch
     from sentence_transformers import SentenceTransformer
-    from transformers import (
-        AutoModelForCausalLM,
-        AutoTokenizer,
-        LogitsProcessor,
-        LogitsProcessorList,
-    )
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     from agentc.models import assets
@@ -82,26 +77,17 @@ def eager_worker(conn, max_tokens: int, threads: int):
     corpus = st.encode(passages, convert_to_numpy=True, normalize_embeddings=True)  # offline index build
     load_s = time.perf_counter() - t0
 
-    class Stamps(LogitsProcessor):  # called once per generated token, after its forward pass
-        def __init__(self):
-            self.t = []
-
-        def __call__(self, input_ids, scores):
-            self.t.append(time.perf_counter())
-            return scores
-
     def answer(q):
         qv = st.encode([q], convert_to_numpy=True, normalize_embeddings=True)
         top = np.argsort(-(corpus @ qv[0]), kind="stable")[:3]
         context = "\n".join(passages[i] for i in top)
         ids = tok.apply_chat_template([{"role": "user", "content": TEMPLATE.format(ctx=context, q=q)}],
                                       add_generation_prompt=True, return_tensors="pt", return_dict=True)
-        stamps = Stamps()
+        processors, stamps = token_stamps()
         with torch.no_grad():
-            out = model.generate(**ids, max_new_tokens=max_tokens, do_sample=False,
-                                 logits_processor=LogitsProcessorList([stamps]))
+            out = model.generate(**ids, max_new_tokens=max_tokens, do_sample=False, logits_processor=processors)
         new = out[0, ids["input_ids"].shape[1]:]
-        return context, tok.decode(new, skip_special_tokens=True), stamps.t, len(new), ids["input_ids"].shape[1]
+        return context, tok.decode(new, skip_special_tokens=True), stamps, len(new), ids["input_ids"].shape[1]
 
     answer(QUESTIONS[0])  # warm-up
     conn.send({"ready": True, "load_s": load_s, "rss_mb": _rss_peak_mb()})
@@ -113,6 +99,22 @@ def eager_worker(conn, max_tokens: int, threads: int):
         conn.send({"s": total, "answer": text.strip(), "context": context, "decode_steps": len(stamps) - 1,
                    "decode_s": decode_s, "tokens": n, "prompt_tokens": prompt_tokens})
     conn.send({"rss_mb": _rss_peak_mb()})
+
+
+def token_stamps():
+    """(logits processors for `generate`, the list they fill): one perf_counter time per
+    generated token, taken after its forward pass. transformers is imported here, so that
+    importing this module (bench/gpu_models.py does) needs no transformers."""
+    from transformers import LogitsProcessor, LogitsProcessorList
+
+    times: list[float] = []
+
+    class Stamps(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            times.append(time.perf_counter())
+            return scores
+
+    return LogitsProcessorList([Stamps()]), times
 
 
 def _agentc_env(max_tokens: int, granularity: str) -> None:
@@ -205,6 +207,7 @@ def main(argv=None):
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=target, args=(child, *wargs), daemon=True)
         proc.start()
+        child.close()  # so that a worker's crash ends recv() instead of hanging it
         info = parent.recv()  # one at a time: loading both at once would skew the first requests
         workers[name] = (proc, parent, info)
         print(f"{name}: ready {json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in info.items()})}",

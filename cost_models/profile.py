@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA = "agentc-profile/1"
 HOLDOUT_EVERY = 3  # the 3rd, 6th, ... kernel of each class (in sweep order) is held out
 FALLBACK = "all"  # the calibration fitted on every class, for classes the sweep lacks
 DRAM = "@dram"  # suffix of a class's calibration for working sets beyond the cache
@@ -266,20 +265,21 @@ class _Fitter:
         return _predict(theta, self.flops[i], self.bytes[i]) + self.extra[i]
 
 
-def _split(fitter: _Fitter, idx: list[int]) -> tuple[float | None, list[int], list[int]]:
+def _split(fitter: _Fitter, idx: list[int], min_points: int = CACHE_SPLIT_MIN_POINTS,
+           min_gain: float = CACHE_SPLIT_MIN_GAIN_PCT) -> tuple[float | None, list[int], list[int]]:
     """The cache size (a power of two) that best splits a class's fitted kernels into an
     in-cache and a beyond-cache group, or None when no split lowers their error by more
-    than CACHE_SPLIT_MIN_GAIN_PCT. Each side needs CACHE_SPLIT_MIN_POINTS kernels."""
+    than `min_gain` points. Each side needs `min_points` kernels."""
     def error(groups):
         pred = np.concatenate([fitter.predict(fitter.theta(tuple(g)), g) for g in groups])
         meas = np.concatenate([fitter.seconds[g] for g in groups])
         return _mape(pred, meas)
 
-    best, best_error = (None, idx, []), error([idx]) - CACHE_SPLIT_MIN_GAIN_PCT
+    best, best_error = (None, idx, []), error([idx]) - min_gain
     for cache in (2.0 ** e for e in range(16, 33)):
         low = [i for i in idx if fitter.bytes[i] <= cache]
         high = [i for i in idx if fitter.bytes[i] > cache]
-        if min(len(low), len(high)) < CACHE_SPLIT_MIN_POINTS:
+        if min(len(low), len(high)) < min_points:
             continue
         e = error([low, high])
         if e < best_error:
@@ -287,14 +287,16 @@ def _split(fitter: _Fitter, idx: list[int]) -> tuple[float | None, list[int], li
     return best
 
 
-def fit(data: dict, statistic: str = "measured_s") -> dict:
+def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT_MIN_POINTS,
+        min_gain: float = CACHE_SPLIT_MIN_GAIN_PCT) -> dict:
     """The `calibration` section for a profile's measurements (see module docstring),
     fitted to each kernel's `statistic` (the median; "p10_s" gives the quiet-machine view).
 
     A class may also get a cache size: kernels whose interface bytes exceed it are priced
     by the class's own `<class>@dram` calibration (a cache-aware roofline: working sets
     that fit a CPU's L3 or a GPU's L2 stream several times faster, and a CPU GEMM slows once
-    its operands leave L2). The size is chosen from the fitted kernels alone."""
+    its operands leave L2). The size is chosen from the fitted kernels alone; `min_points`
+    and `min_gain` set how much evidence a split needs (see `_split`)."""
     kernels = data["kernels"]
     peak, bw = float(data["spec"]["peak_flops"]), float(data["spec"]["memory_bandwidth"])
     held = holdout_mask(kernels)
@@ -306,7 +308,7 @@ def fit(data: dict, statistic: str = "measured_s") -> dict:
     keys = list(base)
     for key in dict.fromkeys(base):
         members = [i for i in every if base[i] == key]
-        cache, low, high = _split(fitter, [i for i in members if not held[i]])
+        cache, low, high = _split(fitter, [i for i in members if not held[i]], min_points, min_gain)
         beyond = [i for i in members if cache is not None and fitter.bytes[i] > cache]
         groups[key] = (fitter.theta(tuple(low)), [i for i in members if i not in beyond], cache)
         if beyond:

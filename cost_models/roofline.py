@@ -227,15 +227,6 @@ def func_work(impl: ir.Operation) -> Work:
                 _first_float_dtype(ftype.inputs))
 
 
-def kernel_work(impl: ir.Operation, wrapper: ir.Operation) -> Work:
-    """FLOPs and interface bytes of one kernel (implementation func and its wrapper).
-
-    The implementation's signature is the interface: the wrapper only loads the weights
-    that the implementation takes as arguments."""
-    del wrapper
-    return func_work(impl)
-
-
 def kernel_estimate(work: Work, spec: DeviceSpec, profile: Profile | None = None) -> Estimate:
     """Predicted seconds for one call, and where the rates came from."""
     if profile is not None:

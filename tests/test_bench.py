@@ -30,7 +30,7 @@ runpy.run_module("agentc.bench.run_artifacts", run_name="__main__")
 
 
 def bench(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "agentc.bench.cli", "bench", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "agentc.cli", "bench", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False)
 
 

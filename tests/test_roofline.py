@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from agentc.cost_models.catalog import load_catalog
 from agentc.cost_models.profile import ProfileError, fit, load_profile
-from agentc.cost_models.roofline import Work, func_work, kernel_estimate, kernel_time, kernel_work
+from agentc.cost_models.roofline import Work, func_work, kernel_estimate, kernel_time
 from torch_mlir import ir
 
 from agentc.bench import mlir_text
@@ -93,13 +93,6 @@ def test_exported_softmax_and_attention_get_their_own_classes():
     assert attention.flops >= 2 * (2 * 2 * 8 * 8 * 4)  # QK^T and PV
     text, name = torch_kernels.topk(100, 3)
     assert work_of(text, name).op_class == "topk"
-
-
-def test_kernel_work_keeps_the_compiler_signature():
-    with ir.Context():
-        module = ir.Module.parse(mlir_text.matmul("k", 8, 8, 8, "f32"))
-        func = module.body.operations[0]
-        assert kernel_work(func, func) == func_work(func)
 
 
 def test_without_a_profile_the_catalog_defaults_price_the_kernel():

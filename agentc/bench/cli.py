@@ -9,8 +9,7 @@ The first form compiles the sweep (artifacts.py), measures it here (run_artifact
 fits the calibration (cost_models/profile.py) and prints the predicted-vs-measured table,
 whose last line is `mape_pct=X.X` (held-out kernels). The split form compiles here and
 measures elsewhere: `python -m agentc.bench.run_artifacts DIR --out P.json` on the device
-machine, then `--fit P.json` here. The main CLI calls `register(subparsers)`; until then,
-`python -m agentc.bench.cli bench ...` runs it.
+machine, then `--fit P.json` here. The main CLI (`agentc bench`) calls `register(subparsers)`.
 """
 
 from __future__ import annotations
@@ -168,14 +167,3 @@ def _finish(profile: dict, out, plot) -> int:
 def _log(args, msg: str) -> None:
     if not args.quiet:
         print(f"[bench] {msg}", file=sys.stderr, flush=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="agentc")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from agentc.cost_models.profile import calibration_key
+
 
 def roofline_png(profile: dict, path) -> str | None:
     """Write the plot; returns None, or a one-line note when matplotlib is missing."""
@@ -26,12 +28,11 @@ def roofline_png(profile: dict, path) -> str | None:
     fig, ax = plt.subplots(figsize=(8, 5.5))
     ax.plot(x, np.minimum(peak, bw * x), "k-", lw=2, label="spec roof")
     cal = profile.get("calibration", {}).get("classes", {})
-    classes = list(dict.fromkeys(k["op_class"] + ("" if k["dtype"] == "f32" else "." + k["dtype"])
-                                 for k in kernels))
+    keys = [calibration_key(k["op_class"], k["dtype"]) for k in kernels]
+    classes = list(dict.fromkeys(keys))
     colors = dict(zip(classes, plt.cm.tab10(np.linspace(0, 1, max(len(classes), 1)))))
     for key in classes:
-        idx = [i for i, k in enumerate(kernels)
-               if k["op_class"] + ("" if k["dtype"] == "f32" else "." + k["dtype"]) == key]
+        idx = [i for i, k in enumerate(keys) if k == key]
         ax.scatter(intensity[idx], achieved[idx], color=colors[key], label=key, s=22, zorder=3)
         for tier, style in ((key, "--"), (key + "@dram", ":")):
             if tier in cal:

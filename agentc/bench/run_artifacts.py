@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -52,9 +53,8 @@ def host_load() -> list[float] | None:
     """The 1, 5 and 15 minute load averages: on a shared machine they say how busy the
     other tenants were while the profile was measured."""
     try:
-        with open("/proc/loadavg") as f:
-            return [float(x) for x in f.read().split()[:3]]
-    except (OSError, ValueError):
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # not available on this platform
         return None
 
 

@@ -163,6 +163,9 @@ def sweep(target: str, quick: bool, ops: list[str] | None = None) -> list[Case]:
     if target == "cuda" and not quick:
         cases += CUDA_EXTRA
     max_flops, max_bytes = LIMITS[target]
-    kept = [c for c in cases if c.estimate()[0] <= max_flops and c.estimate()[1] <= max_bytes
-            and (not ops or c.op in ops)]
+    def fits(c: Case) -> bool:
+        flops, nbytes = c.estimate()[:2]
+        return flops <= max_flops and nbytes <= max_bytes
+
+    kept = [c for c in cases if fits(c) and (not ops or c.op in ops)]
     return OVERHEADS + kept
