@@ -98,6 +98,7 @@ class Device:
         self.instance = rt.VmInstance()
         self.hal = rt.create_hal_module(self.instance, self.device)
         self._keep: list = []
+        self._staging: dict = {}  # readback buffers by size, reused as the runtime reuses them
 
     def load(self, vmfb: bytes, function: str):
         """The callable for `function` of a compiled module."""
@@ -117,13 +118,15 @@ class Device:
         return self.rt.asdevicearray(self.device, np.ascontiguousarray(array))
 
     def readback(self, array) -> np.ndarray:
-        """A device array as a NumPy array that owns its memory."""
+        """A device array as a NumPy array that owns its memory, read the way the runtime
+        reads results (staging buffers kept per size), so measured readbacks are its cost."""
         from agentc.readback import read_back
 
-        return read_back(self.device, array, self.staged_readback)
+        return read_back(self.device, array, self.staged_readback, self._staging)
 
     def close(self) -> None:
         self.unload_all()
+        self._staging.clear()
         for attr in ("hal", "instance", "device"):
             setattr(self, attr, None)
         gc.collect()
