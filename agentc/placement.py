@@ -21,10 +21,9 @@ from agentc.scheduler.bounds import lower_bound
 from agentc.scheduler.cost import cost_lower_bound
 from agentc.scheduler.explain import SlaReport
 from agentc.scheduler.solve import solve
-from agentc.scheduler.taskgraph import Link, Processor, Schedule, Task, TaskGraph
+from agentc.scheduler.taskgraph import OBJECTIVES, Link, Processor, Schedule, Task, TaskGraph
 
 HOST = "host"
-OBJECTIVES = ("latency", "tco")
 
 
 @dataclass

@@ -23,9 +23,7 @@ import math
 from ortools.linear_solver import pywraplp
 
 from agentc.scheduler.ranks import topo_positions
-from agentc.scheduler.taskgraph import Schedule, TaskGraph
-
-TOL = 1e-9
+from agentc.scheduler.taskgraph import TOL, Schedule, TaskGraph, sla_limit
 
 
 def busy_times(tg: TaskGraph, sched: Schedule) -> dict[str, float]:
@@ -85,7 +83,7 @@ def annotate(
 def within_limits(sched: Schedule, sla: float | None, arrival_rate: float | None) -> bool:
     """Meets the SLA and, under an arrival rate, keeps every utilisation <= 1. Needs an
     annotated schedule."""
-    if sla is not None and sched.makespan > sla * (1 + TOL) + 1e-12:
+    if sla is not None and sched.makespan > sla_limit(sla):
         return False
     return arrival_rate is None or all(u <= 1 + TOL for u in sched.utilisation.values())
 
@@ -124,7 +122,7 @@ def cost_lower_bound(
     allowed = {t: dict(task.cost) for t, task in tg.tasks.items()}
     if sla is not None:
         before, after = _levels(tg)
-        limit = sla * (1 + TOL) + 1e-12
+        limit = sla_limit(sla)
         for t, costs in allowed.items():
             allowed[t] = {p: c for p, c in costs.items() if before[t] + c + after[t] <= limit}
             if not allowed[t]:

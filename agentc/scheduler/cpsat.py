@@ -41,7 +41,7 @@ from agentc.scheduler.checks import check_graph
 from agentc.scheduler.cost import annotate, cost_lower_bound
 from agentc.scheduler.listsched import Transfers, retime
 from agentc.scheduler.pool import pool_identical, to_pool, unpool
-from agentc.scheduler.taskgraph import Schedule, ScheduleError, Slot, TaskGraph
+from agentc.scheduler.taskgraph import OBJECTIVES, Schedule, ScheduleError, Slot, TaskGraph
 
 LARGE_MODEL_ALTERNATIVES = 1500  # (task, processor) pairs; see the probing note below
 
@@ -87,7 +87,7 @@ def solve_cpsat(
     limit is wall-clock and includes building the model."""
     t0 = time.perf_counter()
     check_graph(tg)
-    if objective not in ("latency", "tco"):
+    if objective not in OBJECTIVES:
         raise ScheduleError(f"unknown objective '{objective}', expected latency or tco")
     if objective == "tco":
         if makespan_limit is None:

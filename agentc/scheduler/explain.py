@@ -20,9 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agentc.scheduler.bounds import lower_bound as solver_free_bound
-from agentc.scheduler.taskgraph import Schedule, ScheduleError, TaskGraph
-
-TOL = 1e-9
+from agentc.scheduler.taskgraph import TOL, Schedule, ScheduleError, TaskGraph, sla_limit
 
 
 @dataclass(frozen=True)
@@ -72,11 +70,11 @@ class SlaReport:
 
     @property
     def reachable(self) -> bool:
-        return self.best_latency <= self.sla * (1 + TOL) + 1e-12
+        return self.best_latency <= sla_limit(self.sla)
 
     @property
     def proven_unreachable(self) -> bool:
-        return self.lower_bound > self.sla * (1 + TOL) + 1e-12
+        return self.lower_bound > sla_limit(self.sla)
 
     def headline(self) -> str:
         best, lb, sla = self.best_latency, self.lower_bound, self.sla

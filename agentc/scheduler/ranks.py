@@ -66,11 +66,8 @@ def ready_list_order(tg: TaskGraph, priority: dict[str, float]) -> list[str]:
     predecessors are all taken, the highest priority first (ties by topological
     position). PEFT and CPOP both order tasks this way; a cycle leaves tasks out."""
     pos = topo_positions(tg)
-    waiting = {t: 0 for t in tg.tasks}
-    succs: dict[str, list[str]] = {t: [] for t in tg.tasks}
-    for u, v in tg.edges:
-        waiting[v] += 1
-        succs[u].append(v)
+    succs = tg.successors()
+    waiting = {t: len(ps) for t, ps in tg.predecessors().items()}
     ready = [t for t, k in waiting.items() if k == 0]
     order = []
     while ready:

@@ -46,6 +46,7 @@ from agentc.scheduler.taskgraph import (
     ScheduleError,
     TaskGraph,
     check_schedule,
+    sla_limit,
 )
 
 COARSEN_ABOVE = 100  # tasks; below this the exact model is small enough as it is
@@ -162,7 +163,7 @@ def _solve_tco(tg, algo, time_limit_s, workers, seed, sla, arrival_rate, t0) -> 
         budget = max(MIN_SOLVER_TIME_S, left() / 2)
         fastest = _solve_exact(tg, budget, workers, None, lower_bound(tg), time.perf_counter())
         annotate(tg, fastest, arrival_rate, sla)
-        if fastest.lower_bound > sla * (1 + 1e-9) or math.isinf(bound):
+        if fastest.lower_bound > sla_limit(sla) or math.isinf(bound):
             raise _unmet(tg, sla, arrival_rate, fastest, algo)
         if within_limits(fastest, sla, arrival_rate):
             best = fastest

@@ -19,6 +19,12 @@ import networkx as nx
 
 ALGORITHMS = ("cpsat", "heft", "peft", "cpop", "greedy", "random", "single", "baseline")
 OBJECTIVES = ("latency", "tco")
+TOL = 1e-9  # relative slack on limits: solver and float arithmetic differ in the last bits
+
+
+def sla_limit(sla: float) -> float:
+    """The largest makespan that still meets `sla`."""
+    return sla * (1 + TOL) + 1e-12
 
 
 class ScheduleError(ValueError):
@@ -184,7 +190,7 @@ class Schedule:
         """None when no SLA was given."""
         if self.sla is None:
             return None
-        return self.makespan <= self.sla * (1 + 1e-9) + 1e-12
+        return self.makespan <= sla_limit(self.sla)
 
     def to_json(self) -> dict:
         return {
