@@ -79,12 +79,16 @@ def solve_cpsat(
     makespan_limit: float | None = None,
     objective: str = "latency",
     arrival_rate: float | None = None,
+    known_bound: float | None = None,
+    cost_bound: float | None = None,
 ) -> Schedule:
     """Minimise makespan, or with objective "tco" the cost per request (see `cost`) subject
     to makespan <= `makespan_limit` (required then) and, given `arrival_rate`, every
     processor's utilisation <= 1. Raises ScheduleError when no schedule exists (for example
     when the weights never fit or `makespan_limit` is below what is achievable). The time
-    limit is wall-clock and includes building the model."""
+    limit is wall-clock and includes building the model. `known_bound` (makespan) and
+    `cost_bound` (tco) are the solver-free bounds of `tg` when the caller has them already;
+    otherwise they are computed here (each is an LP)."""
     t0 = time.perf_counter()
     check_graph(tg)
     if objective not in OBJECTIVES:
@@ -94,15 +98,18 @@ def solve_cpsat(
             raise ScheduleError("objective 'tco' needs a makespan limit (the SLA)")
         # Pooling would merge processors that are paid (reserved, capped) one by one.
         return _solve_model(
-            tg, time_limit_s, hint, workers, makespan_limit, t0, arrival_rate, tco=True
+            tg, time_limit_s, hint, workers, makespan_limit, t0, arrival_rate, tco=True,
+            known_bound=known_bound, cost_bound=cost_bound,
         )
     if arrival_rate is not None:
         raise ScheduleError("an arrival rate applies only to objective 'tco'")
     pooling = pool_identical(tg)
     if pooling is None:
-        return _solve_model(tg, time_limit_s, hint, workers, makespan_limit, t0)
+        return _solve_model(tg, time_limit_s, hint, workers, makespan_limit, t0, known_bound=known_bound)
     pooled_hint = to_pool(pooling, hint) if hint is not None else None
-    sched = _solve_model(pooling.pooled, time_limit_s, pooled_hint, workers, makespan_limit, t0)
+    # tg's bound holds for the pool: every pooled schedule is one of tg's
+    sched = _solve_model(pooling.pooled, time_limit_s, pooled_hint, workers, makespan_limit, t0,
+                         known_bound=known_bound)
     return annotate(tg, unpool(tg, pooling, sched))
 
 
@@ -118,7 +125,8 @@ def _money_scale(values: list[float]) -> tuple[float, bool]:
 
 
 def _solve_model(
-    tg, time_limit_s, hint, workers, makespan_limit, t0, arrival_rate=None, tco=False
+    tg, time_limit_s, hint, workers, makespan_limit, t0, arrival_rate=None, tco=False,
+    known_bound=None, cost_bound=None,
 ) -> Schedule:
     scale = _scale_for(tg)
     tr = Transfers(tg)
@@ -209,7 +217,8 @@ def _solve_model(
 
     # The solver-free bound holds for the rounded model too (rounding only lengthens);
     # stating it lets CP-SAT stop as soon as it meets it.
-    known_bound = solver_free_bound(tg)
+    if known_bound is None:
+        known_bound = solver_free_bound(tg)
     makespan = m.new_int_var(
         min(horizon, math.ceil(known_bound * scale - 1e-6)), horizon, "makespan"
     )
@@ -261,7 +270,7 @@ def _solve_model(
     sched = retime(tg, Schedule(assignment, solver.value(makespan) / scale, "cpsat"))
     if tco:
         return _cost_result(
-            tg, sched, solver, status, exact, money, makespan_limit, arrival_rate, t0
+            tg, sched, solver, status, exact, money, makespan_limit, arrival_rate, t0, cost_bound
         )
 
     bound_ticks = solver.best_objective_bound
@@ -315,13 +324,13 @@ def _add_cost(m, tg: TaskGraph, present, arrival_rate, derived, ticks, scale):
     return money_scale, money_exact, len(tg.tasks) + used_count
 
 
-def _cost_result(tg, sched, solver, status, exact, money, sla, arrival_rate, t0) -> Schedule:
+def _cost_result(tg, sched, solver, status, exact, money, sla, arrival_rate, t0, cost_bound=None) -> Schedule:
     """The tco schedule with its exact cost and a bound on the cost of any schedule that
     meets the SLA (and the arrival rate)."""
     money_scale, money_exact, terms = money
     annotate(tg, sched, arrival_rate, sla)
     sched.objective = "tco"
-    bound = cost_lower_bound(tg, sla, arrival_rate)
+    bound = cost_lower_bound(tg, sla, arrival_rate) if cost_bound is None else cost_bound
     if exact:
         # Rounding each weight moves it by at most half a unit.
         slack = 0.0 if money_exact else 0.5 * terms

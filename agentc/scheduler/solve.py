@@ -149,7 +149,7 @@ def _solve_tco(tg, algo, time_limit_s, workers, seed, sla, arrival_rate, t0) -> 
         annotate(tg, c, arrival_rate, sla)
     ok = [c for c in candidates if within_limits(c, sla, arrival_rate)]
     best = min(ok, key=lambda s: (s.cost, s.makespan), default=None)
-    bound = cost_lower_bound(tg, sla, arrival_rate)
+    bound = lp_bound = cost_lower_bound(tg, sla, arrival_rate)
     if algo != "cpsat":
         if best is None:
             fastest = _best(candidates)
@@ -179,6 +179,7 @@ def _solve_tco(tg, algo, time_limit_s, workers, seed, sla, arrival_rate, t0) -> 
             makespan_limit=sla,
             objective="tco",
             arrival_rate=arrival_rate,
+            cost_bound=lp_bound,
         )
     except ScheduleError:
         if best is None:
@@ -258,7 +259,8 @@ def _solve_exact(tg, time_limit_s, workers, coarsen, bound, t0) -> Schedule:
         limit = best.makespan if best is not None and integral_times(tg) else None
         try:
             found = solve_cpsat(
-                tg, max(MIN_SOLVER_TIME_S, left()), hint=best, workers=workers, makespan_limit=limit
+                tg, max(MIN_SOLVER_TIME_S, left()), hint=best, workers=workers, makespan_limit=limit,
+                known_bound=bound,
             )
         except ScheduleError:
             if best is None:
