@@ -57,6 +57,12 @@ class DecomposeAgentOps:
 
     def __call__(self, op: ir.Operation, pass_=None) -> None:
         module_body = op.regions[0].blocks[0]
+        # The module's symbols, kept up to date as kernels are added: looking one up by
+        # walking the module for each of ~1,000 calls made the pass quadratic.
+        self._funcs: dict[str, ir.FunctionType] = {}
+        self._globals: set[str] = set()
+        for o in module_body.operations:
+            self._record(o)
         targets = []
         for fn in module_body.operations:
             if fn.operation.name != "func.func":
@@ -80,8 +86,16 @@ class DecomposeAgentOps:
         self._added[key] = ks
         return ks
 
+    def _record(self, o) -> None:
+        name = o.operation.name
+        if name == "func.func":
+            sym = ir.StringAttr(o.attributes["sym_name"]).value
+            self._funcs[sym] = ir.FunctionType(ir.TypeAttr(o.attributes["function_type"]).value)
+        elif name == "ml_program.global":
+            self._globals.add(ir.StringAttr(o.attributes["sym_name"]).value)
+
     def _insert_kernel(self, k: kernels.Kernel, module_body: ir.Block) -> None:
-        if self._has_func(module_body, k.symbol):
+        if k.symbol in self._funcs:
             return  # shared by two decompositions of one model (e.g. `sample`)
         impl_mod = ir.Module.parse(k.impl_text)  # only to read the signature
         impl = next(o for o in impl_mod.body.operations if o.operation.name == "func.func")
@@ -106,24 +120,13 @@ class DecomposeAgentOps:
         text = k.impl_text.rstrip()
         combined = ir.Module.parse(text[: text.rindex("}")] + "\n".join(lines) + "\n}")
         for o in list(combined.body.operations):
-            if o.operation.name == "ml_program.global" and self._has_global(
-                    module_body, ir.StringAttr(o.attributes["sym_name"]).value):
+            if o.operation.name == "ml_program.global" and \
+                    ir.StringAttr(o.attributes["sym_name"]).value in self._globals:
                 continue  # weights shared with a kernel already added
             if o.operation.name == "func.func" and ir.StringAttr(o.attributes["sym_name"]).value.endswith("_impl"):
                 o.attributes["sym_visibility"] = ir.StringAttr.get("private")
+            self._record(o)
             module_body.append(o.operation)
-
-    @staticmethod
-    def _has_func(module_body: ir.Block, name: str) -> bool:
-        return any(o.operation.name == "func.func" and ir.StringAttr(o.attributes["sym_name"]).value == name
-                   for o in module_body.operations)
-
-    @staticmethod
-    def _has_global(module_body: ir.Block, name: str) -> bool:
-        for o in module_body.operations:
-            if o.operation.name == "ml_program.global" and ir.StringAttr(o.attributes["sym_name"]).value == name:
-                return True
-        return False
 
     # -- rewrites ---------------------------------------------------------------------
     def _rewrite(self, op: ir.Operation, module_body: ir.Block) -> None:
@@ -230,14 +233,8 @@ class DecomposeAgentOps:
             pos = nxt
         return tokens
 
-    def _func(self, module_body: ir.Block, symbol: str):
-        for o in module_body.operations:
-            if o.operation.name == "func.func" and ir.StringAttr(o.attributes["sym_name"]).value == symbol:
-                return ir.FunctionType(ir.TypeAttr(o.attributes["function_type"]).value)
-        raise KeyError(symbol)
-
     def _result_types(self, module_body, symbol):
-        return list(self._func(module_body, symbol).results)
+        return list(self._funcs[symbol].results)
 
     def _input_types(self, module_body, symbol):
-        return list(self._func(module_body, symbol).inputs)
+        return list(self._funcs[symbol].inputs)
