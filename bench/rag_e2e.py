@@ -153,13 +153,8 @@ def agentc_worker(conn, max_tokens: int, granularity: str, build: str, runner: s
             return outs, [(name, t1) for name, _, t1 in direct.timeline]
     else:
         import agentc
-        if cpu_driver:
-            import dataclasses
 
-            from agentc.runtime.devices import KINDS
-
-            KINDS["cpu"] = dataclasses.replace(KINDS["cpu"], driver=cpu_driver)
-        session = agentc.load(build)
+        session = agentc.load(build, drivers={"cpu": cpu_driver} if cpu_driver else None)
 
         def run(q):
             n_before = len(session.trace.events)

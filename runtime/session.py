@@ -45,9 +45,13 @@ class Device:
         self._thread = None
         self.on_thread(self._open, vmfb, weights)
 
+    def owns_thread(self) -> bool:
+        """Is the caller this device's worker thread?"""
+        return threading.current_thread() is self._thread
+
     def on_thread(self, fn, *args):
         """Run fn(*args) on this device's worker thread and return its result."""
-        if threading.current_thread() is self._thread:
+        if self.owns_thread():
             return fn(*args)
         return self.worker.submit(fn, *args).result()
 
@@ -83,7 +87,7 @@ class Device:
     def release(self, arrays: list) -> None:
         """Drop the last references to device buffers on the worker thread, without
         waiting for it: the worker frees them between calls."""
-        if threading.current_thread() is self._thread:
+        if self.owns_thread():
             arrays.clear()
         else:
             self.worker.submit(arrays.clear)
@@ -103,7 +107,9 @@ class Device:
 class Session:
     """A loaded build. `run(inputs)` is thread-safe; several requests may be in flight."""
 
-    def __init__(self, build_dir, host_threads: int = 8, trace: Trace | None = None):
+    def __init__(self, build_dir, host_threads: int = 8, trace: Trace | None = None,
+                 drivers: dict[str, str] | None = None):
+        """`drivers` overrides a device's HAL driver by device name (e.g. {"cpu": "local-sync"})."""
         self.dir = Path(build_dir)
         if not (self.dir / "plan.json").is_file():
             raise RunError(f"{self.dir}: not a build directory (no plan.json)")
@@ -115,7 +121,7 @@ class Session:
         for d, info in self.plan["devices"].items():
             vmfb = (self.dir / f"{info['module']}.vmfb").read_bytes()
             try:
-                self.devices[d] = Device(d, info["runtime"], vmfb, self.weights)
+                self.devices[d] = Device(d, info["runtime"], vmfb, self.weights, (drivers or {}).get(d))
             except (RuntimeError, ValueError) as e:  # e.g. a weight the module names is in no archive
                 for dev in self.devices.values():
                     dev.close()
@@ -256,8 +262,7 @@ class _Request:
     def _readable_here(self, op) -> bool:
         """Can this thread read op's inputs without waiting on another thread? Host values,
         and values of the device whose worker this is."""
-        here = threading.current_thread()
-        return all(self.values[v][0] == "host" or self.s.devices[self.values[v][0]]._thread is here
+        return all(self.values[v][0] == "host" or self.s.devices[self.values[v][0]].owns_thread()
                    for v in op["inputs"]) and not op["guards"]
 
     def _foreign(self, op) -> bool:
