@@ -5,12 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-if command -v apt-get >/dev/null && { ! ldconfig -p | grep -q libvulkan.so.1 || \
-    ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; }; then
-  $SUDO apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
-fi
 PY=${PYTHON:-python3}
+NEED=()
+if ! ldconfig -p | grep -q libvulkan.so.1 || ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
+  NEED+=(mesa-vulkan-drivers libvulkan1)
+fi
+# Debian's python3 makes venvs only with python3-venv installed.
+[ -x .venv/bin/python ] || "$PY" -c "import ensurepip" 2>/dev/null || NEED+=(python3-venv)
+if [ ${#NEED[@]} -gt 0 ] && command -v apt-get >/dev/null; then
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${NEED[@]}" >/dev/null
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 PIP=(.venv/bin/pip install -q --disable-pip-version-check)
 "${PIP[@]}" -e '.[test,models]'
