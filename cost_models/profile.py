@@ -12,8 +12,18 @@ kernels (a whole encoder is ~35 dispatches) more than for the sweep's (1 to 4).
 
 `peak` and `bandwidth` are the device spec's, recorded in the profile when it was measured,
 so an efficiency is a share of the datasheet rate (it can exceed 1 where the spec is
-conservative, e.g. f16 tensor cores against an fp32 peak). Every third kernel of each class
-is held out of the fit, so the profile states an honest error for kernels it has not seen.
+conservative, e.g. f16 tensor cores against an fp32 peak).
+
+`bytes` in the memory term is weighted by the device's memory hierarchy: the streaming
+kernels of the sweep (elementwise, one pass over their operands) give the bandwidth
+reached at each working-set size, and a kernel whose working set is n times slower to
+stream than the smallest measured one is charged n times its bytes (a cache-aware
+roofline: a CPU's L2 and L3, a GPU's L2, then DRAM). Each class keeps its own efficiency
+against that curve, and may still split at a cache size of its own (`<class>@dram`).
+
+Every third kernel of each swept op (gemm, softmax, add, ...; in sweep order) is held out
+of the fit, so the profile states an honest error for kernels it has not seen. The held-out
+set follows the sweep, not the classes, so a change of classes is judged on the same kernels.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-HOLDOUT_EVERY = 3  # the 3rd, 6th, ... kernel of each class (in sweep order) is held out
+HOLDOUT_EVERY = 3  # the 3rd, 6th, ... kernel of each swept op (in sweep order) is held out
 FALLBACK = "all"  # the calibration fitted on every class, for classes the sweep lacks
 DRAM = "@dram"  # suffix of a class's calibration for working sets beyond the cache
 CACHE_SPLIT_MIN_GAIN_PCT = 1.0  # a class splits at a cache size only if it pays this much
@@ -61,6 +71,7 @@ class Profile:
     memory_bandwidth: float
     calibrations: dict[str, Calibration]
     dispatch_extra_s: float  # each dispatch of a kernel beyond its first
+    memory_curve: MemoryCurve
     mape_pct_holdout: float | None
     mape_pct_all: float
     data: dict
@@ -89,7 +100,42 @@ class Profile:
         extra = max(dispatches - 1, 0) * self.dispatch_extra_s
         peak = peak_flops or self.peak_flops
         bandwidth = memory_bandwidth or self.memory_bandwidth
-        return cal.time(flops, nbytes, peak, bandwidth) + extra, key
+        charged = nbytes * self.memory_curve.slowdown(nbytes)
+        return cal.time(flops, charged, peak, bandwidth) + extra, key
+
+
+@dataclass(frozen=True)
+class MemoryCurve:
+    """How much slower a byte streams at a working-set size than at the smallest measured
+    one: log-linear between measured points, flat beyond them, never below 1."""
+    bytes: tuple[float, ...] = ()
+    slowdown_at: tuple[float, ...] = ()
+
+    def slowdown(self, nbytes: float) -> float:
+        if not self.bytes:
+            return 1.0
+        x = math.log(max(nbytes, 1.0))
+        return float(np.exp(np.interp(x, np.log(self.bytes), np.log(self.slowdown_at))))
+
+    @staticmethod
+    def measure(kernels: list[dict], statistic: str) -> MemoryCurve:
+        """From streaming kernels (`elementwise`, f32): the bandwidth each reached after its
+        call overhead (the fastest of them stands for it), kept where the kernel took at
+        least twice that overhead, and made non-increasing with size (a bigger working set
+        never streams faster; what looks faster is noise)."""
+        points = [(float(k["bytes"]), float(k[statistic])) for k in kernels
+                  if k["op_class"] == "elementwise" and k["dtype"] == "f32" and k["bytes"] > 0]
+        if not points:
+            return MemoryCurve()
+        overhead = min(t for _, t in points)
+        rates = sorted((b, b / (t - overhead)) for b, t in points if t > 2 * overhead)
+        if len(rates) < 2:
+            return MemoryCurve()
+        best = np.minimum.accumulate([r for _, r in rates])
+        return MemoryCurve(tuple(b for b, _ in rates), tuple(float(best[0] / r) for r in best))
+
+    def to_json(self) -> dict:
+        return {"bytes": list(self.bytes), "slowdown": list(self.slowdown_at)}
 
 
 def calibration_key(op_class: str, dtype: str) -> str:
@@ -166,8 +212,26 @@ def profile_from_dict(data, path) -> Profile:
     if extra:
         extra = _field(cal, "dispatch_extra_s", float, "calibration", path)
     return Profile(Path(path), data["target"], float(data["spec"]["peak_flops"]),
-                   float(data["spec"]["memory_bandwidth"]), calibrations, extra, holdout,
+                   float(data["spec"]["memory_bandwidth"]), calibrations, extra,
+                   _memory_curve(cal, path), holdout,
                    _field(cal, "mape_pct_all", float, "calibration", path), data)
+
+
+def _memory_curve(cal: dict, path) -> MemoryCurve:
+    curve = cal.get("memory_curve")
+    if curve is None:
+        return MemoryCurve()
+    where = "calibration.memory_curve"
+    sizes, slow = _field(curve, "bytes", list, where, path), _field(curve, "slowdown", list, where, path)
+    if len(sizes) != len(slow):
+        raise ProfileError(f"{path}: {where}: 'bytes' and 'slowdown' differ in length")
+    for name, values in (("bytes", sizes), ("slowdown", slow)):
+        for i, v in enumerate(values):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                raise ProfileError(f"{path}: {where}.{name}[{i}]: expected a number > 0, got {v!r}")
+    if any(b <= a for a, b in zip(sizes, sizes[1:])):
+        raise ProfileError(f"{path}: {where}.bytes: must be increasing")
+    return MemoryCurve(tuple(map(float, sizes)), tuple(map(float, slow)))
 
 
 def read_json(path) -> dict:
@@ -188,11 +252,12 @@ def load_profile(path) -> Profile:
 # --- fitting ------------------------------------------------------------------------------
 
 def holdout_mask(kernels: list[dict]) -> list[bool]:
-    """True for the kernels the fit must not see: every HOLDOUT_EVERY-th of each class."""
+    """True for the kernels the fit must not see: every HOLDOUT_EVERY-th of each swept op
+    and dtype (of each class, for kernels that name no op)."""
     seen: dict[str, int] = {}
     mask = []
     for k in kernels:
-        key = calibration_key(k["op_class"], k["dtype"])
+        key = calibration_key(k.get("op") or k["op_class"], k["dtype"])
         seen[key] = seen.get(key, 0) + 1
         mask.append(seen[key] % HOLDOUT_EVERY == 0)
     return mask
@@ -245,9 +310,11 @@ class _Fitter:
     The roofline is fitted to each kernel's time less its further dispatches' known cost
     (`extra`, measured by the bench's dispatch-chain probes); predictions add it back."""
 
-    def __init__(self, kernels: list[dict], statistic: str, dispatch_extra_s: float):
+    def __init__(self, kernels: list[dict], statistic: str, dispatch_extra_s: float,
+                 curve: MemoryCurve):
         self.flops = np.array([max(float(k["flops"]), 1.0) for k in kernels])
         self.bytes = np.array([max(float(k["bytes"]), 1.0) for k in kernels])
+        self.charged = self.bytes * np.array([curve.slowdown(b) for b in self.bytes])
         self.seconds = np.array([float(k[statistic]) for k in kernels])
         dispatches = np.array([float(k.get("dispatches", 1)) for k in kernels])
         self.extra = np.maximum(dispatches - 1, 0) * dispatch_extra_s
@@ -257,12 +324,12 @@ class _Fitter:
     def theta(self, idx: tuple[int, ...]) -> np.ndarray:
         if idx not in self._memo:
             i = list(idx)
-            self._memo[idx] = _fit_points(self.flops[i], self.bytes[i], self.target[i])
+            self._memo[idx] = _fit_points(self.flops[i], self.charged[i], self.target[i])
         return self._memo[idx]
 
     def predict(self, theta, idx) -> np.ndarray:
         i = list(idx)
-        return _predict(theta, self.flops[i], self.bytes[i]) + self.extra[i]
+        return _predict(theta, self.flops[i], self.charged[i]) + self.extra[i]
 
 
 def _split(fitter: _Fitter, idx: list[int], min_points: int = CACHE_SPLIT_MIN_POINTS,
@@ -290,7 +357,8 @@ def _split(fitter: _Fitter, idx: list[int], min_points: int = CACHE_SPLIT_MIN_PO
 def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT_MIN_POINTS,
         min_gain: float = CACHE_SPLIT_MIN_GAIN_PCT) -> dict:
     """The `calibration` section for a profile's measurements (see module docstring),
-    fitted to each kernel's `statistic` (the median; "p10_s" gives the quiet-machine view).
+    fitted to each kernel's `statistic` (the median; "trimmed_mean_s" is the mean between
+    p10 and p90, "p10_s" the quiet-machine view).
 
     A class may also get a cache size: kernels whose interface bytes exceed it are priced
     by the class's own `<class>@dram` calibration (a cache-aware roofline: working sets
@@ -301,7 +369,8 @@ def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT
     peak, bw = float(data["spec"]["peak_flops"]), float(data["spec"]["memory_bandwidth"])
     held = holdout_mask(kernels)
     extra = (data.get("overheads") or {}).get("dispatch_extra_s") or 0.0
-    fitter = _Fitter(kernels, statistic, extra)
+    curve = MemoryCurve.measure([k for k, h in zip(kernels, held) if not h], statistic)
+    fitter = _Fitter(kernels, statistic, extra, curve)
     base = [calibration_key(k["op_class"], k["dtype"]) for k in kernels]
     every = range(len(kernels))
     groups: dict[str, tuple[np.ndarray, list[int], float | None]] = {}
@@ -331,12 +400,13 @@ def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT
             if test else None, cache_bytes=cache))
     mask = np.array(held)
     return {
-        "model": "max(flops/(peak*compute_efficiency), bytes/(bandwidth*memory_efficiency))"
-                 " + overhead_s + (dispatches - 1) * dispatch_extra_s, per class;"
-                 " <class>@dram beyond the class's cache_bytes",
+        "model": "max(flops/(peak*compute_efficiency), bytes*slowdown(bytes)/(bandwidth*"
+                 "memory_efficiency)) + overhead_s + (dispatches - 1) * dispatch_extra_s, per"
+                 " class; slowdown from memory_curve; <class>@dram beyond the class's cache_bytes",
         "peak_flops": peak, "memory_bandwidth": bw, "statistic": statistic,
         "dispatch_extra_s": extra,
-        "holdout_rule": f"every {HOLDOUT_EVERY}rd kernel of each class (sweep order) is not fitted",
+        "memory_curve": curve.to_json(),
+        "holdout_rule": f"every {HOLDOUT_EVERY}rd kernel of each swept op (sweep order) is not fitted",
         "classes": classes,
         "keys": keys,
         "predicted_s": [float(p) for p in predicted],

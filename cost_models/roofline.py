@@ -43,8 +43,8 @@ _NORMALIZING = ("math.exp", "math.rsqrt", "math.sqrt", "arith.divf")
 # dispatches), so roots estimate a kernel's dispatches.
 DISPATCH_ROOTS = ("contraction", "matvec", "vecmat", "reduction", "argreduce")
 
-OP_CLASSES = ("matmul", "matvec", "vecmat", "attention", "normalization", "reduction", "topk",
-              "elementwise")
+OP_CLASSES = ("matmul", "matvec", "vecmat", "attention", "softmax", "layernorm", "reduction",
+              "topk", "elementwise")
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class _OpInfo:
     kind: str  # contraction, matvec, vecmat, reduction, argreduce, elementwise, data
     flops: float
     normalizing: bool
+    exponential: bool = False  # a softmax's exp, as opposed to a layernorm's rsqrt
 
 
 def _shape(t: ir.Type) -> list[int]:
@@ -143,8 +144,9 @@ def _named_contraction(op: ir.Operation) -> _OpInfo:
 def _analyse(op: ir.Operation) -> _OpInfo:
     name = op.name
     body = _body_ops(op)
-    normalizing = any(b.startswith(_NORMALIZING) for b in body) or name.startswith(
-        ("linalg.exp", "linalg.rsqrt", "linalg.sqrt", "linalg.div", "linalg.softmax"))
+    exponential = "math.exp" in body or name in ("linalg.exp", "linalg.softmax")
+    normalizing = exponential or any(b.startswith(_NORMALIZING) for b in body) or name.startswith(
+        ("linalg.rsqrt", "linalg.sqrt", "linalg.div"))
     if name in DATA_MOVEMENT:
         return _OpInfo("data", 0.0, False)
     if name in CONTRACTIONS:
@@ -170,12 +172,15 @@ def _analyse(op: ir.Operation) -> _OpInfo:
             big = max(inputs, key=lambda dims: math.prod(ranges[d] for d in dims))
             return _OpInfo(_vector_kind(bool(big) and big[-1] in reduction), flops, False)
         if reduction:
-            return _OpInfo("argreduce" if len(op.results) >= 2 else "reduction", flops, normalizing)
-        return _OpInfo("elementwise", flops, normalizing)
+            # torch-mlir lowers amax/amin as max-with-index; an unused index is dead code.
+            index_used = any(True for r in list(op.results)[1:] for _ in r.uses)
+            return _OpInfo("argreduce" if index_used else "reduction", flops, normalizing,
+                           exponential)
+        return _OpInfo("elementwise", flops, normalizing, exponential)
     domain = max((float(math.prod(_shape(v.type))) for v in list(op.operands) + list(op.results)
                   if _shape(v.type)), default=0.0)
     kind = "reduction" if name == "linalg.reduce" else "elementwise"
-    return _OpInfo(kind, domain * max(_arith_count(body), 1), normalizing)
+    return _OpInfo(kind, domain * max(_arith_count(body), 1), normalizing, exponential)
 
 
 def _op_class(infos: list[_OpInfo]) -> str:
@@ -191,9 +196,11 @@ def _op_class(infos: list[_OpInfo]) -> str:
         top = max(flops, key=flops.get)
         return "matmul" if top == "contraction" else top
     reducing = "reduction" in kinds or "argreduce" in kinds
-    if reducing and normalizing:  # softmax takes a row max (an arg-reduction in torch-mlir)
-        return "normalization"
-    if "argreduce" in kinds:
+    if reducing and normalizing:
+        # IREE gives softmax (a row max, an exp-sum, a divide) one fused dispatch and a
+        # layernorm two (mean, then variance and scale): they run at different rates.
+        return "softmax" if any(i.exponential for i in infos) else "layernorm"
+    if kinds.count("argreduce") >= 2:  # rounds of argmax and masking; one is a reduction
         return "topk"
     return "reduction" if reducing else "elementwise"
 

@@ -124,3 +124,21 @@ def test_the_plot_is_skipped_with_a_note_without_matplotlib(tmp_path, monkeypatc
     note = roofline_png({"kernels": []}, tmp_path / "p.png")
     assert note.startswith("plot skipped: matplotlib is not installed")
     assert not (tmp_path / "p.png").exists()
+
+
+def test_refitting_reanalyses_kernels_under_the_current_cost_model():
+    """A profile measured under older op classes is priced by today's: the kernel's case is
+    rebuilt from its op and params and analysed again; kernels from no case keep theirs."""
+    from agentc.bench.artifacts import reanalyse
+    from agentc.bench.sweep import Case
+
+    case = Case("softmax", "f32", (("rows", 8), ("cols", 16)))
+    stale = {"name": case.name, "op": "softmax", "dtype": "f32", "params": {"rows": 8, "cols": 16},
+             "op_class": "normalization", "flops": 1.0, "bytes": 1.0, "dispatches": 1}
+    foreign = {"name": "mine", "op": "custom", "dtype": "f32", "params": {},
+               "op_class": "normalization", "flops": 1.0, "bytes": 1.0, "dispatches": 1}
+    assert reanalyse([stale, foreign]) == 1
+    assert stale["op_class"] == "softmax"
+    assert stale["bytes"] == 2 * 8 * 16 * 4 and stale["flops"] > 8 * 16
+    assert foreign["op_class"] == "normalization"
+    assert reanalyse([stale]) == 0

@@ -86,13 +86,24 @@ def test_vector_products_are_classed_by_the_layout_they_stream(text, expected):
 def test_exported_softmax_and_attention_get_their_own_classes():
     from agentc.bench import torch_kernels
 
-    assert work_of(torch_kernels.softmax("k", 8, 16, "f32")).op_class == "normalization"
-    assert work_of(torch_kernels.layernorm("k", 8, 16, "f32")).op_class == "normalization"
+    assert work_of(torch_kernels.softmax("k", 8, 16, "f32")).op_class == "softmax"
+    assert work_of(torch_kernels.layernorm("k", 8, 16, "f32")).op_class == "layernorm"
     attention = work_of(torch_kernels.attention("k", 2, 8, 4, "f32"))
     assert attention.op_class == "attention"
     assert attention.flops >= 2 * (2 * 2 * 8 * 8 * 4)  # QK^T and PV
     text, name = torch_kernels.topk(100, 3)
     assert work_of(text, name).op_class == "topk"
+
+
+def test_greedy_sampling_is_a_reduction_and_argmax_rounds_are_topk():
+    """Sampling is two reductions over the vocabulary; only repeated arg-reductions (top-k's
+    rounds of argmax and masking) run at top-k's rate."""
+    from agentc.models.export import export_function
+    from agentc.models.sampling import greedy
+
+    logits = np.zeros((1, 4096), np.float32)
+    text = export_function(greedy, [logits], "sample", [], {"test": "greedy"})
+    assert work_of(text, "sample").op_class == "reduction"
 
 
 def test_without_a_profile_the_catalog_defaults_price_the_kernel():
@@ -186,6 +197,55 @@ def test_held_out_kernels_are_every_third_of_each_class(tmp_path):
     assert [i % 9 for i, h in enumerate(held) if h] == [2, 5, 8] * 3
 
 
+def test_held_out_kernels_follow_the_sweep_not_the_classes():
+    """Reclassifying kernels must not change which ones a fit is judged on."""
+    data = synthetic_profile(noise=0.0)
+    for k in data["kernels"]:
+        k["op"] = k["op_class"]
+    before = fit(data)["holdout"]
+    for k in data["kernels"]:
+        k["op_class"] = "elementwise"
+    assert fit(data)["holdout"] == before
+
+
+def tiered_profile() -> dict:
+    """Streaming kernels and a memory-bound class whose bandwidth drops 4x beyond 2.5 MB
+    (between two fitted sizes: the curve interpolates between its measured points)."""
+    kernels = []
+    for cls, eff in (("elementwise", 0.7), ("reduction", 0.4)):
+        for i, nbytes in enumerate(np.geomspace(1e4, 1e8, 12)):
+            bw = BW if nbytes <= 2.5e6 else BW / 4
+            kernels.append({"name": f"{cls}{i}", "op_class": cls, "dtype": "f32", "flops": nbytes,
+                            "bytes": nbytes, "dispatches": 1,
+                            "measured_s": 15e-6 + nbytes / (bw * eff)})
+    return {"schema": "agentc-profile/1", "target": "cpu",
+            "spec": {"peak_flops": PEAK, "memory_bandwidth": BW}, "kernels": kernels}
+
+
+def test_the_memory_curve_prices_working_sets_beyond_the_cache(tmp_path):
+    """One efficiency per class prices both sides of the cache once bytes beyond it are
+    charged at the slowdown the streaming kernels measured (no per-class split allowed)."""
+    data = tiered_profile()
+    cal = fit(data, min_points=100)
+    curve = cal["memory_curve"]
+    assert curve["slowdown"][-1] == pytest.approx(4.0, rel=0.1)
+    assert curve["bytes"] == sorted(curve["bytes"])
+    assert cal["mape_pct_holdout"] < 1
+    path = tmp_path / "tiered.json"
+    path.write_text(json.dumps(dict(data, calibration=cal)))
+    profile = load_profile(path)
+    small, large = profile.memory_curve.slowdown(1e5), profile.memory_curve.slowdown(1e8)
+    assert small == pytest.approx(1.0, abs=0.05) and large == pytest.approx(4.0, rel=0.1)
+    seconds, _ = profile.predict(5e7, 5e7, "reduction")
+    assert seconds == pytest.approx(15e-6 + 5e7 / (BW / 4 * 0.4), rel=0.1)
+
+
+def test_without_streaming_kernels_the_curve_is_flat():
+    data = synthetic_profile(noise=0.0)
+    data["kernels"] = [k for k in data["kernels"] if k["op_class"] != "elementwise"]
+    assert fit(data)["memory_curve"] == {"bytes": [], "slowdown": []}
+
+
 def malformed(tmp_path, mutate) -> str:
     data = json.loads(Path(write_fitted(tmp_path, synthetic_profile(noise=0.0))).read_text())
     mutate(data)
@@ -202,6 +262,12 @@ def malformed(tmp_path, mutate) -> str:
     (lambda d: d["calibration"]["classes"]["matmul"].update(memory_efficiency=-1),
      "calibration.classes.matmul.memory_efficiency"),
     (lambda d: d.update(target=3), "target"),
+    (lambda d: d["calibration"].update(memory_curve={"bytes": [1e6, 1e7], "slowdown": [1.0]}),
+     "calibration.memory_curve"),
+    (lambda d: d["calibration"].update(memory_curve={"bytes": [1e7, 1e6], "slowdown": [1, 2]}),
+     "calibration.memory_curve.bytes"),
+    (lambda d: d["calibration"].update(memory_curve={"bytes": [1e6], "slowdown": [0]}),
+     "calibration.memory_curve.slowdown[0]"),
 ])
 def test_a_malformed_profile_names_its_file_and_field(tmp_path, mutate, field):
     path = malformed(tmp_path, mutate)

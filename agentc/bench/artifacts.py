@@ -55,6 +55,29 @@ def _analyse(text: str, function: str) -> dict:
             "bytes": work.bytes, "dispatches": work.dispatches, "inputs": inputs}
 
 
+ANALYSED = ("op_class", "dtype", "flops", "bytes", "dispatches")
+
+
+def reanalyse(kernels: list[dict]) -> int:
+    """Recompute each measured kernel's analysis (class, FLOPs, bytes, dispatches) from its
+    case's IR, in place, so measurements taken under an older cost model are priced by the
+    current one. Kernels that name no sweep case keep theirs. Returns how many changed."""
+    from agentc.bench.sweep import BUILDERS
+
+    changed = 0
+    for k in kernels:
+        if k.get("op") not in BUILDERS or not isinstance(k.get("params"), dict):
+            continue
+        case = Case(k["op"], k["dtype"], tuple(k["params"].items()))
+        if case.name != k["name"]:
+            continue
+        fresh = _analyse(*case.build())
+        if any(fresh[f] != k.get(f) for f in ANALYSED):
+            changed += 1
+            k.update({f: fresh[f] for f in ANALYSED})
+    return changed
+
+
 def build(cases: list[Case], target: str, out_dir, extra_flags: list[str] | None = None,
           variant: str | None = None, progress: bool = True, jobs: int = 2) -> dict:
     """Compile `cases` for `target` (cpu, vulkan, cuda) into `out_dir`; returns the manifest.

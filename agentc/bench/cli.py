@@ -83,9 +83,15 @@ def _run(args) -> int:
         for flag in ("compile_only", "quick", "artifacts", "kernels"):
             if getattr(args, flag):
                 raise BenchError(f"--{flag.replace('_', '-')} does not apply to --fit")
+        from agentc.bench.artifacts import reanalyse
         from agentc.cost_models.profile import read_json, validate_measurements
 
-        profile = calibrate(read_json(args.fit), args.fit)
+        measured = read_json(args.fit)
+        validate_measurements(measured, args.fit)
+        changed = reanalyse(measured["kernels"])
+        if changed:
+            _log(args, f"{changed} kernels re-analysed under the current cost model")
+        profile = calibrate(measured, args.fit)
         if args.compare:
             from agentc.bench.report import comparison
 

@@ -13,6 +13,10 @@ import numpy as np
 from agentc.cost_models.profile import fit, validate_measurements
 
 
+STATISTICS = {"measured_s": "median", "trimmed_mean_s": "mean between p10 and p90",
+              "p10_s": "10th percentile"}
+
+
 def calibrate(profile: dict, path) -> dict:
     """The profile with its `calibration` section (re)computed from its measurements."""
     validate_measurements(profile, path)
@@ -25,6 +29,7 @@ def _us(seconds: float | None) -> str:
 
 def table(profile: dict) -> list[str]:
     cal = profile["calibration"]
+    statistic = cal.get("statistic", "measured_s")
     refs: dict[str, dict[str, float]] = {}
     for r in profile.get("reference", []):
         refs.setdefault(r["name"], {})[r["dtype"]] = r["measured_s"]
@@ -37,9 +42,10 @@ def table(profile: dict) -> list[str]:
     device = profile.get("device", {}).get("name", "")
     flags = " ".join(profile.get("flags", []))
     variant = profile.get("variant", "base")
-    lines = [f"target {profile['target']} ({device}), variant {variant}, flags: {flags}", head]
+    lines = [f"target {profile['target']} ({device}), variant {variant}, flags: {flags}",
+             f"measured: {STATISTICS.get(statistic, statistic)} of each kernel's calls", head]
     for k, pred, held in zip(profile["kernels"], cal["predicted_s"], cal["holdout"]):
-        t = k["measured_s"]
+        t = k[statistic]
         row = (f"{k['name']:<{width}}  {k['op_class']:<13} {'held' if held else 'fit':<4} "
                f"{_us(t):>12} {_us(pred):>12} {100 * (pred - t) / t:>+7.1f} "
                f"{k['flops'] / t / 1e9:>9.2f} {k['bytes'] / t / 1e9:>7.2f}")
