@@ -377,6 +377,10 @@ def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT
     keys = list(base)
     for key in dict.fromkeys(base):
         members = [i for i in every if base[i] == key]
+        if all(held[i] for i in members):  # nothing to fit: the fallback prices them
+            for i in members:
+                keys[i] = FALLBACK
+            continue
         cache, low, high = _split(fitter, [i for i in members if not held[i]], min_points, min_gain)
         beyond = [i for i in members if cache is not None and fitter.bytes[i] > cache]
         groups[key] = (fitter.theta(tuple(low)), [i for i in members if i not in beyond], cache)

@@ -41,10 +41,11 @@ _NORMALIZING = ("math.exp", "math.rsqrt", "math.sqrt", "arith.divf")
 # IREE forms one dispatch around each contraction or reduction and fuses the elementwise
 # ops into them (measured: tiny-encoder's 122 linalg ops, 35 of them roots, make 34
 # dispatches), so roots estimate a kernel's dispatches.
-DISPATCH_ROOTS = ("contraction", "matvec", "vecmat", "reduction", "argreduce")
+VECTOR_KINDS = ("matvec", "vecmat", "vecmat_t")
+DISPATCH_ROOTS = ("contraction", *VECTOR_KINDS, "reduction", "argreduce")
 
-OP_CLASSES = ("matmul", "matvec", "vecmat", "attention", "softmax", "layernorm", "reduction",
-              "topk", "elementwise")
+OP_CLASSES = ("matmul", "matvec", "vecmat", "vecmat_t", "attention", "softmax", "layernorm",
+              "reduction", "topk", "elementwise")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Work:
     dispatches: int  # estimated IREE dispatches: contractions and reductions, at least 1
     op_class: str = "elementwise"  # one of OP_CLASSES
     dtype: str = "f32"  # element type of the kernel's first floating-point argument
+    parallel: float = 1.0  # independent iterations of its main loop nest (output elements)
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,11 @@ class Estimate:
 
 @dataclass(frozen=True)
 class _OpInfo:
-    kind: str  # contraction, matvec, vecmat, reduction, argreduce, elementwise, data
+    kind: str  # contraction, matvec, vecmat, vecmat_t, reduction, argreduce, elementwise, data
     flops: float
     normalizing: bool
     exponential: bool = False  # a softmax's exp, as opposed to a layernorm's rsqrt
+    parallel: float = 1.0  # product of the op's parallel loop ranges
 
 
 def _shape(t: ir.Type) -> list[int]:
@@ -128,17 +131,22 @@ def _named_contraction(op: ir.Operation) -> _OpInfo:
     name = op.name
     lhs = _shape(op.operands[0].type)
     out = _shape(op.results[0].type)
-    flops = 2.0 * math.prod(out or [1]) * (lhs[-1] if lhs else 1)
+    parallel = float(math.prod(out or [1]))
+    flops = 2.0 * parallel * (lhs[-1] if lhs else 1)
+
+    def info(kind: str) -> _OpInfo:
+        return _OpInfo(kind, flops, False, parallel=parallel)
+
     if name in ("linalg.matvec", "linalg.batch_matvec", "linalg.dot"):
-        return _OpInfo("matvec", flops, False)
+        return info("matvec")
     if name == "linalg.vecmat":
-        return _OpInfo(_vector_kind(_transposed(op.operands[1])), flops, False)
+        return info(_vector_kind(_transposed(op.operands[1])))
     m, n = (out[-2], out[-1]) if len(out) >= 2 else (1, 1)
     if n == 1:  # A[m,k] @ B[k,1]: A is reduced along its rows
-        return _OpInfo(_vector_kind(not _transposed(op.operands[0])), flops, False)
-    if m == 1:  # x[1,k] @ B[k,n]
-        return _OpInfo(_vector_kind(_transposed(op.operands[1])), flops, False)
-    return _OpInfo("contraction", flops, False)
+        return info(_vector_kind(not _transposed(op.operands[0])))
+    if m == 1:  # x[1,k] @ B[k,n]; x @ W^T streams W's rows, but IREE compiles it as a matmul
+        return info("vecmat_t" if _transposed(op.operands[1]) else "vecmat")
+    return info("contraction")
 
 
 def _analyse(op: ir.Operation) -> _OpInfo:
@@ -158,41 +166,48 @@ def _analyse(op: ir.Operation) -> _OpInfo:
         reduction = {d for d, it in enumerate(iterators) if "reduction" in it}
         n_inputs = len(op.operands) - len(op.results)
         flops = float(math.prod(ranges)) * _arith_count(body)
+        parallel = float(math.prod(r for d, r in enumerate(ranges) if d not in reduction))
         inputs = dims_of[:n_inputs]
         shared = any(sum(d in dims for dims in inputs) >= 2 for d in reduction)
         if reduction and shared and any(b.startswith(("arith.mul", "arith.fma")) for b in body):
             # A contraction: its M (N) dims are the parallel dims of only the first (second)
             # input; with M or N of 1 it is a matrix-vector product over the larger input.
-            parallel = set(range(len(ranges))) - reduction
-            only = [set(dims) & parallel - set().union(*(set(o) for o in inputs if o is not dims))
+            free = set(range(len(ranges))) - reduction
+            only = [set(dims) & free - set().union(*(set(o) for o in inputs if o is not dims))
                     for dims in inputs]
             sizes = [math.prod(ranges[d] for d in s) for s in only[:2]]
             if len(sizes) == 2 and min(sizes) > 1:
-                return _OpInfo("contraction", flops, False)
+                return _OpInfo("contraction", flops, False, parallel=parallel)
             big = max(inputs, key=lambda dims: math.prod(ranges[d] for d in dims))
-            return _OpInfo(_vector_kind(bool(big) and big[-1] in reduction), flops, False)
+            kind = _vector_kind(bool(big) and big[-1] in reduction)
+            # A vector with a unit row of its own is x @ W^T written as a matmul.
+            if kind == "matvec" and len(only) >= 2 and all(only[:2]) and min(sizes) == 1:
+                kind = "vecmat_t"
+            return _OpInfo(kind, flops, False, parallel=parallel)
         if reduction:
             # torch-mlir lowers amax/amin as max-with-index; an unused index is dead code.
             index_used = any(True for r in list(op.results)[1:] for _ in r.uses)
             return _OpInfo("argreduce" if index_used else "reduction", flops, normalizing,
-                           exponential)
-        return _OpInfo("elementwise", flops, normalizing, exponential)
+                           exponential, parallel)
+        return _OpInfo("elementwise", flops, normalizing, exponential, parallel)
     domain = max((float(math.prod(_shape(v.type))) for v in list(op.operands) + list(op.results)
                   if _shape(v.type)), default=0.0)
     kind = "reduction" if name == "linalg.reduce" else "elementwise"
-    return _OpInfo(kind, domain * max(_arith_count(body), 1), normalizing, exponential)
+    results = [float(math.prod(_shape(r.type))) for r in op.results if _shape(r.type)]
+    return _OpInfo(kind, domain * max(_arith_count(body), 1), normalizing, exponential,
+                   max(results, default=domain))
 
 
 def _op_class(infos: list[_OpInfo]) -> str:
     """The class whose measured efficiency should price the whole kernel."""
     kinds = [i.kind for i in infos]
     normalizing = any(i.normalizing for i in infos)
-    contractions = [i for i in infos if i.kind in ("contraction", "matvec", "vecmat")]
+    contractions = [i for i in infos if i.kind in VECTOR_KINDS + ("contraction",)]
     if len(contractions) == 2 and normalizing and "reduction" in kinds:
         return "attention"
     if contractions:
         flops = {kind: sum(i.flops for i in contractions if i.kind == kind)
-                 for kind in ("contraction", "matvec", "vecmat")}
+                 for kind in ("contraction",) + VECTOR_KINDS}
         top = max(flops, key=flops.get)
         return "matmul" if top == "contraction" else top
     reducing = "reduction" in kinds or "argreduce" in kinds
@@ -229,9 +244,11 @@ def func_work(impl: ir.Operation) -> Work:
     ftype = ir.FunctionType(ir.TypeAttr(impl.attributes["function_type"]).value)
     types = list(ftype.inputs) + list(ftype.results)
     nbytes = sum(tensor_bytes(str(t)) for t in types)
-    dispatches = sum(1 for i in infos if i.kind in DISPATCH_ROOTS)
-    return Work(sum(i.flops for i in infos), float(nbytes), max(dispatches, 1), _op_class(infos),
-                _first_float_dtype(ftype.inputs))
+    roots = [i for i in infos if i.kind in DISPATCH_ROOTS]
+    main = max(roots or [i for i in infos if i.kind != "data"] or [_OpInfo("data", 0.0, False)],
+               key=lambda i: (i.flops, i.parallel))
+    return Work(sum(i.flops for i in infos), float(nbytes), max(len(roots), 1), _op_class(infos),
+                _first_float_dtype(ftype.inputs), main.parallel)
 
 
 def kernel_estimate(work: Work, spec: DeviceSpec, profile: Profile | None = None) -> Estimate:

@@ -75,12 +75,20 @@ def test_row_sum_counts_one_flop_per_input_element():
 @pytest.mark.parametrize("text, expected", [
     (mlir_text.matvec("k", 96, 64, "f32"), "matvec"),  # y = W x, rows contiguous
     (mlir_text.matmul("k", 1, 64, 96, "f32"), "vecmat"),  # decode's x @ W, W strided
-    (mlir_text.matmul_transposed_b("k", 1, 64, 96, "f32"), "matvec"),  # x @ W^T
+    (mlir_text.matmul_transposed_b("k", 1, 64, 96, "f32"), "vecmat_t"),  # x @ W^T, a matmul
 ])
 def test_vector_products_are_classed_by_the_layout_they_stream(text, expected):
     w = work_of(text)
     assert w.flops == 2 * 64 * 96
     assert w.op_class == expected
+    assert w.parallel == 96  # one output element per row of W
+
+
+def test_parallel_extent_is_the_main_loop_nests_output():
+    assert work_of(mlir_text.matmul("k", 32, 64, 96, "f32")).parallel == 32 * 96
+    assert work_of(mlir_text.sum_rows("k", 7, 64, "f32")).parallel == 7
+    assert work_of(mlir_text.sum_rows("k", 1, 4096, "f32")).parallel == 1  # one serial row
+    assert work_of(mlir_text.elementwise("k", "addf", 1000, "f32")).parallel == 1000
 
 
 def test_exported_softmax_and_attention_get_their_own_classes():
@@ -206,6 +214,16 @@ def test_held_out_kernels_follow_the_sweep_not_the_classes():
     for k in data["kernels"]:
         k["op_class"] = "elementwise"
     assert fit(data)["holdout"] == before
+
+
+def test_a_class_whose_kernels_are_all_held_out_is_priced_by_the_fallback():
+    data = synthetic_profile(noise=0.0)
+    for i, k in enumerate(data["kernels"]):
+        k["op"] = k["op_class"]
+    lonely = data["kernels"][2]  # the third matmul: held out
+    lonely["op_class"] = "topk"
+    cal = fit(data)
+    assert cal["holdout"][2] and cal["keys"][2] == "all" and "topk" not in cal["classes"]
 
 
 def tiered_profile() -> dict:

@@ -52,10 +52,11 @@ def _analyse(text: str, function: str) -> dict:
         inputs = [[list(ir.RankedTensorType(t).shape), str(ir.RankedTensorType(t).element_type)]
                   for t in ftype.inputs]
     return {"op_class": work.op_class, "dtype": work.dtype, "flops": work.flops,
-            "bytes": work.bytes, "dispatches": work.dispatches, "inputs": inputs}
+            "bytes": work.bytes, "dispatches": work.dispatches, "parallel": work.parallel,
+            "inputs": inputs}
 
 
-ANALYSED = ("op_class", "dtype", "flops", "bytes", "dispatches")
+ANALYSED = ("op_class", "dtype", "flops", "bytes", "dispatches", "parallel")
 
 
 def reanalyse(kernels: list[dict]) -> int:

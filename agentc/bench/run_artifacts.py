@@ -59,8 +59,9 @@ def host_load() -> list[float] | None:
 
 
 def _kernel_entry(k: dict, stats: Stats, readback: Stats) -> dict:
-    keep = ("name", "op", "op_class", "dtype", "params", "inputs", "flops", "bytes", "dispatches")
-    entry = {f: k[f] for f in keep}
+    keep = ("name", "op", "op_class", "dtype", "params", "inputs", "flops", "bytes", "dispatches",
+            "parallel")
+    entry = {f: k[f] for f in keep if f in k}
     entry.update(measured_s=stats.median_s, p10_s=stats.p10_s, p90_s=stats.p90_s, n=stats.n,
                  trimmed_mean_s=stats.trimmed_mean_s,
                  readback_s=readback.median_s,

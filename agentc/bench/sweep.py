@@ -3,9 +3,9 @@
 The shapes are the ones agentc's agents produce: square GEMMs for the compute roof, the
 skinny GEMMs of prefill (tokens x hidden x hidden), decode's 1 x K x N products and GEMVs,
 attention heads, softmax and layernorm rows, elementwise and row reductions over a range
-of sizes (cache-resident to DRAM-bound), and agentc's argmax-rounds top-k. Each target
-drops the cases its device would take too long on (lavapipe runs shaders on the CPU) and
-cuda adds large and f16 cases.
+of sizes (cache-resident to DRAM-bound), single long rows, agentc's greedy sampling over
+real vocabularies and its argmax-rounds top-k. Each target drops the cases its device
+would take too long on (lavapipe runs shaders on the CPU) and cuda adds large and f16 cases.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ class Case:
             return 2.0 * p["n"] * p["k"], width * p["n"] * p["k"]
         if self.op == "similarity":
             return 2.0 * p["n"] * p["dim"], 4 * p["n"] * p["dim"]
+        if self.op == "sample":
+            return 4.0 * p["vocab"], 4 * p["vocab"]
         if self.op == "attention":
             h, s, d = p["heads"], p["seq"], p["head_dim"]
             return 4.0 * h * s * s * d, width * 4 * h * s * d
@@ -80,6 +82,7 @@ BUILDERS: dict[str, Callable[[Case], tuple[str, str]]] = {
     "attention": lambda c: _named(c, torch_kernels.attention(c.name, c.p["heads"], c.p["seq"],
                                                              c.p["head_dim"], c.dtype)),
     "topk": lambda c: torch_kernels.topk(c.p["n"], c.p["k"]),
+    "sample": lambda c: _named(c, torch_kernels.sample(c.name, c.p["vocab"])),
     "similarity": lambda c: torch_kernels.similarity(c.p["n"], c.p["dim"]),
 }
 
@@ -103,6 +106,9 @@ FULL = [
                                       (256, 1024, 1024)]),
     *_cases("gemm_tb", "f32", "m,k,n", [(32, 384, 384), (64, 576, 576), (128, 768, 768),
                                          (128, 768, 3072)]),
+    # One row times PyTorch's weight layout: a linear layer at decode, a similarity search.
+    *_cases("gemm_tb", "f32", "m,k,n", [(1, 384, 384), (1, 576, 1536), (1, 768, 768),
+                                         (1, 1536, 576), (1, 768, 3072), (1, 3072, 768)]),
     *_cases("gemm", "f32", "m,k,n", [(1, 384, 384), (1, 576, 1536), (1, 768, 768),
                                       (1, 1536, 576), (1, 768, 3072), (1, 3072, 768),
                                       (1, 576, 8192), (1, 4096, 4096)]),
@@ -124,6 +130,9 @@ FULL = [
     *_cases("sum_rows", "f32", "rows,cols", [(256, 256), (128, 768), (1024, 1024), (1, 1 << 20),
                                               (64, 65536), (2048, 4096), (4096, 4096),
                                               (8192, 4096)]),
+    # One long row: nothing to spread over rows (greedy sampling's shape).
+    *_cases("sum_rows", "f32", "rows,cols", [(1, 4096), (1, 32768), (1, 131072), (1, 1 << 22)]),
+    *_cases("sample", "f32", "vocab", [(32000,), (49152,), (128256,)]),
     *_cases("topk", "f32", "n,k", [(1000, 5), (10000, 5), (100000, 5), (10000, 10)]),
 ]
 

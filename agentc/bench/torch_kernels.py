@@ -50,6 +50,14 @@ def attention(name: str, heads: int, seq: int, head_dim: int, dtype: str) -> str
     return _export(_attention, name, [qkv, qkv, qkv])
 
 
+def sample(name: str, vocab: int) -> str:
+    """agentc's greedy sampling (agentc.models.sampling) over one row of `vocab` logits."""
+    from agentc.models.sampling import greedy
+
+    return export_function(greedy, [np.zeros((1, vocab), np.float32)], name, [],
+                           {"bench": "greedy"})
+
+
 def _index_kernels(n: int, dim: int, k: int):
     from agentc.kernels import index_kernels
 
