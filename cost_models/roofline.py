@@ -42,10 +42,10 @@ _NORMALIZING = ("math.exp", "math.rsqrt", "math.sqrt", "arith.divf")
 # ops into them (measured: tiny-encoder's 122 linalg ops, 35 of them roots, make 34
 # dispatches), so roots estimate a kernel's dispatches.
 VECTOR_KINDS = ("matvec", "vecmat", "vecmat_t")
-DISPATCH_ROOTS = ("contraction", *VECTOR_KINDS, "reduction", "argreduce")
+DISPATCH_ROOTS = ("contraction", *VECTOR_KINDS, "reduction", "serial_sum", "argreduce")
 
 OP_CLASSES = ("matmul", "matvec", "vecmat", "vecmat_t", "attention", "softmax", "layernorm",
-              "reduction", "topk", "elementwise")
+              "reduction", "serial_sum", "topk", "elementwise")
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,12 @@ def _analyse(op: ir.Operation) -> _OpInfo:
         if reduction:
             # torch-mlir lowers amax/amin as max-with-index; an unused index is dead code.
             index_used = any(True for r in list(op.results)[1:] for _ in r.uses)
-            return _OpInfo("argreduce" if index_used else "reduction", flops, normalizing,
+            if index_used:
+                return _OpInfo("argreduce", flops, normalizing, exponential, parallel)
+            # One row summed: without reassociating floating-point addition there is no
+            # parallelism to use, on a CPU's vector lanes or a GPU's workgroups.
+            serial = parallel == 1 and "arith.addf" in body
+            return _OpInfo("serial_sum" if serial else "reduction", flops, normalizing,
                            exponential, parallel)
         return _OpInfo("elementwise", flops, normalizing, exponential, parallel)
     domain = max((float(math.prod(_shape(v.type))) for v in list(op.operands) + list(op.results)
@@ -210,13 +215,15 @@ def _op_class(infos: list[_OpInfo]) -> str:
                  for kind in ("contraction",) + VECTOR_KINDS}
         top = max(flops, key=flops.get)
         return "matmul" if top == "contraction" else top
-    reducing = "reduction" in kinds or "argreduce" in kinds
+    reducing = bool({"reduction", "serial_sum", "argreduce"} & set(kinds))
     if reducing and normalizing:
         # IREE gives softmax (a row max, an exp-sum, a divide) one fused dispatch and a
         # layernorm two (mean, then variance and scale): they run at different rates.
         return "softmax" if any(i.exponential for i in infos) else "layernorm"
     if kinds.count("argreduce") >= 2:  # rounds of argmax and masking; one is a reduction
         return "topk"
+    if "serial_sum" in kinds and not {"reduction", "argreduce"} & set(kinds):
+        return "serial_sum"
     return "reduction" if reducing else "elementwise"
 
 

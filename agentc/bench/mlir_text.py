@@ -103,6 +103,25 @@ def matmul_chain(name: str, n: int, size: int) -> str:
     return _func(name, [t, t], t, [*body, f"return {prev} : {t}"])
 
 
+def vecmat_chain(name: str, k: int, n: int, count: int, dtype: str) -> str:
+    """Decode's dependent products: x[1,k] @ W1[k,n] @ W2[n,k] @ W3[k,n] ... with `count`
+    distinct weights, as a layer stack streams distinct weights from memory. One call holds
+    `count` dispatches, so a device whose per-call cost hides one small kernel shows them."""
+    args, body, prev, width = [tensor([1, k], dtype)], [], "%a0", k
+    for i in range(count):
+        rows, cols = (k, n) if i % 2 == 0 else (n, k)
+        w, out = tensor([rows, cols], dtype), tensor([1, cols], dtype)
+        args.append(w)
+        zero = "0.0"
+        body += [f"%z{i} = arith.constant {zero} : {dtype}",
+                 f"%e{i} = tensor.empty() : {out}",
+                 f"%f{i} = linalg.fill ins(%z{i} : {dtype}) outs(%e{i} : {out}) -> {out}",
+                 f"%m{i} = linalg.matmul ins({prev}, %a{i + 1} : {tensor([1, width], dtype)}, {w}) "
+                 f"outs(%f{i} : {out}) -> {out}"]
+        prev, width = f"%m{i}", cols
+    return _func(name, args, tensor([1, width], dtype), [*body, f"return {prev} : {tensor([1, width], dtype)}"])
+
+
 def identity(name: str) -> str:
     """No dispatch at all: the cost of one call through the runtime."""
     t = tensor([1], "f32")

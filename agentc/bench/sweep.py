@@ -48,6 +48,8 @@ class Case:
             return 2.0 * m * k * n, width * (m * k + k * n) + 4 * m * n
         if self.op == "gemv":
             return 2.0 * p["n"] * p["k"], width * p["n"] * p["k"]
+        if self.op == "vecmat_chain":
+            return 2.0 * p["n"] * p["k"] * p["count"], width * p["n"] * p["k"] * p["count"]
         if self.op == "similarity":
             return 2.0 * p["n"] * p["dim"], 4 * p["n"] * p["dim"]
         if self.op == "sample":
@@ -75,6 +77,8 @@ BUILDERS: dict[str, Callable[[Case], tuple[str, str]]] = {
     "sum_rows": lambda c: _named(c, mlir_text.sum_rows(c.name, c.p["rows"], c.p["cols"], c.dtype)),
     "identity": lambda c: _named(c, mlir_text.identity(c.name)),
     "chain": lambda c: _named(c, mlir_text.matmul_chain(c.name, c.p["n"], c.p["size"])),
+    "vecmat_chain": lambda c: _named(c, mlir_text.vecmat_chain(c.name, c.p["k"], c.p["n"],
+                                                               c.p["count"], c.dtype)),
     "softmax": lambda c: _named(c, torch_kernels.softmax(c.name, c.p["rows"], c.p["cols"],
                                                          c.dtype)),
     "layernorm": lambda c: _named(c, torch_kernels.layernorm(c.name, c.p["rows"], c.p["cols"],
@@ -112,6 +116,11 @@ FULL = [
     *_cases("gemm", "f32", "m,k,n", [(1, 384, 384), (1, 576, 1536), (1, 768, 768),
                                       (1, 1536, 576), (1, 768, 3072), (1, 3072, 768),
                                       (1, 576, 8192), (1, 4096, 4096)]),
+    # Beyond the caches a strided x @ W slows far more than a stream does.
+    *_cases("gemm", "f32", "m,k,n", [(1, 2048, 4096), (1, 1536, 8192), (1, 8192, 2048)]),
+    # Chains of distinct decode-sized weights: many dispatches per call, as in a decode step.
+    *_cases("vecmat_chain", "f32", "k,n,count", [(576, 1536, 4), (576, 1536, 8), (768, 3072, 4),
+                                                  (576, 1536, 16), (576, 1536, 24)]),
     *_cases("gemv", "f32", "n,k", [(384, 384), (768, 768), (1536, 576), (3072, 768),
                                     (2048, 2048), (8192, 576), (4096, 4096), (8192, 2048)]),
     *_cases("similarity", "f32", "n,dim", [(1000, 384), (10000, 384), (100000, 64)]),
