@@ -28,6 +28,7 @@ set follows the sweep, not the classes, so a change of classes is judged on the 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -128,11 +129,15 @@ class MemoryCurve:
         if not points:
             return MemoryCurve()
         overhead = min(t for _, t in points)
-        rates = sorted((b, b / (t - overhead)) for b, t in points if t > 2 * overhead)
-        if len(rates) < 2:
+        by_size: dict[float, list[float]] = {}
+        for b, t in points:
+            if t > 2 * overhead:
+                by_size.setdefault(b, []).append(b / (t - overhead))
+        if len(by_size) < 2:
             return MemoryCurve()
-        best = np.minimum.accumulate([r for _, r in rates])
-        return MemoryCurve(tuple(b for b, _ in rates), tuple(float(best[0] / r) for r in best))
+        sizes = sorted(by_size)
+        best = np.minimum.accumulate([float(np.mean(by_size[b])) for b in sizes])
+        return MemoryCurve(tuple(sizes), tuple(float(best[0] / r) for r in best))
 
     def to_json(self) -> dict:
         return {"bytes": list(self.bytes), "slowdown": list(self.slowdown_at)}
@@ -229,7 +234,7 @@ def _memory_curve(cal: dict, path) -> MemoryCurve:
         for i, v in enumerate(values):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
                 raise ProfileError(f"{path}: {where}.{name}[{i}]: expected a number > 0, got {v!r}")
-    if any(b <= a for a, b in zip(sizes, sizes[1:])):
+    if any(b <= a for a, b in itertools.pairwise(sizes)):
         raise ProfileError(f"{path}: {where}.bytes: must be increasing")
     return MemoryCurve(tuple(map(float, sizes)), tuple(map(float, slow)))
 

@@ -110,16 +110,16 @@ def vecmat_chain(name: str, k: int, n: int, count: int, dtype: str) -> str:
     args, body, prev, width = [tensor([1, k], dtype)], [], "%a0", k
     for i in range(count):
         rows, cols = (k, n) if i % 2 == 0 else (n, k)
-        w, out = tensor([rows, cols], dtype), tensor([1, cols], dtype)
+        x, w, out = tensor([1, width], dtype), tensor([rows, cols], dtype), tensor([1, cols], dtype)
         args.append(w)
-        zero = "0.0"
-        body += [f"%z{i} = arith.constant {zero} : {dtype}",
+        body += [f"%z{i} = arith.constant 0.0 : {dtype}",
                  f"%e{i} = tensor.empty() : {out}",
                  f"%f{i} = linalg.fill ins(%z{i} : {dtype}) outs(%e{i} : {out}) -> {out}",
-                 f"%m{i} = linalg.matmul ins({prev}, %a{i + 1} : {tensor([1, width], dtype)}, {w}) "
-                 f"outs(%f{i} : {out}) -> {out}"]
+                 (f"%m{i} = linalg.matmul ins({prev}, %a{i + 1} : {x}, {w}) "
+                  f"outs(%f{i} : {out}) -> {out}")]
         prev, width = f"%m{i}", cols
-    return _func(name, args, tensor([1, width], dtype), [*body, f"return {prev} : {tensor([1, width], dtype)}"])
+    out = tensor([1, width], dtype)
+    return _func(name, args, out, [*body, f"return {prev} : {out}"])
 
 
 def identity(name: str) -> str:

@@ -12,7 +12,6 @@ import numpy as np
 
 from agentc.cost_models.profile import fit, validate_measurements
 
-
 STATISTICS = {"measured_s": "median", "trimmed_mean_s": "mean between p10 and p90",
               "p10_s": "10th percentile"}
 
