@@ -2,6 +2,7 @@
 
     python -m agentc.bench.run_artifacts DIR --out profile.json [--variant NAME]...
                                              [--budget S] [--reference auto|cuda|cpu|none]
+                                             [--runtime-flag=--cuda_use_streams=false ...]
 
 Runs where only numpy and iree.runtime are installed (a GPU machine without the IREE
 compiler): it imports nothing from agentc beyond the numpy-only timing and progress
@@ -142,8 +143,14 @@ def _reference_device(choice: str) -> str | None:
 
 
 def run(root, variants: list[str] | None = None, budget_s: float = 1.0, rounds: int = 8,
-        reference: str = "auto", quick: bool = False, progress: bool = True) -> dict[str, dict]:
-    """Measured profiles (no calibration yet), by variant."""
+        reference: str = "auto", quick: bool = False, progress: bool = True,
+        runtime_flags: list[str] | None = None) -> dict[str, dict]:
+    """Measured profiles (no calibration yet), by variant. `runtime_flags` are IREE runtime
+    flags (e.g. --cuda_async_allocations=false), set before the driver is created."""
+    if runtime_flags:
+        import iree.runtime as rt
+
+        rt.flags.parse_flags(*runtime_flags)
     root = Path(root)
     manifest = json.loads((root / "manifest.json").read_text())
     names = variants or sorted(manifest["variants"], key=lambda v: (v != "base", v))
@@ -167,6 +174,7 @@ def run(root, variants: list[str] | None = None, budget_s: float = 1.0, rounds: 
                                                  rounds, progress)
             profiles[variant] = _profile(manifest, variant, device, kernels, overheads, transfers,
                                          budget_s, rounds)
+            profiles[variant]["runtime_flags"] = list(runtime_flags or [])
         host = describe_host(device)
     finally:
         for d in (device, *extra):
@@ -226,6 +234,9 @@ def parser() -> argparse.ArgumentParser:
                    help="also time the shapes with PyTorch (auto: on cuda when available)")
     p.add_argument("--quick", action="store_true", help="fewer transfer sizes")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--runtime-flag", action="append", default=[], metavar="FLAG",
+                   help="IREE runtime flag, e.g. --runtime-flag=--cuda_use_streams=false "
+                        "(repeatable)")
     return p
 
 
@@ -236,7 +247,7 @@ def main(argv=None) -> int:
               "directory)", file=sys.stderr)
         return 2
     profiles = run(args.artifacts, args.variant, args.budget, args.rounds, args.reference,
-                   args.quick, not args.quiet)
+                   args.quick, not args.quiet, args.runtime_flag)
     for path in write_profiles(profiles, Path(args.out)):
         print(f"profile: {path}")
     return 0
