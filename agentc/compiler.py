@@ -26,6 +26,7 @@ from agentc.emit import emit_agent_ir
 from agentc.frontend.graph import AgentError
 from agentc.frontend.trace import trace_file
 from agentc.iree_compile import compile_module
+from agentc.kernels import impl_for
 from agentc.models import registry
 from agentc.passes import run_pass
 from agentc.passes.decompose_agent_ops import DecomposeAgentOps
@@ -119,9 +120,16 @@ def estimate(low: Lowered, cluster: Cluster, slowdown: dict[str, float] | None =
     call_times, weights = {}, {}
     slow = dict(slowdown or {})
     for callee in {op.callee for op in low.ops if op.kind == "call"}:
-        work = func_work(low.funcs[callee + "_impl"])  # its signature is the interface: the wrapper only loads weights
-        call_times[callee] = {d.name: kernel_time(work, d.spec, device_profile(d.spec)) * slow.get(d.name, 1.0)
-                              for d in cluster.devices.values()}
+        # The implementation's signature is the interface: the wrapper only loads weights.
+        # A device runs its runtime's variant of the kernel where there is one.
+        works = {}
+        for d in cluster.devices.values():
+            impl = impl_for(low.funcs, callee, d.runtime)
+            if id(impl) not in works:
+                works[id(impl)] = func_work(impl)
+            work = works[id(impl)]
+            call_times.setdefault(callee, {})[d.name] = \
+                kernel_time(work, d.spec, device_profile(d.spec)) * slow.get(d.name, 1.0)
         group = str(low.funcs[callee].attributes["agent.weights"]).strip('"')
         nbytes = sum(a.nbytes for a in low.decompose.weights.get(group, {}).values())
         weights[callee] = {group: nbytes} if nbytes else {}
@@ -224,7 +232,8 @@ def _write_build(low: Lowered, cluster: Cluster, placement: Placement, graph_pat
     }
     with low.ctx:
         outline = OutlineDeviceModules({op.name: op.device for op in low.ops if op.kind == "call"},
-                                       low.decompose.weights)
+                                       low.decompose.weights,
+                                       {n: d.runtime for n, d in cluster.devices.items()})
         run_pass(low.module, outline)
         operators_text = low.module.operation.get_asm(enable_debug_info=True)
     out.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,6 +26,19 @@ class Kernel:
     group: str  # weight group, e.g. "tiny-lm" or "index:facts"
     params: dict[str, np.ndarray]  # weight name -> value, in argument order
     impl_text: str  # module text holding func @<symbol>_impl
+    # runtime (cuda, ...) -> the same function written for that runtime's code generation;
+    # a device module of that runtime takes it instead of impl_text.
+    variants: dict[str, str] = field(default_factory=dict)
+
+
+def variant_symbol(symbol: str, runtime: str) -> str:
+    """The implementation of kernel `symbol` written for `runtime` (Kernel.variants)."""
+    return f"{symbol}_impl__{runtime}"
+
+
+def impl_for(funcs: dict, symbol: str, runtime: str | None):
+    """The implementation a device of `runtime` runs: its own variant, else the default."""
+    return funcs.get(variant_symbol(symbol, runtime or "")) or funcs[symbol + "_impl"]
 
 
 def sanitize(name: str) -> str:
@@ -45,22 +58,32 @@ def _weights_key(params: dict) -> list:
     return [(n, list(a.shape), str(a.dtype)) for n, a in params.items()]
 
 
-def _shared_kernels(model_obj, op: str, fn, layers: list[tuple[str, str]], acts: list) -> list[Kernel]:
+def _shared_kernels(model_obj, op: str, fn, layers: list[tuple[str, str]], acts: list,
+                    variants: dict[str, dict] | None = None) -> list[Kernel]:
     """One exported function reused by several layers: `layers` lists (symbol, group)
     pairs whose groups hold weights of identical shapes. The function is exported (and
     cached) once; each layer gets a copy renamed to `<symbol>_impl`, so device modules stay
     self-contained and IREE deduplicates the identical dispatches when compiling."""
-    first = _model_kernel(model_obj, op, fn, layers[0][1], acts)
+    first = _model_kernel(model_obj, op, fn, layers[0][1], acts, variants=variants)
     pattern = re.compile(rf"@{re.escape(first.symbol)}_impl\b")
     groups = model_obj.groups
-    return [Kernel(symbol, group, groups[group], pattern.sub(f"@{symbol}_impl", first.impl_text))
+
+    def rename(text: str, symbol: str) -> str:
+        return pattern.sub(f"@{symbol}_impl", text)
+
+    return [Kernel(symbol, group, groups[group], rename(first.impl_text, symbol),
+                   {r: rename(t, symbol) for r, t in first.variants.items()})
             for symbol, group in layers]
 
 
-def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params: dict | None = None) -> Kernel:
+def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params: dict | None = None,
+                  variants: dict[str, dict] | None = None) -> Kernel:
     """A kernel of a layered model bound to weight `group` (None: no weights); `params`
     stands for a group the model does not keep (step granularity's `<name>/all`). The
-    export cache key needs no model source: export_function hashes all of agentc.models."""
+    export cache key needs no model source: export_function hashes all of agentc.models.
+
+    `variants` maps a runtime to model attributes (e.g. {"cuda": {"decode_attention":
+    "per_head"}}) under which the function is exported again for that runtime."""
     name = model_obj.config.name
     if params is None:
         params = model_obj.groups[group] if group else {}
@@ -68,7 +91,18 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
     args = list(params.values()) + list(acts)
     key = {"group": name, "op": op, "weights": _weights_key(params)}
     text = export_function(fn, args, symbol + "_impl", list(params), key)
-    return Kernel(symbol, group or name, params, text)
+    texts = {}
+    for runtime, attrs in (variants or {}).items():
+        saved = {a: getattr(model_obj, a) for a in attrs}
+        try:
+            for a, value in attrs.items():
+                setattr(model_obj, a, value)
+            texts[runtime] = export_function(fn, args, symbol + "_impl", list(params),
+                                             dict(key, variant=attrs))
+        finally:
+            for a, value in saved.items():
+                setattr(model_obj, a, value)
+    return Kernel(symbol, group or name, params, text, texts)
 
 
 def _layered_encoder_kernels(enc) -> list[Kernel]:
@@ -132,11 +166,14 @@ def _layered_decoder_kernels(dec, granularity: str) -> list[Kernel]:
     i32 = np.zeros((1,), np.int32)
     logits = np.zeros((1, c.vocab), np.float32)
     sample = _model_kernel(dec, "sample", dec.sample, None, [logits])
+    # Decode's attention per runtime (SmolLM.DECODE_ATTENTION, bench/decode_attention.py).
+    per_runtime = {r: {"decode_attention": form}
+                   for r, form in getattr(dec, "DECODE_ATTENTION", {}).items()}
     if granularity == "step":
         kc = np.zeros((c.layers, 1, c.kv_heads, S, hd), np.float32)
         whole = functools.partial(_model_kernel, dec, group=f"{c.name}/all", params=dec.all_group)
         return [whole("prefill", dec.prefill, acts=[ids, length]),
-                whole("decode", dec.decode, acts=[i32, length, kc, kc]), sample]
+                whole("decode", dec.decode, acts=[i32, length, kc, kc], variants=per_runtime), sample]
     emb = f"{c.name}/embed"
     x_p = np.zeros((1, P, D), np.float32)
     x_d = np.zeros((1, 1, D), np.float32)
@@ -150,7 +187,8 @@ def _layered_decoder_kernels(dec, granularity: str) -> list[Kernel]:
         *_shared_kernels(dec, "block_prefill", dec.block_prefill, pre, [x_p, cs_p, cs_p]),
         _model_kernel(dec, "head_prefill", dec.head_prefill, emb, [x_p, length]),
         _model_kernel(dec, "embed_decode", dec.embed_decode, emb, [i32, length]),
-        *_shared_kernels(dec, "block_decode", dec.block_decode, dec_l, [x_d, cs_d, cs_d, length, kc, kc]),
+        *_shared_kernels(dec, "block_decode", dec.block_decode, dec_l, [x_d, cs_d, cs_d, length, kc, kc],
+                         per_runtime),
         _model_kernel(dec, "head_decode", dec.head_decode, emb, [x_d]),
         sample,
     ]

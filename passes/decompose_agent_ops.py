@@ -127,6 +127,17 @@ class DecomposeAgentOps:
                 o.attributes["sym_visibility"] = ir.StringAttr.get("private")
             self._record(o)
             module_body.append(o.operation)
+        # A runtime's own formulation sits beside the default as @<kernel>_impl__<runtime>;
+        # outline-device-modules gives it to that runtime's devices.
+        for runtime, variant in k.variants.items():
+            renamed = re.sub(rf"@{re.escape(k.symbol)}_impl\b", f"@{kernels.variant_symbol(k.symbol, runtime)}",
+                             variant)
+            parsed = ir.Module.parse(renamed)  # kept alive while its ops are moved out
+            for o in list(parsed.body.operations):
+                if o.operation.name == "func.func":
+                    o.attributes["sym_visibility"] = ir.StringAttr.get("private")
+                    self._record(o)
+                    module_body.append(o.operation)
 
     # -- rewrites ---------------------------------------------------------------------
     def _rewrite(self, op: ir.Operation, module_body: ir.Block) -> None:

@@ -10,12 +10,14 @@ one module spanning devices with separate memories.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from agentc.passes import run_pass
 from agentc.passes.check_no_agent_ops import CheckNoAgentOps
 from torch_mlir import ir
 
+from agentc.kernels import impl_for, variant_symbol
 from agentc.models.irpa import SCOPE, param_key
 
 
@@ -25,14 +27,15 @@ class OutlineDeviceModules:
 
     placement: dict[str, str]
     weights: dict[str, dict] = field(default_factory=dict)  # group -> {param: array}
+    # device -> runtime (cpu, vulkan, cuda); a device named after its runtime needs none.
+    # A kernel with a variant for the runtime (@<kernel>_impl__<runtime>) uses it there.
+    runtimes: dict[str, str | None] = field(default_factory=dict)
     NAME = "outline-device-modules"
 
     def __post_init__(self):
         self.device_modules: dict[str, str] = {}
 
     def __call__(self, module_op: ir.Operation, pass_=None) -> None:
-        import re
-
         body = module_op.regions[0].blocks[0]
         funcs = {ir.StringAttr(o.attributes["sym_name"]).value: o for o in body.operations
                  if o.operation.name == "func.func"}
@@ -57,8 +60,15 @@ class OutlineDeviceModules:
             self.device_modules[device] = self._device_module(funcs, sorted(callees), device)
 
     def _device_module(self, funcs, callees: list[str], device: str) -> str:
-        # Local scope: printing a nested op otherwise walks the whole module each time.
-        impls = [funcs[c + "_impl"].operation.get_asm(use_local_scope=True) for c in callees]
+        runtime = self.runtimes.get(device, device)
+        impls = []
+        for c in callees:
+            impl = impl_for(funcs, c, runtime)
+            # Local scope: printing a nested op otherwise walks the whole module each time.
+            text = impl.operation.get_asm(use_local_scope=True)
+            if impl is not funcs[c + "_impl"]:  # the runtime's variant, under the default's name
+                text = re.sub(rf"@{re.escape(variant_symbol(c, runtime))}\b", f"@{c}_impl", text)
+            impls.append(text)
         # Verify the device part on its own before any IREE-specific text is added.
         impl_module = ir.Module.parse("module {\n" + "\n".join(impls) + "\n}")
         run_pass(impl_module, CheckNoAgentOps(device))

@@ -130,3 +130,46 @@ def test_corrupt_or_foreign_archives_are_clear_errors(tmp_path):
     r = agentc_cli("run", tmp_path, "--input", "query=x")
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "device 'cpu' could not load its module: no parameter found in index with key 'tiny-lm/" in r.stderr
+
+
+def test_a_device_module_takes_its_runtimes_variant_of_a_kernel():
+    """A kernel written again for one runtime (decode attention for cuda) reaches only the
+    devices of that runtime, under the default implementation's name; others keep the
+    default, and the cost model prices each device's own."""
+    from agentc.passes import run_pass
+    from agentc.passes.outline_device_modules import OutlineDeviceModules
+    from torch_mlir import ir
+
+    from agentc.dialects import context
+
+    text = """
+module {
+  func.func private @k_impl(%a: tensor<4xf32>) -> tensor<4xf32> {
+    %c = arith.constant dense<1.0> : tensor<4xf32>
+    %r = arith.addf %a, %c : tensor<4xf32>
+    return %r : tensor<4xf32>
+  }
+  func.func private @k_impl__cuda(%a: tensor<4xf32>) -> tensor<4xf32> {
+    %c = arith.constant dense<2.0> : tensor<4xf32>
+    %r = arith.mulf %a, %c : tensor<4xf32>
+    return %r : tensor<4xf32>
+  }
+  func.func private @k(%a: tensor<4xf32>) -> tensor<4xf32> attributes {agent.kernel, agent.weights = "none"} {
+    %r = func.call @k_impl(%a) : (tensor<4xf32>) -> tensor<4xf32>
+    return %r : tensor<4xf32>
+  }
+  func.func @agent(%x: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
+    %a = func.call @k(%x) : (tensor<4xf32>) -> tensor<4xf32> loc("on_gpu")
+    %b = func.call @k(%x) : (tensor<4xf32>) -> tensor<4xf32> loc("on_cpu")
+    return %a, %b : tensor<4xf32>, tensor<4xf32>
+  }
+}"""
+    with context():
+        module = ir.Module.parse(text)
+        outline = OutlineDeviceModules({"on_gpu": "gpu0", "on_cpu": "cpu"}, {},
+                                       {"gpu0": "cuda", "cpu": "cpu"})
+        run_pass(module, outline)
+    gpu, cpu = outline.device_modules["gpu0"], outline.device_modules["cpu"]
+    assert "arith.mulf" in gpu and "arith.addf" not in gpu and "@k_impl(" in gpu
+    assert "k_impl__cuda" not in gpu
+    assert "arith.addf" in cpu and "arith.mulf" not in cpu

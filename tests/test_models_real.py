@@ -65,8 +65,9 @@ def _tiny_llama(**changes):
     """A 2-layer random-weight model of SmolLM2's architecture (needs its tokenizer)."""
     from agentc.models.smollm import SmolLMConfig
 
-    return SmolLMConfig(name="test-llama", dim=64, layers=2, heads=4, kv_heads=2, head_dim=16, ffn=96,
-                        prompt_len=64, cache_len=80, weights="random", **changes)
+    base = dict(name="test-llama", dim=64, layers=2, heads=4, kv_heads=2, head_dim=16, ffn=96,
+                prompt_len=64, cache_len=80, weights="random")
+    return SmolLMConfig(**{**base, **changes})
 
 
 @pytest.fixture
@@ -146,6 +147,38 @@ def test_layered_decomposition_random_llama(tmp_path, register):
         want = dec.generate_ids(dec.chat_ids("Hello there, how are you?"), 6)
         assert _until_eos(_tokens(tokens), cfg.eos) == want
         assert _tokens(short) == want[:3]
+    finally:
+        c.close()
+
+
+@VULKAN
+def test_a_runtimes_own_decode_attention_runs_on_its_devices(tmp_path, register):
+    """SmolLM writes decode attention per runtime (per-head products for cuda, where IREE's
+    grouped batch matmuls are slow). Here a model variant asks that of vulkan: its decode
+    layers on vulkan run the per-head form, the rest stays on cpu, and the tokens equal
+    PyTorch's grouped reference."""
+    from agentc.models import registry
+    from agentc.models.smollm import SmolLM
+
+    class PerHeadOnVulkan(SmolLM):
+        DECODE_ATTENTION = {"vulkan": "per_head"}
+
+    cfg = _tiny_llama(name="test-heads")
+    register("test-heads", PerHeadOnVulkan, cfg)
+    path = _graph(tmp_path, """
+        @agentc.agent
+        def chat(q):
+            return agentc.llm(q, model="test-heads", max_tokens=5, name="answer")
+    """)
+    c = Compiled(path, lambda name: "vulkan" if "/decode" in name and "/l" in name else "cpu")
+    try:
+        # keys repeated to the 4 query heads: the per-head form, on vulkan only
+        assert "tensor<1x4x80x16xf32>" in c.device_modules["vulkan"]
+        assert "tensor<1x4x80x16xf32>" not in c.device_modules["cpu"]
+        (tokens,), _ = c({"q": "Hello there, how are you?"})
+        dec = registry.decoder("test-heads")
+        assert _until_eos(_tokens(tokens), cfg.eos) == dec.generate_ids(
+            dec.chat_ids("Hello there, how are you?"), 5)
     finally:
         c.close()
 

@@ -52,6 +52,7 @@ class DirectRun:
         files = write_build_weights(self.weights, scratch)
         weights_index = load_index(*(scratch / rel for rel in files)) if files else None
         self.devices = {}
+        self.device_modules = outline.device_modules  # device -> IREE input module text
         for dev, text in outline.device_modules.items():
             kind = KINDS[dev]
             vmfb, _ = compile_module(text, kind.target, kind.compile_flags, dev)

@@ -28,6 +28,7 @@ import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -80,6 +81,10 @@ def rope_tables(c: SmolLMConfig, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 class SmolLM:
     layered = True
+    # How decode attention is written for a runtime's code generation (see _attention):
+    # kernels export each form, and a device module takes its runtime's.
+    DECODE_ATTENTION: ClassVar[dict[str, str]] = {"cuda": "per_head"}
+    decode_attention = "grouped"
 
     @property
     def eos(self) -> int:
@@ -283,16 +288,26 @@ class SmolLM:
         return t * cos[None, None] + rot * sin[None, None]
 
     def _attention(self, q, k, v, bias):
-        """q (1,9,T,64); k, v (1,3,K,64); bias (T, K). Grouped-query attention without
-        repeating keys: query heads 3g..3g+2 read key/value head g."""
+        """q (1,9,T,64); k, v (1,3,K,64); bias (T, K). Grouped-query attention: query heads
+        3g..3g+2 read key/value head g, grouped without repeating keys (but see below)."""
         c = self.config
         g = c.heads // c.kv_heads
         T = q.shape[2]
+        if T == 1 and self.decode_attention == "per_head":
+            # The 3 query rows of a group times the cache make batch matmuls with M = 3,
+            # which IREE's CUDA code generation ran on 18 workgroups of 32 threads (304 us
+            # each on an H200, bench/h200/ncu/). Keys and values repeated per query head
+            # make M = 1 products, compiled like GEMVs: 49.5 vs 279 us for the attention on
+            # the H200, but 103 vs 61 us on a CPU (bench/decode_attention.py).
+            k, v = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)
+            s = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(c.head_dim)) + bias
+            return torch.softmax(s, dim=-1) @ v
         qg = q.reshape(1, c.kv_heads, g * T, c.head_dim)
         s = (qg @ k.transpose(-1, -2)) * (1.0 / math.sqrt(c.head_dim))
         s = s.reshape(1, c.kv_heads, g, T, -1) + bias
         p = torch.softmax(s, dim=-1).reshape(1, c.kv_heads, g * T, -1)
-        return (p @ v).reshape(1, c.heads, T, c.head_dim)
+        a = p @ v
+        return a.reshape(1, c.heads, T, c.head_dim)
 
     def _layer(self, w, x, cos, sin, attend):
         c = self.config
