@@ -135,12 +135,11 @@ def test_corrupt_or_foreign_archives_are_clear_errors(tmp_path):
 def test_a_device_module_takes_its_runtimes_variant_of_a_kernel():
     """A kernel written again for one runtime (decode attention for cuda) reaches only the
     devices of that runtime, under the default implementation's name; others keep the
-    default, and the cost model prices each device's own."""
+    default."""
+    from agentc.dialects import context
     from agentc.passes import run_pass
     from agentc.passes.outline_device_modules import OutlineDeviceModules
     from torch_mlir import ir
-
-    from agentc.dialects import context
 
     text = """
 module {
