@@ -65,8 +65,8 @@ def _tiny_llama(**changes):
     """A 2-layer random-weight model of SmolLM2's architecture (needs its tokenizer)."""
     from agentc.models.smollm import SmolLMConfig
 
-    base = dict(name="test-llama", dim=64, layers=2, heads=4, kv_heads=2, head_dim=16, ffn=96,
-                prompt_len=64, cache_len=80, weights="random")
+    base = {"name": "test-llama", "dim": 64, "layers": 2, "heads": 4, "kv_heads": 2, "head_dim": 16,
+            "ffn": 96, "prompt_len": 64, "cache_len": 80, "weights": "random"}
     return SmolLMConfig(**{**base, **changes})
 
 
