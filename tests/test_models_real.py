@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import textwrap
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -161,7 +162,7 @@ def test_a_runtimes_own_decode_attention_runs_on_its_devices(tmp_path, register)
     from agentc.models.smollm import SmolLM
 
     class PerHeadOnVulkan(SmolLM):
-        DECODE_ATTENTION = {"vulkan": "per_head"}
+        DECODE_ATTENTION: ClassVar[dict[str, str]] = {"vulkan": "per_head"}
 
     cfg = _tiny_llama(name="test-heads")
     register("test-heads", PerHeadOnVulkan, cfg)
