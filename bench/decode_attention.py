@@ -17,13 +17,12 @@ inputs stay on the device), all measured side by side in one process.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
+from formulations import compile_each, time_side_by_side
+from formulations import main as cli
 
 KV_HEADS, GROUP, HEAD_DIM = 3, 3, 64
 CACHES = (256, 1024)
@@ -88,23 +87,13 @@ def reference(q, k, v, bias) -> np.ndarray:
 
 
 def compile_all(target: str, out: Path) -> None:
-    from agentc.runtime.devices import KINDS
-
-    from agentc.iree_compile import compile_module
-    from agentc.models.export import export_function
-
-    kind = next(k for k in KINDS.values() if k.target == target or k.name == target)
-    out.mkdir(parents=True, exist_ok=True)
-    for cache in CACHES:
-        for name, fn in formulations().items():
-            text = export_function(fn, inputs(cache), name, [], {"bench": "decode_attention"})
-            vmfb, _ = compile_module(text, kind.target, kind.compile_flags, kind.name)
-            (out / f"{name}.{cache}.vmfb").write_bytes(vmfb)
-            print(f"{name} cache {cache}: {len(vmfb)} bytes", file=sys.stderr)
+    items = [(f"{name}.{cache}", name, fn, inputs(cache))
+             for cache in CACHES for name, fn in formulations().items()]
+    compile_each(target, out, items)
 
 
 def run_all(build: Path, driver: str, staged: bool, out_json: str | None) -> None:
-    from agentc.bench.timing import Device, interleaved
+    from agentc.bench.timing import Device
 
     dev = Device(driver, staged)
     fns, rows = {}, {}
@@ -117,30 +106,12 @@ def run_all(build: Path, driver: str, staged: bool, out_json: str | None) -> Non
         err = float(np.abs(got - reference(*args)).max())
         rows[path.stem] = {"formulation": name, "cache": int(cache), "max_abs_error": err}
         fns[path.stem] = (lambda f=f, a=resident: f(*a))
-    stats = interleaved(list(fns.values()), budget_s=1.0, rounds=5)
-    for key, s in zip(fns, stats):
-        rows[key].update(median_us=s.median_s * 1e6, p10_us=s.p10_s * 1e6)
-        print(f"{key:18s} max |error| {rows[key]['max_abs_error']:.1e}  median {s.median_s * 1e6:8.1f} us"
-              f"  p10 {s.p10_s * 1e6:8.1f} us")
-    if out_json:
-        Path(out_json).write_text(json.dumps(rows, indent=1))
+    time_side_by_side(fns, rows, lambda key, row: f"{key:18s} max |error| {row['max_abs_error']:.1e}",
+                      out_json)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("compile")
-    c.add_argument("--target", default="cuda")
-    c.add_argument("--out", required=True)
-    r = sub.add_parser("run")
-    r.add_argument("build")
-    r.add_argument("--driver", default="cuda")
-    r.add_argument("--json")
-    args = p.parse_args(argv)
-    if args.cmd == "compile":
-        compile_all(args.target, Path(args.out))
-    else:
-        run_all(Path(args.build), args.driver, args.driver in ("cuda", "vulkan"), args.json)
+    cli(__doc__.splitlines()[0], compile_all, run_all, argv)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,11 @@ There:  python bench/sample_kernels.py run .device/sample-kernels --driver cuda
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
+from formulations import compile_each, time_side_by_side
+from formulations import main as cli
 
 V = 49152  # SmolLM2's vocabulary
 
@@ -52,23 +51,12 @@ def formulations():
 
 
 def compile_all(target: str, out: Path) -> None:
-    from agentc.runtime.devices import KINDS
-
-    from agentc.iree_compile import compile_module
-    from agentc.models.export import export_function
-
-    kind = next(k for k in KINDS.values() if k.target == target or k.name == target)
-    out.mkdir(parents=True, exist_ok=True)
     example = np.zeros((1, V), np.float32)
-    for name, fn in formulations().items():
-        text = export_function(fn, [example], name, [], {"bench": "sample_kernels"})
-        vmfb, _ = compile_module(text, kind.target, kind.compile_flags, kind.name)
-        (out / f"{name}.vmfb").write_bytes(vmfb)
-        print(f"{name}: {len(vmfb)} bytes", file=sys.stderr)
+    compile_each(target, out, [(name, name, fn, [example]) for name, fn in formulations().items()])
 
 
 def run_all(build: Path, driver: str, staged: bool, out_json: str | None) -> None:
-    from agentc.bench.timing import Device, interleaved
+    from agentc.bench.timing import Device
 
     rng = np.random.default_rng(0)
     cases = [rng.standard_normal((1, V)).astype(np.float32) * 3 for _ in range(8)]
@@ -84,30 +72,12 @@ def run_all(build: Path, driver: str, staged: bool, out_json: str | None) -> Non
         rows[path.stem] = {"correct": sum(g == w for g, w in zip(got, want)), "cases": len(cases), "first_got": got[:3]}
         arg = dev.upload(cases[0])
         fns[path.stem] = (lambda f=f, a=arg: dev.readback(f(a)))
-    stats = interleaved(list(fns.values()), budget_s=2.0)
-    for (name, _), s in zip(fns.items(), stats):
-        rows[name]["median_us"] = s.median_s * 1e6
-        print(f"{name:12s} correct {rows[name]['correct']}/{rows[name]['cases']}  median {s.median_s * 1e6:8.1f} us"
-              f"  (first results {rows[name]['first_got']})")
-    if out_json:
-        Path(out_json).write_text(json.dumps(rows, indent=1))
+    time_side_by_side(fns, rows, lambda key, row: f"{key:12s} correct {row['correct']}/{row['cases']}"
+                      f"  (first results {row['first_got']})", out_json, budget_s=2.0)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("compile")
-    c.add_argument("--target", default="cuda")
-    c.add_argument("--out", required=True)
-    r = sub.add_parser("run")
-    r.add_argument("build")
-    r.add_argument("--driver", default="cuda")
-    r.add_argument("--json")
-    args = p.parse_args(argv)
-    if args.cmd == "compile":
-        compile_all(args.target, Path(args.out))
-    else:
-        run_all(Path(args.build), args.driver, args.driver in ("cuda", "vulkan"), args.json)
+    cli(__doc__.splitlines()[0], compile_all, run_all, argv)
 
 
 if __name__ == "__main__":
