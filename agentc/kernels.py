@@ -83,7 +83,8 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
     export cache key needs no model source: export_function hashes all of agentc.models.
 
     `variants` maps a runtime to model attributes (e.g. {"cuda": {"decode_attention":
-    "per_head"}}) under which the function is exported again for that runtime."""
+    "per_head"}}) under which the function is exported again for that runtime; a variant
+    that comes out identical to the default is dropped."""
     name = model_obj.config.name
     if params is None:
         params = model_obj.groups[group] if group else {}
@@ -97,8 +98,9 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
         try:
             for a, value in attrs.items():
                 setattr(model_obj, a, value)
-            texts[runtime] = export_function(fn, args, symbol + "_impl", list(params),
-                                             dict(key, variant=attrs))
+            variant = export_function(fn, args, symbol + "_impl", list(params), dict(key, variant=attrs))
+            if variant != text:
+                texts[runtime] = variant
         finally:
             for a, value in saved.items():
                 setattr(model_obj, a, value)
@@ -113,7 +115,7 @@ def _layered_encoder_kernels(enc) -> list[Kernel]:
     layers = [(f"{sanitize(c.name)}__block{i}", f"{c.name}/l{i}") for i in range(c.layers)]
     return [
         _model_kernel(enc, "embeddings", enc.embeddings, f"{c.name}/emb", [ids]),
-        *_shared_kernels(enc, "block", enc.block, layers, [hidden, ids]),
+        *_shared_kernels(enc, "block", enc.block, layers, [hidden, ids], getattr(enc, "RUNTIME_FORMS", {})),
         _model_kernel(enc, "pool", enc.pool, None, [hidden, ids]),
     ]
 
@@ -166,14 +168,13 @@ def _layered_decoder_kernels(dec, granularity: str) -> list[Kernel]:
     i32 = np.zeros((1,), np.int32)
     logits = np.zeros((1, c.vocab), np.float32)
     sample = _model_kernel(dec, "sample", dec.sample, None, [logits])
-    # Decode's attention per runtime (SmolLM.DECODE_ATTENTION, bench/decode_attention.py).
-    per_runtime = {r: {"decode_attention": form}
-                   for r, form in getattr(dec, "DECODE_ATTENTION", {}).items()}
+    per_runtime = getattr(dec, "RUNTIME_FORMS", {})  # agentc.models.forms
     if granularity == "step":
         kc = np.zeros((c.layers, 1, c.kv_heads, S, hd), np.float32)
-        whole = functools.partial(_model_kernel, dec, group=f"{c.name}/all", params=dec.all_group)
+        whole = functools.partial(_model_kernel, dec, group=f"{c.name}/all", params=dec.all_group,
+                                  variants=per_runtime)
         return [whole("prefill", dec.prefill, acts=[ids, length]),
-                whole("decode", dec.decode, acts=[i32, length, kc, kc], variants=per_runtime), sample]
+                whole("decode", dec.decode, acts=[i32, length, kc, kc]), sample]
     emb = f"{c.name}/embed"
     x_p = np.zeros((1, P, D), np.float32)
     x_d = np.zeros((1, 1, D), np.float32)
@@ -184,7 +185,7 @@ def _layered_decoder_kernels(dec, granularity: str) -> list[Kernel]:
     dec_l = [(f"{sym}__decode_l{i}", f"{c.name}/l{i}") for i in range(c.layers)]
     return [
         _model_kernel(dec, "embed_prefill", dec.embed_prefill, emb, [ids]),
-        *_shared_kernels(dec, "block_prefill", dec.block_prefill, pre, [x_p, cs_p, cs_p]),
+        *_shared_kernels(dec, "block_prefill", dec.block_prefill, pre, [x_p, cs_p, cs_p], per_runtime),
         _model_kernel(dec, "head_prefill", dec.head_prefill, emb, [x_p, length]),
         _model_kernel(dec, "embed_decode", dec.embed_decode, emb, [i32, length]),
         *_shared_kernels(dec, "block_decode", dec.block_decode, dec_l, [x_d, cs_d, cs_d, length, kc, kc],

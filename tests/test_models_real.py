@@ -153,31 +153,32 @@ def test_layered_decomposition_random_llama(tmp_path, register):
 
 
 @VULKAN
-def test_a_runtimes_own_decode_attention_runs_on_its_devices(tmp_path, register):
-    """SmolLM writes decode attention per runtime (per-head products for cuda, where IREE's
-    grouped batch matmuls are slow). Here a model variant asks that of vulkan: its decode
-    layers on vulkan run the per-head form, the rest stays on cpu, and the tokens equal
-    PyTorch's grouped reference."""
+def test_a_runtimes_own_forms_run_on_its_devices(tmp_path, register):
+    """SmolLM writes some kernels per runtime (agentc.models.forms; for cuda: per-head decode
+    attention and transposed linear layers, where IREE's default forms are slow). Here a
+    model variant asks both of vulkan: its layers on vulkan run them, the rest stays on cpu,
+    and the tokens equal PyTorch's reference in the default forms."""
     from agentc.models import registry
     from agentc.models.smollm import SmolLM
 
-    class PerHeadOnVulkan(SmolLM):
-        DECODE_ATTENTION: ClassVar[dict[str, str]] = {"vulkan": "per_head"}
+    class OwnFormsOnVulkan(SmolLM):
+        RUNTIME_FORMS: ClassVar[dict[str, dict[str, str]]] = {
+            "vulkan": {"decode_attention": "per_head", "linear_form": "transposed"}}
 
-    cfg = _tiny_llama(name="test-heads")
-    register("test-heads", PerHeadOnVulkan, cfg)
+    cfg = _tiny_llama(name="test-forms")
+    register("test-forms", OwnFormsOnVulkan, cfg)
     path = _graph(tmp_path, """
         @agentc.agent
         def chat(q):
-            return agentc.llm(q, model="test-heads", max_tokens=5, name="answer")
+            return agentc.llm(q, model="test-forms", max_tokens=5, name="answer")
     """)
-    c = Compiled(path, lambda name: "vulkan" if "/decode" in name and "/l" in name else "cpu")
+    c = Compiled(path, lambda name: "vulkan" if "/l" in name else "cpu")
     try:
         # keys repeated to the 4 query heads: the per-head form, on vulkan only
         assert "tensor<1x4x80x16xf32>" in c.device_modules["vulkan"]
         assert "tensor<1x4x80x16xf32>" not in c.device_modules["cpu"]
         (tokens,), _ = c({"q": "Hello there, how are you?"})
-        dec = registry.decoder("test-heads")
+        dec = registry.decoder("test-forms")
         assert _until_eos(_tokens(tokens), cfg.eos) == dec.generate_ids(
             dec.chat_ids("Hello there, how are you?"), 5)
     finally:

@@ -19,11 +19,12 @@ import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from agentc.lazy import lazy_import
-from agentc.models import assets
+from agentc.models import assets, forms
 
 torch = lazy_import("torch")
 
@@ -59,6 +60,9 @@ _EMB = {"word": "embeddings.word_embeddings.weight", "pos": "embeddings.position
 
 
 class MiniLM:
+    # How a runtime's kernels are written (agentc.models.forms); see SmolLM.
+    RUNTIME_FORMS: ClassVar[dict[str, dict[str, str]]] = {"cuda": {"linear_form": "transposed"}}
+    linear_form = "linear"
     layered = True
 
     def __init__(self, config: MiniLMConfig):
@@ -162,7 +166,9 @@ class MiniLM:
     def block(self, wq, bq, wk, bk, wv, bv, wo, bo, ln1_w, ln1_b, w1, b1, w2, b2, ln2_w, ln2_b, x, ids):
         c = self.config
         hd = c.dim // c.heads
-        lin = torch.nn.functional.linear
+        def lin(t, w, b):
+            return forms.linear(t, w, b, self.linear_form)
+
         key_bias = (ids == PAD).to(torch.float32)[:, None, None, :] * -1e9
 
         def heads(t):

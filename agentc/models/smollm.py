@@ -33,7 +33,7 @@ from typing import ClassVar
 import numpy as np
 
 from agentc.lazy import lazy_import
-from agentc.models import assets
+from agentc.models import assets, forms
 from agentc.models.sampling import greedy
 
 torch = lazy_import("torch")
@@ -81,10 +81,12 @@ def rope_tables(c: SmolLMConfig, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 class SmolLM:
     layered = True
-    # How decode attention is written for a runtime's code generation (see _attention):
-    # kernels export each form, and a device module takes its runtime's.
-    DECODE_ATTENTION: ClassVar[dict[str, str]] = {"cuda": "per_head"}
-    decode_attention = "grouped"
+    # How a runtime's kernels are written (agentc.models.forms): the kernels are exported
+    # again with these attributes, and a device module takes its runtime's.
+    RUNTIME_FORMS: ClassVar[dict[str, dict[str, str]]] = {
+        "cuda": {"decode_attention": "per_head", "linear_form": "transposed"}}
+    decode_attention = "grouped"  # see _attention
+    linear_form = "linear"  # see forms.linear
 
     @property
     def eos(self) -> int:
@@ -311,7 +313,9 @@ class SmolLM:
 
     def _layer(self, w, x, cos, sin, attend):
         c = self.config
-        lin = torch.nn.functional.linear
+        def lin(t, w):
+            return forms.linear(t, w, form=self.linear_form)
+
         T = x.shape[1]
         nq, nkv = c.heads * c.head_dim, c.kv_heads * c.head_dim
         h = self._rms(x, w[0])

@@ -1,0 +1,23 @@
+"""One computation written more than one way, because IREE compiles the ways differently
+per runtime. A model names the form each runtime gets (`RUNTIME_FORMS`, attributes set
+while a kernel is exported again for that runtime: agentc.kernels), and measures why in a
+bench script that compares the forms on each target side by side."""
+
+from __future__ import annotations
+
+from agentc.lazy import lazy_import
+
+torch = lazy_import("torch")
+
+
+def linear(x, w, b=None, form: str = "linear"):
+    """y = x @ w^T + b for x (1, T, in) and w (out, in), PyTorch's layout.
+
+    `transposed` computes (w @ x^T)^T: the output features become the rows, which IREE's
+    CUDA code generation spreads over many more workgroups. On an H200 (bench/linear_forms.py)
+    64 x 384 -> 384 takes 173 instead of 334 us and 192 x 576 -> 3072 220 instead of 965 us;
+    on a CPU it is equal or up to 5% slower. A single row (decode) stays a plain product."""
+    if form == "transposed" and x.shape[-2] > 1:
+        y = (w @ x[0].transpose(0, 1)).transpose(0, 1)[None]
+        return y if b is None else y + b
+    return torch.nn.functional.linear(x, w, b)
