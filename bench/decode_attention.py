@@ -21,7 +21,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from formulations import compile_each, time_side_by_side
+from formulations import check_and_time, compile_each
 from formulations import main as cli
 
 KV_HEADS, GROUP, HEAD_DIM = 3, 3, 64
@@ -93,21 +93,11 @@ def compile_all(target: str, out: Path) -> None:
 
 
 def run_all(build: Path, driver: str, staged: bool, out_json: str | None) -> None:
-    from agentc.bench.timing import Device
-
-    dev = Device(driver, staged)
-    fns, rows = {}, {}
-    for path in sorted(build.glob("*.vmfb")):
-        name, cache = path.stem.split(".")
+    def case(name: str, cache: str):
         args = inputs(int(cache))
-        f = dev.load(path.read_bytes(), name)
-        resident = [dev.upload(a) for a in args]
-        got = dev.readback(f(*resident))
-        err = float(np.abs(got - reference(*args)).max())
-        rows[path.stem] = {"formulation": name, "cache": int(cache), "max_abs_error": err}
-        fns[path.stem] = (lambda f=f, a=resident: f(*a))
-    time_side_by_side(fns, rows, lambda key, row: f"{key:18s} max |error| {row['max_abs_error']:.1e}",
-                      out_json)
+        return args, reference(*args)
+
+    check_and_time(build, driver, staged, out_json, case, width=18)
 
 
 def main(argv=None):

@@ -63,3 +63,26 @@ def time_side_by_side(fns: dict, rows: dict, label, out_json: str | None,
         print(f"{label(key, rows[key])}  median {s.median_s * 1e6:8.1f} us  p10 {s.p10_s * 1e6:8.1f} us")
     if out_json:
         Path(out_json).write_text(json.dumps(rows, indent=1))
+
+
+def check_and_time(build: Path, driver: str, staged: bool, out_json: str | None, case,
+                   width: int = 24) -> None:
+    """For numeric formulations saved as DIR/<name>.<shape>.vmfb: `case(name, shape)` gives
+    (example arrays, reference result); each module's result is checked against it (max
+    absolute error) and all are then timed side by side with their inputs resident."""
+    import numpy as np
+
+    from agentc.bench.timing import Device
+
+    dev = Device(driver, staged)
+    fns, rows = {}, {}
+    for path in sorted(build.glob("*.vmfb")):
+        name, shape = path.stem.split(".", 1)
+        args, want = case(name, shape)
+        f = dev.load(path.read_bytes(), name)
+        resident = [dev.upload(a) for a in args]
+        err = float(np.abs(dev.readback(f(*resident)) - want).max())
+        rows[path.stem] = {"formulation": name, "shape": shape, "max_abs_error": err}
+        fns[path.stem] = (lambda f=f, a=resident: f(*a))
+    time_side_by_side(fns, rows, lambda key, row: f"{key:{width}s} max |error| {row['max_abs_error']:.1e}",
+                      out_json)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from formulations import compile_each, time_side_by_side
+from formulations import check_and_time, compile_each
 from formulations import main as cli
 
 SHAPES = ((64, 384, 384), (64, 384, 1536), (64, 1536, 384),  # (rows, in, out)
@@ -55,21 +55,11 @@ def compile_all(target: str, out: Path) -> None:
 
 
 def run_all(build: Path, driver: str, staged: bool, out_json: str | None) -> None:
-    from agentc.bench.timing import Device
+    def case(name: str, shape: str):
+        x, w, b = inputs(*map(int, shape.split("x")))
+        return [x, w, b], x.astype(np.float64) @ w.T.astype(np.float64) + b
 
-    dev = Device(driver, staged)
-    fns, rows = {}, {}
-    for path in sorted(build.glob("*.vmfb")):
-        name, shape = path.stem.split(".")
-        args = inputs(*map(int, shape.split("x")))
-        f = dev.load(path.read_bytes(), name)
-        resident = [dev.upload(a) for a in args]
-        want = args[0].astype(np.float64) @ args[1].T.astype(np.float64) + args[2]
-        err = float(np.abs(dev.readback(f(*resident)) - want).max())
-        rows[path.stem] = {"formulation": name, "shape": shape, "max_abs_error": err}
-        fns[path.stem] = (lambda f=f, a=resident: f(*a))
-    time_side_by_side(fns, rows, lambda key, row: f"{key:26s} max |error| {row['max_abs_error']:.1e}",
-                      out_json)
+    check_and_time(build, driver, staged, out_json, case, width=26)
 
 
 def main(argv=None):
