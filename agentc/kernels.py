@@ -8,6 +8,7 @@ call's operands are exactly the data that moves between operators; weights stay 
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 from dataclasses import dataclass, field
@@ -94,16 +95,14 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
     text = export_function(fn, args, symbol + "_impl", list(params), key)
     texts = {}
     for runtime, attrs in (variants or {}).items():
-        saved = {a: getattr(model_obj, a) for a in attrs}
-        try:
-            for a, value in attrs.items():
-                setattr(model_obj, a, value)
-            variant = export_function(fn, args, symbol + "_impl", list(params), dict(key, variant=attrs))
-            if variant != text:
-                texts[runtime] = variant
-        finally:
-            for a, value in saved.items():
-                setattr(model_obj, a, value)
+        # A shallow copy with the runtime's attributes: the registry's model is not touched.
+        clone = copy.copy(model_obj)
+        for a, value in attrs.items():
+            setattr(clone, a, value)
+        variant = export_function(fn.__func__.__get__(clone), args, symbol + "_impl", list(params),
+                                  dict(key, variant=attrs))
+        if variant != text:
+            texts[runtime] = variant
     return Kernel(symbol, group or name, params, text, texts)
 
 

@@ -1,8 +1,9 @@
 """How the calibration fit's choices move its held-out error, over measured profiles.
 
 The cost model fits a roofline per kernel class (cost_models/profile.py: `fit`) and holds
-out every third kernel of each class. This reruns that fit on stored measurements with
-other settings, side by side, so a change to the model is judged on all targets at once:
+out every third kernel of each swept op. This re-analyses stored measurements under the
+current classes (as `agentc bench --fit` does) and refits them with other settings, side by
+side, so a change to the model is judged on all targets at once:
 
   baseline          the committed settings
   min-points N      at least N fitted kernels on each side of a cache split (default 3)
@@ -24,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 from agentc.cost_models import profile as P
+
+from agentc.bench.artifacts import reanalyse
 
 
 def local_residual(data: dict, result: dict, sigma: float = 0.3, shrink: float = 0.5) -> tuple[float, float]:
@@ -47,6 +50,8 @@ def main(argv=None):
     p.add_argument("profiles", nargs="+")
     args = p.parse_args(argv)
     data = {Path(f).stem: json.loads(Path(f).read_text()) for f in args.profiles}
+    for d in data.values():
+        reanalyse(d["kernels"])
     defaults = (P.CACHE_SPLIT_MIN_POINTS, P.CACHE_SPLIT_MIN_GAIN_PCT)
     variants = [("baseline", defaults)] + [(f"min-points {n}", (n, defaults[1])) for n in (4, 5, 6)] + \
                [(f"min-gain {g:g}", (defaults[0], g)) for g in (5.0, 10.0)]

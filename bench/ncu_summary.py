@@ -26,12 +26,16 @@ TO_US = {"ns": 1e-3, "nsecond": 1e-3, "us": 1.0, "usecond": 1.0, "ms": 1e3, "mse
 def durations(path: Path) -> list[tuple[str, str, float, str, str]]:
     """(function, dispatch kind, microseconds, grid, block) per profiled kernel."""
     lines = path.read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith('"ID"'))  # after ==PROF== lines
+    start = next((i for i, line in enumerate(lines) if line.startswith('"ID"')), None)  # after ==PROF==
+    if start is None:
+        raise SystemExit(f"{path}: no CSV header (\"ID\",...): not an `ncu --csv` log")
     out = []
     for r in csv.DictReader(io.StringIO("\n".join(lines[start:]))):
         if r["Metric Name"] != "gpu__time_duration.sum" or "_dispatch_" not in r["Kernel Name"]:
             continue
         function, rest = r["Kernel Name"].split("_dispatch_", 1)
+        if r["Metric Unit"] not in TO_US:
+            raise SystemExit(f"{path}: unknown time unit {r['Metric Unit']!r} for {r['Kernel Name']}")
         us = float(r["Metric Value"].replace(",", "")) * TO_US[r["Metric Unit"]]
         out.append((function, re.sub(r"^\d+_", "", rest), us, r["Grid Size"], r["Block Size"]))
     return out

@@ -18,7 +18,9 @@ conservative, e.g. f16 tensor cores against an fp32 peak).
 kernels of the sweep (elementwise, one pass over their operands) give the bandwidth
 reached at each working-set size, and a kernel whose working set is n times slower to
 stream than the smallest measured one is charged n times its bytes (a cache-aware
-roofline: a CPU's L2 and L3, a GPU's L2, then DRAM). Each class keeps its own efficiency
+roofline: a CPU's L2 and L3, then DRAM). Only kernels that take at least twice the call
+overhead count, so where calls cost more than streaming (the H200's ~100 us floor) the
+curve has too few points and stays flat. Each class keeps its own efficiency
 against that curve, and may still split at a cache size of its own (`<class>@dram`).
 
 Every third kernel of each swept op (gemm, softmax, add, ...; in sweep order) is held out
@@ -380,11 +382,11 @@ def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT
     every = range(len(kernels))
     groups: dict[str, tuple[np.ndarray, list[int], float | None]] = {}
     keys = list(base)
+    unfitted = []  # kernels of classes whose every kernel is held out
     for key in dict.fromkeys(base):
         members = [i for i in every if base[i] == key]
-        if all(held[i] for i in members):  # nothing to fit: the fallback prices them
-            for i in members:
-                keys[i] = FALLBACK
+        if all(held[i] for i in members):
+            unfitted += members
             continue
         cache, low, high = _split(fitter, [i for i in members if not held[i]], min_points, min_gain)
         beyond = [i for i in members if cache is not None and fitter.bytes[i] > cache]
@@ -394,6 +396,15 @@ def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT
             for i in beyond:
                 keys[i] = key + DRAM
     groups[FALLBACK] = (fitter.theta(tuple(i for i in every if not held[i])), list(every), None)
+    for i in unfitted:  # priced as Profile.calibration will price them: class, then all
+        k = kernels[i]
+        key = k["op_class"] if k["op_class"] in groups else FALLBACK
+        cache = groups[key][2]
+        if cache is not None and fitter.bytes[i] > cache and key + DRAM in groups:
+            key += DRAM
+        keys[i] = key
+        if key != FALLBACK:
+            groups[key][1].append(i)
     predicted = np.array([fitter.predict(groups[keys[i]][0], [i])[0] for i in every])
     classes = {}
     for key, (theta, members, cache) in groups.items():

@@ -55,7 +55,9 @@ class Work:
     dispatches: int  # estimated IREE dispatches: contractions and reductions, at least 1
     op_class: str = "elementwise"  # one of OP_CLASSES
     dtype: str = "f32"  # element type of the kernel's first floating-point argument
-    parallel: float = 1.0  # independent iterations of its main loop nest (output elements)
+    # Independent iterations of its main loop nest (output elements): recorded in profiles
+    # and used to class one-row sums, not a term of the price.
+    parallel: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ class Estimate:
 
 @dataclass(frozen=True)
 class _OpInfo:
-    kind: str  # contraction, matvec, vecmat, vecmat_t, reduction, argreduce, elementwise, data
+    kind: str  # contraction, matvec, vecmat, vecmat_t, reduction, serial_sum, argreduce,
+    #            elementwise, data
     flops: float
     normalizing: bool
     exponential: bool = False  # a softmax's exp, as opposed to a layernorm's rsqrt
@@ -180,8 +183,8 @@ def _analyse(op: ir.Operation) -> _OpInfo:
                 return _OpInfo("contraction", flops, False, parallel=parallel)
             big = max(inputs, key=lambda dims: math.prod(ranges[d] for d in dims))
             kind = _vector_kind(bool(big) and big[-1] in reduction)
-            # A vector with a unit row of its own is x @ W^T written as a matmul.
-            if kind == "matvec" and len(only) >= 2 and all(only[:2]) and min(sizes) == 1:
+            # A first operand with a unit row of its own is x[1,k] @ W^T written as a matmul.
+            if kind == "matvec" and len(sizes) == 2 and only[0] and sizes[0] == 1 and only[1]:
                 kind = "vecmat_t"
             return _OpInfo(kind, flops, False, parallel=parallel)
         if reduction:

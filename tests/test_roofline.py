@@ -76,6 +76,7 @@ def test_row_sum_counts_one_flop_per_input_element():
     (mlir_text.matvec("k", 96, 64, "f32"), "matvec"),  # y = W x, rows contiguous
     (mlir_text.matmul("k", 1, 64, 96, "f32"), "vecmat"),  # decode's x @ W, W strided
     (mlir_text.matmul_transposed_b("k", 1, 64, 96, "f32"), "vecmat_t"),  # x @ W^T, a matmul
+    (mlir_text.matmul_transposed_b("k", 96, 64, 1, "f32"), "matvec"),  # A @ w^T: A's rows
 ])
 def test_vector_products_are_classed_by_the_layout_they_stream(text, expected):
     w = work_of(text)
@@ -107,12 +108,15 @@ def test_exported_softmax_and_attention_get_their_own_classes():
 def test_greedy_sampling_is_a_reduction_and_argmax_rounds_are_topk():
     """Sampling is two reductions over the vocabulary; only repeated arg-reductions (top-k's
     rounds of argmax and masking) run at top-k's rate."""
+    from agentc.bench import torch_kernels
     from agentc.models.export import export_function
     from agentc.models.sampling import greedy
 
     logits = np.zeros((1, 4096), np.float32)
     text = export_function(greedy, [logits], "sample", [], {"test": "greedy"})
     assert work_of(text, "sample").op_class == "reduction"
+    text, name = torch_kernels.topk(4096, 3)
+    assert work_of(text, name).op_class == "topk"
 
 
 def test_without_a_profile_the_catalog_defaults_price_the_kernel():
@@ -217,14 +221,30 @@ def test_held_out_kernels_follow_the_sweep_not_the_classes():
     assert fit(data)["holdout"] == before
 
 
-def test_a_class_whose_kernels_are_all_held_out_is_priced_by_the_fallback():
+def test_a_class_whose_kernels_are_all_held_out_is_judged_as_the_profile_prices_it(tmp_path):
+    """Such a kernel is scored with the calibration `Profile.calibration` would pick: its
+    class without the dtype where that was fitted, else the fit over all classes."""
     data = synthetic_profile(noise=0.0)
-    for i, k in enumerate(data["kernels"]):
+    for k in data["kernels"]:
         k["op"] = k["op_class"]
-    lonely = data["kernels"][2]  # the third matmul: held out
-    lonely["op_class"] = "topk"
+    data["kernels"][2]["op_class"] = "topk"  # the third matmul: held out
+    # three f16 kernels of one op; the third, held out, is the only matmul.f16
+    mix = [dict(data["kernels"][i], op="mix", dtype="f16", op_class=c)
+           for i, c in ((3, "elementwise"), (4, "elementwise"), (6, "matmul"))]
+    data["kernels"] += mix
+    last = len(data["kernels"]) - 1
     cal = fit(data)
     assert cal["holdout"][2] and cal["keys"][2] == "all" and "topk" not in cal["classes"]
+    assert cal["holdout"][last] and cal["keys"][last].split("@")[0] == "matmul"
+    assert "matmul.f16" not in cal["classes"]
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(dict(data, calibration=cal)))
+    profile = load_profile(path)
+    for i in (2, last):
+        k = data["kernels"][i]
+        seconds, key = profile.predict(k["flops"], k["bytes"], k["op_class"], k["dtype"],
+                                       k["dispatches"])
+        assert key == cal["keys"][i] and seconds == pytest.approx(cal["predicted_s"][i], rel=1e-9)
 
 
 def tiered_profile() -> dict:

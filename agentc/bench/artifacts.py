@@ -76,6 +76,9 @@ def reanalyse(kernels: list[dict]) -> int:
         if any(fresh[f] != k.get(f) for f in ANALYSED):
             changed += 1
             k.update({f: fresh[f] for f in ANALYSED})
+            if "measured_s" in k:
+                k.update(achieved_flops=k["flops"] / k["measured_s"],
+                         achieved_bytes_per_s=k["bytes"] / k["measured_s"])
     return changed
 
 

@@ -52,7 +52,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="extra iree-compile flag (repeatable); a named variant in the artifacts")
     p.add_argument("--kernels", metavar="OPS",
                    help="only these ops, comma-separated (gemm,gemm_tb,gemv,similarity,attention,"
-                        "softmax,layernorm,add,mul,sum_rows,sample,topk)")
+                        "softmax,layernorm,add,mul,sum_rows,sample,topk,vecmat_chain)")
     p.add_argument("--variant", help="name for this flag set (default: derived from the flags)")
     p.add_argument("--budget", type=float, help="seconds of calls per kernel (default 1; "
                                                 "0.15 with --quick)")

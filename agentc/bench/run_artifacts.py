@@ -146,7 +146,8 @@ def run(root, variants: list[str] | None = None, budget_s: float = 1.0, rounds: 
         reference: str = "auto", quick: bool = False, progress: bool = True,
         runtime_flags: list[str] | None = None) -> dict[str, dict]:
     """Measured profiles (no calibration yet), by variant. `runtime_flags` are IREE runtime
-    flags (e.g. --cuda_async_allocations=false), set before the driver is created."""
+    flags (e.g. --cuda_async_allocations=false), set before the driver is created: they
+    hold for the whole process, so measure one flag set per process."""
     if runtime_flags:
         import iree.runtime as rt
 
