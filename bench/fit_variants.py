@@ -10,9 +10,10 @@ side, so a change to the model is judged on all targets at once:
   min-gain G        a cache split must lower the fitted error by G points (default 1)
   local-residual    baseline, then each kernel's prediction scaled by the residuals of
                     fitted kernels of its class near it in (log FLOPs, log bytes)
+  dispatch-curve    the memory curve read at each dispatch's share of the bytes (bytes /
+                    dispatches) instead of the call's: a chain of small weights per call
 
-    python bench/fit_variants.py cost_models/profiles/this-machine-cpu.json \
-        cost_models/profiles/this-machine-lavapipe.json bench/h200/profile-base.json
+    python bench/fit_variants.py cost_models/profiles/*.json
 
 Prints held-out / all-kernel MAPE per profile and variant.
 """
@@ -45,6 +46,23 @@ def local_residual(data: dict, result: dict, sigma: float = 0.3, shrink: float =
     return float(err[held].mean()), float(err.mean())
 
 
+class _DispatchCurveFitter(P._Fitter):
+    """Charges bytes at the memory-curve slowdown of one dispatch's share of them."""
+
+    def __init__(self, kernels, statistic, dispatch_extra_s, curve):
+        super().__init__(kernels, statistic, dispatch_extra_s, curve)
+        share = self.bytes / np.array([float(k.get("dispatches", 1)) for k in kernels])
+        self.charged = self.bytes * np.array([curve.slowdown(b) for b in share])
+
+
+def dispatch_curve(data: dict) -> dict:
+    fitter, P._Fitter = P._Fitter, _DispatchCurveFitter
+    try:
+        return P.fit(data)
+    finally:
+        P._Fitter = fitter
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("profiles", nargs="+")
@@ -61,6 +79,8 @@ def main(argv=None):
         print(f"{label:16s} " + "  ".join(f"{r['mape_pct_holdout']:11.1f} / {r['mape_pct_all']:5.1f} %" for r in cells))
     cells = [local_residual(d, P.fit(d)) for d in data.values()]
     print(f"{'local-residual':16s} " + "  ".join(f"{h:11.1f} / {a:5.1f} %" for h, a in cells))
+    cells = [dispatch_curve(d) for d in data.values()]
+    print(f"{'dispatch-curve':16s} " + "  ".join(f"{r['mape_pct_holdout']:11.1f} / {r['mape_pct_all']:5.1f} %" for r in cells))
 
 if __name__ == "__main__":
     main()
