@@ -33,8 +33,9 @@ def main(argv=None) -> int:
     import gpu_models
 
     gpu_models.regenerate(build)
-    import agentc
     from agentc.runtime import session as S
+
+    import agentc
 
     calls, last_args, releases = collections.defaultdict(list), {}, collections.defaultdict(list)
     invoke, release = S.Device.call, S.Device.release
