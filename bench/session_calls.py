@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     import agentc
 
     calls, last_args, releases = collections.defaultdict(list), {}, collections.defaultdict(list)
-    invoke, release = S.Device.call, S.Device.release
+    invoke = S.Device.call
 
     def timed_call(self, fn, call_args):
         t0 = time.perf_counter()
@@ -48,7 +48,9 @@ def main(argv=None) -> int:
         return out
 
     def timed_release(self, arrays):
-        def clear(n=len(arrays)):
+        n = len(arrays)
+
+        def clear():
             t0 = time.perf_counter()
             arrays.clear()
             releases[n].append(time.perf_counter() - t0)
