@@ -73,18 +73,18 @@ def main(argv=None) -> int:
         fn = next(f for f in calls if f.endswith(args.function))
         device, fn_args = last_args.pop(fn)
 
-        def alone():
+        def alone(dev, call_args):
             ts = []
             for _ in range(200):
                 t0 = time.perf_counter()
-                out = invoke(device, fn, fn_args)
+                out = invoke(dev, fn, call_args)
                 del out
                 ts.append(time.perf_counter() - t0)
             return ts
 
-        ts = device.on_thread(alone)
+        ts = device.on_thread(alone, device, fn_args)
         print(f"alone        {fn:44s} n={len(ts):4d} median {statistics.median(ts) * 1e3:8.3f} ms")
-        del fn_args, device
+        del fn_args, device  # device buffers go before the session closes
         last_args.clear()
     return 0
 
