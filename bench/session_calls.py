@@ -5,7 +5,7 @@ runtime (the IREE invocation only) and every release of device buffers, then cal
 function again alone on its device's worker thread with the very arguments it got in the
 last request. The gap between the two is what the request's surroundings cost that call.
 
-    python bench/session_calls.py BUILD [--requests 6] [--function __sample]
+    python bench/session_calls.py BUILD [--requests 6] [--function __sample] [--switch-interval S]
 
 Builds from `bench/gpu_models.py compile` re-create their model archives first.
 """
@@ -27,7 +27,11 @@ def main(argv=None) -> int:
     p.add_argument("build")
     p.add_argument("--requests", type=int, default=6)
     p.add_argument("--function", default="__sample", help="suffix of the function to call alone")
+    p.add_argument("--switch-interval", type=float,
+                   help="Python's GIL switch interval in seconds (default: Python's, 0.005)")
     args = p.parse_args(argv)
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     build = Path(args.build)
     sys.path.insert(0, str(Path(__file__).parent))
     import gpu_models
