@@ -12,6 +12,8 @@ side, so a change to the model is judged on all targets at once:
                     fitted kernels of its class near it in (log FLOPs, log bytes)
   dispatch-curve    the memory curve read at each dispatch's share of the bytes (bytes /
                     dispatches) instead of the call's: a chain of small weights per call
+  trimmed-mean      fitted to (and judged on) the mean between p10 and p90 instead of the
+                    median, where the profile recorded it
 
     python bench/fit_variants.py cost_models/profiles/*.json
 
@@ -81,6 +83,10 @@ def main(argv=None):
     print(f"{'local-residual':16s} " + "  ".join(f"{h:11.1f} / {a:5.1f} %" for h, a in cells))
     cells = [dispatch_curve(d) for d in data.values()]
     print(f"{'dispatch-curve':16s} " + "  ".join(f"{r['mape_pct_holdout']:11.1f} / {r['mape_pct_all']:5.1f} %" for r in cells))
+    cells = [P.fit(d, "trimmed_mean_s") if all("trimmed_mean_s" in k for k in d["kernels"]) else None
+             for d in data.values()]
+    print(f"{'trimmed-mean':16s} " + "  ".join(f"{r['mape_pct_holdout']:11.1f} / {r['mape_pct_all']:5.1f} %"
+                                               if r else f"{'not recorded':>24s}" for r in cells))
 
 if __name__ == "__main__":
     main()
