@@ -172,3 +172,15 @@ module {
     assert "arith.mulf" in gpu and "arith.addf" not in gpu and "@k_impl(" in gpu
     assert "k_impl__cuda" not in gpu
     assert "arith.addf" in cpu and "arith.mulf" not in cpu
+
+
+def test_impl_for_picks_a_runtimes_variant_and_falls_back_to_the_default():
+    """What outline-device-modules and the cost model both use to choose an implementation:
+    the runtime's variant where there is one, else the default (also for a device that has
+    no runtime, such as a catalog GPU placed but not run here)."""
+    from agentc.kernels import impl_for, variant_symbol
+
+    funcs = {"k_impl": "default", variant_symbol("k", "cuda"): "cuda form"}
+    assert impl_for(funcs, "k", "cuda") == "cuda form"
+    assert impl_for(funcs, "k", "cpu") == "default"
+    assert impl_for(funcs, "k", None) == "default"
