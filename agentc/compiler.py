@@ -94,9 +94,11 @@ def _log(opts: CompileOptions, msg: str) -> None:
         print(f"[agentc] {msg}", file=sys.stderr, flush=True)
 
 
-def lower(graph_path, agent: str | None = None, emit: str | None = None, granularity: str = "layer"):
+def lower(graph_path, agent: str | None = None, emit: str | None = None, granularity: str = "layer",
+          runtimes: frozenset[str] | None = None):
     """graph.py -> agent IR -> operators -> plan. With `emit` "agent" or "operators",
-    returns that stage's text instead. `granularity`: for LLMs that do not choose one."""
+    returns that stage's text instead. `granularity`: for LLMs that do not choose one;
+    `runtimes`: those whose kernel variants to carry (None: all)."""
     graph = trace_file(graph_path, agent)
     ctx = context()
     module = emit_agent_ir(graph, ctx)
@@ -104,7 +106,7 @@ def lower(graph_path, agent: str | None = None, emit: str | None = None, granula
     if emit == "agent":
         return agent_text
     with ctx:
-        decompose = DecomposeAgentOps(indexes=graph.indexes, granularity=granularity)
+        decompose = DecomposeAgentOps(indexes=graph.indexes, granularity=granularity, runtimes=runtimes)
         run_pass(module, decompose)
     if emit == "operators":
         return module.operation.get_asm(enable_debug_info=True)
@@ -180,8 +182,13 @@ def place_file(graph_path, cluster=None, sla_ms: float | None = None, objective:
     else:
         opts.cluster = str(cluster) if cluster is not None else None
         resolved = resolve_cluster(opts, catalog)
-    low = lower(graph_path, agent, granularity=llm_granularity(resolved))
+    low = lower(graph_path, agent, granularity=llm_granularity(resolved), runtimes=cluster_runtimes(resolved))
     return place_lowered(low, resolved, opts)
+
+
+def cluster_runtimes(cluster: Cluster) -> frozenset[str]:
+    """The runtimes a build for `cluster` has devices of: kernels carry variants for these."""
+    return frozenset(d.runtime for d in cluster.devices.values() if d.runtime)
 
 
 def llm_granularity(cluster: Cluster) -> str:
@@ -200,7 +207,7 @@ def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
     cluster = resolve_cluster(opts, catalog)
     if opts.emit is not None and opts.emit not in STAGES:
         raise AgentError(f"--emit: unknown stage '{opts.emit}' (known: {', '.join(STAGES)})")
-    low = lower(graph_path, opts.agent, opts.emit, llm_granularity(cluster))
+    low = lower(graph_path, opts.agent, opts.emit, llm_granularity(cluster), cluster_runtimes(cluster))
     if isinstance(low, str):
         return low
     _log(opts, f"decomposed into operators ({time.perf_counter() - t0:.1f}s)")

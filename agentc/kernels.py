@@ -106,7 +106,14 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
     return Kernel(symbol, group or name, params, text, texts)
 
 
-def _layered_encoder_kernels(enc) -> list[Kernel]:
+def _forms(model_obj, runtimes) -> dict[str, dict]:
+    """The model's per-runtime forms (agentc.models.forms) for the runtimes a build has
+    (None: all of them), so a cpu-only build neither exports nor parses cuda variants."""
+    return {r: attrs for r, attrs in getattr(model_obj, "RUNTIME_FORMS", {}).items()
+            if runtimes is None or r in runtimes}
+
+
+def _layered_encoder_kernels(enc, runtimes=None) -> list[Kernel]:
     """embeddings, block<i> (one function, per-layer weights), pool."""
     c = enc.config
     ids = enc.tokenize("example")
@@ -114,15 +121,16 @@ def _layered_encoder_kernels(enc) -> list[Kernel]:
     layers = [(f"{sanitize(c.name)}__block{i}", f"{c.name}/l{i}") for i in range(c.layers)]
     return [
         _model_kernel(enc, "embeddings", enc.embeddings, f"{c.name}/emb", [ids]),
-        *_shared_kernels(enc, "block", enc.block, layers, [hidden, ids], getattr(enc, "RUNTIME_FORMS", {})),
+        *_shared_kernels(enc, "block", enc.block, layers, [hidden, ids], _forms(enc, runtimes)),
         _model_kernel(enc, "pool", enc.pool, None, [hidden, ids]),
     ]
 
 
-def encoder_kernels(model: str) -> list[Kernel]:
+def encoder_kernels(model: str, runtimes=None) -> list[Kernel]:
+    """`runtimes`: the runtimes whose variants to export (None: all)."""
     enc = registry.encoder(model)
     if getattr(enc, "layered", False):
-        return _layered_encoder_kernels(enc)
+        return _layered_encoder_kernels(enc, runtimes)
     c = enc.config
     ids = tokenizer.encode_padded("example", c.max_len)
     hidden = np.zeros((1, c.max_len, c.dim), np.float32)  # encode's output: only its shape matters
@@ -157,7 +165,7 @@ def index_kernels(index, k: int) -> list[Kernel]:
     ]
 
 
-def _layered_decoder_kernels(dec, granularity: str) -> list[Kernel]:
+def _layered_decoder_kernels(dec, granularity: str, runtimes=None) -> list[Kernel]:
     """Layer granularity: embed/head (prefill and decode), prefill_l<i> and decode_l<i>
     (two functions, per-layer weights), sample. Step granularity: prefill, decode, sample
     over the whole model (weight group `<name>/all`)."""
@@ -167,7 +175,7 @@ def _layered_decoder_kernels(dec, granularity: str) -> list[Kernel]:
     i32 = np.zeros((1,), np.int32)
     logits = np.zeros((1, c.vocab), np.float32)
     sample = _model_kernel(dec, "sample", dec.sample, None, [logits])
-    per_runtime = getattr(dec, "RUNTIME_FORMS", {})  # agentc.models.forms
+    per_runtime = _forms(dec, runtimes)
     if granularity == "step":
         kc = np.zeros((c.layers, 1, c.kv_heads, S, hd), np.float32)
         whole = functools.partial(_model_kernel, dec, group=f"{c.name}/all", params=dec.all_group,
@@ -194,10 +202,11 @@ def _layered_decoder_kernels(dec, granularity: str) -> list[Kernel]:
     ]
 
 
-def decoder_kernels(model: str, granularity: str = "layer") -> list[Kernel]:
+def decoder_kernels(model: str, granularity: str = "layer", runtimes=None) -> list[Kernel]:
+    """`runtimes`: the runtimes whose variants to export (None: all)."""
     dec = registry.decoder(model)
     if getattr(dec, "layered", False):
-        return _layered_decoder_kernels(dec, granularity)
+        return _layered_decoder_kernels(dec, granularity, runtimes)
     c = dec.config
     ids, length = tokenizer.encode_prompt("example", c.prompt_len)
     # Example inputs for the later operators: only their shapes and dtypes matter.

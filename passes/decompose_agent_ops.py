@@ -49,6 +49,9 @@ class DecomposeAgentOps:
 
     indexes: dict = field(default_factory=dict)
     granularity: str = "layer"  # for llm ops that do not set one (the compiler's choice)
+    # Runtimes of the build's devices: kernels carry their variants for these only
+    # (None: for every runtime a model has a form for).
+    runtimes: frozenset[str] | None = None
     NAME = "decompose-agent-ops"
 
     def __post_init__(self):
@@ -157,7 +160,7 @@ class DecomposeAgentOps:
         with ir.InsertionPoint(op):
             if op.name == "agent.embed":
                 model = ir.StringAttr(attrs["model"]).value
-                ks = self._ensure(f"enc:{model}", lambda: kernels.encoder_kernels(model), module_body)
+                ks = self._ensure(f"enc:{model}", lambda: kernels.encoder_kernels(model, self.runtimes), module_body)
                 ids = op.operands[0]
                 if "embeddings" in ks:  # layered: embeddings, block<i>..., pool
                     x = call(ks["embeddings"], [ids], "embeddings").results[0]
@@ -179,7 +182,8 @@ class DecomposeAgentOps:
                 model = ir.StringAttr(attrs["model"]).value
                 steps = ir.IntegerAttr(attrs["max_tokens"]).value
                 gran = ir.StringAttr(attrs["granularity"]).value if "granularity" in attrs else self.granularity
-                ks = self._ensure(f"lm:{model}:{gran}", lambda: kernels.decoder_kernels(model, gran), module_body)
+                ks = self._ensure(f"lm:{model}:{gran}", lambda: kernels.decoder_kernels(model, gran, self.runtimes),
+                                  module_body)
                 layered = "embed_prefill" in ks
                 first = ks["embed_prefill" if layered else "prefill"]
                 head = ks["head_prefill"] if layered else first
