@@ -42,6 +42,7 @@ from rag_e2e import QUESTIONS, TEMPLATE, token_stamps
 
 ENCODER, LLM = "minilm-l6-random", "smollm2-135m-random"
 CARRY = ("plan.json", "manifest.json", "graph.py", "knowledge.txt")
+SETTINGS = "gpu_models.json"  # what `compile` was asked for
 
 
 # -- here: compile ------------------------------------------------------------------------------
@@ -75,6 +76,8 @@ def compile_build(out: Path, max_tokens: int, devices: list[str], granularity: s
     for rel, entry in manifest["weights"].items():
         if not _regenerable(entry):
             shutil.copy(full / rel, out / rel)
+    # The token budget is compiled into the agent; `run` gives the eager side the same one.
+    (out / SETTINGS).write_text(json.dumps({"max_tokens": max_tokens, "granularity": granularity}))
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"carry {out}: {size / 2**20:.1f} MiB (model archives are re-created there)", file=sys.stderr)
 
@@ -319,7 +322,8 @@ def main(argv=None):
     r = sub.add_parser("run", help="on the GPU host: agentc vs PyTorch eager")
     r.add_argument("build")
     r.add_argument("--requests", type=int, default=20)
-    r.add_argument("--max-tokens", type=int, default=32)
+    r.add_argument("--max-tokens", type=int,
+                   help="eager's token budget (default and only allowed value: the build's)")
     r.add_argument("--json")
     r.add_argument("--trace", help="write agentc's timeline (Chrome/Perfetto JSON) here")
     r.add_argument("--runtime-flag", action="append", default=[], help="IREE runtime flag, e.g. --cuda_use_streams=false")
@@ -327,7 +331,13 @@ def main(argv=None):
     if args.cmd == "compile":
         compile_build(Path(args.out), args.max_tokens, args.devices.split(","), args.granularity, args.iree_flag)
     else:
-        run_bench(Path(args.build), args.requests, args.max_tokens, args.json, args.runtime_flag, args.trace)
+        settings = Path(args.build) / SETTINGS
+        built = json.loads(settings.read_text())["max_tokens"] if settings.exists() else 32
+        if args.max_tokens is not None and args.max_tokens != built:
+            raise SystemExit(f"gpu_models run: --max-tokens {args.max_tokens}: {args.build} was compiled "
+                             f"to generate {built} tokens; the two sides would answer differently "
+                             f"(compile with --max-tokens {args.max_tokens})")
+        run_bench(Path(args.build), args.requests, built, args.json, args.runtime_flag, args.trace)
 
 
 if __name__ == "__main__":

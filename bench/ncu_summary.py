@@ -4,7 +4,7 @@ IREE names each CUDA kernel `<function>_dispatch_<n>_<root op>_<shape>`, so an `
 of a run groups into agentc operators (the function) and the kind of dispatch in them:
 
     ncu --metrics gpu__time_duration.sum -k "regex:decode|block|sample" --launch-count 1200 \\
-        --csv --log-file ncu.csv python3 bench/gpu_models.py run BUILD --requests 1 --max-tokens 4
+        --csv --log-file ncu.csv python3 bench/gpu_models.py run BUILD --requests 1
     python bench/ncu_summary.py ncu.csv [--top 25]
 
 Prints the total per function, then the dispatch kinds by total time, with their launch
