@@ -77,7 +77,7 @@ def compile_build(out: Path, max_tokens: int, devices: list[str], granularity: s
         if not _regenerable(entry):
             shutil.copy(full / rel, out / rel)
     # The token budget is compiled into the agent; `run` gives the eager side the same one.
-    (out / SETTINGS).write_text(json.dumps({"max_tokens": max_tokens, "granularity": granularity}))
+    (out / SETTINGS).write_text(json.dumps({"max_tokens": max_tokens}))
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"carry {out}: {size / 2**20:.1f} MiB (model archives are re-created there)", file=sys.stderr)
 

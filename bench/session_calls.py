@@ -19,8 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-QUESTIONS = ["What is the capital of France?", "Where does the Rhine flow?", "What is 12 * 7?"]
-
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -35,6 +33,7 @@ def main(argv=None) -> int:
     build = Path(args.build)
     sys.path.insert(0, str(Path(__file__).parent))
     import gpu_models
+    from rag_e2e import QUESTIONS
 
     gpu_models.regenerate(build)
     from agentc.runtime import session as S

@@ -81,17 +81,12 @@ class Profile:
 
     def calibration(self, op_class: str, dtype: str = "f32", nbytes: float = 0.0
                     ) -> tuple[Calibration, str]:
-        """The most specific calibration for a kernel: its class and dtype, its class, then
-        the fit over all classes; within a class, the tier its working set falls in."""
-        for key in (calibration_key(op_class, dtype), op_class, FALLBACK):
-            cal = self.calibrations.get(key)
-            if cal is None:
-                continue
-            if cal.cache_bytes is not None and nbytes > cal.cache_bytes \
-                    and key + DRAM in self.calibrations:
-                return self.calibrations[key + DRAM], key + DRAM
-            return cal, key
-        raise ProfileError(f"{self.path}: calibration.classes: no '{op_class}' and no '{FALLBACK}'")
+        """The calibration that prices a kernel (see `calibration_for`)."""
+        key = calibration_for({k: c.cache_bytes for k, c in self.calibrations.items()},
+                              op_class, dtype, nbytes)
+        if key is None:
+            raise ProfileError(f"{self.path}: calibration.classes: no '{op_class}' and no '{FALLBACK}'")
+        return self.calibrations[key], key
 
     def predict(self, flops: float, nbytes: float, op_class: str, dtype: str = "f32",
                 dispatches: int = 1, peak_flops: float | None = None,
@@ -147,6 +142,21 @@ class MemoryCurve:
 
 def calibration_key(op_class: str, dtype: str) -> str:
     return op_class if dtype == "f32" else f"{op_class}.{dtype}"
+
+
+def calibration_for(cache_bytes: dict[str, float | None], op_class: str, dtype: str,
+                    nbytes: float) -> str | None:
+    """The most specific calibration for a kernel, among those fitted (key -> its cache
+    size): its class and dtype, its class, then the fit over all classes; within one, the
+    `@dram` tier where the working set exceeds the cache size. The fit scores held-out
+    kernels with the same choice."""
+    for key in (calibration_key(op_class, dtype), op_class, FALLBACK):
+        if key in cache_bytes:
+            cache = cache_bytes[key]
+            if cache is not None and nbytes > cache and key + DRAM in cache_bytes:
+                return key + DRAM
+            return key
+    return None
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -396,15 +406,12 @@ def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT
             for i in beyond:
                 keys[i] = key + DRAM
     groups[FALLBACK] = (fitter.theta(tuple(i for i in every if not held[i])), list(every), None)
-    for i in unfitted:  # priced as Profile.calibration will price them: class, then all
+    fitted_caches = {key: cache for key, (_, _, cache) in groups.items()}
+    for i in unfitted:  # priced as Profile.calibration will price them
         k = kernels[i]
-        key = k["op_class"] if k["op_class"] in groups else FALLBACK
-        cache = groups[key][2]
-        if cache is not None and fitter.bytes[i] > cache and key + DRAM in groups:
-            key += DRAM
-        keys[i] = key
-        if key != FALLBACK:
-            groups[key][1].append(i)
+        keys[i] = calibration_for(fitted_caches, k["op_class"], k["dtype"], fitter.bytes[i])
+        if keys[i] != FALLBACK:
+            groups[keys[i]][1].append(i)
     predicted = np.array([fitter.predict(groups[keys[i]][0], [i])[0] for i in every])
     classes = {}
     for key, (theta, members, cache) in groups.items():

@@ -308,8 +308,7 @@ class SmolLM:
         s = (qg @ k.transpose(-1, -2)) * (1.0 / math.sqrt(c.head_dim))
         s = s.reshape(1, c.kv_heads, g, T, -1) + bias
         p = torch.softmax(s, dim=-1).reshape(1, c.kv_heads, g * T, -1)
-        a = p @ v
-        return a.reshape(1, c.heads, T, c.head_dim)
+        return (p @ v).reshape(1, c.heads, T, c.head_dim)
 
     def _layer(self, w, x, cos, sin, attend):
         c = self.config
