@@ -4,7 +4,7 @@ Sampling picks the index of the first maximum of (1, V) logits, once per generat
 Formulations, each exported with torch-mlir and compiled with IREE:
   argmax      torch.argmax (one reduction with two results: value and index)
   max_min_i32 amax, then the lowest int32 index holding it (two one-result reductions)
-  max_min_f32 the same with the index reduction in float32
+  max_min_f32 the same with the index reduction in float32: agentc.models.sampling.greedy
   two_stage   argmax within 48 rows of 1024, then across the rows
 
 Here:   python bench/sample_kernels.py compile --target cuda --out .device/sample-kernels
@@ -35,10 +35,7 @@ def formulations():
         i = torch.arange(V, dtype=torch.int32)
         return torch.where(x == top, i, torch.full_like(i, V - 1)).amin(dim=-1).to(torch.int32)
 
-    def max_min_f32(x):
-        top = x.amax(dim=-1, keepdim=True)
-        i = torch.arange(V, dtype=torch.float32)
-        return torch.where(x == top, i, float(V - 1)).amin(dim=-1).to(torch.int32)
+    from agentc.models.sampling import greedy as max_min_f32  # the operator agentc ships
 
     def two_stage(x):
         rows = x.reshape(1, 48, V // 48)

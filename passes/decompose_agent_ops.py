@@ -151,7 +151,7 @@ class DecomposeAgentOps:
             return ir.Location.name(f"{node}/{suffix}", childLoc=base)
 
         def call(kernel: kernels.Kernel, operands, suffix: str) -> ir.Operation:
-            impl_results = self._result_types(module_body, kernel.symbol)
+            impl_results = self._result_types(kernel.symbol)
             return ir.Operation.create(
                 "func.call", results=impl_results, operands=list(operands),
                 attributes={"callee": ir.FlatSymbolRefAttr.get(kernel.symbol)}, loc=loc(suffix))
@@ -187,8 +187,8 @@ class DecomposeAgentOps:
                 layered = "embed_prefill" in ks
                 first = ks["embed_prefill" if layered else "prefill"]
                 head = ks["head_prefill"] if layered else first
-                ids_t = self._input_types(module_body, first.symbol)[0]
-                len_t = self._input_types(module_body, head.symbol)[-1]
+                ids_t = self._input_types(first.symbol)[0]
+                len_t = self._input_types(head.symbol)[-1]
                 tok = ir.Operation.create(
                     "agent.tokenize", results=[ids_t, len_t], operands=[op.operands[0]],
                     attributes={"model": ir.StringAttr.get(model)}, loc=loc("tokenize"))
@@ -248,8 +248,8 @@ class DecomposeAgentOps:
             pos = nxt
         return tokens
 
-    def _result_types(self, module_body, symbol):
+    def _result_types(self, symbol):
         return list(self._funcs[symbol].results)
 
-    def _input_types(self, module_body, symbol):
+    def _input_types(self, symbol):
         return list(self._funcs[symbol].inputs)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agentc.readback import read_back
+
 DTYPES = {"f32": np.float32, "f16": np.float16, "f64": np.float64, "i32": np.int32,
           "i64": np.int64, "i8": np.int8, "i1": np.bool_}
 
@@ -125,8 +127,6 @@ class Device:
     def readback(self, array) -> np.ndarray:
         """A device array as a NumPy array that owns its memory, read the way the runtime
         reads results (staging buffers kept per size), so measured readbacks are its cost."""
-        from agentc.readback import read_back
-
         return read_back(self.device, array, self.staged_readback, self._staging)
 
     def close(self) -> None:

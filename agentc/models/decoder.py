@@ -40,9 +40,13 @@ class DecoderConfig:
 class Decoder:
     layered = False  # decomposed into prefill, decode, sample (see agentc.kernels)
 
+    @property
+    def eos(self) -> int:
+        """End of turn: generation stops after sampling it."""
+        return self.config.eos
+
     def __init__(self, config: DecoderConfig):
         self.config = config
-        self.eos = config.eos
         c = config
         shapes = {"tok_emb": (c.vocab, c.dim), "pos_emb": (c.cache_len, c.dim)}
         for i in range(c.layers):
