@@ -23,6 +23,14 @@ overhead count, so where calls cost more than streaming (the H200's ~100 us floo
 curve has too few points and stays flat. Each class keeps its own efficiency
 against that curve, and may still split at a cache size of its own (`<class>@dram`).
 
+A GPU runs a dispatch's workgroups in waves over its compute units, so the FLOPs term is
+charged at whole waves: flops * ceil(w / slots) * slots / w for the kernel's largest
+dispatch of w workgroups (the grid IREE chose, recorded by the bench; see
+agentc/bench/dispatch_grid.py), with `slots` the device's compute units. The fit keeps the
+waves only where they lower the fitted kernels' error (a CPU's task workers take
+workgroups as they free up, and there they do not); a kernel whose grid is unknown is
+charged its class's median factor.
+
 Every third kernel of each swept op (gemm, softmax, add, ...; in sweep order) is held out
 of the fit, so the profile states an honest error for kernels it has not seen. The held-out
 set follows the sweep, not the classes, so a change of classes is judged on the same kernels.
@@ -59,6 +67,7 @@ class Calibration:
     mape_pct_fit: float = 0.0
     mape_pct_holdout: float | None = None
     cache_bytes: float | None = None  # beyond it, the class's `@dram` calibration applies
+    wave_factor: float = 1.0  # the median wave factor of its fitted kernels, for unknown grids
 
     def time(self, flops: float, nbytes: float, peak_flops: float, bandwidth: float) -> float:
         compute = flops / (peak_flops * self.compute_efficiency)
@@ -75,6 +84,7 @@ class Profile:
     calibrations: dict[str, Calibration]
     dispatch_extra_s: float  # each dispatch of a kernel beyond its first
     memory_curve: MemoryCurve
+    slots: int | None  # concurrent workgroups a wave holds; None: no wave term
     mape_pct_holdout: float | None
     mape_pct_all: float
     data: dict
@@ -90,11 +100,14 @@ class Profile:
 
     def predict(self, flops: float, nbytes: float, op_class: str, dtype: str = "f32",
                 dispatches: int = 1, peak_flops: float | None = None,
-                memory_bandwidth: float | None = None) -> tuple[float, str]:
+                memory_bandwidth: float | None = None, grid=None) -> tuple[float, str]:
         """Seconds for one call, and the calibration key that priced it. `peak_flops` and
         `memory_bandwidth` price another device of the same runtime: the efficiencies of
-        the kernels IREE produces carry over, the datasheet rates change."""
+        the kernels IREE produces carry over, the datasheet rates change. `grid` is the
+        kernel's [iteration size, workgroups] per dispatch, where known."""
         cal, key = self.calibration(op_class, dtype, nbytes)
+        if self.slots:
+            flops *= wave_factor(grid, self.slots) if grid else cal.wave_factor
         extra = max(dispatches - 1, 0) * self.dispatch_extra_s
         peak = peak_flops or self.peak_flops
         bandwidth = memory_bandwidth or self.memory_bandwidth
@@ -138,6 +151,17 @@ class MemoryCurve:
 
     def to_json(self) -> dict:
         return {"bytes": list(self.bytes), "slowdown": list(self.slowdown_at)}
+
+
+def wave_factor(grid, slots: int | None) -> float:
+    """ceil(w / slots) * slots / w for the largest dispatch (by iteration space) of `grid`
+    ([iteration size, workgroups] per dispatch); 1.0 without slots, grid or a known count."""
+    if not slots or not grid:
+        return 1.0
+    _, workgroups = max(grid, key=lambda d: d[0])
+    if workgroups <= 0:
+        return 1.0
+    return math.ceil(workgroups / slots) * slots / workgroups
 
 
 def calibration_key(op_class: str, dtype: str) -> str:
@@ -200,6 +224,16 @@ def validate_measurements(data, path) -> None:
         for name in ("flops", "bytes"):
             _field(k, name, float, where, path)
         _field(k, "measured_s", float, where, path, positive=True)
+        grid = k.get("grid")
+        if grid is not None and not (isinstance(grid, list) and all(
+                isinstance(d, list) and len(d) == 2 and all(
+                    isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in d)
+                for d in grid)):
+            raise ProfileError(f"{path}: {where}.grid: expected [[iteration size, workgroups], "
+                               f"...] of integers >= 0, got {grid!r}")
+    units = (data.get("device") or {}).get("compute_units")
+    if units is not None:
+        _field(data["device"], "compute_units", float, "device", path, positive=True)
 
 
 def _calibration(obj, where: str, path) -> Calibration:
@@ -211,7 +245,9 @@ def _calibration(obj, where: str, path) -> Calibration:
         mape_pct_fit=float(obj.get("mape_pct_fit", 0.0)),
         mape_pct_holdout=obj.get("mape_pct_holdout"),
         cache_bytes=None if obj.get("cache_bytes") is None else
-        _field(obj, "cache_bytes", float, where, path, positive=True))
+        _field(obj, "cache_bytes", float, where, path, positive=True),
+        wave_factor=_field(obj, "wave_factor", float, where, path, positive=True)
+        if "wave_factor" in obj else 1.0)
 
 
 def profile_from_dict(data, path) -> Profile:
@@ -228,9 +264,12 @@ def profile_from_dict(data, path) -> Profile:
     extra = cal.get("dispatch_extra_s") or 0.0
     if extra:
         extra = _field(cal, "dispatch_extra_s", float, "calibration", path)
+    slots = cal.get("slots")
+    if slots is not None:
+        slots = int(_field(cal, "slots", float, "calibration", path, positive=True))
     return Profile(Path(path), data["target"], float(data["spec"]["peak_flops"]),
                    float(data["spec"]["memory_bandwidth"]), calibrations, extra,
-                   _memory_curve(cal, path), holdout,
+                   _memory_curve(cal, path), slots, holdout,
                    _field(cal, "mape_pct_all", float, "calibration", path), data)
 
 
@@ -328,8 +367,10 @@ class _Fitter:
     (`extra`, measured by the bench's dispatch-chain probes); predictions add it back."""
 
     def __init__(self, kernels: list[dict], statistic: str, dispatch_extra_s: float,
-                 curve: MemoryCurve):
+                 curve: MemoryCurve, waves: np.ndarray | None = None):
         self.flops = np.array([max(float(k["flops"]), 1.0) for k in kernels])
+        if waves is not None:
+            self.flops = self.flops * waves
         self.bytes = np.array([max(float(k["bytes"]), 1.0) for k in kernels])
         self.charged = self.bytes * np.array([curve.slowdown(b) for b in self.bytes])
         self.seconds = np.array([float(k[statistic]) for k in kernels])
@@ -371,8 +412,35 @@ def _split(fitter: _Fitter, idx: list[int], min_points: int = CACHE_SPLIT_MIN_PO
     return best
 
 
+def _waves(kernels: list[dict], held: list[bool], slots: int) -> np.ndarray:
+    """Each kernel's wave factor; one without a recorded grid gets its class's median."""
+    known = [wave_factor(k["grid"], slots) if k.get("grid") else None for k in kernels]
+    by_class: dict[str, list[float]] = {}
+    for k, q, h in zip(kernels, known, held):
+        if q is not None and not h:
+            by_class.setdefault(calibration_key(k["op_class"], k["dtype"]), []).append(q)
+    return np.array([q if q is not None else float(np.median(
+        by_class.get(calibration_key(k["op_class"], k["dtype"]), [1.0])))
+        for k, q in zip(kernels, known)])
+
+
 def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT_MIN_POINTS,
         min_gain: float = CACHE_SPLIT_MIN_GAIN_PCT) -> dict:
+    """The `calibration` section for a profile's measurements: `_fit` without waves and,
+    where the device names its compute units and the kernels their grids, with them; the
+    one whose fitted kernels' error is lower (held-out kernels play no part in the choice)."""
+    kernels = data["kernels"]
+    units = (data.get("device") or {}).get("compute_units")
+    best = _fit(data, statistic, min_points, min_gain, None)
+    if units and any(k.get("grid") for k in kernels):
+        waved = _fit(data, statistic, min_points, min_gain, int(units))
+        if waved["mape_pct_fitted"] < best["mape_pct_fitted"]:
+            best = waved
+    return best
+
+
+def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
+         slots: int | None) -> dict:
     """The `calibration` section for a profile's measurements (see module docstring),
     fitted to each kernel's `statistic` (the median; "trimmed_mean_s" is the mean between
     p10 and p90, "p10_s" the quiet-machine view).
@@ -387,7 +455,8 @@ def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT
     held = holdout_mask(kernels)
     extra = (data.get("overheads") or {}).get("dispatch_extra_s") or 0.0
     curve = MemoryCurve.measure([k for k, h in zip(kernels, held) if not h], statistic)
-    fitter = _Fitter(kernels, statistic, extra, curve)
+    waves = _waves(kernels, held, slots) if slots else None
+    fitter = _Fitter(kernels, statistic, extra, curve, waves)
     base = [calibration_key(k["op_class"], k["dtype"]) for k in kernels]
     every = range(len(kernels))
     groups: dict[str, tuple[np.ndarray, list[int], float | None]] = {}
@@ -424,13 +493,17 @@ def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT
             overhead_s=float(o), n_fit=len(fitted), n_holdout=len(test),
             mape_pct_fit=round(_mape([pred[i] for i in fitted], fitter.seconds[fitted]), 3),
             mape_pct_holdout=round(_mape([pred[i] for i in test], fitter.seconds[test]), 3)
-            if test else None, cache_bytes=cache))
+            if test else None, cache_bytes=cache,
+            wave_factor=float(np.median(waves[fitted])) if waves is not None and fitted else 1.0))
     mask = np.array(held)
     return {
-        "model": "max(flops/(peak*compute_efficiency), bytes*slowdown(bytes)/(bandwidth*"
+        "model": "max(flops*waves/(peak*compute_efficiency), bytes*slowdown(bytes)/(bandwidth*"
                  "memory_efficiency)) + overhead_s + (dispatches - 1) * dispatch_extra_s, per"
-                 " class; slowdown from memory_curve; <class>@dram beyond the class's cache_bytes",
+                 " class; slowdown from memory_curve; <class>@dram beyond the class's cache_bytes;"
+                 " waves = ceil(w/slots)*slots/w for the largest dispatch's w workgroups"
+                 " (1 without slots)",
         "peak_flops": peak, "memory_bandwidth": bw, "statistic": statistic,
+        "slots": slots,
         "dispatch_extra_s": extra,
         "memory_curve": curve.to_json(),
         "holdout_rule": f"every {HOLDOUT_EVERY}rd kernel of each swept op (sweep order) is not fitted",
@@ -441,4 +514,5 @@ def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT
         "mape_pct_holdout": round(_mape(predicted[mask], fitter.seconds[mask]), 3)
         if mask.any() else None,
         "mape_pct_all": round(_mape(predicted, fitter.seconds), 3),
+        "mape_pct_fitted": round(_mape(predicted[~mask], fitter.seconds[~mask]), 3),
     }

@@ -58,6 +58,9 @@ class Work:
     # Independent iterations of its main loop nest (output elements): recorded in profiles
     # and used to class one-row sums, not a term of the price.
     parallel: float = 1.0
+    # [iteration size, workgroups] per IREE dispatch where compiled for the device's target
+    # (agentc/bench/dispatch_grid.py); None: unknown, its class's typical waves are charged.
+    grid: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -265,7 +268,8 @@ def kernel_estimate(work: Work, spec: DeviceSpec, profile: Profile | None = None
     """Predicted seconds for one call, and where the rates came from."""
     if profile is not None:
         seconds, key = profile.predict(work.flops, work.bytes, work.op_class, work.dtype,
-                                       work.dispatches, spec.peak_flops, spec.memory_bandwidth)
+                                       work.dispatches, spec.peak_flops, spec.memory_bandwidth,
+                                       work.grid)
         return Estimate(seconds, f"profile:{profile.path.name}", key)
     compute = work.flops / (spec.peak_flops * spec.compute_efficiency)
     memory = work.bytes / (spec.memory_bandwidth * spec.memory_efficiency)

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 
+from agentc.bench.dispatch_grid import dispatch_grid
 from agentc.bench.progress import Progress
 from agentc.bench.sweep import Case
 
@@ -59,26 +60,46 @@ def _analyse(text: str, function: str) -> dict:
 ANALYSED = ("op_class", "dtype", "flops", "bytes", "dispatches", "parallel")
 
 
-def reanalyse(kernels: list[dict]) -> int:
+def reanalyse(kernels: list[dict], target: str | None = None, flags: list[str] | None = None,
+              progress: bool = False) -> int:
     """Recompute each measured kernel's analysis (class, FLOPs, bytes, dispatches) from its
     case's IR, in place, so measurements taken under an older cost model are priced by the
-    current one. Kernels that name no sweep case keep theirs. Returns how many changed."""
+    current one; with `target` (a KINDS name) and the profile's IREE `flags`, also its
+    dispatch grid. Kernels that name no sweep case keep theirs. Returns how many changed."""
     from agentc.bench.sweep import BUILDERS
 
-    changed = 0
+    changed, texts = 0, []
     for k in kernels:
         if k.get("op") not in BUILDERS or not isinstance(k.get("params"), dict):
             continue
         case = Case(k["op"], k["dtype"], tuple(k["params"].items()))
         if case.name != k["name"]:
             continue
-        fresh = _analyse(*case.build())
+        text, function = case.build()
+        texts.append((k, text))
+        fresh = _analyse(text, function)
         if any(fresh[f] != k.get(f) for f in ANALYSED):
             changed += 1
             k.update({f: fresh[f] for f in ANALYSED})
             if "measured_s" in k:
                 k.update(achieved_flops=k["flops"] / k["measured_s"],
                          achieved_bytes_per_s=k["bytes"] / k["measured_s"])
+    if target is not None:
+        from agentc.runtime.devices import KINDS
+
+        kind = KINDS[target]
+        bar = Progress(len(texts), f"dispatch grids {target}", progress)
+
+        def grid_of(item):
+            k, text = item
+            grid = dispatch_grid(text, kind.target, tuple(flags or kind.compile_flags))
+            bar.step(k["name"])
+            return k, grid
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for k, grid in pool.map(grid_of, texts):
+                changed += grid != k.get("grid")
+                k["grid"] = grid
     return changed
 
 
@@ -111,6 +132,7 @@ def build(cases: list[Case], target: str, out_dir, extra_flags: list[str] | None
     def compile_entry(item: tuple[str, dict]) -> dict:
         text, entry = item
         vmfb, cached = compile_module(text, kind.target, tuple(flags), f"bench-{target}")
+        entry = dict(entry, grid=dispatch_grid(text, kind.target, tuple(flags)))
         path = Path(variant) / f"{entry['name']}.vmfb"
         (out / path).parent.mkdir(parents=True, exist_ok=True)
         (out / path).write_bytes(vmfb)

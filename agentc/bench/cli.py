@@ -88,7 +88,8 @@ def _run(args) -> int:
 
         measured = read_json(args.fit)
         validate_measurements(measured, args.fit)
-        changed = reanalyse(measured["kernels"])
+        changed = reanalyse(measured["kernels"], measured["target"], measured.get("flags"),
+                            progress=not args.quiet)
         if changed:
             _log(args, f"{changed} kernels re-analysed under the current cost model")
         profile = calibrate(measured, args.fit)

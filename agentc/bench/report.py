@@ -69,12 +69,26 @@ def table(profile: dict) -> list[str]:
          f"{spec['memory_bandwidth'] / 1e9:,.1f} GB/s; empty call {_us(over.get('call_s'))} us, "
          f"first dispatch {_us(over.get('dispatch_s'))} us, each further dispatch "
          f"{_us(over.get('dispatch_extra_s'))} us"),
+        _waves_line(profile),
         *_noise(profile),
         f"MAPE held-out ({n_held} kernels): {_fmt(cal['mape_pct_holdout'])}%",
         f"MAPE all ({len(profile['kernels'])} kernels): {cal['mape_pct_all']:.1f}%",
         f"mape_pct={_fmt(cal['mape_pct_holdout'])}",
     ]
     return lines
+
+
+def _waves_line(profile: dict) -> str:
+    """Whether the fit charges whole waves of workgroups, and why (see profile.fit)."""
+    slots = profile["calibration"].get("slots")
+    units = (profile.get("device") or {}).get("compute_units")
+    if slots:
+        return f"waves: FLOPs charged in whole waves of {slots} workgroups (the device's compute units)"
+    if not units:
+        return "waves: not charged (the profile names no compute units)"
+    if not any(k.get("grid") for k in profile["kernels"]):
+        return "waves: not charged (no dispatch grids recorded)"
+    return f"waves: not charged (over {units} compute units they raise the fitted kernels' error)"
 
 
 def comparison(profile: dict, other: dict, other_name: str) -> list[str]:

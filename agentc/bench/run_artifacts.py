@@ -39,6 +39,29 @@ def _version(dist: str) -> str:
         return "unknown"
 
 
+def compute_units(driver: str) -> int | None:
+    """How many workgroups the device runs at once, roughly: a CUDA GPU's multiprocessors
+    (asked of the driver, device 0 as IREE's default), the CPU threads IREE's task system
+    may use; None where it is not known (Vulkan). The cost model charges GPU kernels whole
+    waves of workgroups over them (cost_models/profile.py)."""
+    if driver == "local-task":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if driver != "cuda":
+        return None
+    import ctypes
+
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+        device, count = ctypes.c_int(), ctypes.c_int()
+        multiprocessor_count = 16  # CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT
+        if (cuda.cuInit(0) or cuda.cuDeviceGet(ctypes.byref(device), 0) or
+                cuda.cuDeviceGetAttribute(ctypes.byref(count), multiprocessor_count, device)):
+            return None
+        return count.value
+    except OSError:
+        return None
+
+
 def describe_host(device: Device) -> dict:
     cpu = platform.processor()
     try:
@@ -61,7 +84,7 @@ def host_load() -> list[float] | None:
 
 def _kernel_entry(k: dict, stats: Stats, readback: Stats) -> dict:
     keep = ("name", "op", "op_class", "dtype", "params", "inputs", "flops", "bytes", "dispatches",
-            "parallel")
+            "parallel", "grid")
     entry = {f: k[f] for f in keep if f in k}
     entry.update(measured_s=stats.median_s, p10_s=stats.p10_s, p90_s=stats.p90_s, n=stats.n,
                  trimmed_mean_s=stats.trimmed_mean_s,
@@ -199,7 +222,8 @@ def _profile(manifest, variant, device, kernels, overheads, transfers, budget_s,
         "iree_target": manifest["iree_target"], "variant": variant,
         "flags": manifest["variants"][variant]["flags"],
         "spec": manifest["spec"],
-        "device": {"name": device.info.get("name", manifest["target"])},
+        "device": {"name": device.info.get("name", manifest["target"]),
+                   "compute_units": compute_units(manifest["driver"])},
         "iree_version": {"compiler": manifest.get("iree_compiler_version", "unknown"),
                          "runtime": _version("iree-base-runtime")},
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

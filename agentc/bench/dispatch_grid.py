@@ -1,0 +1,71 @@
+"""How many workgroups IREE launches for each dispatch of a kernel, from its own codegen.
+
+A GPU runs a dispatch's workgroups in waves of (about) one per compute unit, so a dispatch
+of 24 workgroups on a 132-SM H200 takes as long as one of 132: IREE's f32 matmuls, tiled
+32x128 per workgroup, follow their per-workgroup depth (K) and not their FLOPs until they
+fill the GPU (measured: 128x768x768 and 128x768x3072 both take ~360 us, 128x3072x768 takes
+1270 us). The roofline can only price that with the grid IREE actually chose, so the
+bench records it: the module is compiled to `executable-targets`, where each export's
+workgroup count is resolved to constants for static shapes.
+
+Results are cached by content hash, like compiled modules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from importlib.metadata import version
+
+from agentc.disk_cache import cache_dir, write_atomic
+
+_EXPORT = re.compile(
+    r"hal\.executable\.export public @(\S+) .*?count\(.*?\{(.*?)hal\.return (%\S+), (%\S+), (%\S+) :",
+    re.S)
+_CONSTANT = re.compile(r"(%\S+) = arith\.constant (\d+) : index")
+# IREE names a dispatch <function>_dispatch_<n>_<root kind>_<iteration shape>_<types>.
+_ROOT_SHAPE = re.compile(r"_dispatch_\d+_[a-z_]*?_?(\d+(?:x\d+)*)(?:_|x[a-z]|$)")
+
+
+class GridError(RuntimeError):
+    pass
+
+
+def _iteration_size(dispatch: str) -> int:
+    """The size of a dispatch's iteration space, from the shape in its name (1 if none)."""
+    m = _ROOT_SHAPE.search(dispatch)
+    return math.prod(int(x) for x in m.group(1).split("x")) if m else 1
+
+
+def parse_grid(text: str) -> list[list[int]]:
+    """[iteration size, workgroups] per dispatch of an `executable-targets` listing. A count
+    that is not a constant (dynamic shapes) is recorded as 0: unknown."""
+    grid = []
+    for m in _EXPORT.finditer(text):
+        constants = dict(_CONSTANT.findall(m.group(2)))
+        counts = [int(constants[v]) if v in constants else 0 for v in m.group(3, 4, 5)]
+        grid.append([_iteration_size(m.group(1)), math.prod(counts)])
+    return grid
+
+
+def dispatch_grid(text: str, target: str, flags: tuple[str, ...]) -> list[list[int]]:
+    """[iteration size, workgroups] per dispatch of `text` compiled for IREE `target`."""
+    import iree.compiler as ic
+
+    key = hashlib.sha256("\0".join([text, target, *flags, version("iree-base-compiler")])
+                         .encode()).hexdigest()
+    path = cache_dir() / "grid" / f"{key[:32]}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    try:
+        listing = ic.compile_str(text, target_backends=[target],
+                                 extra_args=[*flags, "--compile-to=executable-targets"])
+    except ic.CompilerToolError as e:
+        first = next((ln for ln in str(e).splitlines() if "error:" in ln), str(e).splitlines()[0])
+        raise GridError(f"iree-compile (executable-targets, {target}) failed: {first.strip()}") from None
+    grid = parse_grid(listing.decode() if isinstance(listing, bytes) else listing)
+    write_atomic(path, json.dumps(grid).encode())
+    return grid
+
