@@ -14,10 +14,12 @@ side, so a change to the model is judged on all targets at once:
                     dispatches) instead of the call's: a chain of small weights per call
   trimmed-mean      fitted to (and judged on) the mean between p10 and p90 instead of the
                     median, where the profile recorded it
+  no-waves          without the wave term (as if the device named no compute units)
 
     python bench/fit_variants.py cost_models/profiles/*.json
 
-Prints held-out / all-kernel MAPE per profile and variant.
+Kernels get their dispatch grids for the profile's target (compiled here, cached). Prints
+held-out / all-kernel MAPE per profile and variant.
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ def local_residual(data: dict, result: dict, sigma: float = 0.3, shrink: float =
 class _DispatchCurveFitter(P._Fitter):
     """Charges bytes at the memory-curve slowdown of one dispatch's share of them."""
 
-    def __init__(self, kernels, statistic, dispatch_extra_s, curve):
-        super().__init__(kernels, statistic, dispatch_extra_s, curve)
+    def __init__(self, kernels, statistic, dispatch_extra_s, curve, waves=None):
+        super().__init__(kernels, statistic, dispatch_extra_s, curve, waves)
         share = self.bytes / np.array([float(k.get("dispatches", 1)) for k in kernels])
         self.charged = self.bytes * np.array([curve.slowdown(b) for b in share])
 
@@ -71,7 +73,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     data = {Path(f).stem: json.loads(Path(f).read_text()) for f in args.profiles}
     for d in data.values():
-        reanalyse(d["kernels"])
+        reanalyse(d["kernels"], d["target"], d.get("flags"))
     defaults = (P.CACHE_SPLIT_MIN_POINTS, P.CACHE_SPLIT_MIN_GAIN_PCT)
     variants = [("baseline", defaults)] + [(f"min-points {n}", (n, defaults[1])) for n in (4, 5, 6)] + \
                [(f"min-gain {g:g}", (defaults[0], g)) for g in (5.0, 10.0)]
@@ -83,6 +85,8 @@ def main(argv=None):
     print(f"{'local-residual':16s} " + "  ".join(f"{h:11.1f} / {a:5.1f} %" for h, a in cells))
     cells = [dispatch_curve(d) for d in data.values()]
     print(f"{'dispatch-curve':16s} " + "  ".join(f"{r['mape_pct_holdout']:11.1f} / {r['mape_pct_all']:5.1f} %" for r in cells))
+    cells = [P.fit(dict(d, device={})) for d in data.values()]
+    print(f"{'no-waves':16s} " + "  ".join(f"{r['mape_pct_holdout']:11.1f} / {r['mape_pct_all']:5.1f} %" for r in cells))
     cells = [P.fit(d, "trimmed_mean_s") if all("trimmed_mean_s" in k for k in d["kernels"]) else None
              for d in data.values()]
     print(f"{'trimmed-mean':16s} " + "  ".join(f"{r['mape_pct_holdout']:11.1f} / {r['mape_pct_all']:5.1f} %"

@@ -142,3 +142,33 @@ def test_refitting_reanalyses_kernels_under_the_current_cost_model():
     assert stale["bytes"] == 2 * 8 * 16 * 4 and stale["flops"] > 8 * 16
     assert foreign["op_class"] == "normalization"
     assert reanalyse([stale]) == 0
+
+
+def test_dispatch_grids_are_read_from_the_iree_codegen():
+    """The workgroup counts come from IREE's compile of the kernel, per target: the cuda
+    f32 matmul is tiled 32x128 per workgroup (the waves the H200 profile charges)."""
+    from agentc.bench.dispatch_grid import dispatch_grid
+
+    from agentc.bench import mlir_text
+
+    text = mlir_text.matmul("g", 128, 768, 3072, "f32")
+    assert dispatch_grid(text, "cuda", ("--iree-cuda-target=sm_80",)) == [[128 * 3072 * 768, 4 * 24]]
+    [[size, workgroups]] = dispatch_grid(text, "llvm-cpu", ("--iree-llvmcpu-target-cpu=host",))
+    assert size == 128 * 3072 * 768 and workgroups >= 2
+
+
+def test_a_dynamic_workgroup_count_is_recorded_as_unknown():
+    from agentc.bench.dispatch_grid import parse_grid
+
+    listing = """
+      hal.executable.export public @f_dispatch_0_matmul_4x8x16_f32 ordinal(0) layout(#l) count(%arg0: !hal.device, %arg1: index) -> (index, index, index) {
+        %c1 = arith.constant 1 : index
+        %x = affine.apply #map()[%arg1]
+        hal.return %x, %c1, %c1 : index, index, index
+      }
+      hal.executable.export public @f_dispatch_1_reduction_32_f32 ordinal(0) layout(#l) count(%arg0: !hal.device) -> (index, index, index) {
+        %c3 = arith.constant 3 : index
+        %c1 = arith.constant 1 : index
+        hal.return %c3, %c1, %c1 : index, index, index
+      }"""
+    assert parse_grid(listing) == [[4 * 8 * 16, 0], [32, 3]]

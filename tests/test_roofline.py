@@ -2,12 +2,13 @@
 profile (cost_models/roofline.py, cost_models/profile.py). No device, no compile."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 from agentc.cost_models.catalog import load_catalog
-from agentc.cost_models.profile import ProfileError, fit, load_profile
+from agentc.cost_models.profile import ProfileError, fit, load_profile, wave_factor
 from agentc.cost_models.roofline import Work, func_work, kernel_estimate, kernel_time
 from torch_mlir import ir
 
@@ -308,6 +309,12 @@ def malformed(tmp_path, mutate) -> str:
      "calibration.memory_curve.bytes"),
     (lambda d: d["calibration"].update(memory_curve={"bytes": [1e6], "slowdown": [0]}),
      "calibration.memory_curve.slowdown[0]"),
+    (lambda d: d["kernels"][2].update(grid=[[64, -1]]), "kernels[2].grid"),
+    (lambda d: d["kernels"][2].update(grid=[64, 3]), "kernels[2].grid"),
+    (lambda d: d.update(device={"compute_units": 0}), "device.compute_units"),
+    (lambda d: d["calibration"].update(slots="many"), "calibration.slots"),
+    (lambda d: d["calibration"]["classes"]["matmul"].update(wave_factor=0),
+     "calibration.classes.matmul.wave_factor"),
 ])
 def test_a_malformed_profile_names_its_file_and_field(tmp_path, mutate, field):
     path = malformed(tmp_path, mutate)
@@ -323,3 +330,56 @@ def test_a_profile_that_is_not_json_names_its_file(tmp_path):
         load_profile(path)
     with pytest.raises(ProfileError, match="cannot read profile"):
         load_profile(tmp_path / "missing.json")
+
+
+# --- waves of workgroups -----------------------------------------------------------------
+
+SLOTS = 132  # compute units of the synthetic GPU
+
+
+def waved_profile(waves: bool) -> dict:
+    """GEMMs of 2 MNK FLOPs tiled 32x128 per workgroup on a GPU of SLOTS compute units:
+    with `waves`, a dispatch takes as long as its whole waves (the H200's f32 matmuls)."""
+    kernels = []
+    shapes = [(m, k, n) for m in (1, 32, 128, 512) for k in (256, 1024, 4096) for n in (384, 1536, 6144)]
+    for m, k, n in shapes:
+        flops, workgroups = 2.0 * m * n * k, -(-m // 32) * -(-n // 128)
+        charged = flops * (math.ceil(workgroups / SLOTS) * SLOTS / workgroups if waves else 1.0)
+        nbytes = 4.0 * (m * k + k * n + m * n)
+        t = max(charged / (PEAK * 0.5), nbytes / (BW * 0.8)) + 20e-6
+        kernels.append({"name": f"gemm_{m}x{k}x{n}", "op": "gemm", "op_class": "matmul",
+                        "dtype": "f32", "flops": flops, "bytes": nbytes, "dispatches": 1,
+                        "grid": [[m * n * k, workgroups]], "measured_s": t})
+    return {"schema": "agentc-profile/1", "target": "cuda", "device": {"compute_units": SLOTS},
+            "spec": {"peak_flops": PEAK, "memory_bandwidth": BW}, "kernels": kernels}
+
+
+def test_wave_factor_counts_whole_waves_of_the_largest_dispatch():
+    assert wave_factor([[10**6, 24]], 132) == pytest.approx(132 / 24)
+    assert wave_factor([[10**6, 264]], 132) == 1.0
+    assert wave_factor([[10**6, 133]], 132) == pytest.approx(264 / 133)
+    assert wave_factor([[10, 1], [10**6, 66]], 132) == pytest.approx(2.0)  # the larger dispatch
+    assert wave_factor([[10**6, 24]], None) == 1.0
+    assert wave_factor(None, 132) == 1.0
+    assert wave_factor([[10**6, 0]], 132) == 1.0  # a dynamic count: unknown
+
+
+def test_the_fit_charges_waves_where_the_device_runs_in_waves(tmp_path):
+    data = waved_profile(waves=True)
+    result = fit(data)
+    assert result["slots"] == SLOTS
+    assert result["mape_pct_holdout"] < 1.0
+    assert fit(dict(data, device={}))["mape_pct_holdout"] > 20.0  # the roofline alone misses
+    profile = load_profile(write_fitted(tmp_path, data))
+    # A kernel of unknown grid is charged its class's median factor.
+    factors = sorted(wave_factor(k["grid"], SLOTS) for k, h in zip(data["kernels"], result["holdout"])
+                     if not h)
+    assert profile.calibrations["matmul"].wave_factor == pytest.approx(float(np.median(factors)))
+    m, k, n = 128, 1024, 1536
+    known, _ = profile.predict(2.0 * m * n * k, 4.0 * (m * k + k * n + m * n), "matmul",
+                               grid=[[m * n * k, 48]])
+    assert known == pytest.approx(2.0 * m * n * k * SLOTS / 48 / (PEAK * 0.5) + 20e-6, rel=0.01)
+
+
+def test_the_fit_leaves_waves_out_where_they_do_not_help():
+    assert fit(waved_profile(waves=False))["slots"] is None
