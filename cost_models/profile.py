@@ -28,8 +28,9 @@ charged at whole waves: flops * ceil(w / slots) * slots / w for the kernel's lar
 dispatch of w workgroups (the grid IREE chose, recorded by the bench; see
 agentc/bench/dispatch_grid.py), with `slots` the device's compute units. The fit keeps the
 waves only where they lower the fitted kernels' error (a CPU's task workers take
-workgroups as they free up, and there they do not); a kernel whose grid is unknown is
-charged its class's median factor.
+workgroups as they free up, and there they do not). A kernel whose grid is unknown (agentc's
+own, when placed) is charged the factor of its class's fitted kernel nearest in parallel
+extent: one output row is one workgroup, and similar output sizes tile alike.
 
 Every third kernel of each swept op (gemm, softmax, add, ...; in sweep order) is held out
 of the fit, so the profile states an honest error for kernels it has not seen. The held-out
@@ -67,7 +68,17 @@ class Calibration:
     mape_pct_fit: float = 0.0
     mape_pct_holdout: float | None = None
     cache_bytes: float | None = None  # beyond it, the class's `@dram` calibration applies
-    wave_factor: float = 1.0  # the median wave factor of its fitted kernels, for unknown grids
+    # (parallel extent, wave factor) of its fitted kernels: a kernel of unknown grid is
+    # charged the factor of the one nearest in parallel extent (see `waves_for`)
+    waves: tuple[tuple[float, float], ...] = ()
+
+    def waves_for(self, parallel: float) -> float:
+        """The wave factor of the fitted kernel whose parallel extent (output elements, so
+        workgroups at a similar tiling) is nearest on a log scale; 1.0 without any."""
+        if not self.waves:
+            return 1.0
+        x = math.log(max(parallel, 1.0))
+        return min(self.waves, key=lambda pw: abs(math.log(max(pw[0], 1.0)) - x))[1]
 
     def time(self, flops: float, nbytes: float, peak_flops: float, bandwidth: float) -> float:
         compute = flops / (peak_flops * self.compute_efficiency)
@@ -100,14 +111,16 @@ class Profile:
 
     def predict(self, flops: float, nbytes: float, op_class: str, dtype: str = "f32",
                 dispatches: int = 1, peak_flops: float | None = None,
-                memory_bandwidth: float | None = None, grid=None) -> tuple[float, str]:
+                memory_bandwidth: float | None = None, grid=None,
+                parallel: float = 1.0) -> tuple[float, str]:
         """Seconds for one call, and the calibration key that priced it. `peak_flops` and
         `memory_bandwidth` price another device of the same runtime: the efficiencies of
         the kernels IREE produces carry over, the datasheet rates change. `grid` is the
-        kernel's [iteration size, workgroups] per dispatch, where known."""
+        kernel's [iteration size, workgroups] per dispatch, where known; without it the
+        waves are inferred from `parallel`, its output elements."""
         cal, key = self.calibration(op_class, dtype, nbytes)
         if self.slots:
-            flops *= wave_factor(grid, self.slots) if grid else cal.wave_factor
+            flops *= wave_factor(grid, self.slots) if grid else cal.waves_for(parallel)
         extra = max(dispatches - 1, 0) * self.dispatch_extra_s
         peak = peak_flops or self.peak_flops
         bandwidth = memory_bandwidth or self.memory_bandwidth
@@ -246,8 +259,18 @@ def _calibration(obj, where: str, path) -> Calibration:
         mape_pct_holdout=obj.get("mape_pct_holdout"),
         cache_bytes=None if obj.get("cache_bytes") is None else
         _field(obj, "cache_bytes", float, where, path, positive=True),
-        wave_factor=_field(obj, "wave_factor", float, where, path, positive=True)
-        if "wave_factor" in obj else 1.0)
+        waves=_waves_field(obj, where, path))
+
+
+def _waves_field(obj: dict, where: str, path) -> tuple[tuple[float, float], ...]:
+    pairs = obj.get("waves", [])
+    if not isinstance(pairs, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 for x in p)
+            for p in pairs):
+        raise ProfileError(f"{path}: {where}.waves: expected [[parallel extent, wave factor], "
+                           f"...] of numbers > 0, got {pairs!r}")
+    return tuple((float(a), float(b)) for a, b in pairs)
 
 
 def profile_from_dict(data, path) -> Profile:
@@ -413,15 +436,17 @@ def _split(fitter: _Fitter, idx: list[int], min_points: int = CACHE_SPLIT_MIN_PO
 
 
 def _waves(kernels: list[dict], held: list[bool], slots: int) -> np.ndarray:
-    """Each kernel's wave factor; one without a recorded grid gets its class's median."""
+    """Each kernel's wave factor; one without a recorded grid gets that of its class's
+    fitted kernel nearest in parallel extent, as `Profile.predict` charges it."""
     known = [wave_factor(k["grid"], slots) if k.get("grid") else None for k in kernels]
-    by_class: dict[str, list[float]] = {}
+    by_class: dict[str, list[tuple[float, float]]] = {}
     for k, q, h in zip(kernels, known, held):
         if q is not None and not h:
-            by_class.setdefault(calibration_key(k["op_class"], k["dtype"]), []).append(q)
-    return np.array([q if q is not None else float(np.median(
-        by_class.get(calibration_key(k["op_class"], k["dtype"]), [1.0])))
-        for k, q in zip(kernels, known)])
+            by_class.setdefault(calibration_key(k["op_class"], k["dtype"]), []).append(
+                (float(k.get("parallel", 1.0)), q))
+    return np.array([q if q is not None else Calibration(1.0, 1.0, 0.0, waves=tuple(
+        by_class.get(calibration_key(k["op_class"], k["dtype"]), ()))).waves_for(
+        float(k.get("parallel", 1.0))) for k, q in zip(kernels, known)])
 
 
 def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT_MIN_POINTS,
@@ -494,7 +519,8 @@ def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
             mape_pct_fit=round(_mape([pred[i] for i in fitted], fitter.seconds[fitted]), 3),
             mape_pct_holdout=round(_mape([pred[i] for i in test], fitter.seconds[test]), 3)
             if test else None, cache_bytes=cache,
-            wave_factor=float(np.median(waves[fitted])) if waves is not None and fitted else 1.0))
+            waves=tuple(sorted({(float(kernels[i].get("parallel", 1.0)), float(waves[i]))
+                                for i in fitted})) if waves is not None else ()))
     mask = np.array(held)
     return {
         "model": "max(flops*waves/(peak*compute_efficiency), bytes*slowdown(bytes)/(bandwidth*"

@@ -59,7 +59,7 @@ class Work:
     # and used to class one-row sums, not a term of the price.
     parallel: float = 1.0
     # [iteration size, workgroups] per IREE dispatch where compiled for the device's target
-    # (agentc/bench/dispatch_grid.py); None: unknown, its class's typical waves are charged.
+    # (agentc/bench/dispatch_grid.py); None: unknown, waves are inferred from `parallel`.
     grid: tuple[tuple[int, int], ...] | None = None
 
 
@@ -269,7 +269,7 @@ def kernel_estimate(work: Work, spec: DeviceSpec, profile: Profile | None = None
     if profile is not None:
         seconds, key = profile.predict(work.flops, work.bytes, work.op_class, work.dtype,
                                        work.dispatches, spec.peak_flops, spec.memory_bandwidth,
-                                       work.grid)
+                                       work.grid, work.parallel)
         return Estimate(seconds, f"profile:{profile.path.name}", key)
     compute = work.flops / (spec.peak_flops * spec.compute_efficiency)
     memory = work.bytes / (spec.memory_bandwidth * spec.memory_efficiency)

@@ -313,8 +313,8 @@ def malformed(tmp_path, mutate) -> str:
     (lambda d: d["kernels"][2].update(grid=[64, 3]), "kernels[2].grid"),
     (lambda d: d.update(device={"compute_units": 0}), "device.compute_units"),
     (lambda d: d["calibration"].update(slots="many"), "calibration.slots"),
-    (lambda d: d["calibration"]["classes"]["matmul"].update(wave_factor=0),
-     "calibration.classes.matmul.wave_factor"),
+    (lambda d: d["calibration"]["classes"]["matmul"].update(waves=[[4096, 0]]),
+     "calibration.classes.matmul.waves"),
 ])
 def test_a_malformed_profile_names_its_file_and_field(tmp_path, mutate, field):
     path = malformed(tmp_path, mutate)
@@ -349,6 +349,7 @@ def waved_profile(waves: bool) -> dict:
         t = max(charged / (PEAK * 0.5), nbytes / (BW * 0.8)) + 20e-6
         kernels.append({"name": f"gemm_{m}x{k}x{n}", "op": "gemm", "op_class": "matmul",
                         "dtype": "f32", "flops": flops, "bytes": nbytes, "dispatches": 1,
+                        "parallel": m * n,
                         "grid": [[m * n * k, workgroups]], "measured_s": t})
     return {"schema": "agentc-profile/1", "target": "cuda", "device": {"compute_units": SLOTS},
             "spec": {"peak_flops": PEAK, "memory_bandwidth": BW}, "kernels": kernels}
@@ -371,14 +372,15 @@ def test_the_fit_charges_waves_where_the_device_runs_in_waves(tmp_path):
     assert result["mape_pct_holdout"] < 1.0
     assert fit(dict(data, device={}))["mape_pct_holdout"] > 20.0  # the roofline alone misses
     profile = load_profile(write_fitted(tmp_path, data))
-    # A kernel of unknown grid is charged its class's median factor.
-    factors = sorted(wave_factor(k["grid"], SLOTS) for k, h in zip(data["kernels"], result["holdout"])
-                     if not h)
-    assert profile.calibrations["matmul"].wave_factor == pytest.approx(float(np.median(factors)))
     m, k, n = 128, 1024, 1536
-    known, _ = profile.predict(2.0 * m * n * k, 4.0 * (m * k + k * n + m * n), "matmul",
-                               grid=[[m * n * k, 48]])
-    assert known == pytest.approx(2.0 * m * n * k * SLOTS / 48 / (PEAK * 0.5) + 20e-6, rel=0.01)
+    flops, nbytes = 2.0 * m * n * k, 4.0 * (m * k + k * n + m * n)
+    known, _ = profile.predict(flops, nbytes, "matmul", grid=[[m * n * k, 48]])
+    assert known == pytest.approx(flops * SLOTS / 48 / (PEAK * 0.5) + 20e-6, rel=0.01)
+    # Without a grid, the fitted kernel of the nearest output size (128 x 1536, 48
+    # workgroups) stands for its waves.
+    inferred, _ = profile.predict(flops, nbytes, "matmul", parallel=130 * 1500)
+    assert inferred == pytest.approx(known)
+    assert profile.predict(flops, nbytes, "matmul")[0] > 10 * known  # one row: one wave each
 
 
 def test_the_fit_leaves_waves_out_where_they_do_not_help():
