@@ -147,9 +147,8 @@ def test_refitting_reanalyses_kernels_under_the_current_cost_model():
 def test_dispatch_grids_are_read_from_the_iree_codegen():
     """The workgroup counts come from IREE's compile of the kernel, per target: the cuda
     f32 matmul is tiled 32x128 per workgroup (the waves the H200 profile charges)."""
-    from agentc.bench.dispatch_grid import dispatch_grid
-
     from agentc.bench import mlir_text
+    from agentc.bench.dispatch_grid import dispatch_grid
 
     text = mlir_text.matmul("g", 128, 768, 3072, "f32")
     assert dispatch_grid(text, "cuda", ("--iree-cuda-target=sm_80",)) == [[128 * 3072 * 768, 4 * 24]]

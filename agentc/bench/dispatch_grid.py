@@ -23,7 +23,7 @@ from agentc.disk_cache import cache_dir, write_atomic
 
 _EXPORT = re.compile(
     r"hal\.executable\.export public @(\S+) .*?count\(.*?\{(.*?)hal\.return (%\S+), (%\S+), (%\S+) :",
-    re.S)
+    re.DOTALL)
 _CONSTANT = re.compile(r"(%\S+) = arith\.constant (\d+) : index")
 # IREE names a dispatch <function>_dispatch_<n>_<root kind>_<iteration shape>_<types>.
 _ROOT_SHAPE = re.compile(r"_dispatch_\d+_[a-z_]*?_?(\d+(?:x\d+)*)(?:_|x[a-z]|$)")
