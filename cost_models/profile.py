@@ -69,16 +69,8 @@ class Calibration:
     mape_pct_holdout: float | None = None
     cache_bytes: float | None = None  # beyond it, the class's `@dram` calibration applies
     # (parallel extent, wave factor) of its fitted kernels: a kernel of unknown grid is
-    # charged the factor of the one nearest in parallel extent (see `waves_for`)
+    # charged the factor of the one nearest in parallel extent (see `nearest_waves`)
     waves: tuple[tuple[float, float], ...] = ()
-
-    def waves_for(self, parallel: float) -> float:
-        """The wave factor of the fitted kernel whose parallel extent (output elements, so
-        workgroups at a similar tiling) is nearest on a log scale; 1.0 without any."""
-        if not self.waves:
-            return 1.0
-        x = math.log(max(parallel, 1.0))
-        return min(self.waves, key=lambda pw: abs(math.log(max(pw[0], 1.0)) - x))[1]
 
     def time(self, flops: float, nbytes: float, peak_flops: float, bandwidth: float) -> float:
         compute = flops / (peak_flops * self.compute_efficiency)
@@ -120,7 +112,7 @@ class Profile:
         waves are inferred from `parallel`, its output elements."""
         cal, key = self.calibration(op_class, dtype, nbytes)
         if self.slots:
-            flops *= wave_factor(grid, self.slots) if grid else cal.waves_for(parallel)
+            flops *= wave_factor(grid, self.slots) if grid else nearest_waves(cal.waves, parallel)
         extra = max(dispatches - 1, 0) * self.dispatch_extra_s
         peak = peak_flops or self.peak_flops
         bandwidth = memory_bandwidth or self.memory_bandwidth
@@ -175,6 +167,15 @@ def wave_factor(grid, slots: int | None) -> float:
     if workgroups <= 0:
         return 1.0
     return math.ceil(workgroups / slots) * slots / workgroups
+
+
+def nearest_waves(pairs, parallel: float) -> float:
+    """The wave factor of the (parallel extent, factor) pair nearest `parallel` on a log
+    scale: similar output sizes tile into similar workgroup counts. 1.0 without pairs."""
+    if not pairs:
+        return 1.0
+    x = math.log(max(parallel, 1.0))
+    return min(pairs, key=lambda pw: abs(math.log(max(pw[0], 1.0)) - x))[1]
 
 
 def calibration_key(op_class: str, dtype: str) -> str:
@@ -444,9 +445,9 @@ def _waves(kernels: list[dict], held: list[bool], slots: int) -> np.ndarray:
         if q is not None and not h:
             by_class.setdefault(calibration_key(k["op_class"], k["dtype"]), []).append(
                 (float(k.get("parallel", 1.0)), q))
-    return np.array([q if q is not None else Calibration(1.0, 1.0, 0.0, waves=tuple(
-        by_class.get(calibration_key(k["op_class"], k["dtype"]), ()))).waves_for(
-        float(k.get("parallel", 1.0))) for k, q in zip(kernels, known)])
+    return np.array([q if q is not None else nearest_waves(
+        by_class.get(calibration_key(k["op_class"], k["dtype"]), ()), float(k.get("parallel", 1.0)))
+        for k, q in zip(kernels, known)])
 
 
 def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT_MIN_POINTS,
