@@ -17,11 +17,23 @@ class IreeCompileError(RuntimeError):
     pass
 
 
+def cache_key(text: str, target: str, flags: tuple[str, ...]) -> str:
+    """What a compile's result depends on: the input, the target, the flags, the compiler."""
+    return hashlib.sha256("\0".join([text, target, *flags, version("iree-base-compiler")])
+                          .encode()).hexdigest()
+
+
+def first_error(e: Exception) -> str:
+    """The first `error:` line of a compiler failure (else its first line)."""
+    lines = str(e).splitlines() or [""]
+    return next((ln for ln in lines if "error:" in ln), lines[0]).strip()
+
+
 def compile_module(text: str, target: str, flags: tuple[str, ...], device: str) -> tuple[bytes, bool]:
     """Returns (vmfb bytes, cache hit)."""
     import iree.compiler as ic
 
-    key = hashlib.sha256("\0".join([text, target, *flags, version("iree-base-compiler")]).encode()).hexdigest()
+    key = cache_key(text, target, flags)
     path = cache_dir() / "vmfb" / f"{device}-{key[:32]}.vmfb"
     if path.exists():
         return path.read_bytes(), True
@@ -31,8 +43,7 @@ def compile_module(text: str, target: str, flags: tuple[str, ...], device: str) 
         repro = cache_dir() / "repro" / f"{device}-{key[:16]}.mlir"
         repro.parent.mkdir(parents=True, exist_ok=True)
         repro.write_text(text)
-        first = next((ln for ln in str(e).splitlines() if "error:" in ln), str(e).splitlines()[0])
-        raise IreeCompileError(f"iree-compile failed for the {device} module ({target}): {first.strip()}; "
+        raise IreeCompileError(f"iree-compile failed for the {device} module ({target}): {first_error(e)}; "
                                f"input saved to {repro}") from None
     write_atomic(path, vmfb)
     return vmfb, False

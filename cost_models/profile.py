@@ -238,13 +238,9 @@ def validate_measurements(data, path) -> None:
         for name in ("flops", "bytes"):
             _field(k, name, float, where, path)
         _field(k, "measured_s", float, where, path, positive=True)
-        grid = k.get("grid")
-        if grid is not None and not (isinstance(grid, list) and all(
-                isinstance(d, list) and len(d) == 2 and all(
-                    isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in d)
-                for d in grid)):
-            raise ProfileError(f"{path}: {where}.grid: expected [[iteration size, workgroups], "
-                               f"...] of integers >= 0, got {grid!r}")
+        if k.get("grid") is not None:
+            _pairs(k["grid"], f"{where}.grid", path, "[[iteration size, workgroups], ...] of "
+                   "integers >= 0", lambda x: isinstance(x, int) and x >= 0)
     units = (data.get("device") or {}).get("compute_units")
     if units is not None:
         _field(data["device"], "compute_units", float, "device", path, positive=True)
@@ -260,18 +256,19 @@ def _calibration(obj, where: str, path) -> Calibration:
         mape_pct_holdout=obj.get("mape_pct_holdout"),
         cache_bytes=None if obj.get("cache_bytes") is None else
         _field(obj, "cache_bytes", float, where, path, positive=True),
-        waves=_waves_field(obj, where, path))
+        waves=tuple((float(a), float(b)) for a, b in _pairs(
+            obj.get("waves", []), f"{where}.waves", path,
+            "[[parallel extent, wave factor], ...] of numbers > 0",
+            lambda x: isinstance(x, (int, float)) and x > 0)))
 
 
-def _waves_field(obj: dict, where: str, path) -> tuple[tuple[float, float], ...]:
-    pairs = obj.get("waves", [])
-    if not isinstance(pairs, list) or not all(
-            isinstance(p, list) and len(p) == 2 and all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 for x in p)
-            for p in pairs):
-        raise ProfileError(f"{path}: {where}.waves: expected [[parallel extent, wave factor], "
-                           f"...] of numbers > 0, got {pairs!r}")
-    return tuple((float(a), float(b)) for a, b in pairs)
+def _pairs(value, label: str, path, expected: str, ok) -> list:
+    """`value` as a list of 2-element lists whose items pass `ok`; else a clear error."""
+    if not isinstance(value, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(not isinstance(x, bool) and ok(x) for x in p)
+            for p in value):
+        raise ProfileError(f"{path}: {label}: expected {expected}, got {value!r}")
+    return value
 
 
 def profile_from_dict(data, path) -> Profile:

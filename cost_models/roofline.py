@@ -55,12 +55,9 @@ class Work:
     dispatches: int  # estimated IREE dispatches: contractions and reductions, at least 1
     op_class: str = "elementwise"  # one of OP_CLASSES
     dtype: str = "f32"  # element type of the kernel's first floating-point argument
-    # Independent iterations of its main loop nest (output elements): recorded in profiles
-    # and used to class one-row sums, not a term of the price.
+    # Independent iterations of its main loop nest (output elements): recorded in profiles,
+    # used to class one-row sums and, on a device priced in waves, to infer its workgroups.
     parallel: float = 1.0
-    # [iteration size, workgroups] per IREE dispatch where compiled for the device's target
-    # (agentc/bench/dispatch_grid.py); None: unknown, waves are inferred from `parallel`.
-    grid: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -269,7 +266,7 @@ def kernel_estimate(work: Work, spec: DeviceSpec, profile: Profile | None = None
     if profile is not None:
         seconds, key = profile.predict(work.flops, work.bytes, work.op_class, work.dtype,
                                        work.dispatches, spec.peak_flops, spec.memory_bandwidth,
-                                       work.grid, work.parallel)
+                                       parallel=work.parallel)
         return Estimate(seconds, f"profile:{profile.path.name}", key)
     compute = work.flops / (spec.peak_flops * spec.compute_efficiency)
     memory = work.bytes / (spec.memory_bandwidth * spec.memory_efficiency)

@@ -68,38 +68,39 @@ def reanalyse(kernels: list[dict], target: str | None = None, flags: list[str] |
     dispatch grid. Kernels that name no sweep case keep theirs. Returns how many changed."""
     from agentc.bench.sweep import BUILDERS
 
-    changed, texts = 0, []
+    cases = []
     for k in kernels:
         if k.get("op") not in BUILDERS or not isinstance(k.get("params"), dict):
             continue
         case = Case(k["op"], k["dtype"], tuple(k["params"].items()))
-        if case.name != k["name"]:
-            continue
-        text, function = case.build()
-        texts.append((k, text))
-        fresh = _analyse(text, function)
-        if any(fresh[f] != k.get(f) for f in ANALYSED):
-            changed += 1
-            k.update({f: fresh[f] for f in ANALYSED})
-            if "measured_s" in k:
-                k.update(achieved_flops=k["flops"] / k["measured_s"],
-                         achieved_bytes_per_s=k["bytes"] / k["measured_s"])
+        if case.name == k["name"]:
+            cases.append((k, *case.build()))
+    grids: list = [None] * len(cases)
     if target is not None:
         from agentc.runtime.devices import KINDS
 
         kind = KINDS[target]
-        bar = Progress(len(texts), f"dispatch grids {target}", progress)
+        bar = Progress(len(cases), f"dispatch grids {target}", progress)
 
         def grid_of(item):
-            k, text = item
+            k, text, _ = item
             grid = dispatch_grid(text, kind.target, tuple(flags or kind.compile_flags))
             bar.step(k["name"])
-            return k, grid
+            return grid
 
         with ThreadPoolExecutor(max_workers=2) as pool:
-            for k, grid in pool.map(grid_of, texts):
-                changed += grid != k.get("grid")
-                k["grid"] = grid
+            grids = list(pool.map(grid_of, cases))
+    changed = 0
+    for (k, text, function), grid in zip(cases, grids):
+        fresh = {f: v for f, v in _analyse(text, function).items() if f in ANALYSED}
+        if grid is not None:
+            fresh["grid"] = grid
+        if any(v != k.get(f) for f, v in fresh.items()):
+            changed += 1
+            k.update(fresh)
+            if "measured_s" in k:
+                k.update(achieved_flops=k["flops"] / k["measured_s"],
+                         achieved_bytes_per_s=k["bytes"] / k["measured_s"])
     return changed
 
 

@@ -13,13 +13,12 @@ Results are cached by content hash, like compiled modules.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
-from importlib.metadata import version
 
 from agentc.disk_cache import cache_dir, write_atomic
+from agentc.iree_compile import cache_key, first_error
 
 _EXPORT = re.compile(
     r"hal\.executable\.export public @(\S+) .*?count\(.*?\{(.*?)hal\.return (%\S+), (%\S+), (%\S+) :",
@@ -54,17 +53,14 @@ def dispatch_grid(text: str, target: str, flags: tuple[str, ...]) -> list[list[i
     """[iteration size, workgroups] per dispatch of `text` compiled for IREE `target`."""
     import iree.compiler as ic
 
-    key = hashlib.sha256("\0".join([text, target, *flags, version("iree-base-compiler")])
-                         .encode()).hexdigest()
-    path = cache_dir() / "grid" / f"{key[:32]}.json"
+    path = cache_dir() / "grid" / f"{cache_key(text, target, flags)[:32]}.json"
     if path.exists():
         return json.loads(path.read_text())
     try:
         listing = ic.compile_str(text, target_backends=[target],
                                  extra_args=[*flags, "--compile-to=executable-targets"])
     except ic.CompilerToolError as e:
-        first = next((ln for ln in str(e).splitlines() if "error:" in ln), str(e).splitlines()[0])
-        raise GridError(f"iree-compile (executable-targets, {target}) failed: {first.strip()}") from None
+        raise GridError(f"iree-compile (executable-targets, {target}) failed: {first_error(e)}") from None
     grid = parse_grid(listing.decode() if isinstance(listing, bytes) else listing)
     write_atomic(path, json.dumps(grid).encode())
     return grid
