@@ -77,20 +77,25 @@ def main(argv=None):
     defaults = (P.CACHE_SPLIT_MIN_POINTS, P.CACHE_SPLIT_MIN_GAIN_PCT)
     variants = [("baseline", defaults)] + [(f"min-points {n}", (n, defaults[1])) for n in (4, 5, 6)] + \
                [(f"min-gain {g:g}", (defaults[0], g)) for g in (5.0, 10.0)]
+    def row(label: str, cells) -> None:
+        """One line: held-out / all MAPE per profile ((held, all) pairs or fit results)."""
+        out = []
+        for c in cells:
+            if c is None:
+                out.append(f"{'not recorded':>24s}")
+                continue
+            held, every = (c["mape_pct_holdout"], c["mape_pct_all"]) if isinstance(c, dict) else c
+            out.append(f"{held:11.1f} / {every:5.1f} %")
+        print(f"{label:16s} " + "  ".join(out))
+
     print(f"{'variant':16s} " + "  ".join(f"{name:>24s}" for name in data))
     for label, (points, gain) in variants:
-        cells = [P.fit(d, min_points=points, min_gain=gain) for d in data.values()]
-        print(f"{label:16s} " + "  ".join(f"{r['mape_pct_holdout']:11.1f} / {r['mape_pct_all']:5.1f} %" for r in cells))
-    cells = [local_residual(d, P.fit(d)) for d in data.values()]
-    print(f"{'local-residual':16s} " + "  ".join(f"{h:11.1f} / {a:5.1f} %" for h, a in cells))
-    cells = [dispatch_curve(d) for d in data.values()]
-    print(f"{'dispatch-curve':16s} " + "  ".join(f"{r['mape_pct_holdout']:11.1f} / {r['mape_pct_all']:5.1f} %" for r in cells))
-    cells = [P.fit(dict(d, device={})) for d in data.values()]
-    print(f"{'no-waves':16s} " + "  ".join(f"{r['mape_pct_holdout']:11.1f} / {r['mape_pct_all']:5.1f} %" for r in cells))
-    cells = [P.fit(d, "trimmed_mean_s") if all("trimmed_mean_s" in k for k in d["kernels"]) else None
-             for d in data.values()]
-    print(f"{'trimmed-mean':16s} " + "  ".join(f"{r['mape_pct_holdout']:11.1f} / {r['mape_pct_all']:5.1f} %"
-                                               if r else f"{'not recorded':>24s}" for r in cells))
+        row(label, [P.fit(d, min_points=points, min_gain=gain) for d in data.values()])
+    row("local-residual", [local_residual(d, P.fit(d)) for d in data.values()])
+    row("dispatch-curve", [dispatch_curve(d) for d in data.values()])
+    row("no-waves", [P.fit(dict(d, device={})) for d in data.values()])
+    row("trimmed-mean", [P.fit(d, "trimmed_mean_s") if all("trimmed_mean_s" in k for k in d["kernels"])
+                         else None for d in data.values()])
 
 if __name__ == "__main__":
     main()

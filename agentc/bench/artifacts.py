@@ -18,7 +18,7 @@ from pathlib import Path
 
 from agentc.bench.dispatch_grid import dispatch_grid
 from agentc.bench.progress import Progress
-from agentc.bench.sweep import Case
+from agentc.bench.sweep import BUILDERS, Case
 
 SCHEMA = "agentc-bench-artifacts/1"
 MANIFEST = "manifest.json"
@@ -64,10 +64,9 @@ def reanalyse(kernels: list[dict], target: str | None = None, flags: list[str] |
               progress: bool = False) -> int:
     """Recompute each measured kernel's analysis (class, FLOPs, bytes, dispatches) from its
     case's IR, in place, so measurements taken under an older cost model are priced by the
-    current one; with `target` (a KINDS name) and the profile's IREE `flags`, also its
-    dispatch grid. Kernels that name no sweep case keep theirs. Returns how many changed."""
-    from agentc.bench.sweep import BUILDERS
-
+    current one; with `target` (a KINDS name) and the profile's IREE `flags`, also the
+    dispatch grid of kernels measured without one (a build records the grid of the module
+    it measures). Kernels that name no sweep case keep theirs. Returns how many changed."""
     cases = []
     for k in kernels:
         if k.get("op") not in BUILDERS or not isinstance(k.get("params"), dict):
@@ -84,7 +83,7 @@ def reanalyse(kernels: list[dict], target: str | None = None, flags: list[str] |
 
         def grid_of(item):
             k, text, _ = item
-            grid = dispatch_grid(text, kind.target, tuple(flags or kind.compile_flags))
+            grid = k.get("grid") or dispatch_grid(text, kind.target, tuple(flags or kind.compile_flags))
             bar.step(k["name"])
             return grid
 

@@ -18,7 +18,7 @@ import math
 import re
 
 from agentc.disk_cache import cache_dir, write_atomic
-from agentc.iree_compile import cache_key, first_error
+from agentc.iree_compile import IreeCompileError, cache_key, first_error
 
 _EXPORT = re.compile(
     r"hal\.executable\.export public @(\S+) .*?count\(.*?\{(.*?)hal\.return (%\S+), (%\S+), (%\S+) :",
@@ -28,7 +28,7 @@ _CONSTANT = re.compile(r"(%\S+) = arith\.constant (\d+) : index")
 _ROOT_SHAPE = re.compile(r"_dispatch_\d+_[a-z_]*?_?(\d+(?:x\d+)*)(?:_|x[a-z]|$)")
 
 
-class GridError(RuntimeError):
+class GridError(IreeCompileError):
     pass
 
 

@@ -54,8 +54,7 @@ def sample(name: str, vocab: int) -> str:
     """agentc's greedy sampling (agentc.models.sampling) over one row of `vocab` logits."""
     from agentc.models.sampling import greedy
 
-    return export_function(greedy, [np.zeros((1, vocab), np.float32)], name, [],
-                           {"bench": "greedy"})
+    return _export(greedy, name, [np.zeros((1, vocab), np.float32)])
 
 
 def _index_kernels(n: int, dim: int, k: int):
