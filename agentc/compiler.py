@@ -94,11 +94,14 @@ def _log(opts: CompileOptions, msg: str) -> None:
         print(f"[agentc] {msg}", file=sys.stderr, flush=True)
 
 
-def lower(graph_path, agent: str | None = None, emit: str | None = None, granularity: str = "layer",
-          runtimes: frozenset[str] | None = None):
+def lower(graph_path, agent: str | None = None, emit: str | None = None,
+          cluster: Cluster | None = None):
     """graph.py -> agent IR -> operators -> plan. With `emit` "agent" or "operators",
-    returns that stage's text instead. `granularity`: for LLMs that do not choose one;
-    `runtimes`: those whose kernel variants to carry (None: all)."""
+    returns that stage's text instead. With `cluster`, LLMs that do not choose a granularity
+    get the cluster's (`llm_granularity`) and kernels carry only its runtimes' variants;
+    without, per-layer operators and every variant."""
+    granularity = llm_granularity(cluster) if cluster is not None else "layer"
+    runtimes = cluster_runtimes(cluster) if cluster is not None else None
     graph = trace_file(graph_path, agent)
     ctx = context()
     module = emit_agent_ir(graph, ctx)
@@ -182,7 +185,7 @@ def place_file(graph_path, cluster=None, sla_ms: float | None = None, objective:
     else:
         opts.cluster = str(cluster) if cluster is not None else None
         resolved = resolve_cluster(opts, catalog)
-    low = lower(graph_path, agent, granularity=llm_granularity(resolved), runtimes=cluster_runtimes(resolved))
+    low = lower(graph_path, agent, cluster=resolved)
     return place_lowered(low, resolved, opts)
 
 
@@ -207,7 +210,7 @@ def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
     cluster = resolve_cluster(opts, catalog)
     if opts.emit is not None and opts.emit not in STAGES:
         raise AgentError(f"--emit: unknown stage '{opts.emit}' (known: {', '.join(STAGES)})")
-    low = lower(graph_path, opts.agent, opts.emit, llm_granularity(cluster), cluster_runtimes(cluster))
+    low = lower(graph_path, opts.agent, opts.emit, cluster)
     if isinstance(low, str):
         return low
     _log(opts, f"decomposed into operators ({time.perf_counter() - t0:.1f}s)")

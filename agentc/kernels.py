@@ -39,7 +39,9 @@ def variant_symbol(symbol: str, runtime: str) -> str:
 
 def impl_for(funcs: dict, symbol: str, runtime: str | None):
     """The implementation a device of `runtime` runs: its own variant, else the default."""
-    return funcs.get(variant_symbol(symbol, runtime or "")) or funcs[symbol + "_impl"]
+    if runtime and (own := funcs.get(variant_symbol(symbol, runtime))) is not None:
+        return own
+    return funcs[symbol + "_impl"]
 
 
 def sanitize(name: str) -> str:
@@ -99,7 +101,7 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
         clone = copy.copy(model_obj)
         for a, value in attrs.items():
             setattr(clone, a, value)
-        variant = export_function(fn.__func__.__get__(clone), args, symbol + "_impl", list(params),
+        variant = export_function(getattr(clone, fn.__name__), args, symbol + "_impl", list(params),
                                   dict(key, variant=attrs))
         if variant != text:
             texts[runtime] = variant
@@ -218,4 +220,3 @@ def decoder_kernels(model: str, granularity: str = "layer", runtimes=None) -> li
         _kernel(model, "decode", dec.decode, dec.params, [token, length, kc, vc]),
         _kernel(model, "sample", dec.sample, {}, [logits]),
     ]
-

@@ -83,7 +83,7 @@ class OutlineDeviceModules:
             for i, (pname, t) in enumerate(zip(params, ftype.inputs[:n_w])):
                 g = param_key(group, pname)
                 decls[g] = (f'util.global private @"{g}" = #flow.parameter.named<'
-                            f'{json.dumps(SCOPE)}::{json.dumps(param_key(group, pname))}> : {t}')
+                            f'{json.dumps(SCOPE)}::{json.dumps(g)}> : {t}')
                 loads.append(f'  %w{i} = util.global.load @"{g}" : {t}')
                 operands.append(f"%w{i}")
             acts = ftype.inputs[n_w:]

@@ -153,7 +153,7 @@ class Session:
             if not (self.dir / rel).is_file():
                 raise RunError(f"{self.dir}: weights archive '{rel}' is missing; recompile the agent")
         try:
-            return load_index(*(self.dir / rel for rel in self.plan["weights"])) if self.plan.get("weights") else None
+            return load_index(*(self.dir / rel for rel in self.plan.get("weights", [])))
         except ValueError as e:
             raise RunError(f"{e}; recompile the agent") from None
 
@@ -189,8 +189,6 @@ class Session:
 
     def __exit__(self, *exc):
         self.close()
-
-
 
 
 class _Request:
@@ -278,7 +276,7 @@ class _Request:
             if any(self._host(g) is SKIPPED or bool(self._host(g)) != want for g, want in op["guards"]) or \
                     skipped_inputs(op["kind"], [self.values[v][1] for v in op["inputs"]]):
                 return self._finish(i, [("host", SKIPPED)] * len(op["outputs"]))
-            if op["kind"] != "call" and inline:
+            if inline:  # only host ops are run inline
                 return self._host_op(i)
             if op["kind"] != "call":
                 self.s.host.submit(self._run_host_op, i)

@@ -67,7 +67,6 @@ class Decoder:
                 self.params[name] = seeded_normal(c.name, name, shape, std)
         self.param_names = list(self.params)
 
-
     def _split(self, args):
         n = len(self.param_names)
         return dict(zip(self.param_names, args[:n])), args[n:]

@@ -50,7 +50,7 @@ class DirectRun:
         self._scratch = tempfile.TemporaryDirectory(prefix="agentc-direct-")
         scratch = Path(self._scratch.name)
         files = write_build_weights(self.weights, scratch)
-        weights_index = load_index(*(scratch / rel for rel in files)) if files else None
+        weights_index = load_index(*(scratch / rel for rel in files))
         self.devices = {}
         self.device_modules = outline.device_modules  # device -> IREE input module text
         for dev, text in outline.device_modules.items():
@@ -91,12 +91,15 @@ class DirectRun:
             self.timeline.append((op.name, t0, time.perf_counter()))
             if op.name in fetch:
                 fetched[op.name] = host(op.outputs[0])
+            dead: dict[str, list] = {}
             for v in list(op.inputs) + [g for g, _ in op.guards]:
                 if self._last_use[v] == i and v not in keep:
                     copies.pop(v, None)
                     where, val = vals.pop(v, ("host", None))
                     if where in self.devices:
-                        self.devices[where].release([val])  # freed on its device's thread
+                        dead.setdefault(where, []).append(val)
+            for where, dropped in dead.items():
+                self.devices[where].release(dropped)  # freed on its device's thread, in one task
         return [host(v) for v in self.outputs], fetched
 
     def _host_op(self, op, args: list) -> list:

@@ -59,7 +59,6 @@ class Encoder:
                 self.params[name] = seeded_normal(c.name, name, shape, std)
         self.param_names = list(self.params)
 
-
     @functools.cached_property
     def weights_digest(self) -> str:
         from agentc.build_weights import content_digest

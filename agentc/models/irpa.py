@@ -48,9 +48,12 @@ def write_irpa(path: str | os.PathLike, groups: dict[str, dict[str, np.ndarray]]
 
 
 def load_index(*paths: str | os.PathLike):
-    """One `ParameterIndex` over the archives, memory-mapped (nothing is read until used).
-    An unreadable archive raises ValueError naming it."""
+    """One `ParameterIndex` over the archives, memory-mapped (nothing is read until used);
+    None without archives. An unreadable archive raises ValueError naming it."""
     import iree.runtime as rt
+
+    if not paths:
+        return None
 
     index = rt.ParameterIndex()
     for path in paths:

@@ -109,8 +109,6 @@ class MiniLM:
             out[f"{c.name}/l{i}"] = g
         return out
 
-
-
     @functools.cached_property
     def weights_digest(self) -> str:
         from agentc.disk_cache import digest

@@ -203,7 +203,6 @@ class SmolLM:
             out.update({f"l{i}.{n}": a for n, a in self.groups[f"{c.name}/l{i}"].items()})
         return out
 
-
     # -- tokenizer (host ops) -----------------------------------------------------------
     tokenizer_file = None  # set by `use_tokenizer_file`: a build's own copy
 

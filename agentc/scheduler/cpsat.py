@@ -92,7 +92,7 @@ def solve_cpsat(
     t0 = time.perf_counter()
     check_graph(tg)
     if objective not in OBJECTIVES:
-        raise ScheduleError(f"unknown objective '{objective}', expected latency or tco")
+        raise ScheduleError(f"unknown objective '{objective}', expected {', '.join(OBJECTIVES)}")
     if objective == "tco":
         if makespan_limit is None:
             raise ScheduleError("objective 'tco' needs a makespan limit (the SLA)")
