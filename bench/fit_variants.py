@@ -10,8 +10,8 @@ side, so a change to the model is judged on all targets at once:
   min-gain G        a cache split must lower the fitted error by G points (default 1)
   local-residual    baseline, then each kernel's prediction scaled by the residuals of
                     fitted kernels of its class near it in (log FLOPs, log bytes)
-  dispatch-curve    the memory curve read at each dispatch's share of the bytes (bytes /
-                    dispatches) instead of the call's: a chain of small weights per call
+  call-curve        the memory curve read at the call's bytes instead of one dispatch's
+                    share of them (bytes / dispatches)
   trimmed-mean      fitted to (and judged on) the mean between p10 and p90 instead of the
                     median, where the profile recorded it
   no-waves          without the wave term (as if the device named no compute units)
@@ -50,17 +50,16 @@ def local_residual(data: dict, result: dict, sigma: float = 0.3, shrink: float =
     return float(err[held].mean()), float(err.mean())
 
 
-class _DispatchCurveFitter(P._Fitter):
-    """Charges bytes at the memory-curve slowdown of one dispatch's share of them."""
+class _CallCurveFitter(P._Fitter):
+    """Charges bytes at the memory-curve slowdown of the whole call's bytes."""
 
     def __init__(self, kernels, statistic, dispatch_extra_s, curve, waves=None):
         super().__init__(kernels, statistic, dispatch_extra_s, curve, waves)
-        share = self.bytes / np.array([float(k.get("dispatches", 1)) for k in kernels])
-        self.charged = self.bytes * np.array([curve.slowdown(b) for b in share])
+        self.charged = self.bytes * np.array([curve.slowdown(b) for b in self.bytes])
 
 
-def dispatch_curve(data: dict) -> dict:
-    fitter, P._Fitter = P._Fitter, _DispatchCurveFitter
+def call_curve(data: dict) -> dict:
+    fitter, P._Fitter = P._Fitter, _CallCurveFitter
     try:
         return P.fit(data)
     finally:
@@ -92,7 +91,7 @@ def main(argv=None):
     for label, (points, gain) in variants:
         row(label, [P.fit(d, min_points=points, min_gain=gain) for d in data.values()])
     row("local-residual", [local_residual(d, P.fit(d)) for d in data.values()])
-    row("dispatch-curve", [dispatch_curve(d) for d in data.values()])
+    row("call-curve", [call_curve(d) for d in data.values()])
     row("no-waves", [P.fit(dict(d, device={})) for d in data.values()])
     row("trimmed-mean", [P.fit(d, "trimmed_mean_s") if all("trimmed_mean_s" in k for k in d["kernels"])
                          else None for d in data.values()])
