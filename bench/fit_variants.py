@@ -50,22 +50,6 @@ def local_residual(data: dict, result: dict, sigma: float = 0.3, shrink: float =
     return float(err[held].mean()), float(err.mean())
 
 
-class _CallCurveFitter(P._Fitter):
-    """Charges bytes at the memory-curve slowdown of the whole call's bytes."""
-
-    def __init__(self, kernels, statistic, dispatch_extra_s, curve, waves=None):
-        super().__init__(kernels, statistic, dispatch_extra_s, curve, waves)
-        self.charged = self.bytes * np.array([curve.slowdown(b) for b in self.bytes])
-
-
-def call_curve(data: dict) -> dict:
-    fitter, P._Fitter = P._Fitter, _CallCurveFitter
-    try:
-        return P.fit(data)
-    finally:
-        P._Fitter = fitter
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("profiles", nargs="+")
@@ -74,7 +58,7 @@ def main(argv=None):
     for d in data.values():
         reanalyse(d["kernels"], d["target"], d.get("flags"))
     defaults = (P.CACHE_SPLIT_MIN_POINTS, P.CACHE_SPLIT_MIN_GAIN_PCT)
-    variants = [("baseline", defaults)] + [(f"min-points {n}", (n, defaults[1])) for n in (4, 5, 6)] + \
+    variants = [(f"min-points {n}", (n, defaults[1])) for n in (4, 5, 6)] + \
                [(f"min-gain {g:g}", (defaults[0], g)) for g in (5.0, 10.0)]
     def row(label: str, cells) -> None:
         """One line: held-out / all MAPE per profile ((held, all) pairs or fit results)."""
@@ -88,13 +72,16 @@ def main(argv=None):
         print(f"{label:16s} " + "  ".join(out))
 
     print(f"{'variant':16s} " + "  ".join(f"{name:>24s}" for name in data))
+    baseline = [P.fit(d) for d in data.values()]
+    row("baseline", baseline)
     for label, (points, gain) in variants:
         row(label, [P.fit(d, min_points=points, min_gain=gain) for d in data.values()])
-    row("local-residual", [local_residual(d, P.fit(d)) for d in data.values()])
-    row("call-curve", [call_curve(d) for d in data.values()])
+    row("local-residual", [local_residual(d, r) for d, r in zip(data.values(), baseline)])
+    row("call-curve", [P.fit(d, share=lambda nbytes, dispatches: nbytes) for d in data.values()])
     row("no-waves", [P.fit(dict(d, device={})) for d in data.values()])
     row("trimmed-mean", [P.fit(d, "trimmed_mean_s") if all("trimmed_mean_s" in k for k in d["kernels"])
                          else None for d in data.values()])
+
 
 if __name__ == "__main__":
     main()

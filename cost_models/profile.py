@@ -21,8 +21,8 @@ stream than the smallest measured one is charged n times its bytes (a cache-awar
 roofline: a CPU's L2 and L3, then DRAM). The working set is one dispatch's share of the
 bytes: dispatches run one after another, each over its own operands (on this machine's
 CPU, `vecmat_chain_f32_768x3072x4`, four 9 MiB weights per call, streams 14.7 GB/s where
-`gemm_f32_1x4096x4096`, one 64 MiB weight, streams 6.7). Only kernels that take at least twice the call
-overhead count, so where calls cost more than streaming (the H200's ~100 us floor) the
+`gemm_f32_1x4096x4096`, one 64 MiB weight, streams 6.7). Only kernels that take at least
+twice the call overhead count, so where calls cost more than streaming (the H200's ~100 us floor) the
 curve has too few points and stays flat. Each class keeps its own efficiency
 against that curve, and may still split at a cache size of its own (`<class>@dram`).
 
@@ -396,13 +396,13 @@ class _Fitter:
     (`extra`, measured by the bench's dispatch-chain probes); predictions add it back."""
 
     def __init__(self, kernels: list[dict], statistic: str, dispatch_extra_s: float,
-                 curve: MemoryCurve, waves: np.ndarray | None = None):
+                 curve: MemoryCurve, waves: np.ndarray | None = None, share=working_set):
         self.flops = np.array([max(float(k["flops"]), 1.0) for k in kernels])
         if waves is not None:
             self.flops = self.flops * waves
         self.bytes = np.array([max(float(k["bytes"]), 1.0) for k in kernels])
         dispatches = np.array([float(k.get("dispatches", 1)) for k in kernels])
-        self.charged = self.bytes * np.array([curve.slowdown(working_set(b, d))
+        self.charged = self.bytes * np.array([curve.slowdown(share(b, d))
                                               for b, d in zip(self.bytes, dispatches)])
         self.seconds = np.array([float(k[statistic]) for k in kernels])
         self.extra = np.maximum(dispatches - 1, 0) * dispatch_extra_s
@@ -443,8 +443,10 @@ def _split(fitter: _Fitter, idx: list[int], min_points: int = CACHE_SPLIT_MIN_PO
 
 
 def _waves(kernels: list[dict], held: list[bool], slots: int) -> np.ndarray:
-    """Each kernel's wave factor; one without a recorded grid gets that of its class's
-    fitted kernel nearest in parallel extent, as `Profile.predict` charges it."""
+    """Each kernel's wave factor; one without a recorded grid gets that of the fitted kernel
+    of its class (and dtype) nearest in parallel extent among those with a grid. (A class's
+    stored `waves`, which `Profile.predict` reads, are those of its calibration's fitted
+    kernels, so a class split at a cache size infers within each side.)"""
     known = [wave_factor(k["grid"], slots) if k.get("grid") else None for k in kernels]
     by_class: dict[str, list[tuple[float, float]]] = {}
     for k, q, h in zip(kernels, known, held):
@@ -457,22 +459,24 @@ def _waves(kernels: list[dict], held: list[bool], slots: int) -> np.ndarray:
 
 
 def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT_MIN_POINTS,
-        min_gain: float = CACHE_SPLIT_MIN_GAIN_PCT) -> dict:
+        min_gain: float = CACHE_SPLIT_MIN_GAIN_PCT, share=working_set) -> dict:
     """The `calibration` section for a profile's measurements: `_fit` without waves and,
     where the device names its compute units and the kernels their grids, with them; the
-    one whose fitted kernels' error is lower (held-out kernels play no part in the choice)."""
+    one whose fitted kernels' error is lower (held-out kernels play no part in the choice).
+    `share(bytes, dispatches)` is the working set read off the memory curve (another rule
+    only to compare models: bench/fit_variants.py)."""
     kernels = data["kernels"]
     units = (data.get("device") or {}).get("compute_units")
-    best = _fit(data, statistic, min_points, min_gain, None)
+    best = _fit(data, statistic, min_points, min_gain, None, share)
     if units and any(k.get("grid") for k in kernels):
-        waved = _fit(data, statistic, min_points, min_gain, int(units))
+        waved = _fit(data, statistic, min_points, min_gain, int(units), share)
         if waved["mape_pct_fitted"] < best["mape_pct_fitted"]:
             best = waved
     return best
 
 
 def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
-         slots: int | None) -> dict:
+         slots: int | None, share) -> dict:
     """The `calibration` section for a profile's measurements (see module docstring),
     fitted to each kernel's `statistic` (the median; "trimmed_mean_s" is the mean between
     p10 and p90, "p10_s" the quiet-machine view).
@@ -488,7 +492,7 @@ def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
     extra = (data.get("overheads") or {}).get("dispatch_extra_s") or 0.0
     curve = MemoryCurve.measure([k for k, h in zip(kernels, held) if not h], statistic)
     waves = _waves(kernels, held, slots) if slots else None
-    fitter = _Fitter(kernels, statistic, extra, curve, waves)
+    fitter = _Fitter(kernels, statistic, extra, curve, waves, share)
     base = [calibration_key(k["op_class"], k["dtype"]) for k in kernels]
     every = range(len(kernels))
     groups: dict[str, tuple[np.ndarray, list[int], float | None]] = {}

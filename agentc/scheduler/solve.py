@@ -46,6 +46,7 @@ from agentc.scheduler.taskgraph import (
     ScheduleError,
     TaskGraph,
     check_schedule,
+    reaches,
     sla_limit,
 )
 
@@ -188,7 +189,7 @@ def _solve_tco(tg, algo, time_limit_s, workers, seed, sla, arrival_rate, t0) -> 
             raise _unmet(tg, sla, arrival_rate, fastest, algo) from None
     if found is not None and within_limits(found, sla, arrival_rate):
         bound = max(bound, found.lower_bound)
-        if best is None or found.cost <= best.cost * (1 + 1e-9) + 1e-12:
+        if best is None or found.cost <= sla_limit(best.cost):
             return _tco_result(tg, found, "cpsat", found.status, bound, sla, arrival_rate)
     return _tco_result(tg, best, f"cpsat/{best.algorithm}", "feasible", bound, sla, arrival_rate)
 
@@ -197,7 +198,7 @@ def _tco_result(tg, sched, name, status, bound, sla, arrival_rate) -> Schedule:
     result = Schedule(dict(sched.assignment), sched.makespan, name, status, objective="tco")
     annotate(tg, result, arrival_rate, sla)
     result.lower_bound = min(bound, result.cost)
-    if result.lower_bound >= result.cost * (1 - 1e-9) - 1e-12:
+    if reaches(result.lower_bound, result.cost):
         result.status, result.lower_bound = "optimal", result.cost
     return result
 

@@ -27,6 +27,11 @@ def sla_limit(sla: float) -> float:
     return sla * (1 + TOL) + 1e-12
 
 
+def reaches(bound: float, value: float) -> bool:
+    """Whether a lower `bound` proves `value` optimal, up to the same slack."""
+    return bound >= value * (1 - TOL) - 1e-12
+
+
 class ScheduleError(ValueError):
     """A task graph or schedule request that cannot be solved as given (bad input)."""
 
