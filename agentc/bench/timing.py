@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agentc.hal_device import create_device
 from agentc.readback import read_back
 
 DTYPES = {"f32": np.float32, "f16": np.float16, "f64": np.float64, "i32": np.int32,
@@ -101,7 +102,7 @@ class Device:
             raise RuntimeError(f"HAL driver '{driver}' has {len(infos)} device(s); "
                                f"device {index} asked for")
         self.info = infos[index]
-        self.device = drv.create_device(self.info["device_id"])
+        self.device = create_device(driver, self.info["device_id"])
         self.instance = rt.VmInstance()
         self.hal = rt.create_hal_module(self.instance, self.device)
         self._keep: list = []

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from agentc.hal_device import create_device
 from agentc.readback import read_back
 
 
@@ -23,9 +24,7 @@ class DeviceKind:
 
     def create(self, driver: str | None = None):
         """A HAL device; `driver` overrides the kind's (e.g. local-sync for cpu)."""
-        import iree.runtime as rt
-
-        return rt.get_driver(driver or self.driver).create_default_device()
+        return create_device(driver or self.driver)
 
     def to_host(self, device, array, staging: dict | None = None) -> np.ndarray:
         return read_back(device, array, self.staged_readback, staging)

@@ -1,0 +1,61 @@
+"""Busy-waiting driver threads are demoted to SCHED_IDLE; sleeping ones are left alone."""
+
+import hashlib
+import os
+import threading
+import time
+
+import pytest
+
+from agentc import hal_device
+from tests.conftest import VULKAN
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="needs Linux SCHED_IDLE")
+
+
+def _spin(stop: threading.Event, ids: list):
+    ids.append(threading.get_native_id())
+    while not stop.is_set():  # ~10 ms of hashing per call, all of it without the GIL
+        hashlib.pbkdf2_hmac("sha256", b"agentc", b"salt", 20_000)
+
+
+def _sleep(stop: threading.Event, ids: list):
+    ids.append(threading.get_native_id())
+    stop.wait()
+
+
+def test_a_thread_that_stays_runnable_is_demoted_and_a_sleeping_one_is_not():
+    stop, spinner, sleeper = threading.Event(), [], []
+    threads = [threading.Thread(target=_spin, args=(stop, spinner), daemon=True),
+               threading.Thread(target=_sleep, args=(stop, sleeper), daemon=True)]
+    for t in threads:
+        t.start()
+    try:
+        while len(spinner) + len(sleeper) < 2:
+            time.sleep(0.001)
+        time.sleep(0.02)
+        demoted = hal_device.demote_spinners({spinner[0], sleeper[0]})
+        assert demoted == spinner
+        assert os.sched_getscheduler(spinner[0]) == os.SCHED_IDLE
+        assert os.sched_getscheduler(sleeper[0]) == os.SCHED_OTHER
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
+@VULKAN
+def test_an_open_vulkan_device_leaves_no_busy_thread_at_normal_priority():
+    """On lavapipe IREE's completion watchers poll for as long as the device is open; each
+    one that is runnable while the device has no work must be SCHED_IDLE."""
+    before = hal_device._threads()
+    device = hal_device.create_device("vulkan")
+    try:
+        started = hal_device._threads() - before
+        busy = {t for t in started if hal_device._runnable(t)}
+        for _ in range(hal_device.SAMPLES - 1):
+            time.sleep(hal_device.SAMPLE_GAP_S)
+            busy = {t for t in busy if hal_device._runnable(t)}
+        assert all(os.sched_getscheduler(t) == os.SCHED_IDLE for t in busy), busy
+    finally:
+        del device
