@@ -4,11 +4,15 @@ the per-op-class roofline fitted to them, and loading them for the cost model.
 The model per class c is the roofline the defaults use, with measured rates:
 
     time = max(flops / (peak * compute_eff_c), bytes / (bandwidth * memory_eff_c)) + overhead_c
-           + (dispatches - 1) * dispatch_extra
+           + (dispatches - 1) * dispatch_extra + [dispatches == 1] * single_dispatch
 
-`dispatch_extra` is measured, not fitted: the bench times chains of 1, 8 and 32 dependent
-matmuls, and the slope is what each further dispatch costs. It matters for agentc's own
-kernels (a whole encoder is ~35 dispatches) more than for the sweep's (1 to 4).
+`dispatch_extra` and `single_dispatch` are measured, not fitted: the bench times chains of
+1, 8 and 32 dependent matmuls; the slope from 8 to 32 is what each further dispatch costs
+(it matters for agentc's own kernels, a whole encoder is ~35 dispatches, more than for the
+sweep's 1 to 4), and what the chain of 1 costs beyond that line extended back to one
+dispatch is what a call of a single dispatch pays on top (~90 us on the H200, where such a
+call's result allocation is freed synchronously; ~0 on this CPU and lavapipe). Dispatches
+are the IR's estimate, as placement knows them.
 
 `peak` and `bandwidth` are the device spec's, recorded in the profile when it was measured,
 so an efficiency is a share of the datasheet rate (it can exceed 1 where the spec is
@@ -89,6 +93,7 @@ class Profile:
     memory_bandwidth: float
     calibrations: dict[str, Calibration]
     dispatch_extra_s: float  # each dispatch of a kernel beyond its first
+    single_dispatch_s: float  # what a call of one dispatch pays beyond that
     memory_curve: MemoryCurve
     slots: int | None  # concurrent workgroups a wave holds; None: no wave term
     mape_pct_holdout: float | None
@@ -116,7 +121,7 @@ class Profile:
         cal, key = self.calibration(op_class, dtype, nbytes)
         if self.slots:
             flops *= wave_factor(grid, self.slots) if grid else nearest_waves(cal.waves, parallel)
-        extra = max(dispatches - 1, 0) * self.dispatch_extra_s
+        extra = dispatch_cost(dispatches, self.dispatch_extra_s, self.single_dispatch_s)
         peak = peak_flops or self.peak_flops
         bandwidth = memory_bandwidth or self.memory_bandwidth
         charged = nbytes * self.memory_curve.slowdown(working_set(nbytes, dispatches))
@@ -159,6 +164,13 @@ class MemoryCurve:
 
     def to_json(self) -> dict:
         return {"bytes": list(self.bytes), "slowdown": list(self.slowdown_at)}
+
+
+def dispatch_cost(dispatches, extra_s: float, single_s: float):
+    """The known per-dispatch part of a call's time (scalar or array of dispatches)."""
+    d = np.asarray(dispatches, float)
+    cost = np.maximum(d - 1, 0) * extra_s + (d <= 1) * single_s
+    return float(cost) if cost.ndim == 0 else cost
 
 
 def working_set(nbytes: float, dispatches: float) -> float:
@@ -290,14 +302,13 @@ def profile_from_dict(data, path) -> Profile:
     holdout = cal.get("mape_pct_holdout")
     if holdout is not None:
         holdout = _field(cal, "mape_pct_holdout", float, "calibration", path)
-    extra = cal.get("dispatch_extra_s") or 0.0
-    if extra:
-        extra = _field(cal, "dispatch_extra_s", float, "calibration", path)
+    extra, single = (_field(cal, f, float, "calibration", path) if cal.get(f) else 0.0
+                     for f in ("dispatch_extra_s", "single_dispatch_s"))
     slots = cal.get("slots")
     if slots is not None:
         slots = int(_field(cal, "slots", float, "calibration", path, positive=True))
     return Profile(Path(path), data["target"], float(data["spec"]["peak_flops"]),
-                   float(data["spec"]["memory_bandwidth"]), calibrations, extra,
+                   float(data["spec"]["memory_bandwidth"]), calibrations, extra, single,
                    _memory_curve(cal, path), slots, holdout,
                    _field(cal, "mape_pct_all", float, "calibration", path), data)
 
@@ -392,11 +403,12 @@ def _fit_points(flops, nbytes, seconds) -> np.ndarray:
 class _Fitter:
     """Fits of index sets, remembered: the search over cache sizes refits the same groups.
 
-    The roofline is fitted to each kernel's time less its further dispatches' known cost
-    (`extra`, measured by the bench's dispatch-chain probes); predictions add it back."""
+    The roofline is fitted to each kernel's time less its dispatches' known cost
+    (`dispatch_cost`, measured by the bench's dispatch-chain probes); predictions add it back."""
 
     def __init__(self, kernels: list[dict], statistic: str, dispatch_extra_s: float,
-                 curve: MemoryCurve, waves: np.ndarray | None = None, share=working_set):
+                 single_dispatch_s: float, curve: MemoryCurve, waves: np.ndarray | None = None,
+                 share=working_set):
         self.flops = np.array([max(float(k["flops"]), 1.0) for k in kernels])
         if waves is not None:
             self.flops = self.flops * waves
@@ -405,7 +417,7 @@ class _Fitter:
         self.charged = self.bytes * np.array([curve.slowdown(share(b, d))
                                               for b, d in zip(self.bytes, dispatches)])
         self.seconds = np.array([float(k[statistic]) for k in kernels])
-        self.extra = np.maximum(dispatches - 1, 0) * dispatch_extra_s
+        self.extra = dispatch_cost(dispatches, dispatch_extra_s, single_dispatch_s)
         self.target = np.maximum(self.seconds - self.extra, 0.1 * self.seconds)
         self._memo: dict[tuple[int, ...], np.ndarray] = {}
 
@@ -489,10 +501,11 @@ def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
     kernels = data["kernels"]
     peak, bw = float(data["spec"]["peak_flops"]), float(data["spec"]["memory_bandwidth"])
     held = holdout_mask(kernels)
-    extra = (data.get("overheads") or {}).get("dispatch_extra_s") or 0.0
+    over = data.get("overheads") or {}
+    extra, single = (over.get("dispatch_extra_s") or 0.0), (over.get("single_dispatch_s") or 0.0)
     curve = MemoryCurve.measure([k for k, h in zip(kernels, held) if not h], statistic)
     waves = _waves(kernels, held, slots) if slots else None
-    fitter = _Fitter(kernels, statistic, extra, curve, waves, share)
+    fitter = _Fitter(kernels, statistic, extra, single, curve, waves, share)
     base = [calibration_key(k["op_class"], k["dtype"]) for k in kernels]
     every = range(len(kernels))
     groups: dict[str, tuple[np.ndarray, list[int], float | None]] = {}
@@ -535,13 +548,15 @@ def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
     mask = np.array(held)
     return {
         "model": "max(flops*waves/(peak*compute_efficiency), bytes*slowdown(bytes/dispatches)/(bandwidth*"
-                 "memory_efficiency)) + overhead_s + (dispatches - 1) * dispatch_extra_s, per"
+                 "memory_efficiency)) + overhead_s + (dispatches - 1) * dispatch_extra_s"
+                 " + [dispatches == 1] * single_dispatch_s, per"
                  " class; slowdown from memory_curve; <class>@dram beyond the class's cache_bytes;"
                  " waves = ceil(w/slots)*slots/w for the largest dispatch's w workgroups"
                  " (1 without slots)",
         "peak_flops": peak, "memory_bandwidth": bw, "statistic": statistic,
         "slots": slots,
         "dispatch_extra_s": extra,
+        "single_dispatch_s": single,
         "memory_curve": curve.to_json(),
         "holdout_rule": f"every {HOLDOUT_EVERY}rd kernel of each swept op (sweep order) is not fitted",
         "classes": classes,

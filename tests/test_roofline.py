@@ -144,7 +144,8 @@ TRUE = {  # class: (compute efficiency, memory efficiency, overhead seconds)
 DISPATCH_EXTRA = 3e-6  # each dispatch after a kernel's first
 
 
-def synthetic_profile(noise: float, seed: int = 0) -> dict:
+def synthetic_profile(noise: float, seed: int = 0, single: float = 0.0) -> dict:
+    """Kernels of three classes; `single` is what a call of one dispatch pays on top."""
     rng = np.random.default_rng(seed)
     kernels = []
     for cls, (ec, em, o) in TRUE.items():
@@ -152,13 +153,14 @@ def synthetic_profile(noise: float, seed: int = 0) -> dict:
             flops = size * (40 if cls == "matmul" else 1)
             nbytes = size * (1 + i % 2)
             dispatches = 1 + 4 * (i % 3)
-            t = max(flops / (PEAK * ec), nbytes / (BW * em)) + o + (dispatches - 1) * DISPATCH_EXTRA
+            t = (max(flops / (PEAK * ec), nbytes / (BW * em)) + o
+                 + (dispatches - 1) * DISPATCH_EXTRA + (dispatches == 1) * single)
             kernels.append({"name": f"{cls}{i}", "op_class": cls, "dtype": "f32", "flops": flops,
                             "bytes": nbytes, "dispatches": dispatches,
                             "measured_s": t * (1 + noise * rng.standard_normal())})
     return {"schema": "agentc-profile/1", "target": "cpu",
             "spec": {"peak_flops": PEAK, "memory_bandwidth": BW}, "kernels": kernels,
-            "overheads": {"dispatch_extra_s": DISPATCH_EXTRA}}
+            "overheads": {"dispatch_extra_s": DISPATCH_EXTRA, "single_dispatch_s": single}}
 
 
 def write_fitted(tmp_path, data) -> str:
@@ -180,6 +182,41 @@ def test_a_noise_free_profile_recovers_its_efficiencies(tmp_path):
             assert cal.compute_efficiency == pytest.approx(ec, rel=0.05)
         if cls != "matmul":
             assert cal.memory_efficiency == pytest.approx(em, rel=0.05)
+
+
+def test_chain_probes_give_each_further_dispatch_and_a_single_dispatch_calls_surcharge():
+    """As on the H200: chains of 8 and 32 dispatches lie on 46 us + 3.3 us per further
+    dispatch, the chain of 1 at 130 us, 84 us above that line; on a CPU-like device the
+    chain of 1 lies on the line and nothing is charged."""
+    from agentc.bench.run_artifacts import overheads
+
+    def probes(one, floor, extra):
+        chains = {n: floor + (n - 1) * extra for n in (8, 32)}
+        return {"identity": {"seconds": 5e-6}, "add_f32_1": {"seconds": 140e-6},
+                "chain_f32_1x16": {"seconds": one},
+                **{f"chain_f32_{n}x16": {"seconds": t} for n, t in chains.items()}}
+
+    gpu = overheads(probes(130e-6, 46e-6, 3.3e-6))
+    assert gpu["dispatch_extra_s"] == pytest.approx(3.3e-6)
+    assert gpu["single_dispatch_s"] == pytest.approx(84e-6)
+    assert gpu["dispatch_s"] == pytest.approx(135e-6)
+    cpu = overheads(probes(60e-6, 62e-6, 0.0))
+    assert cpu["dispatch_extra_s"] == pytest.approx(0.0, abs=1e-12)
+    assert cpu["single_dispatch_s"] == 0.0
+
+
+def test_a_single_dispatch_calls_surcharge_is_charged_apart_from_the_class(tmp_path):
+    """A class mixing one-dispatch calls (surcharged) with calls of several: with the
+    measured surcharge the fit recovers the times; the class's overhead alone cannot."""
+    single = 80e-6
+    data = synthetic_profile(noise=0.0, single=single)
+    profile = load_profile(write_fitted(tmp_path, data))
+    assert profile.mape_pct_all < 1.0
+    one = profile.predict(1e6, 1e6, "elementwise", dispatches=1)[0]
+    five = profile.predict(1e6, 1e6, "elementwise", dispatches=5)[0]
+    assert one - five == pytest.approx(single - 4 * DISPATCH_EXTRA, rel=0.02)
+    data["overheads"]["single_dispatch_s"] = 0.0
+    assert fit(data)["mape_pct_all"] > 5.0
 
 
 def test_kernel_time_with_a_profile_reproduces_its_measurements_within_its_stated_error(tmp_path):

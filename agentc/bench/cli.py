@@ -92,6 +92,11 @@ def _run(args) -> int:
                             progress=not args.quiet)
         if changed:
             _log(args, f"{changed} kernels re-analysed under the current cost model")
+        probes = (measured.get("overheads") or {}).get("probes")
+        if probes:
+            from agentc.bench.run_artifacts import overheads
+
+            measured["overheads"] = overheads(probes)
         profile = calibrate(measured, args.fit)
         if args.compare:
             from agentc.bench.report import comparison

@@ -68,7 +68,8 @@ def table(profile: dict) -> list[str]:
         (f"spec: peak {spec['peak_flops'] / 1e9:,.1f} GFLOP/s, bandwidth "
          f"{spec['memory_bandwidth'] / 1e9:,.1f} GB/s; empty call {_us(over.get('call_s'))} us, "
          f"first dispatch {_us(over.get('dispatch_s'))} us, each further dispatch "
-         f"{_us(over.get('dispatch_extra_s'))} us"),
+         f"{_us(over.get('dispatch_extra_s'))} us, a call of one dispatch "
+         f"{_us(over.get('single_dispatch_s'))} us more"),
         _waves_line(profile),
         *_noise(profile),
         f"MAPE held-out ({n_held} kernels): {_fmt(cal['mape_pct_holdout'])}%",

@@ -18,6 +18,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -121,23 +122,36 @@ def measure_variant(root: Path, manifest: dict, variant: str, device: Device, bu
         del result, first
     calls.clear()
     device.unload_all()
-    return entries, _overheads(kernels, probes)
+    return entries, overheads(probes)
 
 
-def _overheads(kernels: list[dict], probes: dict[str, dict]) -> dict:
-    """Call overhead (identity), first-dispatch overhead (a one-element add), and the cost of
-    each further dispatch in a call (slope of the matmul chains' times over their length)."""
+CHAIN_PROBE = re.compile(r"chain_[a-z0-9]+_(\d+)x\d+")
+
+
+def overheads(probes: dict[str, dict]) -> dict:
+    """Per-call costs from the probes: the call (identity), the first dispatch (a one-element
+    add), each further dispatch (the slope of the matmul chains of 2 or more dispatches)
+    and what a call of a single dispatch pays beyond that line extended back to one
+    dispatch (`single_dispatch_s`). On the H200 a one-dispatch call costs ~100 us more than
+    calls of several, whose intermediates keep the result allocation off the synchronous
+    free (docs/gpu-h200.md); elsewhere the term comes out near zero. `--fit` recomputes
+    this from stored probes, so older profiles get it too."""
     call = probes.get("identity", {}).get("seconds")
     tiny = probes.get("add_f32_1", {}).get("seconds")
-    chains = [(k["params"]["n"], probes[k["name"]]["seconds"]) for k in kernels
-              if k["op"] == "chain" and k["name"] in probes]
-    extra = None
-    if len({n for n, _ in chains}) >= 2:
-        slope = np.polyfit([n for n, _ in chains], [t for _, t in chains], 1)[0]
+    chains = sorted((int(m.group(1)), p["seconds"]) for name, p in probes.items()
+                    if (m := CHAIN_PROBE.fullmatch(name)))
+    extra = single = None
+    longer = [(n, t) for n, t in chains if n >= 2]
+    if len(longer) >= 2:
+        slope = np.polyfit([n for n, _ in longer], [t for _, t in longer], 1)[0]
         extra = max(float(slope), 0.0)
+        one = dict(chains).get(1)
+        if one is not None:
+            n0, t0 = longer[0]
+            single = max(one - (t0 - (n0 - 1) * extra), 0.0)
     return {"call_s": call, "dispatch_s": max(tiny - call, 0.0) if call and tiny else None,
-            "dispatch_extra_s": extra, "readback_s": probes.get("add_f32_1", {}).get("readback_s"),
-            "probes": probes}
+            "dispatch_extra_s": extra, "single_dispatch_s": single,
+            "readback_s": probes.get("add_f32_1", {}).get("readback_s"), "probes": probes}
 
 
 def _references(kernels: list[dict], where: str, budget_s: float, progress: bool) -> list[dict]:
