@@ -2,7 +2,7 @@
 
 The cost model fits a roofline per kernel class (cost_models/profile.py: `fit`) and holds
 out every third kernel of each swept op. This re-analyses stored measurements under the
-current classes (as `agentc bench --fit` does) and refits them with other settings, side by
+current classes and per-call overheads (as `agentc bench --fit` does) and refits them with other settings, side by
 side, so a change to the model is judged on all targets at once:
 
   baseline          the committed settings
@@ -15,6 +15,7 @@ side, so a change to the model is judged on all targets at once:
   trimmed-mean      fitted to (and judged on) the mean between p10 and p90 instead of the
                     median, where the profile recorded it
   no-waves          without the wave term (as if the device named no compute units)
+  no-single-dispatch  without the surcharge of a call of one dispatch
 
     python bench/fit_variants.py cost_models/profiles/*.json
 
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from agentc.cost_models import profile as P
 
-from agentc.bench.artifacts import reanalyse
+from agentc.bench.artifacts import reanalyse, refresh_overheads
 
 
 def local_residual(data: dict, result: dict, sigma: float = 0.3, shrink: float = 0.5) -> tuple[float, float]:
@@ -57,6 +58,7 @@ def main(argv=None):
     data = {Path(f).stem: json.loads(Path(f).read_text()) for f in args.profiles}
     for d in data.values():
         reanalyse(d["kernels"], d["target"], d.get("flags"))
+        refresh_overheads(d)
     defaults = (P.CACHE_SPLIT_MIN_POINTS, P.CACHE_SPLIT_MIN_GAIN_PCT)
     variants = [(f"min-points {n}", (n, defaults[1])) for n in (4, 5, 6)] + \
                [(f"min-gain {g:g}", (defaults[0], g)) for g in (5.0, 10.0)]
@@ -79,6 +81,9 @@ def main(argv=None):
     row("local-residual", [local_residual(d, r) for d, r in zip(data.values(), baseline)])
     row("call-curve", [P.fit(d, share=lambda nbytes, dispatches: nbytes) for d in data.values()])
     row("no-waves", [P.fit(dict(d, device={})) for d in data.values()])
+    row("no-single-dispatch", [P.fit(dict(d, overheads=dict(d.get("overheads") or {},
+                                                            single_dispatch_s=0.0)))
+                               for d in data.values()])
     row("trimmed-mean", [P.fit(d, "trimmed_mean_s") if all("trimmed_mean_s" in k for k in d["kernels"])
                          else None for d in data.values()])
 

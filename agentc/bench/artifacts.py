@@ -60,6 +60,16 @@ def _analyse(text: str, function: str) -> dict:
 ANALYSED = ("op_class", "dtype", "flops", "bytes", "dispatches", "parallel")
 
 
+def refresh_overheads(measured: dict) -> None:
+    """Recomputes a profile's per-call overheads from its stored probes, so profiles measured
+    before a change to `run_artifacts.overheads` are fitted with the current one."""
+    from agentc.bench.run_artifacts import overheads
+
+    probes = (measured.get("overheads") or {}).get("probes")
+    if probes:
+        measured["overheads"] = overheads(probes)
+
+
 def reanalyse(kernels: list[dict], target: str | None = None, flags: list[str] | None = None,
               progress: bool = False) -> int:
     """Recompute each measured kernel's analysis (class, FLOPs, bytes, dispatches) from its

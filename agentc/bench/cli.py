@@ -83,7 +83,7 @@ def _run(args) -> int:
         for flag in ("compile_only", "quick", "artifacts", "kernels"):
             if getattr(args, flag):
                 raise BenchError(f"--{flag.replace('_', '-')} does not apply to --fit")
-        from agentc.bench.artifacts import reanalyse
+        from agentc.bench.artifacts import reanalyse, refresh_overheads
         from agentc.cost_models.profile import read_json, validate_measurements
 
         measured = read_json(args.fit)
@@ -92,11 +92,7 @@ def _run(args) -> int:
                             progress=not args.quiet)
         if changed:
             _log(args, f"{changed} kernels re-analysed under the current cost model")
-        probes = (measured.get("overheads") or {}).get("probes")
-        if probes:
-            from agentc.bench.run_artifacts import overheads
-
-            measured["overheads"] = overheads(probes)
+        refresh_overheads(measured)
         profile = calibrate(measured, args.fit)
         if args.compare:
             from agentc.bench.report import comparison
