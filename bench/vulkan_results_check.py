@@ -1,0 +1,102 @@
+"""Checks the bench's one-row kernels' results on the Vulkan device against NumPy.
+
+On lavapipe, llvmpipe's shader compiler stops every loop of an invocation after 65,535
+iterations in all (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS, shared by all loops of a
+shader). IREE's baseline SPIR-V target has no subgroups, so it compiles a reduction over
+one row into a workgroup of one invocation that loops over the whole row: past that count
+the result is silently wrong (a 1 x 4M sum returns the sum of its first 65,536 elements).
+This compiles the sweep's sum_rows, sample, softmax and topk kernels for vulkan (optionally
+with extra IREE flags), runs them on positive inputs whose last element of each row is far
+larger than the rest (a loop cut short misses it) and prints, per kernel, OK or WRONG with
+the dispatches' workgroup sizes.
+
+    python bench/vulkan_results_check.py [--iree-flag=FLAG ...] [--out FILE.json]
+
+Writes the results as JSON (default bench/results/vulkan-results-check.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+OPS = ("sum_rows", "sample", "softmax", "topk")
+_WORKGROUP = re.compile(r"workgroup_size = \[(\d+) : index, (\d+) : index, (\d+) : index\]")
+
+
+def workgroup_sizes(text: str, target: str, flags: list[str]) -> list[int]:
+    """Invocations per workgroup of each dispatch, from IREE's executable-targets output."""
+    import iree.compiler as ic
+
+    out = ic.compile_str(text, target_backends=[target],
+                         extra_args=[*flags, "--compile-to=executable-targets"])
+    out = out.decode() if isinstance(out, bytes) else out
+    return [int(x) * int(y) * int(z) for x, y, z in _WORKGROUP.findall(out)]
+
+
+def correct(op: str, result: list[np.ndarray], x: np.ndarray, top: int) -> bool:
+    x = x.astype(np.float64)
+    if op == "sum_rows":  # float32 rounding stays far below the last element's share
+        return bool(np.allclose(result[0].ravel(), x.sum(-1).ravel(), rtol=1e-3))
+    if op == "softmax":
+        e = np.exp(x - x.max(-1, keepdims=True))
+        return bool(np.allclose(result[0], e / e.sum(-1, keepdims=True), atol=1e-5))
+    return int(result[0].ravel()[0]) == top  # sample, topk: the first index is the maximum
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--iree-flag", action="append", default=[], dest="flags")
+    p.add_argument("--out", default="bench/results/vulkan-results-check.json")
+    args = p.parse_args(argv)
+
+    from agentc.runtime.devices import KINDS, usable
+
+    from agentc.bench.artifacts import build
+    from agentc.bench.sweep import sweep
+    from agentc.bench.timing import Device, random_input
+
+    if "vulkan" not in usable():
+        print("no Vulkan device (install mesa-vulkan-drivers)", file=sys.stderr)
+        return 1
+    kind = KINDS["vulkan"]
+    cases = [c for c in sweep("vulkan", quick=False, ops=list(OPS)) if c.role == "kernel"]
+    work = Path(tempfile.mkdtemp(prefix="vulkan-check-"))
+    manifest = build(cases, "vulkan", work, extra_flags=args.flags, variant="check")
+    device = Device("vulkan", staged_readback=True)
+    name = device.info.get("name", "vulkan")
+    rng = np.random.default_rng(0)
+    rows, alive = [], []
+    print(f"{name}; flags: {' '.join(args.flags) or '(none)'}")
+    for case, k in zip(cases, manifest["variants"]["check"]["kernels"]):
+        fn = device.load((work / k["vmfb"]).read_bytes(), k["function"])
+        inputs = [random_input(shape, dtype, rng) for shape, dtype in k["inputs"]]
+        x = inputs[0]
+        np.abs(x, out=x)
+        top = x.shape[-1] - 1
+        x[..., top] = 1e6 if k["op"] == "sum_rows" else 50.0
+        out = fn(*[device.upload(a) for a in inputs])
+        alive.append(out)  # results die with the device, not before
+        result = [device.readback(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+        sizes = workgroup_sizes(case.build()[0], kind.target, [*kind.compile_flags, *args.flags])
+        ok = correct(k["op"], result, x, top)
+        rows.append({"kernel": k["name"], "correct": ok, "workgroup_sizes": sizes})
+        print(f"{k['name']:28s} {'OK' if ok else 'WRONG':5s}  invocations per workgroup {sizes}")
+    alive.clear()
+    device.close()
+    wrong = [r["kernel"] for r in rows if not r["correct"]]
+    print(f"wrong: {len(wrong)} of {len(rows)}" + (f" ({', '.join(wrong)})" if wrong else ""))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"device": name, "flags": args.flags, "kernels": rows},
+                                         indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
