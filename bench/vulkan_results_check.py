@@ -59,14 +59,14 @@ def main(argv=None) -> int:
     from agentc.runtime.devices import KINDS, usable
 
     from agentc.bench.artifacts import build
-    from agentc.bench.sweep import sweep
+    from agentc.bench.sweep import FULL
     from agentc.bench.timing import Device, random_input
 
     if "vulkan" not in usable():
         print("no Vulkan device (install mesa-vulkan-drivers)", file=sys.stderr)
         return 1
     kind = KINDS["vulkan"]
-    cases = [c for c in sweep("vulkan", quick=False, ops=list(OPS)) if c.role == "kernel"]
+    cases = [c for c in FULL if c.op in OPS]  # all of them, also those the vulkan sweep skips
     work = Path(tempfile.mkdtemp(prefix="vulkan-check-"))
     manifest = build(cases, "vulkan", work, extra_flags=args.flags, variant="check")
     device = Device("vulkan", staged_readback=True)
