@@ -20,7 +20,7 @@ from pathlib import Path
 from agentc.build_weights import write_build_weights
 from agentc.cluster import Cluster, load_cluster, local_cluster
 from agentc.cost_models.catalog import device_profile, load_catalog
-from agentc.cost_models.roofline import func_work, kernel_time
+from agentc.cost_models.roofline import func_work, kernel_time, runs_on
 from agentc.dialects import context
 from agentc.emit import emit_agent_ir
 from agentc.frontend.graph import AgentError
@@ -127,14 +127,15 @@ def estimate(low: Lowered, cluster: Cluster, slowdown: dict[str, float] | None =
     for callee in {op.callee for op in low.ops if op.kind == "call"}:
         # The implementation's signature is the interface: the wrapper only loads weights.
         # A device runs its runtime's variant of the kernel where there is one.
-        works = {}
+        # A device that would compute it wrong (a loop past its limit) does not get it.
+        works, times = {}, call_times.setdefault(callee, {})
         for d in cluster.devices.values():
             impl = impl_for(low.funcs, callee, d.runtime)
             if id(impl) not in works:
                 works[id(impl)] = func_work(impl)
             work = works[id(impl)]
-            call_times.setdefault(callee, {})[d.name] = \
-                kernel_time(work, d.spec, device_profile(d.spec)) * slow.get(d.name, 1.0)
+            if runs_on(work, d.spec):
+                times[d.name] = kernel_time(work, d.spec, device_profile(d.spec)) * slow.get(d.name, 1.0)
         group = str(low.funcs[callee].attributes["agent.weights"]).strip('"')
         nbytes = sum(a.nbytes for a in low.decompose.weights.get(group, {}).values())
         weights[callee] = {group: nbytes} if nbytes else {}

@@ -31,6 +31,9 @@ class DeviceSpec:
     cost_per_hour: float
     description: str = ""
     profile: str = ""  # calibration profile (agentc bench); resolved to an absolute path
+    # Iterations after which the device's shaders stop a loop (lavapipe), if it has a limit:
+    # placement keeps kernels that reduce a longer row off it (roofline.runs_on).
+    max_loop_iterations: float | None = None
 
 
 def device_profile(spec: DeviceSpec):
@@ -60,7 +63,8 @@ def load_catalog(path: str | Path = CATALOG_PATH) -> Catalog:
     except (OSError, yaml.YAMLError) as e:
         raise CatalogError(f"{path}: cannot read catalog: {e}") from None
     devices = {}
-    fields = [f for f in DeviceSpec.__dataclass_fields__ if f not in ("name", "description", "profile")]
+    optional = ("name", "description", "profile", "max_loop_iterations")
+    fields = [f for f in DeviceSpec.__dataclass_fields__ if f not in optional]
     for name, d in (data.get("devices") or {}).items():
         for f in fields:
             if f not in d:
@@ -78,8 +82,14 @@ def load_catalog(path: str | Path = CATALOG_PATH) -> Catalog:
             if not found:
                 raise CatalogError(f"{path}: devices.{name}.profile: no such file {path.parent / profile}")
             profile = str(found[0].resolve())
+        limit = d.get("max_loop_iterations")
+        if limit is not None:
+            limit = _number(limit)
+            if not isinstance(limit, (int, float)) or limit <= 0:
+                raise CatalogError(f"{path}: devices.{name}.max_loop_iterations: expected a "
+                                   f"number > 0, got {limit!r}")
         devices[name] = DeviceSpec(name=name, description=d.get("description", ""), profile=profile,
-                                   **{f: d[f] for f in fields})
+                                   max_loop_iterations=limit, **{f: d[f] for f in fields})
     links = {}
     for key, v in (data.get("links") or {}).items():
         a, b = key.split("-", 1)

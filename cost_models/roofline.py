@@ -59,6 +59,10 @@ class Work:
     # Independent iterations of its main loop nest (output elements): recorded in profiles,
     # used to class one-row sums and, on a device priced in waves, to infer its workgroups.
     parallel: float = 1.0
+    # The longest loop over a single row in one dispatch: a GPU compiler gives a one-row
+    # reduction one workgroup, IREE's baseline SPIR-V one invocation looping over the row,
+    # which a device with a loop limit (lavapipe's 65,535) cuts short (`runs_on`).
+    row_loop: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class _OpInfo:
     normalizing: bool
     exponential: bool = False  # a softmax's exp, as opposed to a layernorm's rsqrt
     parallel: float = 1.0  # product of the op's parallel loop ranges
+    row_loop: float = 0.0  # its reduction's length, where it reduces a single row
 
 
 def _shape(t: ir.Type) -> list[int]:
@@ -189,15 +194,16 @@ def _analyse(op: ir.Operation) -> _OpInfo:
                 kind = "vecmat_t"
             return _OpInfo(kind, flops, False, parallel=parallel)
         if reduction:
+            row = float(math.prod(ranges[d] for d in reduction)) if parallel == 1 else 0.0
             # torch-mlir lowers amax/amin as max-with-index; an unused index is dead code.
             index_used = any(True for r in list(op.results)[1:] for _ in r.uses)
             if index_used:
-                return _OpInfo("argreduce", flops, normalizing, exponential, parallel)
+                return _OpInfo("argreduce", flops, normalizing, exponential, parallel, row)
             # One row summed: without reassociating floating-point addition there is no
             # parallelism to use, on a CPU's vector lanes or a GPU's workgroups.
             serial = parallel == 1 and "arith.addf" in body
             return _OpInfo("serial_sum" if serial else "reduction", flops, normalizing,
-                           exponential, parallel)
+                           exponential, parallel, row)
         return _OpInfo("elementwise", flops, normalizing, exponential, parallel)
     domain = max((float(math.prod(_shape(v.type))) for v in list(op.operands) + list(op.results)
                   if _shape(v.type)), default=0.0)
@@ -258,8 +264,20 @@ def func_work(impl: ir.Operation) -> Work:
     roots = [i for i in infos if i.kind in DISPATCH_ROOTS]
     main = max(roots or [i for i in infos if i.kind != "data"] or [_OpInfo("data", 0.0, False)],
                key=lambda i: (i.flops, i.parallel))
-    return Work(sum(i.flops for i in infos), float(nbytes), max(len(roots), 1), _op_class(infos),
-                _first_float_dtype(ftype.inputs), main.parallel)
+    op_class = _op_class(infos)
+    rows = [i.row_loop for i in infos if i.row_loop]
+    # A softmax's or layernorm's reductions share one dispatch (one shader, one loop budget);
+    # other kernels' reductions are dispatches of their own.
+    row_loop = sum(rows) if op_class in ("softmax", "layernorm") else max(rows, default=0.0)
+    return Work(sum(i.flops for i in infos), float(nbytes), max(len(roots), 1), op_class,
+                _first_float_dtype(ftype.inputs), main.parallel, row_loop)
+
+
+def runs_on(work: Work, spec: DeviceSpec) -> bool:
+    """Whether the device computes the kernel right: false where its reductions over one row
+    loop longer than the device's `max_loop_iterations` (lavapipe's shaders stop after
+    65,535 in all, and the result is silently wrong: bench/vulkan_results_check.py)."""
+    return spec.max_loop_iterations is None or work.row_loop <= spec.max_loop_iterations
 
 
 def kernel_estimate(work: Work, spec: DeviceSpec, profile: Profile | None = None) -> Estimate:

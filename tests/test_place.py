@@ -137,3 +137,34 @@ def test_no_link_where_a_transfer_is_needed(tmp_path):
     err = [ln for ln in r.stderr.splitlines() if not ln.startswith("[agentc]")]
     assert r.returncode == 2 and len(err) == 1, r.stderr
     assert "needs a transfer" in err[0] and "nvidia-t4" in err[0] and "no link joins them" in err[0]
+
+
+def test_placement_keeps_kernels_off_a_device_whose_loops_would_stop_short():
+    """With the CPU made slow, everything goes to the Vulkan device, except, once it has a
+    loop limit below the vocabulary, greedy sampling (one invocation loops over the logits;
+    lavapipe would return a wrong token)."""
+    import dataclasses
+
+    from agentc.cost_models.catalog import load_catalog
+    from agentc.cost_models.roofline import func_work
+
+    from agentc.cluster import local_cluster
+    from agentc.compiler import impl_for, lower
+
+    def placed(limit):
+        catalog = load_catalog()
+        catalog.devices["vulkan"] = dataclasses.replace(catalog.devices["vulkan"], profile="",
+                                                        max_loop_iterations=limit)
+        catalog.devices["cpu"] = dataclasses.replace(catalog.devices["cpu"], profile="",
+                                                     peak_flops=1e7, memory_bandwidth=1e6)
+        cluster = local_cluster(["cpu", "vulkan"], catalog)
+        low = lower(RAG, cluster=cluster)  # keeps the IR's context alive while it is read
+        return {op.name: (op.device, func_work(impl_for(low.funcs, op.callee, "vulkan")).row_loop)
+                for op in _calls(agentc.place(RAG, cluster, objective="latency"))}
+
+    free, limited = placed(None), placed(100)
+    samples = [n for n in free if "/sample" in n]
+    assert samples and all(free[n][0] == "vulkan" for n in samples)
+    assert all(limited[n] == ("cpu", free[n][1]) for n in samples)
+    assert all(row <= 100 for d, row in limited.values() if d == "vulkan")
+    assert any(d == "vulkan" for d, _ in limited.values())

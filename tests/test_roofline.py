@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from agentc.cost_models.catalog import load_catalog
 from agentc.cost_models.profile import ProfileError, fit, load_profile, wave_factor
-from agentc.cost_models.roofline import Work, func_work, kernel_estimate, kernel_time
+from agentc.cost_models.roofline import Work, func_work, kernel_estimate, kernel_time, runs_on
 from torch_mlir import ir
 
 from agentc.bench import mlir_text
@@ -443,3 +443,30 @@ def test_the_fit_charges_waves_where_the_device_runs_in_waves(tmp_path):
 
 def test_the_fit_leaves_waves_out_where_they_do_not_help():
     assert fit(waved_profile(waves=False))["slots"] is None
+
+
+def test_a_dispatchs_loop_over_one_row_is_what_a_loop_limit_judges():
+    """One-row reductions loop over the row in one invocation on IREE's baseline SPIR-V; a
+    softmax's two reductions share its one dispatch. `runs_on` keeps a kernel off a device
+    whose loops stop earlier (lavapipe: 65,535, as in the catalog)."""
+    from agentc.bench import torch_kernels
+
+    assert work_of(mlir_text.sum_rows("k", 1, 131072, "f32")).row_loop == 131072
+    assert work_of(mlir_text.sum_rows("k", 4, 131072, "f32")).row_loop == 0  # 4 rows: parallel
+    assert work_of(torch_kernels.softmax("k", 1, 40000, "f32")).row_loop == 2 * 40000
+    lavapipe = load_catalog().devices["vulkan"]
+    assert lavapipe.max_loop_iterations == 65535
+    assert runs_on(work_of(mlir_text.sum_rows("k", 1, 65535, "f32")), lavapipe)
+    assert not runs_on(work_of(mlir_text.sum_rows("k", 1, 65536, "f32")), lavapipe)
+    assert not runs_on(work_of(torch_kernels.softmax("k", 1, 40000, "f32")), lavapipe)
+    assert runs_on(work_of(mlir_text.sum_rows("k", 1, 1 << 22, "f32")), load_catalog().devices["cpu"])
+
+
+def test_a_malformed_loop_limit_names_file_and_field(tmp_path):
+    from agentc.cost_models.catalog import CATALOG_PATH, CatalogError
+
+    path = tmp_path / "catalog.yaml"
+    path.write_text(CATALOG_PATH.read_text().replace("max_loop_iterations: 65535",
+                                                     "max_loop_iterations: lots"))
+    with pytest.raises(CatalogError, match=r"catalog.yaml: devices.vulkan.max_loop_iterations"):
+        load_catalog(path)
