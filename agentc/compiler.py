@@ -136,6 +136,13 @@ def estimate(low: Lowered, cluster: Cluster, slowdown: dict[str, float] | None =
             work = works[id(impl)]
             if runs_on(work, d.spec):
                 times[d.name] = kernel_time(work, d.spec, device_profile(d.spec)) * slow.get(d.name, 1.0)
+        if not times:
+            limits = ", ".join(f"{d.name} ({d.spec.max_loop_iterations:.0f})"
+                               for d in cluster.devices.values())
+            raise AgentError(f"{low.graph.loc}: operator '{callee}' loops over a row of "
+                             f"{max(w.row_loop for w in works.values()):.0f} in one dispatch; "
+                             f"every device's shaders stop loops sooner (max_loop_iterations: "
+                             f"{limits}): add a device without that limit, e.g. cpu")
         group = str(low.funcs[callee].attributes["agent.weights"]).strip('"')
         nbytes = sum(a.nbytes for a in low.decompose.weights.get(group, {}).values())
         weights[callee] = {group: nbytes} if nbytes else {}

@@ -168,3 +168,9 @@ def test_placement_keeps_kernels_off_a_device_whose_loops_would_stop_short():
     assert all(limited[n] == ("cpu", free[n][1]) for n in samples)
     assert all(row <= 100 for d, row in limited.values() if d == "vulkan")
     assert any(d == "vulkan" for d, _ in limited.values())
+    only_vulkan = local_cluster(["vulkan"], dataclasses.replace(
+        load_catalog(), devices={"vulkan": dataclasses.replace(
+            load_catalog().devices["vulkan"], max_loop_iterations=100)}))
+    with pytest.raises(agentc.AgentError, match=r"sample\d*' loops over a row of \d+ in one "
+                       r"dispatch.*max_loop_iterations: vulkan \(100\)"):
+        agentc.place(RAG, only_vulkan, objective="latency")
