@@ -121,14 +121,16 @@ def lower(graph_path, agent: str | None = None, emit: str | None = None,
 
 
 def estimate(low: Lowered, cluster: Cluster, slowdown: dict[str, float] | None = None):
-    """Run time of every kernel on every cluster device, and the weights it keeps resident."""
-    call_times, weights = {}, {}
+    """Run time of every kernel on every cluster device that computes it right (none where
+    a loop over one row passes the device's `max_loop_iterations`), and the weights it keeps
+    resident."""
+    call_times, weights, row_loops = {}, {}, {}
     slow = dict(slowdown or {})
     for callee in {op.callee for op in low.ops if op.kind == "call"}:
         # The implementation's signature is the interface: the wrapper only loads weights.
         # A device runs its runtime's variant of the kernel where there is one.
-        # A device that would compute it wrong (a loop past its limit) does not get it.
-        works, times = {}, call_times.setdefault(callee, {})
+        works, times = {}, {}
+        call_times[callee] = times
         for d in cluster.devices.values():
             impl = impl_for(low.funcs, callee, d.runtime)
             if id(impl) not in works:
@@ -136,17 +138,11 @@ def estimate(low: Lowered, cluster: Cluster, slowdown: dict[str, float] | None =
             work = works[id(impl)]
             if runs_on(work, d.spec):
                 times[d.name] = kernel_time(work, d.spec, device_profile(d.spec)) * slow.get(d.name, 1.0)
-        if not times:
-            limits = ", ".join(f"{d.name} ({d.spec.max_loop_iterations:.0f})"
-                               for d in cluster.devices.values())
-            raise AgentError(f"{low.graph.loc}: operator '{callee}' loops over a row of "
-                             f"{max(w.row_loop for w in works.values()):.0f} in one dispatch; "
-                             f"every device's shaders stop loops sooner (max_loop_iterations: "
-                             f"{limits}): add a device without that limit, e.g. cpu")
+        row_loops[callee] = max(w.row_loop for w in works.values())
         group = str(low.funcs[callee].attributes["agent.weights"]).strip('"')
         nbytes = sum(a.nbytes for a in low.decompose.weights.get(group, {}).values())
         weights[callee] = {group: nbytes} if nbytes else {}
-    _memory_check(low.ops, cluster, weights)
+    _admission_check(low.ops, cluster, weights, call_times, row_loops)
     return call_times, weights
 
 
@@ -317,12 +313,25 @@ def module_file(device: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", device)
 
 
-def _memory_check(ops, cluster: Cluster, weights) -> None:
-    """An operator whose weights fit no device of the cluster is an error naming it."""
+def _admission_check(ops, cluster: Cluster, weights, call_times, row_loops) -> None:
+    """An operator that no device of the cluster can both compute right and hold the
+    weights of is an error naming it and why (placement admits devices the same way)."""
     for op in ops:
         if op.kind != "call":
             continue
         need = sum(weights.get(op.callee, {}).values())
-        if not any(d.spec.memory_bytes >= need for d in cluster.devices.values()):
-            raise AgentError(f"{op.loc}: node '{op.name}': no listed device can run it "
-                             f"(needs {need / 1e6:.1f} MB of weights; devices: {cluster.describe()})")
+        right = [cluster.devices[n] for n in call_times[op.callee]]
+        if any(d.spec.memory_bytes >= need for d in right):
+            continue
+        if not right:
+            limits = ", ".join(f"{d.name}: {d.spec.max_loop_iterations:.0f}"
+                               for d in cluster.devices.values())
+            why = (f"it loops over a row of {row_loops[op.callee]:.0f} in one dispatch, longer "
+                   f"than every device's max_loop_iterations ({limits}); add a device without "
+                   f"that limit, e.g. cpu")
+        else:
+            why = f"needs {need / 1e6:.1f} MB of weights"
+            if len(right) < len(cluster.devices):
+                why += f", and only {', '.join(d.name for d in right)} compute it right"
+        raise AgentError(f"{op.loc}: node '{op.name}': no listed device can run it ({why}; "
+                         f"devices: {cluster.describe()})")

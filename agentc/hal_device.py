@@ -39,19 +39,24 @@ def create_device(driver: str, device_id=None):
     return device
 
 
-def demote_spinners(tids: set[int]) -> list[int]:
-    """Moves those of `tids` that stay runnable over `SAMPLES` looks to SCHED_IDLE; returns
-    them. No-op where the platform has no /proc or no SCHED_IDLE."""
-    if not hasattr(os, "SCHED_IDLE"):
-        return []
+def spinners(tids: set[int]) -> set[int]:
+    """Those of `tids` that stay runnable over `SAMPLES` looks `SAMPLE_GAP_S` apart."""
     spinning = {t for t in tids if _runnable(t)}
     for _ in range(SAMPLES - 1):
         if not spinning:
-            return []
+            break
         time.sleep(SAMPLE_GAP_S)
         spinning = {t for t in spinning if _runnable(t)}
+    return spinning
+
+
+def demote_spinners(tids: set[int]) -> list[int]:
+    """Moves the `spinners` among `tids` to SCHED_IDLE; returns them. No-op where the
+    platform has no /proc or no SCHED_IDLE."""
+    if not hasattr(os, "SCHED_IDLE"):
+        return []
     demoted = []
-    for tid in sorted(spinning):
+    for tid in sorted(spinners(tids)):
         try:
             os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
             demoted.append(tid)

@@ -38,6 +38,7 @@ def _build(work: Path) -> None:
 
 def child(mode: str, work: Path, budget_s: float) -> dict:
     import numpy as np
+    from agentc.runtime.devices import KINDS
 
     from agentc import hal_device
     from agentc.bench.timing import Device, random_input, repeat
@@ -46,6 +47,9 @@ def child(mode: str, work: Path, budget_s: float) -> dict:
         hal_device.demote_spinners = lambda tids: []
     rng = np.random.default_rng(0)
 
+    def opened(target: str) -> Device:
+        return Device(KINDS[target].driver, KINDS[target].staged_readback)
+
     def loaded(device: Device, target: str):
         manifest = json.loads((work / target / "manifest.json").read_text())
         k = manifest["variants"]["base"]["kernels"][0]
@@ -53,10 +57,10 @@ def child(mode: str, work: Path, budget_s: float) -> dict:
         args = [device.upload(random_input(shape, dtype, rng)) for shape, dtype in k["inputs"]]
         return lambda: fn(*args)
 
-    cpu = Device("local-task", staged_readback=False)
+    cpu = opened("cpu")
     gemm = loaded(cpu, "cpu")
     cpu_alone = repeat(gemm, budget_s)
-    vulkan = Device("vulkan", staged_readback=True)
+    vulkan = opened("vulkan")
     t0, c0 = time.perf_counter(), time.process_time()
     time.sleep(budget_s)
     idle_cores = (time.process_time() - c0) / (time.perf_counter() - t0)
@@ -87,17 +91,17 @@ def main(argv=None) -> int:
     if "vulkan" not in usable():
         print("no Vulkan device (install mesa-vulkan-drivers)", file=sys.stderr)
         return 1
-    work = Path(tempfile.mkdtemp(prefix="busy-watchers-"))
-    _build(work)
-
     runs = []
-    for i in range(args.pairs):
-        for mode in MODES:
-            print(f"[busy-watchers] run {len(runs) + 1}/{2 * args.pairs}: {mode}", file=sys.stderr)
-            out = subprocess.run([sys.executable, __file__, "--child", mode, str(work),
-                                  "--budget", str(args.budget)], capture_output=True, text=True,
-                                 check=True)
-            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    with tempfile.TemporaryDirectory(prefix="busy-watchers-") as work:
+        _build(Path(work))
+        for _ in range(args.pairs):
+            for mode in MODES:
+                print(f"[busy-watchers] run {len(runs) + 1}/{2 * args.pairs}: {mode}",
+                      file=sys.stderr)
+                out = subprocess.run([sys.executable, __file__, "--child", mode, work,
+                                      "--budget", str(args.budget)], capture_output=True,
+                                     text=True, check=True)
+                runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
 
     fields = [("idle_cores", "CPU cores used while the Vulkan device idles", 1),
               ("cpu_gemm_alone_s", "cpu gemm 512^3, no Vulkan device (ms)", 1e3),

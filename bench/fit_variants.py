@@ -2,8 +2,9 @@
 
 The cost model fits a roofline per kernel class (cost_models/profile.py: `fit`) and holds
 out every third kernel of each swept op. This re-analyses stored measurements under the
-current classes and per-call overheads (as `agentc bench --fit` does) and refits them with other settings, side by
-side, so a change to the model is judged on all targets at once:
+current classes and per-call overheads (as `agentc bench --fit` does) and refits them
+with other settings, side by side, so a change to the model is judged on all targets at
+once:
 
   baseline          the committed settings
   min-points N      at least N fitted kernels on each side of a cache split (default 3)
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from agentc.cost_models import profile as P
 
-from agentc.bench.artifacts import reanalyse, refresh_overheads
+from agentc.bench.artifacts import refresh
 
 
 def local_residual(data: dict, result: dict, sigma: float = 0.3, shrink: float = 0.5) -> tuple[float, float]:
@@ -57,8 +58,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     data = {Path(f).stem: json.loads(Path(f).read_text()) for f in args.profiles}
     for d in data.values():
-        reanalyse(d["kernels"], d["target"], d.get("flags"))
-        refresh_overheads(d)
+        refresh(d)
     defaults = (P.CACHE_SPLIT_MIN_POINTS, P.CACHE_SPLIT_MIN_GAIN_PCT)
     variants = [(f"min-points {n}", (n, defaults[1])) for n in (4, 5, 6)] + \
                [(f"min-gain {g:g}", (defaults[0], g)) for g in (5.0, 10.0)]
@@ -71,9 +71,9 @@ def main(argv=None):
                 continue
             held, every = (c["mape_pct_holdout"], c["mape_pct_all"]) if isinstance(c, dict) else c
             out.append(f"{held:11.1f} / {every:5.1f} %")
-        print(f"{label:16s} " + "  ".join(out))
+        print(f"{label:18s} " + "  ".join(out))
 
-    print(f"{'variant':16s} " + "  ".join(f"{name:>24s}" for name in data))
+    print(f"{'variant':18s} " + "  ".join(f"{name:>24s}" for name in data))
     baseline = [P.fit(d) for d in data.values()]
     row("baseline", baseline)
     for label, (points, gain) in variants:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -27,17 +26,9 @@ from pathlib import Path
 import numpy as np
 
 OPS = ("sum_rows", "sample", "softmax", "topk")
-_WORKGROUP = re.compile(r"workgroup_size = \[(\d+) : index, (\d+) : index, (\d+) : index\]")
-
-
-def workgroup_sizes(text: str, target: str, flags: list[str]) -> list[int]:
-    """Invocations per workgroup of each dispatch, from IREE's executable-targets output."""
-    import iree.compiler as ic
-
-    out = ic.compile_str(text, target_backends=[target],
-                         extra_args=[*flags, "--compile-to=executable-targets"])
-    out = out.decode() if isinstance(out, bytes) else out
-    return [int(x) * int(y) * int(z) for x, y, z in _WORKGROUP.findall(out)]
+# Beside the sweep: one-row softmaxes either side of 65,535 / 3, which tell whether the
+# scaling pass shares the loop budget with the two reductions (it does).
+EDGES = (("softmax", (("rows", 1), ("cols", 20000))), ("softmax", (("rows", 1), ("cols", 30000))))
 
 
 def correct(op: str, result: list[np.ndarray], x: np.ndarray, top: int) -> bool:
@@ -50,6 +41,22 @@ def correct(op: str, result: list[np.ndarray], x: np.ndarray, top: int) -> bool:
     return int(result[0].ravel()[0]) == top  # sample, topk: the first index is the maximum
 
 
+def check(device, root: Path, k: dict, rng) -> bool:
+    """Runs one compiled kernel on positive inputs whose rows end in a far larger element;
+    its device buffers are freed on return, while the device is still open."""
+    from agentc.bench.timing import random_input
+
+    fn = device.load((root / k["vmfb"]).read_bytes(), k["function"])
+    inputs = [random_input(shape, dtype, rng) for shape, dtype in k["inputs"]]
+    x = inputs[0]
+    np.abs(x, out=x)
+    top = x.shape[-1] - 1
+    x[..., top] = 1e6 if k["op"] == "sum_rows" else 50.0
+    out = fn(*[device.upload(a) for a in inputs])
+    result = [device.readback(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+    return correct(k["op"], result, x, top)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--iree-flag", action="append", default=[], dest="flags")
@@ -59,37 +66,30 @@ def main(argv=None) -> int:
     from agentc.runtime.devices import KINDS, usable
 
     from agentc.bench.artifacts import build
-    from agentc.bench.sweep import FULL
-    from agentc.bench.timing import Device, random_input
+    from agentc.bench.dispatch_grid import workgroup_sizes
+    from agentc.bench.sweep import FULL, Case
+    from agentc.bench.timing import Device
 
     if "vulkan" not in usable():
         print("no Vulkan device (install mesa-vulkan-drivers)", file=sys.stderr)
         return 1
     kind = KINDS["vulkan"]
-    cases = [c for c in FULL if c.op in OPS]  # all of them, also those the vulkan sweep skips
-    work = Path(tempfile.mkdtemp(prefix="vulkan-check-"))
-    manifest = build(cases, "vulkan", work, extra_flags=args.flags, variant="check")
-    device = Device("vulkan", staged_readback=True)
-    name = device.info.get("name", "vulkan")
-    rng = np.random.default_rng(0)
-    rows, alive = [], []
-    print(f"{name}; flags: {' '.join(args.flags) or '(none)'}")
-    for case, k in zip(cases, manifest["variants"]["check"]["kernels"]):
-        fn = device.load((work / k["vmfb"]).read_bytes(), k["function"])
-        inputs = [random_input(shape, dtype, rng) for shape, dtype in k["inputs"]]
-        x = inputs[0]
-        np.abs(x, out=x)
-        top = x.shape[-1] - 1
-        x[..., top] = 1e6 if k["op"] == "sum_rows" else 50.0
-        out = fn(*[device.upload(a) for a in inputs])
-        alive.append(out)  # results die with the device, not before
-        result = [device.readback(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
-        sizes = workgroup_sizes(case.build()[0], kind.target, [*kind.compile_flags, *args.flags])
-        ok = correct(k["op"], result, x, top)
-        rows.append({"kernel": k["name"], "correct": ok, "workgroup_sizes": sizes})
-        print(f"{k['name']:28s} {'OK' if ok else 'WRONG':5s}  invocations per workgroup {sizes}")
-    alive.clear()
-    device.close()
+    # All of them, also those the vulkan sweep leaves out.
+    cases = [c for c in FULL if c.op in OPS] + [Case(op, "f32", p) for op, p in EDGES]
+    flags = (*kind.compile_flags, *args.flags)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="vulkan-check-") as tmp:
+        manifest = build(cases, "vulkan", tmp, extra_flags=args.flags, variant="check")
+        device = Device("vulkan", staged_readback=kind.staged_readback)
+        name = device.info.get("name", "vulkan")
+        print(f"{name}; flags: {' '.join(args.flags) or '(none)'}")
+        rng = np.random.default_rng(0)
+        for case, k in zip(cases, manifest["variants"]["check"]["kernels"]):
+            ok = check(device, Path(tmp), k, rng)
+            sizes = workgroup_sizes(case.build()[0], kind.target, flags)  # cached by build
+            rows.append({"kernel": k["name"], "correct": ok, "workgroup_sizes": sizes})
+            print(f"{k['name']:28s} {'OK' if ok else 'WRONG':5s}  invocations per workgroup {sizes}")
+        device.close()
     wrong = [r["kernel"] for r in rows if not r["correct"]]
     print(f"wrong: {len(wrong)} of {len(rows)}" + (f" ({', '.join(wrong)})" if wrong else ""))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,9 @@ The model per class c is the roofline the defaults use, with measured rates:
 1, 8 and 32 dependent matmuls; the slope from 8 to 32 is what each further dispatch costs
 (it matters for agentc's own kernels, a whole encoder is ~35 dispatches, more than for the
 sweep's 1 to 4), and what the chain of 1 costs beyond that line extended back to one
-dispatch is what a call of a single dispatch pays on top (~90 us on the H200, where such a
-call's result allocation is freed synchronously; ~0 on this CPU and lavapipe). Dispatches
-are the IR's estimate, as placement knows them.
+dispatch is what a call of a single dispatch pays on top (large on the H200, where such a
+call's result allocation is freed synchronously; the values are in docs/bench.md).
+Dispatches are the IR's estimate, as placement knows them.
 
 `peak` and `bandwidth` are the device spec's, recorded in the profile when it was measured,
 so an efficiency is a share of the datasheet rate (it can exceed 1 where the spec is

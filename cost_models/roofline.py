@@ -266,9 +266,11 @@ def func_work(impl: ir.Operation) -> Work:
                key=lambda i: (i.flops, i.parallel))
     op_class = _op_class(infos)
     rows = [i.row_loop for i in infos if i.row_loop]
-    # A softmax's or layernorm's reductions share one dispatch (one shader, one loop budget);
+    # A softmax's or layernorm's reductions share one dispatch (one shader, one loop budget)
+    # with the pass that scales the row (on lavapipe 1 x 30,000 is wrong: 3 x 30,000 > 65,535);
     # other kernels' reductions are dispatches of their own.
-    row_loop = sum(rows) if op_class in ("softmax", "layernorm") else max(rows, default=0.0)
+    fused = op_class in ("softmax", "layernorm") and rows
+    row_loop = sum(rows) + max(rows) if fused else max(rows, default=0.0)
     return Work(sum(i.flops for i in infos), float(nbytes), max(len(roots), 1), op_class,
                 _first_float_dtype(ftype.inputs), main.parallel, row_loop)
 

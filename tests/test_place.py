@@ -142,25 +142,30 @@ def test_no_link_where_a_transfer_is_needed(tmp_path):
 def test_placement_keeps_kernels_off_a_device_whose_loops_would_stop_short():
     """With the CPU made slow, everything goes to the Vulkan device, except, once it has a
     loop limit below the vocabulary, greedy sampling (one invocation loops over the logits;
-    lavapipe would return a wrong token)."""
+    lavapipe would return a wrong token). With that device alone the node is an error."""
     import dataclasses
 
     from agentc.cost_models.catalog import load_catalog
     from agentc.cost_models.roofline import func_work
 
     from agentc.cluster import local_cluster
-    from agentc.compiler import impl_for, lower
+    from agentc.compiler import CompileOptions, lower, place_lowered
+    from agentc.kernels import impl_for
 
-    def placed(limit):
-        catalog = load_catalog()
-        catalog.devices["vulkan"] = dataclasses.replace(catalog.devices["vulkan"], profile="",
-                                                        max_loop_iterations=limit)
-        catalog.devices["cpu"] = dataclasses.replace(catalog.devices["cpu"], profile="",
-                                                     peak_flops=1e7, memory_bandwidth=1e6)
-        cluster = local_cluster(["cpu", "vulkan"], catalog)
-        low = lower(RAG, cluster=cluster)  # keeps the IR's context alive while it is read
+    catalog = load_catalog()
+    slow_cpu = dataclasses.replace(catalog.devices["cpu"], profile="", peak_flops=1e7,
+                                   memory_bandwidth=1e6)
+
+    def placed(limit, devices=("cpu", "vulkan")):
+        vulkan = dataclasses.replace(catalog.devices["vulkan"], profile="",
+                                     max_loop_iterations=limit)
+        specs = {"cpu": slow_cpu, "vulkan": vulkan}
+        cluster = local_cluster(list(devices), dataclasses.replace(
+            catalog, devices={d: specs[d] for d in devices}))
+        low = lower(RAG, cluster=cluster)
+        placement = place_lowered(low, cluster, CompileOptions(quiet=True))
         return {op.name: (op.device, func_work(impl_for(low.funcs, op.callee, "vulkan")).row_loop)
-                for op in _calls(agentc.place(RAG, cluster, objective="latency"))}
+                for op in _calls(placement)}
 
     free, limited = placed(None), placed(100)
     samples = [n for n in free if "/sample" in n]
@@ -168,9 +173,7 @@ def test_placement_keeps_kernels_off_a_device_whose_loops_would_stop_short():
     assert all(limited[n] == ("cpu", free[n][1]) for n in samples)
     assert all(row <= 100 for d, row in limited.values() if d == "vulkan")
     assert any(d == "vulkan" for d, _ in limited.values())
-    only_vulkan = local_cluster(["vulkan"], dataclasses.replace(
-        load_catalog(), devices={"vulkan": dataclasses.replace(
-            load_catalog().devices["vulkan"], max_loop_iterations=100)}))
-    with pytest.raises(agentc.AgentError, match=r"sample\d*' loops over a row of \d+ in one "
-                       r"dispatch.*max_loop_iterations: vulkan \(100\)"):
-        agentc.place(RAG, only_vulkan, objective="latency")
+    with pytest.raises(agentc.AgentError, match=r"rag_agent.py:\d+: node '[\w/]+': no listed "
+                       r"device can run it \(it loops over a row of \d+ in one dispatch, longer "
+                       r"than every device's max_loop_iterations \(vulkan: 100\)"):
+        placed(100, devices=("vulkan",))

@@ -60,14 +60,18 @@ def _analyse(text: str, function: str) -> dict:
 ANALYSED = ("op_class", "dtype", "flops", "bytes", "dispatches", "parallel")
 
 
-def refresh_overheads(measured: dict) -> None:
-    """Recomputes a profile's per-call overheads from its stored probes, so profiles measured
-    before a change to `run_artifacts.overheads` are fitted with the current one."""
+def refresh(measured: dict, progress: bool = False) -> int:
+    """Brings stored measurements up to the current cost model before a refit: each kernel
+    re-analysed (`reanalyse`) and the per-call overheads recomputed from the stored probes
+    (`run_artifacts.overheads`). Returns how many kernels changed."""
     from agentc.bench.run_artifacts import overheads
 
+    changed = reanalyse(measured["kernels"], measured["target"], measured.get("flags"),
+                        progress=progress)
     probes = (measured.get("overheads") or {}).get("probes")
     if probes:
         measured["overheads"] = overheads(probes)
+    return changed
 
 
 def reanalyse(kernels: list[dict], target: str | None = None, flags: list[str] | None = None,

@@ -83,16 +83,14 @@ def _run(args) -> int:
         for flag in ("compile_only", "quick", "artifacts", "kernels"):
             if getattr(args, flag):
                 raise BenchError(f"--{flag.replace('_', '-')} does not apply to --fit")
-        from agentc.bench.artifacts import reanalyse, refresh_overheads
+        from agentc.bench.artifacts import refresh
         from agentc.cost_models.profile import read_json, validate_measurements
 
         measured = read_json(args.fit)
         validate_measurements(measured, args.fit)
-        changed = reanalyse(measured["kernels"], measured["target"], measured.get("flags"),
-                            progress=not args.quiet)
+        changed = refresh(measured, progress=not args.quiet)
         if changed:
             _log(args, f"{changed} kernels re-analysed under the current cost model")
-        refresh_overheads(measured)
         profile = calibrate(measured, args.fit)
         if args.compare:
             from agentc.bench.report import comparison

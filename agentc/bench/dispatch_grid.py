@@ -3,17 +3,17 @@
 A GPU runs a dispatch's workgroups in waves of (about) one per compute unit, so a dispatch
 of 24 workgroups on a 132-SM H200 takes as long as one of 132: IREE's f32 matmuls, tiled
 32x128 per workgroup, follow their per-workgroup depth (K) and not their FLOPs until they
-fill the GPU (measured: 128x768x768 and 128x768x3072 both take ~360 us, 128x3072x768 takes
-1270 us). The roofline can only price that with the grid IREE actually chose, so the
+fill the GPU (measured: 128x768x768 and 128x768x3072 both take ~390 us, 128x3072x768 takes
+1173 us on an H200). The roofline can only price that with the grid IREE actually chose, so the
 bench records it: the module is compiled to `executable-targets`, where each export's
 workgroup count is resolved to constants for static shapes.
 
-Results are cached by content hash, like compiled modules.
+The listing is cached by content hash, like compiled modules; the grid and the workgroup
+sizes are read off it.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 
@@ -24,6 +24,7 @@ _EXPORT = re.compile(
     r"hal\.executable\.export public @(\S+) .*?count\(.*?\{(.*?)hal\.return (%\S+), (%\S+), (%\S+) :",
     re.DOTALL)
 _CONSTANT = re.compile(r"(%\S+) = arith\.constant (\d+) : index")
+_WORKGROUP_SIZE = re.compile(r"workgroup_size = \[(\d+) : index, (\d+) : index, (\d+) : index\]")
 # IREE names a dispatch <function>_dispatch_<n>_<root kind>_<iteration shape>_<types>.
 _ROOT_SHAPE = re.compile(r"_dispatch_\d+_[a-z_]*?_?(\d+(?:x\d+)*)(?:_|x[a-z]|$)")
 
@@ -49,19 +50,34 @@ def parse_grid(text: str) -> list[list[int]]:
     return grid
 
 
-def dispatch_grid(text: str, target: str, flags: tuple[str, ...]) -> list[list[int]]:
-    """[iteration size, workgroups] per dispatch of `text` compiled for IREE `target`."""
+def parse_workgroup_sizes(text: str) -> list[int]:
+    """Invocations per workgroup of each dispatch of an `executable-targets` listing: on
+    Vulkan a reduction over one row gets a single invocation looping over the row."""
+    return [int(x) * int(y) * int(z) for x, y, z in _WORKGROUP_SIZE.findall(text)]
+
+
+def executable_listing(text: str, target: str, flags: tuple[str, ...]) -> str:
+    """`text` compiled for IREE `target` up to `executable-targets` (cached by content)."""
     import iree.compiler as ic
 
-    path = cache_dir() / "grid" / f"{cache_key(text, target, flags)[:32]}.json"
+    path = cache_dir() / "listing" / f"{cache_key(text, target, flags)[:32]}.mlir"
     if path.exists():
-        return json.loads(path.read_text())
+        return path.read_text()
     try:
         listing = ic.compile_str(text, target_backends=[target],
                                  extra_args=[*flags, "--compile-to=executable-targets"])
     except ic.CompilerToolError as e:
         raise GridError(f"iree-compile (executable-targets, {target}) failed: {first_error(e)}") from None
-    grid = parse_grid(listing.decode() if isinstance(listing, bytes) else listing)
-    write_atomic(path, json.dumps(grid).encode())
-    return grid
+    listing = listing.decode() if isinstance(listing, bytes) else listing
+    write_atomic(path, listing.encode())
+    return listing
 
+
+def dispatch_grid(text: str, target: str, flags: tuple[str, ...]) -> list[list[int]]:
+    """[iteration size, workgroups] per dispatch of `text` compiled for IREE `target`."""
+    return parse_grid(executable_listing(text, target, flags))
+
+
+def workgroup_sizes(text: str, target: str, flags: tuple[str, ...]) -> list[int]:
+    """Invocations per workgroup of each dispatch of `text` compiled for IREE `target`."""
+    return parse_workgroup_sizes(executable_listing(text, target, flags))

@@ -130,12 +130,11 @@ CHAIN_PROBE = re.compile(r"chain_[a-z0-9]+_(\d+)x\d+")
 
 def overheads(probes: dict[str, dict]) -> dict:
     """Per-call costs from the probes: the call (identity), the first dispatch (a one-element
-    add), each further dispatch (the slope of the matmul chains of 2 or more dispatches)
-    and what a call of a single dispatch pays beyond that line extended back to one
-    dispatch (`single_dispatch_s`). On the H200 a one-dispatch call costs ~100 us more than
-    calls of several, whose intermediates keep the result allocation off the synchronous
-    free (docs/gpu-h200.md); elsewhere the term comes out near zero. `--fit` recomputes
-    this from stored probes, so older profiles get it too."""
+    add), each further dispatch (the slope through the matmul chains of 2 or more
+    dispatches, at least 0) and what the chain of 1 costs above the shortest of those less
+    its further dispatches (`single_dispatch_s`: large on the H200, where a call whose
+    result is one dispatch's output frees it synchronously, docs/gpu-h200.md). `--fit`
+    recomputes this from stored probes, so older profiles get it too."""
     call = probes.get("identity", {}).get("seconds")
     tiny = probes.get("add_f32_1", {}).get("seconds")
     chains = sorted((int(m.group(1)), p["seconds"]) for name, p in probes.items()

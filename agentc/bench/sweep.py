@@ -10,10 +10,12 @@ would take too long on (lavapipe runs shaders on the CPU) and cuda adds large an
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agentc.bench import mlir_text, torch_kernels
+from agentc.cost_models.catalog import load_catalog
 
 # Largest work per kernel per target: keeps a full sweep within minutes.
 LIMITS = {"cpu": (4e9, 3e8), "vulkan": (4e8, 7e7), "cuda": (1e15, 2e9)}  # (flops, bytes)
@@ -38,6 +40,15 @@ class Case:
     def build(self) -> tuple[str, str]:
         """(module text, exported function name)."""
         return BUILDERS[self.op](self)
+
+    def row_loop(self) -> int:
+        """Rough `Work.row_loop` (the IR's count, cost_models/roofline.py): what one
+        invocation loops over in a one-row sum or softmax (max, exp-sum and scale: three
+        passes), or in sampling's and top-k's arg-reductions over the whole row."""
+        p = self.p
+        if self.op in ("sum_rows", "softmax") and p["rows"] == 1:
+            return p["cols"] * (3 if self.op == "softmax" else 1)
+        return {"sample": p.get("vocab", 0), "topk": p.get("n", 0)}.get(self.op, 0)
 
     def estimate(self) -> tuple[float, float]:
         """Rough (flops, bytes) to decide what fits a target's limits; the exact counts come
@@ -174,23 +185,6 @@ CUDA_EXTRA = [
 ]
 
 
-# Lavapipe stops an invocation's loops after 65,535 iterations in all (llvmpipe's
-# LP_MAX_TGSI_LOOP_ITERATIONS), and IREE's baseline SPIR-V gives a reduction over one row a
-# single invocation: longer rows compute wrong results there (bench/vulkan_results_check.py),
-# so their times describe no real kernel and the vulkan sweep leaves them out.
-LAVAPIPE_LOOP_LIMIT = 65535
-
-
-def one_invocation_loop(case: Case) -> int:
-    """Iterations of the single-invocation loops IREE's SPIR-V gives `case` (0 if none): a
-    one-row sum or softmax (three passes: max, exp-sum, scale), sampling's and top-k's
-    arg-reductions over the whole row."""
-    p = case.p
-    if case.op in ("sum_rows", "softmax") and p["rows"] == 1:
-        return p["cols"] * (3 if case.op == "softmax" else 1)
-    return {"sample": p.get("vocab", 0), "topk": p.get("n", 0)}.get(case.op, 0)
-
-
 def sweep(target: str, quick: bool, ops: list[str] | None = None) -> list[Case]:
     """The overhead probes, then the kernels that fit the target's limits (only the `ops`
     given, e.g. ["gemm", "add"], when given)."""
@@ -198,11 +192,12 @@ def sweep(target: str, quick: bool, ops: list[str] | None = None) -> list[Case]:
     if target == "cuda" and not quick:
         cases += CUDA_EXTRA
     max_flops, max_bytes = LIMITS[target]
+    # A device whose shaders stop loops early (lavapipe) computes longer rows wrong
+    # (bench/vulkan_results_check.py): their times would describe no real kernel.
+    max_loop = load_catalog().devices[target].max_loop_iterations or math.inf
     def fits(c: Case) -> bool:
         flops, nbytes = c.estimate()[:2]
-        if target == "vulkan" and one_invocation_loop(c) > LAVAPIPE_LOOP_LIMIT:
-            return False
-        return flops <= max_flops and nbytes <= max_bytes
+        return flops <= max_flops and nbytes <= max_bytes and c.row_loop() <= max_loop
 
     kept = [c for c in cases if fits(c) and (not ops or c.op in ops)]
     return OVERHEADS + kept
