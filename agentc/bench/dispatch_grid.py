@@ -8,12 +8,13 @@ fill the GPU (measured: 128x768x768 and 128x768x3072 both take ~390 us, 128x3072
 bench records it: the module is compiled to `executable-targets`, where each export's
 workgroup count is resolved to constants for static shapes.
 
-The listing is cached by content hash, like compiled modules; the grid and the workgroup
-sizes are read off it.
+The same listing gives each dispatch's invocations per workgroup (`workgroup_sizes`). The
+grid and the sizes are cached by content hash, like compiled modules; the listing is not.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -56,28 +57,31 @@ def parse_workgroup_sizes(text: str) -> list[int]:
     return [int(x) * int(y) * int(z) for x, y, z in _WORKGROUP_SIZE.findall(text)]
 
 
-def executable_listing(text: str, target: str, flags: tuple[str, ...]) -> str:
-    """`text` compiled for IREE `target` up to `executable-targets` (cached by content)."""
+def _codegen(text: str, target: str, flags: tuple[str, ...]) -> dict:
+    """The grid and workgroup sizes of `text` compiled for IREE `target` up to
+    `executable-targets`, cached by content (the listing itself, up to ~1 MB for cuda, is not
+    kept)."""
     import iree.compiler as ic
 
-    path = cache_dir() / "listing" / f"{cache_key(text, target, flags)[:32]}.mlir"
+    path = cache_dir() / "codegen" / f"{cache_key(text, target, flags)[:32]}.json"
     if path.exists():
-        return path.read_text()
+        return json.loads(path.read_text())
     try:
         listing = ic.compile_str(text, target_backends=[target],
                                  extra_args=[*flags, "--compile-to=executable-targets"])
     except ic.CompilerToolError as e:
         raise GridError(f"iree-compile (executable-targets, {target}) failed: {first_error(e)}") from None
     listing = listing.decode() if isinstance(listing, bytes) else listing
-    write_atomic(path, listing.encode())
-    return listing
+    facts = {"grid": parse_grid(listing), "workgroup_sizes": parse_workgroup_sizes(listing)}
+    write_atomic(path, json.dumps(facts).encode())
+    return facts
 
 
 def dispatch_grid(text: str, target: str, flags: tuple[str, ...]) -> list[list[int]]:
     """[iteration size, workgroups] per dispatch of `text` compiled for IREE `target`."""
-    return parse_grid(executable_listing(text, target, flags))
+    return _codegen(text, target, flags)["grid"]
 
 
 def workgroup_sizes(text: str, target: str, flags: tuple[str, ...]) -> list[int]:
     """Invocations per workgroup of each dispatch of `text` compiled for IREE `target`."""
-    return parse_workgroup_sizes(executable_listing(text, target, flags))
+    return _codegen(text, target, flags)["workgroup_sizes"]
