@@ -5,8 +5,8 @@ iterations in all (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS, shared by all loops of
 shader). IREE's baseline SPIR-V target has no subgroups, so it compiles a reduction over
 one row into a workgroup of one invocation that loops over the whole row: past that count
 the result is silently wrong (a 1 x 4M sum returns the sum of its first 65,536 elements).
-This compiles the sweep's sum_rows, sample, softmax and topk kernels for vulkan (optionally
-with extra IREE flags), runs them on positive inputs whose last element of each row is far
+This compiles the sweep's sum_rows, sample, softmax and topk kernels, and one-row
+softmaxes either side of 65,535 / 3, for vulkan (optionally with extra IREE flags), runs them on positive inputs whose last element of each row is far
 larger than the rest (a loop cut short misses it) and prints, per kernel, OK or WRONG with
 the dispatches' workgroup sizes.
 
