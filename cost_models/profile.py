@@ -56,9 +56,14 @@ import numpy as np
 
 HOLDOUT_EVERY = 3  # the 3rd, 6th, ... kernel of each swept op (in sweep order) is held out
 FALLBACK = "all"  # the calibration fitted on every class, for classes the sweep lacks
+RAGGED = ".ragged"  # suffix of a GEMM class's calibration for output columns off the tile
 DRAM = "@dram"  # suffix of a class's calibration for working sets beyond the cache
 CACHE_SPLIT_MIN_GAIN_PCT = 1.0  # a class splits at a cache size only if it pays this much
 CACHE_SPLIT_MIN_POINTS = 3  # fitted kernels needed on each side of a split
+# Tiles of GEMM output columns the fit tries (python bench/ragged_columns.py): on lavapipe
+# 1,000 to 1,056 columns run 4-5x slower per FLOP than 1,024 or 1,088; on this CPU 1,000
+# runs 2-2.4x slower, 1,008 and 1,056 about as fast as 1,024.
+TILE_COLUMNS = (16, 64)
 
 
 class ProfileError(ValueError):
@@ -96,15 +101,16 @@ class Profile:
     single_dispatch_s: float  # what a call of one dispatch pays beyond that
     memory_curve: MemoryCurve
     slots: int | None  # concurrent workgroups a wave holds; None: no wave term
+    tile_columns: int | None  # GEMM output columns off this tile are ragged; None: not judged
     mape_pct_holdout: float | None
     mape_pct_all: float
     data: dict
 
-    def calibration(self, op_class: str, dtype: str = "f32", nbytes: float = 0.0
-                    ) -> tuple[Calibration, str]:
+    def calibration(self, op_class: str, dtype: str = "f32", nbytes: float = 0.0,
+                    aligned: bool = True) -> tuple[Calibration, str]:
         """The calibration that prices a kernel (see `calibration_for`)."""
         key = calibration_for({k: c.cache_bytes for k, c in self.calibrations.items()},
-                              op_class, dtype, nbytes)
+                              op_class, dtype, nbytes, aligned)
         if key is None:
             raise ProfileError(f"{self.path}: calibration.classes: no '{op_class}' and no '{FALLBACK}'")
         return self.calibrations[key], key
@@ -112,13 +118,14 @@ class Profile:
     def predict(self, flops: float, nbytes: float, op_class: str, dtype: str = "f32",
                 dispatches: int = 1, peak_flops: float | None = None,
                 memory_bandwidth: float | None = None, grid=None,
-                parallel: float = 1.0) -> tuple[float, str]:
+                parallel: float = 1.0, columns: int = 0) -> tuple[float, str]:
         """Seconds for one call, and the calibration key that priced it. `peak_flops` and
         `memory_bandwidth` price another device of the same runtime: the efficiencies of
         the kernels IREE produces carry over, the datasheet rates change. `grid` is the
         kernel's [iteration size, workgroups] per dispatch, where known; without it the
-        waves are inferred from `parallel`, its output elements."""
-        cal, key = self.calibration(op_class, dtype, nbytes)
+        waves are inferred from `parallel`, its output elements. `columns` are a GEMM's
+        output columns: off the profile's tile, the class's `.ragged` calibration applies."""
+        cal, key = self.calibration(op_class, dtype, nbytes, not ragged(columns, self.tile_columns))
         if self.slots:
             flops *= wave_factor(grid, self.slots) if grid else nearest_waves(cal.waves, parallel)
         extra = dispatch_cost(dispatches, self.dispatch_extra_s, self.single_dispatch_s)
@@ -198,17 +205,34 @@ def nearest_waves(pairs, parallel: float) -> float:
     return min(pairs, key=lambda pw: abs(math.log(max(pw[0], 1.0)) - x))[1]
 
 
-def calibration_key(op_class: str, dtype: str) -> str:
-    return op_class if dtype == "f32" else f"{op_class}.{dtype}"
+def calibration_key(op_class: str, dtype: str, aligned: bool = True) -> str:
+    """`matmul`, `matmul.f16`, `matmul.ragged` (output columns not a whole number of
+    tiles: IREE generates slower code for every tile), `matmul.f16.ragged`."""
+    key = op_class if dtype == "f32" else f"{op_class}.{dtype}"
+    return key if aligned else f"{key}{RAGGED}"
+
+
+def ragged(columns: float, tile: int | None) -> bool:
+    """Whether a GEMM's output columns leave a partial tile: more than one tile, and not a
+    whole number of them (IREE then generates slower code for every tile)."""
+    return bool(tile) and columns > tile and columns % tile != 0
+
+
+def kernel_key(k: dict, tile: int | None = None) -> str:
+    """The calibration key of a measured kernel record, with GEMM output columns judged
+    against `tile`."""
+    return calibration_key(k["op_class"], k["dtype"], not ragged(k.get("columns", 0), tile))
 
 
 def calibration_for(cache_bytes: dict[str, float | None], op_class: str, dtype: str,
-                    nbytes: float) -> str | None:
+                    nbytes: float, aligned: bool = True) -> str | None:
     """The most specific calibration for a kernel, among those fitted (key -> its cache
-    size): its class and dtype, its class, then the fit over all classes; within one, the
-    `@dram` tier where the working set exceeds the cache size. The fit scores held-out
-    kernels with the same choice."""
-    for key in (calibration_key(op_class, dtype), op_class, FALLBACK):
+    size): its class, dtype and alignment, its class and dtype, its class, then the fit over
+    all classes; within one, the `@dram` tier where the working set exceeds the cache size.
+    The fit scores held-out kernels with the same choice."""
+    chain = (calibration_key(op_class, dtype, aligned), calibration_key(op_class, dtype),
+             op_class, FALLBACK)
+    for key in dict.fromkeys(chain):
         if key in cache_bytes:
             cache = cache_bytes[key]
             if cache is not None and nbytes > cache and key + DRAM in cache_bytes:
@@ -307,9 +331,12 @@ def profile_from_dict(data, path) -> Profile:
     slots = cal.get("slots")
     if slots is not None:
         slots = int(_field(cal, "slots", float, "calibration", path, positive=True))
+    tile = cal.get("tile_columns")
+    if tile is not None:
+        tile = int(_field(cal, "tile_columns", float, "calibration", path, positive=True))
     return Profile(Path(path), data["target"], float(data["spec"]["peak_flops"]),
                    float(data["spec"]["memory_bandwidth"]), calibrations, extra, single,
-                   _memory_curve(cal, path), slots, holdout,
+                   _memory_curve(cal, path), slots, tile, holdout,
                    _field(cal, "mape_pct_all", float, "calibration", path), data)
 
 
@@ -454,7 +481,7 @@ def _split(fitter: _Fitter, idx: list[int], min_points: int = CACHE_SPLIT_MIN_PO
     return best
 
 
-def _waves(kernels: list[dict], held: list[bool], slots: int) -> np.ndarray:
+def _waves(kernels: list[dict], held: list[bool], slots: int, tile: int | None) -> np.ndarray:
     """Each kernel's wave factor; one without a recorded grid gets that of the fitted kernel
     of its class (and dtype) nearest in parallel extent among those with a grid. (A class's
     stored `waves`, which `Profile.predict` reads, are those of its calibration's fitted
@@ -463,10 +490,9 @@ def _waves(kernels: list[dict], held: list[bool], slots: int) -> np.ndarray:
     by_class: dict[str, list[tuple[float, float]]] = {}
     for k, q, h in zip(kernels, known, held):
         if q is not None and not h:
-            by_class.setdefault(calibration_key(k["op_class"], k["dtype"]), []).append(
-                (float(k.get("parallel", 1.0)), q))
+            by_class.setdefault(kernel_key(k, tile), []).append((float(k.get("parallel", 1.0)), q))
     return np.array([q if q is not None else nearest_waves(
-        by_class.get(calibration_key(k["op_class"], k["dtype"]), ()), float(k.get("parallel", 1.0)))
+        by_class.get(kernel_key(k, tile), ()), float(k.get("parallel", 1.0)))
         for k, q in zip(kernels, known)])
 
 
@@ -479,16 +505,14 @@ def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT
     only to compare models: bench/fit_variants.py)."""
     kernels = data["kernels"]
     units = (data.get("device") or {}).get("compute_units")
-    best = _fit(data, statistic, min_points, min_gain, None, share)
-    if units and any(k.get("grid") for k in kernels):
-        waved = _fit(data, statistic, min_points, min_gain, int(units), share)
-        if waved["mape_pct_fitted"] < best["mape_pct_fitted"]:
-            best = waved
-    return best
+    slots = [None, int(units)] if units and any(k.get("grid") for k in kernels) else [None]
+    tiles = [None] + [t for t in TILE_COLUMNS if any(ragged(k.get("columns", 0), t) for k in kernels)]
+    fits = [_fit(data, statistic, min_points, min_gain, s, share, t) for s in slots for t in tiles]
+    return min(fits, key=lambda f: f["mape_pct_fitted"])
 
 
 def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
-         slots: int | None, share) -> dict:
+         slots: int | None, share, tile: int | None = None) -> dict:
     """The `calibration` section for a profile's measurements (see module docstring),
     fitted to each kernel's `statistic` (the median; "trimmed_mean_s" is the mean between
     p10 and p90, "p10_s" the quiet-machine view).
@@ -504,9 +528,9 @@ def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
     over = data.get("overheads") or {}
     extra, single = (over.get("dispatch_extra_s") or 0.0), (over.get("single_dispatch_s") or 0.0)
     curve = MemoryCurve.measure([k for k, h in zip(kernels, held) if not h], statistic)
-    waves = _waves(kernels, held, slots) if slots else None
+    waves = _waves(kernels, held, slots, tile) if slots else None
     fitter = _Fitter(kernels, statistic, extra, single, curve, waves, share)
-    base = [calibration_key(k["op_class"], k["dtype"]) for k in kernels]
+    base = [kernel_key(k, tile) for k in kernels]
     every = range(len(kernels))
     groups: dict[str, tuple[np.ndarray, list[int], float | None]] = {}
     keys = list(base)
@@ -527,7 +551,8 @@ def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
     fitted_caches = {key: cache for key, (_, _, cache) in groups.items()}
     for i in unfitted:  # priced as Profile.calibration will price them
         k = kernels[i]
-        keys[i] = calibration_for(fitted_caches, k["op_class"], k["dtype"], fitter.bytes[i])
+        keys[i] = calibration_for(fitted_caches, k["op_class"], k["dtype"], fitter.bytes[i],
+                                  not ragged(k.get("columns", 0), tile))
         if keys[i] != FALLBACK:
             groups[keys[i]][1].append(i)
     predicted = np.array([fitter.predict(groups[keys[i]][0], [i])[0] for i in every])
@@ -555,6 +580,7 @@ def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
                  " (1 without slots)",
         "peak_flops": peak, "memory_bandwidth": bw, "statistic": statistic,
         "slots": slots,
+        "tile_columns": tile,
         "dispatch_extra_s": extra,
         "single_dispatch_s": single,
         "memory_curve": curve.to_json(),

@@ -45,6 +45,8 @@ VECTOR_KINDS = ("matvec", "vecmat", "vecmat_t")
 CONTRACTION_KINDS = ("contraction", *VECTOR_KINDS)
 DISPATCH_ROOTS = (*CONTRACTION_KINDS, "reduction", "serial_sum", "argreduce")
 
+MATMUL_CLASSES = ("matmul", *VECTOR_KINDS)
+
 OP_CLASSES = ("matmul", "matvec", "vecmat", "vecmat_t", "attention", "softmax", "layernorm",
               "reduction", "serial_sum", "topk", "elementwise")
 
@@ -63,6 +65,9 @@ class Work:
     # reduction one workgroup, IREE's baseline SPIR-V one invocation looping over the row,
     # which a device with a loop limit (lavapipe's 65,535) cuts short (`runs_on`).
     row_loop: float = 0.0
+    # A GEMM-like kernel's output columns (its largest contraction's; 0 for other classes):
+    # IREE tiles them, and a count off the tile takes slower code (profile.ragged).
+    columns: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class _OpInfo:
     exponential: bool = False  # a softmax's exp, as opposed to a layernorm's rsqrt
     parallel: float = 1.0  # product of the op's parallel loop ranges
     row_loop: float = 0.0  # its reduction's length, where it reduces a single row
+    columns: int = 0  # a contraction's output columns (its result's last dimension)
 
 
 def _shape(t: ir.Type) -> list[int]:
@@ -144,7 +150,7 @@ def _named_contraction(op: ir.Operation) -> _OpInfo:
     flops = 2.0 * parallel * (lhs[-1] if lhs else 1)
 
     def info(kind: str) -> _OpInfo:
-        return _OpInfo(kind, flops, False, parallel=parallel)
+        return _OpInfo(kind, flops, False, parallel=parallel, columns=out[-1] if out else 1)
 
     if name in ("linalg.matvec", "linalg.batch_matvec", "linalg.dot"):
         return info("matvec")
@@ -185,14 +191,16 @@ def _analyse(op: ir.Operation) -> _OpInfo:
             only = [set(dims) & free - set().union(*(set(o) for o in inputs if o is not dims))
                     for dims in inputs]
             sizes = [math.prod(ranges[d] for d in s) for s in only[:2]]
+            out = _shape(op.results[0].type) if op.results else []
+            columns = out[-1] if out else 1
             if len(sizes) == 2 and min(sizes) > 1:
-                return _OpInfo("contraction", flops, False, parallel=parallel)
+                return _OpInfo("contraction", flops, False, parallel=parallel, columns=columns)
             big = max(inputs, key=lambda dims: math.prod(ranges[d] for d in dims))
             kind = _vector_kind(bool(big) and big[-1] in reduction)
             # A first operand with a unit row of its own is x[1,k] @ W^T written as a matmul.
             if kind == "matvec" and len(sizes) == 2 and only[0] and sizes[0] == 1 and only[1]:
                 kind = "vecmat_t"
-            return _OpInfo(kind, flops, False, parallel=parallel)
+            return _OpInfo(kind, flops, False, parallel=parallel, columns=columns)
         if reduction:
             row = float(math.prod(ranges[d] for d in reduction)) if parallel == 1 else 0.0
             # torch-mlir lowers amax/amin as max-with-index; an unused index is dead code.
@@ -272,7 +280,17 @@ def func_work(impl: ir.Operation) -> Work:
     fused = op_class in ("softmax", "layernorm") and rows
     row_loop = sum(rows) + max(rows) if fused else max(rows, default=0.0)
     return Work(sum(i.flops for i in infos), float(nbytes), max(len(roots), 1), op_class,
-                _first_float_dtype(ftype.inputs), main.parallel, row_loop)
+                _first_float_dtype(ftype.inputs), main.parallel, row_loop,
+                _columns(op_class, infos))
+
+
+def _columns(op_class: str, infos: list[_OpInfo]) -> int:
+    """A GEMM-like kernel's output columns, those of its largest contraction (what IREE
+    tiles); 0 for other classes, which are not judged by them."""
+    contractions = [i for i in infos if i.kind in CONTRACTION_KINDS]
+    if op_class not in MATMUL_CLASSES or not contractions:
+        return 0
+    return max(contractions, key=lambda i: i.flops).columns
 
 
 def runs_on(work: Work, spec: DeviceSpec) -> bool:
@@ -287,7 +305,7 @@ def kernel_estimate(work: Work, spec: DeviceSpec, profile: Profile | None = None
     if profile is not None:
         seconds, key = profile.predict(work.flops, work.bytes, work.op_class, work.dtype,
                                        work.dispatches, spec.peak_flops, spec.memory_bandwidth,
-                                       parallel=work.parallel)
+                                       parallel=work.parallel, columns=work.columns)
         return Estimate(seconds, f"profile:{profile.path.name}", key)
     compute = work.flops / (spec.peak_flops * spec.compute_efficiency)
     memory = work.bytes / (spec.memory_bandwidth * spec.memory_efficiency)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from agentc.cost_models.catalog import load_catalog
-from agentc.cost_models.profile import ProfileError, fit, load_profile, wave_factor
+from agentc.cost_models.profile import ProfileError, fit, load_profile, ragged, wave_factor
 from agentc.cost_models.roofline import Work, func_work, kernel_estimate, kernel_time, runs_on
 from torch_mlir import ir
 
@@ -239,6 +239,61 @@ def test_an_unknown_class_falls_back_to_the_fit_over_all_classes(tmp_path):
     profile = load_profile(write_fitted(tmp_path, synthetic_profile(noise=0.0)))
     _, key = profile.calibration("topk", "f16")
     assert key == "all"
+
+
+@pytest.mark.parametrize("make, columns, aligned", [
+    (lambda: torch_linear(1, 384, 1000), 1000, False),  # a search over 1,000 passages
+    (lambda: torch_linear(1, 384, 1024), 1024, True),
+    (lambda: torch_linear(128, 384, 1000), 1000, False),
+    (lambda: torch_linear(100, 384, 384), 384, True),  # rows are not judged, only columns
+    (lambda: mlir_text.matmul("k", 1, 384, 1000, "f32"), 1000, False),  # x @ W
+    (lambda: mlir_text.matvec("k", 1000, 384, "f32"), 1000, False),  # W x: 1,000 outputs
+    (lambda: mlir_text.matmul("k", 32, 32, 32, "f32"), 32, True),  # one tile holds them all
+])
+def test_a_gemms_output_columns_off_the_tile_make_it_ragged(make, columns, aligned):
+    text = make()
+    w = work_of(*text) if isinstance(text, tuple) else work_of(text)
+    assert w.columns == columns
+    assert ragged(w.columns, 64) is not aligned
+
+
+def test_only_gemm_like_kernels_are_judged_ragged():
+    from agentc.bench import torch_kernels
+
+    assert work_of(torch_kernels.softmax("k", 8, 1000, "f32")).columns == 0
+    assert work_of(mlir_text.elementwise("k", "addf", 1000, "f32")).columns == 0
+
+
+def torch_linear(m: int, k: int, n: int) -> tuple[str, str]:
+    from agentc.bench import torch_kernels
+
+    return torch_kernels.linear("k", m, k, n, "f32"), "k"
+
+
+def test_ragged_gemms_get_a_calibration_of_their_own(tmp_path):
+    """Ragged GEMMs 4x slower per FLOP than aligned ones: the fit prices them apart, and a
+    class without ragged kernels prices a ragged one as an aligned one."""
+    data = synthetic_profile(noise=0.0)
+    ragged = [dict(k, name=k["name"] + "r", columns=1000,
+                   measured_s=(k["measured_s"] - 25e-6 - (k["dispatches"] - 1) * DISPATCH_EXTRA) * 4
+                   + 25e-6 + (k["dispatches"] - 1) * DISPATCH_EXTRA)
+              for k in data["kernels"] if k["op_class"] == "matmul" and k["flops"] > 1e7]
+    data["kernels"] += ragged
+    profile = load_profile(write_fitted(tmp_path, data))
+    for k in ragged:
+        seconds, key = profile.predict(k["flops"], k["bytes"], "matmul", dispatches=k["dispatches"],
+                                       columns=1000)
+        assert key == "matmul.ragged"
+        assert seconds == pytest.approx(k["measured_s"], rel=0.05)
+        assert profile.predict(k["flops"], k["bytes"], "matmul", dispatches=k["dispatches"])[0] \
+            < 0.5 * k["measured_s"]
+    assert profile.tile_columns in (16, 64)
+    assert profile.predict(1e6, 1e6, "matmul", columns=1024)[1] == "matmul"
+    assert profile.predict(1e6, 1e6, "elementwise", columns=1000)[1] == "elementwise"
+    spec = load_catalog().devices["cpu"]
+    k = ragged[-1]
+    w = Work(k["flops"], k["bytes"], k["dispatches"], "matmul", columns=1000)
+    assert kernel_estimate(w, spec, profile).calibration == "matmul.ragged"
 
 
 def test_held_out_kernels_are_every_third_of_each_class(tmp_path):

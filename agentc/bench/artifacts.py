@@ -54,10 +54,10 @@ def _analyse(text: str, function: str) -> dict:
                   for t in ftype.inputs]
     return {"op_class": work.op_class, "dtype": work.dtype, "flops": work.flops,
             "bytes": work.bytes, "dispatches": work.dispatches, "parallel": work.parallel,
-            "inputs": inputs}
+            "columns": work.columns, "inputs": inputs}
 
 
-ANALYSED = ("op_class", "dtype", "flops", "bytes", "dispatches", "parallel")
+ANALYSED = ("op_class", "dtype", "flops", "bytes", "dispatches", "parallel", "columns")
 
 
 def refresh(measured: dict, progress: bool = False) -> int:

@@ -54,7 +54,7 @@ class Case:
         """Rough (flops, bytes) to decide what fits a target's limits; the exact counts come
         from the IR (cost_models.roofline)."""
         p, width = self.p, (2 if self.dtype == "f16" else 4)
-        if self.op in ("gemm", "gemm_tb"):
+        if self.op in ("gemm", "gemm_tb", "linear"):
             m, k, n = p["m"], p["k"], p["n"]
             return 2.0 * m * k * n, width * (m * k + k * n) + 4 * m * n
         if self.op == "gemv":
@@ -96,6 +96,8 @@ BUILDERS: dict[str, Callable[[Case], tuple[str, str]]] = {
                                                              c.dtype)),
     "attention": lambda c: _named(c, torch_kernels.attention(c.name, c.p["heads"], c.p["seq"],
                                                              c.p["head_dim"], c.dtype)),
+    "linear": lambda c: _named(c, torch_kernels.linear(c.name, c.p["m"], c.p["k"], c.p["n"],
+                                                       c.dtype)),
     "topk": lambda c: torch_kernels.topk(c.p["n"], c.p["k"]),
     "sample": lambda c: _named(c, torch_kernels.sample(c.name, c.p["vocab"])),
     "similarity": lambda c: torch_kernels.similarity(c.p["n"], c.p["dim"]),
@@ -129,12 +131,21 @@ FULL = [
                                       (1, 576, 8192), (1, 4096, 4096)]),
     # Beyond the caches a strided x @ W slows far more than a stream does.
     *_cases("gemm", "f32", "m,k,n", [(1, 2048, 4096), (1, 1536, 8192), (1, 8192, 2048)]),
+    # Output columns that are not a whole number of 64-wide tiles (see `linear` below).
+    *_cases("gemm", "f32", "m,k,n", [(1, 384, 1000), (1, 768, 3000)]),
     # Chains of distinct decode-sized weights: many dispatches per call, as in a decode step.
     *_cases("vecmat_chain", "f32", "k,n,count", [(576, 1536, 4), (576, 1536, 8), (768, 3072, 4),
                                                   (576, 1536, 16), (576, 1536, 24)]),
     *_cases("gemv", "f32", "n,k", [(384, 384), (768, 768), (1536, 576), (3072, 768),
-                                    (2048, 2048), (8192, 576), (4096, 4096), (8192, 2048)]),
+                                    (2048, 2048), (8192, 576), (4096, 4096), (8192, 2048),
+                                    (1000, 384), (3000, 768), (5000, 576)]),
     *_cases("similarity", "f32", "n,dim", [(1000, 384), (10000, 384), (100000, 64)]),
+    # Linear layers as the models export them (F.linear: a transpose and a matmul) whose
+    # output columns are not a multiple of 64: IREE takes a slower path for every tile
+    # (bench/ragged_columns.py; on lavapipe 4-5x per FLOP). The similarity kernels above,
+    # over 1,000 to 100,000 passages, are such products too.
+    *_cases("linear", "f32", "m,k,n", [(1, 384, 1000), (32, 384, 1000), (1, 576, 3000),
+                                        (128, 384, 1000), (1, 768, 5000), (64, 576, 1000)]),
     *_cases("attention", "f32", "heads,seq,head_dim", [(6, 32, 64), (12, 32, 32), (9, 64, 64),
                                                         (12, 128, 64), (12, 256, 64),
                                                         (4, 512, 64)]),

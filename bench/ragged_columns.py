@@ -1,0 +1,86 @@
+"""How much slower IREE's code is when a linear layer's output columns do not fill whole tiles.
+
+Each pair is one `F.linear` (x[m,k] @ W[n,k]^T, exported as agentc's models export it) at
+a column count that is a multiple of 64 and one that is not, at about the same FLOPs. All
+kernels of a target are timed round-robin in one process; per pair it prints both times
+and how much longer the ragged one takes per FLOP. The cost model prices such kernels with
+a class's `.ragged` calibration (cost_models/roofline.py: TILE_COLUMNS).
+
+    python bench/ragged_columns.py [--target cpu --target vulkan] [--out FILE.json]
+
+Writes the rows as JSON (default bench/results/ragged-columns.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+# (m, k, columns off the tile, columns on it)
+PAIRS = ((1, 384, 1000, 1024), (1, 384, 1008, 1024), (1, 384, 1056, 1088),
+         (1, 384, 10000, 10240), (1, 64, 100000, 100352), (128, 384, 1000, 1024),
+         (128, 384, 1056, 1088))
+
+
+def measure(target: str, budget_s: float) -> list[dict]:
+    from agentc.runtime.devices import KINDS
+
+    from agentc.bench.artifacts import build
+    from agentc.bench.sweep import Case
+    from agentc.bench.timing import Device, interleaved, random_input
+
+    shapes = dict.fromkeys((m, k, n) for m, k, *columns in PAIRS for n in columns)
+    cases = [Case("linear", "f32", (("m", m), ("k", k), ("n", n))) for m, k, n in shapes]
+    kind = KINDS[target]
+    with tempfile.TemporaryDirectory(prefix="ragged-") as tmp:
+        manifest = build(cases, target, tmp, variant="ragged")
+        kernels = manifest["variants"]["ragged"]["kernels"]
+        device = Device(kind.driver, staged_readback=kind.staged_readback)
+        try:
+            rng = np.random.default_rng(0)
+            calls = []
+            for k in kernels:
+                fn = device.load((Path(tmp) / k["vmfb"]).read_bytes(), k["function"])
+                args = [device.upload(random_input(s, d, rng)) for s, d in k["inputs"]]
+                calls.append(lambda fn=fn, args=args: fn(*args))
+            stats = interleaved(calls, budget_s=budget_s, rounds=5)
+            name = device.info.get("name", target)
+            calls.clear()
+            device.unload_all()
+        finally:
+            device.close()
+    times = {k["name"]: (s.median_s, k["flops"]) for k, s in zip(kernels, stats)}
+    rows = []
+    for m, k, ragged, aligned in PAIRS:
+        (tr, fr), (ta, fa) = (times[f"linear_f32_{m}x{k}x{n}"] for n in (ragged, aligned))
+        rows.append({"target": target, "device": name, "m": m, "k": k, "ragged": ragged,
+                     "aligned": aligned, "ragged_us": tr * 1e6, "aligned_us": ta * 1e6,
+                     "per_flop_ratio": (tr / fr) / (ta / fa)})
+        print(f"{target:7s} {m:4d} x {k:4d} -> {ragged:6d} {tr * 1e6:9.1f} us   -> {aligned:6d} "
+              f"{ta * 1e6:9.1f} us   ragged per FLOP x{rows[-1]['per_flop_ratio']:.2f}")
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--target", action="append", choices=("cpu", "vulkan", "cuda"))
+    p.add_argument("--budget", type=float, default=0.5, help="seconds of calls per kernel")
+    p.add_argument("--out", default="bench/results/ragged-columns.json")
+    args = p.parse_args(argv)
+
+    from agentc.runtime.devices import usable
+
+    targets = args.target or [t for t in ("cpu", "vulkan") if t in usable()]
+    rows = [r for t in targets for r in measure(t, args.budget)]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
