@@ -152,8 +152,12 @@ class MemoryCurve:
     def measure(kernels: list[dict], statistic: str) -> MemoryCurve:
         """From streaming kernels (`elementwise`, f32): the bandwidth each reached after its
         call overhead (the fastest of them stands for it), kept where the kernel took at
-        least twice that overhead, and made non-increasing with size (a bigger working set
-        never streams faster; what looks faster is noise)."""
+        least twice that overhead, and made non-increasing with size: a bigger working set
+        never streams faster, so each size gets the best rate of itself and every larger one.
+        Small kernels are the noisy ones (a call that wakes a sleeping worker thread costs
+        tens of microseconds more on this machine), so a slow small one must not cap the
+        rest: one 52 us call of `mul_f32_65536` (36 us in other runs) had flattened a cpu
+        curve that is 4x at 192 MiB."""
         points = [(float(k["bytes"]), float(k[statistic])) for k in kernels
                   if k["op_class"] == "elementwise" and k["dtype"] == "f32" and k["bytes"] > 0]
         if not points:
@@ -166,7 +170,8 @@ class MemoryCurve:
         if len(by_size) < 2:
             return MemoryCurve()
         sizes = sorted(by_size)
-        best = np.minimum.accumulate([float(np.mean(by_size[b])) for b in sizes])
+        rates = [float(np.mean(by_size[b])) for b in sizes]
+        best = np.maximum.accumulate(rates[::-1])[::-1]
         return MemoryCurve(tuple(sizes), tuple(float(best[0] / r) for r in best))
 
     def to_json(self) -> dict:

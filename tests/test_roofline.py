@@ -372,6 +372,17 @@ def test_the_memory_curve_prices_working_sets_beyond_the_cache(tmp_path):
     assert seconds == pytest.approx(15e-6 + 5e7 / (BW / 4 * 0.4), rel=0.1)
 
 
+def test_one_slow_small_streaming_kernel_does_not_flatten_the_memory_curve():
+    """A small call that woke a sleeping worker (tens of microseconds more) streams slower
+    than larger ones; the curve must still show the 4x beyond the cache."""
+    data = tiered_profile()
+    fitted = [k for k in data["kernels"] if k["op_class"] == "elementwise"]
+    small = next(k for k in fitted if 2 * 15e-6 < k["measured_s"] and k["bytes"] < 1e6)
+    small["measured_s"] *= 3
+    curve = fit(data, min_points=100)["memory_curve"]
+    assert curve["slowdown"][-1] == pytest.approx(4.0, rel=0.1)
+
+
 def test_a_chain_of_dispatches_streams_at_one_dispatchs_working_set(tmp_path):
     """A kernel of d dispatches over 5e7 bytes streams each 5e7/d at that size's rate: in
     the cache when the share fits, at the slower DRAM rate when it does not. The fit prices

@@ -86,7 +86,7 @@ def host_load() -> list[float] | None:
 def _kernel_entry(k: dict, stats: Stats, readback: Stats) -> dict:
     keep = ("name", "op", "op_class", "dtype", "params", "inputs", "flops", "bytes", "dispatches")
     entry = {f: k[f] for f in keep}
-    entry.update({f: k[f] for f in ("parallel", "grid") if f in k})  # absent in older manifests
+    entry.update({f: k[f] for f in ("parallel", "columns", "grid") if f in k})  # absent in older manifests
     entry.update(measured_s=stats.median_s, p10_s=stats.p10_s, p90_s=stats.p90_s, n=stats.n,
                  trimmed_mean_s=stats.trimmed_mean_s,
                  readback_s=readback.median_s,
