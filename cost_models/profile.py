@@ -486,6 +486,20 @@ def _split(fitter: _Fitter, idx: list[int], min_points: int = CACHE_SPLIT_MIN_PO
     return best
 
 
+def _slowdown(fitter: _Fitter, pairs: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """The change to (log FLOP cost, log byte cost, log overhead) that best fits kernels
+    priced by their aligned tier's theta: one factor (0.1x to 100x) on both rates. Ragged
+    GEMMs run the same work through slower code, so one parameter, identifiable from a
+    single kernel, prices them."""
+    def error(log_factor: float) -> float:
+        step = np.array([log_factor, log_factor, 0.0])
+        return _mape([fitter.predict(theta + step, [i])[0] for theta, i in pairs],
+                     [fitter.seconds[i] for _, i in pairs])
+
+    best = min(np.linspace(math.log(0.1), math.log(100.0), 401), key=error)
+    return np.array([best, best, 0.0])
+
+
 def _waves(kernels: list[dict], held: list[bool], slots: int, tile: int | None) -> np.ndarray:
     """Each kernel's wave factor; one without a recorded grid gets that of the fitted kernel
     of its class (and dtype) nearest in parallel extent among those with a grid. (A class's
@@ -540,10 +554,25 @@ def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
     groups: dict[str, tuple[np.ndarray, list[int], float | None]] = {}
     keys = list(base)
     unfitted = []  # kernels of classes whose every kernel is held out
-    for key in dict.fromkeys(base):
+    # Ragged classes last: each is its aligned class's roofline slowed by one fitted factor.
+    for key in sorted(dict.fromkeys(base), key=lambda key: key.endswith(RAGGED)):
         members = [i for i in every if base[i] == key]
         if all(held[i] for i in members):
             unfitted += members
+            continue
+        parent = key.removesuffix(RAGGED)
+        if parent != key and parent in groups:
+            cache = groups[parent][2]
+            tier = {i: parent + DRAM if cache is not None and fitter.bytes[i] > cache else parent
+                    for i in members}
+            slow = _slowdown(fitter, [(groups[tier[i]][0], i) for i in members if not held[i]])
+            for suffix in ("", DRAM):
+                inside = [i for i in members if tier[i] == parent + suffix]
+                if suffix == "" or inside:
+                    groups[key + suffix] = (groups[parent + suffix][0] + slow, inside,
+                                            cache if suffix == "" else None)
+                for i in inside:
+                    keys[i] = key + suffix
             continue
         cache, low, high = _split(fitter, [i for i in members if not held[i]], min_points, min_gain)
         beyond = [i for i in members if cache is not None and fitter.bytes[i] > cache]
