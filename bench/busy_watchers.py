@@ -41,7 +41,8 @@ def child(mode: str, work: Path, budget_s: float) -> dict:
     from agentc.runtime.devices import KINDS
 
     from agentc import hal_device
-    from agentc.bench.timing import Device, random_input, repeat
+    from agentc.bench.run_artifacts import loaded_call
+    from agentc.bench.timing import Device, repeat
 
     if mode == "spinning":
         hal_device.demote_spinners = lambda tids: []
@@ -52,10 +53,7 @@ def child(mode: str, work: Path, budget_s: float) -> dict:
 
     def loaded(device: Device, target: str):
         manifest = json.loads((work / target / "manifest.json").read_text())
-        k = manifest["variants"]["base"]["kernels"][0]
-        fn = device.load((work / target / k["vmfb"]).read_bytes(), k["function"])
-        args = [device.upload(random_input(shape, dtype, rng)) for shape, dtype in k["inputs"]]
-        return lambda: fn(*args)
+        return loaded_call(device, work / target, manifest["variants"]["base"]["kernels"][0], rng)
 
     cpu = opened("cpu")
     gemm = loaded(cpu, "cpu")

@@ -4,7 +4,7 @@ Each pair is one `F.linear` (x[m,k] @ W[n,k]^T, exported as agentc's models expo
 a column count that is a multiple of 64 and one that is not, at about the same FLOPs. All
 kernels of a target are timed round-robin in one process; per pair it prints both times
 and how much longer the ragged one takes per FLOP. The cost model prices such kernels with
-a class's `.ragged` calibration (cost_models/roofline.py: TILE_COLUMNS).
+a class's `.ragged` calibration (cost_models/profile.py: `ragged`, TILE_COLUMNS).
 
     python bench/ragged_columns.py [--target cpu --target vulkan] [--out FILE.json]
 
@@ -19,8 +19,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 # (m, k, columns off the tile, columns on it)
 PAIRS = ((1, 384, 1000, 1024), (1, 384, 1008, 1024), (1, 384, 1056, 1088),
          (1, 384, 10000, 10240), (1, 64, 100000, 100352), (128, 384, 1000, 1024),
@@ -31,30 +29,23 @@ def measure(target: str, budget_s: float) -> list[dict]:
     from agentc.runtime.devices import KINDS
 
     from agentc.bench.artifacts import build
+    from agentc.bench.run_artifacts import measure_variant
     from agentc.bench.sweep import Case
-    from agentc.bench.timing import Device, interleaved, random_input
+    from agentc.bench.timing import Device
 
     shapes = dict.fromkeys((m, k, n) for m, k, *columns in PAIRS for n in columns)
     cases = [Case("linear", "f32", (("m", m), ("k", k), ("n", n))) for m, k, n in shapes]
     kind = KINDS[target]
     with tempfile.TemporaryDirectory(prefix="ragged-") as tmp:
         manifest = build(cases, target, tmp, variant="ragged")
-        kernels = manifest["variants"]["ragged"]["kernels"]
         device = Device(kind.driver, staged_readback=kind.staged_readback)
         try:
-            rng = np.random.default_rng(0)
-            calls = []
-            for k in kernels:
-                fn = device.load((Path(tmp) / k["vmfb"]).read_bytes(), k["function"])
-                args = [device.upload(random_input(s, d, rng)) for s, d in k["inputs"]]
-                calls.append(lambda fn=fn, args=args: fn(*args))
-            stats = interleaved(calls, budget_s=budget_s, rounds=5)
+            kernels, _ = measure_variant(Path(tmp), manifest, "ragged", device, budget_s,
+                                         rounds=5, progress=True)
             name = device.info.get("name", target)
-            calls.clear()
-            device.unload_all()
         finally:
             device.close()
-    times = {k["name"]: (s.median_s, k["flops"]) for k, s in zip(kernels, stats)}
+    times = {k["name"]: (k["measured_s"], k["flops"]) for k in kernels}
     rows = []
     for m, k, ragged, aligned in PAIRS:
         (tr, fr), (ta, fa) = (times[f"linear_f32_{m}x{k}x{n}"] for n in (ragged, aligned))

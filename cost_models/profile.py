@@ -46,6 +46,7 @@ set follows the sweep, not the classes, so a change of classes is judged on the 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -106,11 +107,16 @@ class Profile:
     mape_pct_all: float
     data: dict
 
+    @functools.cached_property
+    def _cache_bytes(self) -> dict[str, float | None]:
+        """Each calibration's cache size, the lookup `calibration_for` takes: placement
+        prices every kernel on every device through it."""
+        return {k: c.cache_bytes for k, c in self.calibrations.items()}
+
     def calibration(self, op_class: str, dtype: str = "f32", nbytes: float = 0.0,
                     aligned: bool = True) -> tuple[Calibration, str]:
         """The calibration that prices a kernel (see `calibration_for`)."""
-        key = calibration_for({k: c.cache_bytes for k, c in self.calibrations.items()},
-                              op_class, dtype, nbytes, aligned)
+        key = calibration_for(self._cache_bytes, op_class, dtype, nbytes, aligned)
         if key is None:
             raise ProfileError(f"{self.path}: calibration.classes: no '{op_class}' and no '{FALLBACK}'")
         return self.calibrations[key], key

@@ -136,6 +136,12 @@ def _transposed(v: ir.Value) -> bool:
     return getattr(owner, "operation", owner).name == "linalg.transpose" and len(_shape(v.type)) == 2
 
 
+def _columns_of(op: ir.Operation) -> int:
+    """The last dimension of an op's first result: a contraction's output columns."""
+    out = _shape(op.results[0].type) if op.results else []
+    return out[-1] if out else 1
+
+
 def _vector_kind(reduces_inner: bool) -> str:
     """A matrix-vector product reducing along the matrix's contiguous dimension (y = W x,
     W row-major) streams memory; reducing along rows (y = x W) strides through it."""
@@ -150,7 +156,7 @@ def _named_contraction(op: ir.Operation) -> _OpInfo:
     flops = 2.0 * parallel * (lhs[-1] if lhs else 1)
 
     def info(kind: str) -> _OpInfo:
-        return _OpInfo(kind, flops, False, parallel=parallel, columns=out[-1] if out else 1)
+        return _OpInfo(kind, flops, False, parallel=parallel, columns=_columns_of(op))
 
     if name in ("linalg.matvec", "linalg.batch_matvec", "linalg.dot"):
         return info("matvec")
@@ -191,8 +197,7 @@ def _analyse(op: ir.Operation) -> _OpInfo:
             only = [set(dims) & free - set().union(*(set(o) for o in inputs if o is not dims))
                     for dims in inputs]
             sizes = [math.prod(ranges[d] for d in s) for s in only[:2]]
-            out = _shape(op.results[0].type) if op.results else []
-            columns = out[-1] if out else 1
+            columns = _columns_of(op)
             if len(sizes) == 2 and min(sizes) > 1:
                 return _OpInfo("contraction", flops, False, parallel=parallel, columns=columns)
             big = max(inputs, key=lambda dims: math.prod(ranges[d] for d in dims))

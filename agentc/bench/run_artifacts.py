@@ -95,17 +95,21 @@ def _kernel_entry(k: dict, stats: Stats, readback: Stats) -> dict:
     return entry
 
 
+def loaded_call(device: Device, root: Path, k: dict, rng: np.random.Generator):
+    """A manifest kernel loaded on `device` with random inputs uploaded once: a call
+    without arguments, as the timers take it."""
+    call = device.load((root / k["vmfb"]).read_bytes(), k["function"])
+    args = [device.upload(random_input(shape, dtype, rng)) for shape, dtype in k["inputs"]]
+    return lambda: call(*args)
+
+
 def measure_variant(root: Path, manifest: dict, variant: str, device: Device, budget_s: float,
                     rounds: int, progress: bool) -> tuple[list[dict], dict]:
     """Kernel entries and overheads for one variant, in manifest order. All kernels stay
     loaded, with their inputs on the device, and are timed round-robin (timing.interleaved)."""
     kernels = manifest["variants"][variant]["kernels"]
     rng = np.random.default_rng(0)
-    calls = []
-    for k in kernels:
-        call = device.load((root / k["vmfb"]).read_bytes(), k["function"])
-        args = [device.upload(random_input(shape, dtype, rng)) for shape, dtype in k["inputs"]]
-        calls.append(lambda call=call, args=args: call(*args))
+    calls = [loaded_call(device, root, k, rng) for k in kernels]
     bar = Progress(len(kernels) * rounds, f"measure {manifest['target']}:{variant}", progress)
     stats = interleaved(calls, budget_s, rounds, step=lambda i: bar.step(kernels[i]["name"]))
     entries, probes = [], {}
