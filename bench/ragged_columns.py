@@ -2,9 +2,11 @@
 
 Each pair is one `F.linear` (x[m,k] @ W[n,k]^T, exported as agentc's models export it) at
 a column count that is a multiple of 64 and one that is not, at about the same FLOPs. All
-kernels of a target are timed round-robin in one process; per pair it prints both times
-and how much longer the ragged one takes per FLOP. The cost model prices such kernels with
-a class's `.ragged` calibration (cost_models/profile.py: `ragged`, TILE_COLUMNS).
+kernels of a target are timed round-robin in one process; per pair it prints both times,
+how much longer the ragged one takes per FLOP, and whether the cost model's tilings call
+it ragged (cost_models/profile.py, `ColumnTile`): 64-wide tiles (IREE's SPIR-V), and
+IREE's CPU tiles (the largest divisor of the columns up to 64) at 16 lanes. 1,100 columns
+(CPU tiles of 55) and 1,200 (tiles of 60) test the CPU rule on counts the sweep lacks.
 
     python bench/ragged_columns.py [--target cpu --target vulkan] [--out FILE.json]
 
@@ -22,16 +24,19 @@ from pathlib import Path
 # (m, k, columns off the tile, columns on it)
 PAIRS = ((1, 384, 1000, 1024), (1, 384, 1008, 1024), (1, 384, 1056, 1088),
          (1, 384, 10000, 10240), (1, 64, 100000, 100352), (128, 384, 1000, 1024),
-         (128, 384, 1056, 1088))
+         (128, 384, 1056, 1088), (1, 384, 1100, 1088), (1, 384, 1200, 1216))
 
 
 def measure(target: str, budget_s: float) -> list[dict]:
+    from agentc.cost_models.profile import ColumnTile
     from agentc.runtime.devices import KINDS
 
     from agentc.bench.artifacts import build
     from agentc.bench.run_artifacts import measure_variant
     from agentc.bench.sweep import Case
     from agentc.bench.timing import Device
+
+    rules = {"gpu_64": ColumnTile(64), "cpu_64x16": ColumnTile(64, 16)}
 
     shapes = dict.fromkeys((m, k, n) for m, k, *columns in PAIRS for n in columns)
     cases = [Case("linear", "f32", (("m", m), ("k", k), ("n", n))) for m, k, n in shapes]
@@ -51,9 +56,11 @@ def measure(target: str, budget_s: float) -> list[dict]:
         (tr, fr), (ta, fa) = (times[f"linear_f32_{m}x{k}x{n}"] for n in (ragged, aligned))
         rows.append({"target": target, "device": name, "m": m, "k": k, "ragged": ragged,
                      "aligned": aligned, "ragged_us": tr * 1e6, "aligned_us": ta * 1e6,
-                     "per_flop_ratio": (tr / fr) / (ta / fa)})
+                     "per_flop_ratio": (tr / fr) / (ta / fa),
+                     "judged_ragged": {name: rule.ragged(ragged) for name, rule in rules.items()}})
+        judged = " ".join(f"{name}={'yes' if v else 'no'}" for name, v in rows[-1]["judged_ragged"].items())
         print(f"{target:7s} {m:4d} x {k:4d} -> {ragged:6d} {tr * 1e6:9.1f} us   -> {aligned:6d} "
-              f"{ta * 1e6:9.1f} us   ragged per FLOP x{rows[-1]['per_flop_ratio']:.2f}")
+              f"{ta * 1e6:9.1f} us   ragged per FLOP x{rows[-1]['per_flop_ratio']:.2f}   judged ragged: {judged}")
     return rows
 
 

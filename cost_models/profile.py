@@ -61,10 +61,6 @@ RAGGED = ".ragged"  # suffix of a GEMM class's calibration for output columns of
 DRAM = "@dram"  # suffix of a class's calibration for working sets beyond the cache
 CACHE_SPLIT_MIN_GAIN_PCT = 1.0  # a class splits at a cache size only if it pays this much
 CACHE_SPLIT_MIN_POINTS = 3  # fitted kernels needed on each side of a split
-# Tiles of GEMM output columns the fit tries (python bench/ragged_columns.py): on lavapipe
-# 1,000 to 1,056 columns run 4-5x slower per FLOP than 1,024 or 1,088; on this CPU 1,000
-# runs 2-2.4x slower, 1,008 and 1,056 about as fast as 1,024.
-TILE_COLUMNS = (16, 64)
 
 
 class ProfileError(ValueError):
@@ -102,7 +98,7 @@ class Profile:
     single_dispatch_s: float  # what a call of one dispatch pays beyond that
     memory_curve: MemoryCurve
     slots: int | None  # concurrent workgroups a wave holds; None: no wave term
-    tile_columns: int | None  # GEMM output columns off this tile are ragged; None: not judged
+    tile_columns: ColumnTile | None  # which GEMM output columns are ragged; None: not judged
     mape_pct_holdout: float | None
     mape_pct_all: float
     data: dict
@@ -223,13 +219,54 @@ def calibration_key(op_class: str, dtype: str, aligned: bool = True) -> str:
     return key if aligned else f"{key}{RAGGED}"
 
 
-def ragged(columns: float, tile: int | None) -> bool:
-    """Whether a GEMM's output columns leave a partial tile: more than one tile, and not a
-    whole number of them (IREE then generates slower code for every tile)."""
-    return bool(tile) and columns > tile and columns % tile != 0
+@dataclass(frozen=True)
+class ColumnTile:
+    """How IREE tiles a GEMM's output columns, and so which column counts take slower code.
+
+    Without `lanes`: tiles `size` wide (IREE's SPIR-V matmuls; on lavapipe a count off 64 is
+    not vectorized at all, `BaseDistribute`, 3-6.5x slower per FLOP). More than one tile,
+    and not a whole number of them, is ragged.
+
+    With `lanes`: IREE's CPU codegen. It distributes the columns in tiles of the largest
+    divisor of the count not above `size` (1,000 -> 50, 3,000 -> 60, 1,008 -> 63; checked
+    against iree-compile's configurations by tests/test_roofline.py) and vectorizes each
+    tile `lanes` wide. A tile whose last vector is less than half full is ragged: 50
+    columns over 16 lanes run 1.6-2x slower per FLOP on this machine's CPU, 60 and 63 do
+    not (python bench/ragged_columns.py)."""
+    size: int
+    lanes: int | None = None
+
+    def span(self, columns: int) -> int:
+        """The output columns of one workgroup's tile."""
+        if self.lanes is None:
+            return self.size
+        return max(d for d in range(1, self.size + 1) if columns % d == 0)
+
+    def ragged(self, columns: float) -> bool:
+        columns = int(columns)
+        if columns <= self.size:
+            return False
+        if self.lanes is None:
+            return columns % self.size != 0
+        return 0 < self.span(columns) % self.lanes < self.lanes / 2
+
+    def to_json(self) -> dict:
+        return {"tile_columns": self.size, "tile_lanes": self.lanes}
 
 
-def kernel_key(k: dict, tile: int | None = None) -> str:
+# The column tilings the fit tries (the one of lower fitted error is kept): IREE's GPU
+# tiles of 16 or 64 columns, and its CPU tiling at 16 (AVX-512) or 8 (AVX2) f32 lanes (first
+# of equal error kept).
+COLUMN_TILES = (ColumnTile(16), ColumnTile(64), ColumnTile(64, 16), ColumnTile(64, 8))
+
+
+def ragged(columns: float, tile: ColumnTile | None) -> bool:
+    """Whether a GEMM's output columns take IREE's slower code under `tile` (see
+    `ColumnTile`); never without one."""
+    return tile is not None and tile.ragged(columns)
+
+
+def kernel_key(k: dict, tile: ColumnTile | None = None) -> str:
     """The calibration key of a measured kernel record, with GEMM output columns judged
     against `tile`."""
     return calibration_key(k["op_class"], k["dtype"], not ragged(k.get("columns", 0), tile))
@@ -342,13 +379,21 @@ def profile_from_dict(data, path) -> Profile:
     slots = cal.get("slots")
     if slots is not None:
         slots = int(_field(cal, "slots", float, "calibration", path, positive=True))
-    tile = cal.get("tile_columns")
-    if tile is not None:
-        tile = int(_field(cal, "tile_columns", float, "calibration", path, positive=True))
+    tile = column_tile(cal, path)
     return Profile(Path(path), data["target"], float(data["spec"]["peak_flops"]),
                    float(data["spec"]["memory_bandwidth"]), calibrations, extra, single,
                    _memory_curve(cal, path), slots, tile, holdout,
                    _field(cal, "mape_pct_all", float, "calibration", path), data)
+
+
+def column_tile(cal: dict, path="calibration") -> ColumnTile | None:
+    """A calibration section's column tiling (`tile_columns`, `tile_lanes`), None if unset."""
+    size, lanes = (cal.get(f) for f in ("tile_columns", "tile_lanes"))
+    if size is None:
+        return None
+    size = int(_field(cal, "tile_columns", float, "calibration", path, positive=True))
+    return ColumnTile(size, None if lanes is None else
+                      int(_field(cal, "tile_lanes", float, "calibration", path, positive=True)))
 
 
 def _memory_curve(cal: dict, path) -> MemoryCurve:
@@ -506,7 +551,7 @@ def _slowdown(fitter: _Fitter, pairs: list[tuple[np.ndarray, int]]) -> np.ndarra
     return np.array([best, best, 0.0])
 
 
-def _waves(kernels: list[dict], held: list[bool], slots: int, tile: int | None) -> np.ndarray:
+def _waves(kernels: list[dict], held: list[bool], slots: int, tile: ColumnTile | None) -> np.ndarray:
     """Each kernel's wave factor; one without a recorded grid gets that of the fitted kernel
     of its class (and dtype) nearest in parallel extent among those with a grid. (A class's
     stored `waves`, which `Profile.predict` reads, are those of its calibration's fitted
@@ -531,13 +576,13 @@ def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT
     kernels = data["kernels"]
     units = (data.get("device") or {}).get("compute_units")
     slots = [None, int(units)] if units and any(k.get("grid") for k in kernels) else [None]
-    tiles = [None] + [t for t in TILE_COLUMNS if any(ragged(k.get("columns", 0), t) for k in kernels)]
+    tiles = [None] + [t for t in COLUMN_TILES if any(ragged(k.get("columns", 0), t) for k in kernels)]
     fits = [_fit(data, statistic, min_points, min_gain, s, share, t) for s in slots for t in tiles]
     return min(fits, key=lambda f: f["mape_pct_fitted"])
 
 
 def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
-         slots: int | None, share, tile: int | None = None) -> dict:
+         slots: int | None, share, tile: ColumnTile | None = None) -> dict:
     """The `calibration` section for a profile's measurements (see module docstring),
     fitted to each kernel's `statistic` (the median; "trimmed_mean_s" is the mean between
     p10 and p90, "p10_s" the quiet-machine view).
@@ -620,7 +665,7 @@ def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
                  " (1 without slots)",
         "peak_flops": peak, "memory_bandwidth": bw, "statistic": statistic,
         "slots": slots,
-        "tile_columns": tile,
+        **(tile.to_json() if tile else {"tile_columns": None, "tile_lanes": None}),
         "dispatch_extra_s": extra,
         "single_dispatch_s": single,
         "memory_curve": curve.to_json(),

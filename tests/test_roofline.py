@@ -1,5 +1,6 @@
 """The roofline's counts from IR, its op classes, and pricing with and without a calibration
-profile (cost_models/roofline.py, cost_models/profile.py). No device, no compile."""
+profile (cost_models/roofline.py, cost_models/profile.py). No device; one test
+reads iree-compile's CPU configuration (no codegen)."""
 
 import json
 import math
@@ -8,7 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from agentc.cost_models.catalog import load_catalog
-from agentc.cost_models.profile import ProfileError, fit, load_profile, ragged, wave_factor
+from agentc.cost_models.profile import (
+    COLUMN_TILES,
+    ColumnTile,
+    ProfileError,
+    fit,
+    load_profile,
+    ragged,
+    wave_factor,
+)
 from agentc.cost_models.roofline import Work, func_work, kernel_estimate, kernel_time, runs_on
 from torch_mlir import ir
 
@@ -254,7 +263,31 @@ def test_a_gemms_output_columns_off_the_tile_make_it_ragged(make, columns, align
     text = make()
     w = work_of(*text) if isinstance(text, tuple) else work_of(text)
     assert w.columns == columns
-    assert ragged(w.columns, 64) is not aligned
+    assert ragged(w.columns, ColumnTile(64)) is not aligned
+
+
+@pytest.mark.parametrize("columns, tile, is_ragged", [
+    (1000, 50, True), (1008, 63, False), (1056, 48, False), (1100, 55, True),
+    (1200, 60, False), (3000, 60, False), (5000, 50, True), (1024, 64, False)])
+def test_the_cpu_column_tiling_is_the_one_iree_chooses(columns, tile, is_ragged):
+    """IREE's CPU codegen distributes a linear layer's output columns in tiles of the largest
+    divisor up to 64 (read from iree-compile's own configuration); a tile whose last
+    16-lane vector is under half full is ragged (1,000 and 1,100 columns measured 1.5-2x
+    slower per FLOP, 1,008, 1,056 and 1,200 not: bench/this-machine/ragged-columns.json)."""
+    import re
+
+    import iree.compiler as ic
+
+    text, _ = torch_linear(1, 384, columns)
+    listing = ic.compile_str(text, target_backends=["llvm-cpu"],
+                             extra_args=["--compile-to=executable-configurations"])
+    listing = listing.decode() if isinstance(listing, bytes) else listing
+    distributed = {int(m.split(",")[-2]) for m in re.findall(r"distribution = \[([^\]]*)\]", listing)}
+    assert distributed == {tile}
+    rule = ColumnTile(64, 16)
+    assert rule.span(columns) == tile
+    assert rule.ragged(columns) is is_ragged
+    assert ColumnTile(64).ragged(columns) is (columns % 64 != 0)  # IREE's SPIR-V tiles
 
 
 def test_only_gemm_like_kernels_are_judged_ragged():
@@ -287,7 +320,7 @@ def test_ragged_gemms_get_a_calibration_of_their_own(tmp_path):
         assert seconds == pytest.approx(k["measured_s"], rel=0.05)
         assert profile.predict(k["flops"], k["bytes"], "matmul", dispatches=k["dispatches"])[0] \
             < 0.5 * k["measured_s"]
-    assert profile.tile_columns in (16, 64)
+    assert profile.tile_columns in COLUMN_TILES
     assert profile.predict(1e6, 1e6, "matmul", columns=1024)[1] == "matmul"
     assert profile.predict(1e6, 1e6, "elementwise", columns=1000)[1] == "elementwise"
     spec = load_catalog().devices["cpu"]

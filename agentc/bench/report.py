@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agentc.cost_models.profile import fit, validate_measurements
+from agentc.cost_models.profile import column_tile, fit, validate_measurements
 
 STATISTICS = {"measured_s": "median", "trimmed_mean_s": "mean between p10 and p90",
               "p10_s": "10th percentile"}
@@ -71,6 +71,7 @@ def table(profile: dict) -> list[str]:
          f"{_us(over.get('dispatch_extra_s'))} us, a call of one dispatch "
          f"{_us(over.get('single_dispatch_s'))} us more"),
         _waves_line(profile),
+        _tile_line(profile),
         *_noise(profile),
         f"MAPE held-out ({n_held} kernels): {_fmt(cal['mape_pct_holdout'])}%",
         f"MAPE all ({len(profile['kernels'])} kernels): {cal['mape_pct_all']:.1f}%",
@@ -90,6 +91,17 @@ def _waves_line(profile: dict) -> str:
     if not any(k.get("grid") for k in profile["kernels"]):
         return "waves: not charged (no dispatch grids recorded)"
     return f"waves: not charged (over {units} compute units they raise the fitted kernels' error)"
+
+
+def _tile_line(profile: dict) -> str:
+    """Which GEMMs the fit prices as ragged (see profile.ColumnTile)."""
+    tile = column_tile(profile["calibration"])
+    if tile is None:
+        return "ragged GEMMs: none judged (no column tiling lowers the fitted kernels' error)"
+    if tile.lanes:
+        return (f"ragged GEMMs: IREE CPU column tiles (largest divisor of the columns up to "
+                f"{tile.size}) whose last {tile.lanes}-lane vector is under half full")
+    return f"ragged GEMMs: output columns not a whole number of {tile.size}-wide tiles"
 
 
 def comparison(profile: dict, other: dict, other_name: str) -> list[str]:

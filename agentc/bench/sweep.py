@@ -142,8 +142,9 @@ FULL = [
     *_cases("similarity", "f32", "n,dim", [(1000, 384), (10000, 384), (100000, 64)]),
     # Linear layers as the models export them (F.linear: a transpose and a matmul) whose
     # output columns are not a multiple of 64: IREE takes a slower path for every tile
-    # (bench/ragged_columns.py; on lavapipe 3-6.5x per FLOP). The similarity kernels above,
-    # over 1,000 to 100,000 passages, are such products too.
+    # (bench/ragged_columns.py; on lavapipe 3-7x per FLOP; on the CPU 1.5-2x where its
+    # column tile ends in a mostly empty vector: profile.ColumnTile). The similarity kernels
+    # above, over 1,000 to 100,000 passages, are such products too.
     *_cases("linear", "f32", "m,k,n", [(1, 384, 1000), (32, 384, 1000), (1, 576, 3000),
                                         (128, 384, 1000), (1, 768, 5000), (64, 576, 1000)]),
     *_cases("attention", "f32", "heads,seq,head_dim", [(6, 32, 64), (12, 32, 32), (9, 64, 64),
