@@ -254,10 +254,13 @@ class ColumnTile:
         return {"tile_columns": self.size, "tile_lanes": self.lanes}
 
 
-# The column tilings the fit tries (the one of lower fitted error is kept): IREE's GPU
-# tiles of 16 or 64 columns, and its CPU tiling at 16 (AVX-512) or 8 (AVX2) f32 lanes (first
-# of equal error kept).
-COLUMN_TILES = (ColumnTile(16), ColumnTile(64), ColumnTile(64, 16), ColumnTile(64, 8))
+# The column tilings of IREE's backends (see `ColumnTile`; bench/ragged_columns.py and the
+# configurations iree-compile prints). The fit tries each of the profile's backend and none,
+# and keeps the first of lowest fitted error: on the CPU the vector width (16 f32 lanes with
+# AVX-512, 8 with AVX2). CUDA's one-row GEMMs give each output column a workgroup of its own
+# and never go ragged; its GEMMs of more rows run 1.5x slower per FLOP over 1,000 columns.
+COLUMN_TILES = {"llvm-cpu": (ColumnTile(64, 16), ColumnTile(64, 8)),
+                "vulkan-spirv": (ColumnTile(64),), "cuda": (ColumnTile(64),)}
 
 
 def ragged(columns: float, tile: ColumnTile | None) -> bool:
@@ -569,14 +572,17 @@ def _waves(kernels: list[dict], held: list[bool], slots: int, tile: ColumnTile |
 def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT_MIN_POINTS,
         min_gain: float = CACHE_SPLIT_MIN_GAIN_PCT, share=working_set) -> dict:
     """The `calibration` section for a profile's measurements: `_fit` without waves and,
-    where the device names its compute units and the kernels their grids, with them; the
-    one whose fitted kernels' error is lower (held-out kernels play no part in the choice).
+    where the device names its compute units and the kernels their grids, with them, each
+    without ragged GEMMs and with each column tiling of the profile's IREE backend
+    (`COLUMN_TILES`); the one whose fitted kernels' error is lowest (held-out kernels play
+    no part in the choice).
     `share(bytes, dispatches)` is the working set read off the memory curve (another rule
     only to compare models: bench/fit_variants.py)."""
     kernels = data["kernels"]
     units = (data.get("device") or {}).get("compute_units")
     slots = [None, int(units)] if units and any(k.get("grid") for k in kernels) else [None]
-    tiles = [None] + [t for t in COLUMN_TILES if any(ragged(k.get("columns", 0), t) for k in kernels)]
+    tiles = [None] + [t for t in COLUMN_TILES.get(data.get("iree_target"), (ColumnTile(64),))
+                      if any(ragged(k.get("columns", 0), t) for k in kernels)]
     fits = [_fit(data, statistic, min_points, min_gain, s, share, t) for s in slots for t in tiles]
     return min(fits, key=lambda f: f["mape_pct_fitted"])
 

@@ -4,13 +4,13 @@ reads iree-compile's CPU configuration (no codegen)."""
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from agentc.cost_models.catalog import load_catalog
 from agentc.cost_models.profile import (
-    COLUMN_TILES,
     ColumnTile,
     ProfileError,
     fit,
@@ -266,6 +266,17 @@ def test_a_gemms_output_columns_off_the_tile_make_it_ragged(make, columns, align
     assert ragged(w.columns, ColumnTile(64)) is not aligned
 
 
+def configuration(columns: int, backend: str) -> str:
+    """iree-compile's configuration of x[1,384] @ W[columns,384]^T for `backend`: the tiles
+    and pipeline it chose, before any code is generated."""
+    import iree.compiler as ic
+
+    text, _ = torch_linear(1, 384, columns)
+    listing = ic.compile_str(text, target_backends=[backend],
+                             extra_args=["--compile-to=executable-configurations"])
+    return listing.decode() if isinstance(listing, bytes) else listing
+
+
 @pytest.mark.parametrize("columns, tile, is_ragged", [
     (1000, 50, True), (1008, 63, False), (1056, 48, False), (1100, 55, True),
     (1200, 60, False), (3000, 60, False), (5000, 50, True), (1024, 64, False)])
@@ -274,20 +285,21 @@ def test_the_cpu_column_tiling_is_the_one_iree_chooses(columns, tile, is_ragged)
     divisor up to 64 (read from iree-compile's own configuration); a tile whose last
     16-lane vector is under half full is ragged (1,000 and 1,100 columns measured 1.5-2x
     slower per FLOP, 1,008, 1,056 and 1,200 not: bench/this-machine/ragged-columns.json)."""
-    import re
-
-    import iree.compiler as ic
-
-    text, _ = torch_linear(1, 384, columns)
-    listing = ic.compile_str(text, target_backends=["llvm-cpu"],
-                             extra_args=["--compile-to=executable-configurations"])
-    listing = listing.decode() if isinstance(listing, bytes) else listing
-    distributed = {int(m.split(",")[-2]) for m in re.findall(r"distribution = \[([^\]]*)\]", listing)}
+    distributed = {int(m.split(",")[-2])
+                   for m in re.findall(r"distribution = \[([^\]]*)\]", configuration(columns, "llvm-cpu"))}
     assert distributed == {tile}
     rule = ColumnTile(64, 16)
     assert rule.span(columns) == tile
     assert rule.ragged(columns) is is_ragged
-    assert ColumnTile(64).ragged(columns) is (columns % 64 != 0)  # IREE's SPIR-V tiles
+
+
+@pytest.mark.parametrize("columns", [1000, 1008, 1024, 1056, 1088])
+def test_the_spirv_column_tiling_is_the_one_iree_chooses(columns):
+    """IREE's SPIR-V codegen vectorizes a one-row linear layer only over a multiple of 64
+    columns; off it, each invocation computes one scalar column (`BaseDistribute`, 3-7x
+    slower per FLOP on lavapipe: bench/this-machine/ragged-columns.json)."""
+    pipelines = set(re.findall(r"spirv_pipeline<(\w+)>", configuration(columns, "vulkan-spirv")))
+    assert pipelines == ({"BaseDistribute"} if ColumnTile(64).ragged(columns) else {"BaseVectorize"})
 
 
 def test_only_gemm_like_kernels_are_judged_ragged():
@@ -320,7 +332,7 @@ def test_ragged_gemms_get_a_calibration_of_their_own(tmp_path):
         assert seconds == pytest.approx(k["measured_s"], rel=0.05)
         assert profile.predict(k["flops"], k["bytes"], "matmul", dispatches=k["dispatches"])[0] \
             < 0.5 * k["measured_s"]
-    assert profile.tile_columns in COLUMN_TILES
+    assert profile.tile_columns == ColumnTile(64)  # the GPU tiling: the profile names no backend
     assert profile.predict(1e6, 1e6, "matmul", columns=1024)[1] == "matmul"
     assert profile.predict(1e6, 1e6, "elementwise", columns=1000)[1] == "elementwise"
     spec = load_catalog().devices["cpu"]
