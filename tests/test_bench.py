@@ -196,3 +196,18 @@ def test_the_vulkan_sweep_leaves_out_loops_past_lavapipes_iteration_limit():
     assert "topk_f32_10000x5" in names and "topk_f32_100000x5" not in names
     assert "softmax_f32_1x49152" not in names and "softmax_f32_64x8192" in names
     assert "sum_rows_f32_1x131072" in {c.name for c in sweep("cpu", quick=False)}
+
+
+def test_lavapipe_runs_workgroups_on_its_threads(monkeypatch):
+    """Lavapipe's compute units are Mesa's threads (`LP_NUM_THREADS`, one per CPU unless
+    set; 0 runs workgroups on the submitting thread); other Vulkan devices do not say."""
+    from agentc.bench.run_artifacts import compute_units
+
+    name = "llvmpipe (LLVM 15.0.6, 256 bits)"
+    monkeypatch.setenv("LP_NUM_THREADS", "3")
+    assert compute_units("vulkan", name) == 3
+    monkeypatch.setenv("LP_NUM_THREADS", "0")
+    assert compute_units("vulkan", name) == 1
+    monkeypatch.delenv("LP_NUM_THREADS")
+    assert compute_units("vulkan", name) == compute_units("local-task")
+    assert compute_units("vulkan", "AMD Radeon") is None

@@ -40,13 +40,23 @@ def _version(dist: str) -> str:
         return "unknown"
 
 
-def compute_units(driver: str) -> int | None:
+def _cpu_threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def compute_units(driver: str, device_name: str = "") -> int | None:
     """How many workgroups the device runs at once, roughly: a CUDA GPU's multiprocessors
     (asked of the driver, device 0 as IREE's default), the CPU threads IREE's task system
-    may use; None where it is not known (Vulkan). The cost model charges GPU kernels whole
-    waves of workgroups over them (cost_models/profile.py)."""
+    may use, lavapipe's threads (Mesa's `LP_NUM_THREADS`, by default one per CPU; 0 runs
+    workgroups on the submitting thread); None where it is not known (other Vulkan
+    devices). The cost model may charge kernels whole waves of workgroups over them
+    (cost_models/profile.py): a one-row GEMV of 3 workgroups on lavapipe's 2 threads takes
+    two rounds."""
     if driver == "local-task":
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return _cpu_threads()
+    if driver == "vulkan" and device_name.startswith("llvmpipe"):
+        threads = os.environ.get("LP_NUM_THREADS", "").strip()
+        return max(int(threads), 1) if threads.isdigit() else _cpu_threads()
     if driver != "cuda":
         return None
     import ctypes
@@ -240,7 +250,7 @@ def _profile(manifest, variant, device, kernels, overheads, transfers, budget_s,
         "flags": manifest["variants"][variant]["flags"],
         "spec": manifest["spec"],
         "device": {"name": device.info.get("name", manifest["target"]),
-                   "compute_units": compute_units(manifest["driver"])},
+                   "compute_units": compute_units(manifest["driver"], device.info.get("name", ""))},
         "iree_version": {"compiler": manifest.get("iree_compiler_version", "unknown"),
                          "runtime": _version("iree-base-runtime")},
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
