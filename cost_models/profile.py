@@ -98,7 +98,7 @@ class Profile:
     single_dispatch_s: float  # what a call of one dispatch pays beyond that
     memory_curve: MemoryCurve
     slots: int | None  # concurrent workgroups a wave holds; None: no wave term
-    tile_columns: ColumnTile | None  # which GEMM output columns are ragged; None: not judged
+    column_tile: ColumnTile | None  # which GEMM output columns are ragged; None: not judged
     mape_pct_holdout: float | None
     mape_pct_all: float
     data: dict
@@ -127,7 +127,7 @@ class Profile:
         kernel's [iteration size, workgroups] per dispatch, where known; without it the
         waves are inferred from `parallel`, its output elements. `columns` are a GEMM's
         output columns: off the profile's tile, the class's `.ragged` calibration applies."""
-        cal, key = self.calibration(op_class, dtype, nbytes, not ragged(columns, self.tile_columns))
+        cal, key = self.calibration(op_class, dtype, nbytes, not ragged(columns, self.column_tile))
         if self.slots:
             flops *= wave_factor(grid, self.slots) if grid else nearest_waves(cal.waves, parallel)
         extra = dispatch_cost(dispatches, self.dispatch_extra_s, self.single_dispatch_s)
@@ -224,7 +224,7 @@ class ColumnTile:
     """How IREE tiles a GEMM's output columns, and so which column counts take slower code.
 
     Without `lanes`: tiles `size` wide (IREE's SPIR-V matmuls; on lavapipe a count off 64 is
-    not vectorized at all, `BaseDistribute`, 3-6.5x slower per FLOP). More than one tile,
+    not vectorized at all, `BaseDistribute`, 3-7x slower per FLOP). More than one tile,
     and not a whole number of them, is ragged.
 
     With `lanes`: IREE's CPU codegen. It distributes the columns in tiles of the largest

@@ -332,7 +332,7 @@ def test_ragged_gemms_get_a_calibration_of_their_own(tmp_path):
         assert seconds == pytest.approx(k["measured_s"], rel=0.05)
         assert profile.predict(k["flops"], k["bytes"], "matmul", dispatches=k["dispatches"])[0] \
             < 0.5 * k["measured_s"]
-    assert profile.tile_columns == ColumnTile(64)  # the GPU tiling: the profile names no backend
+    assert profile.column_tile == ColumnTile(64)  # the GPU tiling: the profile names no backend
     assert profile.predict(1e6, 1e6, "matmul", columns=1024)[1] == "matmul"
     assert profile.predict(1e6, 1e6, "elementwise", columns=1000)[1] == "elementwise"
     spec = load_catalog().devices["cpu"]
