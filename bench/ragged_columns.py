@@ -28,7 +28,7 @@ PAIRS = ((1, 384, 1000, 1024), (1, 384, 1008, 1024), (1, 384, 1056, 1088),
 
 
 def measure(target: str, budget_s: float) -> list[dict]:
-    from agentc.cost_models.profile import ColumnTile
+    from agentc.cost_models.profile import COLUMN_TILES
     from agentc.runtime.devices import KINDS
 
     from agentc.bench.artifacts import build
@@ -36,7 +36,7 @@ def measure(target: str, budget_s: float) -> list[dict]:
     from agentc.bench.sweep import Case
     from agentc.bench.timing import Device
 
-    rules = {"gpu_64": ColumnTile(64), "cpu_64x16": ColumnTile(64, 16)}
+    rules = {"gpu_64": COLUMN_TILES["vulkan-spirv"][0], "cpu_64x16": COLUMN_TILES["llvm-cpu"][0]}
 
     shapes = dict.fromkeys((m, k, n) for m, k, *columns in PAIRS for n in columns)
     cases = [Case("linear", "f32", (("m", m), ("k", k), ("n", n))) for m, k, n in shapes]

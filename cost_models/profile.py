@@ -180,11 +180,10 @@ class MemoryCurve:
         return {"bytes": list(self.bytes), "slowdown": list(self.slowdown_at)}
 
 
-def dispatch_cost(dispatches, extra_s: float, single_s: float):
-    """The known per-dispatch part of a call's time (scalar or array of dispatches)."""
-    d = np.asarray(dispatches, float)
-    cost = np.maximum(d - 1, 0) * extra_s + (d <= 1) * single_s
-    return float(cost) if cost.ndim == 0 else cost
+def dispatch_cost(dispatches: float, extra_s: float, single_s: float) -> float:
+    """The known per-dispatch part of a call's time. Plain arithmetic: placement prices
+    every kernel on every device through it."""
+    return max(dispatches - 1, 0) * extra_s + (dispatches <= 1) * single_s
 
 
 def working_set(nbytes: float, dispatches: float) -> float:
@@ -240,7 +239,7 @@ class ColumnTile:
         """The output columns of one workgroup's tile."""
         if self.lanes is None:
             return self.size
-        return max(d for d in range(1, self.size + 1) if columns % d == 0)
+        return next(d for d in range(self.size, 0, -1) if columns % d == 0)
 
     def ragged(self, columns: float) -> bool:
         columns = int(columns)
@@ -503,7 +502,8 @@ class _Fitter:
         self.charged = self.bytes * np.array([curve.slowdown(share(b, d))
                                               for b, d in zip(self.bytes, dispatches)])
         self.seconds = np.array([float(k[statistic]) for k in kernels])
-        self.extra = dispatch_cost(dispatches, dispatch_extra_s, single_dispatch_s)
+        self.extra = np.array([dispatch_cost(d, dispatch_extra_s, single_dispatch_s)
+                               for d in dispatches])
         self.target = np.maximum(self.seconds - self.extra, 0.1 * self.seconds)
         self._memo: dict[tuple[int, ...], np.ndarray] = {}
 
@@ -554,19 +554,19 @@ def _slowdown(fitter: _Fitter, pairs: list[tuple[np.ndarray, int]]) -> np.ndarra
     return np.array([best, best, 0.0])
 
 
-def _waves(kernels: list[dict], held: list[bool], slots: int, tile: ColumnTile | None) -> np.ndarray:
+def _waves(kernels: list[dict], keys: list[str], held: list[bool], slots: int) -> np.ndarray:
     """Each kernel's wave factor; one without a recorded grid gets that of the fitted kernel
     of its class (and dtype) nearest in parallel extent among those with a grid. (A class's
     stored `waves`, which `Profile.predict` reads, are those of its calibration's fitted
     kernels, so a class split at a cache size infers within each side.)"""
     known = [wave_factor(k["grid"], slots) if k.get("grid") else None for k in kernels]
     by_class: dict[str, list[tuple[float, float]]] = {}
-    for k, q, h in zip(kernels, known, held):
+    for k, key, q, h in zip(kernels, keys, known, held):
         if q is not None and not h:
-            by_class.setdefault(kernel_key(k, tile), []).append((float(k.get("parallel", 1.0)), q))
+            by_class.setdefault(key, []).append((float(k.get("parallel", 1.0)), q))
     return np.array([q if q is not None else nearest_waves(
-        by_class.get(kernel_key(k, tile), ()), float(k.get("parallel", 1.0)))
-        for k, q in zip(kernels, known)])
+        by_class.get(key, ()), float(k.get("parallel", 1.0)))
+        for k, key, q in zip(kernels, keys, known)])
 
 
 def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT_MIN_POINTS,
@@ -604,9 +604,9 @@ def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
     over = data.get("overheads") or {}
     extra, single = (over.get("dispatch_extra_s") or 0.0), (over.get("single_dispatch_s") or 0.0)
     curve = MemoryCurve.measure([k for k, h in zip(kernels, held) if not h], statistic)
-    waves = _waves(kernels, held, slots, tile) if slots else None
-    fitter = _Fitter(kernels, statistic, extra, single, curve, waves, share)
     base = [kernel_key(k, tile) for k in kernels]
+    waves = _waves(kernels, base, held, slots) if slots else None
+    fitter = _Fitter(kernels, statistic, extra, single, curve, waves, share)
     every = range(len(kernels))
     groups: dict[str, tuple[np.ndarray, list[int], float | None]] = {}
     keys = list(base)

@@ -227,6 +227,7 @@ def run(root, variants: list[str] | None = None, budget_s: float = 1.0, rounds: 
                                          budget_s, rounds)
             profiles[variant]["runtime_flags"] = list(runtime_flags or [])
         host = describe_host(device)
+        host["compute_units"] = compute_units(manifest["driver"], host["hal_device"])
     finally:
         for d in (device, *extra):
             d.close()
@@ -249,8 +250,7 @@ def _profile(manifest, variant, device, kernels, overheads, transfers, budget_s,
         "iree_target": manifest["iree_target"], "variant": variant,
         "flags": manifest["variants"][variant]["flags"],
         "spec": manifest["spec"],
-        "device": {"name": device.info.get("name", manifest["target"]),
-                   "compute_units": compute_units(manifest["driver"], device.info.get("name", ""))},
+        "device": {"name": device.info.get("name", manifest["target"])},  # the host facts join later
         "iree_version": {"compiler": manifest.get("iree_compiler_version", "unknown"),
                          "runtime": _version("iree-base-runtime")},
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
