@@ -40,8 +40,8 @@ def local_residual(data: dict, result: dict, sigma: float = 0.3, shrink: float =
     kernels, held = data["kernels"], np.array(result["holdout"])
     pred, meas = np.array(result["predicted_s"]), np.array([k["measured_s"] for k in kernels])
     x = np.log10([[max(k["flops"], 1), max(k["bytes"], 1)] for k in kernels])
-    tile = P.column_tile(result)
-    cls = [P.kernel_key(k, tile) for k in kernels]
+    rules = P.shape_rules(result)
+    cls = [P.kernel_key(k, rules) for k in kernels]
     residual = np.log(meas / pred)
     out = pred.copy()
     for j in range(len(kernels)):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 # (m, k, columns off the tile, columns on it)
@@ -29,27 +28,15 @@ PAIRS = ((1, 384, 1000, 1024), (1, 384, 1008, 1024), (1, 384, 1056, 1088),
 
 def measure(target: str, budget_s: float) -> list[dict]:
     from agentc.cost_models.profile import COLUMN_TILES
-    from agentc.runtime.devices import KINDS
 
-    from agentc.bench.artifacts import build
-    from agentc.bench.run_artifacts import measure_variant
+    from agentc.bench.artifacts import measure_cases
     from agentc.bench.sweep import Case
-    from agentc.bench.timing import Device
 
     rules = {"gpu_64": COLUMN_TILES["vulkan-spirv"][0], "cpu_64x16": COLUMN_TILES["llvm-cpu"][0]}
 
     shapes = dict.fromkeys((m, k, n) for m, k, *columns in PAIRS for n in columns)
     cases = [Case("linear", "f32", (("m", m), ("k", k), ("n", n))) for m, k, n in shapes]
-    kind = KINDS[target]
-    with tempfile.TemporaryDirectory(prefix="ragged-") as tmp:
-        manifest = build(cases, target, tmp, variant="ragged")
-        device = Device(kind.driver, staged_readback=kind.staged_readback)
-        try:
-            kernels, _ = measure_variant(Path(tmp), manifest, "ragged", device, budget_s,
-                                         rounds=5, progress=True)
-            name = device.info.get("name", target)
-        finally:
-            device.close()
+    kernels, name = measure_cases(cases, target, budget_s, label="ragged")
     times = {k["name"]: (k["measured_s"], k["flops"]) for k in kernels}
     rows = []
     for m, k, ragged, aligned in PAIRS:

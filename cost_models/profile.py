@@ -50,6 +50,7 @@ import functools
 import itertools
 import json
 import math
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -58,6 +59,7 @@ import numpy as np
 HOLDOUT_EVERY = 3  # the 3rd, 6th, ... kernel of each swept op (in sweep order) is held out
 FALLBACK = "all"  # the calibration fitted on every class, for classes the sweep lacks
 RAGGED = ".ragged"  # suffix of a GEMM class's calibration for output columns off the tile
+ALIASED = ".aliased"  # suffix of x @ W's calibration for weight rows an alias period apart
 DRAM = "@dram"  # suffix of a class's calibration for working sets beyond the cache
 CACHE_SPLIT_MIN_GAIN_PCT = 1.0  # a class splits at a cache size only if it pays this much
 CACHE_SPLIT_MIN_POINTS = 3  # fitted kernels needed on each side of a split
@@ -98,7 +100,7 @@ class Profile:
     single_dispatch_s: float  # what a call of one dispatch pays beyond that
     memory_curve: MemoryCurve
     slots: int | None  # concurrent workgroups a wave holds; None: no wave term
-    column_tile: ColumnTile | None  # which GEMM output columns are ragged; None: not judged
+    rules: ShapeRules  # which GEMM shapes take IREE's slower paths on this backend
     mape_pct_holdout: float | None
     mape_pct_all: float
     data: dict
@@ -110,9 +112,9 @@ class Profile:
         return {k: c.cache_bytes for k, c in self.calibrations.items()}
 
     def calibration(self, op_class: str, dtype: str = "f32", nbytes: float = 0.0,
-                    aligned: bool = True) -> tuple[Calibration, str]:
+                    variant: str = "") -> tuple[Calibration, str]:
         """The calibration that prices a kernel (see `calibration_for`)."""
-        key = calibration_for(self._cache_bytes, op_class, dtype, nbytes, aligned)
+        key = calibration_for(self._cache_bytes, op_class, dtype, nbytes, variant)
         if key is None:
             raise ProfileError(f"{self.path}: calibration.classes: no '{op_class}' and no '{FALLBACK}'")
         return self.calibrations[key], key
@@ -126,8 +128,10 @@ class Profile:
         the kernels IREE produces carry over, the datasheet rates change. `grid` is the
         kernel's [iteration size, workgroups] per dispatch, where known; without it the
         waves are inferred from `parallel`, its output elements. `columns` are a GEMM's
-        output columns: off the profile's tile, the class's `.ragged` calibration applies."""
-        cal, key = self.calibration(op_class, dtype, nbytes, not ragged(columns, self.column_tile))
+        output columns: off the profile's tile, the class's `.ragged` calibration applies, and
+        for x @ W at a row stride of the profile's alias period, `vecmat.aliased`."""
+        cal, key = self.calibration(op_class, dtype, nbytes,
+                                    self.rules.variant(op_class, dtype, columns))
         if self.slots:
             flops *= wave_factor(grid, self.slots) if grid else nearest_waves(cal.waves, parallel)
         extra = dispatch_cost(dispatches, self.dispatch_extra_s, self.single_dispatch_s)
@@ -211,11 +215,12 @@ def nearest_waves(pairs, parallel: float) -> float:
     return min(pairs, key=lambda pw: abs(math.log(max(pw[0], 1.0)) - x))[1]
 
 
-def calibration_key(op_class: str, dtype: str, aligned: bool = True) -> str:
+def calibration_key(op_class: str, dtype: str, variant: str = "") -> str:
     """`matmul`, `matmul.f16`, `matmul.ragged` (output columns not a whole number of
-    tiles: IREE generates slower code for every tile), `matmul.f16.ragged`."""
+    tiles: IREE generates slower code for every tile), `matmul.f16.ragged`,
+    `vecmat.aliased` (see `ShapeRules`)."""
     key = op_class if dtype == "f32" else f"{op_class}.{dtype}"
-    return key if aligned else f"{key}{RAGGED}"
+    return f"{key}{variant}"
 
 
 @dataclass(frozen=True)
@@ -262,25 +267,66 @@ COLUMN_TILES = {"llvm-cpu": (ColumnTile(64, 16), ColumnTile(64, 8)),
                 "vulkan-spirv": (ColumnTile(64),), "cuda": (ColumnTile(64),)}
 
 
+# Row strides (bytes) at which IREE's CPU code for x @ W runs slower; the fit keeps one only
+# where it lowers the fitted error (see `ShapeRules`).
+ROW_ALIASES = {"llvm-cpu": (2048,)}
+ALIASING_CLASSES = ("vecmat",)  # x @ W: each tile of columns walks W down its rows
+
+
 def ragged(columns: float, tile: ColumnTile | None) -> bool:
     """Whether a GEMM's output columns take IREE's slower code under `tile` (see
     `ColumnTile`); never without one."""
     return tile is not None and tile.ragged(columns)
 
 
-def kernel_key(k: dict, tile: ColumnTile | None = None) -> str:
-    """The calibration key of a measured kernel record, with GEMM output columns judged
-    against `tile`."""
-    return calibration_key(k["op_class"], k["dtype"], not ragged(k.get("columns", 0), tile))
+def element_bytes(dtype: str) -> int | None:
+    """Bytes per element of an MLIR element type (f32 -> 4, bf16 -> 2, f8E4M3FN -> 1)."""
+    m = re.search(r"\d+", dtype)
+    return int(m.group()) // 8 if m else None
+
+
+@dataclass(frozen=True)
+class ShapeRules:
+    """The GEMM shapes that take IREE's slower paths on a profile's backend, each rule None
+    where the fit found it does not lower the error.
+
+    `tile`: output columns off the tile are ragged (`ColumnTile`).
+    `alias_bytes`: x @ W whose weight rows (columns * element bytes apart) are a multiple of
+    this many bytes apart is aliased. IREE's CPU code walks each tile of columns down W's
+    rows, and rows a multiple of 2 KiB apart fall on a few of the caches' sets: on this
+    machine's CPU such a product streams W 1.6-1.7x slower in L3 (15 column counts at 4.7
+    and 9.4 MB: python bench/row_strides.py), and slower still beyond it."""
+    tile: ColumnTile | None = None
+    alias_bytes: int | None = None
+
+    def variant(self, op_class: str, dtype: str, columns: float) -> str:
+        """The calibration suffix for a kernel: "", RAGGED or ALIASED."""
+        if ragged(columns, self.tile):
+            return RAGGED
+        if self.alias_bytes and columns and op_class in ALIASING_CLASSES:
+            size = element_bytes(dtype)
+            if size and int(columns) * size % self.alias_bytes == 0:
+                return ALIASED
+        return ""
+
+    def to_json(self) -> dict:
+        tile = self.tile.to_json() if self.tile else {"tile_columns": None, "tile_lanes": None}
+        return {**tile, "alias_bytes": self.alias_bytes}
+
+
+def kernel_key(k: dict, rules: ShapeRules = ShapeRules()) -> str:
+    """The calibration key of a measured kernel record, its GEMM shape judged by `rules`."""
+    return calibration_key(k["op_class"], k["dtype"],
+                           rules.variant(k["op_class"], k["dtype"], k.get("columns", 0)))
 
 
 def calibration_for(cache_bytes: dict[str, float | None], op_class: str, dtype: str,
-                    nbytes: float, aligned: bool = True) -> str | None:
+                    nbytes: float, variant: str = "") -> str | None:
     """The most specific calibration for a kernel, among those fitted (key -> its cache
-    size): its class, dtype and alignment, its class and dtype, its class, then the fit over
-    all classes; within one, the `@dram` tier where the working set exceeds the cache size.
-    The fit scores held-out kernels with the same choice."""
-    chain = (calibration_key(op_class, dtype, aligned), calibration_key(op_class, dtype),
+    size): its class, dtype and shape variant, its class and dtype, its class, then the fit
+    over all classes; within one, the `@dram` tier where the working set exceeds the cache
+    size. The fit scores held-out kernels with the same choice."""
+    chain = (calibration_key(op_class, dtype, variant), calibration_key(op_class, dtype),
              op_class, FALLBACK)
     for key in dict.fromkeys(chain):
         if key in cache_bytes:
@@ -381,21 +427,21 @@ def profile_from_dict(data, path) -> Profile:
     slots = cal.get("slots")
     if slots is not None:
         slots = int(_field(cal, "slots", float, "calibration", path, positive=True))
-    tile = column_tile(cal, path)
     return Profile(Path(path), data["target"], float(data["spec"]["peak_flops"]),
                    float(data["spec"]["memory_bandwidth"]), calibrations, extra, single,
-                   _memory_curve(cal, path), slots, tile, holdout,
+                   _memory_curve(cal, path), slots, shape_rules(cal, path), holdout,
                    _field(cal, "mape_pct_all", float, "calibration", path), data)
 
 
-def column_tile(cal: dict, path="calibration") -> ColumnTile | None:
-    """A calibration section's column tiling (`tile_columns`, `tile_lanes`), None if unset."""
-    size, lanes = (cal.get(f) for f in ("tile_columns", "tile_lanes"))
-    if size is None:
-        return None
-    size = int(_field(cal, "tile_columns", float, "calibration", path, positive=True))
-    return ColumnTile(size, None if lanes is None else
-                      int(_field(cal, "tile_lanes", float, "calibration", path, positive=True)))
+def shape_rules(cal: dict, path="calibration") -> ShapeRules:
+    """A calibration section's shape rules (`tile_columns`, `tile_lanes`, `alias_bytes`),
+    each None where unset."""
+    def number(name):
+        if cal.get(name) is None:
+            return None
+        return int(_field(cal, name, float, "calibration", path, positive=True))
+    size, lanes = number("tile_columns"), number("tile_lanes")
+    return ShapeRules(None if size is None else ColumnTile(size, lanes), number("alias_bytes"))
 
 
 def _memory_curve(cal: dict, path) -> MemoryCurve:
@@ -573,22 +619,27 @@ def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT
         min_gain: float = CACHE_SPLIT_MIN_GAIN_PCT, share=working_set) -> dict:
     """The `calibration` section for a profile's measurements: `_fit` without waves and,
     where the device names its compute units and the kernels their grids, with them, each
-    without ragged GEMMs and with each column tiling of the profile's IREE backend
-    (`COLUMN_TILES`); the one whose fitted kernels' error is lowest (held-out kernels play
-    no part in the choice).
+    under every combination of no rule and the profile's IREE backend's shape rules
+    (`COLUMN_TILES`, `ROW_ALIASES`); the one whose fitted kernels' error is lowest (held-out
+    kernels play no part in the choice).
     `share(bytes, dispatches)` is the working set read off the memory curve (another rule
     only to compare models: bench/fit_variants.py)."""
     kernels = data["kernels"]
     units = (data.get("device") or {}).get("compute_units")
     slots = [None, int(units)] if units and any(k.get("grid") for k in kernels) else [None]
-    tiles = [None] + [t for t in COLUMN_TILES.get(data.get("iree_target"), (ColumnTile(64),))
-                      if any(ragged(k.get("columns", 0), t) for k in kernels)]
-    fits = [_fit(data, statistic, min_points, min_gain, s, share, t) for s in slots for t in tiles]
+    backend = data.get("iree_target")
+    tiles = [None] + list(COLUMN_TILES.get(backend, (ColumnTile(64),)))
+    aliases = [None] + list(ROW_ALIASES.get(backend, ()))
+    judged: dict[tuple[str, ...], ShapeRules] = {}  # rules that class the kernels alike: once
+    for rules in (ShapeRules(t, a) for t in tiles for a in aliases):
+        judged.setdefault(tuple(kernel_key(k, rules) for k in kernels), rules)
+    fits = [_fit(data, statistic, min_points, min_gain, s, share, r)
+            for s in slots for r in judged.values()]
     return min(fits, key=lambda f: f["mape_pct_fitted"])
 
 
 def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
-         slots: int | None, share, tile: ColumnTile | None = None) -> dict:
+         slots: int | None, share, rules: ShapeRules = ShapeRules()) -> dict:
     """The `calibration` section for a profile's measurements (see module docstring),
     fitted to each kernel's `statistic` (the median; "trimmed_mean_s" is the mean between
     p10 and p90, "p10_s" the quiet-machine view).
@@ -604,7 +655,7 @@ def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
     over = data.get("overheads") or {}
     extra, single = (over.get("dispatch_extra_s") or 0.0), (over.get("single_dispatch_s") or 0.0)
     curve = MemoryCurve.measure([k for k, h in zip(kernels, held) if not h], statistic)
-    base = [kernel_key(k, tile) for k in kernels]
+    base = [kernel_key(k, rules) for k in kernels]
     waves = _waves(kernels, base, held, slots) if slots else None
     fitter = _Fitter(kernels, statistic, extra, single, curve, waves, share)
     every = range(len(kernels))
@@ -643,7 +694,7 @@ def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
     for i in unfitted:  # priced as Profile.calibration will price them
         k = kernels[i]
         keys[i] = calibration_for(fitted_caches, k["op_class"], k["dtype"], fitter.bytes[i],
-                                  not ragged(k.get("columns", 0), tile))
+                                  rules.variant(k["op_class"], k["dtype"], k.get("columns", 0)))
         if keys[i] != FALLBACK:
             groups[keys[i]][1].append(i)
     predicted = np.array([fitter.predict(groups[keys[i]][0], [i])[0] for i in every])
@@ -671,7 +722,7 @@ def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
                  " (1 without slots)",
         "peak_flops": peak, "memory_bandwidth": bw, "statistic": statistic,
         "slots": slots,
-        **(tile.to_json() if tile else {"tile_columns": None, "tile_lanes": None}),
+        **rules.to_json(),
         "dispatch_extra_s": extra,
         "single_dispatch_s": single,
         "memory_curve": curve.to_json(),

@@ -2,6 +2,7 @@
 profile (cost_models/roofline.py, cost_models/profile.py). No device; one test
 reads iree-compile's CPU configuration (no codegen)."""
 
+import itertools
 import json
 import math
 import re
@@ -13,6 +14,7 @@ from agentc.cost_models.catalog import load_catalog
 from agentc.cost_models.profile import (
     ColumnTile,
     ProfileError,
+    ShapeRules,
     fit,
     load_profile,
     ragged,
@@ -332,13 +334,63 @@ def test_ragged_gemms_get_a_calibration_of_their_own(tmp_path):
         assert seconds == pytest.approx(k["measured_s"], rel=0.05)
         assert profile.predict(k["flops"], k["bytes"], "matmul", dispatches=k["dispatches"])[0] \
             < 0.5 * k["measured_s"]
-    assert profile.column_tile == ColumnTile(64)  # the GPU tiling: the profile names no backend
+    assert profile.rules == ShapeRules(ColumnTile(64))  # the GPU tiling: no backend named
     assert profile.predict(1e6, 1e6, "matmul", columns=1024)[1] == "matmul"
     assert profile.predict(1e6, 1e6, "elementwise", columns=1000)[1] == "elementwise"
     spec = load_catalog().devices["cpu"]
     k = ragged[-1]
     w = Work(k["flops"], k["bytes"], k["dispatches"], "matmul", columns=1000)
     assert kernel_estimate(w, spec, profile).calibration == "matmul.ragged"
+
+
+@pytest.mark.parametrize("op_class, dtype, columns, variant", [
+    ("vecmat", "f32", 512, ".aliased"),  # rows 2 KiB apart
+    ("vecmat", "f32", 3072, ".aliased"),  # 12 KiB: a multiple, not a power of two
+    ("vecmat", "f32", 576, ""),
+    ("vecmat", "f32", 1152, ""),  # 4.5 KiB
+    ("vecmat", "f16", 1024, ".aliased"),
+    ("vecmat", "f16", 512, ""),  # 1 KiB
+    ("vecmat_t", "f32", 4096, ""),  # x @ W^T reads each weight row end to end
+    ("matvec", "f32", 4096, ""),
+    ("vecmat", "f32", 1000, ".ragged"),  # ragged first: such columns never alias
+])
+def test_x_at_w_aliases_where_its_weight_rows_are_a_multiple_of_the_period_apart(
+        op_class, dtype, columns, variant):
+    assert ShapeRules(ColumnTile(64, 16), 2048).variant(op_class, dtype, columns) == variant
+    assert ShapeRules(ColumnTile(64, 16)).variant(op_class, dtype, columns) == \
+        ("" if variant == ".aliased" else variant)
+
+
+def aliasing_profile(slowdown: float) -> dict:
+    """One-row x @ W on the CPU backend, each kernel's W streamed `slowdown` times slower
+    where its rows are 2 KiB apart (1,024 and 2,048 columns), plus the synthetic classes."""
+    data = synthetic_profile(noise=0.0)
+    data["iree_target"] = "llvm-cpu"
+    for i, (k, n) in enumerate(itertools.product((256, 512, 1024, 2048, 4096), (576, 1024, 1152, 2048))):
+        em = 0.5 / (slowdown if n * 4 % 2048 == 0 else 1.0)
+        flops, nbytes = 2.0 * k * n, 4.0 * k * n
+        t = max(flops / (PEAK * 0.3), nbytes / (BW * em)) + 10e-6
+        data["kernels"].append({"name": f"gemm_f32_1x{k}x{n}", "op": "gemm", "op_class": "vecmat",
+                                "dtype": "f32", "flops": flops, "bytes": nbytes, "dispatches": 1,
+                                "columns": n, "measured_s": t})
+    return data
+
+
+def test_aliased_x_at_w_gets_a_calibration_of_its_own(tmp_path):
+    """x @ W streamed 2x slower at rows 2 KiB apart: the fit takes the CPU backend's alias
+    period and prices those apart, held-out ones included; other products keep `vecmat`."""
+    data = aliasing_profile(slowdown=2.0)
+    profile = load_profile(write_fitted(tmp_path, data))
+    assert profile.rules.alias_bytes == 2048
+    assert profile.mape_pct_holdout < 1.0
+    for k in data["kernels"]:
+        if k["op_class"] == "vecmat":
+            seconds, key = profile.predict(k["flops"], k["bytes"], "vecmat", columns=k["columns"])
+            assert key == ("vecmat.aliased" if k["columns"] in (1024, 2048) else "vecmat")
+            assert seconds == pytest.approx(k["measured_s"], rel=0.02)
+    assert profile.predict(1e6, 1e6, "vecmat_t", columns=1024)[1] == "all"  # never aliased
+    plain = load_profile(write_fitted(tmp_path, aliasing_profile(slowdown=1.0)))
+    assert plain.rules.alias_bytes is None  # no rule where it does not lower the error
 
 
 def test_held_out_kernels_are_every_third_of_each_class(tmp_path):

@@ -183,3 +183,26 @@ def _existing(out: Path, target: str) -> dict | None:
         raise ArtifactsError(f"{path}: holds target '{manifest.get('target')}', not '{target}'; "
                              "use another --artifacts directory")
     return manifest
+
+
+def measure_cases(cases: list[Case], target: str, budget_s: float, rounds: int = 5,
+                  label: str = "probe") -> tuple[list[dict], str]:
+    """Compile `cases` for `target` into a scratch directory and time them round-robin on
+    this machine's device in one process: the kernel entries, and the device's name. For
+    the bench scripts that compare shapes side by side (bench/ragged_columns.py, ...)."""
+    import tempfile
+
+    from agentc.bench.run_artifacts import measure_variant
+    from agentc.bench.timing import Device
+    from agentc.runtime.devices import KINDS
+
+    kind = KINDS[target]
+    with tempfile.TemporaryDirectory(prefix=f"{label}-") as tmp:
+        manifest = build(cases, target, tmp, variant=label)
+        device = Device(kind.driver, staged_readback=kind.staged_readback)
+        try:
+            kernels, _ = measure_variant(Path(tmp), manifest, label, device, budget_s,
+                                         rounds=rounds, progress=True)
+            return kernels, device.info.get("name", target)
+        finally:
+            device.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agentc.cost_models.profile import column_tile, kernel_key
+from agentc.cost_models.profile import kernel_key, shape_rules
 
 
 def roofline_png(profile: dict, path) -> str | None:
@@ -28,8 +28,8 @@ def roofline_png(profile: dict, path) -> str | None:
     fig, ax = plt.subplots(figsize=(8, 5.5))
     ax.plot(x, np.minimum(peak, bw * x), "k-", lw=2, label="spec roof")
     cal = profile.get("calibration", {}).get("classes", {})
-    tile = column_tile(profile.get("calibration", {}))
-    keys = [kernel_key(k, tile) for k in kernels]
+    rules = shape_rules(profile.get("calibration", {}))
+    keys = [kernel_key(k, rules) for k in kernels]
     classes = list(dict.fromkeys(keys))
     colors = dict(zip(classes, plt.cm.tab10(np.linspace(0, 1, max(len(classes), 1)))))
     for key in classes:

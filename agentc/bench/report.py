@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agentc.cost_models.profile import column_tile, fit, validate_measurements
+from agentc.cost_models.profile import fit, shape_rules, validate_measurements
 
 STATISTICS = {"measured_s": "median", "trimmed_mean_s": "mean between p10 and p90",
               "p10_s": "10th percentile"}
@@ -71,7 +71,7 @@ def table(profile: dict) -> list[str]:
          f"{_us(over.get('dispatch_extra_s'))} us, a call of one dispatch "
          f"{_us(over.get('single_dispatch_s'))} us more"),
         _waves_line(profile),
-        _tile_line(profile),
+        *_shape_lines(profile),
         *_noise(profile),
         f"MAPE held-out ({n_held} kernels): {_fmt(cal['mape_pct_holdout'])}%",
         f"MAPE all ({len(profile['kernels'])} kernels): {cal['mape_pct_all']:.1f}%",
@@ -93,15 +93,20 @@ def _waves_line(profile: dict) -> str:
     return f"waves: not charged (over {units} compute units they raise the fitted kernels' error)"
 
 
-def _tile_line(profile: dict) -> str:
-    """Which GEMMs the fit prices as ragged (see profile.ColumnTile)."""
-    tile = column_tile(profile["calibration"])
+def _shape_lines(profile: dict) -> list[str]:
+    """Which GEMMs the fit prices as ragged or aliased (see profile.ShapeRules)."""
+    rules = shape_rules(profile["calibration"])
+    tile = rules.tile
     if tile is None:
-        return "ragged GEMMs: none judged (no column tiling lowers the fitted kernels' error)"
-    if tile.lanes:
-        return (f"ragged GEMMs: IREE CPU column tiles (largest divisor of the columns up to "
-                f"{tile.size}) whose last {tile.lanes}-lane vector is under half full")
-    return f"ragged GEMMs: output columns not a whole number of {tile.size}-wide tiles"
+        ragged = "ragged GEMMs: none judged (no column tiling lowers the fitted kernels' error)"
+    elif tile.lanes:
+        ragged = (f"ragged GEMMs: IREE CPU column tiles (largest divisor of the columns up to "
+                  f"{tile.size}) whose last {tile.lanes}-lane vector is under half full")
+    else:
+        ragged = f"ragged GEMMs: output columns not a whole number of {tile.size}-wide tiles"
+    aliased = (f"aliased x @ W: weight rows a multiple of {rules.alias_bytes} bytes apart"
+               if rules.alias_bytes else "aliased x @ W: none judged")
+    return [ragged, aliased]
 
 
 def comparison(profile: dict, other: dict, other_name: str) -> list[str]:

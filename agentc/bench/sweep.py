@@ -133,6 +133,11 @@ FULL = [
     *_cases("gemm", "f32", "m,k,n", [(1, 2048, 4096), (1, 1536, 8192), (1, 8192, 2048)]),
     # Output columns that are not a whole number of 64-wide tiles (see `linear` below).
     *_cases("gemm", "f32", "m,k,n", [(1, 384, 1000), (1, 768, 3000)]),
+    # Weight rows not a multiple of 2 KiB apart, as in GPT-2's and Qwen2's layers, in the
+    # caches and beyond, and one that is, at their edge: IREE's CPU code streams W at half
+    # the rate at such strides (profile.ShapeRules).
+    *_cases("gemm", "f32", "m,k,n", [(1, 768, 2304), (1, 4864, 896), (1, 896, 4864),
+                                      (1, 1024, 4096), (1, 1536, 8960)]),
     # Chains of distinct decode-sized weights: many dispatches per call, as in a decode step.
     *_cases("vecmat_chain", "f32", "k,n,count", [(576, 1536, 4), (576, 1536, 8), (768, 3072, 4),
                                                   (576, 1536, 16), (576, 1536, 24)]),
