@@ -48,7 +48,8 @@ DISPATCH_ROOTS = (*CONTRACTION_KINDS, "reduction", "serial_sum", "argreduce")
 MATMUL_CLASSES = ("matmul", *VECTOR_KINDS)
 
 OP_CLASSES = ("matmul", "matvec", "vecmat", "vecmat_t", "attention", "softmax", "layernorm",
-              "reduction", "serial_sum", "topk", "elementwise")
+              "serial_softmax", "serial_layernorm", "reduction", "serial_sum", "topk",
+              "elementwise")
 
 
 @dataclass(frozen=True)
@@ -241,8 +242,11 @@ def _op_class(infos: list[_OpInfo]) -> str:
     reducing = bool({"reduction", "serial_sum", "argreduce"} & set(kinds))
     if reducing and normalizing:
         # IREE gives softmax (a row max, an exp-sum, a divide) one fused dispatch and a
-        # layernorm two (mean, then variance and scale): they run at different rates.
-        return "softmax" if any(i.exponential for i in infos) else "layernorm"
+        # layernorm two (mean, then variance and scale): they run at different rates. Over
+        # one row (sampling over a vocabulary, a decode step's norm) their sums are serial
+        # (see serial_sum) and one workgroup does all of it: 2-3x slower per byte.
+        kind = "softmax" if any(i.exponential for i in infos) else "layernorm"
+        return f"serial_{kind}" if "serial_sum" in kinds else kind
     if kinds.count("argreduce") >= 2:  # rounds of argmax and masking; one is a reduction
         return "topk"
     if "serial_sum" in kinds and not {"reduction", "argreduce"} & set(kinds):
@@ -282,7 +286,7 @@ def func_work(impl: ir.Operation) -> Work:
     # A softmax's or layernorm's reductions share one dispatch (one shader, one loop budget)
     # with the pass that scales the row (on lavapipe 1 x 30,000 is wrong: 3 x 30,000 > 65,535);
     # other kernels' reductions are dispatches of their own.
-    fused = op_class in ("softmax", "layernorm") and rows
+    fused = op_class.removeprefix("serial_") in ("softmax", "layernorm") and rows
     row_loop = sum(rows) + max(rows) if fused else max(rows, default=0.0)
     return Work(sum(i.flops for i in infos), float(nbytes), max(len(roots), 1), op_class,
                 _first_float_dtype(ftype.inputs), main.parallel, row_loop,

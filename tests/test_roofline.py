@@ -110,6 +110,9 @@ def test_exported_softmax_and_attention_get_their_own_classes():
 
     assert work_of(torch_kernels.softmax("k", 8, 16, "f32")).op_class == "softmax"
     assert work_of(torch_kernels.layernorm("k", 8, 16, "f32")).op_class == "layernorm"
+    # One row: its sums are chains of adds, as in serial_sum.
+    assert work_of(torch_kernels.softmax("k", 1, 4096, "f32")).op_class == "serial_softmax"
+    assert work_of(torch_kernels.layernorm("k", 1, 768, "f32")).op_class == "serial_layernorm"
     attention = work_of(torch_kernels.attention("k", 2, 8, 4, "f32"))
     assert attention.op_class == "attention"
     assert attention.flops >= 2 * (2 * 2 * 8 * 8 * 4)  # QK^T and PV

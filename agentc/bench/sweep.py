@@ -43,11 +43,13 @@ class Case:
 
     def row_loop(self) -> int:
         """Rough `Work.row_loop` (the IR's count, cost_models/roofline.py): what one
-        invocation loops over in a one-row sum or softmax (max, exp-sum and scale: three
-        passes), or in sampling's and top-k's arg-reductions over the whole row."""
+        invocation loops over in a one-row sum, softmax (max, exp-sum and scale: three
+        passes) or layernorm (four), or in sampling's and top-k's arg-reductions over the
+        whole row."""
         p = self.p
-        if self.op in ("sum_rows", "softmax") and p["rows"] == 1:
-            return p["cols"] * (3 if self.op == "softmax" else 1)
+        passes = {"sum_rows": 1, "softmax": 3, "layernorm": 4}
+        if self.op in passes and p["rows"] == 1:
+            return p["cols"] * passes[self.op]
         return {"sample": p.get("vocab", 0), "topk": p.get("n", 0)}.get(self.op, 0)
 
     def estimate(self) -> tuple[float, float]:
@@ -158,8 +160,12 @@ FULL = [
     *_cases("softmax", "f32", "rows,cols", [(32, 128), (128, 768), (1536, 128), (512, 1024),
                                              (64, 8192), (1, 49152), (1024, 4096),
                                              (2048, 4096)]),
+    # One row: sampling over a vocabulary (serial_softmax), a decode step's norm.
+    *_cases("softmax", "f32", "rows,cols", [(1, 8192), (1, 2048), (1, 16384), (1, 128256),
+                                             (1, 32000)]),
     *_cases("layernorm", "f32", "rows,cols", [(32, 384), (64, 576), (128, 768), (512, 1024),
-                                               (2048, 1024), (1024, 4096), (4096, 2048)]),
+                                               (2048, 1024), (1024, 4096), (4096, 2048),
+                                               (1, 768), (1, 4096), (1, 896), (1, 2048)]),
     *_cases("add", "f32", "n", [(1024,), (16384,), (262144,), (1 << 20,), (1 << 21,),
                                  (1 << 22,), (1 << 23,), (1 << 24,)]),
     *_cases("mul", "f32", "n", [(4096,), (65536,), (1 << 19,), (1 << 20,), (3 << 20,),
