@@ -323,11 +323,12 @@ def kernel_key(k: dict, rules: ShapeRules = ShapeRules()) -> str:
 def calibration_for(cache_bytes: dict[str, float | None], op_class: str, dtype: str,
                     nbytes: float, variant: str = "") -> str | None:
     """The most specific calibration for a kernel, among those fitted (key -> its cache
-    size): its class, dtype and shape variant, its class and dtype, its class, then the fit
-    over all classes; within one, the `@dram` tier where the working set exceeds the cache
-    size. The fit scores held-out kernels with the same choice."""
+    size): its class, dtype and shape variant, its class and dtype, its class, a one-row
+    class's many-row one (`serial_softmax` -> `softmax`), then the fit over all classes;
+    within one, the `@dram` tier where the working set exceeds the cache size. The fit
+    scores held-out kernels with the same choice."""
     chain = (calibration_key(op_class, dtype, variant), calibration_key(op_class, dtype),
-             op_class, FALLBACK)
+             op_class, op_class.removeprefix("serial_"), FALLBACK)
     for key in dict.fromkeys(chain):
         if key in cache_bytes:
             cache = cache_bytes[key]

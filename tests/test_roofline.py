@@ -249,6 +249,15 @@ def test_kernel_time_with_a_profile_reproduces_its_measurements_within_its_state
     assert profile.mape_pct_all < 10 and profile.mape_pct_holdout < 10
 
 
+def test_a_one_row_class_the_profile_lacks_is_priced_as_its_many_row_class():
+    from agentc.cost_models.profile import calibration_for
+
+    fitted = {"softmax": None, "serial_sum": None, "all": None}
+    assert calibration_for(fitted, "serial_softmax", "f32", 1e6) == "softmax"
+    assert calibration_for(fitted, "serial_layernorm", "f32", 1e6) == "all"
+    assert calibration_for(fitted, "serial_sum", "f32", 1e6) == "serial_sum"
+
+
 def test_an_unknown_class_falls_back_to_the_fit_over_all_classes(tmp_path):
     profile = load_profile(write_fitted(tmp_path, synthetic_profile(noise=0.0)))
     _, key = profile.calibration("topk", "f16")
