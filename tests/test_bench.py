@@ -211,3 +211,43 @@ def test_lavapipe_runs_workgroups_on_its_threads(monkeypatch):
     monkeypatch.delenv("LP_NUM_THREADS")
     assert compute_units("vulkan", name) == compute_units("local-task")
     assert compute_units("vulkan", "AMD Radeon") is None
+
+
+def test_several_runs_are_fitted_as_one_at_each_kernels_median(tmp_path):
+    """Three runs of one sweep: the fitted profile's times are NumPy's per-kernel medians of
+    the three, its overheads those of the probes' medians; runs of another sweep are refused
+    with the file named."""
+    import numpy as np
+
+    base = json.loads((ROOT / "cost_models/profiles/this-machine-cpu.json").read_text())
+    base.pop("calibration")
+    scales = [np.ones(len(base["kernels"])), np.full(len(base["kernels"]), 1.3),
+              np.where(np.arange(len(base["kernels"])) % 2 == 0, 0.8, 1.1)]
+    paths = []
+    for i, scale in enumerate(scales):
+        run = json.loads(json.dumps(base))
+        for k, s in zip(run["kernels"], scale):
+            for field in ("measured_s", "p10_s", "p90_s"):
+                k[field] *= s
+        for probe in run["overheads"]["probes"].values():
+            probe["seconds"] *= 1.0 + i  # 1x, 2x, 3x: the median is the 2x run's
+        paths.append(tmp_path / f"run{i}.json")
+        paths[-1].write_text(json.dumps(run))
+    out = tmp_path / "merged.json"
+    r = bench("--fit", *paths, "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    merged = json.loads(out.read_text())
+    expected = np.median([[k["measured_s"] * s for k, s in zip(base["kernels"], scale)]
+                          for scale in scales], axis=0)
+    assert np.allclose([k["measured_s"] for k in merged["kernels"]], expected, rtol=1e-12)
+    assert [run["file"] for run in merged["runs"]] == [str(p) for p in paths]
+    probes = base["overheads"]["probes"]
+    assert merged["overheads"]["call_s"] == 2 * probes["identity"]["seconds"]
+    assert load_profile(out).mape_pct_holdout is not None
+
+    other = json.loads(paths[1].read_text())
+    other["kernels"] = other["kernels"][1:]
+    paths[1].write_text(json.dumps(other))
+    r = bench("--fit", *paths, "--quiet")
+    assert r.returncode == 2
+    assert f"{paths[1]}: kernels: not the sweep of {paths[0]}" in r.stderr

@@ -3,7 +3,7 @@
     agentc bench --target cpu|vulkan|cuda [--quick] [--out P.json] [--plot P.png]
                  [--iree-flag=FLAG ...] [--variant NAME] [--artifacts DIR]
     agentc bench --target cuda --compile-only --artifacts DIR [--iree-flag=FLAG ...]
-    agentc bench --fit PROFILE.json [--out P.json] [--plot P.png]
+    agentc bench --fit PROFILE.json [RERUN.json ...] [--out P.json] [--plot P.png]
 
 The first form compiles the sweep (artifacts.py), measures it here (run_artifacts.py),
 fits the calibration (cost_models/profile.py) and prints the predicted-vs-measured table,
@@ -36,7 +36,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                                           "fit the roofline per op class, report its error.")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--target", choices=TARGETS, help="device to compile for (and measure)")
-    what.add_argument("--fit", metavar="PROFILE.json", help="fit a profile measured elsewhere")
+    what.add_argument("--fit", metavar="PROFILE.json", nargs="+",
+                      help="fit a profile measured elsewhere; several runs of one sweep are "
+                           "fitted as one, each kernel at its median over the runs")
     p.add_argument("--out", metavar="P.json",
                    help="profile to write (default bench/results/profile-<target>.json; "
                         "with --fit: only when given)")
@@ -86,12 +88,19 @@ def _run(args) -> int:
         from agentc.bench.artifacts import refresh
         from agentc.cost_models.profile import read_json, validate_measurements
 
-        measured = read_json(args.fit)
-        validate_measurements(measured, args.fit)
+        runs = [(path, read_json(path)) for path in args.fit]
+        for path, run in runs:
+            validate_measurements(run, path)
+        if len(runs) > 1:
+            from agentc.bench.merge import merge_runs
+
+            measured, source = merge_runs(runs), " + ".join(args.fit)
+        else:
+            (source, measured), = runs
         changed = refresh(measured, progress=not args.quiet)
         if changed:
             _log(args, f"{changed} kernels re-analysed under the current cost model")
-        profile = calibrate(measured, args.fit)
+        profile = calibrate(measured, source)
         if args.compare:
             from agentc.bench.report import comparison
 
