@@ -279,8 +279,10 @@ def ragged(columns: float, tile: ColumnTile | None) -> bool:
     return tile is not None and tile.ragged(columns)
 
 
+@functools.cache
 def element_bytes(dtype: str) -> int | None:
-    """Bytes per element of an MLIR element type (f32 -> 4, bf16 -> 2, f8E4M3FN -> 1)."""
+    """Bytes per element of an MLIR element type (f32 -> 4, bf16 -> 2, f8E4M3FN -> 1);
+    cached: placement prices every kernel on every device through it."""
     m = re.search(r"\d+", dtype)
     return int(m.group()) // 8 if m else None
 
