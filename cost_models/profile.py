@@ -296,8 +296,8 @@ class ShapeRules:
     `alias_bytes`: x @ W whose weight rows (columns * element bytes apart) are a multiple of
     this many bytes apart is aliased. IREE's CPU code walks each tile of columns down W's
     rows, and rows a multiple of 2 KiB apart fall on a few of the caches' sets: on this
-    machine's CPU such a product streams W 1.6-1.7x slower in L3 (15 column counts at 4.7
-    and 9.4 MB: python bench/row_strides.py), and slower still beyond it."""
+    machine's CPU such a product streams W 1.6-1.8x slower in L3 (15 column counts at 4.7
+    and 9.4 MB, two runs: python bench/row_strides.py), and slower still beyond it."""
     tile: ColumnTile | None = None
     alias_bytes: int | None = None
 
