@@ -542,7 +542,7 @@ class _Fitter:
 
     def __init__(self, kernels: list[dict], statistic: str, dispatch_extra_s: float,
                  single_dispatch_s: float, curve: MemoryCurve, waves: np.ndarray | None = None,
-                 share=working_set):
+                 share=working_set, memo: dict | None = None):
         self.flops = np.array([max(float(k["flops"]), 1.0) for k in kernels])
         if waves is not None:
             self.flops = self.flops * waves
@@ -554,13 +554,17 @@ class _Fitter:
         self.extra = np.array([dispatch_cost(d, dispatch_extra_s, single_dispatch_s)
                                for d in dispatches])
         self.target = np.maximum(self.seconds - self.extra, 0.1 * self.seconds)
-        self._memo: dict[tuple[int, ...], np.ndarray] = {}
+        # Shared by the fits of one `fit` call (same kernels, curve and statistic), which
+        # differ only in their waves: most of their groups are the same kernels.
+        self._memo = {} if memo is None else memo
+        self._waves = None if waves is None else waves.tobytes()
 
     def theta(self, idx: tuple[int, ...]) -> np.ndarray:
-        if idx not in self._memo:
+        key = (self._waves, idx)
+        if key not in self._memo:
             i = list(idx)
-            self._memo[idx] = _fit_points(self.flops[i], self.charged[i], self.target[i])
-        return self._memo[idx]
+            self._memo[key] = _fit_points(self.flops[i], self.charged[i], self.target[i])
+        return self._memo[key]
 
     def predict(self, theta, idx) -> np.ndarray:
         i = list(idx)
@@ -636,13 +640,15 @@ def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT
     judged: dict[tuple[str, ...], ShapeRules] = {}  # rules that class the kernels alike: once
     for rules in (ShapeRules(t, a) for t in tiles for a in aliases):
         judged.setdefault(tuple(kernel_key(k, rules) for k in kernels), rules)
-    fits = [_fit(data, statistic, min_points, min_gain, s, share, r)
+    memo: dict = {}
+    fits = [_fit(data, statistic, min_points, min_gain, s, share, r, memo)
             for s in slots for r in judged.values()]
     return min(fits, key=lambda f: f["mape_pct_fitted"])
 
 
 def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
-         slots: int | None, share, rules: ShapeRules = ShapeRules()) -> dict:
+         slots: int | None, share, rules: ShapeRules = ShapeRules(),
+         memo: dict | None = None) -> dict:
     """The `calibration` section for a profile's measurements (see module docstring),
     fitted to each kernel's `statistic` (the median; "trimmed_mean_s" is the mean between
     p10 and p90, "p10_s" the quiet-machine view).
@@ -660,7 +666,7 @@ def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
     curve = MemoryCurve.measure([k for k, h in zip(kernels, held) if not h], statistic)
     base = [kernel_key(k, rules) for k in kernels]
     waves = _waves(kernels, base, held, slots) if slots else None
-    fitter = _Fitter(kernels, statistic, extra, single, curve, waves, share)
+    fitter = _Fitter(kernels, statistic, extra, single, curve, waves, share, memo)
     every = range(len(kernels))
     groups: dict[str, tuple[np.ndarray, list[int], float | None]] = {}
     keys = list(base)
