@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agentc.lazy import lazy_import
-from agentc.models import registry, tokenizer
+from agentc.models import forms, registry, tokenizer
 from agentc.models.export import export_function
 
 torch = lazy_import("torch")
@@ -111,8 +111,11 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
 def _forms(model_obj, runtimes) -> dict[str, dict]:
     """The model's per-runtime forms (agentc.models.forms) for the runtimes a build has
     (None: all of them), so a cpu-only build neither exports nor parses cuda variants."""
-    return {r: attrs for r, attrs in getattr(model_obj, "RUNTIME_FORMS", {}).items()
-            if runtimes is None or r in runtimes}
+    chosen = {r: attrs for r, attrs in getattr(model_obj, "RUNTIME_FORMS", {}).items()
+              if runtimes is None or r in runtimes}
+    for runtime, attrs in chosen.items():
+        forms.check(type(model_obj).__name__, runtime, attrs)
+    return chosen
 
 
 def _layered_encoder_kernels(enc, runtimes=None) -> list[Kernel]:

@@ -10,6 +10,28 @@ from agentc.lazy import lazy_import
 torch = lazy_import("torch")
 
 
+# The forms a model attribute may take (its first value is the default one): a runtime's
+# RUNTIME_FORMS entry outside these is a mistake, caught when its kernels are exported.
+FORMS = {"linear_form": ("linear", "transposed"),  # `linear` below
+         "decode_attention": ("grouped", "per_head")}  # SmolLM._attention
+
+
+class FormError(ValueError):
+    pass
+
+
+def check(owner: str, runtime: str, attrs: dict) -> None:
+    """Raise FormError naming `owner`'s RUNTIME_FORMS entry for `runtime` where it sets an
+    attribute that is not a form, or a form to a value it does not take."""
+    for name, value in attrs.items():
+        if name not in FORMS:
+            raise FormError(f"{owner}.RUNTIME_FORMS[{runtime!r}]: {name!r} is not a form "
+                            f"({', '.join(FORMS)})")
+        if value not in FORMS[name]:
+            raise FormError(f"{owner}.RUNTIME_FORMS[{runtime!r}][{name!r}]: {value!r} is not "
+                            f"one of {', '.join(FORMS[name])}")
+
+
 def linear(x, w, b=None, form: str = "linear"):
     """y = x @ w^T + b for x (1, T, in) and w (out, in), PyTorch's layout.
 
@@ -17,6 +39,8 @@ def linear(x, w, b=None, form: str = "linear"):
     CUDA code generation spreads over many more workgroups. On an H200 (bench/linear_forms.py)
     64 x 384 -> 384 takes 173 instead of 334 us and 192 x 576 -> 3072 220 instead of 965 us;
     on a CPU it is equal or up to 5% slower. A single row (decode) stays a plain product."""
+    if form not in FORMS["linear_form"]:
+        raise FormError(f"forms.linear: form {form!r} is not one of {', '.join(FORMS['linear_form'])}")
     if form == "transposed" and x.shape[-2] > 1:
         y = (w @ x[0].transpose(0, 1)).transpose(0, 1)[None]
         return y if b is None else y + b
