@@ -28,6 +28,7 @@ from agentc.runtime.host_ops import (
     skipped_inputs,
 )
 from agentc.runtime.trace import Trace
+from agentc.runtime.values import pop_values
 
 from agentc.models import registry
 from agentc.models.irpa import SCOPE, load_index
@@ -223,16 +224,10 @@ class _Request:
             self._release(list(self.values))
 
     def _release(self, vids: list[str]) -> None:
-        """Drop values; device-resident ones are freed on their devices' threads. Without
-        this, every layer's KV cache of every decode step would live until the request
-        ends, and IREE's allocator grows by hundreds of MB per request."""
-        by_device: dict[str, list] = {}
+        """Drop values; device-resident ones are freed on their devices' threads
+        (runtime/values.py)."""
         with self.cv:
-            for vid in vids:
-                self.copies.pop(vid, None)
-                where, val = self.values.pop(vid, ("host", None))
-                if where in self.s.devices:
-                    by_device.setdefault(where, []).append(val)
+            by_device = pop_values(vids, self.values, self.copies, self.s.devices)
         for where, vals in by_device.items():
             self.s.devices[where].release(vals)
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agentc.runtime.host_ops import SKIPPED, forward, run_host_op, skipped_inputs
+from agentc.runtime.values import pop_values
 
 
 class DirectRun:
@@ -91,14 +92,9 @@ class DirectRun:
             self.timeline.append((op.name, t0, time.perf_counter()))
             if op.name in fetch:
                 fetched[op.name] = host(op.outputs[0])
-            dead: dict[str, list] = {}
-            for v in list(op.inputs) + [g for g, _ in op.guards]:
-                if self._last_use[v] == i and v not in keep:
-                    copies.pop(v, None)
-                    where, val = vals.pop(v, ("host", None))
-                    if where in self.devices:
-                        dead.setdefault(where, []).append(val)
-            for where, dropped in dead.items():
+            last = [v for v in dict.fromkeys([*op.inputs, *(g for g, _ in op.guards)])
+                    if self._last_use[v] == i and v not in keep]
+            for where, dropped in pop_values(last, vals, copies, self.devices).items():
                 self.devices[where].release(dropped)  # freed on its device's thread, in one task
         return [host(v) for v in self.outputs], fetched
 
