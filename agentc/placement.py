@@ -1,8 +1,9 @@
 """Placement: operators + cost model + cluster -> device, start and end for each operator.
 
 Host operators run on the host thread pool; compute calls may run on any cluster device
-that computes them right (`compiler.estimate`) and whose memory holds their weights. Transfers are charged by the link between the two
-devices, and only when they do not share memory (the host and IREE's CPU driver do).
+that computes them right (`compiler.estimate`) and whose memory holds their weights.
+Transfers are charged by the link between the two devices, and only when they do not share
+memory (the host and IREE's CPU driver do).
 The schedule comes from `agentc.scheduler.solve`: baselines and HEFT first, the best of
 them warm-starts CP-SAT under a time limit, so the answer is never worse than a heuristic.
 

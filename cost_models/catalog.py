@@ -3,6 +3,7 @@ file and field at fault."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +64,9 @@ def load_catalog(path: str | Path = CATALOG_PATH) -> Catalog:
     except (OSError, yaml.YAMLError) as e:
         raise CatalogError(f"{path}: cannot read catalog: {e}") from None
     devices = {}
-    optional = ("name", "description", "profile", "max_loop_iterations")
-    fields = [f for f in DeviceSpec.__dataclass_fields__ if f not in optional]
+    # Required: the fields without a default, but the name (the entry's key).
+    fields = [f.name for f in dataclasses.fields(DeviceSpec)
+              if f.default is dataclasses.MISSING and f.name != "name"]
     for name, d in (data.get("devices") or {}).items():
         for f in fields:
             if f not in d:

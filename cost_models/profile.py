@@ -541,8 +541,8 @@ class _Fitter:
     (`dispatch_cost`, measured by the bench's dispatch-chain probes); predictions add it back."""
 
     def __init__(self, kernels: list[dict], statistic: str, dispatch_extra_s: float,
-                 single_dispatch_s: float, curve: MemoryCurve, waves: np.ndarray | None = None,
-                 share=working_set, memo: dict | None = None):
+                 single_dispatch_s: float, curve: MemoryCurve, waves: np.ndarray | None,
+                 share, memo: dict):
         self.flops = np.array([max(float(k["flops"]), 1.0) for k in kernels])
         if waves is not None:
             self.flops = self.flops * waves
@@ -556,7 +556,7 @@ class _Fitter:
         self.target = np.maximum(self.seconds - self.extra, 0.1 * self.seconds)
         # Shared by the fits of one `fit` call (same kernels, curve and statistic), which
         # differ only in their waves: most of their groups are the same kernels.
-        self._memo = {} if memo is None else memo
+        self._memo = memo
         self._waves = None if waves is None else waves.tobytes()
 
     def theta(self, idx: tuple[int, ...]) -> np.ndarray:
@@ -640,18 +640,22 @@ def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT
     judged: dict[tuple[str, ...], ShapeRules] = {}  # rules that class the kernels alike: once
     for rules in (ShapeRules(t, a) for t in tiles for a in aliases):
         judged.setdefault(tuple(kernel_key(k, rules) for k in kernels), rules)
-    memo: dict = {}
-    fits = [_fit(data, statistic, min_points, min_gain, s, share, r, memo)
+    held = holdout_mask(kernels)
+    curve = MemoryCurve.measure([k for k, h in zip(kernels, held) if not h], statistic)
+    memo: dict = {}  # one held-out set and curve for all: the fits share fitted groups
+    fits = [_fit(data, statistic, min_points, min_gain, s, share, r, held, curve, memo)
             for s in slots for r in judged.values()]
     return min(fits, key=lambda f: f["mape_pct_fitted"])
 
 
 def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
-         slots: int | None, share, rules: ShapeRules = ShapeRules(),
-         memo: dict | None = None) -> dict:
+         slots: int | None, share, rules: ShapeRules, held: list[bool], curve: MemoryCurve,
+         memo: dict) -> dict:
     """The `calibration` section for a profile's measurements (see module docstring),
     fitted to each kernel's `statistic` (the median; "trimmed_mean_s" is the mean between
-    p10 and p90, "p10_s" the quiet-machine view).
+    p10 and p90, "p10_s" the quiet-machine view), with `held` kernels held out, bytes
+    charged through `curve`, and fitted groups remembered in `memo` across the fits of one
+    `fit` call.
 
     A class may also get a cache size: kernels whose interface bytes exceed it are priced
     by the class's own `<class>@dram` calibration (a cache-aware roofline: working sets
@@ -660,11 +664,10 @@ def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
     and `min_gain` set how much evidence a split needs (see `_split`)."""
     kernels = data["kernels"]
     peak, bw = float(data["spec"]["peak_flops"]), float(data["spec"]["memory_bandwidth"])
-    held = holdout_mask(kernels)
     over = data.get("overheads") or {}
     extra, single = (over.get("dispatch_extra_s") or 0.0), (over.get("single_dispatch_s") or 0.0)
-    curve = MemoryCurve.measure([k for k, h in zip(kernels, held) if not h], statistic)
-    base = [kernel_key(k, rules) for k in kernels]
+    variants = [rules.variant(k["op_class"], k["dtype"], k.get("columns", 0)) for k in kernels]
+    base = [calibration_key(k["op_class"], k["dtype"], v) for k, v in zip(kernels, variants)]
     waves = _waves(kernels, base, held, slots) if slots else None
     fitter = _Fitter(kernels, statistic, extra, single, curve, waves, share, memo)
     every = range(len(kernels))
@@ -703,7 +706,7 @@ def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
     for i in unfitted:  # priced as Profile.calibration will price them
         k = kernels[i]
         keys[i] = calibration_for(fitted_caches, k["op_class"], k["dtype"], fitter.bytes[i],
-                                  rules.variant(k["op_class"], k["dtype"], k.get("columns", 0)))
+                                  variants[i])
         if keys[i] != FALLBACK:
             groups[keys[i]][1].append(i)
     predicted = np.array([fitter.predict(groups[keys[i]][0], [i])[0] for i in every])

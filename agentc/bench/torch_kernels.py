@@ -32,10 +32,6 @@ def _attention(q, k, v):
     return torch.softmax(scores, dim=-1) @ v
 
 
-def _linear(x, w):
-    return torch.nn.functional.linear(x, w)
-
-
 def _export(fn, name: str, arrays: list[np.ndarray]) -> str:
     return export_function(fn, arrays, name, [], {"bench": fn.__name__})
 
@@ -55,8 +51,11 @@ def attention(name: str, heads: int, seq: int, head_dim: int, dtype: str) -> str
 
 
 def linear(name: str, m: int, k: int, n: int, dtype: str) -> str:
-    """x[m,k] @ W[n,k]^T as agentc's models write a linear layer (`F.linear`)."""
-    return _export(_linear, name, [np.zeros((m, k), DTYPES[dtype]), np.zeros((n, k), DTYPES[dtype])])
+    """x[m,k] @ W[n,k]^T as agentc's models write a linear layer (`forms.linear`, its
+    default form)."""
+    from agentc.models import forms
+
+    return _export(forms.linear, name, [np.zeros((m, k), DTYPES[dtype]), np.zeros((n, k), DTYPES[dtype])])
 
 
 def sample(name: str, vocab: int) -> str:
