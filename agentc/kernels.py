@@ -32,6 +32,12 @@ class Kernel:
     variants: dict[str, str] = field(default_factory=dict)
 
 
+def rename_symbol(text: str, old: str, new: str) -> str:
+    """`text` with its references to symbol `@old` (not to longer names that start with it,
+    such as a runtime's `@old__cpu`) made `@new`."""
+    return re.sub(rf"@{re.escape(old)}\b", f"@{new}", text)
+
+
 def variant_symbol(symbol: str, runtime: str) -> str:
     """The implementation of kernel `symbol` written for `runtime` (Kernel.variants)."""
     return f"{symbol}_impl__{runtime}"
@@ -68,11 +74,10 @@ def _shared_kernels(model_obj, op: str, fn, layers: list[tuple[str, str]], acts:
     cached) once; each layer gets a copy renamed to `<symbol>_impl`, so device modules stay
     self-contained and IREE deduplicates the identical dispatches when compiling."""
     first = _model_kernel(model_obj, op, fn, layers[0][1], acts, variants=variants)
-    pattern = re.compile(rf"@{re.escape(first.symbol)}_impl\b")
     groups = model_obj.groups
 
     def rename(text: str, symbol: str) -> str:
-        return pattern.sub(f"@{symbol}_impl", text)
+        return rename_symbol(text, f"{first.symbol}_impl", f"{symbol}_impl")
 
     return [Kernel(symbol, group, groups[group], rename(first.impl_text, symbol),
                    {r: rename(t, symbol) for r, t in first.variants.items()})

@@ -9,8 +9,12 @@ IREE's CPU tiles (the largest divisor of the columns up to 64) at 16 lanes. 1,10
 (CPU tiles of 55) and 1,200 (tiles of 60) test the CPU rule on counts the sweep lacks.
 
     python bench/ragged_columns.py [--target cpu --target vulkan] [--out FILE.json]
+    python bench/ragged_columns.py --configs
 
-Writes the rows as JSON (default bench/results/ragged-columns.json).
+Writes the rows as JSON (default bench/results/ragged-columns.json). `--configs` measures
+nothing: it prints, for each one-row column count, the tiles iree-compile's CPU
+configuration chose (the workgroup's columns and the vector's) beside the CPU rule's
+judgement.
 """
 
 from __future__ import annotations
@@ -51,12 +55,44 @@ def measure(target: str, budget_s: float) -> list[dict]:
     return rows
 
 
+def cpu_tiles(m: int, k: int, n: int) -> list[str]:
+    """The llvm-cpu distribution and vector tiles iree-compile chooses for `F.linear` of
+    that shape (its configuration, before any code is generated)."""
+    import re
+
+    import iree.compiler as ic
+    from agentc.runtime.devices import KINDS
+
+    from agentc.bench.torch_kernels import linear
+
+    listing = ic.compile_str(linear("l", m, k, n, "f32"), target_backends=["llvm-cpu"],
+                             extra_args=[*KINDS["cpu"].compile_flags,
+                                         "--compile-to=executable-configurations"])
+    text = listing.decode() if isinstance(listing, bytes) else listing
+    return re.findall(r"distribution = \[[^\]]*\], vector_common_parallel = \[[^\]]*\]", text)
+
+
+def print_configs() -> None:
+    from agentc.cost_models.profile import COLUMN_TILES
+
+    rule = COLUMN_TILES["llvm-cpu"][0]
+    shapes = dict.fromkeys((m, k, n) for m, k, *columns in PAIRS for n in columns if m == 1)
+    for m, k, n in shapes:
+        print(f"{m} x {k:4d} -> {n:6d}   judged ragged: {'yes' if rule.ragged(n) else 'no ':3s}   "
+              f"iree: {'; '.join(cpu_tiles(m, k, n))}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--target", action="append", choices=("cpu", "vulkan", "cuda"))
     p.add_argument("--budget", type=float, default=0.5, help="seconds of calls per kernel")
     p.add_argument("--out", default="bench/results/ragged-columns.json")
+    p.add_argument("--configs", action="store_true",
+                   help="print IREE's CPU tiles per column count; measure nothing")
     args = p.parse_args(argv)
+    if args.configs:
+        print_configs()
+        return 0
 
     from agentc.runtime.devices import usable
 

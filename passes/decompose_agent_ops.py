@@ -133,8 +133,8 @@ class DecomposeAgentOps:
         # A runtime's own formulation sits beside the default as @<kernel>_impl__<runtime>;
         # outline-device-modules gives it to that runtime's devices.
         for runtime, variant in k.variants.items():
-            renamed = re.sub(rf"@{re.escape(k.symbol)}_impl\b", f"@{kernels.variant_symbol(k.symbol, runtime)}",
-                             variant)
+            renamed = kernels.rename_symbol(variant, f"{k.symbol}_impl",
+                                            kernels.variant_symbol(k.symbol, runtime))
             parsed = ir.Module.parse(renamed)  # kept alive while its ops are moved out
             for o in list(parsed.body.operations):
                 if o.operation.name == "func.func":

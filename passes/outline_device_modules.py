@@ -17,7 +17,7 @@ from agentc.passes import run_pass
 from agentc.passes.check_no_agent_ops import CheckNoAgentOps
 from torch_mlir import ir
 
-from agentc.kernels import impl_for, variant_symbol
+from agentc.kernels import impl_for, rename_symbol, variant_symbol
 from agentc.models.irpa import SCOPE, param_key
 
 
@@ -67,7 +67,7 @@ class OutlineDeviceModules:
             # Local scope: printing a nested op otherwise walks the whole module each time.
             text = impl.operation.get_asm(use_local_scope=True)
             if impl is not funcs[c + "_impl"]:  # the runtime's variant, under the default's name
-                text = re.sub(rf"@{re.escape(variant_symbol(c, runtime))}\b", f"@{c}_impl", text)
+                text = rename_symbol(text, variant_symbol(c, runtime), f"{c}_impl")
             impls.append(text)
         # Verify the device part on its own before any IREE-specific text is added.
         impl_module = ir.Module.parse("module {\n" + "\n".join(impls) + "\n}")

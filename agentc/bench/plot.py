@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agentc.cost_models.profile import kernel_key, shape_rules
+from agentc.cost_models.profile import DRAM, kernel_key, shape_rules
 
 
 def roofline_png(profile: dict, path) -> str | None:
@@ -35,7 +35,7 @@ def roofline_png(profile: dict, path) -> str | None:
     for key in classes:
         idx = [i for i, k in enumerate(keys) if k == key]
         ax.scatter(intensity[idx], achieved[idx], color=colors[key], label=key, s=22, zorder=3)
-        for tier, style in ((key, "--"), (key + "@dram", ":")):
+        for tier, style in ((key, "--"), (key + DRAM, ":")):
             if tier in cal:
                 c = cal[tier]
                 roof = np.minimum(peak * c["compute_efficiency"], bw * c["memory_efficiency"] * x)
