@@ -60,15 +60,12 @@ def cpu_tiles(m: int, k: int, n: int) -> list[str]:
     that shape (its configuration, before any code is generated)."""
     import re
 
-    import iree.compiler as ic
     from agentc.runtime.devices import KINDS
 
+    from agentc.bench.dispatch_grid import configuration
     from agentc.bench.torch_kernels import linear
 
-    listing = ic.compile_str(linear("l", m, k, n, "f32"), target_backends=["llvm-cpu"],
-                             extra_args=[*KINDS["cpu"].compile_flags,
-                                         "--compile-to=executable-configurations"])
-    text = listing.decode() if isinstance(listing, bytes) else listing
+    text = configuration(linear("l", m, k, n, "f32"), "llvm-cpu", KINDS["cpu"].compile_flags)
     return re.findall(r"distribution = \[[^\]]*\], vector_common_parallel = \[[^\]]*\]", text)
 
 

@@ -273,12 +273,6 @@ ROW_ALIASES = {"llvm-cpu": (2048,)}
 ALIASING_CLASSES = ("vecmat",)  # x @ W: each tile of columns walks W down its rows
 
 
-def ragged(columns: float, tile: ColumnTile | None) -> bool:
-    """Whether a GEMM's output columns take IREE's slower code under `tile` (see
-    `ColumnTile`); never without one."""
-    return tile is not None and tile.ragged(columns)
-
-
 @functools.cache
 def element_bytes(dtype: str) -> int | None:
     """Bytes per element of an MLIR element type (f32 -> 4, bf16 -> 2, f8E4M3FN -> 1);
@@ -303,7 +297,7 @@ class ShapeRules:
 
     def variant(self, op_class: str, dtype: str, columns: float) -> str:
         """The calibration suffix for a kernel: "", RAGGED or ALIASED."""
-        if ragged(columns, self.tile):
+        if self.tile is not None and self.tile.ragged(columns):
             return RAGGED
         if self.alias_bytes and columns and op_class in ALIASING_CLASSES:
             size = element_bytes(dtype)
@@ -322,6 +316,11 @@ def kernel_key(k: dict, rules: ShapeRules = ShapeRules()) -> str:
                            rules.variant(k["op_class"], k["dtype"], k.get("columns", 0)))
 
 
+def beyond_cache(nbytes: float, cache: float | None) -> bool:
+    """Whether a working set of `nbytes` is priced by its class's `@dram` tier."""
+    return cache is not None and nbytes > cache
+
+
 def calibration_for(cache_bytes: dict[str, float | None], op_class: str, dtype: str,
                     nbytes: float, variant: str = "") -> str | None:
     """The most specific calibration for a kernel, among those fitted (key -> its cache
@@ -334,7 +333,7 @@ def calibration_for(cache_bytes: dict[str, float | None], op_class: str, dtype: 
     for key in dict.fromkeys(chain):
         if key in cache_bytes:
             cache = cache_bytes[key]
-            if cache is not None and nbytes > cache and key + DRAM in cache_bytes:
+            if beyond_cache(nbytes, cache) and key + DRAM in cache_bytes:
                 return key + DRAM
             return key
     return None
@@ -683,7 +682,7 @@ def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
         parent = key.removesuffix(RAGGED)
         if parent != key and parent in groups:
             cache = groups[parent][2]
-            tier = {i: parent + DRAM if cache is not None and fitter.bytes[i] > cache else parent
+            tier = {i: parent + DRAM if beyond_cache(fitter.bytes[i], cache) else parent
                     for i in members}
             slow = _slowdown(fitter, [(groups[tier[i]][0], i) for i in members if not held[i]])
             for suffix in ("", DRAM):
@@ -695,7 +694,7 @@ def _fit(data: dict, statistic: str, min_points: int, min_gain: float,
                     keys[i] = key + suffix
             continue
         cache, low, high = _split(fitter, [i for i in members if not held[i]], min_points, min_gain)
-        beyond = [i for i in members if cache is not None and fitter.bytes[i] > cache]
+        beyond = [i for i in members if beyond_cache(fitter.bytes[i], cache)]
         groups[key] = (fitter.theta(tuple(low)), [i for i in members if i not in beyond], cache)
         if beyond:
             groups[key + DRAM] = (fitter.theta(tuple(high)), beyond, None)

@@ -67,7 +67,7 @@ class Work:
     # which a device with a loop limit (lavapipe's 65,535) cuts short (`runs_on`).
     row_loop: float = 0.0
     # A GEMM-like kernel's output columns (its largest contraction's; 0 for other classes):
-    # IREE tiles them, and a count off the tile takes slower code (profile.ragged).
+    # IREE tiles them, and a count off the tile takes slower code (profile.ShapeRules).
     columns: int = 0
 
 

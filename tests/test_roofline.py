@@ -17,7 +17,6 @@ from agentc.cost_models.profile import (
     ShapeRules,
     fit,
     load_profile,
-    ragged,
     wave_factor,
 )
 from agentc.cost_models.roofline import Work, func_work, kernel_estimate, kernel_time, runs_on
@@ -277,18 +276,14 @@ def test_a_gemms_output_columns_off_the_tile_make_it_ragged(make, columns, align
     text = make()
     w = work_of(*text) if isinstance(text, tuple) else work_of(text)
     assert w.columns == columns
-    assert ragged(w.columns, ColumnTile(64)) is not aligned
+    assert ColumnTile(64).ragged(w.columns) is not aligned
 
 
 def configuration(columns: int, backend: str) -> str:
-    """iree-compile's configuration of x[1,384] @ W[columns,384]^T for `backend`: the tiles
-    and pipeline it chose, before any code is generated."""
-    import iree.compiler as ic
+    """iree-compile's configuration of x[1,384] @ W[columns,384]^T for `backend`."""
+    from agentc.bench.dispatch_grid import configuration as listing
 
-    text, _ = torch_linear(1, 384, columns)
-    listing = ic.compile_str(text, target_backends=[backend],
-                             extra_args=["--compile-to=executable-configurations"])
-    return listing.decode() if isinstance(listing, bytes) else listing
+    return listing(torch_linear(1, 384, columns)[0], backend)
 
 
 @pytest.mark.parametrize("columns, tile, is_ragged", [

@@ -57,21 +57,33 @@ def parse_workgroup_sizes(text: str) -> list[int]:
     return [int(x) * int(y) * int(z) for x, y, z in _WORKGROUP_SIZE.findall(text)]
 
 
+def _listing(text: str, target: str, flags: tuple[str, ...], phase: str) -> str:
+    """`text` compiled for IREE `target` up to `phase` (an `--compile-to` value), as text."""
+    import iree.compiler as ic
+
+    try:
+        listing = ic.compile_str(text, target_backends=[target],
+                                 extra_args=[*flags, f"--compile-to={phase}"])
+    except ic.CompilerToolError as e:
+        raise GridError(f"iree-compile ({phase}, {target}) failed: {first_error(e)}") from None
+    return listing.decode() if isinstance(listing, bytes) else listing
+
+
+def configuration(text: str, target: str, flags: tuple[str, ...] = ()) -> str:
+    """iree-compile's configuration of each dispatch of `text` for IREE `target`: the tiles
+    and pipeline its strategy selection chose, before any code is generated (on llvm-cpu
+    `distribution` and `vector_common_parallel` tiles; on SPIR-V the `spirv_pipeline`)."""
+    return _listing(text, target, flags, "executable-configurations")
+
+
 def _codegen(text: str, target: str, flags: tuple[str, ...]) -> dict:
     """The grid and workgroup sizes of `text` compiled for IREE `target` up to
     `executable-targets`, cached by content (the listing itself, up to ~1 MB for cuda, is not
     kept)."""
-    import iree.compiler as ic
-
     path = cache_dir() / "codegen" / f"{cache_key(text, target, flags)[:32]}.json"
     if path.exists():
         return json.loads(path.read_text())
-    try:
-        listing = ic.compile_str(text, target_backends=[target],
-                                 extra_args=[*flags, "--compile-to=executable-targets"])
-    except ic.CompilerToolError as e:
-        raise GridError(f"iree-compile (executable-targets, {target}) failed: {first_error(e)}") from None
-    listing = listing.decode() if isinstance(listing, bytes) else listing
+    listing = _listing(text, target, flags, "executable-targets")
     facts = {"grid": parse_grid(listing), "workgroup_sizes": parse_workgroup_sizes(listing)}
     write_atomic(path, json.dumps(facts).encode())
     return facts
