@@ -31,9 +31,22 @@ _OPS = set(__all__)
 
 def compile(graph_path, out_dir=None, **options):
     """Compile graph.py into a build directory; see `agentc.compiler.CompileOptions`."""
+    import dataclasses
+
     from agentc.compiler import CompileOptions, compile_file
 
+    _known_options("agentc.compile", options, [f.name for f in dataclasses.fields(CompileOptions)])
     return compile_file(graph_path, out_dir, CompileOptions(**options))
+
+
+def _known_options(where: str, options: dict, known: list[str]) -> None:
+    import difflib
+
+    for k in options:
+        if k not in known:
+            near = difflib.get_close_matches(k, known, n=1)
+            hint = f"did you mean '{near[0]}'? " if near else ""
+            raise AgentError(f"{where}: unknown option '{k}' ({hint}known: {', '.join(known)})")
 
 
 def place(graph_path, cluster=None, sla_ms=None, objective="tco", time_limit_s=5.0, arrival_rate=None,
@@ -44,13 +57,22 @@ def place(graph_path, cluster=None, sla_ms=None, objective="tco", time_limit_s=5
     utilisation, solver status, lower bound and gap (`.table()`, `.to_json()`)."""
     from agentc.compiler import place_file
 
+    _known_options("agentc.place", options, ["agent", "strict_sla", "quiet", "max_nodes"])
     return place_file(graph_path, cluster, sla_ms, objective, time_limit_s, arrival_rate, **options)
 
 
 def load(build_dir, **options):
     """Load a build directory into a runtime session: `session.run({"query": ...})`."""
+    import inspect
+
+    from agentc.runtime.host_ops import InputError
     from agentc.runtime.session import Session
 
+    known = [p for p in inspect.signature(Session).parameters if p != "build_dir"]
+    try:
+        _known_options("agentc.load", options, known)
+    except AgentError as e:
+        raise InputError(str(e)) from None
     return Session(build_dir, **options)
 
 

@@ -1,17 +1,17 @@
-"""A build's weights: one IREE parameter archive per owner, written once, linked many times.
+"""A build's weights: one IREE parameter archive per owner, stored once, copied into builds.
 
 The owner of a weight group is what produced it: a model (`smollm2-135m/l3` and
 `smollm2-135m/embed` belong to `smollm2-135m`) or a vector index (`index:knowledge`). Each
 owner's groups go into one `.irpa` archive, keys `<group>/<param>`, served to every device
 under the parameter scope `agentc` (see agentc.models.irpa).
 
-Archives are content-addressed: `cache_dir()/params/<sha256>.irpa`, the hash taken over
-every key, shape, dtype and byte. A build hard-links the cached archive into its
-`weights/` folder (copying only across file systems), so recompiling an unchanged agent
-hashes its weights but writes none of them, and builds of one model share the disk.
+Archives live in the content-addressed store (agentc.store), found by a digest over every
+key, shape, dtype and byte, so recompiling an unchanged agent hashes its weights but
+converts and writes none of them. A build gets its own verified copy in `weights/` (not a
+link: a build must never share a writable inode with the cache, see agentc.store).
 Per-owner files also let a build of seeded random weights be re-created where the archive
 itself cannot travel (`bench/gpu_models.py` regenerates the model archives on a GPU host
-and checks them against these hashes).
+and checks them against these digests).
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ import hashlib
 import json
 import os
 import re
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from agentc.disk_cache import cache_dir
+from agentc import store
 from agentc.models.irpa import write_irpa
 
 WEIGHTS_DIR = "weights"
@@ -59,39 +58,39 @@ def content_digest(groups: dict[str, dict[str, np.ndarray]]) -> str:
     return h.hexdigest()
 
 
-def write_build_weights(groups: dict[str, dict[str, np.ndarray]], out: Path) -> dict[str, dict]:
-    """Place every owner's archive in `out/weights/`; stale archives of an earlier build
-    of the directory are removed. Returns manifest entries `{relative path: {sha256,
-    bytes, groups}}`; `sha256` is the content digest (what `content_digest` computes)."""
+def archives(groups: dict[str, dict[str, np.ndarray]]) -> dict[str, tuple[Path, str, dict]]:
+    """Each owner's archive in the store, written if absent: {owner: (object path, content
+    digest, its groups)}."""
     owners = by_owner(groups)
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         digests = dict(zip(owners, pool.map(content_digest, owners.values())))
+    return {name: (store.cached("params", digests[name], lambda p, gs=gs: write_irpa(p, gs), ".irpa"),
+                   digests[name], gs)
+            for name, gs in sorted(owners.items())}
+
+
+def write_build_weights(groups: dict[str, dict[str, np.ndarray]], out: Path) -> dict[str, dict]:
+    """Copy every owner's archive into `out/weights/`; stale archives of an earlier build of
+    the directory are removed. Returns manifest entries `{relative path: {sha256, bytes,
+    groups, file_sha256}}`: `sha256` is the content digest (`content_digest`),
+    `file_sha256` the archive file's."""
     wdir = out / WEIGHTS_DIR
     wdir.mkdir(parents=True, exist_ok=True)
     entries = {}
-    for name, gs in sorted(owners.items()):
-        cached = cache_dir() / "params" / f"{digests[name]}.irpa"
-        if not cached.exists():
-            write_irpa(cached, gs)
+    for name, (obj, content, gs) in archives(groups).items():
         dest = wdir / file_name(name)
-        _link(cached, dest)
+        sha = obj.name[:64]
+        if not (dest.exists() and store.verified_sha256(dest) == sha):
+            try:
+                store.copy_file(obj, dest, sha)
+            except store.CorruptObject:  # changed since it was verified: rebuild it once
+                store.evict(obj)
+                (obj, _, _), = archives(gs).values()
+                store.copy_file(obj, dest, sha)
         entries[f"{WEIGHTS_DIR}/{dest.name}"] = {
-            "sha256": digests[name], "bytes": sum(a.nbytes for ps in gs.values() for a in ps.values()),
-            "groups": sorted(gs)}
+            "sha256": content, "file_sha256": sha,
+            "bytes": sum(a.nbytes for ps in gs.values() for a in ps.values()), "groups": sorted(gs)}
     for stale in wdir.glob("*.irpa"):
         if f"{WEIGHTS_DIR}/{stale.name}" not in entries:
             stale.unlink()
     return entries
-
-
-def _link(src: Path, dest: Path) -> None:
-    """dest becomes the same file as src: a hard link, or a copy across file systems."""
-    if dest.exists() and os.path.samefile(src, dest):
-        return
-    tmp = dest.with_name(f"{dest.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    tmp.replace(dest)

@@ -1,14 +1,23 @@
 """`agentc compile | run | devices | schedule`: the command-line front of the pipeline.
 
 User mistakes print one line `agentc: error: ...` naming the node, file:line or flag at
-fault, and exit 2 (1 for a failed request); they never print a traceback.
+fault, and exit 2 (1 for a failed request); they never print a traceback. Ctrl-C prints
+one line and exits 130 (temporary files are removed where they are written). Anything else
+is a bug in agentc: one line saying so, exit 70, the traceback with AGENTC_DEBUG=1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
+from pathlib import Path
+
+
+class UsageError(Exception):
+    """A flag's value is wrong: exit 2, the message names the flag."""
 
 
 def _compile(args) -> int:
@@ -16,7 +25,8 @@ def _compile(args) -> int:
 
     opts = CompileOptions(devices=_devices_arg(args), cluster=args.cluster, sla_ms=args.sla_ms,
                           strict_sla=args.strict_sla, objective=args.objective, emit=args.emit,
-                          time_limit_s=args.time_limit, agent=args.agent, arrival_rate=args.arrival_rate)
+                          time_limit_s=args.time_limit, agent=args.agent, arrival_rate=args.arrival_rate,
+                          max_nodes=args.max_nodes)
     result = compile_file(args.graph, args.output, opts)
     if isinstance(result, str):
         print(result)
@@ -27,16 +37,22 @@ def _compile(args) -> int:
 
 
 def _devices_arg(args) -> list[str] | None:
-    return [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None
+    if args.devices is None:
+        return None
+    names = [d.strip() for d in args.devices.split(",")]
+    if not all(names):
+        raise UsageError(f"--devices: empty device name in {args.devices!r} (e.g. --devices cpu,vulkan)")
+    return names
 
 
 def _place(args) -> int:
     from agentc.compiler import place_file
 
-    if args.devices and args.cluster:
-        raise SystemExit("agentc: error: --devices and --cluster: give one of them, not both")
+    if args.devices is not None and args.cluster:
+        raise UsageError("--devices and --cluster: give one of them, not both")
     placement = place_file(args.graph, args.cluster or _devices_arg(args), args.sla_ms, args.objective,
-                           args.time_limit, args.arrival_rate, args.agent, args.strict_sla, quiet=False)
+                           args.time_limit, args.arrival_rate, args.agent, args.strict_sla, quiet=False,
+                           max_nodes=args.max_nodes)
     print(json.dumps(placement.to_json()) if args.json else placement.table())
     return 0
 
@@ -47,10 +63,14 @@ def _run(args) -> int:
     inputs = {}
     for item in args.input:
         if "=" not in item:
-            raise SystemExit(f"agentc: error: --input expects NAME=VALUE, got {item!r}")
+            raise UsageError(f"--input expects NAME=VALUE, got {item!r}")
         k, v = item.split("=", 1)
+        if k in inputs:
+            raise UsageError(f"--input {k}: given twice")
         inputs[k] = v
-    with Session(args.build) as s:
+    if args.repeat < 1:
+        raise UsageError(f"--repeat must be >= 1, got {args.repeat}")
+    with Session(args.build, verify=not args.no_verify, trace_events=None) as s:
         for _ in range(args.repeat):
             result = s.run(inputs)
         print(json.dumps({"outputs": result["outputs"]}, ensure_ascii=False, indent=1))
@@ -58,6 +78,21 @@ def _run(args) -> int:
             s.trace.write(args.trace)
             print(f"trace: {args.trace}", file=sys.stderr)
     return 0
+
+
+def _cache(args) -> int:
+    from agentc import store
+
+    if args.action == "verify":
+        rep = store.verify(full=args.full)
+        for path in rep.corrupt:
+            print(f"corrupt: {path} (evicted; the next compile rebuilds it)")
+    elif args.action == "gc":
+        rep = store.gc(args.older_than)
+    else:
+        rep = store.clear()
+    print(f"{store.cache_dir()}: {rep.line()}")
+    return 1 if rep.corrupt else 0
 
 
 def _devices(args) -> int:
@@ -73,17 +108,47 @@ def _placement_args(p: argparse.ArgumentParser, objective: str) -> None:
     p.add_argument("graph")
     p.add_argument("--devices", help="comma-separated: cpu,vulkan,cuda (default: all usable here)")
     p.add_argument("--cluster", help="cluster.yaml: devices, counts, costs, links (see agentc/cluster.py)")
-    p.add_argument("--sla-ms", type=float, help="end-to-end latency target (overrides the agent's)")
+    p.add_argument("--sla-ms", type=_positive, help="end-to-end latency target (overrides the agent's)")
     p.add_argument("--strict-sla", action="store_true", help="fail if the SLA is unreachable")
     p.add_argument("--objective", choices=("latency", "tco"), default=objective,
                    help=f"minimise latency, or cost per request within the SLA (default {objective})")
-    p.add_argument("--arrival-rate", type=float, help="requests/s: throughput-mode TCO (pipelined requests)")
-    p.add_argument("--time-limit", type=float, default=5.0, help="placement solver time limit (s)")
+    p.add_argument("--arrival-rate", type=_positive, help="requests/s: throughput-mode TCO (pipelined requests)")
+    p.add_argument("--time-limit", type=_positive, default=5.0, help="placement solver time limit (s)")
     p.add_argument("--agent", help="which @agentc.agent to use when the file has several")
+    p.add_argument("--max-nodes", type=_positive_int, default=None,
+                   help="stop tracing graph.py past this many nodes (default 50000)")
+
+
+def _positive(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return v
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return v
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other agentc error (argparse prints the whole
+    usage block first); `--help` still shows it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="agentc", description=__doc__.splitlines()[0])
+    p = _Parser(prog="agentc", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("compile", help="compile graph.py into a build directory")
     c.add_argument("-o", "--output", help="build directory (default build/<graph name>)")
@@ -99,7 +164,17 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--input", action="append", default=[], metavar="NAME=VALUE")
     r.add_argument("--trace", help="write a Chrome/Perfetto trace here")
     r.add_argument("--repeat", type=int, default=1, help=argparse.SUPPRESS)
+    r.add_argument("--no-verify", action="store_true",
+                   help="skip checking the build's files against its manifest")
     r.set_defaults(func=_run)
+    k = sub.add_parser("cache", help="verify, garbage-collect or clear the compile cache ($AGENTC_CACHE)")
+    k.add_argument("action", choices=("verify", "gc", "clear"),
+                   help="verify: hash every object, evict corrupt ones (exit 1 if any); gc: remove "
+                        "what nothing refers to; clear: remove the whole cache")
+    k.add_argument("--full", action="store_true", help="verify: hash every object, even unchanged ones")
+    k.add_argument("--older-than", type=_positive, metavar="DAYS",
+                   help="gc: also drop entries unused for DAYS")
+    k.set_defaults(func=_cache)
     d = sub.add_parser("devices", help="list this machine's devices and IREE targets")
     d.set_defaults(func=_devices)
     from agentc.bench import cli as bench_cli
@@ -111,21 +186,47 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run a command; returns its exit status (argparse's own usage errors exit 2)."""
+    args = parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("agentc: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args) -> int:
     from agentc.cost_models.catalog import CatalogError
     from agentc.frontend.graph import AgentError
     from agentc.iree_compile import IreeCompileError
-    from agentc.runtime.session import RunError
+    from agentc.runtime.host_ops import BuildError, InputError, RunError
     from agentc.scheduler.taskgraph import ScheduleError
+    from agentc.store import StoreError
 
-    args = parser().parse_args(argv)
     try:
         return args.func(args)
+    except (InputError, BuildError) as e:
+        return _error(e, 2)
     except RunError as e:
-        print(f"agentc: error: {e}", file=sys.stderr)
-        return 1
-    except (AgentError, CatalogError, IreeCompileError, ScheduleError, OSError) as e:
-        print(f"agentc: error: {e}", file=sys.stderr)
-        return 2
+        return _error(e, 1)
+    except (UsageError, AgentError, CatalogError, IreeCompileError, ScheduleError, StoreError) as e:
+        return _error(e, 2)
+    except OSError as e:
+        return _error(f"{e.filename}: {e.strerror}" if e.filename else e, 2)
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # a bug in agentc, not a user mistake: say so in one line
+        if os.environ.get("AGENTC_DEBUG"):
+            raise
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        print(f"agentc: internal error: {type(e).__name__}: {e} (at {Path(where.filename).name}:{where.lineno}; "
+              f"AGENTC_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 70
+
+
+def _error(e, code: int) -> int:
+    print(f"agentc: error: {e}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ host operators use, and manifest.json (content hashes), plus a copy of graph.py 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sys
@@ -17,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentc import store
 from agentc.build_weights import write_build_weights
 from agentc.cluster import Cluster, load_cluster, local_cluster
 from agentc.cost_models.catalog import device_profile, load_catalog
@@ -54,6 +54,7 @@ class CompileOptions:
     catalog: str | None = None
     agent: str | None = None
     quiet: bool = False
+    max_nodes: int | None = None  # stop tracing past this many nodes (default: Graph.max_nodes)
 
 
 @dataclass
@@ -71,10 +72,16 @@ class Lowered:
     funcs: dict
 
 
-def resolve_devices(devices: list[str] | None, catalog) -> list[str]:
-    if not devices:
+def resolve_devices(devices, catalog) -> list[str]:
+    """Local device kinds: a list, or a comma-separated string; None: every usable one."""
+    if devices is None:
         found = [d for d in usable() if d in catalog.devices]
         return found or ["cpu"]
+    if isinstance(devices, str):
+        devices = [d.strip() for d in devices.split(",")]
+    if not isinstance(devices, (list, tuple)) or not all(isinstance(d, str) and d for d in devices) \
+            or not devices:
+        raise AgentError(f"--devices: expected device names (cpu, vulkan, cuda), got {devices!r}")
     for d in devices:
         if d not in KINDS or d not in catalog.devices:
             raise AgentError(f"--devices: unknown device '{d}' (known: {', '.join(KINDS)})")
@@ -95,14 +102,14 @@ def _log(opts: CompileOptions, msg: str) -> None:
 
 
 def lower(graph_path, agent: str | None = None, emit: str | None = None,
-          cluster: Cluster | None = None):
+          cluster: Cluster | None = None, max_nodes: int | None = None):
     """graph.py -> agent IR -> operators -> plan. With `emit` "agent" or "operators",
     returns that stage's text instead. With `cluster`, LLMs that do not choose a granularity
     get the cluster's (`llm_granularity`) and kernels carry only its runtimes' variants;
     without, per-layer operators and every variant."""
     granularity = llm_granularity(cluster) if cluster is not None else "layer"
     runtimes = cluster_runtimes(cluster) if cluster is not None else None
-    graph = trace_file(graph_path, agent)
+    graph = trace_file(graph_path, agent, max_nodes)
     ctx = context()
     module = emit_agent_ir(graph, ctx)
     agent_text = module.operation.get_asm(enable_debug_info=True)
@@ -176,21 +183,44 @@ def place_lowered(low: Lowered, cluster: Cluster, opts: CompileOptions) -> Place
 
 def place_file(graph_path, cluster=None, sla_ms: float | None = None, objective: str = "tco",
                time_limit_s: float = 5.0, arrival_rate: float | None = None,
-               agent: str | None = None, strict_sla: bool = False, quiet: bool = True) -> Placement:
+               agent: str | None = None, strict_sla: bool = False, quiet: bool = True,
+               max_nodes: int | None = None) -> Placement:
     """Placement only (no IREE): `cluster` is a cluster.yaml path, a Cluster, a list of
     local device kinds, or None for this machine's usable devices."""
     opts = CompileOptions(sla_ms=sla_ms, objective=objective, time_limit_s=time_limit_s,
-                          arrival_rate=arrival_rate, agent=agent, strict_sla=strict_sla, quiet=quiet)
+                          arrival_rate=arrival_rate, agent=agent, strict_sla=strict_sla, quiet=quiet,
+                          max_nodes=max_nodes)
+    check_options(opts)
     catalog = load_catalog()
     if isinstance(cluster, Cluster):
         resolved = cluster
-    elif isinstance(cluster, (list, tuple)):
-        resolved = local_cluster(resolve_devices(list(cluster), catalog), catalog)
+    elif isinstance(cluster, (list, tuple, str)) and not str(cluster).endswith((".yaml", ".yml")):
+        resolved = local_cluster(resolve_devices(cluster, catalog), catalog)
     else:
         opts.cluster = str(cluster) if cluster is not None else None
         resolved = resolve_cluster(opts, catalog)
-    low = lower(graph_path, agent, cluster=resolved)
+    low = lower(graph_path, agent, cluster=resolved, max_nodes=max_nodes)
     return place_lowered(low, resolved, opts)
+
+
+def check_options(opts: CompileOptions) -> None:
+    """The options the CLI's flags check, checked again for Python callers (agentc.compile,
+    agentc.place): each error names the flag."""
+    def number(flag: str, v, whole: bool = False) -> None:
+        if v is None:
+            return
+        ok = isinstance(v, int) if whole else isinstance(v, (int, float))
+        if isinstance(v, bool) or not ok or not 0 < v < float("inf"):
+            raise AgentError(f"--{flag}: must be a {'whole ' if whole else ''}number > 0, got {v!r}")
+
+    number("time-limit", opts.time_limit_s)
+    number("sla-ms", opts.sla_ms)
+    number("arrival-rate", opts.arrival_rate)
+    number("max-nodes", opts.max_nodes, whole=True)
+    if opts.objective not in ("latency", "tco"):
+        raise AgentError(f"--objective: unknown objective {opts.objective!r} (known: latency, tco)")
+    if opts.agent is not None and not isinstance(opts.agent, str):
+        raise AgentError(f"--agent: expected an agent name, got {opts.agent!r}")
 
 
 def cluster_runtimes(cluster: Cluster) -> frozenset[str]:
@@ -209,12 +239,13 @@ def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
     """Compile; returns the Placement, with `build_dir` set (or, with `emit`, that
     stage's text)."""
     opts = opts or CompileOptions()
+    check_options(opts)
     t0 = time.perf_counter()
     catalog = load_catalog(opts.catalog) if opts.catalog else load_catalog()
     cluster = resolve_cluster(opts, catalog)
     if opts.emit is not None and opts.emit not in STAGES:
         raise AgentError(f"--emit: unknown stage '{opts.emit}' (known: {', '.join(STAGES)})")
-    low = lower(graph_path, opts.agent, opts.emit, cluster)
+    low = lower(graph_path, opts.agent, opts.emit, cluster, opts.max_nodes)
     if isinstance(low, str):
         return low
     _log(opts, f"decomposed into operators ({time.perf_counter() - t0:.1f}s)")
@@ -251,6 +282,8 @@ def _write_build(low: Lowered, cluster: Cluster, placement: Placement, graph_pat
         run_pass(low.module, outline)
         operators_text = low.module.operation.get_asm(enable_debug_info=True)
     out.mkdir(parents=True, exist_ok=True)
+    # No manifest until every file is written: a build cut short is refused at load.
+    (out / "manifest.json").unlink(missing_ok=True)
     graph_file = Path(graph_path).resolve()
     files = {"agent.mlir": low.agent_text.encode(), "operators.mlir": operators_text.encode(),
              "graph.py": graph_file.read_bytes(), **_corpora(low.graph, graph_file.parent)}
@@ -271,12 +304,12 @@ def _write_build(low: Lowered, cluster: Cluster, placement: Placement, graph_pat
     weights = write_build_weights(low.decompose.weights, out)
     plan["weights"] = sorted(weights)
     files["plan.json"] = json.dumps(plan, indent=1).encode()
-    for name, data in files.items():
-        (out / name).parent.mkdir(parents=True, exist_ok=True)
-        (out / name).write_bytes(data)
+    hashes = {name: store.write_file(out / name, data) for name, data in files.items()}
+    hashes.update({rel: entry["file_sha256"] for rel, entry in weights.items()})
     manifest = {"graph": str(graph_file), "modules": modules, "weights": weights,
-                "files": {n: hashlib.sha256(files[n]).hexdigest() for n in sorted(files)}}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+                "files": dict(sorted(hashes.items()))}
+    store.write_file(out / "manifest.json", json.dumps(manifest, indent=1).encode())
+    store.remember_all({out / name: sha for name, sha in hashes.items()})  # loads need not hash them
 
 
 def _tokenizer_files(ops, files: dict[str, bytes]) -> dict[str, str]:

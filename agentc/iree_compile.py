@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from importlib.metadata import version
 
-from agentc.disk_cache import cache_dir, write_atomic
+from agentc import store
 
 
 class IreeCompileError(RuntimeError):
@@ -34,16 +34,15 @@ def compile_module(text: str, target: str, flags: tuple[str, ...], device: str) 
     import iree.compiler as ic
 
     key = cache_key(text, target, flags)
-    path = cache_dir() / "vmfb" / f"{device}-{key[:32]}.vmfb"
-    if path.exists():
-        return path.read_bytes(), True
+    hit = store.lookup("vmfb", key)
+    if hit is not None:
+        return hit.read_bytes(), True
     try:
         vmfb = ic.compile_str(text, target_backends=[target], extra_args=list(flags))
     except ic.CompilerToolError as e:
-        repro = cache_dir() / "repro" / f"{device}-{key[:16]}.mlir"
-        repro.parent.mkdir(parents=True, exist_ok=True)
-        repro.write_text(text)
+        repro = store.cache_dir() / "repro" / f"{device}-{key[:16]}.mlir"
+        store.write_file(repro, text.encode())
         raise IreeCompileError(f"iree-compile failed for the {device} module ({target}): {first_error(e)}; "
                                f"input saved to {repro}") from None
-    write_atomic(path, vmfb)
+    store.put_bytes("vmfb", key, vmfb, ".vmfb")
     return vmfb, False

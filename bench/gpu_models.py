@@ -124,13 +124,13 @@ def agentc_worker(conn, build: str, runtime_flags: list[str], trace: str | None)
     session = agentc.load(build)
 
     def run(q):
-        n = len(session.trace.events)
+        n = session.trace.added
         context, answer = session.run({"query": q})["outputs"]
-        ev = session.trace.events[n:]
-        span = [(s, e) for _, name, _, s, e in ev if name.startswith("embed_query/")]
-        prefill = [(s, e) for _, name, _, s, e in ev if name.startswith("answer/prefill")]
-        samples = sorted(e for _, name, _, _, e in ev if name.startswith("answer/sample"))
-        calls = [e - s for track, name, _, s, e in ev if track != "host"]
+        ev = session.trace.since(n)
+        span = [(s, e) for _, name, _, s, e, _ in ev if name.startswith("embed_query/")]
+        prefill = [(s, e) for _, name, _, s, e, _ in ev if name.startswith("answer/prefill")]
+        samples = sorted(e for _, name, _, _, e, _ in ev if name.startswith("answer/sample"))
+        calls = [e - s for track, name, _, s, e, _ in ev if track != "host"]
         return {"context": context, "answer": answer.strip(), "device_ops": len(calls),
                 "device_op_ms": statistics.median(calls) * 1e3 if calls else float("nan"),
                 "embed_ms": (max(e for _, e in span) - min(s for s, _ in span)) * 1e3,

@@ -157,9 +157,9 @@ def agentc_worker(conn, max_tokens: int, granularity: str, build: str, runner: s
         session = agentc.load(build, drivers={"cpu": cpu_driver} if cpu_driver else None)
 
         def run(q):
-            n_before = len(session.trace.events)
+            n_before = session.trace.added
             outs = session.run({"query": q})["outputs"]
-            return outs, [(e[1], e[4]) for e in session.trace.events[n_before:]]
+            return outs, [(e[1], e[4]) for e in session.trace.since(n_before)]
     load_s = time.perf_counter() - t0
     run(QUESTIONS[0])  # warm-up
     conn.send({"ready": True, "load_s": load_s, "rss_mb": _rss_peak_mb()})

@@ -10,8 +10,6 @@ template for the real ones.
 from __future__ import annotations
 
 import re
-import threading
-from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import numpy as np
@@ -21,6 +19,15 @@ from agentc.models import registry
 
 class RunError(RuntimeError):
     """A request failed; the message names the failing node and its graph.py line."""
+
+
+class InputError(RunError):
+    """A request's inputs are wrong (unknown, missing, not text): the caller's mistake."""
+
+
+class BuildError(RunError):
+    """A build cannot be loaded (damaged, changed since compile, incomplete); the message
+    names the file and says what to do."""
 
 
 SKIPPED = object()  # the value of an operator that did not run (untaken branch, after end-of-turn)
@@ -49,10 +56,16 @@ def forward(outs: list, args: list, inputs: list[tuple[str, object]]) -> list[tu
 
 
 def run_host_op(kind: str, attrs: dict, args: list, n_outputs: int,
-                passages: dict[str, list[str]], tools: dict) -> list:
-    """The op's results. `passages`: index name -> its passages; `tools`: name -> callable."""
+                passages: dict[str, list[str]], tools: dict, pool, warn=None) -> list:
+    """The op's results. `passages`: index name -> its passages; `tools`: name -> callable,
+    run on `pool` (a ToolPool); `warn(message)` hears of prompts cut to the model's budget."""
     if kind == "tokenize" and n_outputs == 2:
-        return list(registry.decoder(attrs["model"]).tokenize_prompt(args[0]))
+        dec = registry.decoder(attrs["model"])
+        ids, length, dropped = dec.prompt_tokens(args[0])
+        if dropped and warn is not None:
+            warn(f"prompt of {int(length[0]) + dropped} tokens exceeds the {dec.config.prompt_len}-token "
+                 f"budget of model '{attrs['model']}': its first {dropped} tokens were dropped")
+        return [ids, length]
     if kind == "tokenize":
         return [registry.encoder(attrs["model"]).tokenize(args[0])]
     if kind == "detokenize":
@@ -73,27 +86,25 @@ def run_host_op(kind: str, attrs: dict, args: list, n_outputs: int,
         texts = passages[attrs["index"]]
         return ["\n".join(texts[int(i)] for i in np.asarray(args[0]).ravel())]
     if kind == "tool":
-        return [run_tool(attrs, args, tools)]
+        return [run_tool(attrs, args, tools, pool)]
     raise RunError(f"unknown host op '{kind}'")
 
 
-def run_tool(attrs: dict, args: list, tools: dict) -> str:
-    """Call a graph.py tool on its own thread, bounded by its declared timeout."""
-    fn = tools.get(attrs["callee"])
+def run_tool(attrs: dict, args: list, tools: dict, pool) -> str:
+    """Call a graph.py tool on the pool, bounded by its declared timeout; its result must be
+    text (anything else would reach the next prompt as its repr)."""
+    name = attrs["callee"]
+    fn = tools.get(name)
     if fn is None:
-        raise RunError(f"tool '{attrs['callee']}' not found in graph.py")
-    box: Future = Future()
-
-    def target():
-        try:
-            box.set_result(fn(*args))
-        except BaseException as e:  # noqa: BLE001 - re-raised by box.result()
-            box.set_exception(e)
-
-    threading.Thread(target=target, daemon=True, name=f"tool-{attrs['callee']}").start()
+        raise RunError(f"tool '{name}' not found in graph.py")
     try:
-        return str(box.result(timeout=attrs["timeout_ms"] / 1e3))
+        out = pool.call(name, fn, args, attrs["timeout_ms"] / 1e3)
     except FutureTimeout:
-        raise RunError(f"tool '{attrs['callee']}' exceeded its timeout of {attrs['timeout_ms']} ms") from None
+        raise RunError(f"tool '{name}' exceeded its timeout of {attrs['timeout_ms']} ms") from None
+    except RunError:
+        raise
     except Exception as e:  # noqa: BLE001 - any failure of user tool code
-        raise RunError(f"tool '{attrs['callee']}' raised {type(e).__name__}: {e}") from None
+        raise RunError(f"tool '{name}' raised {type(e).__name__}: {e}") from None
+    if not isinstance(out, str):
+        raise RunError(f"tool '{name}' returned {type(out).__name__}, not text: a tool must return a str")
+    return out

@@ -9,11 +9,12 @@ Weights are IREE parameters, loaded once per device and shared by all its operat
 
 from __future__ import annotations
 
-import json
 import re
+import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,14 +23,19 @@ from agentc.runtime.devices import KINDS
 from agentc.runtime.host_ops import (
     INLINE_HOST_OPS,
     SKIPPED,
+    BuildError,
+    InputError,
     RunError,
     forward,
     run_host_op,
     skipped_inputs,
 )
-from agentc.runtime.trace import Trace
+from agentc.runtime.tool_pool import ToolPool
+from agentc.runtime.trace import DEFAULT_EVENTS, Trace
 from agentc.runtime.values import pop_values
+from agentc.runtime.verify import read_json, verify_build
 
+from agentc.frontend.graph import AgentError
 from agentc.models import registry
 from agentc.models.irpa import SCOPE, load_index
 
@@ -78,7 +84,11 @@ class Device:
         import iree.runtime as rt
 
         if fn not in self.functions:
-            self.functions[fn] = rt.FunctionInvoker(self.context, self.device, self.main.lookup_function(fn))
+            found = self.main.lookup_function(fn)
+            if found is None:
+                raise RunError(f"the {self.name} module has no function '{fn}': the module is not "
+                               f"this build's; recompile the agent")
+            self.functions[fn] = rt.FunctionInvoker(self.context, self.device, found)
         out = self.functions[fn](*args)
         return list(out) if isinstance(out, (tuple, list)) else [out]
 
@@ -105,22 +115,40 @@ class Device:
         self.worker.shutdown(wait=True)
 
 
+PLAN_FIELDS = ("agent", "inputs", "input_ids", "outputs", "devices", "ops", "indexes")
+
+
 class Session:
     """A loaded build. `run(inputs)` is thread-safe; several requests may be in flight."""
 
     def __init__(self, build_dir, host_threads: int = 8, trace: Trace | None = None,
-                 drivers: dict[str, str] | None = None):
-        """`drivers` overrides a device's HAL driver by device name (e.g. {"cpu": "local-sync"})."""
+                 drivers: dict[str, str] | None = None, verify: bool = True, tool_threads: int = 8,
+                 trace_events: int | None = DEFAULT_EVENTS):
+        """`drivers` overrides a device's HAL driver by device name (e.g. {"cpu": "local-sync"}).
+        `verify`: check every file against the build's manifest first (runtime/verify.py).
+        `tool_threads`: the most graph.py tool calls that run at once (runtime/tool_pool.py).
+        `trace_events`: the trace ring's size (None: keep every event)."""
         self.dir = Path(build_dir)
-        if not (self.dir / "plan.json").is_file():
-            raise RunError(f"{self.dir}: not a build directory (no plan.json)")
-        self.plan = json.loads((self.dir / "plan.json").read_text())
-        self.ops = self.plan["ops"]
-        self._index_dependencies()
+        self.manifest = verify_build(self.dir, verify)
+        self.plan = read_json(self.dir / "plan.json", self.dir, "the plan")
+        try:
+            missing = [k for k in PLAN_FIELDS if k not in self.plan]
+            if missing:
+                raise KeyError(missing[0])
+            self.ops = self.plan["ops"]
+            self._index_dependencies()
+        except (KeyError, TypeError, ValueError) as e:
+            raise BuildError(f"{self.dir / 'plan.json'}: damaged ({type(e).__name__}: {e}); "
+                           f"recompile the agent") from None
         self.weights = self._load_weights()
         self.devices: dict[str, Device] = {}
         for d, info in self.plan["devices"].items():
-            vmfb = (self.dir / f"{info['module']}.vmfb").read_bytes()
+            try:
+                vmfb = (self.dir / f"{info['module']}.vmfb").read_bytes()
+            except OSError as e:
+                self.close()
+                raise BuildError(f"{e.filename}: cannot read the {d} module ({e.strerror}); "
+                               f"recompile the agent") from None
             try:
                 self.devices[d] = Device(d, info["runtime"], vmfb, self.weights, (drivers or {}).get(d))
             except (RuntimeError, ValueError) as e:  # e.g. a weight the module names is in no archive
@@ -128,15 +156,23 @@ class Session:
                     dev.close()
                 first = str(e).splitlines()[0] if str(e) else type(e).__name__
                 missing = re.search(r"no parameter found in index with key '[^']*'", first)
-                raise RunError(f"{self.dir}: device '{d}' could not load its module: "
+                raise BuildError(f"{self.dir}: device '{d}' could not load its module: "
                                f"{missing.group(0) if missing else first}; recompile the agent") from None
         for name, rel in self.plan.get("tokenizers", {}).items():
             registry.model(name).use_tokenizer_file(self.dir / rel)
-        self.tools = self._load_tools()
+        try:
+            self.tools = self._load_tools()
+        except AgentError as e:
+            self.close()
+            raise BuildError(f"{self.dir / 'graph.py'}: cannot load the agent's tools: {e}") from None
         self.host = ThreadPoolExecutor(max_workers=host_threads, thread_name_prefix="agentc-host")
-        self.trace = trace or Trace()
+        self.tool_pool = ToolPool(tool_threads)
+        self.trace = trace or Trace(trace_events)
         self._requests = 0
         self._lock = threading.Lock()
+        self._closed = False
+        self._warned: set[str] = set()
+        self.warnings = 0  # prompt truncations and the like, each also in the trace
 
     def _index_dependencies(self) -> None:
         """Per operator, the values it waits for (inputs and guards); per value, the
@@ -152,11 +188,11 @@ class Session:
     def _load_weights(self):
         for rel in self.plan.get("weights", []):
             if not (self.dir / rel).is_file():
-                raise RunError(f"{self.dir}: weights archive '{rel}' is missing; recompile the agent")
+                raise BuildError(f"{self.dir}: weights archive '{rel}' is missing; recompile the agent")
         try:
             return load_index(*(self.dir / rel for rel in self.plan.get("weights", [])))
         except ValueError as e:
-            raise RunError(f"{e}; recompile the agent") from None
+            raise BuildError(f"{e}; recompile the agent") from None
 
     def _load_tools(self) -> dict:
         from agentc.frontend.trace import trace_file
@@ -170,26 +206,78 @@ class Session:
     # -- requests -------------------------------------------------------------------
     def run(self, inputs: dict[str, str], fetch: list[str] | None = None) -> dict:
         """Run one request. Returns {"outputs": [...], "values": {op name: host value}}
-        for the ops named in `fetch`. Raises RunError naming the failing node."""
-        missing = [n for n in self.plan["inputs"] if n not in inputs]
-        if missing:
-            raise RunError(f"missing input(s): {', '.join(missing)} (the agent takes {', '.join(self.plan['inputs'])})")
+        for the ops named in `fetch`. Raises InputError for inputs that are unknown,
+        missing or not text, and RunError naming the failing node."""
+        check_inputs(inputs, self.plan["inputs"])
         with self._lock:
+            if self._closed:
+                raise RunError("the session is closed; load the build again (agentc.load)")
             self._requests += 1
             rid = self._requests
         return _Request(self, rid, inputs, fetch or []).execute()
 
-    def close(self):
-        self.host.shutdown(wait=True)
+    def warn(self, op: dict, request: int, message: str) -> None:
+        """A request went on, but not as written (a prompt cut to the model's budget): an
+        instant event in the trace every time, one stderr line per node per session."""
+        self.trace.add(op["device"] if op["kind"] == "call" else "host", op["name"], request,
+                       time.perf_counter(), time.perf_counter(), note=message)
+        with self._lock:
+            self.warnings += 1
+            first = op["name"] not in self._warned
+            self._warned.add(op["name"])
+        if first:
+            print(f"agentc: warning: node '{op['name']}' ({op['loc']}): {message} (later ones of this "
+                  f"node only in the trace)", file=sys.stderr, flush=True)
+
+    def stats(self) -> dict:
+        """Counters for a long-lived session: requests, warnings, tool threads and the
+        abandoned tool calls still holding one, trace events kept and dropped."""
+        return {"requests": self._requests, "warnings": self.warnings,
+                "tool_threads": self.tool_pool.thread_count(), "tools_stuck": self.tool_pool.stuck(),
+                "tools_abandoned": self.tool_pool.abandoned_total,
+                "trace_events": len(self.trace.events), "trace_dropped": self.trace.dropped}
+
+    def close(self) -> list[str]:
+        """Stop: requests still running fail at their next operator, queued host work is
+        dropped. Returns within the longest tool timeout (plus the operator running on each
+        device); returns the tools abandoned past their timeouts that are still running, and
+        says so on stderr."""
+        if getattr(self, "_closed", True) and not self.devices:
+            return []
+        self._closed = True
+        if hasattr(self, "host"):
+            self.host.shutdown(wait=True, cancel_futures=True)
+        stuck = self.tool_pool.close() if hasattr(self, "tool_pool") else []
         for d in self.devices.values():
             d.close()
         self.devices.clear()
+        if stuck:
+            print(f"agentc: warning: closed with {len(stuck)} tool call(s) still running past their "
+                  f"timeouts, abandoned: {', '.join(stuck)}", file=sys.stderr, flush=True)
+        return stuck
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+def check_inputs(inputs, names: list[str]) -> None:
+    """A request's inputs, checked before anything runs: a mapping of exactly the agent's
+    input names to text."""
+    takes = f"the agent takes {', '.join(names) or 'no inputs'}"
+    if not isinstance(inputs, Mapping):
+        raise InputError(f"inputs must be a mapping of input name to text, got {type(inputs).__name__} ({takes})")
+    unknown = [k for k in inputs if k not in names]
+    if unknown:
+        raise InputError(f"unknown input '{unknown[0]}' ({takes})")
+    missing = [n for n in names if n not in inputs]
+    if missing:
+        raise InputError(f"missing input '{missing[0]}' ({takes})")
+    for n in names:
+        if not isinstance(inputs[n], str):
+            raise InputError(f"input '{n}' must be text (str), got {type(inputs[n]).__name__}")
 
 
 class _Request:
@@ -268,6 +356,8 @@ class _Request:
         operators it readied if it finished at once."""
         op = self.s.ops[i]
         try:
+            if self.s._closed:
+                raise RunError("the session was closed while the request ran")
             if any(self._host(g) is SKIPPED or bool(self._host(g)) != want for g, want in op["guards"]) or \
                     skipped_inputs(op["kind"], [self.values[v][1] for v in op["inputs"]]):
                 return self._finish(i, [("host", SKIPPED)] * len(op["outputs"]))
@@ -287,6 +377,8 @@ class _Request:
         op = self.s.ops[i]
         t0 = time.perf_counter()
         try:
+            if self.s._closed:
+                raise RunError("the session was closed while the request ran")
             outs = self.s.devices[op["device"]].call(op["callee"], args)
         except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node
             self._fail(op, e)
@@ -303,7 +395,8 @@ class _Request:
         t0 = time.perf_counter()
         try:
             args = [self._host(v) for v in op["inputs"]]
-            outs = run_host_op(op["kind"], op["attrs"], args, len(op["outputs"]), self.s.passages, self.s.tools)
+            outs = run_host_op(op["kind"], op["attrs"], args, len(op["outputs"]), self.s.passages, self.s.tools,
+                               self.s.tool_pool, lambda msg: self.s.warn(op, self.rid, msg))
         except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node
             self._fail(op, e)
             return []

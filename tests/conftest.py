@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,10 +19,12 @@ VULKAN = pytest.mark.skipif(not _has_vulkan(), reason="no Vulkan device (install
 GRAPHS = Path(__file__).with_name("graphs")
 
 
-def agentc_cli(*args, timeout=600):
-    """Run the CLI as a user would; returns CompletedProcess with text output."""
+def agentc_cli(*args, timeout=600, env=None):
+    """Run the CLI as a user would; returns CompletedProcess with text output. `env` adds to
+    this process's environment."""
     return subprocess.run([sys.executable, "-m", "agentc.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT, check=False)
+                          text=True, timeout=timeout, cwd=ROOT, check=False,
+                          env={**os.environ, **env} if env else None)
 
 
 @pytest.fixture(scope="session")

@@ -49,17 +49,18 @@ def test_weights_are_parameter_archives_not_mlir_text(tmp_path):
     assert (tmp_path / "cpu.vmfb").stat().st_size < weight_bytes / 2  # the weights are not inside
 
 
-def test_recompile_links_the_cached_archives_and_drops_unused_ones(tmp_path):
-    from agentc.disk_cache import cache_dir
+def test_recompile_copies_the_cached_archives_and_drops_unused_ones(tmp_path):
+    from agentc import store
 
     assert agentc_cli("compile", EXAMPLES / "rag_agent.py", "-o", tmp_path, "--devices", "cpu").returncode == 0
     lm = tmp_path / "weights" / "tiny-lm.irpa"
-    sha = json.loads((tmp_path / "manifest.json").read_text())["weights"]["weights/tiny-lm.irpa"]["sha256"]
-    assert lm.samefile(cache_dir() / "params" / f"{sha}.irpa")  # a hard link, not a second copy
+    sha = json.loads((tmp_path / "manifest.json").read_text())["files"]["weights/tiny-lm.irpa"]
+    obj = store.cache_dir() / "objects" / sha[:2] / f"{sha}.irpa"
+    assert lm.read_bytes() == obj.read_bytes() and not lm.samefile(obj)  # a copy, never a link
     inode = lm.stat().st_ino
     assert agentc_cli("compile", EXAMPLES / "fanout_agent.py", "-o", tmp_path, "--devices", "cpu").returncode == 0
     assert sorted(p.name for p in (tmp_path / "weights").iterdir()) == ["tiny-lm.irpa"]
-    assert lm.stat().st_ino == inode  # untouched
+    assert lm.stat().st_ino == inode  # verified and kept, not copied again
 
 
 def test_missing_archive_is_a_clear_error(tmp_path):
@@ -67,7 +68,8 @@ def test_missing_archive_is_a_clear_error(tmp_path):
     (tmp_path / "weights" / "tiny-lm.irpa").unlink()
     r = agentc_cli("run", tmp_path, "--input", "query=x")
     assert r.returncode != 0
-    assert "weights archive 'weights/tiny-lm.irpa' is missing" in r.stderr
+    assert "weights/tiny-lm.irpa: missing (listed in manifest.json)" in r.stderr
+    assert r.returncode == 2
     assert "Traceback" not in r.stderr
 
 
@@ -114,21 +116,22 @@ def test_each_device_module_names_only_its_own_weights():
 
 def test_corrupt_or_foreign_archives_are_clear_errors(tmp_path):
     """A truncated archive, and an archive without the weights the module names, each give
-    one line naming the file or the missing key, not an IREE traceback."""
+    one line naming the file: refused by the manifest check, and with it skipped
+    (--no-verify), by the loader naming the file or the missing key, not an IREE traceback."""
     from agentc.models.irpa import write_irpa
 
     assert agentc_cli("compile", EXAMPLES / "fanout_agent.py", "-o", tmp_path, "--devices", "cpu").returncode == 0
     archive = tmp_path / "weights" / "tiny-lm.irpa"
-    data = archive.read_bytes()
-    archive.unlink()  # a hard link into the cache: never write through it
-    archive.write_bytes(data[:1000])
-    r = agentc_cli("run", tmp_path, "--input", "query=x")
-    assert r.returncode != 0 and "Traceback" not in r.stderr
-    assert "tiny-lm.irpa: not a readable weights archive" in r.stderr
+    archive.write_bytes(archive.read_bytes()[:1000])
+    for flags, needle in (((), "tiny-lm.irpa: changed since the build was written"),
+                          (("--no-verify",), "tiny-lm.irpa: not a readable weights archive")):
+        r = agentc_cli("run", tmp_path, "--input", "query=x", *flags)
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        assert needle in r.stderr
     archive.unlink()
     write_irpa(archive, {"tiny-lm": {"unrelated": np.zeros(3, np.float32)}})
-    r = agentc_cli("run", tmp_path, "--input", "query=x")
-    assert r.returncode != 0 and "Traceback" not in r.stderr
+    r = agentc_cli("run", tmp_path, "--input", "query=x", "--no-verify")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "device 'cpu' could not load its module: no parameter found in index with key 'tiny-lm/" in r.stderr
 
 

@@ -18,7 +18,7 @@ import json
 import math
 import re
 
-from agentc.disk_cache import cache_dir, write_atomic
+from agentc import store
 from agentc.iree_compile import IreeCompileError, cache_key, first_error
 
 _EXPORT = re.compile(
@@ -80,13 +80,11 @@ def _codegen(text: str, target: str, flags: tuple[str, ...]) -> dict:
     """The grid and workgroup sizes of `text` compiled for IREE `target` up to
     `executable-targets`, cached by content (the listing itself, up to ~1 MB for cuda, is not
     kept)."""
-    path = cache_dir() / "codegen" / f"{cache_key(text, target, flags)[:32]}.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    listing = _listing(text, target, flags, "executable-targets")
-    facts = {"grid": parse_grid(listing), "workgroup_sizes": parse_workgroup_sizes(listing)}
-    write_atomic(path, json.dumps(facts).encode())
-    return facts
+    def make() -> bytes:
+        listing = _listing(text, target, flags, "executable-targets")
+        return json.dumps({"grid": parse_grid(listing), "workgroup_sizes": parse_workgroup_sizes(listing)}).encode()
+
+    return json.loads(store.cached_bytes("codegen", cache_key(text, target, flags), make, ".json"))
 
 
 def dispatch_grid(text: str, target: str, flags: tuple[str, ...]) -> list[list[int]]:

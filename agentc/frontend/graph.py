@@ -89,6 +89,10 @@ class Graph:
     loc: SourceLoc | None = None
     indexes: dict = field(default_factory=dict)  # name -> VectorIndex
     tools: dict = field(default_factory=dict)  # callee name -> Python callable
+    # Shared by an agent and its branch bodies: node names are unique in the whole agent,
+    # and the node count is bounded (a graph.py that loops forever stops with an error).
+    node_names: dict = field(default_factory=dict)  # name -> SourceLoc of the node
+    max_nodes: int = 50_000
 
     def all_nodes(self):
         """Nodes in order, branch bodies included (each after its `if`)."""

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from agentc.disk_cache import cached_array
 from agentc.frontend.graph import AgentError
 from agentc.models import registry
+from agentc.store import cached_array
 
 
 class VectorIndex:
@@ -22,6 +22,10 @@ class VectorIndex:
         from agentc.frontend.ops import caller_loc
 
         loc = caller_loc()
+        if not isinstance(name, str) or not name:
+            raise AgentError(f"{loc}: VectorIndex: name must be a non-empty str, got {name!r}")
+        if not isinstance(path, (str, Path)):
+            raise AgentError(f"{loc}: VectorIndex '{name}': path must be a str or Path, got {type(path).__name__}")
         self.name, self.encoder = name, encoder
         self.path = Path(path)
         if not self.path.is_absolute():
@@ -29,10 +33,22 @@ class VectorIndex:
             self.path = caller / self.path
         if not self.path.is_file():
             raise AgentError(f"{loc}: VectorIndex '{name}': corpus file not found: {self.path}")
-        self.passages = [ln.strip() for ln in self.path.read_text().splitlines() if ln.strip()]
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise AgentError(f"{loc}: VectorIndex '{name}': corpus {self.path} is not UTF-8 text "
+                             f"(byte {e.start}: {e.reason})") from None
+        except OSError as e:
+            raise AgentError(f"{loc}: VectorIndex '{name}': cannot read corpus {self.path} ({e.strerror})") from None
+        self.passages = [ln.strip() for ln in text.splitlines() if ln.strip()]
         if not self.passages:
             raise AgentError(f"{loc}: VectorIndex '{name}': corpus {self.path} has no passages")
-        registry.encoder(encoder)
+        if not isinstance(encoder, str):
+            raise AgentError(f"{loc}: VectorIndex '{name}': encoder must be a model name (str)")
+        try:
+            registry.encoder(encoder)
+        except registry.UnknownModel as e:
+            raise AgentError(f"{loc}: VectorIndex '{name}': {e.args[0] if e.args else e}") from None
 
     @functools.cached_property
     def embeddings(self) -> np.ndarray:

@@ -42,11 +42,36 @@ def current() -> Graph:
     return _stack[-1]
 
 
+NODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def _node_name(g: Graph, op: str, name, loc: SourceLoc) -> str:
+    """An explicit `name=` (checked: it names an MLIR value and a plan operator) or a fresh
+    one; unique within the agent, branches included."""
+    if name is None:
+        name = f"{op}_{next(_counter)}"
+        while name in g.node_names:
+            name = f"{op}_{next(_counter)}"
+    elif not isinstance(name, str) or not NODE_NAME.fullmatch(name):
+        raise AgentError(f"{loc}: {op}: name={name!r}: a node name is letters, digits, '_', '.' and '-', "
+                         "starting with a letter or '_'")
+    elif name in g.node_names:
+        raise AgentError(f"{loc}: {op}: name '{name}' is already the name of the node at {g.node_names[name]}; "
+                         "node names must be unique")
+    if len(g.node_names) >= g.max_nodes:
+        raise AgentError(f"{loc}: {op}: the agent traced more than {g.max_nodes} nodes (a loop that does "
+                         "not end?); raise the limit with --max-nodes (max_nodes= in Python)")
+    g.node_names[name] = loc
+    return name
+
+
 def _add(op: str, inputs: list, attrs: dict, out_types: list, name: str | None = None,
          after: list[str] | None = None) -> Node:
     g = current()
     loc = caller_loc()
-    node = Node(name or f"{op}_{next(_counter)}", op, [], attrs, loc, after=list(after or []))
+    if after is not None and (not isinstance(after, (list, tuple)) or not all(isinstance(a, str) for a in after)):
+        raise AgentError(f"{loc}: {op}: after= must be a list of node names, got {after!r}")
+    node = Node(_node_name(g, op, name, loc), op, [], attrs, loc, after=list(after or []))
     for i, v in enumerate(inputs):
         if isinstance(v, str):
             v = _const_text(v, loc)
@@ -60,10 +85,26 @@ def _add(op: str, inputs: list, attrs: dict, out_types: list, name: str | None =
 
 def _const_text(s: str, loc: SourceLoc) -> Value:
     g = current()
-    node = Node(f"text_{next(_counter)}", "format", [], {"template": s.replace("{", "{{").replace("}", "}}")}, loc)
+    node = Node(_node_name(g, "text", None, loc), "format", [], {"template": s.replace("{", "{{").replace("}", "}}")}, loc)
     node.results = [Value(node, 0, TEXT)]
     g.nodes.append(node)
     return node.results[0]
+
+
+def _whole(op: str, what: str, v, lo: int, hi: int | None = None) -> int:
+    """An integer argument in [lo, hi], or an error naming the op, the argument and the line."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise AgentError(f"{caller_loc()}: {op}: {what} must be a whole number, got {type(v).__name__} {v!r}")
+    if v < lo or (hi is not None and v > hi):
+        span = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
+        raise AgentError(f"{caller_loc()}: {op}: {what} must be {span}, got {v}")
+    return v
+
+
+def _text_arg(op: str, what: str, v) -> str:
+    if not isinstance(v, str):
+        raise AgentError(f"{caller_loc()}: {op}: {what} must be a str, got {type(v).__name__}")
+    return v
 
 
 def _expect(node_op: str, v: Value, want, loc_hint: str = "") -> None:
@@ -71,16 +112,23 @@ def _expect(node_op: str, v: Value, want, loc_hint: str = "") -> None:
         raise AgentError(f"{caller_loc()}: {node_op}: expected {want}, got {v.type} from {v.describe()}")
 
 
+def _encoder(op: str, model):
+    try:
+        return registry.encoder(_text_arg(op, "model", model))
+    except registry.UnknownModel as e:
+        raise AgentError(f"{caller_loc()}: {op}: {e.args[0] if e.args else e}") from None
+
+
 def tokenize(text, model: str = "tiny-encoder", name: str | None = None) -> Value:
     """Text -> padded token ids for an encoder model."""
-    enc = registry.encoder(model)
+    enc = _encoder("tokenize", model)
     return _add("tokenize", [text], {"model": model},
                 [TensorType((1, enc.config.max_len), "i32")], name).results[0]
 
 
 def embed(ids: Value, model: str = "tiny-encoder", name: str | None = None) -> Value:
     """Token ids -> L2-normalised sentence embedding (1, D)."""
-    enc = registry.encoder(model)
+    enc = _encoder("embed", model)
     want = TensorType((1, enc.config.max_len), "i32")
     if not isinstance(ids, Value) or ids.type != want:
         got = ids.type if isinstance(ids, Value) else type(ids).__name__
@@ -99,8 +147,7 @@ def vector_search(query: Value, index, k: int = 3, name: str | None = None) -> V
         got = query.type.mlir() if isinstance(query, Value) and isinstance(query.type, TensorType) else getattr(query, "type", query)
         raise AgentError(f"{caller_loc()}: vector_search: shape mismatch: index '{index.name}' holds "
                          f"{dim}-dim embeddings, query is {got}")
-    if not 1 <= k <= len(index.passages):
-        raise AgentError(f"{caller_loc()}: vector_search: k must be in 1..{len(index.passages)}, got {k}")
+    _whole("vector_search", "k", k, 1, len(index.passages))
     current().indexes[index.name] = index
     return _add("vector_search", [query], {"index": index.name, "k": k}, [TensorType((1, k), "i32")], name).results[0]
 
@@ -124,16 +171,22 @@ def llm(prompt, model: str = "tiny-lm", max_tokens: int = 16, name: str | None =
     picks "step" when the cluster has one device (nothing to split) and "layer" otherwise. `prompt_len` / `cache_len` (layered models only)
     set the static prompt budget P (longer prompts lose the start of the message) and KV
     cache length S; prefill costs grow with P, decode traffic with S."""
+    _text_arg("llm", "model", model)
+    for what, v in (("prompt_len", prompt_len), ("cache_len", cache_len)):
+        if v is not None:
+            _whole("llm", what, v, 1)
     if prompt_len is not None or cache_len is not None:
         try:
             model = registry.variant_name(model, prompt_len, cache_len)
             registry.decoder(model)
         except (registry.UnknownModel, ValueError) as e:
             raise AgentError(f"{caller_loc()}: llm: {e.args[0] if e.args else e}") from None
-    dec = registry.decoder(model)
+    try:
+        dec = registry.decoder(model)
+    except registry.UnknownModel as e:
+        raise AgentError(f"{caller_loc()}: llm: {e.args[0] if e.args else e}") from None
     room = dec.config.cache_len - dec.config.prompt_len
-    if not 1 <= max_tokens <= room:
-        raise AgentError(f"{caller_loc()}: llm: max_tokens must be in 1..{room} for model '{model}', got {max_tokens}")
+    _whole("llm", f"max_tokens (model '{model}')", max_tokens, 1, room)
     if granularity is not None and granularity not in GRANULARITIES:
         raise AgentError(f"{caller_loc()}: llm: granularity must be one of {', '.join(GRANULARITIES)}, "
                          f"got {granularity!r}")
@@ -146,18 +199,38 @@ def llm(prompt, model: str = "tiny-lm", max_tokens: int = 16, name: str | None =
 
 def tool(fn: Callable, *args, latency_ms: int = 10, timeout_ms: int = 1000, name: str | None = None,
          after: list[str] | None = None) -> Value:
-    """Run a Python callable on the host: text arguments in, text out."""
+    """Run a Python callable on the host: text arguments in, text out (a str; anything else
+    fails the request). The tool's name is `name=`, else the callable's `__name__` (a
+    functools.partial's function's, "lambda" for a lambda); it names the node too."""
     if not callable(fn):
         raise AgentError(f"{caller_loc()}: tool: expected a callable, got {type(fn).__name__}")
-    if timeout_ms <= 0 or latency_ms < 0:
-        raise AgentError(f"{caller_loc()}: tool: latency_ms must be >= 0 and timeout_ms > 0")
-    callee = fn.__name__
+    for what, v, lo in (("latency_ms", latency_ms, 0), ("timeout_ms", timeout_ms, 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= lo or v == float("inf"):
+            raise AgentError(f"{caller_loc()}: tool: {what} must be a number >= {lo}, got {v!r}")
+    callee = name if name is not None else tool_name(fn)
     known = current().tools.get(callee)
     if known is not None and known is not fn:
-        raise AgentError(f"{caller_loc()}: tool: two different tools are named '{callee}'")
+        raise AgentError(f"{caller_loc()}: tool: two different tools are named '{callee}'; "
+                         "give one of them name=")
+    node_name = name
+    if name is None:  # the same tool called again: callee_2, callee_3, ...
+        node_name, k = callee, 2
+        while node_name in current().node_names:
+            node_name, k = f"{callee}_{k}", k + 1
+    node = _add("tool", list(args), {"callee": callee, "latency_ms": latency_ms, "timeout_ms": timeout_ms},
+                [TEXT], node_name, after)
     current().tools[callee] = fn
-    return _add("tool", list(args), {"callee": callee, "latency_ms": latency_ms, "timeout_ms": timeout_ms},
-                [TEXT], name or callee, after).results[0]
+    return node.results[0]
+
+
+def tool_name(fn) -> str:
+    """A callable's name as a node name: `__name__`, through functools.partial, with
+    characters a node name cannot hold replaced ("<lambda>" -> "lambda")."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    raw = getattr(fn, "__name__", None) or type(fn).__name__
+    name = re.sub(r"[^A-Za-z0-9_.-]", "", raw) or "tool"
+    return name if NODE_NAME.fullmatch(name) else f"tool_{name}"
 
 
 def format(template: str, *args, name: str | None = None, **kwargs) -> Value:
@@ -197,7 +270,8 @@ def cond(pred: Value, then_fn: Callable[[], Value], else_fn: Callable[[], Value]
     loc = caller_loc()
     branches = []
     for label, fn in (("then", then_fn), ("else", else_fn)):
-        sub = Graph(f"{outer.name}_{label}", loc=loc, indexes=outer.indexes, tools=outer.tools)
+        sub = Graph(f"{outer.name}_{label}", loc=loc, indexes=outer.indexes, tools=outer.tools,
+                    node_names=outer.node_names, max_nodes=outer.max_nodes)
         _stack.append(sub)
         try:
             out = fn()

@@ -97,6 +97,10 @@ class Decoder:
     def tokenize_prompt(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         return tokenizer.encode_prompt(text, self.config.prompt_len)
 
+    def prompt_tokens(self, text: str) -> tuple[np.ndarray, np.ndarray, int]:
+        """tokenize_prompt, and how many tokens from the start did not fit the budget."""
+        return tokenizer.encode_prompt_counted(text, self.config.prompt_len)
+
     @staticmethod
     def detokenize(tokens) -> str:
         return tokenizer.decode(int(np.asarray(t).ravel()[0]) for t in tokens)

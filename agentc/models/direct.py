@@ -13,12 +13,11 @@ and host operators are the runtime's own (`runtime.session.Device`, `runtime.hos
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from agentc.runtime.host_ops import SKIPPED, forward, run_host_op, skipped_inputs
+from agentc.runtime.tool_pool import ToolPool
 from agentc.runtime.values import pop_values
 
 
@@ -28,7 +27,7 @@ class DirectRun:
         """`assign(op_name) -> device kind` for every compute operator; `drivers`
         overrides a kind's HAL driver (e.g. {"cpu": "local-sync"}); with `raw_tokens`,
         detokenize returns the sampled token arrays instead of text."""
-        from agentc.build_weights import write_build_weights
+        from agentc.build_weights import archives
         from agentc.compiler import lower
         from agentc.iree_compile import compile_module
         from agentc.models.irpa import load_index
@@ -47,11 +46,8 @@ class DirectRun:
         for op in self.ops:
             op.device = where.get(op.name, "host")
         self.weights = low.decompose.weights  # {group: {param: array}}
-        # The same archives a build links (content-addressed in the cache), in a scratch folder.
-        self._scratch = tempfile.TemporaryDirectory(prefix="agentc-direct-")
-        scratch = Path(self._scratch.name)
-        files = write_build_weights(self.weights, scratch)
-        weights_index = load_index(*(scratch / rel for rel in files))
+        # The archives a build copies, read where the store keeps them (read-only, verified).
+        weights_index = load_index(*(obj for obj, _, _ in archives(self.weights).values()))
         self.devices = {}
         self.device_modules = outline.device_modules  # device -> IREE input module text
         for dev, text in outline.device_modules.items():
@@ -59,6 +55,7 @@ class DirectRun:
             vmfb, _ = compile_module(text, kind.target, kind.compile_flags, dev)
             self.devices[dev] = Device(dev, dev, vmfb, weights_index, (drivers or {}).get(dev))
         self.passages = {name: index.passages for name, index in self.graph.indexes.items()}
+        self.tool_pool = ToolPool()
         self._last_use = {v: i for i, op in enumerate(self.ops) for v in list(op.inputs) + [g for g, _ in op.guards]}
 
     def __call__(self, inputs: dict, fetch=()) -> tuple[list, dict]:
@@ -101,10 +98,10 @@ class DirectRun:
     def _host_op(self, op, args: list) -> list:
         if op.kind == "detokenize" and self.raw_tokens:
             return [[a for a in args if a is not SKIPPED]]  # generation stopped at the first skipped
-        return run_host_op(op.kind, op.attrs, args, len(op.outputs), self.passages, self.graph.tools)
+        return run_host_op(op.kind, op.attrs, args, len(op.outputs), self.passages, self.graph.tools,
+                           self.tool_pool)
 
     def close(self):
         for d in self.devices.values():
             d.close()
         self.devices.clear()
-        self._scratch.cleanup()

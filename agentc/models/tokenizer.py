@@ -23,11 +23,18 @@ def encode_prompt(text: str, max_len: int) -> tuple[np.ndarray, np.ndarray]:
     """Prompt ids for a causal LM: [BOS] + the last max_len-1 bytes (the end of a prompt,
     where the question sits, matters most), right-padded. Returns (ids (1, max_len),
     length (1,))."""
-    body = list(text.encode("utf-8"))[-(max_len - 1):] if max_len > 1 else []
+    ids, length, _ = encode_prompt_counted(text, max_len)
+    return ids, length
+
+
+def encode_prompt_counted(text: str, max_len: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """encode_prompt, and how many bytes from the start did not fit."""
+    data = list(text.encode("utf-8"))
+    body = data[-(max_len - 1):] if max_len > 1 else []
     ids = [BOS] + body
     length = len(ids)
     ids += [PAD] * (max_len - length)
-    return np.asarray([ids], dtype=np.int32), np.asarray([length], dtype=np.int32)
+    return np.asarray([ids], dtype=np.int32), np.asarray([length], dtype=np.int32), len(data) - len(body)
 
 
 def decode(tokens) -> str:

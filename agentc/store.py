@@ -1,0 +1,405 @@
+"""The content-addressed store behind agentc's cache: exported kernels, converted model
+weights, tokenizers, index embeddings, IREE modules and the builds' weight archives.
+
+Builds, concurrent compiles and long-lived sessions all read what the cache holds, so an
+object that could change in place would change all of them at once (one build's truncated
+archive corrupting every build of that model). So nothing in it is ever modified:
+
+    objects/<aa>/<sha256><ext>   the bytes, named by their sha256; written once (temporary
+                                 file, fsync, rename), then read-only
+    refs/<kind>/<key hash>       which object a key (a hash of what determines the content:
+                                 module text + compiler flags, model config + weights, ...)
+                                 resolves to; a ref's mtime is its last use (for `gc`)
+    verified/<identity hash>     memo: a file of this identity (device, inode, size, mtime,
+                                 ctime) was hashed and holds this sha256
+
+An object is hashed as it enters the store and verified whenever a ref resolves to it; one
+that no longer matches its name is evicted and the caller builds it again. Verification
+is cheap after the first time: a file is hashed once per identity. Writing a file in place
+changes its mtime and ctime (and ctime cannot be set back), so a changed file is hashed
+again; `verify --full` ignores the memo. File times tick coarsely (a few ms), so a file
+changed within one tick of its last change could keep its identity: a memo is written only
+for files whose ctime is RACY_NS old (as git treats "racily clean" index entries).
+
+Builds get copies of objects, never hard links: a link shares the inode, and read-only
+modes do not stop root (who runs agentc in CI and in most containers), so a build written
+by root would change the cache and every other build of the same weights. ext4 has no
+copy-on-write clones, so a copy costs disk; it also costs a read of the object, which is
+where the copy is verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHUNK = 16 << 20  # hashlib releases the GIL on chunks this size: files hash in parallel
+RACY_NS = 50_000_000  # > the coarsest kernel file-time tick (10 ms at HZ=100)
+
+
+class StoreError(RuntimeError):
+    """The cache cannot be used (not writable, disk full); the message names the path."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("AGENTC_CACHE", Path.home() / ".cache" / "agentc"))
+
+
+def digest(key) -> str:
+    """A stable hash of a JSON-serialisable key (or of a string as it is)."""
+    text = key if isinstance(key, str) else json.dumps(key, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# -- hashing, once per file identity -------------------------------------------------------
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _identity(st: os.stat_result) -> str:
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
+def _memo_path(st: os.stat_result) -> Path:
+    return cache_dir() / "verified" / digest(_identity(st))[:40]
+
+
+def verified_sha256(path: Path, memo: bool = True) -> str:
+    """sha256 of a file's bytes, hashed once per identity (the memo survives processes)."""
+    st = os.stat(path)
+    if memo:
+        try:
+            return _memo_path(st).read_text()[:64]
+        except OSError:
+            pass
+    sha = file_sha256(path)
+    if memo and _identity(os.stat(path)) == _identity(st):  # unchanged while hashed
+        remember(path, sha, st)
+    return sha
+
+
+def remember(path: Path, sha: str, st: os.stat_result | None = None) -> bool:
+    """Record that `path`, as it is now, holds `sha` (after the caller hashed what it wrote).
+    Not for a file changed less than RACY_NS ago (returns False). A cache that cannot be
+    written only costs hashing again next time."""
+    try:
+        st = st or os.stat(path)
+        if time.time_ns() - st.st_ctime_ns < RACY_NS:
+            return False
+        _write_small(_memo_path(st), f"{sha}\n{Path(path).resolve()}\n")
+        return True
+    except OSError:
+        return False
+
+
+def remember_all(items: dict[Path, str]) -> None:
+    """remember() each {path: sha} just written, after waiting out RACY_NS once: a build's
+    files then load without being hashed again."""
+    newest = max((os.stat(p).st_ctime_ns for p in items), default=0)
+    wait = RACY_NS - (time.time_ns() - newest)
+    if wait > 0:
+        time.sleep(wait / 1e9)
+    for path, sha in items.items():
+        remember(path, sha)
+
+
+def hash_files(paths: list[Path], memo: bool = True) -> list[str]:
+    """verified_sha256 of each path, two at a time (cold loads hash hundreds of MB)."""
+    if len(paths) < 2:
+        return [verified_sha256(p, memo) for p in paths]
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        return list(pool.map(lambda p: verified_sha256(p, memo), paths))
+
+
+# -- writing -----------------------------------------------------------------------------
+def _write_small(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_file(path: Path, data: bytes, mode: int = 0o644) -> str:
+    """Write `data` to `path` atomically and durably (temporary file, fsync, rename);
+    returns its sha256 (for remember_all)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return hashlib.sha256(data).hexdigest()
+
+
+def copy_file(src: Path, dest: Path, sha: str) -> None:
+    """Copy `src` to `dest` atomically, hashing what is read; the copy is kept only if it
+    holds `sha` (an object corrupted since it was last verified is not spread). The caller
+    remembers it (remember_all)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    h = hashlib.sha256()
+    try:
+        with open(src, "rb", buffering=0) as fin, os.fdopen(fd, "wb") as fout:
+            while chunk := fin.read(CHUNK):
+                h.update(chunk)
+                fout.write(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+        if h.hexdigest() != sha:
+            raise CorruptObject(src)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class CorruptObject(Exception):
+    def __init__(self, path: Path):
+        super().__init__(f"{path}: does not hold the bytes it is named for")
+        self.path = path
+
+
+# -- the store ---------------------------------------------------------------------------
+def _object_path(sha: str, ext: str) -> Path:
+    return cache_dir() / "objects" / sha[:2] / f"{sha}{ext}"
+
+
+def _ref_path(kind: str, key) -> Path:
+    return cache_dir() / "refs" / kind / digest(key)[:40]
+
+
+def _warn(msg: str) -> None:
+    print(f"agentc: warning: {msg}", file=sys.stderr, flush=True)
+
+
+def lookup(kind: str, key) -> Path | None:
+    """The verified object `key` resolves to, or None (absent, or corrupt: then evicted)."""
+    ref = _ref_path(kind, key)
+    try:
+        name = ref.read_text().strip()
+    except OSError:
+        return None
+    obj = cache_dir() / "objects" / name[:2] / name
+    sha = name[:64]
+    try:
+        ok = len(sha) == 64 and verified_sha256(obj) == sha
+    except OSError:
+        ok = False
+    if not ok:
+        if obj.exists():
+            _warn(f"cache object {obj} is corrupt; evicted, it will be rebuilt")
+        evict(obj)
+        ref.unlink(missing_ok=True)
+        return None
+    try:
+        os.utime(ref)  # last use, for gc
+    except OSError:
+        pass
+    return obj
+
+
+def evict(obj: Path) -> None:
+    try:
+        obj.unlink(missing_ok=True)
+    except OSError as e:
+        raise StoreError(f"{obj}: corrupt and cannot be removed ({e.strerror}); "
+                         "run `agentc cache clear`") from None
+
+
+def put_bytes(kind: str, key, data: bytes, ext: str = "") -> Path:
+    """Store `data` under `key`; returns the object's path."""
+    return put_with(kind, key, lambda tmp: tmp.write_bytes(data), ext)
+
+
+def put_with(kind: str, key, write: Callable[[Path], object], ext: str = "") -> Path:
+    """Store what `write(path)` writes under `key` (for writers that want a path: IREE's
+    archive writer, numpy). The file is hashed from disk after fsync, so the object holds
+    exactly what its name says."""
+    tmpdir = cache_dir() / "tmp"
+    try:
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=tmpdir)) / f"object{ext}"
+    except OSError as e:
+        raise StoreError(f"{cache_dir()}: cache not writable ({e.strerror}); set AGENTC_CACHE") from None
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        sha = file_sha256(tmp)
+        obj = _object_path(sha, ext)
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        if obj.exists() and verified_sha256(obj) == sha:
+            pass  # already stored, by another compile or an earlier key
+        else:
+            evict(obj)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, obj)
+            remember(obj, sha)
+        _write_small(_ref_path(kind, key), obj.name + "\n")
+        return obj
+    except OSError as e:
+        raise StoreError(f"{cache_dir()}: cannot store a {kind} object ({e.strerror or e})") from None
+    finally:
+        shutil.rmtree(tmp.parent, ignore_errors=True)
+
+
+def cached(kind: str, key, make: Callable[[Path], object], ext: str = "") -> Path:
+    """The object for `key`, made by `make(path)` (which writes it) when absent or corrupt."""
+    return lookup(kind, key) or put_with(kind, key, make, ext)
+
+
+def cached_bytes(kind: str, key, make: Callable[[], bytes], ext: str = "") -> bytes:
+    obj = lookup(kind, key)
+    if obj is not None:
+        return obj.read_bytes()
+    data = make()
+    put_bytes(kind, key, data, ext)
+    return data
+
+
+def cached_array(kind: str, key, compute):
+    """`compute()` (a NumPy array), remembered under `kind` by the hash of `key`."""
+    import numpy as np
+
+    obj = lookup(kind, key)
+    if obj is not None:
+        return np.load(obj)
+    value = np.ascontiguousarray(compute())
+    put_with(kind, key, lambda p: np.save(p, value), ".npy")
+    return value
+
+
+# -- maintenance: agentc cache verify | gc | clear ---------------------------------------
+@dataclass
+class Report:
+    objects: int = 0
+    bytes: int = 0
+    corrupt: list[str] = field(default_factory=list)
+    removed: int = 0
+    freed: int = 0
+    refs: int = 0
+
+    def line(self) -> str:
+        return (f"{self.objects} objects ({self.bytes / 1e6:.1f} MB), {self.refs} refs; "
+                f"{len(self.corrupt)} corrupt; removed {self.removed} files ({self.freed / 1e6:.1f} MB)")
+
+
+def _objects() -> list[Path]:
+    root = cache_dir() / "objects"
+    return sorted(p for p in root.glob("*/*") if p.is_file()) if root.is_dir() else []
+
+
+def _refs() -> list[Path]:
+    root = cache_dir() / "refs"
+    return sorted(p for p in root.glob("*/*") if p.is_file()) if root.is_dir() else []
+
+
+def verify(full: bool = False) -> Report:
+    """Hash every object (with `full`, ignoring the memo); corrupt ones are evicted, and
+    refs to them dropped, so the next compile rebuilds them."""
+    rep = Report()
+    objs = _objects()
+    shas = hash_files(objs, memo=not full)
+    for obj, sha in zip(objs, shas):
+        rep.objects += 1
+        rep.bytes += obj.stat().st_size
+        if not obj.name.startswith(sha):
+            rep.corrupt.append(str(obj))
+            rep.freed += obj.stat().st_size
+            evict(obj)
+            rep.removed += 1
+    _drop_dangling(rep)
+    return rep
+
+
+def _drop_dangling(rep: Report) -> set[str]:
+    """Remove refs whose object is gone; returns the object names still referenced."""
+    live = set()
+    for ref in _refs():
+        try:
+            name = ref.read_text().strip()
+        except OSError:
+            continue
+        if (cache_dir() / "objects" / name[:2] / name).is_file():
+            live.add(name)
+            rep.refs += 1
+        else:
+            ref.unlink(missing_ok=True)
+            rep.removed += 1
+    return live
+
+
+def gc(older_than_days: float | None = None) -> Report:
+    """Remove what nothing uses: refs unused for `older_than_days` (when given), objects no
+    ref names, memo entries of files that changed or are gone, and temporary files of
+    writes that did not finish (older than an hour)."""
+    rep = Report()
+    now = time.time()
+    if older_than_days is not None:
+        for ref in _refs():
+            if now - ref.stat().st_mtime > older_than_days * 86400:
+                ref.unlink(missing_ok=True)
+                rep.removed += 1
+    live = _drop_dangling(rep)
+    for obj in _objects():
+        size = obj.stat().st_size
+        if obj.name in live:
+            rep.objects += 1
+            rep.bytes += size
+        else:
+            obj.unlink(missing_ok=True)
+            rep.removed += 1
+            rep.freed += size
+    memo = cache_dir() / "verified"
+    for entry in memo.glob("*") if memo.is_dir() else []:
+        try:
+            _, path = entry.read_text().split("\n")[:2]
+            alive = _memo_path(os.stat(path)) == entry
+        except (OSError, ValueError):
+            alive = False
+        if not alive:
+            entry.unlink(missing_ok=True)
+            rep.removed += 1
+    for tmp in (cache_dir() / "tmp").glob("*") if (cache_dir() / "tmp").is_dir() else []:
+        if now - tmp.stat().st_mtime > 3600:
+            shutil.rmtree(tmp, ignore_errors=True)
+            rep.removed += 1
+    return rep
+
+
+def clear() -> Report:
+    """Remove the whole cache directory."""
+    rep = Report()
+    root = cache_dir()
+    if root.is_dir():
+        for p in root.rglob("*"):
+            if p.is_file():
+                rep.removed += 1
+                rep.freed += p.stat().st_size
+        shutil.rmtree(root)
+    return rep
