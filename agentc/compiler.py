@@ -36,6 +36,7 @@ from agentc.plan import build_plan
 from agentc.runtime.devices import KINDS, usable
 from agentc.scheduler.explain import SlaError, explain_sla
 from agentc.scheduler.taskgraph import ScheduleError
+from agentc.useful_devices import useful_counts
 
 STAGES = ("agent", "operators", "plan")
 
@@ -153,9 +154,19 @@ def estimate(low: Lowered, cluster: Cluster, slowdown: dict[str, float] | None =
     return call_times, weights
 
 
+def listed_cluster(low: Lowered, cluster: Cluster, opts: CompileOptions) -> Cluster:
+    """The cluster as placement sees it: of each class of interchangeable devices, as many
+    as a request can use (agentc/useful_devices.py)."""
+    reps = cluster.trimmed(lambda groups: 1)
+    call_times, weights = estimate(low, reps, opts.slowdown)
+    return cluster.trimmed(useful_counts(low.ops, reps, call_times, weights, opts.arrival_rate))
+
+
 def place_lowered(low: Lowered, cluster: Cluster, opts: CompileOptions) -> Placement:
     """Place with the requested objective. An unreachable SLA is explained; it is an
-    error with `strict_sla`, otherwise a warning and the fastest placement."""
+    error with `strict_sla`, otherwise a warning and the fastest placement. The placement's
+    `cluster` is what was listed to the solver (`listed_cluster`)."""
+    cluster = listed_cluster(low, cluster, opts)
     call_times, weights = estimate(low, cluster, opts.slowdown)
     sla = opts.sla_ms if opts.sla_ms is not None else low.graph.sla_ms
     where = f"{low.graph.loc}: agent '{low.graph.name}'"
@@ -169,7 +180,8 @@ def place_lowered(low: Lowered, cluster: Cluster, opts: CompileOptions) -> Place
         placement = place(low.ops, cluster, call_times, weights, sla, "latency", opts.time_limit_s)
     except ScheduleError as e:
         raise AgentError(f"{where}: cannot place on {cluster.describe()}: {e}") from None
-    sources = ", ".join(f"{d.name}: {Path(d.spec.profile).name if d.spec.profile else 'catalog defaults'}" for d in cluster.devices.values())
+    sources = ", ".join(f"{g.name}: {Path(g.spec.profile).name if g.spec.profile else 'catalog defaults'}"
+                        for g in cluster.groups.values() if cluster.listed(g))
     _log(opts, f"cost model: {sources}")
     _log(opts, f"placed {len(low.ops)} operators on {cluster.describe()} + host "
                f"({placement.status}, {placement.solve_time_s:.2f}s)")
@@ -178,6 +190,7 @@ def place_lowered(low: Lowered, cluster: Cluster, opts: CompileOptions) -> Place
         if opts.strict_sla:
             raise AgentError(f"{where}: {explain(report)}")
         print(f"agentc: warning: {where}: {explain(report)}", file=sys.stderr)
+    placement.cluster = cluster
     return placement
 
 
@@ -225,14 +238,14 @@ def check_options(opts: CompileOptions) -> None:
 
 def cluster_runtimes(cluster: Cluster) -> frozenset[str]:
     """The runtimes a build for `cluster` has devices of: kernels carry variants for these."""
-    return frozenset(d.runtime for d in cluster.devices.values() if d.runtime)
+    return frozenset(g.runtime for g in cluster.groups.values() if g.runtime)
 
 
 def llm_granularity(cluster: Cluster) -> str:
     """Per-layer LLM operators exist so that layers and steps can go to different devices;
     with one device there is nothing to split, and per-step operators make ~14x fewer device calls
     (measured side by side: `bench/rag_e2e.py --granularity`, docs/gpu-h200.md)."""
-    return "step" if len(cluster.devices) == 1 else "layer"
+    return "step" if cluster.size == 1 else "layer"
 
 
 def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
@@ -253,7 +266,7 @@ def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
     if opts.emit == "plan":
         return placement.table()
     out = Path(out_dir or Path("build") / Path(graph_path).stem)
-    _write_build(low, cluster, placement, graph_path, out, opts)
+    _write_build(low, placement.cluster, placement, graph_path, out, opts)
     _log(opts, f"build written to {out} ({time.perf_counter() - t0:.1f}s)")
     placement.build_dir = out
     return placement

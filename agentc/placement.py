@@ -54,6 +54,7 @@ class Placement:
     algorithm: str = ""
     cost_lower_bound: float = 0.0
     build_dir: object = None  # set by the compiler once the build is written
+    cluster: Cluster | None = field(default=None, repr=False)  # the devices listed to the solver
     schedule: Schedule | None = field(default=None, repr=False)
     taskgraph: TaskGraph | None = field(default=None, repr=False)
 
@@ -78,7 +79,11 @@ class Placement:
         rows = [f"{'operator':<{width}} {'device':<{dwidth}} {'start ms':>9} {'end ms':>9}"]
         for op in sorted(self.ops, key=lambda o: (o.start, o.name)):
             rows.append(f"{op.name:<{width}} {op.device:<{dwidth}} {op.start * 1e3:9.3f} {op.end * 1e3:9.3f}")
-        busy = ", ".join(f"{d} {u:.0%}" for d, u in self.utilisation.items())
+        busy = ", ".join(f"{d} {u:.0%}" for d, u in self.utilisation.items() if u > 0 or d == HOST)
+        idle = sum(1 for d, u in self.utilisation.items() if u == 0 and d != HOST)
+        busy += f" (+{idle} idle)" if idle else ""
+        if self.cluster is not None and self.cluster.size > len(self.cluster.devices):
+            busy += f"; listed {len(self.cluster.devices)} of {self.cluster.size} devices"
         sla = f", SLA {self.sla_ms:g} ms" if self.sla_ms else ""
         rows.append(f"predicted latency {self.predicted_ms:.3f} ms (bound {self.lower_bound_s * 1e3:.3f} ms){sla}")
         rows.append(f"cost per request ${self.cost_per_request:.3g} (bound ${self.cost_lower_bound:.3g}); "

@@ -16,6 +16,10 @@ from agentc.scheduler.taskgraph import ScheduleError, TaskGraph
 
 
 def check_graph(tg: TaskGraph) -> None:
+    if not tg.tasks:
+        raise ScheduleError("no tasks: nothing to schedule")
+    if not tg.processors:
+        raise ScheduleError("no processors: nothing to schedule on")
     tg.validate()
     for p, proc in tg.processors.items():
         if proc.capacity < 1:

@@ -54,9 +54,11 @@ def read_dag_json(path: str | Path) -> TaskGraph:
     path = Path(path)
     name = path.name
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ScheduleError(f"{path}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ScheduleError(f"{name}: not UTF-8 text (byte {e.start}); expected a JSON task graph") from None
     except json.JSONDecodeError as e:
         raise ScheduleError(f"{name}:{e.lineno}: invalid JSON: {e.msg}") from None
     if not isinstance(data, dict):
@@ -184,9 +186,11 @@ def read_stg(path: str | Path, processors: int) -> TaskGraph:
             f"{name}: the number of processors must be an integer >= 1, got {processors}"
         )
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ScheduleError(f"{path}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ScheduleError(f"{name}: not UTF-8 text (byte {e.start}); expected an STG task graph") from None
     lines = [
         (i, ln.split())
         for i, ln in enumerate(text.splitlines(), 1)
