@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -187,12 +188,19 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Run a command; returns its exit status (argparse's own usage errors exit 2)."""
-    args = parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        return _dispatch(parser().parse_args(argv))
     except KeyboardInterrupt:
         print("agentc: interrupted", file=sys.stderr)
         return 130
+
+
+def entry() -> None:
+    """The `agentc` command: main(), then exit without heeding a Ctrl-C that comes after the
+    work is done (Python would report it as a traceback during shutdown)."""
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
 
 
 def _dispatch(args) -> int:
@@ -230,4 +238,4 @@ def _error(e, code: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -103,7 +103,7 @@ def run_tool(attrs: dict, args: list, tools: dict, pool) -> str:
         raise RunError(f"tool '{name}' exceeded its timeout of {attrs['timeout_ms']} ms") from None
     except RunError:
         raise
-    except Exception as e:  # noqa: BLE001 - any failure of user tool code
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure of user tool code
         raise RunError(f"tool '{name}' raised {type(e).__name__}: {e}") from None
     if not isinstance(out, str):
         raise RunError(f"tool '{name}' returned {type(out).__name__}, not text: a tool must return a str")

@@ -158,6 +158,7 @@ class Session:
                 missing = re.search(r"no parameter found in index with key '[^']*'", first)
                 raise BuildError(f"{self.dir}: device '{d}' could not load its module: "
                                f"{missing.group(0) if missing else first}; recompile the agent") from None
+        self._check_functions()
         for name, rel in self.plan.get("tokenizers", {}).items():
             registry.model(name).use_tokenizer_file(self.dir / rel)
         try:
@@ -185,6 +186,19 @@ class Session:
                 self.consumers.setdefault(v, []).append(i)
         self.passages = self.plan["indexes"]
 
+    def _check_functions(self) -> None:
+        """Every kernel the plan calls is in its device's module (a module copied in from
+        another build would otherwise fail mid-request)."""
+        for op in self.ops:
+            if op["kind"] != "call":
+                continue
+            dev = self.devices.get(op["device"])
+            if dev is None or dev.on_thread(dev.main.lookup_function, op["callee"]) is None:
+                module = self.plan["devices"].get(op["device"], {}).get("module", op["device"])
+                self.close()
+                raise BuildError(f"{self.dir / (module + '.vmfb')}: has no function '{op['callee']}' for node "
+                                 f"'{op['name']}': the module is not this build's; recompile the agent")
+
     def _load_weights(self):
         for rel in self.plan.get("weights", []):
             if not (self.dir / rel).is_file():
@@ -195,13 +209,15 @@ class Session:
             raise BuildError(f"{e}; recompile the agent") from None
 
     def _load_tools(self) -> dict:
+        from agentc.frontend.index import known_passages
         from agentc.frontend.trace import trace_file
 
         # The build's own copy of graph.py, with its corpora beside it: a build runs
         # wherever it is copied to. Only agents with tools need it traced again.
         if not any(op["kind"] == "tool" for op in self.ops):
             return {}
-        return trace_file(self.dir / "graph.py", self.plan["agent"]).tools
+        with known_passages(self.plan["indexes"]):
+            return trace_file(self.dir / "graph.py", self.plan["agent"]).tools
 
     # -- requests -------------------------------------------------------------------
     def run(self, inputs: dict[str, str], fetch: list[str] | None = None) -> dict:
@@ -296,6 +312,7 @@ class _Request:
         self.keep = set(s.plan["outputs"]) | {op["outputs"][0] for op in s.ops if op["name"] in fetch}
         self.unfinished = len(s.ops)
         self.error: BaseException | None = None
+        self.done = False
 
     def execute(self) -> dict:
         try:
@@ -309,6 +326,8 @@ class _Request:
             fetched = {op["name"]: self._host(op["outputs"][0]) for op in self.s.ops if op["name"] in self.fetch}
             return {"outputs": outs, "values": fetched}
         finally:
+            with self.cv:
+                self.done = True  # operators still running drop their results (_finish)
             self._release(list(self.values))
 
     def _release(self, vids: list[str]) -> None:
@@ -415,6 +434,14 @@ class _Request:
         now ready."""
         op, ready, spent = self.s.ops[i], [], []
         with self.cv:
+            if self.done:  # the request failed or was interrupted while this operator ran
+                late: dict[str, list] = {}
+                for where, val in placed:
+                    if where in self.s.devices:
+                        late.setdefault(where, []).append(val)
+                for where, vals in late.items():
+                    self.s.devices[where].release(vals)
+                return []
             for vid, val in zip(op["outputs"], placed):
                 self.values[vid] = val
                 for c in self.s.consumers.get(vid, ()):

@@ -28,7 +28,7 @@ def _recompile(build: Path, manifest: dict | None = None) -> str:
 def read_json(path: Path, build: Path, what: str) -> dict:
     """A build's JSON file, or a BuildError naming it and the fault."""
     try:
-        data = json.loads(path.read_bytes())
+        data = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise BuildError(f"{path}: missing; the build is incomplete: {_recompile(build)}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -52,7 +52,10 @@ def _eval(n, args, g: Graph, env, seen):
     if n.op == "llm":
         return registry.decoder(a["model"]).reference_generate(args[0], a["max_tokens"])
     if n.op == "tool":
-        return str(g.tools[a["callee"]](*args))
+        out = g.tools[a["callee"]](*args)
+        if not isinstance(out, str):  # as the runtime: a tool returns text
+            raise TypeError(f"tool '{a['callee']}' returned {type(out).__name__}, not text")
+        return out
     if n.op == "contains":
         return re.search(a["pattern"], args[0]) is not None
     if n.op == "if":

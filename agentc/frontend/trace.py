@@ -93,7 +93,9 @@ def load_agents(path: str | Path) -> list[AgentFunction]:
     if not path.is_file():
         raise AgentError(f"{path}: no such file")
     try:
-        compile(path.read_text(), str(path), "exec")
+        compile(path.read_text(encoding="utf-8"), str(path), "exec")
+    except UnicodeDecodeError as e:
+        raise AgentError(f"{path.name}: not UTF-8 text (byte {e.start}); Python source must be UTF-8") from None
     except SyntaxError as e:
         raise AgentError(f"{path.name}:{e.lineno}: syntax error: {e.msg}") from None
     try:
