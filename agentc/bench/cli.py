@@ -24,6 +24,7 @@ from pathlib import Path
 
 PROG = "agentc bench"
 TARGETS = ("cpu", "vulkan", "cuda")
+NAMED = ("session-soak", "verify-load")
 
 
 class BenchError(ValueError):
@@ -34,7 +35,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("bench", help="measure kernels on a device; calibrate the cost model",
                               description="Measure a sweep of kernels with IREE on one device, "
                                           "fit the roofline per op class, report its error.")
-    what = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("name", nargs="?", choices=NAMED,
+                   help="a named benchmark (docs/results/<name>/): session-soak, verify-load")
+    what = p.add_mutually_exclusive_group()
     what.add_argument("--target", choices=TARGETS, help="device to compile for (and measure)")
     what.add_argument("--fit", metavar="PROFILE.json", nargs="+",
                       help="fit a profile measured elsewhere; several runs of one sweep are "
@@ -62,6 +65,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                                                "(default 8; 3 with --quick)")
     p.add_argument("--jobs", type=int, default=2, help="parallel compiles (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--requests", type=int, help="session-soak: requests per agent (default 100000)")
+    p.add_argument("--clients", type=int, default=4, help="session-soak: concurrent clients (default 4)")
+    p.add_argument("--agents", help="session-soak: which agents, comma-separated (default rag,fanout)")
+    p.add_argument("--runs", type=int, default=5, help="verify-load: fresh processes per mode (default 5)")
     p.set_defaults(func=run)
     return p
 
@@ -81,6 +88,18 @@ def run(args: argparse.Namespace) -> int:
 def _run(args) -> int:
     from agentc.bench.report import calibrate
 
+    if args.name:
+        if args.target or args.fit:
+            raise BenchError(f"{args.name}: give a benchmark name or --target/--fit, not both")
+        for flag in ("requests", "runs", "clients"):
+            v = getattr(args, flag)
+            if v is not None and v < 1:
+                raise BenchError(f"--{flag} must be >= 1, got {v}")
+        from agentc.bench.named import run_named
+
+        return run_named(args.name, args)
+    if not (args.target or args.fit):
+        raise BenchError("give a benchmark name, --target or --fit")
     if args.fit:
         for flag in ("compile_only", "quick", "artifacts", "kernels"):
             if getattr(args, flag):

@@ -1,0 +1,51 @@
+"""Named benchmarks: `agentc bench <name>`, one result schema for all of them.
+
+A result is one JSON object:
+
+    {"benchmark": name, "schema": 1, "started": ISO time, "seconds": wall time,
+     "host": {"cpus", "load_before", "load_after" (1/5/15-minute load averages)},
+     "params": what the run was asked to do, "results": what it measured,
+     "summary": {key: number}, the numbers its last lines print as key=value}
+
+written to `docs/results/<name>/summary.json` (or --out DIR), next to any plot the
+benchmark draws. Benchmarks print ratios against the anchor they measure side by side in
+the same run; this machine is shared, so the load average is recorded around each run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path("docs/results")
+
+
+def _load() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def run_named(name: str, args) -> int:
+    from agentc.bench import soak, verify_load
+
+    benches = {"session-soak": soak.run, "verify-load": verify_load.run}
+    out = Path(args.out) if args.out else RESULTS / name
+    out.mkdir(parents=True, exist_ok=True)
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    load_before, t0 = _load(), time.perf_counter()
+    params, results, summary = benches[name](args, out)
+    record = {"benchmark": name, "schema": 1, "started": started,
+              "seconds": round(time.perf_counter() - t0, 1),
+              "host": {"cpus": os.cpu_count(), "load_before": load_before, "load_after": _load()},
+              "params": params, "results": results, "summary": summary}
+    (out / "summary.json").write_text(json.dumps(record, indent=1) + "\n")
+    print(f"[bench] summary: {out / 'summary.json'}", file=sys.stderr)
+    for k, v in summary.items():
+        print(f"{k}={v}")
+    return 0
