@@ -44,6 +44,7 @@ from pathlib import Path
 
 CHUNK = 16 << 20  # hashlib releases the GIL on chunks this size: files hash in parallel
 RACY_NS = 50_000_000  # > the coarsest kernel file-time tick (10 ms at HZ=100)
+LEGACY = ("exports", "index", "params", "tokenizers", "vmfb", "weights", "codegen")  # before the store
 
 
 class StoreError(RuntimeError):
@@ -356,8 +357,8 @@ def _drop_dangling(rep: Report) -> set[str]:
 
 def gc(older_than_days: float | None = None) -> Report:
     """Remove what nothing uses: refs unused for `older_than_days` (when given), objects no
-    ref names, memo entries of files that changed or are gone, and temporary files of
-    writes that did not finish (older than an hour)."""
+    ref names, memo entries of files that changed or are gone, temporary files of writes
+    that did not finish (older than an hour), and an older agentc's cache folders."""
     rep = Report()
     now = time.time()
     if older_than_days is not None:
@@ -389,6 +390,13 @@ def gc(older_than_days: float | None = None) -> Report:
         if now - tmp.stat().st_mtime > 3600:
             shutil.rmtree(tmp, ignore_errors=True)
             rep.removed += 1
+    for name in LEGACY:  # an older agentc's cache layout: never read again
+        old = cache_dir() / name
+        if old.is_dir():
+            files = [f for f in old.rglob("*") if f.is_file()]
+            rep.removed += len(files)
+            rep.freed += sum(f.stat().st_size for f in files)
+            shutil.rmtree(old, ignore_errors=True)
     return rep
 
 

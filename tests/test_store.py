@@ -97,8 +97,13 @@ def test_cache_verify_finds_and_evicts_corruption(cache, tmp_path):
     assert not victim.exists()
     r = agentc_cli("cache", "verify", env=env)
     assert r.returncode == 0 and "0 corrupt" in r.stdout
+    (cache / "vmfb").mkdir()  # an older agentc's layout
+    (cache / "vmfb" / "cpu-0123.vmfb").write_bytes(b"old")
+    kept = sorted(p for p in (cache / "objects").rglob("*") if p.is_file())
     r = agentc_cli("cache", "gc", env=env)
     assert r.returncode == 0, r.stderr
+    assert not (cache / "vmfb").exists()
+    assert sorted(p for p in (cache / "objects").rglob("*") if p.is_file()) == kept  # all still referenced
     r = agentc_cli("cache", "clear", env=env)
     assert r.returncode == 0 and not cache.exists()
 
