@@ -24,7 +24,7 @@ from pathlib import Path
 
 PROG = "agentc bench"
 TARGETS = ("cpu", "vulkan", "cuda")
-NAMED = ("session-soak", "verify-load")
+NAMED = ("session-soak", "verify-load", "place-scale")
 
 
 class BenchError(ValueError):
@@ -36,7 +36,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                               description="Measure a sweep of kernels with IREE on one device, "
                                           "fit the roofline per op class, report its error.")
     p.add_argument("name", nargs="?", choices=NAMED,
-                   help="a named benchmark (docs/results/<name>/): session-soak, verify-load")
+                   help="a named benchmark (docs/results/<name>/): " + ", ".join(NAMED))
     what = p.add_mutually_exclusive_group()
     what.add_argument("--target", choices=TARGETS, help="device to compile for (and measure)")
     what.add_argument("--fit", metavar="PROFILE.json", nargs="+",
