@@ -137,9 +137,14 @@ class Session:
                 raise KeyError(missing[0])
             self.ops = self.plan["ops"]
             self._index_dependencies()
+            needed = list(self.plan.get("weights", [])) + [f"{d['module']}.vmfb" for d in self.plan["devices"].values()]
         except (KeyError, TypeError, ValueError) as e:
             raise BuildError(f"{self.dir / 'plan.json'}: damaged ({type(e).__name__}: {e}); "
                            f"recompile the agent") from None
+        unlisted = [rel for rel in needed if rel not in self.manifest["files"]]
+        if verify and unlisted:
+            raise BuildError(f"{self.dir / unlisted[0]}: not listed in manifest.json (a build of an older agentc, "
+                             f"or damaged); recompile the agent")
         self.weights = self._load_weights()
         self.devices: dict[str, Device] = {}
         for d, info in self.plan["devices"].items():

@@ -512,7 +512,7 @@ def _subprocess(index: int) -> bool:
 
 
 @pytest.mark.parametrize("index", range(len(CASES)), ids=[c.id for c in CASES])
-def test_bad_input(ws, index, capfd):
+def test_bad_input(ws, index, capfd, monkeypatch):
     c = CASES[index]
     argv = [str(a) for a in c.make(ws)]
     if _subprocess(index):
@@ -521,7 +521,7 @@ def test_bad_input(ws, index, capfd):
         code, err = r.returncode, r.stderr
     else:
         capfd.readouterr()
-        os.environ["AGENTC_CACHE"] = str(ws.cache)
+        monkeypatch.setenv("AGENTC_CACHE", str(ws.cache))
         try:
             code = main(argv)
         except SystemExit as e:  # argparse's usage errors
@@ -562,9 +562,9 @@ SESSION_FAULTS = [
 ]
 
 
-def test_session_survives_every_fault(ws, capfd):
+def test_session_survives_every_fault(ws, capfd, monkeypatch):
     ref = run_reference(trace_file(GRAPHS / "faults.py"), {"query": GOOD_QUERY})["outputs"]
-    os.environ["AGENTC_CACHE"] = str(ws.cache)
+    monkeypatch.setenv("AGENTC_CACHE", str(ws.cache))
     s = agentc.load(ws.faults)
     try:
         for inputs, error, needle in SESSION_FAULTS:
