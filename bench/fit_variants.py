@@ -1,6 +1,6 @@
 """How the calibration fit's choices move its held-out error, over measured profiles.
 
-The cost model fits a roofline per kernel class (cost_models/profile.py: `fit`) and holds
+The cost model fits a roofline per kernel class (agentc/cost_models/profile.py: `fit`) and holds
 out every third kernel of each swept op. This re-analyses stored measurements under the
 current classes and per-call overheads (as `agentc bench --fit` does) and refits them
 with other settings, side by side, so a change to the model is judged on all targets at
@@ -18,7 +18,7 @@ once:
   no-waves          without the wave term (as if the device named no compute units)
   no-single-dispatch  without the surcharge of a call of one dispatch
 
-    python bench/fit_variants.py cost_models/profiles/*.json
+    python bench/fit_variants.py agentc/cost_models/profiles/*.json
 
 Kernels get their dispatch grids for the profile's target (compiled here, cached). Prints
 held-out / all-kernel MAPE per profile and variant.
@@ -31,9 +31,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-from agentc.cost_models import profile as P
 
 from agentc.bench.artifacts import refresh
+from agentc.cost_models import profile as P
 
 
 def local_residual(data: dict, result: dict, sigma: float = 0.3, shrink: float = 0.5) -> tuple[float, float]:

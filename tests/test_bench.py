@@ -8,8 +8,9 @@ import subprocess
 import sys
 import time
 
-from agentc.cost_models.profile import load_profile
 from conftest import ROOT
+
+from agentc.cost_models.profile import load_profile
 
 # Run the artifact runner with the compiler side of agentc and its heavy dependencies made
 # unimportable, as on a GPU machine that has only numpy, iree.runtime (and maybe torch).
@@ -219,7 +220,7 @@ def test_several_runs_are_fitted_as_one_at_each_kernels_median(tmp_path):
     with the file named."""
     import numpy as np
 
-    base = json.loads((ROOT / "cost_models/profiles/this-machine-cpu.json").read_text())
+    base = json.loads((ROOT / "agentc/cost_models/profiles/this-machine-cpu.json").read_text())
     base.pop("calibration")
     scales = [np.ones(len(base["kernels"])), np.full(len(base["kernels"]), 1.3),
               np.where(np.arange(len(base["kernels"])) % 2 == 0, 0.8, 1.1)]

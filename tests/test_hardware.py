@@ -1,10 +1,11 @@
-"""The hardware catalog (cost_models/hardware.yaml): every entry loads with its sources, the
+"""The hardware catalog (agentc/cost_models/hardware.yaml): every entry loads with its sources, the
 datasheet relations that must hold do hold, and malformed files name the file and field."""
 
 import copy
 
 import pytest
 import yaml
+
 from agentc.cost_models.hardware import HARDWARE_PATH, HardwareError, load_hardware
 
 REQUIRED_IDS = [

@@ -1,5 +1,5 @@
 """The roofline's counts from IR, its op classes, and pricing with and without a calibration
-profile (cost_models/roofline.py, cost_models/profile.py). No device; one test
+profile (agentc/cost_models/roofline.py, agentc/cost_models/profile.py). No device; one test
 reads iree-compile's CPU configuration (no codegen)."""
 
 import itertools
@@ -10,6 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from torch_mlir import ir
+
+from agentc.bench import mlir_text
 from agentc.cost_models.catalog import load_catalog
 from agentc.cost_models.profile import (
     ColumnTile,
@@ -20,9 +23,6 @@ from agentc.cost_models.profile import (
     wave_factor,
 )
 from agentc.cost_models.roofline import Work, func_work, kernel_estimate, kernel_time, runs_on
-from torch_mlir import ir
-
-from agentc.bench import mlir_text
 
 
 def work_of(text: str, name: str = "k") -> Work:

@@ -1,6 +1,6 @@
 """The cache is a content-addressed store: nothing in it or in a build changes because
 another build was written to, a corrupt object is evicted and rebuilt, and a build that
-changed after compile is refused at load (runtime/verify.py)."""
+changed after compile is refused at load (agentc/runtime/verify.py)."""
 
 import hashlib
 import json
@@ -8,11 +8,11 @@ import os
 import time
 
 import pytest
-from agentc.runtime.host_ops import BuildError
 from conftest import EXAMPLES, agentc_cli
 
 import agentc
 from agentc import store
+from agentc.runtime.host_ops import BuildError
 
 
 def _tree_hashes(root):

@@ -6,7 +6,7 @@
     agentc bench --fit PROFILE.json [RERUN.json ...] [--out P.json] [--plot P.png]
 
 The first form compiles the sweep (artifacts.py), measures it here (run_artifacts.py),
-fits the calibration (cost_models/profile.py) and prints the predicted-vs-measured table,
+fits the calibration (agentc/cost_models/profile.py) and prints the predicted-vs-measured table,
 whose last line is `mape_pct=X.X` (held-out kernels). The split form compiles here and
 measures elsewhere: `python -m agentc.bench.run_artifacts DIR --out P.json` on the device
 machine, then `--fit P.json` here. The main CLI (`agentc bench`) calls `register(subparsers)`.

@@ -42,7 +42,7 @@ class Case:
         return BUILDERS[self.op](self)
 
     def row_loop(self) -> int:
-        """Rough `Work.row_loop` (the IR's count, cost_models/roofline.py): what one
+        """Rough `Work.row_loop` (the IR's count, agentc/cost_models/roofline.py): what one
         invocation loops over in a one-row sum, softmax (max, exp-sum and scale: three
         passes) or layernorm (four), or in sampling's and top-k's arg-reductions over the
         whole row."""

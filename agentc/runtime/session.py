@@ -19,6 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from agentc.frontend.graph import AgentError
+from agentc.models import registry
+from agentc.models.irpa import SCOPE, load_index
 from agentc.runtime.devices import KINDS
 from agentc.runtime.host_ops import (
     INLINE_HOST_OPS,
@@ -34,10 +38,6 @@ from agentc.runtime.tool_pool import ToolPool
 from agentc.runtime.trace import DEFAULT_EVENTS, Trace
 from agentc.runtime.values import pop_values
 from agentc.runtime.verify import read_json, verify_build
-
-from agentc.frontend.graph import AgentError
-from agentc.models import registry
-from agentc.models.irpa import SCOPE, load_index
 
 
 class Device:
@@ -125,8 +125,8 @@ class Session:
                  drivers: dict[str, str] | None = None, verify: bool = True, tool_threads: int = 8,
                  trace_events: int | None = DEFAULT_EVENTS):
         """`drivers` overrides a device's HAL driver by device name (e.g. {"cpu": "local-sync"}).
-        `verify`: check every file against the build's manifest first (runtime/verify.py).
-        `tool_threads`: the most graph.py tool calls that run at once (runtime/tool_pool.py).
+        `verify`: check every file against the build's manifest first (agentc/runtime/verify.py).
+        `tool_threads`: the most graph.py tool calls that run at once (agentc/runtime/tool_pool.py).
         `trace_events`: the trace ring's size (None: keep every event)."""
         self.dir = Path(build_dir)
         self.manifest = verify_build(self.dir, verify)
@@ -337,7 +337,7 @@ class _Request:
 
     def _release(self, vids: list[str]) -> None:
         """Drop values; device-resident ones are freed on their devices' threads
-        (runtime/values.py)."""
+        (agentc/runtime/values.py)."""
         with self.cv:
             by_device = pop_values(vids, self.values, self.copies, self.s.devices)
         for where, vals in by_device.items():

@@ -13,9 +13,8 @@ import json
 import re
 from pathlib import Path
 
-from agentc.runtime.host_ops import BuildError
-
 from agentc import store
+from agentc.runtime.host_ops import BuildError
 
 SHA = re.compile(r"[0-9a-f]{64}")
 

@@ -8,7 +8,7 @@ actually move.
 
 Efficiencies differ by kind of kernel (a GEMM reaches a far larger share of peak than a
 softmax), so each kernel also gets an op class derived from its linalg ops. A calibration
-profile (`agentc bench`, cost_models/profile.py) holds measured efficiencies and overheads
+profile (`agentc bench`, agentc/cost_models/profile.py) holds measured efficiencies and overheads
 per class; without one the catalog's defaults apply, and `kernel_estimate` says which.
 """
 
@@ -18,9 +18,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agentc.cost_models.catalog import DeviceSpec
 from torch_mlir import ir
 
+from agentc.cost_models.catalog import DeviceSpec
 from agentc.plan import tensor_bytes
 
 if TYPE_CHECKING:

@@ -23,10 +23,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from agentc.dialects import MODEL_OPS
 from torch_mlir import ir
 
 from agentc import kernels
+from agentc.dialects import MODEL_OPS
 from agentc.models import registry
 from agentc.models.irpa import param_key
 

@@ -13,12 +13,12 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from agentc.passes import run_pass
-from agentc.passes.check_no_agent_ops import CheckNoAgentOps
 from torch_mlir import ir
 
 from agentc.kernels import impl_for, rename_symbol, variant_symbol
 from agentc.models.irpa import SCOPE, param_key
+from agentc.passes import run_pass
+from agentc.passes.check_no_agent_ops import CheckNoAgentOps
 
 
 @dataclass
