@@ -4,7 +4,8 @@ stage and returns its text.
 
 A build directory holds agent.mlir, operators.mlir, plan.json, one .vmfb per device,
 weights/<owner>.irpa (IREE parameter archives, see agentc.build_weights), the tokenizers its
-host operators use, and manifest.json (content hashes), plus a copy of graph.py for its tools.
+host operators use, tools.pkl (the graph's tools, recorded: agentc/tool_record.py), a copy of
+graph.py for reference, and manifest.json (the sha256 of every file).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from agentc.plan import build_plan
 from agentc.runtime.devices import KINDS, usable
 from agentc.scheduler.explain import SlaError, explain_sla
 from agentc.scheduler.taskgraph import ScheduleError
+from agentc.tool_record import TOOLS_FILE, record_tools
 from agentc.useful_devices import useful_counts
 
 STAGES = ("agent", "operators", "plan")
@@ -274,6 +276,11 @@ def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
 
 def _write_build(low: Lowered, cluster: Cluster, placement: Placement, graph_path, out: Path,
                  opts: CompileOptions) -> None:
+    where = {}
+    for op in low.ops:
+        if op.kind == "tool":
+            where.setdefault(op.attrs["callee"], op.loc)
+    tools = record_tools({n: low.graph.tools[n] for n in where}, where) if where else None  # before any work
     used = {op.device for op in low.ops if op.kind == "call"}
     for name in sorted(used):
         if cluster.devices[name].runtime is None:
@@ -310,8 +317,10 @@ def _write_build(low: Lowered, cluster: Cluster, placement: Placement, graph_pat
         files[files_of[device] + ".mlir"] = text.encode()
         modules[device] = {"target": kind.target, "flags": list(kind.compile_flags), "cached": hit}
     plan["tokenizers"] = _tokenizer_files(low.ops, files)
+    if tools:
+        files[TOOLS_FILE] = tools
     earlier = list(out.glob("*.vmfb")) + [out / (p.stem + ".mlir") for p in out.glob("*.vmfb")]
-    for stale in earlier + list(out.glob("tokenizers/*.json")):
+    for stale in earlier + list(out.glob("tokenizers/*.json")) + [out / TOOLS_FILE]:
         if stale.relative_to(out).as_posix() not in files:  # left by an earlier build of this directory
             stale.unlink(missing_ok=True)
     weights = write_build_weights(low.decompose.weights, out)

@@ -187,3 +187,26 @@ def test_impl_for_picks_a_runtimes_variant_and_falls_back_to_the_default():
     assert impl_for(funcs, "k", "cuda") == "cuda form"
     assert impl_for(funcs, "k", "cpu") == "default"
     assert impl_for(funcs, "k", None) == "default"
+
+
+def test_runtime_does_not_run_graph_py(tmp_path):
+    """Tools are recorded into the build at compile time (tools.pkl: graph.py's own
+    functions, lambdas and partials by value); loading and running a build never executes
+    graph.py, which here leaves a mark each time it runs."""
+    import agentc
+
+    mark = tmp_path / "ran"
+    g = tmp_path / "marked.py"
+    g.write_text(
+        "import functools, pathlib\nimport agentc\n"
+        f"pathlib.Path({str(mark)!r}).open('a').write('x')\n\n"
+        "def shout(q, end):\n    return q.upper() + end\n\n"
+        "@agentc.agent\ndef a(q):\n"
+        "    loud = agentc.tool(functools.partial(shout, end='!'), q)\n"
+        "    return agentc.tool(lambda x: x + '?', loud)\n")
+    placement = agentc.compile(str(g), str(tmp_path / "b"), devices=["cpu"], quiet=True)
+    mark.unlink()
+    with agentc.load(placement.build_dir) as s:
+        assert s.run({"q": "hi"})["outputs"] == ["HI!?"]
+    assert not mark.exists()
+    assert (tmp_path / "b" / "tools.pkl").is_file()

@@ -182,6 +182,8 @@ GRAPH_CASES = {
     "tool_latency_neg": ("return agentc.tool(str.upper, q, latency_ms=-1)", "latency_ms"),
     "tool_two_named_alike": ("a1 = agentc.tool(lambda x: x, q)\nreturn agentc.tool(lambda x: x + '!', a1)",
                              "two different tools are named 'lambda'"),
+    "tool_unpicklable": ("lock = __import__('threading').Lock()\nreturn agentc.tool(lambda x: x if lock else x, q)",
+                         "tool 'lambda' cannot be recorded into the build"),
     "tool_arg_int": ("return agentc.tool(str.upper, 5)", "argument 0 must be an agent value or a string"),
     "format_missing": ("return agentc.format('{x} {y}', x=q)", "template does not match"),
     "format_extra_brace": ("return agentc.format('{', q)", "template does not match"),

@@ -56,8 +56,8 @@ def test_a_pool_held_by_hung_tools_refuses_at_once():
 def test_close_returns_without_waiting_for_a_hung_tool(tmp_path, capfd):
     g = tmp_path / "hang.py"
     g.write_text(
-        "import threading\nimport agentc\nNEVER = threading.Event()\n\n"
-        "def stuck(q):\n    NEVER.wait()\n    return q\n\n"
+        "import time\nimport agentc\n\n"
+        "def stuck(q):\n    time.sleep(3600)\n    return q\n\n"
         "@agentc.agent\ndef a(q):\n    return agentc.tool(stuck, q, timeout_ms=200)\n")
     placement = agentc.compile(str(g), str(tmp_path / "b"), devices=["cpu"], quiet=True)
     s = agentc.load(placement.build_dir, tool_threads=1)

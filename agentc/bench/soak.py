@@ -29,17 +29,14 @@ SAMPLE_EVERY = 1000
 SOAK_AGENT = '''
 
 # -- added by agentc bench session-soak -------------------------------------------------
-import threading as _threading
 import time as _time
-
-_NEVER = _threading.Event()
 
 
 def lookup(query: str) -> str:
     """Overruns its timeout on 1% of requests, never returns on the one marked #hang."""
     n = int(query.rsplit("#", 1)[1]) if "#" in query and query.rsplit("#", 1)[1].isdigit() else 0
     if query.endswith("#hang"):
-        _NEVER.wait()
+        _time.sleep(10**9)
     if n % 100 == 37:
         _time.sleep({sleep_s})
     return f"record {{n}}"

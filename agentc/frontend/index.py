@@ -6,8 +6,6 @@ embedding matrix becomes the index's weights, resident on whichever device runs 
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import sys
 from pathlib import Path
@@ -17,20 +15,6 @@ import numpy as np
 from agentc.frontend.graph import AgentError
 from agentc.models import registry
 from agentc.store import cached_array
-
-_KNOWN: contextvars.ContextVar[dict | None] = contextvars.ContextVar("agentc_known_passages", default=None)
-
-
-@contextlib.contextmanager
-def known_passages(passages: dict[str, list[str]]):
-    """While tracing graph.py again for its tools (agentc/runtime/session.py), indexes take
-    their passages from the build's plan instead of reading corpora: a build runs where
-    the corpus files are not (a corpus outside graph.py's folder is not copied in)."""
-    token = _KNOWN.set(passages)
-    try:
-        yield
-    finally:
-        _KNOWN.reset(token)
 
 
 class VectorIndex:
@@ -47,10 +31,6 @@ class VectorIndex:
         if not self.path.is_absolute():
             caller = Path(sys._getframe(1).f_code.co_filename).resolve().parent
             self.path = caller / self.path
-        known = _KNOWN.get()
-        if known is not None and name in known:
-            self.passages = list(known[name])
-            return
         if not self.path.is_file():
             raise AgentError(f"{loc}: VectorIndex '{name}': corpus file not found: {self.path}")
         try:

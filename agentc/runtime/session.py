@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from agentc.frontend.graph import AgentError
 from agentc.models import registry
 from agentc.models.irpa import SCOPE, load_index
 from agentc.runtime.devices import KINDS
@@ -38,6 +37,7 @@ from agentc.runtime.tool_pool import ToolPool
 from agentc.runtime.trace import DEFAULT_EVENTS, Trace
 from agentc.runtime.values import pop_values
 from agentc.runtime.verify import read_json, verify_build
+from agentc.tool_record import TOOLS_FILE, load_tools
 
 
 class Device:
@@ -168,9 +168,9 @@ class Session:
             registry.model(name).use_tokenizer_file(self.dir / rel)
         try:
             self.tools = self._load_tools()
-        except AgentError as e:
+        except BuildError:
             self.close()
-            raise BuildError(f"{self.dir / 'graph.py'}: cannot load the agent's tools: {e}") from None
+            raise
         self.host = ThreadPoolExecutor(max_workers=host_threads, thread_name_prefix="agentc-host")
         self.tool_pool = ToolPool(tool_threads)
         self.trace = trace or Trace(trace_events)
@@ -214,15 +214,23 @@ class Session:
             raise BuildError(f"{e}; recompile the agent") from None
 
     def _load_tools(self) -> dict:
-        from agentc.frontend.index import known_passages
-        from agentc.frontend.trace import trace_file
-
-        # The build's own copy of graph.py, with its corpora beside it: a build runs
-        # wherever it is copied to. Only agents with tools need it traced again.
-        if not any(op["kind"] == "tool" for op in self.ops):
+        """The tools recorded at compile time (agentc/tool_record.py): the build's own
+        files only, graph.py is not run again."""
+        names = {op["attrs"]["callee"] for op in self.ops if op["kind"] == "tool"}
+        if not names:
             return {}
-        with known_passages(self.plan["indexes"]):
-            return trace_file(self.dir / "graph.py", self.plan["agent"]).tools
+        path = self.dir / TOOLS_FILE
+        try:
+            tools = load_tools(path)
+        except FileNotFoundError:
+            raise BuildError(f"{path}: missing; the build is incomplete: recompile the agent") from None
+        except Exception as e:  # noqa: BLE001 - unpickling runs the tools' module code
+            raise BuildError(f"{path}: cannot load the agent's tools ({type(e).__name__}: {e}); "
+                             f"recompile the agent") from None
+        missing = sorted(names - set(tools))
+        if missing:
+            raise BuildError(f"{path}: has no tool '{missing[0]}'; recompile the agent")
+        return tools
 
     # -- requests -------------------------------------------------------------------
     def run(self, inputs: dict[str, str], fetch: list[str] | None = None) -> dict:

@@ -3,13 +3,11 @@
 
 import functools
 import sys
-import threading
 import time
 
 import agentc
 
 corpus = agentc.VectorIndex("facts", "../../examples/corpus.txt", encoder="tiny-encoder")
-NEVER = threading.Event()  # never set: the "hang" tool waits on it forever
 
 
 def lookup(q: str, mode: str = "") -> str:
@@ -18,7 +16,7 @@ def lookup(q: str, mode: str = "") -> str:
     if "slow" in q:
         time.sleep(0.5)
     if "hang" in q:
-        NEVER.wait()
+        time.sleep(3600)  # past every test's end: as good as never
     if "none" in q:
         return None
     if "bytes" in q:
