@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from torch_mlir import ir
 
+from agentc.emit import NAME, op_name, source_loc
+
 DTYPES = {"f32": np.float32, "i32": np.int32, "i64": np.int64, "f16": np.float16}
 
 
@@ -51,11 +53,6 @@ def _attr_value(a: ir.Attribute):
     return str(a)
 
 
-def _loc_parts(loc) -> tuple[str, str]:
-    m = re.match(r'loc\("([^"]*)"\("([^"]*)":(\d+):\d+\)\)', str(loc))
-    return (m.group(1), f"{m.group(2)}:{m.group(3)}") if m else ("", "")
-
-
 class _Builder:
     def __init__(self, module: ir.Module):
         self.funcs = {}
@@ -85,12 +82,12 @@ class _Builder:
             ins = [env[v] for v in o.operands]
             if o.name == "func.return":
                 return ins
-            name, loc = _loc_parts(o.location)
+            name, loc = op_name(o), str(source_loc(o.location))
             outs = [self.fresh() for _ in o.results]
             for r, vid in zip(o.results, outs):
                 env[r] = vid
             out_types = [str(r.type) for r in o.results]
-            attrs = {k: _attr_value(o.attributes[k]) for k in o.attributes}
+            attrs = {k: _attr_value(o.attributes[k]) for k in o.attributes if k != NAME}
             if o.name == "agent.if":
                 then_out = self.inline(attrs["then_branch"], ins[1:], guards + [(ins[0], True)])
                 else_out = self.inline(attrs["else_branch"], ins[1:], guards + [(ins[0], False)])

@@ -99,10 +99,9 @@ def test_each_device_module_names_only_its_own_weights():
     rest on cpu, neither module names the other's weights."""
     import re
 
+    from agentc.compiler import lower
     from agentc.passes import run_pass
     from agentc.passes.outline_device_modules import OutlineDeviceModules
-
-    from agentc.compiler import lower
 
     low = lower(EXAMPLES / "rag_agent.py")
     where = {op.name: "vulkan" if op.name.startswith("embed_query") else "cpu" for op in low.ops if op.kind == "call"}
@@ -139,10 +138,11 @@ def test_a_device_module_takes_its_runtimes_variant_of_a_kernel():
     """A kernel written again for one runtime (decode attention for cuda) reaches only the
     devices of that runtime, under the default implementation's name; others keep the
     default."""
+    from torch_mlir import ir
+
     from agentc.dialects import context
     from agentc.passes import run_pass
     from agentc.passes.outline_device_modules import OutlineDeviceModules
-    from torch_mlir import ir
 
     text = """
 module {

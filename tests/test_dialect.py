@@ -1,11 +1,10 @@
 """The agent dialect: IRDL verification with graph.py locations, and a stable textual form."""
 
 import pytest
-from agentc.dialects import context
 from conftest import EXAMPLES, agentc_cli
 from torch_mlir import ir
 
-from agentc.emit import agent_ir_text
+from agentc.dialects import context
 from agentc.frontend.trace import trace_file
 
 
@@ -19,18 +18,19 @@ def test_print_parse_print_roundtrip():
 
 
 def test_wrong_operand_type_points_at_graph_line():
-    g = trace_file(EXAMPLES / "rag_agent.py")
-    text = agent_ir_text(g)
-    # Feed a tensor where agent.llm expects text: the IRDL verifier must reject it.
-    bad = text.replace('"agent.llm"(%prompt)', '"agent.llm"(%retrieve)').replace(
-        "(!agent.text) -> (!agent.text) loc(\"answer\"", "(tensor<1x3xi32>) -> (!agent.text) loc(\"answer\"")
-    assert bad != text
-    from agentc.emit import format_diagnostics
+    """Feed a tensor where agent.llm expects text: the IRDL verifier rejects it, and the
+    diagnostic names the node and its graph.py line."""
+    from agentc.emit import emit_agent_ir, format_diagnostics, op_name
 
-    with context(), pytest.raises(ir.MLIRError) as e:
-        ir.Module.parse(bad).operation.verify()
+    ctx = context()
+    module = emit_agent_ir(trace_file(EXAMPLES / "rag_agent.py"), ctx)
+    with ctx:
+        ops = {op_name(o): o for o in module.body.operations[0].regions[0].blocks[0].operations}
+        ops["answer"].operation.operands[0] = ops["retrieve"].result
+        with pytest.raises(ir.MLIRError) as e:
+            module.operation.verify()
     msg = format_diagnostics(e.value)
-    assert msg.startswith("rag_agent.py:") and "node 'answer'" in msg and "agent.text" in msg
+    assert msg.startswith("rag_agent.py:") and "node 'answer'" in msg and "agent.text" in msg, msg
 
 
 def test_operators_stage_has_no_model_ops():

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from agentc.runtime.host_ops import InputError, RunError
 from conftest import EXAMPLES, GRAPHS, ROOT
 
 import agentc
 from agentc.cli import main
 from agentc.frontend.reference import run_reference
 from agentc.frontend.trace import trace_file
+from agentc.runtime.host_ops import InputError, RunError
 
 SUBPROCESS_EVERY = 9
 GOOD_QUERY = "Where does the Rhine flow?"

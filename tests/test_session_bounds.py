@@ -6,12 +6,12 @@ import threading
 import time
 
 import pytest
-from agentc.runtime.host_ops import RunError
-from agentc.runtime.tool_pool import ToolPool
-from agentc.runtime.trace import Trace
 from conftest import EXAMPLES
 
 import agentc
+from agentc.runtime.host_ops import RunError
+from agentc.runtime.tool_pool import ToolPool
+from agentc.runtime.trace import Trace
 
 
 def test_trace_is_a_ring():

@@ -20,22 +20,15 @@ plans and traces can name operators individually.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from torch_mlir import ir
 
 from agentc import kernels
 from agentc.dialects import MODEL_OPS
+from agentc.emit import NAME, op_name, source_loc
 from agentc.models import registry
 from agentc.models.irpa import param_key
-
-
-def _file_loc(loc: ir.Location) -> tuple[str, str, int]:
-    m = re.match(r'loc\("([^"]*)"\("([^"]*)":(\d+):\d+\)\)', str(loc))
-    if not m:
-        return "op", "<unknown>", 0
-    return m.group(1), m.group(2), int(m.group(3))
 
 
 def _sym(name: str) -> str:
@@ -144,17 +137,22 @@ class DecomposeAgentOps:
 
     # -- rewrites ---------------------------------------------------------------------
     def _rewrite(self, op: ir.Operation, module_body: ir.Block) -> None:
-        node, file, line = _file_loc(op.location)
-        base = ir.Location.file(file, line, 0)
+        node = op_name(op) or op.name
+        src = source_loc(op.location)
+        base = ir.Location.file(src.file, src.line, 0)
 
         def loc(suffix: str) -> ir.Location:
             return ir.Location.name(f"{node}/{suffix}", childLoc=base)
+
+        def named(suffix: str) -> ir.StringAttr:
+            return ir.StringAttr.get(f"{node}/{suffix}")
 
         def call(kernel: kernels.Kernel, operands, suffix: str) -> ir.Operation:
             impl_results = self._result_types(kernel.symbol)
             return ir.Operation.create(
                 "func.call", results=impl_results, operands=list(operands),
-                attributes={"callee": ir.FlatSymbolRefAttr.get(kernel.symbol)}, loc=loc(suffix))
+                attributes={"callee": ir.FlatSymbolRefAttr.get(kernel.symbol), NAME: named(suffix)},
+                loc=loc(suffix))
 
         attrs = op.attributes
         with ir.InsertionPoint(op):
@@ -191,21 +189,23 @@ class DecomposeAgentOps:
                 len_t = self._input_types(head.symbol)[-1]
                 tok = ir.Operation.create(
                     "agent.tokenize", results=[ids_t, len_t], operands=[op.operands[0]],
-                    attributes={"model": ir.StringAttr.get(model)}, loc=loc("tokenize"))
+                    attributes={"model": ir.StringAttr.get(model), NAME: named("tokenize")}, loc=loc("tokenize"))
                 ids, length = tok.results
                 eos = registry.decoder(model).eos
 
                 def stop(token, i):  # the next step runs only if `token` is not end-of-turn
                     return ir.Operation.create(
                         "agent.stop_at_eos", results=[token.type], operands=[token],
-                        attributes={"eos": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), eos)},
+                        attributes={"eos": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), eos),
+                                    NAME: named(f"stop{i}")},
                         loc=loc(f"stop{i}")).results[0]
 
                 tokens = self._generate_layered(ks, call, stop, ids, length, steps) if layered else \
                     self._generate(ks, call, stop, ids, length, steps)
                 out = ir.Operation.create(
                     "agent.detokenize", results=[op.results[0].type], operands=tokens,
-                    attributes={"model": ir.StringAttr.get(model)}, loc=loc("detokenize")).results[0]
+                    attributes={"model": ir.StringAttr.get(model), NAME: named("detokenize")},
+                    loc=loc("detokenize")).results[0]
         op.results[0].replace_all_uses_with(out)
         op.erase()
 

@@ -10,11 +10,11 @@ one module spanning devices with separate memories.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 
 from torch_mlir import ir
 
+from agentc.emit import op_name
 from agentc.kernels import impl_for, rename_symbol, variant_symbol
 from agentc.models.irpa import SCOPE, param_key
 from agentc.passes import run_pass
@@ -48,8 +48,7 @@ class OutlineDeviceModules:
                     o = op.operation
                     if o.name != "func.call":
                         continue
-                    m = re.match(r'loc\("([^"]*)"', str(o.location))
-                    name = m.group(1) if m else ""
+                    name = op_name(o)
                     device = self.placement.get(name)
                     if device is None:
                         raise KeyError(f"operator '{name}' has no placement")
