@@ -26,16 +26,17 @@ class Kernel:
     symbol: str  # wrapper function name, e.g. "tiny_lm__prefill"
     group: str  # weight group, e.g. "tiny-lm" or "index:facts"
     params: dict[str, np.ndarray]  # weight name -> value, in argument order
-    impl_text: str  # module text holding func @<symbol>_impl
+    impl_text: str  # the exporter's module, holding func @<impl_name>
     # runtime (cuda, ...) -> the same function written for that runtime's code generation;
     # a device module of that runtime takes it instead of impl_text.
     variants: dict[str, str] = field(default_factory=dict)
+    # The function's name in impl_text and the variants: `<symbol>_impl`, or, for a
+    # function shared by several layers, the first layer's. decompose-agent-ops renames it
+    # (SymbolTable) to `<symbol>_impl` as it inserts it.
+    impl_name: str = ""
 
-
-def rename_symbol(text: str, old: str, new: str) -> str:
-    """`text` with its references to symbol `@old` (not to longer names that start with it,
-    such as a runtime's `@old__cpu`) made `@new`."""
-    return re.sub(rf"@{re.escape(old)}\b", f"@{new}", text)
+    def __post_init__(self):
+        self.impl_name = self.impl_name or f"{self.symbol}_impl"
 
 
 def variant_symbol(symbol: str, runtime: str) -> str:
@@ -71,16 +72,12 @@ def _shared_kernels(model_obj, op: str, fn, layers: list[tuple[str, str]], acts:
                     variants: dict[str, dict] | None = None) -> list[Kernel]:
     """One exported function reused by several layers: `layers` lists (symbol, group)
     pairs whose groups hold weights of identical shapes. The function is exported (and
-    cached) once; each layer gets a copy renamed to `<symbol>_impl`, so device modules stay
+    cached) once; each layer gets a copy, renamed to `<symbol>_impl` when it is inserted
+    (Kernel.impl_name), so device modules stay
     self-contained and IREE deduplicates the identical dispatches when compiling."""
     first = _model_kernel(model_obj, op, fn, layers[0][1], acts, variants=variants)
     groups = model_obj.groups
-
-    def rename(text: str, symbol: str) -> str:
-        return rename_symbol(text, f"{first.symbol}_impl", f"{symbol}_impl")
-
-    return [Kernel(symbol, group, groups[group], rename(first.impl_text, symbol),
-                   {r: rename(t, symbol) for r, t in first.variants.items()})
+    return [Kernel(symbol, group, groups[group], first.impl_text, dict(first.variants), first.impl_name)
             for symbol, group in layers]
 
 

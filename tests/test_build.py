@@ -161,8 +161,8 @@ module {
     return %r : tensor<4xf32>
   }
   func.func @agent(%x: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
-    %a = func.call @k(%x) : (tensor<4xf32>) -> tensor<4xf32> loc("on_gpu")
-    %b = func.call @k(%x) : (tensor<4xf32>) -> tensor<4xf32> loc("on_cpu")
+    %a = func.call @k(%x) {agent.name = "on_gpu"} : (tensor<4xf32>) -> tensor<4xf32>
+    %b = func.call @k(%x) {agent.name = "on_cpu"} : (tensor<4xf32>) -> tensor<4xf32>
     return %a, %b : tensor<4xf32>, tensor<4xf32>
   }
 }"""

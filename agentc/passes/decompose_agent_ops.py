@@ -23,16 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from torch_mlir import ir
+from torch_mlir.dialects import func as func_d
+from torch_mlir.dialects import ml_program
 
 from agentc import kernels
 from agentc.dialects import MODEL_OPS
 from agentc.emit import NAME, op_name, source_loc
 from agentc.models import registry
 from agentc.models.irpa import param_key
-
-
-def _sym(name: str) -> str:
-    return '@"' + name + '"'
 
 
 @dataclass
@@ -91,49 +89,46 @@ class DecomposeAgentOps:
             self._globals.add(ir.StringAttr(o.attributes["sym_name"]).value)
 
     def _insert_kernel(self, k: kernels.Kernel, module_body: ir.Block) -> None:
+        """The implementation (renamed to `<symbol>_impl`), its weights as `ml_program`
+        globals, and the wrapper `<symbol>` that loads them and calls it; a runtime's own
+        formulation goes beside it as `<symbol>_impl__<runtime>`."""
         if k.symbol in self._funcs:
             return  # shared by two decompositions of one model (e.g. `sample`)
-        impl_mod = ir.Module.parse(k.impl_text)  # only to read the signature
-        impl = next(o for o in impl_mod.body.operations if o.operation.name == "func.func")
+        impl = self._move_function(k.impl_text, k.impl_name, f"{k.symbol}_impl", module_body)
         ftype = ir.FunctionType(ir.TypeAttr(impl.attributes["function_type"]).value)
         n_w = len(k.params)
-        w_types, a_types = ftype.inputs[:n_w], ftype.inputs[n_w:]
-        lines, loads = [], []
-        for (pname, _), t in zip(k.params.items(), w_types):
-            g = param_key(k.group, pname)
-            lines.append(f"ml_program.global private {_sym(g)}(#ml_program.extern : {t}) : {t}")
-            loads.append((f"%w{len(loads)}", g, t))
-        args = ", ".join(f"%a{i}: {t}" for i, t in enumerate(a_types))
-        res = ", ".join(str(t) for t in ftype.results)
-        body = [f"  {n} = ml_program.global_load_const {_sym(g)} : {t}" for n, g, t in loads]
-        operands = [n for n, _, _ in loads] + [f"%a{i}" for i in range(len(a_types))]
-        body.append(f"  %r:{len(ftype.results)} = func.call @{k.symbol}_impl({', '.join(operands)}) : "
-                    f"({', '.join(str(t) for t in ftype.inputs)}) -> ({res})")
-        body.append("  return " + ", ".join(f"%r#{i}" for i in range(len(ftype.results))) + f" : {res}")
-        lines.append(f'func.func private @{k.symbol}({args}) -> ({res}) attributes '
-                     f'{{agent.kernel, agent.weights = "{k.group}"}} {{\n' + "\n".join(body) + "\n}")
-        # Parse wrapper and implementation together so the call's symbol resolves.
-        text = k.impl_text.rstrip()
-        combined = ir.Module.parse(text[: text.rindex("}")] + "\n".join(lines) + "\n}")
-        for o in list(combined.body.operations):
-            if o.operation.name == "ml_program.global" and \
-                    ir.StringAttr(o.attributes["sym_name"]).value in self._globals:
-                continue  # weights shared with a kernel already added
-            if o.operation.name == "func.func" and ir.StringAttr(o.attributes["sym_name"]).value.endswith("_impl"):
-                o.attributes["sym_visibility"] = ir.StringAttr.get("private")
-            self._record(o)
-            module_body.append(o.operation)
-        # A runtime's own formulation sits beside the default as @<kernel>_impl__<runtime>;
-        # outline-device-modules gives it to that runtime's devices.
+        weights = [(param_key(k.group, p), t) for p, t in zip(k.params, ftype.inputs[:n_w])]
+        with ir.InsertionPoint(module_body), ir.Location.unknown():  # after the implementation
+            for g, t in weights:
+                if g not in self._globals:  # weights shared with a kernel already added
+                    self._record(ml_program.GlobalOp(g, ir.TypeAttr.get(t), sym_visibility="private",
+                                                     value=ir.Attribute.parse(f"#ml_program.extern : {t}")))
+            wrapper = func_d.FuncOp(k.symbol, (list(ftype.inputs[n_w:]), list(ftype.results)),
+                                    visibility="private")
+            wrapper.attributes["agent.kernel"] = ir.UnitAttr.get()
+            wrapper.attributes["agent.weights"] = ir.StringAttr.get(k.group)
+            entry = wrapper.add_entry_block()
+            with ir.InsertionPoint(entry):
+                loads = [ml_program.GlobalLoadConstOp(t, ir.FlatSymbolRefAttr.get(g)).result for g, t in weights]
+                call = func_d.CallOp(list(ftype.results), ir.FlatSymbolRefAttr.get(f"{k.symbol}_impl"),
+                                     loads + list(entry.arguments))
+                func_d.ReturnOp(list(call.results))
+        self._record(wrapper)
         for runtime, variant in k.variants.items():
-            renamed = kernels.rename_symbol(variant, f"{k.symbol}_impl",
-                                            kernels.variant_symbol(k.symbol, runtime))
-            parsed = ir.Module.parse(renamed)  # kept alive while its ops are moved out
-            for o in list(parsed.body.operations):
-                if o.operation.name == "func.func":
-                    o.attributes["sym_visibility"] = ir.StringAttr.get("private")
-                    self._record(o)
-                    module_body.append(o.operation)
+            self._move_function(variant, k.impl_name, kernels.variant_symbol(k.symbol, runtime), module_body)
+
+    def _move_function(self, text: str, name: str, new_name: str, module_body: ir.Block):
+        """The function `name` of the exporter's module `text`, made private, renamed
+        `new_name` (SymbolTable: its uses too) and appended to the module."""
+        parsed = ir.Module.parse(text)
+        table = ir.SymbolTable(parsed.operation)
+        fop = table[name]
+        ir.SymbolTable.replace_all_symbol_uses(name, new_name, parsed.operation)
+        ir.SymbolTable.set_symbol_name(fop, new_name)
+        fop.attributes["sym_visibility"] = ir.StringAttr.get("private")
+        module_body.append(fop.operation)
+        self._record(fop)
+        return fop
 
     # -- rewrites ---------------------------------------------------------------------
     def _rewrite(self, op: ir.Operation, module_body: ir.Block) -> None:

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from torch_mlir import ir
 
 from agentc.emit import op_name
-from agentc.kernels import impl_for, rename_symbol, variant_symbol
+from agentc.kernels import impl_for
 from agentc.models.irpa import SCOPE, param_key
-from agentc.passes import run_pass
 from agentc.passes.check_no_agent_ops import CheckNoAgentOps
 
 
@@ -59,47 +58,56 @@ class OutlineDeviceModules:
             self.device_modules[device] = self._device_module(funcs, sorted(callees), device)
 
     def _device_module(self, funcs, callees: list[str], device: str) -> str:
+        """The device's IREE input module, built with IREE's own bindings (they know the
+        util and flow dialects the weights need): globals bound to parameters, a wrapper per
+        kernel that loads them and calls the implementation, then the implementations. Each
+        implementation crosses from agentc's bindings (torch-mlir's build of MLIR) to IREE's
+        as text, the one form the two builds share."""
+        from iree.compiler import ir as iree
+        from iree.compiler.dialects import func as func_d
+        from iree.compiler.dialects import util
+
         runtime = self.runtimes.get(device, device)
-        impls = []
-        for c in callees:
-            impl = impl_for(funcs, c, runtime)
-            # Local scope: printing a nested op otherwise walks the whole module each time.
-            text = impl.operation.get_asm(use_local_scope=True)
-            if impl is not funcs[c + "_impl"]:  # the runtime's variant, under the default's name
-                text = rename_symbol(text, variant_symbol(c, runtime), f"{c}_impl")
-            impls.append(text)
-        # Verify the device part on its own before any IREE-specific text is added.
-        impl_module = ir.Module.parse("module {\n" + "\n".join(impls) + "\n}")
-        run_pass(impl_module, CheckNoAgentOps(device))
-        decls, wrappers = {}, []
-        for c in callees:
-            wrapper = funcs[c]
-            group = ir.StringAttr(wrapper.attributes["agent.weights"]).value
-            ftype = ir.FunctionType(ir.TypeAttr(funcs[c + "_impl"].attributes["function_type"]).value)
-            params = list(self.weights.get(group, {})) if self._uses_weights(wrapper) else []
-            n_w = len(params)
-            loads, operands = [], []
-            for i, (pname, t) in enumerate(zip(params, ftype.inputs[:n_w])):
-                g = param_key(group, pname)
-                decls[g] = (f'util.global private @"{g}" = #flow.parameter.named<'
-                            f'{json.dumps(SCOPE)}::{json.dumps(g)}> : {t}')
-                loads.append(f'  %w{i} = util.global.load @"{g}" : {t}')
-                operands.append(f"%w{i}")
-            acts = ftype.inputs[n_w:]
-            args = ", ".join(f"%a{i}: {t}" for i, t in enumerate(acts))
-            operands += [f"%a{i}" for i in range(len(acts))]
-            res = ", ".join(str(t) for t in ftype.results)
-            ins = ", ".join(str(t) for t in ftype.inputs)
-            n = len(ftype.results)
-            rets = ", ".join(f"%r#{i}" for i in range(n))
-            wrappers.append(
-                f"func.func @{c}({args}) -> ({res}) {{\n" + "\n".join(loads) +
-                f"\n  %r:{n} = func.call @{c}_impl({', '.join(operands)}) : ({ins}) -> ({res})\n"
-                f"  return {rets} : {res}\n}}")
-        body = impl_module.operation.get_asm()
-        start = body.index("module {")
-        aliases, inner = body[:start], body[start + len("module {"): body.rindex("}")]
-        return aliases + "module {\n" + "\n".join(decls.values()) + "\n" + "\n".join(wrappers) + inner + "}\n"
+        chosen = [impl_for(funcs, c, runtime) for c in callees]
+        for impl in chosen:  # before anything reaches IREE's context
+            CheckNoAgentOps(device)(impl.operation)
+        with iree.Context(), iree.Location.unknown():
+            module = iree.Module.create()
+            parsed, impls = [], []
+            for c, impl in zip(callees, chosen):
+                # Local scope: printing a nested op otherwise walks the whole module each time.
+                p = iree.Module.parse(impl.operation.get_asm(use_local_scope=True))
+                fop = p.body.operations[0]
+                # A runtime's variant takes the default's name in its device's module.
+                iree.SymbolTable.set_symbol_name(fop, f"{c}_impl")
+                parsed.append(p)  # owns fop until it is moved into `module`
+                impls.append(fop)
+            plans, globals_ = [], {}
+            for c, fop in zip(callees, impls):
+                ftype = iree.FunctionType(iree.TypeAttr(fop.attributes["function_type"]).value)
+                group = ir.StringAttr(funcs[c].attributes["agent.weights"]).value
+                params = list(self.weights.get(group, {})) if self._uses_weights(funcs[c]) else []
+                names = [param_key(group, pname) for pname in params]
+                for g, t in zip(names, ftype.inputs):
+                    globals_[g] = t
+                plans.append((c, ftype, names))
+            with iree.InsertionPoint(module.body):
+                for g, t in globals_.items():
+                    value = iree.Attribute.parse(f"#flow.parameter.named<{json.dumps(SCOPE)}::{json.dumps(g)}> : {t}")
+                    util.GlobalOp(g, iree.TypeAttr.get(t), sym_visibility="private", initial_value=value)
+                for c, ftype, names in plans:
+                    acts = list(ftype.inputs[len(names):])
+                    wrapper = func_d.FuncOp(c, (acts, list(ftype.results)))
+                    entry = wrapper.add_entry_block()
+                    with iree.InsertionPoint(entry):
+                        loads = [util.GlobalLoadOp(globals_[g], iree.FlatSymbolRefAttr.get(g)).result for g in names]
+                        call = func_d.CallOp(list(ftype.results), iree.FlatSymbolRefAttr.get(f"{c}_impl"),
+                                             loads + list(entry.arguments))
+                        func_d.ReturnOp(list(call.results))
+            for fop in impls:
+                module.body.append(fop)
+            module.operation.verify()
+            return module.operation.get_asm()
 
     @staticmethod
     def _uses_weights(wrapper) -> bool:
