@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 
 from agentc.cluster import Cluster
-from agentc.plan import PlanOp, tensor_bytes
+from agentc.plan import PlanOp
 from agentc.scheduler.bounds import lower_bound
 from agentc.scheduler.cost import cost_lower_bound
 from agentc.scheduler.explain import SlaReport
@@ -145,7 +145,7 @@ def _dependencies(ops: list[PlanOp]) -> dict[tuple[str, str], tuple[str, int]]:
         for v in list(op.inputs) + [g for g, _ in op.guards]:
             if v in producer:
                 p = producer[v]
-                nbytes = tensor_bytes(p.out_types[p.outputs.index(v)])
+                nbytes = p.out_bytes[p.outputs.index(v)]
                 old = deps.get((p.name, op.name), (v, 0))
                 deps[(p.name, op.name)] = (old[0], old[1] + nbytes)
         for name in op.attrs.get("after", []):

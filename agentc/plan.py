@@ -7,7 +7,6 @@ plan is plain JSON so the runtime never needs the MLIR bindings.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -15,7 +14,6 @@ from torch_mlir import ir
 
 from agentc.emit import NAME, op_name, source_loc
 
-DTYPES = {"f32": np.float32, "i32": np.int32, "i64": np.int64, "f16": np.float16}
 
 
 @dataclass
@@ -32,17 +30,22 @@ class PlanOp:
     device: str = ""
     start: float = 0.0
     end: float = 0.0
+    out_bytes: list[int] = field(default_factory=list)  # per output, from its IR type
 
     def to_json(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        del d["out_bytes"]
+        return d
 
 
-def tensor_bytes(type_str: str) -> int:
-    m = re.match(r"tensor<([0-9x]*)x?(\w+)>", type_str)
-    if not m:
-        return 64  # text and predicates: small host values
-    dims = [int(d) for d in m.group(1).split("x") if d]
-    return int(np.prod(dims or [1])) * np.dtype(DTYPES.get(m.group(2), np.float32)).itemsize
+def type_bytes(t: ir.Type) -> int:
+    """What a value of type `t` occupies: a static tensor's elements times their width;
+    text and predicates are small host values (64 bytes)."""
+    if isinstance(t, ir.RankedTensorType) and t.has_static_shape:
+        elem = t.element_type
+        width = elem.width if isinstance(elem, (ir.IntegerType, ir.FloatType)) else 32
+        return int(np.prod(t.shape or [1])) * max(width // 8, 1)
+    return 64
 
 
 def _attr_value(a: ir.Attribute):
@@ -87,17 +90,18 @@ class _Builder:
             for r, vid in zip(o.results, outs):
                 env[r] = vid
             out_types = [str(r.type) for r in o.results]
+            out_bytes = [type_bytes(r.type) for r in o.results]
             attrs = {k: _attr_value(o.attributes[k]) for k in o.attributes if k != NAME}
             if o.name == "agent.if":
                 then_out = self.inline(attrs["then_branch"], ins[1:], guards + [(ins[0], True)])
                 else_out = self.inline(attrs["else_branch"], ins[1:], guards + [(ins[0], False)])
                 self.ops.append(PlanOp(self.unique(name), "select", [ins[0], then_out[0], else_out[0]],
-                                       outs, out_types, {}, "", list(guards), loc))
+                                       outs, out_types, {}, "", list(guards), loc, out_bytes=out_bytes))
                 continue
             kind = "call" if o.name == "func.call" else o.name.removeprefix("agent.")
             callee = attrs.pop("callee", "") if kind == "call" else ""
             self.ops.append(PlanOp(self.unique(name or kind), kind, ins, outs, out_types, attrs,
-                                   callee, list(guards), loc))
+                                   callee, list(guards), loc, out_bytes=out_bytes))
         return result
 
     def inline(self, symbol: str, args: list[str], guards: list) -> list[str]:

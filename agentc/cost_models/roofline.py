@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from torch_mlir import ir
 
 from agentc.cost_models.catalog import DeviceSpec
-from agentc.plan import tensor_bytes
+from agentc.plan import type_bytes
 
 if TYPE_CHECKING:
     from agentc.cost_models.profile import Profile
@@ -277,7 +277,7 @@ def func_work(impl: ir.Operation) -> Work:
     infos = [_analyse(o) for o in _walk_linalg(impl.operation)]
     ftype = ir.FunctionType(ir.TypeAttr(impl.attributes["function_type"]).value)
     types = list(ftype.inputs) + list(ftype.results)
-    nbytes = sum(tensor_bytes(str(t)) for t in types)
+    nbytes = sum(type_bytes(t) for t in types)
     roots = [i for i in infos if i.kind in DISPATCH_ROOTS]
     main = max(roots or [i for i in infos if i.kind != "data"] or [_OpInfo("data", 0.0, False)],
                key=lambda i: (i.flops, i.parallel))
