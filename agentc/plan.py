@@ -15,7 +15,6 @@ from torch_mlir import ir
 from agentc.emit import NAME, op_name, source_loc
 
 
-
 @dataclass
 class PlanOp:
     name: str
