@@ -30,6 +30,7 @@ from agentc.iree_compile import compile_module
 from agentc.kernels import impl_for
 from agentc.models import registry
 from agentc.passes import run_pass
+from agentc.passes.assign_devices import AssignDevices
 from agentc.passes.decompose_agent_ops import DecomposeAgentOps
 from agentc.passes.outline_device_modules import OutlineDeviceModules
 from agentc.placement import Placement, explain, place
@@ -68,7 +69,7 @@ class Lowered:
     ctx: object
     module: object
     agent_text: str
-    decompose: DecomposeAgentOps
+    weights: dict  # weight group -> {param: array}, what the kernels read (decompose-agent-ops)
     ops: list
     inputs: list[str]
     outputs: list[str]
@@ -127,7 +128,7 @@ def lower(graph_path, agent: str | None = None, emit: str | None = None,
         ops, inputs, outputs = build_plan(module, graph.name)
         funcs = {str(o.attributes["sym_name"]).strip('"'): o for o in module.body.operations
                  if o.operation.name == "func.func"}
-    return Lowered(graph, ctx, module, agent_text, decompose, ops, inputs, outputs, funcs)
+    return Lowered(graph, ctx, module, agent_text, decompose.weights, ops, inputs, outputs, funcs)
 
 
 def estimate(low: Lowered, cluster: Cluster, slowdown: dict[str, float] | None = None):
@@ -150,7 +151,7 @@ def estimate(low: Lowered, cluster: Cluster, slowdown: dict[str, float] | None =
                 times[d.name] = kernel_time(work, d.spec, device_profile(d.spec)) * slow.get(d.name, 1.0)
         row_loops[callee] = max(w.row_loop for w in works.values())
         group = str(low.funcs[callee].attributes["agent.weights"]).strip('"')
-        nbytes = sum(a.nbytes for a in low.decompose.weights.get(group, {}).values())
+        nbytes = sum(a.nbytes for a in low.weights.get(group, {}).values())
         weights[callee] = {group: nbytes} if nbytes else {}
     _admission_check(low.ops, cluster, weights, call_times, row_loops)
     return call_times, weights
@@ -281,26 +282,26 @@ def _write_build(low: Lowered, cluster: Cluster, placement: Placement, graph_pat
         if op.kind == "tool":
             where.setdefault(op.attrs["callee"], op.loc)
     tools = record_tools({n: low.graph.tools[n] for n in where}, where) if where else None  # before any work
-    used = {op.device for op in low.ops if op.kind == "call"}
+    used = {op.device for op in placement.ops if op.kind == "call"}
     for name in sorted(used):
         if cluster.devices[name].runtime is None:
             raise AgentError(f"device '{name}' ({cluster.devices[name].type}) has no agentc runtime; "
                              f"`agentc place` can plan for it, but a build cannot run there")
     files_of = {name: module_file(name) for name in used}
+    with low.ctx:
+        run_pass(low.module, AssignDevices({op.name: (op.device, op.start, op.end) for op in placement.ops}))
+        placed, _, _ = build_plan(low.module, low.graph.name)  # the plan, as the IR now says it
+        outline = OutlineDeviceModules(low.weights, {n: d.runtime for n, d in cluster.devices.items()})
+        run_pass(low.module, outline)
+        operators_text = low.module.operation.get_asm(enable_debug_info=True)
     plan = {
         "agent": low.graph.name, "inputs": [v.name for v in low.graph.inputs], "input_ids": low.inputs,
         "outputs": low.outputs, "sla_ms": placement.sla_ms,
         "placement": {k: v for k, v in placement.to_json().items() if k != "solve_time_s"},  # reproducible
         "devices": {n: {"runtime": cluster.devices[n].runtime, "module": files_of[n]} for n in sorted(used)},
-        "ops": [op.to_json() for op in low.ops],
+        "ops": [op.to_json() for op in placed],
         "indexes": {n: idx.passages for n, idx in low.graph.indexes.items()},
     }
-    with low.ctx:
-        outline = OutlineDeviceModules({op.name: op.device for op in low.ops if op.kind == "call"},
-                                       low.decompose.weights,
-                                       {n: d.runtime for n, d in cluster.devices.items()})
-        run_pass(low.module, outline)
-        operators_text = low.module.operation.get_asm(enable_debug_info=True)
     out.mkdir(parents=True, exist_ok=True)
     # No manifest until every file is written: a build cut short is refused at load.
     (out / "manifest.json").unlink(missing_ok=True)
@@ -323,7 +324,7 @@ def _write_build(low: Lowered, cluster: Cluster, placement: Placement, graph_pat
     for stale in earlier + list(out.glob("tokenizers/*.json")) + [out / TOOLS_FILE]:
         if stale.relative_to(out).as_posix() not in files:  # left by an earlier build of this directory
             stale.unlink(missing_ok=True)
-    weights = write_build_weights(low.decompose.weights, out)
+    weights = write_build_weights(low.weights, out)
     plan["weights"] = sorted(weights)
     files["plan.json"] = json.dumps(plan, indent=1).encode()
     hashes = {name: store.write_file(out / name, data) for name, data in files.items()}

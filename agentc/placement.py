@@ -13,6 +13,7 @@ Objectives: "latency" minimises the makespan; "tco" minimises the cost per reque
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 
@@ -157,7 +158,7 @@ def _dependencies(ops: list[PlanOp]) -> dict[tuple[str, str], tuple[str, int]]:
 def place(ops: list[PlanOp], cluster: Cluster, call_times, weights, sla_ms: float | None,
           objective: str = "latency", time_limit_s: float = 5.0,
           arrival_rate: float | None = None) -> Placement:
-    """Solve and write device/start/end into `ops`. Raises ScheduleError when nothing can
+    """Solve; the Placement's ops are copies of `ops` with device/start/end. Raises ScheduleError when nothing can
     be placed, or (objective "tco") when the SLA cannot be met; its `report` explains why."""
     if objective not in OBJECTIVES:
         from agentc.frontend.graph import AgentError
@@ -171,9 +172,8 @@ def place(ops: list[PlanOp], cluster: Cluster, call_times, weights, sla_ms: floa
 
 
 def _placement(ops, tg: TaskGraph, sched: Schedule, devices, objective, sla_ms) -> Placement:
-    for op in ops:
-        slot = sched.assignment[op.name]
-        op.device, op.start, op.end = slot.processor, slot.start, slot.end
+    ops = [dataclasses.replace(op, device=s.processor, start=s.start, end=s.end)
+           for op, s in ((op, sched.assignment[op.name]) for op in ops)]
     by_name = {op.name: op for op in ops}
     transfers = []
     for (u, v), (value, nbytes) in _dependencies(ops).items():

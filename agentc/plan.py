@@ -13,6 +13,9 @@ import numpy as np
 from torch_mlir import ir
 
 from agentc.emit import NAME, op_name, source_loc
+from agentc.passes.assign_devices import DEVICE, END, START
+
+PLACED = (DEVICE, START, END)  # written by assign-devices
 
 
 @dataclass
@@ -90,17 +93,18 @@ class _Builder:
                 env[r] = vid
             out_types = [str(r.type) for r in o.results]
             out_bytes = [type_bytes(r.type) for r in o.results]
-            attrs = {k: _attr_value(o.attributes[k]) for k in o.attributes if k != NAME}
+            attrs = {k: _attr_value(o.attributes[k]) for k in o.attributes if k not in (NAME, *PLACED)}
+            placed = [_attr_value(o.attributes[k]) if k in o.attributes else d for k, d in zip(PLACED, ("", 0.0, 0.0))]
             if o.name == "agent.if":
                 then_out = self.inline(attrs["then_branch"], ins[1:], guards + [(ins[0], True)])
                 else_out = self.inline(attrs["else_branch"], ins[1:], guards + [(ins[0], False)])
                 self.ops.append(PlanOp(self.unique(name), "select", [ins[0], then_out[0], else_out[0]],
-                                       outs, out_types, {}, "", list(guards), loc, out_bytes=out_bytes))
+                                       outs, out_types, {}, "", list(guards), loc, *placed, out_bytes=out_bytes))
                 continue
             kind = "call" if o.name == "func.call" else o.name.removeprefix("agent.")
             callee = attrs.pop("callee", "") if kind == "call" else ""
             self.ops.append(PlanOp(self.unique(name or kind), kind, ins, outs, out_types, attrs,
-                                   callee, list(guards), loc, out_bytes=out_bytes))
+                                   callee, list(guards), loc, *placed, out_bytes=out_bytes))
         return result
 
     def inline(self, symbol: str, args: list[str], guards: list) -> list[str]:

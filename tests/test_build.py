@@ -101,12 +101,15 @@ def test_each_device_module_names_only_its_own_weights():
 
     from agentc.compiler import lower
     from agentc.passes import run_pass
+    from agentc.passes.assign_devices import AssignDevices
     from agentc.passes.outline_device_modules import OutlineDeviceModules
 
     low = lower(EXAMPLES / "rag_agent.py")
-    where = {op.name: "vulkan" if op.name.startswith("embed_query") else "cpu" for op in low.ops if op.kind == "call"}
+    where = {op.name: ("vulkan" if op.name.startswith("embed_query") else "cpu" if op.kind == "call" else "host",
+                       0.0, 0.0) for op in low.ops}
     with low.ctx:
-        outline = OutlineDeviceModules(where, low.decompose.weights)
+        run_pass(low.module, AssignDevices(where))
+        outline = OutlineDeviceModules(low.weights)
         run_pass(low.module, outline)
     owners = {d: set(re.findall(r'#flow\.parameter\.named<"agentc"::"([^"/]+)/', text))
               for d, text in outline.device_modules.items()}
@@ -161,15 +164,14 @@ module {
     return %r : tensor<4xf32>
   }
   func.func @agent(%x: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
-    %a = func.call @k(%x) {agent.name = "on_gpu"} : (tensor<4xf32>) -> tensor<4xf32>
-    %b = func.call @k(%x) {agent.name = "on_cpu"} : (tensor<4xf32>) -> tensor<4xf32>
+    %a = func.call @k(%x) {agent.name = "on_gpu", agent.device = "gpu0"} : (tensor<4xf32>) -> tensor<4xf32>
+    %b = func.call @k(%x) {agent.name = "on_cpu", agent.device = "cpu"} : (tensor<4xf32>) -> tensor<4xf32>
     return %a, %b : tensor<4xf32>, tensor<4xf32>
   }
 }"""
     with context():
         module = ir.Module.parse(text)
-        outline = OutlineDeviceModules({"on_gpu": "gpu0", "on_cpu": "cpu"}, {},
-                                       {"gpu0": "cuda", "cpu": "cpu"})
+        outline = OutlineDeviceModules({}, {"gpu0": "cuda", "cpu": "cpu"})
         run_pass(module, outline)
     gpu, cpu = outline.device_modules["gpu0"], outline.device_modules["cpu"]
     assert "arith.mulf" in gpu and "arith.addf" not in gpu and "@k_impl(" in gpu

@@ -32,6 +32,7 @@ class DirectRun:
         from agentc.iree_compile import compile_module
         from agentc.models.irpa import load_index
         from agentc.passes import run_pass
+        from agentc.passes.assign_devices import AssignDevices
         from agentc.passes.outline_device_modules import OutlineDeviceModules
         from agentc.runtime.devices import KINDS
         from agentc.runtime.session import Device
@@ -39,13 +40,14 @@ class DirectRun:
         self.raw_tokens = raw_tokens
         low = lower(graph_path)  # per-layer LLM operators, so any layer can be forced anywhere
         self.graph, self.ops, self.inputs, self.outputs = low.graph, low.ops, low.inputs, low.outputs
-        where = {op.name: assign(op.name) for op in self.ops if op.kind == "call"}
+        where = {op.name: (assign(op.name) if op.kind == "call" else "host", 0.0, 0.0) for op in self.ops}
         with low.ctx:
-            outline = OutlineDeviceModules(where, low.decompose.weights)
+            run_pass(low.module, AssignDevices(where))
+            outline = OutlineDeviceModules(low.weights)
             run_pass(low.module, outline)
         for op in self.ops:
-            op.device = where.get(op.name, "host")
-        self.weights = low.decompose.weights  # {group: {param: array}}
+            op.device = where[op.name][0]
+        self.weights = low.weights  # {group: {param: array}}
         # The archives a build copies, read where the store keeps them (read-only, verified).
         weights_index = load_index(*(obj for obj, _, _ in archives(self.weights).values()))
         self.devices = {}

@@ -1,7 +1,7 @@
 """outline-device-modules: after placement, one IREE input module per device.
 
-Each call in the operator IR gets an `agent.device` attribute; each device module holds the
-kernels placed there, with their weights turned into IREE parameters
+Each call in the operator IR carries its `agent.device` (assign-devices); each device module
+holds the kernels placed there, with their weights turned into IREE parameters
 (`util.global` = `#flow.parameter.named<"agentc"::"<group>/<param>">`): a device loads the
 weights of the kernels placed on it, once, from the build's archives. One module per device, because IREE 3.13 cannot compile
 one module spanning devices with separate memories.
@@ -17,14 +17,15 @@ from torch_mlir import ir
 from agentc.emit import op_name
 from agentc.kernels import impl_for
 from agentc.models.irpa import SCOPE, param_key
+from agentc.passes.assign_devices import DEVICE, Unplaced
 from agentc.passes.check_no_agent_ops import CheckNoAgentOps
 
 
 @dataclass
 class OutlineDeviceModules:
-    """Options: placement maps operator names (from locations) to devices."""
+    """Reads each call's `agent.device` (assign-devices). Options: the weights of the
+    kernels, and each device's runtime."""
 
-    placement: dict[str, str]
     weights: dict[str, dict] = field(default_factory=dict)  # group -> {param: array}
     # device -> runtime (cpu, vulkan, cuda); a device named after its runtime needs none.
     # A kernel with a variant for the runtime (@<kernel>_impl__<runtime>) uses it there.
@@ -47,11 +48,9 @@ class OutlineDeviceModules:
                     o = op.operation
                     if o.name != "func.call":
                         continue
-                    name = op_name(o)
-                    device = self.placement.get(name)
-                    if device is None:
-                        raise KeyError(f"operator '{name}' has no placement")
-                    o.attributes["agent.device"] = ir.StringAttr.get(device)
+                    if DEVICE not in o.attributes:
+                        raise Unplaced(f"operator '{op_name(o)}' has no {DEVICE} (run assign-devices first)")
+                    device = ir.StringAttr(o.attributes[DEVICE]).value
                     callee = ir.FlatSymbolRefAttr(o.attributes["callee"]).value
                     per_device.setdefault(device, set()).add(callee)
         for device, callees in sorted(per_device.items()):
