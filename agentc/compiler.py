@@ -291,7 +291,7 @@ def _write_build(low: Lowered, cluster: Cluster, placement: Placement, graph_pat
     with low.ctx:
         run_pass(low.module, AssignDevices({op.name: (op.device, op.start, op.end) for op in placement.ops}))
         placed, _, _ = build_plan(low.module, low.graph.name)  # the plan, as the IR now says it
-        outline = OutlineDeviceModules(low.weights, {n: d.runtime for n, d in cluster.devices.items()})
+        outline = OutlineDeviceModules({n: d.runtime for n, d in cluster.devices.items()})
         run_pass(low.module, outline)
         operators_text = low.module.operation.get_asm(enable_debug_info=True)
     plan = {

@@ -109,7 +109,7 @@ def test_each_device_module_names_only_its_own_weights():
                        0.0, 0.0) for op in low.ops}
     with low.ctx:
         run_pass(low.module, AssignDevices(where))
-        outline = OutlineDeviceModules(low.weights)
+        outline = OutlineDeviceModules()
         run_pass(low.module, outline)
     owners = {d: set(re.findall(r'#flow\.parameter\.named<"agentc"::"([^"/]+)/', text))
               for d, text in outline.device_modules.items()}
@@ -135,48 +135,6 @@ def test_corrupt_or_foreign_archives_are_clear_errors(tmp_path):
     r = agentc_cli("run", tmp_path, "--input", "query=x", "--no-verify")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "device 'cpu' could not load its module: no parameter found in index with key 'tiny-lm/" in r.stderr
-
-
-def test_a_device_module_takes_its_runtimes_variant_of_a_kernel():
-    """A kernel written again for one runtime (decode attention for cuda) reaches only the
-    devices of that runtime, under the default implementation's name; others keep the
-    default."""
-    from torch_mlir import ir
-
-    from agentc.dialects import context
-    from agentc.passes import run_pass
-    from agentc.passes.outline_device_modules import OutlineDeviceModules
-
-    text = """
-module {
-  func.func private @k_impl(%a: tensor<4xf32>) -> tensor<4xf32> {
-    %c = arith.constant dense<1.0> : tensor<4xf32>
-    %r = arith.addf %a, %c : tensor<4xf32>
-    return %r : tensor<4xf32>
-  }
-  func.func private @k_impl__cuda(%a: tensor<4xf32>) -> tensor<4xf32> {
-    %c = arith.constant dense<2.0> : tensor<4xf32>
-    %r = arith.mulf %a, %c : tensor<4xf32>
-    return %r : tensor<4xf32>
-  }
-  func.func private @k(%a: tensor<4xf32>) -> tensor<4xf32> attributes {agent.kernel, agent.weights = "none"} {
-    %r = func.call @k_impl(%a) : (tensor<4xf32>) -> tensor<4xf32>
-    return %r : tensor<4xf32>
-  }
-  func.func @agent(%x: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
-    %a = func.call @k(%x) {agent.name = "on_gpu", agent.device = "gpu0"} : (tensor<4xf32>) -> tensor<4xf32>
-    %b = func.call @k(%x) {agent.name = "on_cpu", agent.device = "cpu"} : (tensor<4xf32>) -> tensor<4xf32>
-    return %a, %b : tensor<4xf32>, tensor<4xf32>
-  }
-}"""
-    with context():
-        module = ir.Module.parse(text)
-        outline = OutlineDeviceModules({}, {"gpu0": "cuda", "cpu": "cpu"})
-        run_pass(module, outline)
-    gpu, cpu = outline.device_modules["gpu0"], outline.device_modules["cpu"]
-    assert "arith.mulf" in gpu and "arith.addf" not in gpu and "@k_impl(" in gpu
-    assert "k_impl__cuda" not in gpu
-    assert "arith.addf" in cpu and "arith.mulf" not in cpu
 
 
 def test_impl_for_picks_a_runtimes_variant_and_falls_back_to_the_default():

@@ -43,7 +43,7 @@ class DirectRun:
         where = {op.name: (assign(op.name) if op.kind == "call" else "host", 0.0, 0.0) for op in self.ops}
         with low.ctx:
             run_pass(low.module, AssignDevices(where))
-            outline = OutlineDeviceModules(low.weights)
+            outline = OutlineDeviceModules()
             run_pass(low.module, outline)
         for op in self.ops:
             op.device = where[op.name][0]

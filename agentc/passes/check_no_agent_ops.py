@@ -10,9 +10,13 @@ from dataclasses import dataclass
 
 from torch_mlir import ir
 
+from agentc.emit import describe_loc
+
 
 class AgentOpLeft(Exception):
-    pass
+    def __init__(self, msg: str, location=None):
+        super().__init__(msg)
+        self.location = location  # the op's, for diagnostics (agentc-opt --verify-diagnostics)
 
 
 @dataclass(frozen=True)
@@ -20,14 +24,22 @@ class CheckNoAgentOps:
     device: str = ""
     NAME = "check-no-agent-ops"
 
+    @classmethod
+    def from_options(cls, opts: dict[str, str]) -> CheckNoAgentOps:
+        unknown = set(opts) - {"device"}
+        if unknown:
+            raise KeyError(f"unknown option '{min(unknown)}' (known: device)")
+        return cls(opts.get("device", ""))
+
     def __call__(self, op: ir.Operation, pass_=None) -> None:
         def visit(o):
             for region in o.regions:
                 for block in region.blocks:
                     for inner in block.operations:
                         if inner.operation.name.startswith("agent."):
-                            raise AgentOpLeft(f"'{inner.operation.name}' at {inner.operation.location} "
-                                              f"would reach IREE in the {self.device} module")
+                            where = describe_loc(inner.operation.location)
+                            raise AgentOpLeft(f"'{inner.operation.name}' ({where}) would reach IREE in the "
+                                              f"{self.device or 'device'} module", inner.operation.location)
                         visit(inner.operation)
 
         visit(op)

@@ -21,6 +21,7 @@ plans and traces can name operators individually.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from torch_mlir import ir
 from torch_mlir.dialects import func as func_d
@@ -44,6 +45,26 @@ class DecomposeAgentOps:
     # (None: for every runtime a model has a form for).
     runtimes: frozenset[str] | None = None
     NAME = "decompose-agent-ops"
+
+    @classmethod
+    def from_options(cls, opts: dict[str, str]) -> DecomposeAgentOps:
+        """`decompose-agent-ops{granularity=step runtimes=cpu,cuda index=facts:corpus.txt}`
+        (index: NAME:PATH[:ENCODER], several separated by ';')."""
+        from agentc.frontend.index import VectorIndex
+
+        unknown = set(opts) - {"granularity", "runtimes", "index"}
+        if unknown:
+            raise KeyError(f"unknown option '{min(unknown)}' (known: granularity, runtimes, index)")
+        indexes = {}
+        for spec in filter(None, opts.get("index", "").split(";")):
+            name, _, rest = spec.partition(":")
+            path, _, encoder = rest.partition(":")
+            indexes[name] = VectorIndex(name, Path(path).resolve(), encoder or "tiny-encoder")
+        granularity = opts.get("granularity", "layer")
+        if granularity not in ("layer", "step"):
+            raise ValueError(f"granularity: expected layer or step, got '{granularity}'")
+        runtimes = frozenset(filter(None, opts["runtimes"].split(","))) if "runtimes" in opts else None
+        return cls(indexes, granularity, runtimes)
 
     def __post_init__(self):
         self._added: dict[str, dict[str, kernels.Kernel]] = {}

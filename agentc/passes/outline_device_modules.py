@@ -16,21 +16,30 @@ from torch_mlir import ir
 
 from agentc.emit import op_name
 from agentc.kernels import impl_for
-from agentc.models.irpa import SCOPE, param_key
+from agentc.models.irpa import SCOPE
 from agentc.passes.assign_devices import DEVICE, Unplaced
 from agentc.passes.check_no_agent_ops import CheckNoAgentOps
 
 
 @dataclass
 class OutlineDeviceModules:
-    """Reads each call's `agent.device` (assign-devices). Options: the weights of the
-    kernels, and each device's runtime."""
+    """Reads each call's `agent.device` (assign-devices). Option: each device's runtime."""
 
-    weights: dict[str, dict] = field(default_factory=dict)  # group -> {param: array}
     # device -> runtime (cpu, vulkan, cuda); a device named after its runtime needs none.
     # A kernel with a variant for the runtime (@<kernel>_impl__<runtime>) uses it there.
     runtimes: dict[str, str | None] = field(default_factory=dict)
     NAME = "outline-device-modules"
+
+    @classmethod
+    def from_options(cls, opts: dict[str, str]) -> OutlineDeviceModules:
+        """`outline-device-modules{runtimes=gpu0:cuda,cpu:cpu}`."""
+        unknown = set(opts) - {"runtimes"}
+        if unknown:
+            raise KeyError(f"unknown option '{min(unknown)}' (known: runtimes)")
+        pairs = [r.partition(":") for r in filter(None, opts.get("runtimes", "").split(","))]
+        if any(not colon for _, colon, _ in pairs):
+            raise ValueError("runtimes: expected DEVICE:RUNTIME pairs")
+        return cls({d: r for d, _, r in pairs})
 
     def __post_init__(self):
         self.device_modules: dict[str, str] = {}
@@ -84,9 +93,7 @@ class OutlineDeviceModules:
             plans, globals_ = [], {}
             for c, fop in zip(callees, impls):
                 ftype = iree.FunctionType(iree.TypeAttr(fop.attributes["function_type"]).value)
-                group = ir.StringAttr(funcs[c].attributes["agent.weights"]).value
-                params = list(self.weights.get(group, {})) if self._uses_weights(funcs[c]) else []
-                names = [param_key(group, pname) for pname in params]
+                names = self._weights_loaded(funcs[c])
                 for g, t in zip(names, ftype.inputs):
                     globals_[g] = t
                 plans.append((c, ftype, names))
@@ -109,9 +116,9 @@ class OutlineDeviceModules:
             return module.operation.get_asm()
 
     @staticmethod
-    def _uses_weights(wrapper) -> bool:
-        for block in wrapper.regions[0].blocks:
-            for op in block.operations:
-                if op.operation.name == "ml_program.global_load_const":
-                    return True
-        return False
+    def _weights_loaded(wrapper) -> list[str]:
+        """The globals a kernel's wrapper loads, in order: its implementation's first
+        arguments, and the parameter keys of the archives (the global's name)."""
+        return [ir.FlatSymbolRefAttr(op.operation.attributes["global"]).value
+                for block in wrapper.regions[0].blocks for op in block.operations
+                if op.operation.name == "ml_program.global_load_const"]
