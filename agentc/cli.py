@@ -153,7 +153,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("compile", help="compile graph.py into a build directory")
     c.add_argument("-o", "--output", help="build directory (default build/<graph name>)")
-    c.add_argument("--emit", help="stop after a stage and print it: agent|operators|plan")
+    c.add_argument("--emit", help="stop after a stage and print it: agent|operators|plan|placed|devices")
     _placement_args(c, objective="latency")
     c.set_defaults(func=_compile)
     pl = sub.add_parser("place", help="place graph.py's operators on a cluster (no compile)")
@@ -193,6 +193,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("agentc: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `agentc ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def entry() -> None:
@@ -213,6 +216,8 @@ def _dispatch(args) -> int:
 
     try:
         return args.func(args)
+    except BrokenPipeError:
+        raise
     except (InputError, BuildError) as e:
         return _error(e, 2)
     except RunError as e:

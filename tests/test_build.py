@@ -99,7 +99,7 @@ def test_each_device_module_names_only_its_own_weights():
     rest on cpu, neither module names the other's weights."""
     import re
 
-    from agentc.compiler import lower
+    from agentc.lowering import lower
     from agentc.passes import run_pass
     from agentc.passes.assign_devices import AssignDevices
     from agentc.passes.outline_device_modules import OutlineDeviceModules

@@ -28,8 +28,8 @@ class DirectRun:
         overrides a kind's HAL driver (e.g. {"cpu": "local-sync"}); with `raw_tokens`,
         detokenize returns the sampled token arrays instead of text."""
         from agentc.build_weights import archives
-        from agentc.compiler import lower
         from agentc.iree_compile import compile_module
+        from agentc.lowering import lower
         from agentc.models.irpa import load_index
         from agentc.passes import run_pass
         from agentc.passes.assign_devices import AssignDevices

@@ -1,0 +1,132 @@
+"""The build stage: a placed agent -> a build directory a runtime loads on its own.
+
+A build directory holds agent.mlir, operators.mlir, plan.json, one .vmfb (and its input
+.mlir) per device, weights/<owner>.irpa (IREE parameter archives, see
+agentc.build_weights), the tokenizers its host operators use, tools.pkl (the graph's tools,
+recorded: agentc/tool_record.py), a copy of graph.py and its corpora for reference, and
+manifest.json (the sha256 of every file, checked at load: agentc/runtime/verify.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+from agentc import store
+from agentc.build_weights import write_build_weights
+from agentc.frontend.graph import AgentError
+from agentc.iree_compile import compile_module
+from agentc.lowering import Lowered
+from agentc.models import registry
+from agentc.passes import run_pass
+from agentc.passes.assign_devices import AssignDevices
+from agentc.passes.outline_device_modules import OutlineDeviceModules
+from agentc.place_agent import log
+from agentc.placement import Placement
+from agentc.plan import build_plan
+from agentc.runtime.devices import KINDS
+from agentc.tool_record import TOOLS_FILE, record_tools
+
+
+def realize(low: Lowered, placement: Placement) -> tuple[str, dict[str, str]]:
+    """The placement written into the operator IR (assign-devices), then one IREE input
+    module per device (outline-device-modules): (the placed IR's text, {device: module})."""
+    with low.ctx:
+        run_pass(low.module, AssignDevices({op.name: (op.device, op.start, op.end) for op in placement.ops}))
+        outline = OutlineDeviceModules({n: d.runtime for n, d in placement.cluster.devices.items()})
+        run_pass(low.module, outline)
+        return low.module.operation.get_asm(enable_debug_info=True), outline.device_modules
+
+
+def write_build(low: Lowered, placement: Placement, graph_path, out: Path, opts) -> None:
+    """Write the build directory: IR, plan, modules, weights, tools, manifest."""
+    cluster = placement.cluster
+    where = {}
+    for op in low.ops:
+        if op.kind == "tool":
+            where.setdefault(op.attrs["callee"], op.loc)
+    tools = record_tools({n: low.graph.tools[n] for n in where}, where) if where else None  # before any work
+    used = {op.device for op in placement.ops if op.kind == "call"}
+    for name in sorted(used):
+        if cluster.devices[name].runtime is None:
+            raise AgentError(f"device '{name}' ({cluster.devices[name].type}) has no agentc runtime; "
+                             f"`agentc place` can plan for it, but a build cannot run there")
+    files_of = {name: module_file(name) for name in used}
+    operators_text, device_modules = realize(low, placement)
+    with low.ctx:
+        placed, _, _ = build_plan(low.module, low.graph.name)  # the plan, as the IR now says it
+    plan = {
+        "agent": low.graph.name, "inputs": [v.name for v in low.graph.inputs], "input_ids": low.inputs,
+        "outputs": low.outputs, "sla_ms": placement.sla_ms,
+        "placement": {k: v for k, v in placement.to_json().items() if k != "solve_time_s"},  # reproducible
+        "devices": {n: {"runtime": cluster.devices[n].runtime, "module": files_of[n]} for n in sorted(used)},
+        "ops": [op.to_json() for op in placed],
+        "indexes": {n: idx.passages for n, idx in low.graph.indexes.items()},
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    # No manifest until every file is written: a build cut short is refused at load.
+    (out / "manifest.json").unlink(missing_ok=True)
+    graph_file = Path(graph_path).resolve()
+    files = {"agent.mlir": low.agent_text.encode(), "operators.mlir": operators_text.encode(),
+             "graph.py": graph_file.read_bytes(), **_corpora(low.graph, graph_file.parent)}
+    modules = {}
+    for device, text in device_modules.items():
+        kind = KINDS[cluster.devices[device].runtime]
+        t1 = time.perf_counter()
+        vmfb, hit = compile_module(text, kind.target, kind.compile_flags, device)
+        log(opts, f"{device}: {'cached' if hit else 'compiled'} module ({time.perf_counter() - t1:.1f}s)")
+        files[files_of[device] + ".vmfb"] = vmfb
+        files[files_of[device] + ".mlir"] = text.encode()
+        modules[device] = {"target": kind.target, "flags": list(kind.compile_flags), "cached": hit}
+    plan["tokenizers"] = _tokenizer_files(low.ops, files)
+    if tools:
+        files[TOOLS_FILE] = tools
+    earlier = list(out.glob("*.vmfb")) + [out / (p.stem + ".mlir") for p in out.glob("*.vmfb")]
+    for stale in earlier + list(out.glob("tokenizers/*.json")) + [out / TOOLS_FILE]:
+        if stale.relative_to(out).as_posix() not in files:  # left by an earlier build of this directory
+            stale.unlink(missing_ok=True)
+    weights = write_build_weights(low.weights, out)
+    plan["weights"] = sorted(weights)
+    files["plan.json"] = json.dumps(plan, indent=1).encode()
+    hashes = {name: store.write_file(out / name, data) for name, data in files.items()}
+    hashes.update({rel: entry["file_sha256"] for rel, entry in weights.items()})
+    manifest = {"graph": str(graph_file), "modules": modules, "weights": weights,
+                "files": dict(sorted(hashes.items()))}
+    store.write_file(out / "manifest.json", json.dumps(manifest, indent=1).encode())
+    store.remember_all({out / name: sha for name, sha in hashes.items()})  # loads need not hash them
+
+
+def _tokenizer_files(ops, files: dict[str, bytes]) -> dict[str, str]:
+    """The tokenizers of the build's host operators, copied in (`tokenizers/<model>.json`)
+    so that the runtime needs no model package. Returns {model: relative path}."""
+    out = {}
+    for op in ops:
+        name = op.attrs.get("model") if op.kind in ("tokenize", "detokenize") else None
+        if name is None or name in out:
+            continue
+        m = registry.model(name)
+        if hasattr(m, "tokenizer_json"):
+            rel = f"tokenizers/{name.partition('@')[0]}.json"
+            files[rel] = m.tokenizer_json()
+            out[name] = rel
+    return out
+
+
+def _corpora(graph, graph_dir: Path) -> dict[str, bytes]:
+    """The corpus files the graph's indexes read, at their paths relative to graph.py, so a
+    build directory runs on a machine without the sources."""
+    out = {}
+    for index in graph.indexes.values():
+        try:
+            rel = index.path.resolve().relative_to(graph_dir)
+        except ValueError:
+            continue  # an absolute path outside the graph's folder: read from where it is
+        out[rel.as_posix()] = index.path.read_bytes()
+    return out
+
+
+def module_file(device: str) -> str:
+    """A device's module file stem: its name, with instance separators made file-safe."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", device)

@@ -1,0 +1,69 @@
+"""The lowering stage: graph.py -> traced Graph -> agent IR -> operators (decompose-agent-ops)
+-> the operator list placement reads. One entry, `lower`, returning a `Lowered`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch_mlir import ir
+
+from agentc.cluster import Cluster
+from agentc.dialects import context
+from agentc.emit import emit_agent_ir
+from agentc.frontend.trace import trace_file
+from agentc.passes import run_pass
+from agentc.passes.decompose_agent_ops import DecomposeAgentOps
+from agentc.plan import build_plan
+
+
+@dataclass
+class Lowered:
+    """An agent after tracing, decomposition and planning: what placement reads."""
+
+    graph: object
+    ctx: object
+    module: object
+    agent_text: str
+    weights: dict  # weight group -> {param: array}, what the kernels read (decompose-agent-ops)
+    ops: list
+    inputs: list[str]
+    outputs: list[str]
+    funcs: dict
+
+
+def lower(graph_path, agent: str | None = None, emit: str | None = None,
+          cluster: Cluster | None = None, max_nodes: int | None = None):
+    """graph.py -> agent IR -> operators -> plan. With `emit` "agent" or "operators",
+    returns that stage's text instead. With `cluster`, LLMs that do not choose a granularity
+    get the cluster's (`llm_granularity`) and kernels carry only its runtimes' variants;
+    without, per-layer operators and every variant."""
+    granularity = llm_granularity(cluster) if cluster is not None else "layer"
+    runtimes = cluster_runtimes(cluster) if cluster is not None else None
+    graph = trace_file(graph_path, agent, max_nodes)
+    ctx = context()
+    module = emit_agent_ir(graph, ctx)
+    agent_text = module.operation.get_asm(enable_debug_info=True)
+    if emit == "agent":
+        return agent_text
+    with ctx:
+        decompose = DecomposeAgentOps(indexes=graph.indexes, granularity=granularity, runtimes=runtimes)
+        run_pass(module, decompose)
+    if emit == "operators":
+        return module.operation.get_asm(enable_debug_info=True)
+    with ctx:
+        ops, inputs, outputs = build_plan(module, graph.name)
+        funcs = {ir.StringAttr(o.attributes["sym_name"]).value: o for o in module.body.operations
+                 if o.operation.name == "func.func"}
+    return Lowered(graph, ctx, module, agent_text, decompose.weights, ops, inputs, outputs, funcs)
+
+
+def cluster_runtimes(cluster: Cluster) -> frozenset[str]:
+    """The runtimes a build for `cluster` has devices of: kernels carry variants for these."""
+    return frozenset(g.runtime for g in cluster.groups.values() if g.runtime)
+
+
+def llm_granularity(cluster: Cluster) -> str:
+    """Per-layer LLM operators exist so that layers and steps can go to different devices;
+    with one device there is nothing to split, and per-step operators make ~14x fewer device calls
+    (measured side by side: `bench/rag_e2e.py --granularity`, docs/gpu-h200.md)."""
+    return "step" if cluster.size == 1 else "layer"
