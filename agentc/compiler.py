@@ -12,6 +12,7 @@ This module holds the options, resolves the devices or cluster, and runs the sta
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,9 @@ class CompileOptions:
     agent: str | None = None
     quiet: bool = False
     max_nodes: int | None = None  # stop tracing past this many nodes (default: Graph.max_nodes)
+    # Forced placement: operator name -> device for every compute operator (tests and
+    # experiments pin layers to devices); the solver then only schedules them.
+    assign: Callable[[str], str] | None = None
 
 
 def resolve_devices(devices, catalog) -> list[str]:
@@ -78,7 +82,8 @@ def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
     cluster = resolve_cluster(opts, catalog)
     if opts.emit is not None and opts.emit not in STAGES:
         raise AgentError(f"--emit: unknown stage '{opts.emit}' (known: {', '.join(STAGES)})")
-    low = lower(graph_path, opts.agent, opts.emit, cluster, opts.max_nodes)
+    low = lower(graph_path, opts.agent, opts.emit, cluster, opts.max_nodes,
+                granularity="layer" if opts.assign is not None else None)
     if isinstance(low, str):
         return low
     log(opts, f"decomposed into operators ({time.perf_counter() - t0:.1f}s)")
@@ -135,5 +140,7 @@ def check_options(opts: CompileOptions) -> None:
     number("max-nodes", opts.max_nodes, whole=True)
     if opts.objective not in ("latency", "tco"):
         raise AgentError(f"--objective: unknown objective {opts.objective!r} (known: latency, tco)")
+    if opts.assign is not None and not callable(opts.assign):
+        raise AgentError(f"assign: expected a function of an operator name, got {type(opts.assign).__name__}")
     if opts.agent is not None and not isinstance(opts.agent, str):
         raise AgentError(f"--agent: expected an agent name, got {opts.agent!r}")

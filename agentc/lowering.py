@@ -32,12 +32,13 @@ class Lowered:
 
 
 def lower(graph_path, agent: str | None = None, emit: str | None = None,
-          cluster: Cluster | None = None, max_nodes: int | None = None):
+          cluster: Cluster | None = None, max_nodes: int | None = None, granularity: str | None = None):
     """graph.py -> agent IR -> operators -> plan. With `emit` "agent" or "operators",
     returns that stage's text instead. With `cluster`, LLMs that do not choose a granularity
     get the cluster's (`llm_granularity`) and kernels carry only its runtimes' variants;
-    without, per-layer operators and every variant."""
-    granularity = llm_granularity(cluster) if cluster is not None else "layer"
+    without, per-layer operators and every variant. `granularity` overrides the cluster's
+    choice (a forced placement pins layers, so it wants them apart)."""
+    granularity = granularity or (llm_granularity(cluster) if cluster is not None else "layer")
     runtimes = cluster_runtimes(cluster) if cluster is not None else None
     graph = trace_file(graph_path, agent, max_nodes)
     ctx = context()

@@ -110,7 +110,7 @@ class Placement:
 
 
 def build_taskgraph(ops: list[PlanOp], cluster: Cluster, call_times: dict[str, dict[str, float]],
-                    weights: dict[str, dict[str, int]]) -> TaskGraph:
+                    weights: dict[str, dict[str, int]], forced: dict[str, str] | None = None) -> TaskGraph:
     """Operators -> scheduler task graph: one processor per cluster device plus the host."""
     procs = {HOST: Processor(HOST, capacity=cluster.host_threads, memory_space="host")}
     for d in cluster.devices.values():
@@ -120,7 +120,7 @@ def build_taskgraph(ops: list[PlanOp], cluster: Cluster, call_times: dict[str, d
     tasks = {}
     for op in ops:
         if op.kind == "call":
-            fits = {d: t for d, t in call_times[op.callee].items()
+            fits = {d: t for d, t in call_times[op.callee].items() if d == (forced or {}).get(op.name, d)
                     if sum(weights.get(op.callee, {}).values()) <= procs[d].memory_bytes}
             tasks[op.name] = Task(op.name, fits, dict(weights.get(op.callee, {})))
         else:
@@ -157,14 +157,15 @@ def _dependencies(ops: list[PlanOp]) -> dict[tuple[str, str], tuple[str, int]]:
 
 def place(ops: list[PlanOp], cluster: Cluster, call_times, weights, sla_ms: float | None,
           objective: str = "latency", time_limit_s: float = 5.0,
-          arrival_rate: float | None = None) -> Placement:
-    """Solve; the Placement's ops are copies of `ops` with device/start/end. Raises ScheduleError when nothing can
+          arrival_rate: float | None = None, forced: dict[str, str] | None = None) -> Placement:
+    """Solve; the Placement's ops are copies of `ops` with device/start/end. `forced` pins
+    operators (by name) to one device each; the solver then only schedules. Raises ScheduleError when nothing can
     be placed, or (objective "tco") when the SLA cannot be met; its `report` explains why."""
     if objective not in OBJECTIVES:
         from agentc.frontend.graph import AgentError
 
         raise AgentError(f"--objective: unknown objective '{objective}' (known: {', '.join(OBJECTIVES)})")
-    tg = build_taskgraph(ops, cluster, call_times, weights)
+    tg = build_taskgraph(ops, cluster, call_times, weights, forced)
     sla_s = sla_ms / 1e3 if sla_ms is not None else None
     sched = solve(tg, "cpsat", time_limit_s=time_limit_s, objective=objective, sla=sla_s,
                   arrival_rate=arrival_rate)

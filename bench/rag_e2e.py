@@ -14,7 +14,7 @@ worker, and whether the answers agree. The last line is `speedup_vs_eager=X.XX`
 (median eager / median agentc).
 
     python bench/rag_e2e.py --requests 20 [--granularity auto|layer|step] [--json out.json]
-        [--runner session|direct] [--cpu-driver local-sync]
+        [--cpu-driver local-sync]
 """
 
 from __future__ import annotations
@@ -135,31 +135,18 @@ def agentc_compile(conn, max_tokens: int, granularity: str, build: str):
     conn.send({"compile_s": time.perf_counter() - t0, "ops": len(placement.ops), "build": str(placement.build_dir)})
 
 
-def agentc_worker(conn, max_tokens: int, granularity: str, build: str, runner: str, cpu_driver: str | None):
-    """runner "session": the agentc runtime on the build (what users run). runner "direct":
-    the same operators and modules run in program order by agentc.models.direct (values
-    freed after their last use, optional HAL driver override): an upper bound for the
-    runtime, to separate kernel time from runtime overhead."""
+def agentc_worker(conn, max_tokens: int, granularity: str, build: str, cpu_driver: str | None):
+    """The agentc runtime on the build (what users run), optionally on another HAL driver."""
     _agentc_env(max_tokens, granularity)
     t0 = time.perf_counter()
-    if runner == "direct":
-        from agentc.models.direct import DirectRun
+    import agentc
 
-        drivers = {"cpu": cpu_driver} if cpu_driver else None
-        direct = DirectRun(str(EXAMPLE), lambda name: "cpu", drivers=drivers)
+    session = agentc.load(build, drivers={"cpu": cpu_driver} if cpu_driver else None)
 
-        def run(q):
-            outs, _ = direct({"query": q})
-            return outs, [(name, t1) for name, _, t1 in direct.timeline]
-    else:
-        import agentc
-
-        session = agentc.load(build, drivers={"cpu": cpu_driver} if cpu_driver else None)
-
-        def run(q):
-            n_before = session.trace.added
-            outs = session.run({"query": q})["outputs"]
-            return outs, [(e[1], e[4]) for e in session.trace.since(n_before)]
+    def run(q):
+        n_before = session.trace.added
+        outs = session.run({"query": q})["outputs"]
+        return outs, [(e[1], e[4]) for e in session.trace.since(n_before)]
     load_s = time.perf_counter() - t0
     run(QUESTIONS[0])  # warm-up
     conn.send({"ready": True, "load_s": load_s, "rss_mb": _rss_peak_mb()})
@@ -181,8 +168,6 @@ def main(argv=None):
     p.add_argument("--max-tokens", type=int, default=32)
     p.add_argument("--granularity", choices=("auto", "layer", "step"), default="auto")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch threads (default: all cores)")
-    p.add_argument("--runner", choices=("session", "direct"), default="session",
-                   help="agentc side: the runtime (default) or agentc.models.direct (see agentc_worker)")
     p.add_argument("--cpu-driver", help="HAL driver for the cpu device instead of local-task (e.g. local-sync)")
     p.add_argument("--build", default=str(ROOT / "build" / "bench_rag_e2e"))
     p.add_argument("--json", help="write all measurements here")
@@ -198,7 +183,7 @@ def main(argv=None):
     workers = {}
     for name, target, wargs in (("eager", eager_worker, (args.max_tokens, args.threads)),
                                 ("agentc", agentc_worker, (args.max_tokens, args.granularity, compiled["build"],
-                                                           args.runner, args.cpu_driver))):
+                                                           args.cpu_driver))):
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=target, args=(child, *wargs), daemon=True)
         proc.start()
@@ -236,7 +221,7 @@ def main(argv=None):
     early = sum(r["tokens"] < args.max_tokens for r in results["eager"])
     early_agentc = sum(r["decode_steps"] < args.max_tokens - 1 for r in results["agentc"])
     print(f"requests: {len(questions)} x 2, max_tokens={args.max_tokens}, granularity={args.granularity}, "
-          f"agentc operators per request: {compiled['ops']}, runner {args.runner}, cpu driver "
+          f"agentc operators per request: {compiled['ops']}, cpu driver "
           f"{args.cpu_driver or 'local-task'}, torch threads: {args.threads}, "
           f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"eager  : median {eager['median_ms']:7.0f} ms/request, decode {eager['decode_tok_s']:5.1f} tok/s, "

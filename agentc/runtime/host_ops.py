@@ -1,7 +1,7 @@
 """What host operators compute: tokenizers, prompt text, predicates, passages, tools.
 
-One implementation, shared by the runtime's sessions and by the sequential executor of
-model tests (agentc.models.direct), so both run exactly the same host semantics.
+One implementation, run by the runtime's sessions (the reference interpreter,
+agentc/frontend/reference.py, follows the same semantics).
 Tokenizers are the models' own (`encoder.tokenize`, `decoder.tokenize_prompt`,
 `decoder.detokenize`): byte-level for the tiny models, WordPiece and BPE with a chat
 template for the real ones.

@@ -1,5 +1,4 @@
-"""Dropping a request's values once nothing reads them, shared by the runtime's session and
-the direct runner (agentc/models/direct.py)."""
+"""Dropping a request's values once nothing reads them (the runtime's session)."""
 
 from __future__ import annotations
 
