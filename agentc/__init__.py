@@ -84,6 +84,6 @@ def __getattr__(name):
     except ModuleNotFoundError as e:
         if e.name != f"agentc.{name}":
             raise
-    from agentc.frontend.ops import caller_loc
+    from agentc.frontend.source import caller_loc
 
     raise AgentError(f"{caller_loc()}: unknown op 'agentc.{name}' (known: {', '.join(sorted(_OPS))})")

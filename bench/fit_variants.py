@@ -33,14 +33,16 @@ from pathlib import Path
 import numpy as np
 
 from agentc.bench.artifacts import refresh
+from agentc.cost_models import fit as F
 from agentc.cost_models import profile as P
+from agentc.cost_models import profile_json as J
 
 
 def local_residual(data: dict, result: dict, sigma: float = 0.3, shrink: float = 0.5) -> tuple[float, float]:
     kernels, held = data["kernels"], np.array(result["holdout"])
     pred, meas = np.array(result["predicted_s"]), np.array([k["measured_s"] for k in kernels])
     x = np.log10([[max(k["flops"], 1), max(k["bytes"], 1)] for k in kernels])
-    rules = P.shape_rules(result)
+    rules = J.shape_rules(result)
     cls = [P.kernel_key(k, rules) for k in kernels]
     residual = np.log(meas / pred)
     out = pred.copy()
@@ -75,17 +77,17 @@ def main(argv=None):
         print(f"{label:18s} " + "  ".join(out))
 
     print(f"{'variant':18s} " + "  ".join(f"{name:>24s}" for name in data))
-    baseline = [P.fit(d) for d in data.values()]
+    baseline = [F.fit(d) for d in data.values()]
     row("baseline", baseline)
     for label, (points, gain) in variants:
-        row(label, [P.fit(d, min_points=points, min_gain=gain) for d in data.values()])
+        row(label, [F.fit(d, min_points=points, min_gain=gain) for d in data.values()])
     row("local-residual", [local_residual(d, r) for d, r in zip(data.values(), baseline)])
-    row("call-curve", [P.fit(d, share=lambda nbytes, dispatches: nbytes) for d in data.values()])
-    row("no-waves", [P.fit(dict(d, device={})) for d in data.values()])
-    row("no-single-dispatch", [P.fit(dict(d, overheads=dict(d.get("overheads") or {},
+    row("call-curve", [F.fit(d, share=lambda nbytes, dispatches: nbytes) for d in data.values()])
+    row("no-waves", [F.fit(dict(d, device={})) for d in data.values()])
+    row("no-single-dispatch", [F.fit(dict(d, overheads=dict(d.get("overheads") or {},
                                                             single_dispatch_s=0.0)))
                                for d in data.values()])
-    row("trimmed-mean", [P.fit(d, "trimmed_mean_s") if all("trimmed_mean_s" in k for k in d["kernels"])
+    row("trimmed-mean", [F.fit(d, "trimmed_mean_s") if all("trimmed_mean_s" in k for k in d["kernels"])
                          else None for d in data.values()])
 
 

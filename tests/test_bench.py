@@ -10,7 +10,7 @@ import time
 
 from conftest import ROOT
 
-from agentc.cost_models.profile import load_profile
+from agentc.cost_models.profile_json import load_profile
 
 # Run the artifact runner with the compiler side of agentc and its heavy dependencies made
 # unimportable, as on a GPU machine that has only numpy, iree.runtime (and maybe torch).

@@ -14,14 +14,9 @@ from torch_mlir import ir
 
 from agentc.bench import mlir_text
 from agentc.cost_models.catalog import load_catalog
-from agentc.cost_models.profile import (
-    ColumnTile,
-    ProfileError,
-    ShapeRules,
-    fit,
-    load_profile,
-    wave_factor,
-)
+from agentc.cost_models.fit import fit
+from agentc.cost_models.profile import ColumnTile, ProfileError, ShapeRules, wave_factor
+from agentc.cost_models.profile_json import load_profile
 from agentc.cost_models.roofline import Work, func_work, kernel_estimate, kernel_time, runs_on
 
 

@@ -22,13 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from agentc.bench.errors import BenchError
+
 PROG = "agentc bench"
 TARGETS = ("cpu", "vulkan", "cuda")
 NAMED = ("session-soak", "verify-load", "place-scale")
-
-
-class BenchError(ValueError):
-    """A usage mistake: one line on stderr and status 2, like the other errors."""
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -105,7 +103,7 @@ def _run(args) -> int:
             if getattr(args, flag):
                 raise BenchError(f"--{flag.replace('_', '-')} does not apply to --fit")
         from agentc.bench.artifacts import refresh
-        from agentc.cost_models.profile import read_json, validate_measurements
+        from agentc.cost_models.profile_json import read_json, validate_measurements
 
         runs = [(path, read_json(path)) for path in args.fit]
         for path, run in runs:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from agentc.cost_models.profile import fit, shape_rules, validate_measurements
+from agentc.cost_models.fit import fit
+from agentc.cost_models.profile_json import shape_rules, validate_measurements
 
 STATISTICS = {"measured_s": "median", "trimmed_mean_s": "mean between p10 and p90",
               "p10_s": "10th percentile"}
@@ -81,7 +82,7 @@ def table(profile: dict) -> list[str]:
 
 
 def _waves_line(profile: dict) -> str:
-    """Whether the fit charges whole waves of workgroups, and why (see profile.fit)."""
+    """Whether the fit charges whole waves of workgroups, and why (see cost_models/fit.py)."""
     slots = profile["calibration"].get("slots")
     units = (profile.get("device") or {}).get("compute_units")
     if slots:

@@ -65,7 +65,7 @@ def run(args, out: Path):
     import tempfile
 
     import agentc
-    from agentc.bench.cli import BenchError
+    from agentc.bench.errors import BenchError
 
     requests = args.requests or 100_000
     agents = [a.strip() for a in (args.agents or ",".join(AGENTS)).split(",")]

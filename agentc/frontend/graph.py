@@ -42,16 +42,6 @@ class Value:
     type: object  # TEXT | BOOL | TensorType
     name: str = ""
 
-    def __add__(self, other):
-        from agentc.frontend import ops
-
-        return ops.format("{0}{1}", self, other)
-
-    def __radd__(self, other):
-        from agentc.frontend import ops
-
-        return ops.format("{0}{1}", other, self)
-
     def __bool__(self):
         raise AgentError(
             f"{self.describe()} is only known when the agent runs; branch on it with "

@@ -13,14 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from agentc.frontend.graph import AgentError
+from agentc.frontend.source import caller_loc
 from agentc.models import registry
 from agentc.store import cached_array
 
 
 class VectorIndex:
     def __init__(self, name: str, path: str | Path, encoder: str = "tiny-encoder"):
-        from agentc.frontend.ops import caller_loc
-
         loc = caller_loc()
         if not isinstance(name, str) or not name:
             raise AgentError(f"{loc}: VectorIndex: name must be a non-empty str, got {name!r}")

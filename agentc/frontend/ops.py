@@ -7,33 +7,24 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from agentc.frontend.graph import BOOL, TEXT, AgentError, Graph, Node, SourceLoc, TensorType, Value
+from agentc.frontend.source import caller_loc
 from agentc.models import registry
 
-_PKG_DIR = str(Path(__file__).resolve().parents[1])
 _stack: list[Graph] = []
 _counter = itertools.count()
 
 
-def caller_loc() -> SourceLoc:
-    """The first frame outside agentc: the user's graph.py line. (Walks raw frames:
-    inspect.stack() reads the source of every frame, which dominated warm compiles.)"""
-    frame = sys._getframe(1)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if filename.startswith("<") or not _inside_agentc(filename):
-            return SourceLoc(Path(filename).name, frame.f_lineno)
-        frame = frame.f_back
-    return SourceLoc("<unknown>", 0)
+class TracedValue(Value):
+    """A value while tracing: `+` on text builds a format node (`prompt + query`)."""
 
+    def __add__(self, other):
+        return format("{0}{1}", self, other)
 
-@functools.cache
-def _inside_agentc(filename: str) -> bool:
-    return str(Path(filename).resolve()).startswith(_PKG_DIR)
+    def __radd__(self, other):
+        return format("{0}{1}", other, self)
 
 
 def current() -> Graph:
@@ -78,7 +69,7 @@ def _add(op: str, inputs: list, attrs: dict, out_types: list, name: str | None =
         if not isinstance(v, Value):
             raise AgentError(f"{loc}: {op}: argument {i} must be an agent value or a string, got {type(v).__name__}")
         node.inputs.append(v)
-    node.results = [Value(node, i, t) for i, t in enumerate(out_types)]
+    node.results = [TracedValue(node, i, t) for i, t in enumerate(out_types)]
     g.nodes.append(node)
     return node
 
@@ -86,7 +77,7 @@ def _add(op: str, inputs: list, attrs: dict, out_types: list, name: str | None =
 def _const_text(s: str, loc: SourceLoc) -> Value:
     g = current()
     node = Node(_node_name(g, "text", None, loc), "format", [], {"template": s.replace("{", "{{").replace("}", "}}")}, loc)
-    node.results = [Value(node, 0, TEXT)]
+    node.results = [TracedValue(node, 0, TEXT)]
     g.nodes.append(node)
     return node.results[0]
 

@@ -13,13 +13,14 @@ from pathlib import Path
 
 from agentc.frontend import ops
 from agentc.frontend.graph import TEXT, AgentError, Graph, SourceLoc, Value
+from agentc.frontend.source import caller_loc
 
 
 class AgentFunction:
     def __init__(self, fn, sla_ms: float | None, name: str | None):
         code = getattr(fn, "__code__", None)
         if code is None:
-            raise AgentError(f"{ops.caller_loc()}: @agentc.agent must decorate a function, got {type(fn).__name__}")
+            raise AgentError(f"{caller_loc()}: @agentc.agent must decorate a function, got {type(fn).__name__}")
         self.loc = SourceLoc(Path(code.co_filename).name, code.co_firstlineno)
         if sla_ms is not None and (isinstance(sla_ms, bool) or not isinstance(sla_ms, (int, float))
                                    or not 0 < sla_ms < float("inf")):
@@ -46,7 +47,7 @@ class AgentFunction:
             raise AgentError(f"{self.loc}: agent '{self.name}': parameter '{odd[0]}': an agent's inputs are "
                              "plain parameters (no defaults, *args or **kwargs), one text value each")
         params = [p.name for p in sig]
-        g.inputs = [Value(None, i, TEXT, p) for i, p in enumerate(params)]
+        g.inputs = [ops.TracedValue(None, i, TEXT, p) for i, p in enumerate(params)]
         ops._stack.append(g)
         try:
             out = self.fn(*g.inputs)

@@ -214,20 +214,10 @@ def _memory_block(tg: TaskGraph, sched: Schedule, t: str) -> MemoryBlock | None:
     return MemoryBlock(t, fastest, here, need, mem, task.cost[here] - task.cost[fastest])
 
 
-def explain_sla(
-    tg: TaskGraph,
-    sla: float,
-    schedule: Schedule | None = None,
-    time_limit_s: float = 5.0,
-    workers: int = 2,
-) -> SlaReport:
-    """How close to `sla` the graph can get, and what binds. `schedule`: the best
-    latency schedule already at hand (solved for latency, so its `lower_bound` is on the
-    makespan); by default one is solved for here with CP-SAT within `time_limit_s`."""
-    if schedule is None:
-        from agentc.scheduler.solve import solve  # solve reports through this module
-
-        schedule = solve(tg, "cpsat", time_limit_s=time_limit_s, workers=workers)
+def explain_sla(tg: TaskGraph, sla: float, schedule: Schedule) -> SlaReport:
+    """How close to `sla` the graph can get, and what binds. `schedule`: the best latency
+    schedule at hand (solved for latency, so its `lower_bound` is on the makespan; the
+    solver reports through this module, so it comes from the caller)."""
     bound = solver_free_bound(tg)
     if schedule.objective == "latency":
         bound = max(bound, schedule.lower_bound)
