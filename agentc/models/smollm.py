@@ -24,6 +24,7 @@ the `tokenizers` library. Constructing the model reads no file.
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from dataclasses import dataclass
@@ -199,7 +200,7 @@ class SmolLM:
         return out
 
     # -- tokenizer (host ops) -----------------------------------------------------------
-    tokenizer_file = None  # set by `use_tokenizer_file`: a build's own copy
+    tokenizer_file = None  # set on a copy by `with_tokenizer_file`: a build's own
 
     def tokenizer_json(self) -> bytes:
         """The BPE tokenizer (tokenizers-library JSON), for builds to carry. Converted from
@@ -225,12 +226,13 @@ class SmolLM:
         key = {"gguf": assets.file_key(assets.smollm2_gguf()), "v": 1}
         return store.cached_bytes("tokenizers", key, convert, ".json")
 
-    def use_tokenizer_file(self, path) -> None:
-        """Tokenize with `path` (a build's copy) instead of the installed package."""
-        if self._base is not None:
-            return self._base.use_tokenizer_file(path)
-        self.tokenizer_file = Path(path)
-        self.__dict__.pop("_tokenizer", None)
+    def with_tokenizer_file(self, path) -> SmolLM:
+        """A copy that tokenizes with `path` (a build's own copy) instead of the installed
+        package; the registry's model, which other builds' sessions share, is unchanged."""
+        clone = copy.copy(self)
+        clone.__dict__.pop("_tokenizer", None)
+        clone.tokenizer_file, clone._base = Path(path), None
+        return clone
 
     @functools.cached_property
     def _tokenizer(self):

@@ -56,22 +56,27 @@ def forward(outs: list, args: list, inputs: list[tuple[str, object]]) -> list[tu
 
 
 def run_host_op(kind: str, attrs: dict, args: list, n_outputs: int,
-                passages: dict[str, list[str]], tools: dict, pool, warn=None) -> list:
+                passages: dict[str, list[str]], tools: dict, pool, warn=None, models=None) -> list:
     """The op's results. `passages`: index name -> its passages; `tools`: name -> callable,
-    run on `pool` (a ToolPool); `warn(message)` hears of prompts cut to the model's budget."""
+    run on `pool` (a ToolPool); `warn(message)` hears of prompts cut to the model's budget;
+    `models`: name -> model with the build's own tokenizer (else the registry's)."""
+    def model(name: str, decoder: bool = True):
+        found = (models or {}).get(name)
+        return found if found is not None else registry.decoder(name) if decoder else registry.encoder(name)
+
     if kind == "tokenize" and n_outputs == 2:
-        dec = registry.decoder(attrs["model"])
+        dec = model(attrs["model"])
         ids, length, dropped = dec.prompt_tokens(args[0])
         if dropped and warn is not None:
             warn(f"prompt of {int(length[0]) + dropped} tokens exceeds the {dec.config.prompt_len}-token "
                  f"budget of model '{attrs['model']}': its first {dropped} tokens were dropped")
         return [ids, length]
     if kind == "tokenize":
-        return [registry.encoder(attrs["model"]).tokenize(args[0])]
+        return [model(attrs["model"], decoder=False).tokenize(args[0])]
     if kind == "detokenize":
         end = next((i for i, a in enumerate(args) if a is SKIPPED), len(args))
         tokens = args[:end]
-        return [registry.decoder(attrs["model"]).detokenize(tokens)]
+        return [model(attrs["model"]).detokenize(tokens)]
     if kind == "stop_at_eos":
         return [SKIPPED if int(np.asarray(args[0]).ravel()[0]) == attrs["eos"] else args[0]]
     if kind == "format":

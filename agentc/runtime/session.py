@@ -164,8 +164,9 @@ class Session:
                 raise BuildError(f"{self.dir}: device '{d}' could not load its module: "
                                f"{missing.group(0) if missing else first}; recompile the agent") from None
         self._check_functions()
-        for name, rel in self.plan.get("tokenizers", {}).items():
-            registry.model(name).use_tokenizer_file(self.dir / rel)
+        # The build's own tokenizers, on copies of the models: the registry is shared.
+        self.models = {name: registry.model(name).with_tokenizer_file(self.dir / rel)
+                       for name, rel in self.plan.get("tokenizers", {}).items()}
         try:
             self.tools = self._load_tools()
         except BuildError:
@@ -428,7 +429,7 @@ class _Request:
         try:
             args = [self._host(v) for v in op["inputs"]]
             outs = run_host_op(op["kind"], op["attrs"], args, len(op["outputs"]), self.s.passages, self.s.tools,
-                               self.s.tool_pool, lambda msg: self.s.warn(op, self.rid, msg))
+                               self.s.tool_pool, lambda msg: self.s.warn(op, self.rid, msg), self.s.models)
         except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node
             self._fail(op, e)
             return []
