@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     from rag_e2e import QUESTIONS
 
     gpu_models.regenerate(build)
-    from agentc.runtime import session as S
+    from agentc.runtime import device as S
 
     import agentc
 

@@ -1,0 +1,87 @@
+"""One HAL device of a session: its IREE module and parameters, driven from one thread."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from agentc.models.irpa import SCOPE
+from agentc.runtime.devices import KINDS
+from agentc.runtime.host_ops import RunError
+
+
+class Device:
+    """One HAL device and its module. Everything that touches the device (creating it,
+    calls, readbacks, freeing its buffers, teardown) runs on its one worker thread: CUDA
+    binds a context to the thread that created it, and IREE's CUDA allocator fails with
+    CUDA_ERROR_INVALID_CONTEXT on any other thread."""
+
+    def __init__(self, name: str, runtime: str, vmfb: bytes, weights, driver: str | None = None):
+        self.name, self.kind, self._driver = name, KINDS[runtime], driver
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agentc-{name}")
+        self._thread = None
+        self.on_thread(self._open, vmfb, weights)
+
+    def owns_thread(self) -> bool:
+        """Is the caller this device's worker thread?"""
+        return threading.current_thread() is self._thread
+
+    def on_thread(self, fn, *args):
+        """Run fn(*args) on this device's worker thread and return its result."""
+        if self.owns_thread():
+            return fn(*args)
+        return self.worker.submit(fn, *args).result()
+
+    def _open(self, vmfb: bytes, weights) -> None:
+        """`weights`: the build's ParameterIndex (memory-mapped archives). Module
+        initialisation loads the parameters this device's globals name, and no others."""
+        import iree.runtime as rt
+
+        self._thread = threading.current_thread()
+        self.device = self.kind.create(self._driver)
+        self.instance = rt.VmInstance()
+        self.providers = [weights.create_provider(scope=SCOPE)] if weights is not None else []
+        modules = [rt.create_hal_module(self.instance, self.device)]
+        if self.providers:
+            modules.append(rt.create_io_parameters_module(self.instance, *self.providers))
+        self.main = rt.VmModule.copy_buffer(self.instance, vmfb)
+        self.context = rt.VmContext(self.instance, modules=modules + [self.main])
+        self.functions = {}
+        self._staging = {}  # readback buffers by size, reused (see DeviceKind.to_host)
+
+    def call(self, fn: str, args: list):
+        """Run on the worker (the request submits it there)."""
+        import iree.runtime as rt
+
+        if fn not in self.functions:
+            found = self.main.lookup_function(fn)
+            if found is None:
+                raise RunError(f"the {self.name} module has no function '{fn}': the module is not "
+                               f"this build's; recompile the agent")
+            self.functions[fn] = rt.FunctionInvoker(self.context, self.device, found)
+        out = self.functions[fn](*args)
+        return list(out) if isinstance(out, (tuple, list)) else [out]
+
+    def to_host(self, array) -> np.ndarray:
+        return self.on_thread(self.kind.to_host, self.device, array, self._staging)
+
+    def release(self, arrays: list) -> None:
+        """Drop the last references to device buffers on the worker thread, without
+        waiting for it: the worker frees them between calls."""
+        if self.owns_thread():
+            arrays.clear()
+        else:
+            self.worker.submit(arrays.clear)
+
+    def close(self):
+        def teardown():
+            # IREE objects must go in dependency order, or teardown can crash.
+            self.functions.clear()
+            self._staging.clear()
+            for attr in ("context", "main", "providers", "instance", "device"):
+                setattr(self, attr, None)
+
+        self.on_thread(teardown)
+        self.worker.shutdown(wait=True)
