@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentc.build_dir import realize, write_build
-from agentc.cluster import Cluster, load_cluster, local_cluster
+from agentc.cluster import Cluster, local_cluster
+from agentc.cluster_file import load_cluster
 from agentc.cost_models.catalog import load_catalog
 from agentc.frontend.graph import AgentError
 from agentc.lowering import lower

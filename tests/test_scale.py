@@ -9,7 +9,7 @@ from test_models_real import needs_minilm, needs_smollm
 
 import agentc
 from agentc.bench.place_scale import counted_cluster, measure_place, named_cluster
-from agentc.cluster import load_cluster
+from agentc.cluster_file import load_cluster
 from agentc.useful_devices import chain_cover
 
 
