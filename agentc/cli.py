@@ -82,16 +82,16 @@ def _run(args) -> int:
 
 
 def _cache(args) -> int:
-    from agentc import store
+    from agentc import store, store_maintenance
 
     if args.action == "verify":
-        rep = store.verify(full=args.full)
+        rep = store_maintenance.verify(full=args.full)
         for path in rep.corrupt:
             print(f"corrupt: {path} (evicted; the next compile rebuilds it)")
     elif args.action == "gc":
-        rep = store.gc(args.older_than)
+        rep = store_maintenance.gc(args.older_than)
     else:
-        rep = store.clear()
+        rep = store_maintenance.clear()
     print(f"{store.cache_dir()}: {rep.line()}")
     return 1 if rep.corrupt else 0
 

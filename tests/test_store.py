@@ -11,7 +11,7 @@ import pytest
 from conftest import EXAMPLES, agentc_cli
 
 import agentc
-from agentc import store
+from agentc import store, store_maintenance
 from agentc.runtime.host_ops import BuildError
 
 
@@ -46,7 +46,7 @@ def test_writing_a_builds_archive_changes_nothing_else(cache, tmp_path):
         f.write(b"\xff" * 64)
     assert _tree_hashes(cache) == before_cache
     assert _tree_hashes(tmp_path / "b") == before_b
-    assert store.verify(full=True).corrupt == []
+    assert store_maintenance.verify(full=True).corrupt == []
     with pytest.raises(BuildError, match=r"weights/tiny-lm.irpa: changed since the build was written.*recompile"):
         agentc.load(tmp_path / "a")
     with agentc.load(tmp_path / "b") as s:
@@ -79,7 +79,7 @@ def test_corrupt_cache_object_is_evicted_and_rebuilt(cache, tmp_path, capfd):
     capfd.readouterr()
     _compile("fanout_agent.py", tmp_path / "b")
     assert f"cache object {obj} is corrupt; evicted" in capfd.readouterr().err
-    assert store.verify(full=True).corrupt == []
+    assert store_maintenance.verify(full=True).corrupt == []
     assert json.loads((tmp_path / "b" / "manifest.json").read_text())["files"]["weights/tiny-lm.irpa"] == sha
     with agentc.load(tmp_path / "b") as s:
         assert len(s.run({"query": "x"})["outputs"]) == 1
