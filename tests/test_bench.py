@@ -31,7 +31,7 @@ runpy.run_module("agentc.bench.run_artifacts", run_name="__main__")
 
 
 def bench(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "agentc.cli", "bench", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "agentc.cli", "bench", "kernels", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False)
 
 
@@ -187,7 +187,7 @@ def test_a_dynamic_workgroup_count_is_recorded_as_unknown():
 def test_the_vulkan_sweep_leaves_out_loops_past_lavapipes_iteration_limit():
     """One-row reductions get one invocation in IREE's SPIR-V; lavapipe stops its loops
     after 65,535 iterations (the catalog's max_loop_iterations), so only shorter rows are
-    timed (bench/vulkan_results_check.py shows the longer ones' results are wrong there).
+    timed (experiments/cost-model/vulkan_results_check.py shows the longer ones' results are wrong there).
     Other targets keep them all."""
     from agentc.bench.sweep import sweep
 

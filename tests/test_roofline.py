@@ -288,7 +288,7 @@ def test_the_cpu_column_tiling_is_the_one_iree_chooses(columns, tile, is_ragged)
     """IREE's CPU codegen distributes a linear layer's output columns in tiles of the largest
     divisor up to 64 (read from iree-compile's own configuration); a tile whose last
     16-lane vector is under half full is ragged (1,000 and 1,100 columns measured 1.5-2x
-    slower per FLOP, 1,008, 1,056 and 1,200 not: bench/this-machine/ragged-columns.json)."""
+    slower per FLOP, 1,008, 1,056 and 1,200 not: experiments/cost-model/this-machine/ragged-columns.json)."""
     distributed = {int(m.split(",")[-2])
                    for m in re.findall(r"distribution = \[([^\]]*)\]", configuration(columns, "llvm-cpu"))}
     assert distributed == {tile}
@@ -301,7 +301,7 @@ def test_the_cpu_column_tiling_is_the_one_iree_chooses(columns, tile, is_ragged)
 def test_the_spirv_column_tiling_is_the_one_iree_chooses(columns):
     """IREE's SPIR-V codegen vectorizes a one-row linear layer only over a multiple of 64
     columns; off it, each invocation computes one scalar column (`BaseDistribute`, 3-7x
-    slower per FLOP on lavapipe: bench/this-machine/ragged-columns.json)."""
+    slower per FLOP on lavapipe: experiments/cost-model/this-machine/ragged-columns.json)."""
     pipelines = set(re.findall(r"spirv_pipeline<(\w+)>", configuration(columns, "vulkan-spirv")))
     assert pipelines == ({"BaseDistribute"} if ColumnTile(64).ragged(columns) else {"BaseVectorize"})
 

@@ -192,7 +192,7 @@ def measure_cases(cases: list[Case], target: str, budget_s: float, rounds: int =
                   label: str = "probe") -> tuple[list[dict], str]:
     """Compile `cases` for `target` into a scratch directory and time them round-robin on
     this machine's device in one process: the kernel entries, and the device's name. For
-    the bench scripts that compare shapes side by side (bench/ragged_columns.py, ...)."""
+    the bench scripts that compare shapes side by side (experiments/cost-model/ragged_columns.py, ...)."""
     import tempfile
 
     from agentc.bench.run_artifacts import measure_variant

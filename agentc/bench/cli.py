@@ -1,9 +1,10 @@
 """`agentc bench`: measure kernels on a device and calibrate the cost model.
 
-    agentc bench --target cpu|vulkan|cuda [--quick] [--out P.json] [--plot P.png]
+    agentc bench kernels --target cpu|vulkan|cuda [--quick] [--out P.json] [--plot P.png]
                  [--iree-flag=FLAG ...] [--variant NAME] [--artifacts DIR]
-    agentc bench --target cuda --compile-only --artifacts DIR [--iree-flag=FLAG ...]
-    agentc bench --fit PROFILE.json [RERUN.json ...] [--out P.json] [--plot P.png]
+    agentc bench kernels --target cuda --compile-only --artifacts DIR [--iree-flag=FLAG ...]
+    agentc bench kernels --fit PROFILE.json [RERUN.json ...] [--out P.json] [--plot P.png]
+    agentc bench session-soak | verify-load | place-scale   (agentc/bench/named.py)
 
 The first form compiles the sweep (artifacts.py), measures it here (run_artifacts.py),
 fits the calibration (agentc/cost_models/profile.py) and prints the predicted-vs-measured table,
@@ -26,7 +27,7 @@ from agentc.bench.errors import BenchError
 
 PROG = "agentc bench"
 TARGETS = ("cpu", "vulkan", "cuda")
-NAMED = ("session-soak", "verify-load", "place-scale")
+NAMED = ("kernels", "session-soak", "verify-load", "place-scale")
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -41,7 +42,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                       help="fit a profile measured elsewhere; several runs of one sweep are "
                            "fitted as one, each kernel at its median over the runs")
     p.add_argument("--out", metavar="P.json",
-                   help="profile to write (default bench/results/profile-<target>.json; "
+                   help="profile to write (default build/results/profile-<target>.json; "
                         "with --fit: only when given)")
     p.add_argument("--compare", metavar="OTHER.json",
                    help="with --fit: kernel-by-kernel time ratio of another profile (a flag "
@@ -86,9 +87,9 @@ def run(args: argparse.Namespace) -> int:
 def _run(args) -> int:
     from agentc.bench.report import calibrate
 
-    if args.name:
+    if args.name and args.name != "kernels":
         if args.target or args.fit:
-            raise BenchError(f"{args.name}: give a benchmark name or --target/--fit, not both")
+            raise BenchError(f"{args.name}: --target and --fit belong to `agentc bench kernels`")
         for flag in ("requests", "runs", "clients"):
             v = getattr(args, flag)
             if v is not None and v < 1:
@@ -97,7 +98,7 @@ def _run(args) -> int:
 
         return run_named(args.name, args)
     if not (args.target or args.fit):
-        raise BenchError("give a benchmark name, --target or --fit")
+        raise BenchError("kernels: give --target DEVICE (measure here) or --fit PROFILE.json")
     if args.fit:
         for flag in ("compile_only", "quick", "artifacts", "kernels"):
             if getattr(args, flag):
@@ -132,7 +133,7 @@ def _run(args) -> int:
     profile = _bench_here(args)
     if profile is None:
         return 0
-    out = args.out or f"bench/results/profile-{args.target}.json"
+    out = args.out or f"build/results/profile-{args.target}.json"
     return _finish(calibrate(profile, out), out, args.plot)
 
 

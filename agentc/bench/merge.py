@@ -5,7 +5,7 @@ A run interleaves its kernels over 8 rounds, so noise within it averages out, bu
 machine changes between runs: two cpu runs of the same sweep here, one right after the
 other, are 10.6% apart kernel by kernel (docs/bench.md). One run's held-out MAPE carries
 that noise on top of the model's error, and a profile fitted to one run carries it into
-placement. `agentc bench --fit A.json B.json C.json` fits their merge instead.
+placement. `agentc bench kernels --fit A.json B.json C.json` fits their merge instead.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Runs where only numpy and iree.runtime are installed (a GPU machine without the 
 compiler): it imports nothing from agentc beyond the numpy-only timing and progress
 helpers, and PyTorch only for the optional reference timings. One profile per variant:
 OUT for the first (`base` when present), OUT's stem + `.<variant>.json` for the others.
-Fitting the calibration happens later, anywhere: `agentc bench --fit OUT`.
+Fitting the calibration happens later, anywhere: `agentc bench kernels --fit OUT`.
 """
 
 from __future__ import annotations
@@ -275,7 +275,7 @@ def write_profiles(profiles: dict[str, dict], out: Path) -> list[Path]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m agentc.bench.run_artifacts",
                                 description=__doc__.splitlines()[0])
-    p.add_argument("artifacts", help="directory written by `agentc bench --compile-only`")
+    p.add_argument("artifacts", help="directory written by `agentc bench kernels --compile-only`")
     p.add_argument("--out", default="profile.json", help="profile to write (default profile.json)")
     p.add_argument("--variant", action="append", help="measure only these variants")
     p.add_argument("--budget", type=float, default=1.0,

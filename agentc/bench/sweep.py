@@ -149,7 +149,7 @@ FULL = [
     *_cases("similarity", "f32", "n,dim", [(1000, 384), (10000, 384), (100000, 64)]),
     # Linear layers as the models export them (F.linear: a transpose and a matmul) whose
     # output columns are not a multiple of 64: IREE takes a slower path for every tile
-    # (bench/ragged_columns.py; on lavapipe 3-7x per FLOP; on the CPU 1.5-2x where its
+    # (experiments/cost-model/ragged_columns.py; on lavapipe 3-7x per FLOP; on the CPU 1.5-2x where its
     # column tile ends in a mostly empty vector: profile.ColumnTile). The similarity kernels
     # above, over 1,000 to 100,000 passages, are such products too.
     *_cases("linear", "f32", "m,k,n", [(1, 384, 1000), (32, 384, 1000), (1, 576, 3000),
@@ -216,7 +216,7 @@ def sweep(target: str, quick: bool, ops: list[str] | None = None) -> list[Case]:
         cases += CUDA_EXTRA
     max_flops, max_bytes = LIMITS[target]
     # A device whose shaders stop loops early (lavapipe) computes longer rows wrong
-    # (bench/vulkan_results_check.py): their times would describe no real kernel.
+    # (experiments/cost-model/vulkan_results_check.py): their times would describe no real kernel.
     max_loop = load_catalog().devices[target].max_loop_iterations or math.inf
     def fits(c: Case) -> bool:
         flops, nbytes = c.estimate()[:2]

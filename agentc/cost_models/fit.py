@@ -182,7 +182,7 @@ def fit(data: dict, statistic: str = "measured_s", min_points: int = CACHE_SPLIT
     (`COLUMN_TILES`, `ROW_ALIASES`); the one whose fitted kernels' error is lowest (held-out
     kernels play no part in the choice).
     `share(bytes, dispatches)` is the working set read off the memory curve (another rule
-    only to compare models: bench/fit_variants.py)."""
+    only to compare models: experiments/cost-model/fit_variants.py)."""
     kernels = data["kernels"]
     units = (data.get("device") or {}).get("compute_units")
     slots = [None, int(units)] if units and any(k.get("grid") for k in kernels) else [None]

@@ -234,7 +234,7 @@ class ColumnTile:
     against iree-compile's configurations by tests/test_roofline.py) and vectorizes each
     tile `lanes` wide. A tile whose last vector is less than half full is ragged: 50
     columns over 16 lanes run 1.6-2x slower per FLOP on this machine's CPU, 60 and 63 do
-    not (python bench/ragged_columns.py)."""
+    not (python experiments/cost-model/ragged_columns.py)."""
     size: int
     lanes: int | None = None
 
@@ -256,7 +256,7 @@ class ColumnTile:
         return {"tile_columns": self.size, "tile_lanes": self.lanes}
 
 
-# The column tilings of IREE's backends (see `ColumnTile`; bench/ragged_columns.py and the
+# The column tilings of IREE's backends (see `ColumnTile`; experiments/cost-model/ragged_columns.py and the
 # configurations iree-compile prints). The fit tries each of the profile's backend and none,
 # and keeps the first of lowest fitted error: on the CPU the vector width (16 f32 lanes with
 # AVX-512, 8 with AVX2). CUDA's one-row GEMMs give each output column a workgroup of its own
@@ -289,7 +289,7 @@ class ShapeRules:
     this many bytes apart is aliased. IREE's CPU code walks each tile of columns down W's
     rows, and rows a multiple of 2 KiB apart fall on a few of the caches' sets: on this
     machine's CPU such a product streams W 1.6-1.8x slower in L3 (15 column counts at 4.7
-    and 9.4 MB, two runs: python bench/row_strides.py), and slower still beyond it."""
+    and 9.4 MB, two runs: python experiments/cost-model/row_strides.py), and slower still beyond it."""
     tile: ColumnTile | None = None
     alias_bytes: int | None = None
 

@@ -305,7 +305,7 @@ def _columns(op_class: str, infos: list[_OpInfo]) -> int:
 def runs_on(work: Work, spec: DeviceSpec) -> bool:
     """Whether the device computes the kernel right: false where its reductions over one row
     loop longer than the device's `max_loop_iterations` (lavapipe's shaders stop after
-    65,535 in all, and the result is silently wrong: bench/vulkan_results_check.py)."""
+    65,535 in all, and the result is silently wrong: experiments/cost-model/vulkan_results_check.py)."""
     return spec.max_loop_iterations is None or work.row_loop <= spec.max_loop_iterations
 
 

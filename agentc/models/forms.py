@@ -36,7 +36,7 @@ def linear(x, w, b=None, form: str = "linear"):
     """y = x @ w^T + b for x (1, T, in) and w (out, in), PyTorch's layout.
 
     `transposed` computes (w @ x^T)^T: the output features become the rows, which IREE's
-    CUDA code generation spreads over many more workgroups. On an H200 (bench/linear_forms.py)
+    CUDA code generation spreads over many more workgroups. On an H200 (experiments/kernel-forms/linear_forms.py)
     64 x 384 -> 384 takes 173 instead of 334 us and 192 x 576 -> 3072 220 instead of 965 us;
     on a CPU it is equal or up to 5% slower. A single row (decode) stays a plain product."""
     if form not in FORMS["linear_form"]:

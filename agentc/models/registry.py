@@ -16,7 +16,7 @@ copy, so a build runs where the model packages are not installed.
 
 `<model>-random` is a real architecture with seeded random weights and the real tokenizer:
 what benchmarks run where the real weights cannot be carried (the weights are re-created
-from their seeds, see bench/gpu_models.py).
+from their seeds, see experiments/rag-pipeline/gpu_models.py).
 """
 
 from __future__ import annotations

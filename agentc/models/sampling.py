@@ -2,7 +2,7 @@
 
 `torch.argmax` lowers to one reduction with two results (value and index). IREE's GPU
 code generation ran that over SmolLM's 49,152 logits at ~2.4 ms per call on an H200
-(bench/gpu_models.py --trace), 16% of a request. Two single-result reductions, the maximum
+(experiments/rag-pipeline/gpu_models.py --trace), 16% of a request. Two single-result reductions, the maximum
 and then the lowest index holding it, pick the same token (argmax returns the first
 maximum) and lower to the parallel reductions IREE handles well. The index reduction runs
 in float32 (exact below 2**24): an int32 min-reduction of the same shape returned -1 on CUDA

@@ -303,9 +303,9 @@ class SmolLM:
         if T == 1 and self.decode_attention == "per_head":
             # The 3 query rows of a group times the cache make batch matmuls with M = 3,
             # which IREE's CUDA code generation ran on 18 workgroups of 32 threads (304 us
-            # each on an H200, bench/h200/ncu/). Keys and values repeated per query head
+            # each on an H200, experiments/rag-pipeline/h200/ncu/). Keys and values repeated per query head
             # make M = 1 products, compiled like GEMVs: 49.5 vs 279 us for the attention on
-            # the H200, but 139 vs 88 us on a CPU (bench/decode_attention.py).
+            # the H200, but 139 vs 88 us on a CPU (experiments/kernel-forms/decode_attention.py).
             k, v = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)
             s = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(c.head_dim)) + bias
             return torch.softmax(s, dim=-1) @ v

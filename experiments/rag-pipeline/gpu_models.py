@@ -1,0 +1,342 @@
+"""Real model architectures on a GPU: agentc (IREE, CUDA) vs PyTorch eager (CUDA), same weights.
+
+The pipeline is examples/rag_agent_real.py (MiniLM-L6 embeds the question, top-3 over 215
+passages, SmolLM2-135M answers in 32 greedy tokens). Its real weights (630 MB) cannot be
+carried to the GPU host, so both sides run the same architectures with seeded random
+weights (`minilm-l6-random`, `smollm2-135m-random`, AGENTC_RANDOM_WEIGHTS=1): the host
+re-creates the model archives from their seeds and checks them against the build's
+content hashes.
+
+Here (IREE compiler; CUDA modules for sm_80):
+    python experiments/rag-pipeline/gpu_models.py compile --out .device/gpu-models
+On the GPU host (iree-base-runtime, torch with CUDA, transformers; no IREE compiler):
+    python experiments/rag-pipeline/gpu_models.py run .device/gpu-models --requests 20 --json out.json
+
+`run` loads the build with the agentc runtime on `cuda` and builds the same two models in
+transformers (BertModel + mean pooling, LlamaForCausalLM) on CUDA from the same arrays, with
+the same tokenizers and chat template (the build's copies). The two answer the same
+questions in two processes, alternately. Reported: median time per request, embedding and
+prefill time, decode tokens/s, whether passages and answers agree. Both sides stop at
+end-of-turn or after 32 tokens.
+Last line `speedup_vs_eager=X.XX` (median eager / median agentc).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "rag_agent_real.py"
+sys.path.insert(0, str(Path(__file__).parent))
+from rag_e2e import QUESTIONS, TEMPLATE, token_stamps
+
+ENCODER, LLM = "minilm-l6-random", "smollm2-135m-random"
+CARRY = ("plan.json", "manifest.json", "graph.py", "knowledge.txt")
+SETTINGS = "gpu_models.json"  # what `compile` was asked for
+
+
+# -- here: compile ------------------------------------------------------------------------------
+def compile_build(out: Path, max_tokens: int, devices: list[str], granularity: str,
+                  iree_flags: list[str]) -> None:
+    """Compile the example (for cuda) and copy what the GPU host needs (no model archives).
+    `iree_flags` are added to every device's IREE compile flags (recorded in the manifest)."""
+    os.environ.update(AGENTC_RANDOM_WEIGHTS="1", AGENTC_MAX_TOKENS=str(max_tokens),
+                      AGENTC_LLM_GRANULARITY=granularity)
+    import dataclasses
+
+    import agentc
+    from agentc.runtime.devices import KINDS
+
+    for name in devices:
+        KINDS[name] = dataclasses.replace(KINDS[name], compile_flags=KINDS[name].compile_flags + tuple(iree_flags))
+
+    full = out.with_name(out.name + "-full")
+    t0 = time.perf_counter()
+    placement = agentc.compile(str(EXAMPLE), str(full), devices=devices, quiet=False)
+    print(f"compiled {len(placement.ops)} operators in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    manifest = json.loads((full / "manifest.json").read_text())
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "weights").mkdir(parents=True)
+    for name in CARRY:
+        shutil.copy(full / name, out / name)
+    for vmfb in full.glob("*.vmfb"):
+        shutil.copy(vmfb, out / vmfb.name)
+    shutil.copytree(full / "tokenizers", out / "tokenizers")
+    for rel, entry in manifest["weights"].items():
+        if not _regenerable(entry):
+            shutil.copy(full / rel, out / rel)
+    # The token budget is compiled into the agent; `run` gives the eager side the same one.
+    (out / SETTINGS).write_text(json.dumps({"max_tokens": max_tokens}))
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"carry {out}: {size / 2**20:.1f} MiB (model archives are re-created there)", file=sys.stderr)
+
+
+def _regenerable(entry: dict) -> bool:
+    return entry["groups"][0].split("/", 1)[0] in (ENCODER, LLM)
+
+
+# -- there: re-create weights -------------------------------------------------------------------
+def regenerate(build: Path) -> dict[str, dict]:
+    """Write the missing model archives from their seeds; each must hash as the build says."""
+    from agentc.build_weights import content_digest
+    from agentc.models import registry
+    from agentc.models.irpa import write_irpa
+
+    manifest = json.loads((build / "manifest.json").read_text())
+    report = {}
+    for rel, entry in manifest["weights"].items():
+        if not _regenerable(entry):
+            continue
+        t0 = time.perf_counter()
+        model = registry.model(entry["groups"][0].split("/", 1)[0])
+        # step granularity keeps every layer in one group, `<model>/all`
+        groups = {g: model.all_group if g.endswith("/all") else model.groups[g] for g in entry["groups"]}
+        digest = content_digest(groups)
+        if not (build / rel).exists():
+            write_irpa(build / rel, groups)
+        report[rel] = {"hash_matches": digest == entry["sha256"], "s": time.perf_counter() - t0}
+        print(f"{rel}: re-created in {report[rel]['s']:.1f} s, content hash "
+              f"{'matches the build' if report[rel]['hash_matches'] else 'DIFFERS from the build'}", file=sys.stderr)
+    return report
+
+
+# -- there: workers -----------------------------------------------------------------------------
+def agentc_worker(conn, build: str, runtime_flags: list[str], trace: str | None):
+    import iree.runtime as rt
+
+    import agentc
+
+    if runtime_flags:
+        rt.flags.parse_flags(*runtime_flags)  # before any device exists
+
+    t0 = time.perf_counter()
+    session = agentc.load(build)
+
+    def run(q):
+        n = session.trace.added
+        context, answer = session.run({"query": q})["outputs"]
+        ev = session.trace.since(n)
+        span = [(s, e) for _, name, _, s, e, _ in ev if name.startswith("embed_query/")]
+        prefill = [(s, e) for _, name, _, s, e, _ in ev if name.startswith("answer/prefill")]
+        samples = sorted(e for _, name, _, _, e, _ in ev if name.startswith("answer/sample"))
+        calls = [e - s for track, name, _, s, e, _ in ev if track != "host"]
+        return {"context": context, "answer": answer.strip(), "device_ops": len(calls),
+                "device_op_ms": statistics.median(calls) * 1e3 if calls else float("nan"),
+                "embed_ms": (max(e for _, e in span) - min(s for s, _ in span)) * 1e3,
+                "prefill_ms": (max(e for _, e in prefill) - min(s for s, _ in prefill)) * 1e3,
+                "decode_steps": len(samples) - 1, "decode_s": samples[-1] - samples[0]}
+
+    _serve(conn, run, time.perf_counter() - t0)
+    if trace:
+        session.trace.write(trace)
+
+
+def eager_worker(conn, build: str, max_tokens: int):
+    import warnings
+
+    import torch
+    from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    from agentc.models import registry
+    from agentc.models.irpa import read_irpa
+    from agentc.models.minilm import _BLOCK, _EMB
+
+    warnings.simplefilter("ignore")
+    hf_logging.set_verbosity_error()
+    t0 = time.perf_counter()
+    b = Path(build)
+    plan = json.loads((b / "plan.json").read_text())
+    own = {name: registry.model(name).with_tokenizer_file(b / rel) for name, rel in plan["tokenizers"].items()}
+    enc, dec = own.get(ENCODER, registry.encoder(ENCODER)), own.get(LLM, registry.decoder(LLM))
+    archives = {g: ps for rel in plan["weights"] for g, ps in read_irpa(b / rel).items()}
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    ec = enc.config
+    bert = BertModel(BertConfig(vocab_size=ec.vocab, hidden_size=ec.dim, num_hidden_layers=ec.layers,
+                                num_attention_heads=ec.heads, intermediate_size=ec.ffn, layer_norm_eps=ec.eps,
+                                max_position_embeddings=512, type_vocab_size=2), add_pooling_layer=False)
+    sd = {hf: archives[f"{ENCODER}/emb"][ours] for ours, hf in _EMB.items()}
+    for i in range(ec.layers):
+        sd.update({f"encoder.layer.{i}.{hf}": archives[f"{ENCODER}/l{i}"][ours] for ours, hf in _BLOCK.items()})
+    _load(bert, sd)
+    bert = bert.to(dev).eval()
+
+    lc = dec.config
+    llama = LlamaForCausalLM(LlamaConfig(
+        vocab_size=lc.vocab, hidden_size=lc.dim, intermediate_size=lc.ffn, num_hidden_layers=lc.layers,
+        num_attention_heads=lc.heads, num_key_value_heads=lc.kv_heads, head_dim=lc.head_dim,
+        rope_theta=lc.rope_theta, rms_norm_eps=lc.eps, max_position_embeddings=lc.rope_len,
+        tie_word_embeddings=True, bos_token_id=1, eos_token_id=lc.eos, pad_token_id=lc.eos))
+    emb = archives.get(f"{LLM}/embed")
+    if f"{LLM}/all" in archives:  # step granularity: one group, `l<i>.<param>` keys
+        a = archives[f"{LLM}/all"]
+        emb = {k: a[k] for k in ("tok_emb", "norm_f")}
+        for i in range(lc.layers):
+            archives[f"{LLM}/l{i}"] = {k.split(".", 1)[1]: v for k, v in a.items() if k.startswith(f"l{i}.")}
+    sd = {"model.embed_tokens.weight": emb["tok_emb"], "model.norm.weight": emb["norm_f"],
+          "lm_head.weight": emb["tok_emb"]}
+    q, kv = lc.heads * lc.head_dim, lc.kv_heads * lc.head_dim
+    for i in range(lc.layers):
+        w, p = archives[f"{LLM}/l{i}"], f"model.layers.{i}."
+        sd.update({p + "input_layernorm.weight": w["norm1"], p + "post_attention_layernorm.weight": w["norm2"],
+                   p + "self_attn.q_proj.weight": w["w_qkv"][:q], p + "self_attn.k_proj.weight": w["w_qkv"][q:q + kv],
+                   p + "self_attn.v_proj.weight": w["w_qkv"][q + kv:], p + "self_attn.o_proj.weight": w["wo"],
+                   p + "mlp.gate_proj.weight": w["w_gate_up"][:lc.ffn], p + "mlp.up_proj.weight": w["w_gate_up"][lc.ffn:],
+                   p + "mlp.down_proj.weight": w["w_down"]})
+    _load(llama, sd)
+    llama = llama.to(dev).eval()
+    llama.generation_config.eos_token_id = lc.eos  # both sides stop at end-of-turn
+    corpus = next(ps for g, ps in archives.items() if g.startswith("index:"))
+    corpus = next(iter(corpus.values()))
+    passages = [ln.strip() for ln in (b / "knowledge.txt").read_text().splitlines() if ln.strip()]
+
+    def run(question):
+        t = time.perf_counter()
+        ids = torch.tensor([enc.token_ids(question, ec.max_len)], device=dev)
+        with torch.no_grad():
+            hidden = bert(input_ids=ids).last_hidden_state[0]
+            v = torch.nn.functional.normalize(hidden.mean(0), dim=0).cpu().numpy()
+        embed_ms = (time.perf_counter() - t) * 1e3
+        top = np.argsort(-(corpus @ v), kind="stable")[:3]
+        context = "\n".join(passages[i] for i in top)
+        prompt = torch.tensor([dec.chat_ids(TEMPLATE.format(ctx=context, q=question))], device=dev)
+        processors, stamps = token_stamps()
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            out = llama.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=max_tokens,
+                                 do_sample=False, logits_processor=processors)
+        new = out[0, prompt.shape[1]:].tolist()
+        return {"context": context, "answer": dec.detokenize(new).strip(), "embed_ms": embed_ms,
+                "prefill_ms": (stamps[0] - t1) * 1e3, "decode_steps": len(stamps) - 1,
+                "decode_s": stamps[-1] - stamps[0]}
+
+    _serve(conn, run, time.perf_counter() - t0, torch)
+
+
+def _load(module, sd: dict) -> None:
+    import torch
+
+    missing, unexpected = module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in sd.items()},
+                                                 strict=False)
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if missing or unexpected:
+        raise RuntimeError(f"state dict mismatch: missing {missing}, unexpected {unexpected}")
+
+
+def _serve(conn, run, load_s: float, torch=None) -> None:
+    run(QUESTIONS[0])  # warm-up (CUDA contexts, kernels, caches)
+    run(QUESTIONS[1])
+    conn.send({"ready": True, "load_s": load_s})
+    while (q := conn.recv()) is not None:
+        t = time.perf_counter()
+        r = run(q)
+        r["s"] = time.perf_counter() - t
+        conn.send(r)
+    cuda = torch is not None and torch.cuda.is_available()
+    conn.send({"gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else float("nan")})
+
+
+def run_bench(build: Path, requests: int, max_tokens: int, out_json: str | None, runtime_flags: list[str],
+              trace: str | None = None) -> None:
+    regen = regenerate(build)
+    ctx = mp.get_context("spawn")
+    workers = {}
+    for name, target, args in (("eager", eager_worker, (str(build), max_tokens)),
+                               ("agentc", agentc_worker, (str(build), runtime_flags, trace))):
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=target, args=(child, *args), daemon=True)
+        proc.start()
+        child.close()  # so that a worker's crash ends recv() instead of hanging it
+        workers[name] = (proc, parent, parent.recv())
+        print(f"{name}: ready in {workers[name][2]['load_s']:.1f} s", file=sys.stderr, flush=True)
+    results = {"eager": [], "agentc": []}
+    for i in range(requests):
+        q = QUESTIONS[i % len(QUESTIONS)]
+        for name in (("eager", "agentc") if i % 2 == 0 else ("agentc", "eager")):
+            workers[name][1].send(q)
+            results[name].append(workers[name][1].recv())
+        e, a = results["eager"][-1], results["agentc"][-1]
+        print(f"[{i + 1:2d}/{requests}] eager {e['s'] * 1e3:6.1f} ms  agentc {a['s'] * 1e3:6.1f} ms  "
+              f"same passages {e['context'] == a['context']}  same answer {e['answer'] == a['answer']}",
+              file=sys.stderr, flush=True)
+    finals = {}
+    for name, (proc, conn, _) in workers.items():
+        conn.send(None)
+        finals[name] = conn.recv()
+        proc.join(timeout=60)
+
+    def summary(rs):
+        return {"median_ms": statistics.median(r["s"] for r in rs) * 1e3,
+                "embed_ms": statistics.median(r["embed_ms"] for r in rs),
+                "prefill_ms": statistics.median(r["prefill_ms"] for r in rs),
+                "decode_tok_s": statistics.median(r["decode_steps"] / r["decode_s"] for r in rs)}
+
+    s = {n: summary(rs) for n, rs in results.items()}
+    same_ctx = sum(e["context"] == a["context"] for e, a in zip(results["eager"], results["agentc"]))
+    same = sum(e["answer"] == a["answer"] for e, a in zip(results["eager"], results["agentc"]))
+    gpu = _gpu_name()
+    print(f"device: {gpu}; {requests} requests x 2, at most {max_tokens} tokens, random weights of the real "
+          f"architectures (hashes match: {all(r['hash_matches'] for r in regen.values())})")
+    for n in ("eager", "agentc"):
+        print(f"{n:6s}: median {s[n]['median_ms']:7.1f} ms/request, embed {s[n]['embed_ms']:6.2f} ms, "
+              f"prefill {s[n]['prefill_ms']:6.2f} ms, decode {s[n]['decode_tok_s']:6.1f} tok/s")
+    a = results["agentc"]
+    print(f"agentc: {a[0]['device_ops']} device operators per request, median {statistics.median(r['device_op_ms'] for r in a):.3f} ms "
+          f"each (call to results; runtime flags: {' '.join(runtime_flags) or 'none'})")
+    print(f"eager peak GPU memory (torch): {finals['eager']['gpu_peak_mb']:.0f} MB")
+    print(f"same retrieved passages: {same_ctx}/{requests}; same answers: {same}/{requests}")
+    if out_json:
+        Path(out_json).write_text(json.dumps({"device": gpu, "regenerated": regen, "summary": s, "results": results},
+                                             indent=1))
+    print(f"speedup_vs_eager={s['eager']['median_ms'] / s['agentc']['median_ms']:.2f}")
+
+
+def _gpu_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("compile", help="compile for cuda here; write the carryable build")
+    c.add_argument("--out", default=str(ROOT / ".device" / "gpu-models"))
+    c.add_argument("--max-tokens", type=int, default=32)
+    c.add_argument("--devices", default="cuda", help="device kinds (cpu: a local dry run of `run`)")
+    c.add_argument("--granularity", choices=("layer", "step"), default="layer", help="LLM operators per layer or step")
+    c.add_argument("--iree-flag", action="append", default=[], help="extra iree-compile flag (repeatable)")
+    r = sub.add_parser("run", help="on the GPU host: agentc vs PyTorch eager")
+    r.add_argument("build")
+    r.add_argument("--requests", type=int, default=20)
+    r.add_argument("--max-tokens", type=int,
+                   help="eager's token budget (default and only allowed value: the build's)")
+    r.add_argument("--json")
+    r.add_argument("--trace", help="write agentc's timeline (Chrome/Perfetto JSON) here")
+    r.add_argument("--runtime-flag", action="append", default=[], help="IREE runtime flag, e.g. --cuda_use_streams=false")
+    args = p.parse_args(argv)
+    if args.cmd == "compile":
+        compile_build(Path(args.out), args.max_tokens, args.devices.split(","), args.granularity, args.iree_flag)
+    else:
+        settings = Path(args.build) / SETTINGS
+        built = json.loads(settings.read_text())["max_tokens"] if settings.exists() else 32
+        if args.max_tokens is not None and args.max_tokens != built:
+            raise SystemExit(f"gpu_models run: --max-tokens {args.max_tokens}: {args.build} was compiled "
+                             f"to generate {built} tokens; the two sides would answer differently "
+                             f"(compile with --max-tokens {args.max_tokens})")
+        run_bench(Path(args.build), args.requests, built, args.json, args.runtime_flag, args.trace)
+
+
+if __name__ == "__main__":
+    main()
