@@ -104,15 +104,20 @@ def remember(path: Path, sha: str, st: os.stat_result | None = None) -> bool:
         return False
 
 
+RACY_WAIT_BYTES = 8 << 20  # a racy file this large is worth waiting for (hashing it costs more)
+
+
 def remember_all(items: dict[Path, str]) -> None:
-    """remember() each {path: sha} just written, after waiting out RACY_NS once: a build's
-    files then load without being hashed again."""
-    newest = max((os.stat(p).st_ctime_ns for p in items), default=0)
-    wait = RACY_NS - (time.time_ns() - newest)
-    if wait > 0:
-        time.sleep(wait / 1e9)
+    """remember() each {path: sha} just written: a build's files then load without being
+    hashed again. Files changed less than RACY_NS ago get no memo (they are hashed at their
+    first load) unless one is large: then the wait is worth it, and is made once."""
+    stats = {p: os.stat(p) for p in items}
+    racy = [st for st in stats.values() if time.time_ns() - st.st_ctime_ns < RACY_NS]
+    if any(st.st_size >= RACY_WAIT_BYTES for st in racy):
+        newest = max(st.st_ctime_ns for st in racy)
+        time.sleep(max(0, RACY_NS - (time.time_ns() - newest)) / 1e9)
     for path, sha in items.items():
-        remember(path, sha)
+        remember(path, sha, stats[path])
 
 
 def hash_files(paths: list[Path], memo: bool = True) -> list[str]:

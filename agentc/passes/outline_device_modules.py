@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from torch_mlir import ir
 
+from agentc import store
 from agentc.emit import op_name
 from agentc.kernels import impl_for
 from agentc.models.irpa import SCOPE
@@ -71,29 +72,37 @@ class OutlineDeviceModules:
         kernel that loads them and calls the implementation, then the implementations. Each
         implementation crosses from agentc's bindings (torch-mlir's build of MLIR) to IREE's
         as text, the one form the two builds share."""
-        from iree.compiler import ir as iree
-        from iree.compiler.dialects import func as func_d
-        from iree.compiler.dialects import util
-
         runtime = self.runtimes.get(device, device)
         chosen = [impl_for(funcs, c, runtime) for c in callees]
         for impl in chosen:  # before anything reaches IREE's context
             CheckNoAgentOps(device)(impl.operation)
+        # Local scope: printing a nested op otherwise walks the whole module each time.
+        texts = [impl.operation.get_asm(use_local_scope=True) for impl in chosen]
+        loads = [self._weights_loaded(funcs[c]) for c in callees]
+        # The module is a function of these alone: a warm compile takes it from the store
+        # and never loads IREE's compiler bindings (~80 ms).
+        key = {"callees": callees, "impls": texts, "weights": loads, "v": 1}
+        return store.cached_bytes("device-modules", key, lambda: self._build(callees, texts, loads).encode(),
+                                  ".mlir").decode()
+
+    def _build(self, callees: list[str], texts: list[str], loads: list[list[str]]) -> str:
+        from iree.compiler import ir as iree
+        from iree.compiler.dialects import func as func_d
+        from iree.compiler.dialects import util
+
         with iree.Context(), iree.Location.unknown():
             module = iree.Module.create()
             parsed, impls = [], []
-            for c, impl in zip(callees, chosen):
-                # Local scope: printing a nested op otherwise walks the whole module each time.
-                p = iree.Module.parse(impl.operation.get_asm(use_local_scope=True))
+            for c, text in zip(callees, texts):
+                p = iree.Module.parse(text)
                 fop = p.body.operations[0]
                 # A runtime's variant takes the default's name in its device's module.
                 iree.SymbolTable.set_symbol_name(fop, f"{c}_impl")
                 parsed.append(p)  # owns fop until it is moved into `module`
                 impls.append(fop)
             plans, globals_ = [], {}
-            for c, fop in zip(callees, impls):
+            for c, fop, names in zip(callees, impls, loads):
                 ftype = iree.FunctionType(iree.TypeAttr(fop.attributes["function_type"]).value)
-                names = self._weights_loaded(funcs[c])
                 for g, t in zip(names, ftype.inputs):
                     globals_[g] = t
                 plans.append((c, ftype, names))
