@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from torch_mlir import ir
 
 from agentc.emit import op_name
+from agentc.passes.options import check_options
 
 DEVICE, START, END = "agent.device", "agent.start", "agent.end"
 
@@ -37,9 +38,7 @@ class AssignDevices:
 
     @classmethod
     def from_options(cls, opts: dict[str, str]) -> AssignDevices:
-        unknown = set(opts) - {"devices"}
-        if unknown:
-            raise KeyError(f"unknown option '{min(unknown)}' (known: devices)")
+        check_options(opts, ('devices',))
         rules = []
         for rule in filter(None, opts.get("devices", "").split(",")):
             pattern, colon, device = rule.rpartition(":")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from torch_mlir import ir
 
 from agentc.emit import describe_loc
+from agentc.passes.options import check_options
 
 
 class AgentOpLeft(Exception):
@@ -26,9 +27,7 @@ class CheckNoAgentOps:
 
     @classmethod
     def from_options(cls, opts: dict[str, str]) -> CheckNoAgentOps:
-        unknown = set(opts) - {"device"}
-        if unknown:
-            raise KeyError(f"unknown option '{min(unknown)}' (known: device)")
+        check_options(opts, ('device',))
         return cls(opts.get("device", ""))
 
     def __call__(self, op: ir.Operation, pass_=None) -> None:

@@ -32,6 +32,7 @@ from agentc.dialects import MODEL_OPS
 from agentc.emit import NAME, op_name, source_loc
 from agentc.models import registry
 from agentc.models.irpa import param_key
+from agentc.passes.options import check_options
 
 
 @dataclass
@@ -52,9 +53,7 @@ class DecomposeAgentOps:
         (index: NAME:PATH[:ENCODER], several separated by ';')."""
         from agentc.frontend.index import VectorIndex
 
-        unknown = set(opts) - {"granularity", "runtimes", "index"}
-        if unknown:
-            raise KeyError(f"unknown option '{min(unknown)}' (known: granularity, runtimes, index)")
+        check_options(opts, ('granularity', 'runtimes', 'index'))
         indexes = {}
         for spec in filter(None, opts.get("index", "").split(";")):
             name, _, rest = spec.partition(":")

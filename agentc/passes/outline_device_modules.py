@@ -20,6 +20,7 @@ from agentc.kernels import impl_for
 from agentc.models.irpa import SCOPE
 from agentc.passes.assign_devices import DEVICE, Unplaced
 from agentc.passes.check_no_agent_ops import CheckNoAgentOps
+from agentc.passes.options import check_options
 
 
 @dataclass
@@ -34,9 +35,7 @@ class OutlineDeviceModules:
     @classmethod
     def from_options(cls, opts: dict[str, str]) -> OutlineDeviceModules:
         """`outline-device-modules{runtimes=gpu0:cuda,cpu:cpu}`."""
-        unknown = set(opts) - {"runtimes"}
-        if unknown:
-            raise KeyError(f"unknown option '{min(unknown)}' (known: runtimes)")
+        check_options(opts, ('runtimes',))
         pairs = [r.partition(":") for r in filter(None, opts.get("runtimes", "").split(","))]
         if any(not colon for _, colon, _ in pairs):
             raise ValueError("runtimes: expected DEVICE:RUNTIME pairs")
