@@ -79,7 +79,7 @@ def load(build_dir, **options):
 def __getattr__(name):
     import importlib
 
-    try:  # a submodule (agentc.kernels, ...) is not an op
+    try:  # a submodule (agentc.models.kernels, ...) is not an op
         return importlib.import_module(f"agentc.{name}")
     except ModuleNotFoundError as e:
         if e.name != f"agentc.{name}":

@@ -97,7 +97,7 @@ def _cache(args) -> int:
 
 
 def _devices(args) -> int:
-    from agentc.runtime.devices import KINDS
+    from agentc.devices import KINDS
 
     print(f"{'device':<8} {'usable':<7} {'iree target':<14} {'hal driver':<11}")
     for name, kind in KINDS.items():
@@ -108,7 +108,7 @@ def _devices(args) -> int:
 def _placement_args(p: argparse.ArgumentParser, objective: str) -> None:
     p.add_argument("graph")
     p.add_argument("--devices", help="comma-separated: cpu,vulkan,cuda (default: all usable here)")
-    p.add_argument("--cluster", help="cluster.yaml: devices, counts, costs, links (see agentc/cluster.py)")
+    p.add_argument("--cluster", help="cluster.yaml: devices, counts, costs, links (see agentc/placement/cluster.py)")
     p.add_argument("--sla-ms", type=_positive, help="end-to-end latency target (overrides the agent's)")
     p.add_argument("--strict-sla", action="store_true", help="fail if the SLA is unreachable")
     p.add_argument("--objective", choices=("latency", "tco"), default=objective,
@@ -207,9 +207,9 @@ def entry() -> None:
 
 
 def _dispatch(args) -> int:
-    from agentc.cost_models.catalog import CatalogError
+    from agentc.build.iree_compile import IreeCompileError
+    from agentc.cost.catalog import CatalogError
     from agentc.frontend.graph import AgentError
-    from agentc.iree_compile import IreeCompileError
     from agentc.runtime.host_ops import BuildError, InputError, RunError
     from agentc.scheduler.taskgraph import ScheduleError
     from agentc.store import StoreError

@@ -1,10 +1,10 @@
 """The compile pipeline, stage by stage, each with one input and one output type:
 
-    graph.py --lowering.lower--> Lowered (agent IR, operators)        --emit agent | operators
-      --place_agent.place_lowered--> Placement (device, start, end)    --emit plan
-      --build_dir.realize--> the IR placed (assign-devices) and one
+    graph.py --ir.lower.lower--> Lowered (agent IR, operators)        --emit agent | operators
+      --placement.policy.place_lowered--> Placement (device, start, end)    --emit plan
+      --build.write.realize--> the IR placed (assign-devices) and one
         IREE input module per device (outline-device-modules)         --emit placed | devices
-      --build_dir.write_build--> build directory (IREE modules, weights, plan, manifest)
+      --build.write.write_build--> build directory (IREE modules, weights, plan, manifest)
 
 This module holds the options, resolves the devices or cluster, and runs the stages.
 """
@@ -16,15 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentc.build_dir import realize, write_build
-from agentc.cluster import Cluster, local_cluster
-from agentc.cluster_file import load_cluster
-from agentc.cost_models.catalog import load_catalog
+from agentc.build.write import realize, write_build
+from agentc.cost.catalog import load_catalog
+from agentc.devices import KINDS, usable
 from agentc.frontend.graph import AgentError
-from agentc.lowering import lower
-from agentc.place_agent import log, place_lowered
-from agentc.placement import Placement
-from agentc.runtime.devices import KINDS, usable
+from agentc.ir.lower import lower
+from agentc.placement.cluster import Cluster, local_cluster
+from agentc.placement.cluster_file import load_cluster
+from agentc.placement.place import Placement
+from agentc.placement.policy import log, place_lowered
 
 STAGES = ("agent", "operators", "plan", "placed", "devices")
 

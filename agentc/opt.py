@@ -63,7 +63,7 @@ def run_chunk(chunk: str, pipeline: str, args, out) -> list[Diagnostic]:
     """Parse, run, print; returns the diagnostics (errors) it produced."""
     from torch_mlir import ir
 
-    from agentc.dialects import context
+    from agentc.ir import context
     from agentc.passes import PassFailure, PipelineError, print_after, run_pipeline
 
     ctx = context()

@@ -32,7 +32,7 @@ def _norm_iree(text: str) -> str:
 def _vmfb_stripped(text: str) -> bytes:
     import iree.compiler as ic
 
-    from agentc.runtime.devices import KINDS
+    from agentc.devices import KINDS
 
     kind = KINDS["cpu"]
     flags = list(kind.compile_flags) + ["--iree-vm-bytecode-module-strip-source-map=true",

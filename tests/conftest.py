@@ -10,7 +10,7 @@ EXAMPLES = ROOT / "examples"
 
 
 def _has_vulkan() -> bool:
-    from agentc.runtime.devices import usable
+    from agentc.devices import usable
 
     return "vulkan" in usable()
 
@@ -32,7 +32,7 @@ def defaults_catalog(tmp_path_factory) -> str:
     """The device catalog without calibration profiles: datasheet-style defaults, under
     which lavapipe is worth using. The measured lavapipe profile of a loaded 2-core
     machine prices it out of most placements, which would leave nothing to overlap."""
-    from agentc.cost_models.catalog import CATALOG_PATH
+    from agentc.cost.catalog import CATALOG_PATH
 
     text = "\n".join(ln for ln in CATALOG_PATH.read_text().splitlines() if "profile:" not in ln)
     path = tmp_path_factory.mktemp("catalog") / "catalog.yaml"

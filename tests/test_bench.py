@@ -10,15 +10,15 @@ import time
 
 from conftest import ROOT
 
-from agentc.cost_models.profile_json import load_profile
+from agentc.cost.profile_json import load_profile
 
 # Run the artifact runner with the compiler side of agentc and its heavy dependencies made
 # unimportable, as on a GPU machine that has only numpy, iree.runtime (and maybe torch).
 RUNNER_WITHOUT_COMPILER = """
 import importlib.abc, runpy, sys
 BLOCKED = ("torch_mlir", "iree.compiler", "yaml", "networkx", "ortools", "transformers", "gguf",
-           "sentence_transformers", "agentc.compiler", "agentc.cost_models", "agentc.runtime",
-           "agentc.dialects", "agentc.passes", "agentc.scheduler", "agentc.bench.artifacts",
+           "sentence_transformers", "agentc.compiler", "agentc.cost", "agentc.runtime",
+           "agentc.ir", "agentc.passes", "agentc.scheduler", "agentc.bench.artifacts",
            "agentc.bench.cli")
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
@@ -220,7 +220,7 @@ def test_several_runs_are_fitted_as_one_at_each_kernels_median(tmp_path):
     with the file named."""
     import numpy as np
 
-    base = json.loads((ROOT / "agentc/cost_models/profiles/this-machine-cpu.json").read_text())
+    base = json.loads((ROOT / "agentc/cost/profiles/this-machine-cpu.json").read_text())
     base.pop("calibration")
     scales = [np.ones(len(base["kernels"])), np.full(len(base["kernels"]), 1.3),
               np.where(np.arange(len(base["kernels"])) % 2 == 0, 0.8, 1.1)]

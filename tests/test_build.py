@@ -29,7 +29,7 @@ def test_cuda_module_compiles_without_a_gpu(tmp_path):
 def test_weights_are_parameter_archives_not_mlir_text(tmp_path):
     """One .irpa per owner (model or index), named by `#flow.parameter.named` in the device
     module, holding exactly the seeded weights, and hashed in the manifest."""
-    from agentc.build_weights import content_digest
+    from agentc.build.weights import content_digest
     from agentc.models.irpa import read_irpa
     from agentc.models.params import seeded_normal
 
@@ -99,7 +99,7 @@ def test_each_device_module_names_only_its_own_weights():
     rest on cpu, neither module names the other's weights."""
     import re
 
-    from agentc.lowering import lower
+    from agentc.ir.lower import lower
     from agentc.passes import run_pass
     from agentc.passes.assign_devices import AssignDevices
     from agentc.passes.outline_device_modules import OutlineDeviceModules
@@ -141,7 +141,7 @@ def test_impl_for_picks_a_runtimes_variant_and_falls_back_to_the_default():
     """What outline-device-modules and the cost model both use to choose an implementation:
     the runtime's variant where there is one, else the default (also for a device that has
     no runtime, such as a catalog GPU placed but not run here)."""
-    from agentc.kernels import impl_for, variant_symbol
+    from agentc.models.kernels import impl_for, variant_symbol
 
     funcs = {"k_impl": "default", variant_symbol("k", "cuda"): "cuda form"}
     assert impl_for(funcs, "k", "cuda") == "cuda form"

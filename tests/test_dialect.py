@@ -4,8 +4,8 @@ import pytest
 from conftest import EXAMPLES, agentc_cli
 from torch_mlir import ir
 
-from agentc.dialects import context
 from agentc.frontend.trace import trace_file
+from agentc.ir import context
 
 
 def test_print_parse_print_roundtrip():
@@ -20,7 +20,7 @@ def test_print_parse_print_roundtrip():
 def test_wrong_operand_type_points_at_graph_line():
     """Feed a tensor where agent.llm expects text: the IRDL verifier rejects it, and the
     diagnostic names the node and its graph.py line."""
-    from agentc.emit import emit_agent_ir, format_diagnostics, op_name
+    from agentc.ir.emit import emit_agent_ir, format_diagnostics, op_name
 
     ctx = context()
     module = emit_agent_ir(trace_file(EXAMPLES / "rag_agent.py"), ctx)

@@ -4,10 +4,10 @@ exit, no traceback; a failing request leaves the runtime serving the next one.""
 import re
 
 import pytest
-from agentc.runtime.session import RunError
 from conftest import EXAMPLES, GRAPHS, agentc_cli
 
 import agentc
+from agentc.runtime.session import RunError
 
 
 def _one_line_error(proc, *needles):
@@ -36,7 +36,7 @@ def test_unknown_device(tmp_path):
 
 def test_no_device_can_run(tmp_path):
     catalog = tmp_path / "catalog.yaml"
-    from agentc.cost_models.catalog import CATALOG_PATH
+    from agentc.cost.catalog import CATALOG_PATH
 
     catalog.write_text(CATALOG_PATH.read_text().replace("memory_bytes: 8.0e9", "memory_bytes: 1000"))
     with pytest.raises(agentc.AgentError, match=r"rag_agent.py:\d+: node 'embed_query/encode': no listed device"):

@@ -20,8 +20,8 @@ def test_a_misspelled_runtime_form_is_an_error_naming_the_entry():
     does not take, would otherwise export the default form for that runtime unnoticed."""
     import pytest
 
-    from agentc.kernels import _forms
     from agentc.models.forms import FormError
+    from agentc.models.kernels import _forms
     from agentc.models.minilm import MiniLM
     from agentc.models.smollm import SmolLM
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from agentc import hal_device
+from agentc.devices import hal_device
 from tests.conftest import VULKAN
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="needs Linux SCHED_IDLE")

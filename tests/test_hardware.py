@@ -1,4 +1,4 @@
-"""The hardware catalog (agentc/cost_models/hardware.yaml): every entry loads with its sources, the
+"""The hardware catalog (agentc/cost/hardware.yaml): every entry loads with its sources, the
 datasheet relations that must hold do hold, and malformed files name the file and field."""
 
 import copy
@@ -6,7 +6,7 @@ import copy
 import pytest
 import yaml
 
-from agentc.cost_models.hardware import HARDWARE_PATH, HardwareError, load_hardware
+from agentc.cost.hardware import HARDWARE_PATH, HardwareError, load_hardware
 
 REQUIRED_IDS = [
     "this-machine-cpu",

@@ -217,7 +217,7 @@ def test_a_runtimes_own_forms_run_on_its_devices(tmp_path, register):
         assert "tensor<1x4x80x16xf32>" not in c.device_modules["cpu"]
         (tokens,), _ = c({"q": "Hello there, how are you?"})
         # a build carries the variants of its own runtimes only
-        from agentc import kernels
+        from agentc.models import kernels
 
         assert not any(k.variants for k in kernels.decoder_kernels("test-forms", "layer", frozenset({"cpu"})))
         assert any("vulkan" in k.variants

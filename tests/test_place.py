@@ -145,13 +145,13 @@ def test_placement_keeps_kernels_off_a_device_whose_loops_would_stop_short():
     lavapipe would return a wrong token). With that device alone the node is an error."""
     import dataclasses
 
-    from agentc.cluster import local_cluster
     from agentc.compiler import CompileOptions
-    from agentc.cost_models.catalog import load_catalog
-    from agentc.cost_models.roofline import func_work
-    from agentc.kernels import impl_for
-    from agentc.lowering import lower
-    from agentc.place_agent import place_lowered
+    from agentc.cost.catalog import load_catalog
+    from agentc.cost.roofline import func_work
+    from agentc.ir.lower import lower
+    from agentc.models.kernels import impl_for
+    from agentc.placement.cluster import local_cluster
+    from agentc.placement.policy import place_lowered
 
     catalog = load_catalog()
     slow_cpu = dataclasses.replace(catalog.devices["cpu"], profile="", peak_flops=1e7,

@@ -1,5 +1,5 @@
 """The roofline's counts from IR, its op classes, and pricing with and without a calibration
-profile (agentc/cost_models/roofline.py, agentc/cost_models/profile.py). No device; one test
+profile (agentc/cost/roofline.py, agentc/cost/profile.py). No device; one test
 reads iree-compile's CPU configuration (no codegen)."""
 
 import itertools
@@ -13,11 +13,11 @@ import pytest
 from torch_mlir import ir
 
 from agentc.bench import mlir_text
-from agentc.cost_models.catalog import load_catalog
-from agentc.cost_models.fit import fit
-from agentc.cost_models.profile import ColumnTile, ProfileError, ShapeRules, wave_factor
-from agentc.cost_models.profile_json import load_profile
-from agentc.cost_models.roofline import Work, func_work, kernel_estimate, kernel_time, runs_on
+from agentc.cost.catalog import load_catalog
+from agentc.cost.fit import fit
+from agentc.cost.profile import ColumnTile, ProfileError, ShapeRules, wave_factor
+from agentc.cost.profile_json import load_profile
+from agentc.cost.roofline import Work, func_work, kernel_estimate, kernel_time, runs_on
 
 
 def work_of(text: str, name: str = "k") -> Work:
@@ -244,7 +244,7 @@ def test_kernel_time_with_a_profile_reproduces_its_measurements_within_its_state
 
 
 def test_a_one_row_class_the_profile_lacks_is_priced_as_its_many_row_class():
-    from agentc.cost_models.profile import calibration_for
+    from agentc.cost.profile import calibration_for
 
     fitted = {"softmax": None, "serial_sum": None, "all": None}
     assert calibration_for(fitted, "serial_softmax", "f32", 1e6) == "softmax"
@@ -629,7 +629,7 @@ def test_a_dispatchs_loop_over_one_row_is_what_a_loop_limit_judges():
 
 
 def test_a_malformed_loop_limit_names_file_and_field(tmp_path):
-    from agentc.cost_models.catalog import CATALOG_PATH, CatalogError
+    from agentc.cost.catalog import CATALOG_PATH, CatalogError
 
     path = tmp_path / "catalog.yaml"
     path.write_text(CATALOG_PATH.read_text().replace("max_loop_iterations: 65535",

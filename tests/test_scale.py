@@ -1,5 +1,5 @@
 """Scale guards: placement on clusters of 1,000 and 10,000 devices finishes in bounded time
-and memory (identical devices pooled, agentc/useful_devices.py), whether a cluster file
+and memory (identical devices pooled, agentc/placement/useful_devices.py), whether a cluster file
 gives one entry with a count or thousands of named entries; a graph.py that never stops
 adding nodes ends with an error."""
 
@@ -9,8 +9,8 @@ from test_models_real import needs_minilm, needs_smollm
 
 import agentc
 from agentc.bench.place_scale import counted_cluster, measure_place, named_cluster
-from agentc.cluster_file import load_cluster
-from agentc.useful_devices import chain_cover
+from agentc.placement.cluster_file import load_cluster
+from agentc.placement.useful_devices import chain_cover
 
 
 @pytest.mark.parametrize("n", [1000, 10000])
@@ -41,7 +41,7 @@ def test_a_pooled_cluster_lists_what_a_request_can_use(tmp_path):
 
 
 def test_chain_cover_bounds_independent_operators():
-    from agentc.plan import PlanOp
+    from agentc.ir.plan import PlanOp
 
     def op(name, inputs):
         return PlanOp(name, "call", inputs, [name], ["tensor<1xf32>"])

@@ -40,7 +40,7 @@ def _analyse(text: str, function: str) -> dict:
     """Op class, FLOPs, bytes and input types of `function`, from its IR."""
     from torch_mlir import ir
 
-    from agentc.cost_models.roofline import func_work
+    from agentc.cost.roofline import func_work
 
     with ir.Context():
         module = ir.Module.parse(text)
@@ -90,7 +90,7 @@ def reanalyse(kernels: list[dict], target: str | None = None, flags: list[str] |
             cases.append((k, *case.build()))
     grids: list = [None] * len(cases)
     if target is not None:
-        from agentc.runtime.devices import KINDS
+        from agentc.devices import KINDS
 
         kind = KINDS[target]
         # Only the grids computed here show progress: a recorded one costs nothing.
@@ -124,9 +124,9 @@ def build(cases: list[Case], target: str, out_dir, extra_flags: list[str] | None
           variant: str | None = None, progress: bool = True, jobs: int = 2) -> dict:
     """Compile `cases` for `target` (cpu, vulkan, cuda) into `out_dir`; returns the manifest.
     An existing manifest for the same target keeps its other variants."""
-    from agentc.cost_models.catalog import load_catalog
-    from agentc.iree_compile import compile_module
-    from agentc.runtime.devices import KINDS
+    from agentc.build.iree_compile import compile_module
+    from agentc.cost.catalog import load_catalog
+    from agentc.devices import KINDS
 
     if target not in KINDS:
         raise ArtifactsError(f"--target: unknown target '{target}' (known: {', '.join(KINDS)})")
@@ -197,7 +197,7 @@ def measure_cases(cases: list[Case], target: str, budget_s: float, rounds: int =
 
     from agentc.bench.run_artifacts import measure_variant
     from agentc.bench.timing import Device
-    from agentc.runtime.devices import KINDS
+    from agentc.devices import KINDS
 
     kind = KINDS[target]
     with tempfile.TemporaryDirectory(prefix=f"{label}-") as tmp:

@@ -7,7 +7,7 @@
     agentc bench session-soak | verify-load | place-scale   (agentc/bench/named.py)
 
 The first form compiles the sweep (artifacts.py), measures it here (run_artifacts.py),
-fits the calibration (agentc/cost_models/profile.py) and prints the predicted-vs-measured table,
+fits the calibration (agentc/cost/profile.py) and prints the predicted-vs-measured table,
 whose last line is `mape_pct=X.X` (held-out kernels). The split form compiles here and
 measures elsewhere: `python -m agentc.bench.run_artifacts DIR --out P.json` on the device
 machine, then `--fit P.json` here. The main CLI (`agentc bench`) calls `register(subparsers)`.
@@ -74,8 +74,8 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from agentc.bench.artifacts import ArtifactsError
-    from agentc.cost_models.profile import ProfileError
-    from agentc.iree_compile import IreeCompileError
+    from agentc.build.iree_compile import IreeCompileError
+    from agentc.cost.profile import ProfileError
 
     try:
         return _run(args)
@@ -104,7 +104,7 @@ def _run(args) -> int:
             if getattr(args, flag):
                 raise BenchError(f"--{flag.replace('_', '-')} does not apply to --fit")
         from agentc.bench.artifacts import refresh
-        from agentc.cost_models.profile_json import read_json, validate_measurements
+        from agentc.cost.profile_json import read_json, validate_measurements
 
         runs = [(path, read_json(path)) for path in args.fit]
         for path, run in runs:
@@ -140,7 +140,7 @@ def _run(args) -> int:
 def _bench_here(args) -> dict | None:
     from agentc.bench import artifacts
     from agentc.bench.sweep import BUILDERS, sweep
-    from agentc.runtime.devices import KINDS
+    from agentc.devices import KINDS
 
     kind = KINDS[args.target]
     if not args.compile_only and not kind.available():

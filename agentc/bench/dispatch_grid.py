@@ -19,7 +19,7 @@ import math
 import re
 
 from agentc import store
-from agentc.iree_compile import IreeCompileError, cache_key, first_error
+from agentc.build.iree_compile import IreeCompileError, cache_key, first_error
 
 _EXPORT = re.compile(
     r"hal\.executable\.export public @(\S+) .*?count\(.*?\{(.*?)hal\.return (%\S+), (%\S+), (%\S+) :",

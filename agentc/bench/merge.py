@@ -14,7 +14,7 @@ import copy
 
 import numpy as np
 
-from agentc.cost_models.profile import ProfileError
+from agentc.cost.profile import ProfileError
 
 STATISTICS = ("measured_s", "p10_s", "p90_s", "trimmed_mean_s", "readback_s")
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from agentc.cost_models.profile import DRAM, kernel_key
-from agentc.cost_models.profile_json import shape_rules
+from agentc.cost.profile import DRAM, kernel_key
+from agentc.cost.profile_json import shape_rules
 
 
 def roofline_png(profile: dict, path) -> str | None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from agentc.cost_models.fit import fit
-from agentc.cost_models.profile_json import shape_rules, validate_measurements
+from agentc.cost.fit import fit
+from agentc.cost.profile_json import shape_rules, validate_measurements
 
 STATISTICS = {"measured_s": "median", "trimmed_mean_s": "mean between p10 and p90",
               "p10_s": "10th percentile"}

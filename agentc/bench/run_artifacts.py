@@ -50,7 +50,7 @@ def compute_units(driver: str, device_name: str = "") -> int | None:
     may use, lavapipe's threads (Mesa's `LP_NUM_THREADS`, by default one per CPU; 0 runs
     workgroups on the submitting thread); None where it is not known (other Vulkan
     devices). The cost model may charge kernels whole waves of workgroups over them
-    (agentc/cost_models/profile.py): a one-row GEMV of 3 workgroups on lavapipe's 2 threads takes
+    (agentc/cost/profile.py): a one-row GEMV of 3 workgroups on lavapipe's 2 threads takes
     two rounds."""
     if driver == "local-task":
         return _cpu_threads()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agentc.bench import mlir_text, torch_kernels
-from agentc.cost_models.catalog import load_catalog
+from agentc.cost.catalog import load_catalog
 
 # Largest work per kernel per target: keeps a full sweep within minutes.
 LIMITS = {"cpu": (4e9, 3e8), "vulkan": (4e8, 7e7), "cuda": (1e15, 2e9)}  # (flops, bytes)
@@ -42,7 +42,7 @@ class Case:
         return BUILDERS[self.op](self)
 
     def row_loop(self) -> int:
-        """Rough `Work.row_loop` (the IR's count, agentc/cost_models/roofline.py): what one
+        """Rough `Work.row_loop` (the IR's count, agentc/cost/roofline.py): what one
         invocation loops over in a one-row sum, softmax (max, exp-sum and scale: three
         passes) or layernorm (four), or in sampling's and top-k's arg-reductions over the
         whole row."""

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agentc.hal_device import create_device
-from agentc.readback import read_back
+from agentc.devices.hal_device import create_device
+from agentc.devices.readback import read_back
 
 DTYPES = {"f32": np.float32, "f16": np.float16, "f64": np.float64, "i32": np.int32,
           "i64": np.int64, "i8": np.int8, "i1": np.bool_}

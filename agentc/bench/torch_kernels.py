@@ -1,7 +1,7 @@
 """Benchmark kernels exported from PyTorch, the way agentc's own kernels are.
 
 Softmax, layernorm and attention go through the same torch-mlir export as the model
-kernels (agentc.models.export), and top-k is agentc's own kernel (agentc.kernels'
+kernels (agentc.models.export), and top-k is agentc's own kernel (agentc.models.kernels'
 argmax rounds) over a synthetic index, so the calibration sees the linalg that the cost
 model will be asked to price.
 """
@@ -66,7 +66,7 @@ def sample(name: str, vocab: int) -> str:
 
 
 def _index_kernels(n: int, dim: int, k: int):
-    from agentc.kernels import index_kernels
+    from agentc.models.kernels import index_kernels
 
     index = types.SimpleNamespace(name=f"bench{n}x{dim}", embeddings=np.zeros((n, dim), np.float32))
     return index_kernels(index, k)

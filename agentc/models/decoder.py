@@ -38,7 +38,7 @@ class DecoderConfig:
 
 
 class Decoder:
-    layered = False  # decomposed into prefill, decode, sample (see agentc.kernels)
+    layered = False  # decomposed into prefill, decode, sample (see agentc.models.kernels)
 
     @property
     def eos(self) -> int:

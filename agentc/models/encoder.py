@@ -34,7 +34,7 @@ class EncoderConfig:
 
 
 class Encoder:
-    layered = False  # decomposed into encode + pool (see agentc.kernels)
+    layered = False  # decomposed into encode + pool (see agentc.models.kernels)
 
     def __init__(self, config: EncoderConfig):
         self.config = config
@@ -61,7 +61,7 @@ class Encoder:
 
     @functools.cached_property
     def weights_digest(self) -> str:
-        from agentc.build_weights import content_digest
+        from agentc.build.weights import content_digest
 
         return content_digest({self.config.name: self.params})
 

@@ -1,6 +1,6 @@
 """One computation written more than one way, because IREE compiles the ways differently
 per runtime. A model names the form each runtime gets (`RUNTIME_FORMS`, attributes set
-while a kernel is exported again for that runtime: agentc.kernels), and measures why in a
+while a kernel is exported again for that runtime: agentc.models.kernels), and measures why in a
 bench script that compares the forms on each target side by side."""
 
 from __future__ import annotations

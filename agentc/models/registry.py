@@ -10,7 +10,7 @@ Every model offers the host-side tokenizer API the runtime calls:
   decoders: `tokenize_prompt(text) -> (ids (1, prompt_len), length (1,))`, `prompt_tokens(text)`
             (the same and how many tokens did not fit), `detokenize(tokens) -> text`,
             and `eos`, the token after which generation stops
-and `layered` (True: decomposed per layer, see agentc.kernels). Models with a file-based
+and `layered` (True: decomposed per layer, see agentc.models.kernels). Models with a file-based
 tokenizer also offer `tokenizer_json()` and `with_tokenizer_file(path)`: builds carry a
 copy, so a build runs where the model packages are not installed.
 

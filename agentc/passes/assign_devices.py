@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from torch_mlir import ir
 
-from agentc.emit import op_name
+from agentc.ir.emit import op_name
 from agentc.passes.options import check_options
 
 DEVICE, START, END = "agent.device", "agent.start", "agent.end"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from torch_mlir import ir
 
-from agentc.emit import describe_loc
+from agentc.ir.emit import describe_loc
 from agentc.passes.options import check_options
 
 

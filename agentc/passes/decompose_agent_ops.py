@@ -13,7 +13,7 @@
                           .../head per generated token, each layer's KV cache threaded
                           through its own operators; "step" keeps one call per step.
 
-Each model's compute functions are added once (see agentc.kernels). Every op created keeps
+Each model's compute functions are added once (see agentc.models.kernels). Every op created keeps
 the source location of the op it replaces, under a name `<node>/<operator>` so diagnostics,
 plans and traces can name operators individually.
 """
@@ -27,10 +27,9 @@ from torch_mlir import ir
 from torch_mlir.dialects import func as func_d
 from torch_mlir.dialects import ml_program
 
-from agentc import kernels
-from agentc.dialects import MODEL_OPS
-from agentc.emit import NAME, op_name, source_loc
-from agentc.models import registry
+from agentc.ir import MODEL_OPS
+from agentc.ir.emit import NAME, op_name, source_loc
+from agentc.models import kernels, registry
 from agentc.models.irpa import param_key
 from agentc.passes.options import check_options
 

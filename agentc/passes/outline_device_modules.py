@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from torch_mlir import ir
 
 from agentc import store
-from agentc.emit import op_name
-from agentc.kernels import impl_for
+from agentc.ir.emit import op_name
 from agentc.models.irpa import SCOPE
+from agentc.models.kernels import impl_for
 from agentc.passes.assign_devices import DEVICE, Unplaced
 from agentc.passes.check_no_agent_ops import CheckNoAgentOps
 from agentc.passes.options import check_options

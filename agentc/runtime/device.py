@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from agentc.devices import KINDS
 from agentc.models.irpa import SCOPE
-from agentc.runtime.devices import KINDS
 from agentc.runtime.host_ops import RunError
 
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from agentc.build.tools import TOOLS_FILE, load_tools
 from agentc.models import registry
 from agentc.models.irpa import load_index
 from agentc.runtime.device import Device
@@ -25,7 +26,6 @@ from agentc.runtime.request import Request
 from agentc.runtime.tool_pool import ToolPool
 from agentc.runtime.trace import DEFAULT_EVENTS, Trace
 from agentc.runtime.verify import read_json, verify_build
-from agentc.tool_record import TOOLS_FILE, load_tools
 
 PLAN_FIELDS = ("agent", "inputs", "input_ids", "outputs", "devices", "ops", "indexes")
 
@@ -127,7 +127,7 @@ class Session:
             raise BuildError(f"{e}; recompile the agent") from None
 
     def _load_tools(self) -> dict:
-        """The tools recorded at compile time (agentc/tool_record.py): the build's own
+        """The tools recorded at compile time (agentc/build/tools.py): the build's own
         files only, graph.py is not run again."""
         names = {op["attrs"]["callee"] for op in self.ops if op["kind"] == "tool"}
         if not names:

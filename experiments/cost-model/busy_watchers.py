@@ -1,7 +1,7 @@
 """What an open Vulkan device's busy-waiting threads cost, with and without their demotion.
 
 IREE's Vulkan completion watchers poll lavapipe's semaphores for as long as the device is
-open (agentc/hal_device.py). This opens one in a fresh process per run, alternating runs
+open (agentc/devices/hal_device.py). This opens one in a fresh process per run, alternating runs
 that leave the watchers at normal priority ("spinning") with runs that demote them to
 SCHED_IDLE as agentc does ("demoted"), and measures in each: the process's CPU use while
 the device idles, a CPU-target GEMM before and after the Vulkan device opens, and a GEMV on
@@ -39,10 +39,9 @@ def _build(work: Path) -> None:
 def child(mode: str, work: Path, budget_s: float) -> dict:
     import numpy as np
 
-    from agentc import hal_device
     from agentc.bench.run_artifacts import loaded_call
     from agentc.bench.timing import Device, repeat
-    from agentc.runtime.devices import KINDS
+    from agentc.devices import KINDS, hal_device
 
     if mode == "spinning":
         hal_device.demote_spinners = lambda tids: []
@@ -84,7 +83,7 @@ def main(argv=None) -> int:
 
     import tempfile
 
-    from agentc.runtime.devices import usable
+    from agentc.devices import usable
 
     if "vulkan" not in usable():
         print("no Vulkan device (install mesa-vulkan-drivers)", file=sys.stderr)

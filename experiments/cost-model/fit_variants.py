@@ -1,6 +1,6 @@
 """How the calibration fit's choices move its held-out error, over measured profiles.
 
-The cost model fits a roofline per kernel class (agentc/cost_models/profile.py: `fit`) and holds
+The cost model fits a roofline per kernel class (agentc/cost/profile.py: `fit`) and holds
 out every third kernel of each swept op. This re-analyses stored measurements under the
 current classes and per-call overheads (as `agentc bench kernels --fit` does) and refits them
 with other settings, side by side, so a change to the model is judged on all targets at
@@ -18,7 +18,7 @@ once:
   no-waves          without the wave term (as if the device named no compute units)
   no-single-dispatch  without the surcharge of a call of one dispatch
 
-    python experiments/cost-model/fit_variants.py agentc/cost_models/profiles/*.json
+    python experiments/cost-model/fit_variants.py agentc/cost/profiles/*.json
 
 Kernels get their dispatch grids for the profile's target (compiled here, cached). Prints
 held-out / all-kernel MAPE per profile and variant.
@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from agentc.bench.artifacts import refresh
-from agentc.cost_models import fit as F
-from agentc.cost_models import profile as P
-from agentc.cost_models import profile_json as J
+from agentc.cost import fit as F
+from agentc.cost import profile as P
+from agentc.cost import profile_json as J
 
 
 def local_residual(data: dict, result: dict, sigma: float = 0.3, shrink: float = 0.5) -> tuple[float, float]:

@@ -4,7 +4,7 @@ Each pair is one `F.linear` (x[m,k] @ W[n,k]^T, exported as agentc's models expo
 a column count that is a multiple of 64 and one that is not, at about the same FLOPs. All
 kernels of a target are timed round-robin in one process; per pair it prints both times,
 how much longer the ragged one takes per FLOP, and whether the cost model's tilings call
-it ragged (agentc/cost_models/profile.py, `ColumnTile`): 64-wide tiles (IREE's SPIR-V), and
+it ragged (agentc/cost/profile.py, `ColumnTile`): 64-wide tiles (IREE's SPIR-V), and
 IREE's CPU tiles (the largest divisor of the columns up to 64) at 16 lanes. 1,100 columns
 (CPU tiles of 55) and 1,200 (tiles of 60) test the CPU rule on counts the sweep lacks.
 
@@ -33,7 +33,7 @@ PAIRS = ((1, 384, 1000, 1024), (1, 384, 1008, 1024), (1, 384, 1056, 1088),
 def measure(target: str, budget_s: float) -> list[dict]:
     from agentc.bench.artifacts import measure_cases
     from agentc.bench.sweep import Case
-    from agentc.cost_models.profile import COLUMN_TILES
+    from agentc.cost.profile import COLUMN_TILES
 
     rules = {"gpu_64": COLUMN_TILES["vulkan-spirv"][0], "cpu_64x16": COLUMN_TILES["llvm-cpu"][0]}
 
@@ -61,14 +61,14 @@ def cpu_tiles(m: int, k: int, n: int) -> list[str]:
 
     from agentc.bench.dispatch_grid import configuration
     from agentc.bench.torch_kernels import linear
-    from agentc.runtime.devices import KINDS
+    from agentc.devices import KINDS
 
     text = configuration(linear("l", m, k, n, "f32"), "llvm-cpu", KINDS["cpu"].compile_flags)
     return re.findall(r"distribution = \[[^\]]*\], vector_common_parallel = \[[^\]]*\]", text)
 
 
 def print_configs() -> None:
-    from agentc.cost_models.profile import COLUMN_TILES
+    from agentc.cost.profile import COLUMN_TILES
 
     rule = COLUMN_TILES["llvm-cpu"][0]
     shapes = dict.fromkeys((m, k, n) for m, k, *columns in PAIRS for n in columns if m == 1)
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
         print_configs()
         return 0
 
-    from agentc.runtime.devices import usable
+    from agentc.devices import usable
 
     targets = args.target or [t for t in ("cpu", "vulkan") if t in usable()]
     rows = [r for t in targets for r in measure(t, args.budget)]

@@ -4,7 +4,7 @@ x[1,k] @ W[k,n] walks W down its rows, one tile of output columns at a time, so 
 are n * 4 bytes apart. The sweep found products of 1,536 to 8,192 columns running at half
 the rate of others of the same size; this times 15 column counts at two weight sizes (4.7
 and 9.4 MB, in this CPU's L3) side by side, and prints per size the median rate of the
-strides the cost model calls aliased (agentc/cost_models/profile.py, `ShapeRules`: a multiple of
+strides the cost model calls aliased (agentc/cost/profile.py, `ShapeRules`: a multiple of
 `ROW_ALIASES`' period) against the others. `--gemm-rows 32,128` also times GEMMs of those
 many rows (K = 768) at column counts on and off a multiple of 4 KiB of stride, which the
 model does not price apart yet.
@@ -37,7 +37,7 @@ def shapes() -> list[tuple[int, int, float]]:
 def measure(target: str, budget_s: float) -> list[dict]:
     from agentc.bench.artifacts import measure_cases
     from agentc.bench.sweep import Case
-    from agentc.cost_models.profile import ROW_ALIASES, ShapeRules
+    from agentc.cost.profile import ROW_ALIASES, ShapeRules
 
     rules = ShapeRules(alias_bytes=ROW_ALIASES["llvm-cpu"][0])
     cases = [Case("gemm", "f32", (("m", 1), ("k", k), ("n", n))) for k, n, _ in shapes()]

@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     from agentc.bench.dispatch_grid import workgroup_sizes
     from agentc.bench.sweep import FULL, Case
     from agentc.bench.timing import Device
-    from agentc.runtime.devices import KINDS, usable
+    from agentc.devices import KINDS, usable
 
     if "vulkan" not in usable():
         print("no Vulkan device (install mesa-vulkan-drivers)", file=sys.stderr)

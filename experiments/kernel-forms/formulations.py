@@ -16,9 +16,9 @@ from pathlib import Path
 def compile_each(target: str, out: Path, items: list[tuple[str, str, object, list]]) -> None:
     """Export and compile each (file stem, function name, python function, example args)
     into DIR/<stem>.vmfb for `target` (a device kind or IREE target name)."""
-    from agentc.iree_compile import compile_module
+    from agentc.build.iree_compile import compile_module
+    from agentc.devices import KINDS
     from agentc.models.export import export_function
-    from agentc.runtime.devices import KINDS
 
     kind = next(k for k in KINDS.values() if k.target == target or k.name == target)
     out.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,7 @@ def compile_build(out: Path, max_tokens: int, devices: list[str], granularity: s
     import dataclasses
 
     import agentc
-    from agentc.runtime.devices import KINDS
+    from agentc.devices import KINDS
 
     for name in devices:
         KINDS[name] = dataclasses.replace(KINDS[name], compile_flags=KINDS[name].compile_flags + tuple(iree_flags))
@@ -88,7 +88,7 @@ def _regenerable(entry: dict) -> bool:
 # -- there: re-create weights -------------------------------------------------------------------
 def regenerate(build: Path) -> dict[str, dict]:
     """Write the missing model archives from their seeds; each must hash as the build says."""
-    from agentc.build_weights import content_digest
+    from agentc.build.weights import content_digest
     from agentc.models import registry
     from agentc.models.irpa import write_irpa
 

@@ -5,7 +5,7 @@ by `agentc bench` (split mode) on a GPU, as a Markdown table.
 
 Both frameworks were timed in the same run on the same GPU (`run_artifacts` times the
 PyTorch reference right after IREE's kernels). Roofline time = max(FLOPs / dense peak of
-the dtype, bytes / memory bandwidth), from agentc/cost_models/hardware.yaml. Variants add a
+the dtype, bytes / memory bandwidth), from agentc/cost/hardware.yaml. Variants add a
 column: that flag set's time over the base time for the same kernel.
 """
 
@@ -20,11 +20,11 @@ from pathlib import Path
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("profile")
-    ap.add_argument("--hardware", required=True, help="id in agentc/cost_models/hardware.yaml")
+    ap.add_argument("--hardware", required=True, help="id in agentc/cost/hardware.yaml")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=PROFILE.json")
     args = ap.parse_args(argv)
 
-    from agentc.cost_models.hardware import load_hardware
+    from agentc.cost.hardware import load_hardware
 
     hw = load_hardware()[args.hardware]
     base = json.loads(Path(args.profile).read_text())

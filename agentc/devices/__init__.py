@@ -3,7 +3,7 @@ its HAL driver, and how to read results back to the host. `KINDS` lists them by 
 
 from __future__ import annotations
 
-from agentc.runtime.devices import cpu, cuda, vulkan
+from agentc.devices import cpu, cuda, vulkan
 
 KINDS = {m.KIND.name: m.KIND for m in (cpu, cuda, vulkan)}
 

@@ -5,7 +5,7 @@ runs at most as many operators at once as its graph is wide, needs more devices 
 only where its weights do not fit on fewer, and (placing for an arrival rate) as many as
 keep up with the work. Listing every device would only multiply the solver's variables
 (placing the fan-out agent on 100 devices took 9 s and found a worse schedule than on 10;
-10,000 devices ran out of memory). So each class (agentc.cluster: same type, price and
+10,000 devices ran out of memory). So each class (agentc.placement.cluster: same type, price and
 links) lists
 
     min(count, width + ceil(weights / memory) + ceil(arrival rate x busy time))
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import math
 
-from agentc.cluster import Cluster, DeviceGroup
-from agentc.plan import PlanOp
+from agentc.ir.plan import PlanOp
+from agentc.placement.cluster import Cluster, DeviceGroup
 
 
 def chain_cover(ops: list[PlanOp], members: set[str]) -> int:

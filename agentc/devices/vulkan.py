@@ -3,6 +3,6 @@
 Results are read back through a host-visible staging buffer: lavapipe cannot import
 unaligned host pointers, so DeviceArray.to_host() fails there."""
 
-from agentc.runtime.devices.base import DeviceKind
+from agentc.devices.base import DeviceKind
 
 KIND = DeviceKind("vulkan", driver="vulkan", target="vulkan-spirv", staged_readback=True)

@@ -1,4 +1,4 @@
-"""Reading a cluster file (the YAML `agentc/cluster.py` describes) into a Cluster: every
+"""Reading a cluster file (the YAML `agentc/placement/cluster.py` describes) into a Cluster: every
 error names the file, the line and the field at fault, a misspelt key with the nearest
 valid one; entries without a name of one type merge into one group."""
 
@@ -11,7 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from agentc.cluster import (
+from agentc.cost.catalog import Catalog, DeviceSpec, load_catalog
+from agentc.frontend.graph import AgentError
+from agentc.placement.cluster import (
     HOURS_PER_YEAR,
     PCIE_LATENCY_S,
     PCIE_X16_BYTES_PER_S,
@@ -20,8 +22,6 @@ from agentc.cluster import (
     DeviceGroup,
     GroupLinks,
 )
-from agentc.cost_models.catalog import Catalog, DeviceSpec, load_catalog
-from agentc.frontend.graph import AgentError
 
 MAX_DEVICES = 1_000_000  # devices of one cluster file; counts are free, a typo like 1e12 is not
 ENTRY_KEYS = ("type", "name", "count", "cost_per_hour", "capex_usd", "years", "power_usd_per_kwh",
@@ -34,7 +34,7 @@ KEYS = {"": ("host", "devices", "links"), "host": ("threads",), "devices[]": ENT
 
 def load_cluster(path: str | Path, catalog: Catalog | None = None) -> Cluster:
     """Parse a cluster YAML; errors name the file, the line and the field at fault."""
-    from agentc.cost_models.hardware import HardwareError, load_hardware
+    from agentc.cost.hardware import HardwareError, load_hardware
 
     path = Path(path)
     catalog = catalog or load_catalog()

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 from torch_mlir import ir
 
-from agentc.cluster import Cluster
-from agentc.dialects import context
-from agentc.emit import emit_agent_ir
 from agentc.frontend.trace import trace_file
+from agentc.ir import context
+from agentc.ir.emit import emit_agent_ir
+from agentc.ir.plan import build_plan
 from agentc.passes import run_pass
 from agentc.passes.decompose_agent_ops import DecomposeAgentOps
-from agentc.plan import build_plan
+from agentc.placement.cluster import Cluster
 
 
 @dataclass

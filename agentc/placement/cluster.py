@@ -1,11 +1,11 @@
 """The cluster a placement targets: which devices exist, what they cost, how they connect.
 
 A cluster is either this machine (`local_cluster`: the usable devices `cpu`, `vulkan`,
-`cuda`, with the rates of agentc/cost_models/catalog.yaml) or a YAML file:
+`cuda`, with the rates of agentc/cost/catalog.yaml) or a YAML file:
 
     host: {threads: 8}                    # the host thread pool that runs host ops
     devices:
-      - type: a100-80gb                   # an id of agentc/cost_models/hardware.yaml, or cpu|vulkan|cuda
+      - type: a100-80gb                   # an id of agentc/cost/hardware.yaml, or cpu|vulkan|cuda
         name: a100                        # optional, defaults to the type
         count: 2                          # instances a100:0, a100:1 (one, named a100, if 1)
         cost_per_hour: 1.29               # optional; else the catalog's on-demand price, or
@@ -31,7 +31,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agentc.cost_models.catalog import Catalog, DeviceSpec, load_catalog
+from agentc.cost.catalog import Catalog, DeviceSpec, load_catalog
 from agentc.frontend.graph import AgentError
 
 HOURS_PER_YEAR = 8766.0

@@ -1,6 +1,6 @@
 """Reading and validating calibration profiles and measurement files (the JSON `agentc bench`
 writes): every error names the file and the field at fault. The types are in
-agentc/cost_models/profile.py."""
+agentc/cost/profile.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import math
 from pathlib import Path
 
-from agentc.cost_models.profile import (
+from agentc.cost.profile import (
     Calibration,
     ColumnTile,
     MemoryCurve,

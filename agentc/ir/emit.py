@@ -12,8 +12,8 @@ from __future__ import annotations
 from torch_mlir import ir
 from torch_mlir.dialects import func as func_d
 
-from agentc.dialects import context
 from agentc.frontend.graph import BOOL, TEXT, AgentError, Graph, Node, SourceLoc, TensorType
+from agentc.ir import context
 
 NAME = "agent.name"  # the attribute that names an operator
 

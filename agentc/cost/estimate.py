@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from torch_mlir import ir
 
-from agentc.cluster import Cluster
-from agentc.cost_models.catalog import device_profile
-from agentc.cost_models.roofline import func_work, kernel_time, runs_on
+from agentc.cost.catalog import device_profile
+from agentc.cost.roofline import func_work, kernel_time, runs_on
 from agentc.frontend.graph import AgentError
-from agentc.kernels import impl_for
-from agentc.lowering import Lowered
-from agentc.useful_devices import useful_counts
+from agentc.ir.lower import Lowered
+from agentc.models.kernels import impl_for
+from agentc.placement.cluster import Cluster
+from agentc.placement.useful_devices import useful_counts
 
 
 def estimate(low: Lowered, cluster: Cluster, slowdown: dict[str, float] | None = None):
@@ -43,7 +43,7 @@ def estimate(low: Lowered, cluster: Cluster, slowdown: dict[str, float] | None =
 
 def listed_cluster(low: Lowered, cluster: Cluster, slowdown=None, arrival_rate=None) -> Cluster:
     """The cluster as placement sees it: of each class of interchangeable devices, as many
-    as a request can use (agentc/useful_devices.py)."""
+    as a request can use (agentc/placement/useful_devices.py)."""
     reps = cluster.trimmed(lambda groups: 1)
     call_times, weights = estimate(low, reps, slowdown)
     return cluster.trimmed(useful_counts(low.ops, reps, call_times, weights, arrival_rate))

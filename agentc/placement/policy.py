@@ -1,17 +1,17 @@
 """The placement stage: a lowered agent on a cluster -> a Placement, with the SLA policy
 around the solver: an SLA no placement meets is explained, an error with `strict_sla`,
-otherwise a warning and the fastest placement. (agentc/placement.py is the solver side.)"""
+otherwise a warning and the fastest placement. (agentc/placement/place.py is the solver side.)"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from agentc.cluster import Cluster
-from agentc.costing import estimate, listed_cluster
+from agentc.cost.estimate import estimate, listed_cluster
 from agentc.frontend.graph import AgentError
-from agentc.lowering import Lowered
-from agentc.placement import Placement, explain, place
+from agentc.ir.lower import Lowered
+from agentc.placement.cluster import Cluster
+from agentc.placement.place import Placement, explain, place
 from agentc.scheduler.explain import SlaError, explain_sla
 from agentc.scheduler.taskgraph import ScheduleError
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from torch_mlir import ir
 
-from agentc.emit import NAME, op_name, source_loc
+from agentc.ir.emit import NAME, op_name, source_loc
 from agentc.passes.assign_devices import DEVICE, END, START
 
 PLACED = (DEVICE, START, END)  # written by assign-devices

@@ -44,7 +44,7 @@ def device_profile(spec: DeviceSpec):
 
 @functools.cache
 def _load_profile(path: str):
-    from agentc.cost_models.profile_json import load_profile
+    from agentc.cost.profile_json import load_profile
 
     return load_profile(path)
 

@@ -1,6 +1,6 @@
 """Fitting a calibration profile to measured kernels: the per-class roofline, held-out
 error, cache splits, ragged and aliased variants, dispatch waves (see the model in
-agentc/cost_models/profile.py)."""
+agentc/cost/profile.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from agentc.cost_models.profile import (
+from agentc.cost.profile import (
     CACHE_SPLIT_MIN_GAIN_PCT,
     CACHE_SPLIT_MIN_POINTS,
     COLUMN_TILES,

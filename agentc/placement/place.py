@@ -17,8 +17,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
-from agentc.cluster import Cluster
-from agentc.plan import PlanOp
+from agentc.ir.plan import PlanOp
+from agentc.placement.cluster import Cluster
 from agentc.scheduler.bounds import lower_bound
 from agentc.scheduler.cost import cost_lower_bound
 from agentc.scheduler.explain import SlaReport

@@ -2,8 +2,8 @@
 
 A build directory holds agent.mlir, operators.mlir, plan.json, one .vmfb (and its input
 .mlir) per device, weights/<owner>.irpa (IREE parameter archives, see
-agentc.build_weights), the tokenizers its host operators use, tools.pkl (the graph's tools,
-recorded: agentc/tool_record.py), a copy of graph.py and its corpora for reference, and
+agentc.build.weights), the tokenizers its host operators use, tools.pkl (the graph's tools,
+recorded: agentc/build/tools.py), a copy of graph.py and its corpora for reference, and
 manifest.json (the sha256 of every file, checked at load: agentc/runtime/verify.py).
 """
 
@@ -15,19 +15,19 @@ import time
 from pathlib import Path
 
 from agentc import store
-from agentc.build_weights import write_build_weights
+from agentc.build.iree_compile import compile_module
+from agentc.build.tools import TOOLS_FILE, record_tools
+from agentc.build.weights import write_build_weights
+from agentc.devices import KINDS
 from agentc.frontend.graph import AgentError
-from agentc.iree_compile import compile_module
-from agentc.lowering import Lowered
+from agentc.ir.lower import Lowered
+from agentc.ir.plan import build_plan
 from agentc.models import registry
 from agentc.passes import run_pass
 from agentc.passes.assign_devices import AssignDevices
 from agentc.passes.outline_device_modules import OutlineDeviceModules
-from agentc.place_agent import log
-from agentc.placement import Placement
-from agentc.plan import build_plan
-from agentc.runtime.devices import KINDS
-from agentc.tool_record import TOOLS_FILE, record_tools
+from agentc.placement.place import Placement
+from agentc.placement.policy import log
 
 
 def realize(low: Lowered, placement: Placement) -> tuple[str, dict[str, str]]:

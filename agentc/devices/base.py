@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agentc.hal_device import create_device
-from agentc.readback import read_back
+from agentc.devices.hal_device import create_device
+from agentc.devices.readback import read_back
 
 
 @dataclass(frozen=True)

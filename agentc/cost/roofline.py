@@ -8,7 +8,7 @@ actually move.
 
 Efficiencies differ by kind of kernel (a GEMM reaches a far larger share of peak than a
 softmax), so each kernel also gets an op class derived from its linalg ops. A calibration
-profile (`agentc bench`, agentc/cost_models/profile.py) holds measured efficiencies and overheads
+profile (`agentc bench`, agentc/cost/profile.py) holds measured efficiencies and overheads
 per class; without one the catalog's defaults apply, and `kernel_estimate` says which.
 """
 
@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 
 from torch_mlir import ir
 
-from agentc.cost_models.catalog import DeviceSpec
-from agentc.plan import type_bytes
+from agentc.cost.catalog import DeviceSpec
+from agentc.ir.plan import type_bytes
 
 if TYPE_CHECKING:
-    from agentc.cost_models.profile import Profile
+    from agentc.cost.profile import Profile
 
 # Named contractions: FLOPs = 2 * |output| * K, K the last dimension of the first operand.
 CONTRACTIONS = {"linalg.matmul", "linalg.batch_matmul", "linalg.matvec", "linalg.vecmat",
