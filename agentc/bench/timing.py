@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from agentc.devices.hal_device import create_device
-from agentc.devices.readback import read_back
 
 DTYPES = {"f32": np.float32, "f16": np.float16, "f64": np.float64, "i32": np.int32,
           "i64": np.int64, "i8": np.int8, "i1": np.bool_}
@@ -94,8 +93,14 @@ class Device:
     def __init__(self, driver: str, staged_readback: bool, index: int = 0):
         import iree.runtime as rt
 
+        from agentc.devices import KINDS
+        from agentc.devices.base import DeviceKind
+
         self.rt = rt
         self.driver, self.staged_readback = driver, staged_readback
+        # Transfers go through the device kind's plug-in, as in the runtime.
+        self.kind = next((k for k in KINDS.values() if k.driver == driver and k.staged_readback == staged_readback),
+                         DeviceKind(driver, driver, "", staged_readback=staged_readback))
         drv = rt.get_driver(driver)
         infos = drv.query_available_devices()
         if index >= len(infos):
@@ -123,12 +128,12 @@ class Device:
         gc.collect()
 
     def upload(self, array: np.ndarray):
-        return self.rt.asdevicearray(self.device, np.ascontiguousarray(array))
+        return self.kind.upload(self.device, array)
 
     def readback(self, array) -> np.ndarray:
         """A device array as a NumPy array that owns its memory, read the way the runtime
         reads results (staging buffers kept per size), so measured readbacks are its cost."""
-        return read_back(self.device, array, self.staged_readback, self._staging)
+        return self.kind.to_host(self.device, array, self._staging)
 
     def close(self) -> None:
         self.unload_all()

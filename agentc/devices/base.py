@@ -1,4 +1,7 @@
-"""What a device plug-in provides."""
+"""What a device plug-in provides: everything that differs between kinds of device lives
+here, behind one `DeviceKind` per kind (agentc/devices/<kind>.py) — how to compile for it
+(IREE target and flags), how to open it (HAL driver), how data moves in and out (upload,
+readback), and what it costs (its catalog spec, calibrated by its profile)."""
 
 from __future__ import annotations
 
@@ -26,8 +29,25 @@ class DeviceKind:
         """A HAL device; `driver` overrides the kind's (e.g. local-sync for cpu)."""
         return create_device(driver or self.driver)
 
+    def upload(self, device, array: np.ndarray):
+        """Host data into the device's memory (a transfer's second half)."""
+        import iree.runtime as rt
+
+        return rt.asdevicearray(device, np.ascontiguousarray(array))
+
     def to_host(self, device, array, staging: dict | None = None) -> np.ndarray:
+        """Device data back to the host, as a NumPy array that owns its memory."""
         return read_back(device, array, self.staged_readback, staging)
+
+    def spec(self, catalog=None):
+        """The cost hook: this kind's catalog entry (rates, memory, per-call overheads,
+        calibration profile), from `catalog` or the one shipped with agentc."""
+        from agentc.cost.catalog import load_catalog
+
+        catalog = catalog or load_catalog()
+        if self.name not in catalog.devices:
+            raise KeyError(f"device kind '{self.name}' has no entry in the catalog")
+        return catalog.devices[self.name]
 
 
 @functools.cache

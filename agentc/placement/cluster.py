@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agentc.cost.catalog import Catalog, DeviceSpec, load_catalog
+from agentc.devices import KINDS
 from agentc.frontend.graph import AgentError
 
 HOURS_PER_YEAR = 8766.0
@@ -179,9 +180,9 @@ def local_cluster(devices: list[str], catalog: Catalog | None = None) -> Cluster
     catalog = catalog or load_catalog()
     groups = {}
     for d in devices:
-        if d not in catalog.devices:
-            raise AgentError(f"--devices: unknown device '{d}' (known: {', '.join(catalog.devices)})")
-        spec = catalog.devices[d]
+        if d not in catalog.devices or d not in KINDS:
+            raise AgentError(f"--devices: unknown device '{d}' (known: {', '.join(KINDS)})")
+        spec = KINDS[d].spec(catalog)  # the kind's cost hook
         host = catalog.links.get(("host", spec.memory_space or d))
         groups[d] = DeviceGroup(d, d, spec.runtime, spec, 0.0, host, 1)
     links = GroupLinks()

@@ -61,6 +61,8 @@ class Device:
                 raise RunError(f"the {self.name} module has no function '{fn}': the module is not "
                                f"this build's; recompile the agent")
             self.functions[fn] = rt.FunctionInvoker(self.context, self.device, found)
+        # Operands from the host or another device move in through the kind's transfer.
+        args = [self.kind.upload(self.device, a) if isinstance(a, np.ndarray) else a for a in args]
         out = self.functions[fn](*args)
         return list(out) if isinstance(out, (tuple, list)) else [out]
 
