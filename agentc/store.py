@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 CHUNK = 16 << 20  # hashlib releases the GIL on chunks this size: files hash in parallel
 RACY_NS = 50_000_000  # > the coarsest kernel file-time tick (10 ms at HZ=100)
@@ -121,7 +122,7 @@ def remember_all(items: dict[Path, str]) -> None:
 
 
 def hash_files(paths: list[Path], memo: bool = True) -> list[str]:
-    """verified_sha256 of each path, two at a time (cold loads hash hundreds of MB)."""
+    """verified_sha256 of each path, several at once (cold loads hash hundreds of MB)."""
     if len(paths) < 2:
         return [verified_sha256(p, memo) for p in paths]
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
@@ -129,33 +130,34 @@ def hash_files(paths: list[Path], memo: bool = True) -> list[str]:
 
 
 # -- writing -----------------------------------------------------------------------------
-def _write_small(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_file(path: Path, data: bytes, mode: int = 0o644) -> str:
-    """Write `data` to `path` atomically and durably (temporary file, fsync, rename);
-    returns its sha256 (for remember_all)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _replace(dest: Path, fill: Callable[[BinaryIO], object], durable: bool = True) -> None:
+    """Write `dest` atomically: `fill` writes a temporary file beside it (fsynced when
+    `durable`), which then replaces it; a reader never sees half a file, and a write that
+    fails or is interrupted leaves no temporary file behind."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+            fill(f)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_small(path: Path, text: str) -> None:
+    """A ref or memo entry: atomic, not fsynced (losing one only costs work again)."""
+    _replace(path, lambda f: f.write(text.encode()), durable=False)
+
+
+def write_file(path: Path, data: bytes) -> str:
+    """Write `data` to `path` atomically and durably; returns its sha256 (for
+    remember_all)."""
+    _replace(path, lambda f: f.write(data))
     return hashlib.sha256(data).hexdigest()
 
 
@@ -163,23 +165,16 @@ def copy_file(src: Path, dest: Path, sha: str) -> None:
     """Copy `src` to `dest` atomically, hashing what is read; the copy is kept only if it
     holds `sha` (an object corrupted since it was last verified is not spread). The caller
     remembers it (remember_all)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    h = hashlib.sha256()
-    try:
-        with open(src, "rb", buffering=0) as fin, os.fdopen(fd, "wb") as fout:
+    def fill(fout) -> None:
+        h = hashlib.sha256()
+        with open(src, "rb", buffering=0) as fin:
             while chunk := fin.read(CHUNK):
                 h.update(chunk)
                 fout.write(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
         if h.hexdigest() != sha:
             raise CorruptObject(src)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    _replace(dest, fill)
 
 
 class CorruptObject(Exception):
@@ -257,13 +252,11 @@ def put_with(kind: str, key, write: Callable[[Path], object], ext: str = "") -> 
         sha = file_sha256(tmp)
         obj = _object_path(sha, ext)
         obj.parent.mkdir(parents=True, exist_ok=True)
-        if obj.exists() and verified_sha256(obj) == sha:
-            pass  # already stored, by another compile or an earlier key
-        else:
+        # Already stored (by another compile, or under another key) if it verifies.
+        if not (obj.exists() and verified_sha256(obj) == sha):
             evict(obj)
             os.chmod(tmp, 0o444)
-            os.replace(tmp, obj)
-            remember(obj, sha)
+            os.replace(tmp, obj)  # no memo yet: its ctime is too recent (RACY_NS)
         _write_small(_ref_path(kind, key), obj.name + "\n")
         return obj
     except OSError as e:

@@ -365,6 +365,8 @@ CLUSTER_CASES = {
     "entry_not_mapping": ("devices:\n  - cpu\n", ":2:", "expected a mapping with a 'type'"),
     "empty_file": ("", "devices", "non-empty list"),
     "binary": (b"\xff\xfe\x00devices", "not UTF-8"),
+    "link_to_many": (("devices:\n  - {type: nvidia-t4, count: 2}\n  - {type: cpu, count: 1000}\nlinks:\n"
+                     "  - {between: ['nvidia-t4:1', cpu], bandwidth_gbps: 1}\n"), ":5:", "group 'cpu' of 1000"),
     "link_one_of_many": (("devices:\n  - {type: nvidia-t4, count: 1000}\n  - {type: cpu}\nlinks:\n"
                          "  - {between: ['nvidia-t4:3', cpu], bandwidth_gbps: 1}\n"), "group of 1000"),
 }

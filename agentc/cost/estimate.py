@@ -28,9 +28,10 @@ def estimate(low: Lowered, cluster: Cluster, slowdown: dict[str, float] | None =
         call_times[callee] = times
         for d in cluster.devices.values():
             impl = impl_for(low.funcs, callee, d.runtime)
-            if id(impl) not in works:
-                works[id(impl)] = func_work(impl)
-            work = works[id(impl)]
+            sym = ir.StringAttr(impl.attributes["sym_name"]).value
+            if sym not in low.works:
+                low.works[sym] = func_work(impl)
+            work = works[sym] = low.works[sym]
             if runs_on(work, d.spec):
                 times[d.name] = kernel_time(work, d.spec, device_profile(d.spec)) * slow.get(d.name, 1.0)
         row_loops[callee] = max(w.row_loop for w in works.values())

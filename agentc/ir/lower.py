@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch_mlir import ir
 
@@ -29,6 +29,9 @@ class Lowered:
     inputs: list[str]
     outputs: list[str]
     funcs: dict
+    # implementation symbol -> its Work (FLOPs, bytes, ...), analysed once: placement
+    # estimates on one device of each class, then again on the devices it lists
+    works: dict = field(default_factory=dict, repr=False)
 
 
 def lower(graph_path, agent: str | None = None, emit: str | None = None,

@@ -161,21 +161,21 @@ def _links(entries: list, groups: dict[str, DeviceGroup], where: _Where):
         if ka == kb == "groups":
             group_links.entries.append((frozenset(a), frozenset(b), lk))
             continue
-        for x in _instances(ka, a, groups):
-            for y in _instances(kb, b, groups):
+        for x in _instances(ka, a, groups, where, at):
+            for y in _instances(kb, b, groups, where, at):
                 if x != y:
                     instance_links[(x, y)] = instance_links[(y, x)] = lk
     return group_links, instance_links, sides
 
 
-def _instances(kind: str, names: list[str], groups: dict[str, DeviceGroup]) -> list[str]:
+def _instances(kind: str, names: list[str], groups: dict[str, DeviceGroup], where: _Where, at: str) -> list[str]:
     if kind == "device":
         return names
     out = []
     for n in names:
         if groups[n].count > PINNED_LIMIT:
-            raise AgentError(f"a link between one device and group '{n}' of {groups[n].count} devices: "
-                             f"link groups of more than {PINNED_LIMIT} devices as a whole")
+            raise where.error(f"{at}.between", f"links one device to group '{n}' of {groups[n].count} devices: "
+                                               f"link groups of more than {PINNED_LIMIT} devices as a whole")
         out += [groups[n].instance(k) for k in range(groups[n].count)]
     return out
 

@@ -46,6 +46,8 @@ class Request:
             with self.cv:
                 while self.unfinished and self.error is None:
                     self.cv.wait(timeout=0.5)
+                    if self.s.closed and self.error is None:  # work it queued may never run
+                        self.error = RunError("the session was closed while the request ran")
             if self.error is not None:
                 raise self.error
             outs = [self._host(v) for v in self.s.plan["outputs"]]
@@ -61,6 +63,9 @@ class Request:
         (agentc/runtime/values.py)."""
         with self.cv:
             by_device = pop_values(vids, self.values, self.copies, self.s.devices)
+        self._free(by_device)
+
+    def _free(self, by_device: dict[str, list]) -> None:
         for where, vals in by_device.items():
             self.s.devices[where].release(vals)
 
@@ -101,7 +106,7 @@ class Request:
         operators it readied if it finished at once."""
         op = self.s.ops[i]
         try:
-            if self.s._closed:
+            if self.s.closed:
                 raise RunError("the session was closed while the request ran")
             if any(self._host(g) is SKIPPED or bool(self._host(g)) != want for g, want in op["guards"]) or \
                     skipped_inputs(op["kind"], [self.values[v][1] for v in op["inputs"]]):
@@ -122,7 +127,7 @@ class Request:
         op = self.s.ops[i]
         t0 = time.perf_counter()
         try:
-            if self.s._closed:
+            if self.s.closed:
                 raise RunError("the session was closed while the request ran")
             outs = self.s.devices[op["device"]].call(op["callee"], args)
         except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node
@@ -165,8 +170,7 @@ class Request:
                 for where, val in placed:
                     if where in self.s.devices:
                         late.setdefault(where, []).append(val)
-                for where, vals in late.items():
-                    self.s.devices[where].release(vals)
+                self._free(late)
                 return []
             for vid, val in zip(op["outputs"], placed):
                 self.values[vid] = val

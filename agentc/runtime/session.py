@@ -41,6 +41,26 @@ class Session:
         `tool_threads`: the most graph.py tool calls that run at once (agentc/runtime/tool_pool.py).
         `trace_events`: the trace ring's size (None: keep every event)."""
         self.dir = Path(build_dir)
+        self.devices: dict[str, Device] = {}
+        self.host: ThreadPoolExecutor | None = None
+        self.tool_pool: ToolPool | None = None
+        self.closed = False
+        try:
+            self._load(verify, drivers)
+        except BaseException:
+            self.close()  # what was opened before the failure
+            raise
+        self.host = ThreadPoolExecutor(max_workers=host_threads, thread_name_prefix="agentc-host")
+        self.tool_pool = ToolPool(tool_threads)
+        self.trace = trace or Trace(trace_events)
+        self._requests = 0
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+        self.warnings = 0  # prompt truncations and the like, each also in the trace
+
+    def _load(self, verify: bool, drivers: dict[str, str] | None) -> None:
+        """Check the build, then open each device with its module and weights, and load
+        the tokenizers and tools; every failure is a BuildError naming the file."""
         self.manifest = verify_build(self.dir, verify)
         self.plan = read_json(self.dir / "plan.json", self.dir, "the plan")
         try:
@@ -52,46 +72,30 @@ class Session:
             needed = list(self.plan.get("weights", [])) + [f"{d['module']}.vmfb" for d in self.plan["devices"].values()]
         except (KeyError, TypeError, ValueError) as e:
             raise BuildError(f"{self.dir / 'plan.json'}: damaged ({type(e).__name__}: {e}); "
-                           f"recompile the agent") from None
+                             f"recompile the agent") from None
         unlisted = [rel for rel in needed if rel not in self.manifest["files"]]
         if verify and unlisted:
             raise BuildError(f"{self.dir / unlisted[0]}: not listed in manifest.json (a build of an older agentc, "
                              f"or damaged); recompile the agent")
         self.weights = self._load_weights()
-        self.devices: dict[str, Device] = {}
         for d, info in self.plan["devices"].items():
             try:
                 vmfb = (self.dir / f"{info['module']}.vmfb").read_bytes()
             except OSError as e:
-                self.close()
                 raise BuildError(f"{e.filename}: cannot read the {d} module ({e.strerror}); "
-                               f"recompile the agent") from None
+                                 f"recompile the agent") from None
             try:
                 self.devices[d] = Device(d, info["runtime"], vmfb, self.weights, (drivers or {}).get(d))
             except (RuntimeError, ValueError) as e:  # e.g. a weight the module names is in no archive
-                for dev in self.devices.values():
-                    dev.close()
                 first = str(e).splitlines()[0] if str(e) else type(e).__name__
                 missing = re.search(r"no parameter found in index with key '[^']*'", first)
                 raise BuildError(f"{self.dir}: device '{d}' could not load its module: "
-                               f"{missing.group(0) if missing else first}; recompile the agent") from None
+                                 f"{missing.group(0) if missing else first}; recompile the agent") from None
         self._check_functions()
         # The build's own tokenizers, on copies of the models: the registry is shared.
         self.models = {name: registry.model(name).with_tokenizer_file(self.dir / rel)
                        for name, rel in self.plan.get("tokenizers", {}).items()}
-        try:
-            self.tools = self._load_tools()
-        except BuildError:
-            self.close()
-            raise
-        self.host = ThreadPoolExecutor(max_workers=host_threads, thread_name_prefix="agentc-host")
-        self.tool_pool = ToolPool(tool_threads)
-        self.trace = trace or Trace(trace_events)
-        self._requests = 0
-        self._lock = threading.Lock()
-        self._closed = False
-        self._warned: set[str] = set()
-        self.warnings = 0  # prompt truncations and the like, each also in the trace
+        self.tools = self._load_tools()
 
     def _index_dependencies(self) -> None:
         """Per operator, the values it waits for (inputs and guards); per value, the
@@ -113,7 +117,6 @@ class Session:
             dev = self.devices.get(op["device"])
             if dev is None or dev.on_thread(dev.main.lookup_function, op["callee"]) is None:
                 module = self.plan["devices"].get(op["device"], {}).get("module", op["device"])
-                self.close()
                 raise BuildError(f"{self.dir / (module + '.vmfb')}: has no function '{op['callee']}' for node "
                                  f"'{op['name']}': the module is not this build's; recompile the agent")
 
@@ -152,7 +155,7 @@ class Session:
         missing or not text, and RunError naming the failing node."""
         check_inputs(inputs, self.plan["inputs"])
         with self._lock:
-            if self._closed:
+            if self.closed:
                 raise RunError("the session is closed; load the build again (agentc.load)")
             self._requests += 1
             rid = self._requests
@@ -161,8 +164,9 @@ class Session:
     def warn(self, op: dict, request: int, message: str) -> None:
         """A request went on, but not as written (a prompt cut to the model's budget): an
         instant event in the trace every time, one stderr line per node per session."""
-        self.trace.add(op["device"] if op["kind"] == "call" else "host", op["name"], request,
-                       time.perf_counter(), time.perf_counter(), note=message)
+        now = time.perf_counter()
+        self.trace.add(op["device"] if op["kind"] == "call" else "host", op["name"], request, now, now,
+                       note=message)
         with self._lock:
             self.warnings += 1
             first = op["name"] not in self._warned
@@ -183,13 +187,13 @@ class Session:
         """Stop: requests still running fail at their next operator, queued host work is
         dropped. Returns within the longest tool timeout (plus the operator running on each
         device); returns the tools abandoned past their timeouts that are still running, and
-        says so on stderr."""
-        if getattr(self, "_closed", True) and not self.devices:
+        says so on stderr. Closing twice does nothing more."""
+        if self.closed:
             return []
-        self._closed = True
-        if hasattr(self, "host"):
+        self.closed = True
+        if self.host is not None:
             self.host.shutdown(wait=True, cancel_futures=True)
-        stuck = self.tool_pool.close() if hasattr(self, "tool_pool") else []
+        stuck = self.tool_pool.close() if self.tool_pool is not None else []
         for d in self.devices.values():
             d.close()
         self.devices.clear()

@@ -33,7 +33,7 @@ def read_json(path: Path, build: Path, what: str) -> dict:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         where = f"line {e.lineno}: {e.msg}" if isinstance(e, json.JSONDecodeError) else "not UTF-8 text"
         raise BuildError(f"{path}: not valid JSON ({where}); the build is damaged: "
-                       f"{_recompile(build)}") from None
+                         f"{_recompile(build)}") from None
     except OSError as e:
         raise BuildError(f"{path}: cannot read {what} ({e.strerror})") from None
     if not isinstance(data, dict):
@@ -49,14 +49,14 @@ def verify_build(build: Path, verify: bool = True) -> dict:
     if not (build / "manifest.json").is_file():
         if (build / "plan.json").is_file():
             raise BuildError(f"{build}: no manifest.json: the build is incomplete (an interrupted compile?) "
-                           f"or from an older agentc: {_recompile(build)}")
+                             f"or from an older agentc: {_recompile(build)}")
         raise BuildError(f"{build}: not a build directory (no plan.json)")
     manifest = read_json(build / "manifest.json", build, "the manifest")
     files = manifest.get("files")
     if not (isinstance(files, dict) and "plan.json" in files
             and all(isinstance(v, str) and SHA.fullmatch(v) for v in files.values())):
         raise BuildError(f"{build / 'manifest.json'}: field 'files': expected {{file: sha256}} listing plan.json; "
-                       f"the build is damaged: {_recompile(build, manifest)}")
+                         f"the build is damaged: {_recompile(build, manifest)}")
     if not verify:
         return manifest
     paths = []
@@ -72,5 +72,5 @@ def verify_build(build: Path, verify: bool = True) -> dict:
     for path, want, sha in zip(paths, files.values(), got):
         if sha != want:
             raise BuildError(f"{path}: changed since the build was written (its sha256 is not the one in "
-                           f"manifest.json): {_recompile(build, manifest)}")
+                             f"manifest.json): {_recompile(build, manifest)}")
     return manifest
