@@ -71,7 +71,7 @@ def _run(args) -> int:
         inputs[k] = v
     if args.repeat < 1:
         raise UsageError(f"--repeat must be >= 1, got {args.repeat}")
-    with Session(args.build, verify=not args.no_verify, trace_events=None) as s:
+    with Session(args.build, verify=not args.no_verify, trace_events=None, ray=args.ray) as s:
         for _ in range(args.repeat):
             result = s.run(inputs)
         print(json.dumps({"outputs": result["outputs"]}, ensure_ascii=False, indent=1))
@@ -99,6 +99,10 @@ def _cache(args) -> int:
 def _devices(args) -> int:
     from agentc.devices import KINDS
 
+    if args.ray:
+        from agentc.distributed.cli import devices_on_ray
+
+        return devices_on_ray(args.ray)
     print(f"{'device':<8} {'usable':<7} {'iree target':<14} {'hal driver':<11}")
     for name, kind in KINDS.items():
         print(f"{name:<8} {'yes' if kind.available() else 'no':<7} {kind.target:<14} {kind.driver:<11}")
@@ -167,6 +171,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--repeat", type=int, default=1, help=argparse.SUPPRESS)
     r.add_argument("--no-verify", action="store_true",
                    help="skip checking the build's files against its manifest")
+    r.add_argument("--ray", metavar="ADDRESS",
+                   help="run each device's share in a Ray actor on a node that has it (agentc ray up prints one)")
     r.set_defaults(func=_run)
     k = sub.add_parser("cache", help="verify, garbage-collect or clear the compile cache ($AGENTC_CACHE)")
     k.add_argument("action", choices=("verify", "gc", "clear"),
@@ -176,13 +182,16 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("--older-than", type=_positive, metavar="DAYS",
                    help="gc: also drop entries unused for DAYS")
     k.set_defaults(func=_cache)
-    d = sub.add_parser("devices", help="list this machine's devices and IREE targets")
+    d = sub.add_parser("devices", help="list this machine's devices and IREE targets (or a Ray cluster's)")
+    d.add_argument("--ray", metavar="ADDRESS", help="list the agentc devices of each node of this Ray cluster")
     d.set_defaults(func=_devices)
     from agentc.bench import cli as bench_cli
+    from agentc.distributed import cli as ray_cli
     from agentc.scheduler import cli as sched_cli
 
     sched_cli.register(sub)
     bench_cli.register(sub)
+    ray_cli.register(sub)
     return p
 
 
@@ -209,6 +218,9 @@ def entry() -> None:
 def _dispatch(args) -> int:
     from agentc.build.iree_compile import IreeCompileError
     from agentc.cost.catalog import CatalogError
+    from agentc.distributed.connect import RayUnavailable
+    from agentc.distributed.local_cluster import ClusterError
+    from agentc.distributed.node_spec import NodeSpecError
     from agentc.frontend.graph import AgentError
     from agentc.runtime.host_ops import BuildError, InputError, RunError
     from agentc.scheduler.taskgraph import ScheduleError
@@ -222,7 +234,8 @@ def _dispatch(args) -> int:
         return _error(e, 2)
     except RunError as e:
         return _error(e, 1)
-    except (UsageError, AgentError, CatalogError, IreeCompileError, ScheduleError, StoreError) as e:
+    except (UsageError, AgentError, CatalogError, IreeCompileError, ScheduleError, StoreError, RayUnavailable,
+            ClusterError, NodeSpecError) as e:
         return _error(e, 2)
     except OSError as e:
         return _error(f"{e.filename}: {e.strerror}" if e.filename else e, 2)

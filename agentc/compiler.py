@@ -92,7 +92,7 @@ def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
     if opts.emit == "plan":
         return placement.table()
     if opts.emit in ("placed", "devices"):
-        placed, device_modules = realize(low, placement)
+        placed, device_modules, _ = realize(low, placement)
         if opts.emit == "placed":
             return placed
         return "\n".join(f"// -----// device module: {d} //----- //\n{text}" for d, text in sorted(device_modules.items()))

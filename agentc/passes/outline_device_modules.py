@@ -43,6 +43,7 @@ class OutlineDeviceModules:
 
     def __post_init__(self):
         self.device_modules: dict[str, str] = {}
+        self.device_weights: dict[str, list[str]] = {}  # device -> the parameter keys its module loads
 
     def __call__(self, module_op: ir.Operation, pass_=None) -> None:
         body = module_op.regions[0].blocks[0]
@@ -78,6 +79,7 @@ class OutlineDeviceModules:
         # Local scope: printing a nested op otherwise walks the whole module each time.
         texts = [impl.operation.get_asm(use_local_scope=True) for impl in chosen]
         loads = [self._weights_loaded(funcs[c]) for c in callees]
+        self.device_weights[device] = sorted({g for names in loads for g in names})
         # The module is a function of these alone: a warm compile takes it from the store
         # and never loads IREE's compiler bindings (~80 ms).
         key = {"callees": callees, "impls": texts, "weights": loads, "v": 1}

@@ -3,7 +3,8 @@
 A cluster is either this machine (`local_cluster`: the usable devices `cpu`, `vulkan`,
 `cuda`, with the rates of agentc/cost/catalog.yaml) or a YAML file:
 
-    host: {threads: 8}                    # the host thread pool that runs host ops
+    host: {threads: 8, node: n1}          # the host thread pool that runs host ops (and the
+                                          # machine it is on, for devices that name theirs)
     devices:
       - type: a100-80gb                   # an id of agentc/cost/hardware.yaml, or cpu|vulkan|cuda
         name: a100                        # optional, defaults to the type
@@ -13,6 +14,8 @@ A cluster is either this machine (`local_cluster`: the usable devices `cpu`, `vu
         reserve_usd_per_request: 0.0      # optional: charged once per request that uses it
         host_link: {latency_us: 10, bandwidth_gbps: 25}   # optional; else the catalog's PCIe
                                           # (null: no path to the host)
+        node: n2                          # optional: the machine it is on (a Ray node), when
+                                          # not the host's: a cpu there shares no memory with it
     links:                                # device <-> device; none listed, none exists
       - between: [a100, t4]               # names, types or a name twice (its instances)
         latency_us: 20
@@ -54,6 +57,7 @@ class ClusterDevice:
     spec: DeviceSpec  # rates for the cost model; spec.cost_per_hour is the device's rate
     reserve_cost: float = 0.0  # $ per request that uses the device
     host_link: tuple[float, float] | None = None  # (latency s, bandwidth bytes/s)
+    node: str | None = None  # the machine it is on (a Ray node's agentc name); None: the host's
 
 
 @dataclass(frozen=True)
@@ -70,17 +74,18 @@ class DeviceGroup:
     host_link: tuple[float, float] | None
     count: int
     links: tuple = ()  # (link entry index, side) of every entry that names this group
+    node: str | None = None  # the machine its devices are on (agentc/distributed); None: the host's
 
     def instance(self, k: int) -> str:
         return self.name if self.count == 1 else f"{self.name}:{k}"
 
     def device(self, k: int) -> ClusterDevice:
         return ClusterDevice(self.instance(k), self.type, self.name, self.runtime, self.spec,
-                             self.reserve_cost, self.host_link)
+                             self.reserve_cost, self.host_link, self.node)
 
     def likeness(self) -> tuple:
         """Groups with equal likeness are interchangeable: same rates, prices and links."""
-        return (self.type, self.runtime, self.spec, self.reserve_cost, self.host_link, self.links)
+        return (self.type, self.runtime, self.spec, self.reserve_cost, self.host_link, self.links, self.node)
 
 
 @dataclass

@@ -25,8 +25,8 @@ from agentc.placement.cluster import (
 
 MAX_DEVICES = 1_000_000  # devices of one cluster file; counts are free, a typo like 1e12 is not
 ENTRY_KEYS = ("type", "name", "count", "cost_per_hour", "capex_usd", "years", "power_usd_per_kwh",
-              "reserve_usd_per_request", "host_link")
-KEYS = {"": ("host", "devices", "links"), "host": ("threads",), "devices[]": ENTRY_KEYS,
+              "reserve_usd_per_request", "host_link", "node")
+KEYS = {"": ("host", "devices", "links"), "host": ("threads", "node"), "devices[]": ENTRY_KEYS,
         "devices[].host_link": ("latency_us", "bandwidth_gbps"),
         "links[]": ("between", "latency_us", "bandwidth_gbps")}
 
@@ -93,8 +93,11 @@ def load_cluster(path: str | Path, catalog: Catalog | None = None) -> Cluster:
         name = entry.get("name", dtype)
         if not isinstance(name, str) or not name or ":" in name:
             raise where.error(f"{at}.name", f"expected a name without ':', got {name!r}")
+        machine = entry.get("node")
+        if machine is not None and (not isinstance(machine, str) or not machine):
+            raise where.error(f"{at}.node", f"expected a machine name, got {machine!r}")
         entries.append((at, DeviceGroup(name, dtype, runtime, dataclasses.replace(spec, cost_per_hour=rate),
-                                        reserve, link, count)))
+                                        reserve, link, count, node=machine)))
     total = sum(g.count for _, g in entries)
     if total > MAX_DEVICES:
         raise where.error("devices", f"{total} devices; agentc places on at most {MAX_DEVICES}")
@@ -106,6 +109,7 @@ def load_cluster(path: str | Path, catalog: Catalog | None = None) -> Cluster:
         raise where.error("host", "expected a mapping, e.g. {threads: 8}")
     where.known_keys(host, "host")
     threads = where.number(host, "threads", "host", default=catalog.host_threads, integer=True)
+    groups = _on_nodes(groups, host.get("node"))
     return Cluster(groups, group_links, threads, catalog.host_latency_s, source=str(path),
                    instance_links=instance_links)
 
@@ -198,6 +202,17 @@ def _lines(node) -> dict[str, int]:
 
     if node is not None:
         walk(node, "")
+    return out
+
+
+def _on_nodes(groups: dict[str, DeviceGroup], host_node) -> dict[str, DeviceGroup]:
+    """Memory is shared only on one machine: a device whose memory is the host's (a cpu) on
+    another node gets that node's own memory space, so transfers to and from it are priced."""
+    out = {}
+    for n, g in groups.items():
+        if g.node is not None and g.node != host_node and g.spec.memory_space == "host":
+            g = dataclasses.replace(g, spec=dataclasses.replace(g.spec, memory_space=f"host@{g.node}"))
+        out[n] = g
     return out
 
 

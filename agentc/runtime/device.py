@@ -51,8 +51,9 @@ class Device:
         self.functions = {}
         self._staging = {}  # readback buffers by size, reused (see DeviceKind.to_host)
 
-    def call(self, fn: str, args: list):
-        """Run on the worker (the request submits it there)."""
+    def call(self, fn: str, args: list, span=None):
+        """Run on the worker (the request submits it there). `span`: for devices whose
+        inputs travel between machines (remote_device); nothing travels here."""
         import iree.runtime as rt
 
         if fn not in self.functions:
@@ -65,6 +66,13 @@ class Device:
         args = [self.kind.upload(self.device, a) if isinstance(a, np.ndarray) else a for a in args]
         out = self.functions[fn](*args)
         return list(out) if isinstance(out, (tuple, list)) else [out]
+
+    def has_function(self, fn: str) -> bool:
+        return self.on_thread(self.main.lookup_function, fn) is not None
+
+    def export_to(self, array, dest):
+        """A value for another device: in one process it goes through the host (None)."""
+        return None
 
     def to_host(self, array) -> np.ndarray:
         return self.on_thread(self.kind.to_host, self.device, array, self._staging)

@@ -30,6 +30,15 @@ class BuildError(RunError):
     names the file and says what to do."""
 
 
+class DeviceLost(RunError):
+    """A device (its Ray actor or node) is gone mid-request: the session places the plan
+    again on what survives and runs the request again (agentc/distributed/recovery.py)."""
+
+    def __init__(self, device: str, message: str):
+        super().__init__(message)
+        self.device = device
+
+
 SKIPPED = object()  # the value of an operator that did not run (untaken branch, after end-of-turn)
 PASS_SKIPPED = frozenset({"select", "detokenize"})  # host ops that take skipped inputs
 # Host ops cheap enough to run on the thread that produced their input (a device worker)

@@ -13,6 +13,7 @@ import numpy as np
 from agentc.runtime.host_ops import (
     INLINE_HOST_OPS,
     SKIPPED,
+    DeviceLost,
     RunError,
     forward,
     run_host_op,
@@ -22,9 +23,13 @@ from agentc.runtime.values import pop_values
 
 
 class Request:
-    def __init__(self, s, rid: int, inputs: dict, fetch: list[str]):
-        """`s`: the Session (its plan, devices, host pool, tools and trace)."""
+    def __init__(self, s, rid: int, inputs: dict, fetch: list[str], memo: dict | None = None):
+        """`s`: the Session (its plan, devices, host pool, tools and trace). The request runs
+        on the placement in use when it starts (`ops`, `devices`); `memo` keeps its tool
+        results across runs of it (a run again after a device was lost repeats no tool)."""
         self.s, self.rid, self.fetch = s, rid, fetch
+        self.ops, self.devices = s.ops, s.devices
+        self.memo = memo if memo is not None else {}
         self.values: dict[str, tuple[str, object]] = {}  # value id -> (where, value)
         # Host copies of device values, kept beside them: a token read back for its
         # end-of-turn check still feeds the next decode step from the device, and device
@@ -51,7 +56,7 @@ class Request:
             if self.error is not None:
                 raise self.error
             outs = [self._host(v) for v in self.s.plan["outputs"]]
-            fetched = {op["name"]: self._host(op["outputs"][0]) for op in self.s.ops if op["name"] in self.fetch}
+            fetched = {op["name"]: self._host(op["outputs"][0]) for op in self.ops if op["name"] in self.fetch}
             return {"outputs": outs, "values": fetched}
         finally:
             with self.cv:
@@ -62,12 +67,12 @@ class Request:
         """Drop values; device-resident ones are freed on their devices' threads
         (agentc/runtime/values.py)."""
         with self.cv:
-            by_device = pop_values(vids, self.values, self.copies, self.s.devices)
+            by_device = pop_values(vids, self.values, self.copies, self.devices)
         self._free(by_device)
 
     def _free(self, by_device: dict[str, list]) -> None:
         for where, vals in by_device.items():
-            self.s.devices[where].release(vals)
+            self.devices[where].release(vals)
 
     def _launch(self, ready: list[int]) -> None:
         """Start operators whose inputs are ready. A loop, not recursion: skipping finishes
@@ -76,7 +81,7 @@ class Request:
         queue = deque(ready)
         while queue and self.error is None:
             i = queue.popleft()
-            op = self.s.ops[i]
+            op = self.ops[i]
             if op["kind"] in INLINE_HOST_OPS and self._readable_here(op):
                 queue.extend(self._dispatch(i, inline=True))
             elif self._foreign(op):
@@ -93,7 +98,7 @@ class Request:
     def _readable_here(self, op) -> bool:
         """Can this thread read op's inputs without waiting on another thread? Host values,
         and values of the device whose worker this is."""
-        return all(self.values[v][0] == "host" or self.s.devices[self.values[v][0]].owns_thread()
+        return all(self.values[v][0] == "host" or self.devices[self.values[v][0]].owns_thread()
                    for v in op["inputs"]) and not op["guards"]
 
     def _foreign(self, op) -> bool:
@@ -104,7 +109,7 @@ class Request:
     def _dispatch(self, i: int, inline: bool = False) -> list[int]:
         """Queue operator i, or with `inline` run it (a host op) on this thread; returns the
         operators it readied if it finished at once."""
-        op = self.s.ops[i]
+        op = self.ops[i]
         try:
             if self.s.closed:
                 raise RunError("the session was closed while the request ran")
@@ -120,16 +125,16 @@ class Request:
         except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node
             self._fail(op, e)
             return []
-        self.s.devices[op["device"]].worker.submit(self._run_call, i, args)
+        self.devices[op["device"]].worker.submit(self._run_call, i, args)
         return []
 
     def _run_call(self, i: int, args):
-        op = self.s.ops[i]
+        op = self.ops[i]
         t0 = time.perf_counter()
         try:
             if self.s.closed:
                 raise RunError("the session was closed while the request ran")
-            outs = self.s.devices[op["device"]].call(op["callee"], args)
+            outs = self.devices[op["device"]].call(op["callee"], args, self._span)
         except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node
             self._fail(op, e)
             return
@@ -137,16 +142,23 @@ class Request:
         self.s.trace.add(op["device"], op["name"], self.rid, t0, time.perf_counter())
         self._launch(self._finish(i, [(op["device"], r) for r in outs]))
 
+    def _span(self, track: str, start: float, end: float) -> None:
+        self.s.trace.add(track, "transfer", self.rid, start, end)
+
     def _run_host_op(self, i: int):
         self._launch(self._host_op(i))
 
     def _host_op(self, i: int) -> list[int]:
-        op = self.s.ops[i]
+        op = self.ops[i]
         t0 = time.perf_counter()
         try:
             args = [self._host(v) for v in op["inputs"]]
-            outs = run_host_op(op["kind"], op["attrs"], args, len(op["outputs"]), self.s.passages, self.s.tools,
-                               self.s.tool_pool, lambda msg: self.s.warn(op, self.rid, msg), self.s.models)
+            outs = self.memo.get(op["name"]) if op["kind"] == "tool" else None
+            if outs is None:
+                outs = run_host_op(op["kind"], op["attrs"], args, len(op["outputs"]), self.s.passages, self.s.tools,
+                                   self.s.tool_pool, lambda msg: self.s.warn(op, self.rid, msg), self.s.models)
+                if op["kind"] == "tool":
+                    self.memo[op["name"]] = outs
         except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node
             self._fail(op, e)
             return []
@@ -155,7 +167,9 @@ class Request:
 
     def _fail(self, op, e: BaseException) -> None:
         with self.cv:
-            if self.error is None:
+            if self.error is None and isinstance(e, DeviceLost):
+                self.error = e  # the session re-places and runs the request again
+            elif self.error is None:
                 msg = e.args[0] if isinstance(e, RunError) and e.args else f"{type(e).__name__}: {e}"
                 self.error = RunError(f"node '{op['name']}' ({op['loc']}): {msg}")
             self.cv.notify_all()
@@ -163,12 +177,12 @@ class Request:
     def _finish(self, i: int, placed: list) -> list[int]:
         """Record operator i's results, each (where, value); returns the operators that are
         now ready."""
-        op, ready, spent = self.s.ops[i], [], []
+        op, ready, spent = self.ops[i], [], []
         with self.cv:
             if self.done:  # the request failed or was interrupted while this operator ran
                 late: dict[str, list] = {}
                 for where, val in placed:
-                    if where in self.s.devices:
+                    if where in self.devices:
                         late.setdefault(where, []).append(val)
                 self._free(late)
                 return []
@@ -194,13 +208,19 @@ class Request:
             return val
         copy = self.copies.get(vid)
         if copy is None:
-            copy = self.s.devices[where].to_host(val)
+            copy = self.devices[where].to_host(val)
             with self.cv:
                 self.copies[vid] = copy
         return copy
 
     def _on(self, vid, device: str):
+        """Value `vid` for a call on `device`: where it is, else moved there straight from
+        the device that holds it if the two can (Ray actors), else through the host."""
         where, val = self.values[vid]
         if where == device:
             return val
+        if where in self.devices and vid not in self.copies:
+            moved = self.devices[where].export_to(val, self.devices[device])
+            if moved is not None:
+                return moved
         return self._host(vid)

@@ -35,13 +35,16 @@ class Session:
 
     def __init__(self, build_dir, host_threads: int = 8, trace: Trace | None = None,
                  drivers: dict[str, str] | None = None, verify: bool = True, tool_threads: int = 8,
-                 trace_events: int | None = DEFAULT_EVENTS):
+                 trace_events: int | None = DEFAULT_EVENTS, ray: str | None = None):
         """`drivers` overrides a device's HAL driver by device name (e.g. {"cpu": "local-sync"}).
+        `ray`: a Ray cluster's address; each device's share then runs in an actor on a node
+        that has the device (agentc/distributed), host operators and tools here, in the driver.
         `verify`: check every file against the build's manifest first (agentc/runtime/verify.py).
         `tool_threads`: the most graph.py tool calls that run at once (agentc/runtime/tool_pool.py).
         `trace_events`: the trace ring's size (None: keep every event)."""
         self.dir = Path(build_dir)
         self.devices: dict[str, Device] = {}
+        self.ray, self.recovery = ray, None
         self.host: ThreadPoolExecutor | None = None
         self.tool_pool: ToolPool | None = None
         self.closed = False
@@ -77,6 +80,21 @@ class Session:
         if verify and unlisted:
             raise BuildError(f"{self.dir / unlisted[0]}: not listed in manifest.json (a build of an older agentc, "
                              f"or damaged); recompile the agent")
+        if self.ray is not None:
+            from agentc.distributed.recovery import Recovery
+
+            self.recovery = Recovery(self, drivers or {})
+            self.devices = self.recovery.open()
+        else:
+            self._open_devices(drivers)
+        self._check_functions()
+        # The build's own tokenizers, on copies of the models: the registry is shared.
+        self.models = {name: registry.model(name).with_tokenizer_file(self.dir / rel)
+                       for name, rel in self.plan.get("tokenizers", {}).items()}
+        self.tools = self._load_tools()
+
+    def _open_devices(self, drivers: dict[str, str] | None) -> None:
+        """Each device in this process, with the build's memory-mapped weights."""
         self.weights = self._load_weights()
         for d, info in self.plan["devices"].items():
             try:
@@ -91,11 +109,6 @@ class Session:
                 missing = re.search(r"no parameter found in index with key '[^']*'", first)
                 raise BuildError(f"{self.dir}: device '{d}' could not load its module: "
                                  f"{missing.group(0) if missing else first}; recompile the agent") from None
-        self._check_functions()
-        # The build's own tokenizers, on copies of the models: the registry is shared.
-        self.models = {name: registry.model(name).with_tokenizer_file(self.dir / rel)
-                       for name, rel in self.plan.get("tokenizers", {}).items()}
-        self.tools = self._load_tools()
 
     def _index_dependencies(self) -> None:
         """Per operator, the values it waits for (inputs and guards); per value, the
@@ -115,7 +128,7 @@ class Session:
             if op["kind"] != "call":
                 continue
             dev = self.devices.get(op["device"])
-            if dev is None or dev.on_thread(dev.main.lookup_function, op["callee"]) is None:
+            if dev is None or not dev.has_function(op["callee"]):
                 module = self.plan["devices"].get(op["device"], {}).get("module", op["device"])
                 raise BuildError(f"{self.dir / (module + '.vmfb')}: has no function '{op['callee']}' for node "
                                  f"'{op['name']}': the module is not this build's; recompile the agent")
@@ -159,7 +172,9 @@ class Session:
                 raise RunError("the session is closed; load the build again (agentc.load)")
             self._requests += 1
             rid = self._requests
-        return Request(self, rid, inputs, fetch or []).execute()
+        if self.recovery is None:
+            return Request(self, rid, inputs, fetch or []).execute()
+        return self.recovery.run(lambda memo: Request(self, rid, inputs, fetch or [], memo))
 
     def warn(self, op: dict, request: int, message: str) -> None:
         """A request went on, but not as written (a prompt cut to the model's budget): an
@@ -196,7 +211,9 @@ class Session:
         stuck = self.tool_pool.close() if self.tool_pool is not None else []
         for d in self.devices.values():
             d.close()
-        self.devices.clear()
+        self.devices = {}
+        if self.recovery is not None:
+            self.recovery.close()
         if stuck:
             print(f"agentc: warning: closed with {len(stuck)} tool call(s) still running past their "
                   f"timeouts, abandoned: {', '.join(stuck)}", file=sys.stderr, flush=True)

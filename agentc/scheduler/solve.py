@@ -56,8 +56,10 @@ COARSE_SHARE = 0.5  # of the time left after the heuristics, for the coarse mode
 MIN_FINE_TIME_S = 1.0  # below this, the full model would not even load its warm start
 
 
-def _heuristics(tg: TaskGraph) -> list[Schedule]:
-    out = all_baselines(tg)
+def _heuristics(tg: TaskGraph, hint: Schedule | None = None) -> list[Schedule]:
+    """Baselines, HEFT, PEFT, CPOP, and `hint` (a caller's schedule, e.g. the placement
+    before a device was lost, repaired): the best warm-starts CP-SAT."""
+    out = all_baselines(tg) + ([hint] if hint is not None else [])
     for algo in (heft, peft, cpop):
         try:
             out.append(algo(tg))
@@ -80,11 +82,13 @@ def solve(
     objective: str = "latency",
     sla: float | None = None,
     arrival_rate: float | None = None,
+    hint: Schedule | None = None,
 ) -> Schedule:
     """Schedule `tg` with `algo` (one of ALGORITHMS) for `objective` (one of OBJECTIVES).
     `coarsen`: None = only graphs above COARSEN_ABOVE tasks (CP-SAT, latency only).
     `sla`: the makespan allowed (required for "tco"); `arrival_rate`: requests per second
     ("tco" only), which makes processors reserved and caps their utilisation at 1.
+    `hint`: a feasible schedule of `tg` to start from (with "cpsat"), among the heuristics'.
     Raises ScheduleError on bad input or when nothing can place the graph, and SlaError
     (a ScheduleError, with `.report`) when no tco schedule meets the limits. A heuristic
     `algo` places tasks its own way; with "tco" the pools ("single", "baseline") return
@@ -108,11 +112,11 @@ def solve(
     t0 = time.perf_counter()
     check_graph(tg)
     if objective == "tco":
-        sched = _solve_tco(tg, algo, time_limit_s, workers, seed, sla, arrival_rate, t0)
+        sched = _solve_tco(tg, algo, time_limit_s, workers, seed, sla, arrival_rate, t0, hint)
     else:
         bound = lower_bound(tg)
         if algo == "cpsat":
-            sched = _solve_exact(tg, time_limit_s, workers, coarsen, bound, t0)
+            sched = _solve_exact(tg, time_limit_s, workers, coarsen, bound, t0, hint)
         else:
             pool = _run_heuristic(tg, algo, seed)
             sched = _best(pool)
@@ -139,13 +143,13 @@ def _run_heuristic(tg: TaskGraph, algo: str, seed: int) -> list[Schedule]:
     return single_processor_all(tg) if algo == "single" else all_baselines(tg)
 
 
-def _solve_tco(tg, algo, time_limit_s, workers, seed, sla, arrival_rate, t0) -> Schedule:
+def _solve_tco(tg, algo, time_limit_s, workers, seed, sla, arrival_rate, t0, hint=None) -> Schedule:
     """Cheapest schedule within the SLA (and arrival rate); see the module docstring."""
 
     def left() -> float:
         return time_limit_s - (time.perf_counter() - t0)
 
-    candidates = _heuristics(tg) if algo == "cpsat" else _run_heuristic(tg, algo, seed)
+    candidates = _heuristics(tg, hint) if algo == "cpsat" else _run_heuristic(tg, algo, seed)
     for c in candidates:
         annotate(tg, c, arrival_rate, sla)
     ok = [c for c in candidates if within_limits(c, sla, arrival_rate)]
@@ -218,11 +222,11 @@ def _unmet(tg, sla, arrival_rate, fastest, algo) -> SlaError:
     return SlaError(message, report)
 
 
-def _solve_exact(tg, time_limit_s, workers, coarsen, bound, t0) -> Schedule:
+def _solve_exact(tg, time_limit_s, workers, coarsen, bound, t0, hint=None) -> Schedule:
     """Heuristics, then CP-SAT on the chain-coarsened graph (large graphs), then CP-SAT on
     the graph itself with whatever time is left, each phase warm-started from the best
     schedule so far. Only the last phase can prove anything about tg beyond `bound`."""
-    best = _best(_heuristics(tg))
+    best = _best(_heuristics(tg, hint))
     if best is not None and bound >= best.makespan - 1e-9:
         # A heuristic already meets the solver-free bound (one device, say): optimal, and
         # no model to build.

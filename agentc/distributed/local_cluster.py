@@ -1,0 +1,229 @@
+"""`agentc ray up | down`: a multi-node Ray cluster on this machine, for trying a build
+across nodes (and losing one) without several machines.
+
+Each node is a real `ray start --block` process in its own session (process group), so
+`down` stops exactly the nodes it started (`ray stop` would stop every Ray process of the
+user). Each node gets its own agentc cache (`AGENTC_CACHE`), so nodes share no build files
+with the driver or each other, and an object store of at most `object_store_mb`.
+
+Security: a Ray cluster runs whatever code reaches it. The nodes start with Ray's token
+authentication (`RAY_AUTH_MODE=token`; the token is a 0600 file in the state directory,
+which `agentc.distributed.connect` hands to clients of this address), no dashboard, and the
+client server on loopback. Ray 2.58 replaces a loopback `--node-ip-address` with the
+machine's address on Linux and its GCS and raylets listen on every interface (it has no flag
+to bind them): without the token, a connection from elsewhere is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from agentc.distributed.node_spec import NodeSpec, parse_node, ray_start_args
+
+STATE = "state.json"
+START_TIMEOUT_S = 90.0
+# Node loss is noticed by the GCS's health checks; Ray's defaults (3 s x 5) take ~15 s.
+HEALTH_CHECK_ENV = {"RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "1000",
+                    "RAY_health_check_failure_threshold": "2"}
+
+
+class ClusterError(RuntimeError):
+    """The local cluster cannot be started or stopped as asked; the message says why."""
+
+
+def state_dir() -> Path:
+    """Where `ray up` keeps its nodes' state, logs, caches and token."""
+    return Path(os.environ.get("AGENTC_RAY_DIR") or Path(tempfile.gettempdir()) / f"agentc-ray-{os.getuid()}")
+
+
+def read_state(directory: Path | None = None) -> dict | None:
+    path = (directory or state_dir()) / STATE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise ClusterError(f"{path}: unreadable ({e}); remove it and stop its nodes by hand") from None
+
+
+def _write_state(directory: Path, state: dict) -> None:
+    tmp = directory / (STATE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=1))
+    tmp.replace(directory / STATE)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def up(nodes: list[str], host: str = "127.0.0.1", object_store_mb: int = 512, directory: Path | None = None,
+       progress=None) -> dict:
+    """Start a head (`nodes[0]`) and workers, each `--node` spec's devices as resources;
+    returns the state (address, token path, nodes). Refuses if this state directory has a
+    cluster up."""
+    directory = directory or state_dir()
+    specs = [parse_node(text, f"n{i + 1}") for i, text in enumerate(nodes)]
+    if not specs:
+        raise ClusterError("agentc ray up: give at least one --node (the head), e.g. --node cpu")
+    if not 64 <= object_store_mb <= 512:
+        raise ClusterError(f"--object-store-mb: between 64 and 512, got {object_store_mb}")
+    old = read_state(directory)
+    if old and any(_alive(n["pid"]) for n in old["nodes"]):
+        raise ClusterError(f"a cluster from {directory} is already up at {old['address']}: agentc ray down first")
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, mode=0o700)
+    token = directory / "token"
+    token.write_text(secrets.token_hex(32))
+    token.chmod(0o600)
+    port = _free_port()
+    state = {"address": None, "token": str(token), "directory": str(directory), "nodes": []}
+    say = progress or (lambda msg: None)
+    try:
+        say(f"starting head n1 ({specs[0].describe()})")
+        head = _start(specs[0], directory, token, host, object_store_mb,
+                      ["--head", "--port", str(port), "--ray-client-server-port", str(_free_port()),
+                       "--include-dashboard", "false", "--dashboard-host", "127.0.0.1"], state)
+        state["address"] = _address(head, port)
+        _write_state(directory, state)
+        for s in specs[1:]:  # one at a time: side by side, two cores' worth of raylets time out
+            say(f"starting {s.label} ({s.describe()})")
+            _start(s, directory, token, host, object_store_mb, ["--address", state["address"]], state)
+            _write_state(directory, state)
+    except BaseException:
+        _stop_all(state)
+        raise
+    return state
+
+
+def _start(spec: NodeSpec, directory: Path, token: Path, host: str, store_mb: int, extra: list[str],
+           state: dict) -> dict:
+    node_dir = directory / spec.label
+    (node_dir / "cache").mkdir(parents=True)
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token),
+               AGENTC_CACHE=str(node_dir / "cache"), RAY_USAGE_STATS_ENABLED="0", **HEALTH_CHECK_ENV)
+    env.pop("RAY_AUTH_TOKEN", None)
+    ray = Path(sys.executable).with_name("ray")
+    cmd = [str(ray if ray.exists() else "ray"), "start", "--block", "--node-ip-address", host,
+           "--num-cpus", "1", "--object-store-memory", str(store_mb * 2**20), "--temp-dir",
+           str(directory / "ray"), "--disable-usage-stats", *ray_start_args(spec), *extra]
+    log = node_dir / "ray.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+    node = {"label": spec.label, "spec": spec.describe(), "pid": proc.pid, "log": str(log),
+            "cache": str(node_dir / "cache"), "stopped": False}
+    state["nodes"].append(node)
+    _wait_started(node)
+    return node
+
+
+def _wait_started(node: dict) -> None:
+    """Until the node's `ray start --block` says its processes are up (or it exits)."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    log = Path(node["log"])
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        if "will now block forever" in text:
+            return
+        if not _alive(node["pid"]) or _exited(node["pid"]):
+            last = [ln for ln in text.splitlines() if ln.strip()][-1:] or ["(no output)"]
+            raise ClusterError(f"node {node['label']}: ray start failed: {last[0].strip()} (log: {log})")
+        time.sleep(0.2)
+    raise ClusterError(f"node {node['label']}: not up after {START_TIMEOUT_S:.0f} s (log: {log})")
+
+
+def _exited(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == pid
+    except ChildProcessError:
+        return False
+
+
+def _address(head: dict, port: int) -> str:
+    """The address Ray chose for the head (it replaces a loopback node IP with the
+    machine's on Linux): from the head's own log."""
+    found = re.search(r"--address='([^']+)'", Path(head["log"]).read_text(errors="replace"))
+    return found.group(1) if found else f"127.0.0.1:{port}"
+
+
+def down(node: int | None = None, directory: Path | None = None, kill: bool = False) -> list[str]:
+    """Stop what `up` started: every node (workers first), or with `node` the N-th one
+    (1-based, in `--node` order; the head is refused). `kill`: SIGKILL, as a machine that
+    dies. Returns the labels stopped."""
+    directory = directory or state_dir()
+    state = read_state(directory)
+    if state is None:
+        raise ClusterError(f"no cluster started by agentc ray up ({directory / STATE} not found)")
+    if node is None:
+        stopped = _stop_all(state)
+        shutil.rmtree(directory, ignore_errors=True)
+        return stopped
+    if node == 1:
+        raise ClusterError("--node 1 is the head: stop the whole cluster with agentc ray down")
+    if not 1 <= node <= len(state["nodes"]):
+        raise ClusterError(f"--node {node}: the cluster has nodes 1 to {len(state['nodes'])}")
+    n = state["nodes"][node - 1]
+    _stop(n, signal.SIGKILL if kill else signal.SIGTERM)
+    n["stopped"] = True
+    _write_state(directory, state)
+    return [n["label"]]
+
+
+def _stop_all(state: dict) -> list[str]:
+    stopped = []
+    for n in reversed(state["nodes"]):
+        if _alive(n["pid"]):
+            _stop(n, signal.SIGTERM)
+            stopped.append(n["label"])
+    return stopped[::-1]
+
+
+def _stop(node: dict, sig: int, grace_s: float = 20.0) -> None:
+    """Signal the node's whole process group (ray start, its raylet, workers), then SIGKILL
+    what is left after `grace_s`."""
+    pid = node["pid"]
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and _group_alive(pid):
+        _exited(pid)
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    _exited(pid)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False

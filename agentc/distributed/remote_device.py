@@ -1,0 +1,233 @@
+"""A session's device whose module runs in a Ray actor (device_actor) on a node that has
+it: the same interface as the in-process `runtime.device.Device`, so a session runs its one
+dataflow executor over either.
+
+Values stay in the actor (`Remote` handles name them); one that another node needs moves
+actor to actor through the object store (`export_to` hands the consumer a `Moved` object
+reference, resolved by Ray before the call runs), never through the driver or a file.
+Host values go in with the call (inline when small, `ray.put` otherwise). Calls on one
+device are serialised by its worker thread, as in-process; independent operators on
+different devices overlap. A call that fails because its actor, node or an input's source
+is gone raises `DeviceLost`, which the session answers by re-placing (recovery).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agentc.devices import KINDS
+from agentc.distributed.node_spec import NODE, PREFIX
+from agentc.runtime.host_ops import BuildError, DeviceLost, RunError
+
+INLINE_BYTES = 100 * 1024  # larger host arrays go through ray.put (Ray inlines small arguments)
+CHUNK_BYTES = 32 * 2**20  # files travel in chunks: an object store is capped at 512 MB
+START_TIMEOUT_S = 120.0
+PIN = 0.001  # resource asked per actor: pins it to a node with the device, consumes nothing real
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A value held by a device actor."""
+
+    device: str
+    key: int
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A value on its way from `src`'s actor to another: an object reference."""
+
+    ref: object
+    src: str
+
+
+def _lost_errors() -> tuple:
+    import ray.exceptions as rex
+
+    names = ("RayActorError", "ActorDiedError", "ActorUnavailableError", "ObjectLostError", "OwnerDiedError",
+             "ObjectFetchTimedOutError", "WorkerCrashedError", "NodeDiedError", "ObjectReconstructionFailedError")
+    return tuple(getattr(rex, n) for n in names if hasattr(rex, n))
+
+
+class RemoteDevice:
+    def __init__(self, name: str, runtime: str, node: str | None, driver: str | None = None):
+        import ray
+
+        from agentc.distributed.device_actor import DeviceActor
+
+        self.name, self.kind, self.node = name, KINDS[runtime], node
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agentc-{name}")
+        self._thread = self.worker.submit(threading.current_thread).result()
+        resources = {PREFIX + runtime: PIN, **({NODE + node: PIN} if node else {})}
+        self.where = f"node {node}" if node else f"a node with agentc.{runtime}"
+        self.actor = ray.remote(DeviceActor).options(num_cpus=0, resources=resources, max_restarts=0,
+                                                     max_task_retries=0).remote(name, runtime, driver)
+        self.functions: set[str] = set()
+        self.info: dict = {}
+        self.module_sha: str | None = None
+        self.lost = False
+
+    # -- loading ----------------------------------------------------------------------
+    def start(self, module, module_sha: str, weights: list[tuple[Path, str]]) -> None:
+        """Check the actor's node, send it the files it lacks, open the device. `module`:
+        the .vmfb (a path in the build, or bytes compiled for a new placement)."""
+        import ray
+
+        from agentc.distributed.device_actor import _agentc_version
+
+        try:
+            self.info = self._get(self.actor.about.remote(), START_TIMEOUT_S)
+        except DeviceLost as e:  # the actor never started: the node cannot run agentc
+            raise BuildError(f"device '{self.name}': {e}") from None
+        mine = {"ray": ray.__version__, "agentc": _agentc_version()}
+        for what in ("ray", "agentc"):
+            if self.info[what] != mine[what]:
+                raise BuildError(f"device '{self.name}' ({self._where()}): {what} {self.info[what]} there, "
+                                 f"{mine[what]} here; install the same version on every node")
+        files = [(module, f"{module_sha}.vmfb"), *((path, f"{sha}{path.suffix}") for path, sha in weights)]
+        missing = set(self._get(self.actor.missing.remote([name for _, name in files]), START_TIMEOUT_S))
+        for source, name in files:
+            if name in missing:
+                self._send(source, name)
+                missing.discard(name)
+        self.module_sha = module_sha
+        try:
+            names = self._get(self.actor.open.remote(files[0][1], [name for _, name in files[1:]]), START_TIMEOUT_S)
+        except RunError as e:
+            what = module.name if isinstance(module, Path) else "its module (compiled for a new placement)"
+            raise BuildError(f"device '{self.name}' ({self._where()}) could not load {what}: {e}") from None
+        self.functions = set(names)
+
+    def _send(self, source, name: str) -> None:
+        """A file (or bytes) to the actor's node, in chunks through the object store, two
+        in flight."""
+        import ray
+
+        data = np.frombuffer(source, dtype=np.uint8) if isinstance(source, bytes) else \
+            np.memmap(source, dtype=np.uint8, mode="r") if source.stat().st_size else np.zeros(0, np.uint8)
+        pending = None
+        for offset in range(0, max(len(data), 1), CHUNK_BYTES):
+            chunk = np.ascontiguousarray(data[offset:offset + CHUNK_BYTES])
+            ref = self.actor.receive.remote(name, ray.put(chunk), offset + CHUNK_BYTES >= len(data))
+            if pending is not None:
+                self._get(pending, START_TIMEOUT_S)
+            pending = ref
+        self._get(pending, START_TIMEOUT_S)
+
+    def _where(self) -> str:
+        ip = self.info.get("ip")
+        return f"{self.where}{', ' + ip if ip else ''}"
+
+    def _get(self, ref, timeout: float | None = None):
+        """ray.get, with a lost actor as DeviceLost and anything else as one line."""
+        import ray
+
+        try:
+            return ray.get(ref, timeout=timeout)
+        except _lost_errors() as e:
+            self.lost = True
+            raise DeviceLost(self.name, _why(e, self.name, self.where)) from None
+        except ray.exceptions.GetTimeoutError:
+            raise BuildError(f"device '{self.name}': no actor started on {self.where} within {timeout:.0f} s "
+                             f"(is the node up, with agentc.{self.kind.name}?)") from None
+        except ray.exceptions.RayTaskError as e:
+            cause = e.cause if getattr(e, "cause", None) is not None else e
+            first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+            if isinstance(cause, _lost_errors()):
+                raise DeviceLost(self.name, first) from None
+            raise RunError(f"{type(cause).__name__}: {first}" if not isinstance(cause, RunError) else first) from None
+
+    # -- the Device interface -----------------------------------------------------------
+    def owns_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def on_thread(self, fn, *args):
+        if self.owns_thread():
+            return fn(*args)
+        return self.worker.submit(fn, *args).result()
+
+    def has_function(self, fn: str) -> bool:
+        return fn in self.functions
+
+    def call(self, fn: str, args: list, span=None) -> list:
+        """Run on the worker. `span(track, start, end)` records the time inputs from other
+        nodes spent reaching this one (the call's time not spent running)."""
+        import ray
+
+        spec, moved, sources = [], [], set()
+        for a in args:
+            if isinstance(a, Remote):
+                spec.append(("k", a.key))
+            elif isinstance(a, Moved):
+                spec.append(("r", len(moved)))
+                moved.append(a.ref)
+                sources.add(a.src)
+            else:
+                arr = np.ascontiguousarray(a)
+                if arr.nbytes > INLINE_BYTES:
+                    spec.append(("r", len(moved)))
+                    moved.append(ray.put(arr))
+                else:
+                    spec.append(("a", arr))
+        t0 = time.perf_counter()
+        keys, ran = self._get(self.actor.call.remote(fn, spec, *moved))
+        t1 = time.perf_counter()
+        if span is not None:
+            for src in sorted(sources):
+                span(f"{src} -> {self.name}", t0, max(t0, t1 - ran))
+        return [Remote(self.name, k) for k in keys]
+
+    def to_host(self, value: Remote) -> np.ndarray:
+        return self._get(self.actor.fetch.remote(value.key))
+
+    def export_to(self, value: Remote, dest) -> Moved | None:
+        """`value` for another device: straight from this actor to `dest`'s if it is remote
+        too (None: the caller reads it back through the host)."""
+        if isinstance(dest, RemoteDevice):
+            return Moved(self.actor.fetch.remote(value.key), self.name)
+        return None
+
+    def release(self, values: list) -> None:
+        keys = [v.key for v in values if isinstance(v, Remote)]
+        values.clear()
+        if keys and not self.lost:
+            self.actor.free.remote(keys)  # no wait: the actor frees them between calls
+
+    def alive(self, timeout_s: float = 2.0) -> bool:
+        import ray
+
+        if self.lost:
+            return False
+        try:
+            ray.get(self.actor.held.remote(), timeout=timeout_s)
+            return True
+        except Exception:  # noqa: BLE001 - dead, unreachable or stuck: not usable
+            self.lost = True
+            return False
+
+    def close(self) -> None:
+        import ray
+
+        if not self.lost:
+            try:
+                ray.get(self.actor.close.remote(), timeout=10)
+            except Exception:  # noqa: BLE001 - closing what may already be gone
+                pass
+        try:
+            ray.kill(self.actor, no_restart=True)
+        except Exception:  # noqa: BLE001
+            pass
+        self.worker.shutdown(wait=True)
+
+
+def _why(e, name: str, where: str) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if "No module named 'agentc'" in str(e):
+        return f"{where} has no agentc package (install agentc there, the same version as here)"
+    return f"device '{name}' on {where} is gone ({type(e).__name__}: {text[:200]})"
