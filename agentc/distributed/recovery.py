@@ -142,9 +142,14 @@ class Recovery:
     def _switch(self, gen, old, lost, removed, alive, error, t0) -> None:
         from agentc.placement.problem import replace
 
+        from agentc.scheduler.taskgraph import ScheduleError
+
         problem = self.problem()
         previous = {op["name"]: op["device"] for op in self.s.ops}
-        sched, _ = replace(problem, removed, previous)
+        try:
+            sched, _ = replace(problem, removed, previous)
+        except ScheduleError as e:
+            raise RunError(f"lost {', '.join(sorted(lost))} and cannot place the agent on what survives: {e}") from None
         solved = time.perf_counter() - t0
         assignment = {n: s.processor for n, s in sched.assignment.items()}
         devices, files, compiled = self._modules(assignment, sched)

@@ -58,6 +58,8 @@ class Placement:
     cluster: Cluster | None = field(default=None, repr=False)  # the devices listed to the solver
     schedule: Schedule | None = field(default=None, repr=False)
     taskgraph: TaskGraph | None = field(default=None, repr=False)
+    # every device each operator could use, pinned or not: what a re-placement chooses from
+    choices: TaskGraph | None = field(default=None, repr=False)
 
     @property
     def predicted_ms(self) -> float:
@@ -169,7 +171,9 @@ def place(ops: list[PlanOp], cluster: Cluster, call_times, weights, sla_ms: floa
     sla_s = sla_ms / 1e3 if sla_ms is not None else None
     sched = solve(tg, "cpsat", time_limit_s=time_limit_s, objective=objective, sla=sla_s,
                   arrival_rate=arrival_rate)
-    return _placement(ops, tg, sched, list(cluster.devices), objective, sla_ms)
+    placement = _placement(ops, tg, sched, list(cluster.devices), objective, sla_ms)
+    placement.choices = build_taskgraph(ops, cluster, call_times, weights) if forced else tg
+    return placement
 
 
 def _placement(ops, tg: TaskGraph, sched: Schedule, devices, objective, sla_ms) -> Placement:

@@ -32,7 +32,7 @@ def _inf(x) -> float:
 
 def placement_problem(placement, opts) -> dict:
     """What `replace` needs, as JSON."""
-    tg = placement.taskgraph
+    tg = placement.choices or placement.taskgraph
     devices = {n: {"runtime": d.runtime, "node": d.node, "type": d.type}
                for n, d in placement.cluster.devices.items()}
     return {
