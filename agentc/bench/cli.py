@@ -4,7 +4,7 @@
                  [--iree-flag=FLAG ...] [--variant NAME] [--artifacts DIR]
     agentc bench kernels --target cuda --compile-only --artifacts DIR [--iree-flag=FLAG ...]
     agentc bench kernels --fit PROFILE.json [RERUN.json ...] [--out P.json] [--plot P.png]
-    agentc bench session-soak | verify-load | place-scale   (agentc/bench/named.py)
+    agentc bench session-soak | verify-load | place-scale | ray   (agentc/bench/named.py)
 
 The first form compiles the sweep (artifacts.py), measures it here (run_artifacts.py),
 fits the calibration (agentc/cost/profile.py) and prints the predicted-vs-measured table,
@@ -27,7 +27,7 @@ from agentc.bench.errors import BenchError
 
 PROG = "agentc bench"
 TARGETS = ("cpu", "vulkan", "cuda")
-NAMED = ("kernels", "session-soak", "verify-load", "place-scale")
+NAMED = ("kernels", "session-soak", "verify-load", "place-scale", "ray")
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -64,7 +64,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                                                "(default 8; 3 with --quick)")
     p.add_argument("--jobs", type=int, default=2, help="parallel compiles (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--requests", type=int, help="session-soak: requests per agent (default 100000)")
+    p.add_argument("--requests", type=int, help="session-soak: requests per agent (default 100000); "
+                                                 "ray: paired requests per agent (default 30)")
+    p.add_argument("--real", action="store_true", help="ray: also the real RAG (MiniLM + SmolLM2), and its recovery")
     p.add_argument("--clients", type=int, default=4, help="session-soak: concurrent clients (default 4)")
     p.add_argument("--agents", help="session-soak: which agents, comma-separated (default rag,fanout)")
     p.add_argument("--runs", type=int, default=5, help="verify-load: fresh processes per mode (default 5)")

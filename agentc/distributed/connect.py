@@ -32,15 +32,15 @@ def _reachable(address: str) -> None:
 
 def connect(address: str) -> None:
     """ray.init(address), once per process (a second address is an error)."""
-    state = read_state()
-    if state and state.get("address") == address and not os.environ.get("RAY_AUTH_TOKEN"):
-        # Before Ray is imported: its core reads the token settings once, at import.
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
-        os.environ.setdefault("RAY_AUTH_TOKEN_PATH", state["token"])
     try:
         import ray
     except ImportError:
         raise RayUnavailable("Ray is not installed: pip install 'agentc[ray]'") from None
+    state = read_state()
+    if state and state.get("address") == address and not os.environ.get("RAY_AUTH_TOKEN"):
+        os.environ["RAY_AUTH_MODE"] = "token"
+        os.environ["RAY_AUTH_TOKEN_PATH"] = state["token"]
+        _reload_auth()
     if ray.is_initialized():
         current = ray.get_runtime_context().gcs_address
         if current != address:
@@ -53,6 +53,15 @@ def connect(address: str) -> None:
     except Exception as e:  # noqa: BLE001 - Ray raises many kinds; all mean the same to the user
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise RayUnavailable(f"--ray {address}: cannot join the Ray cluster: {first}") from None
+
+
+def _reload_auth() -> None:
+    """Ray's core reads the token settings once and caches them; read them again (what
+    Ray's own tests do when they change them in a running process)."""
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    AuthenticationTokenLoader.instance().reset_cache()
+    Config.initialize("")
 
 
 def nodes() -> list[dict]:

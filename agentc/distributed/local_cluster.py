@@ -70,13 +70,8 @@ def _free_port() -> int:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    """Is the node's `ray start` (or anything of its group) still running?"""
+    return bool(group_processes(pid))
 
 
 def up(nodes: list[str], host: str = "127.0.0.1", object_store_mb: int = 512, directory: Path | None = None,
@@ -99,28 +94,30 @@ def up(nodes: list[str], host: str = "127.0.0.1", object_store_mb: int = 512, di
     token.write_text(secrets.token_hex(32))
     token.chmod(0o600)
     port = _free_port()
-    state = {"address": None, "token": str(token), "directory": str(directory), "nodes": []}
+    # Ray's sockets live under its temp dir, and a socket path has at most 107 bytes.
+    ray_tmp = tempfile.mkdtemp(prefix="agentc-ray-", dir="/tmp" if Path("/tmp").is_dir() else None)
+    state = {"address": None, "token": str(token), "directory": str(directory), "ray_tmp": ray_tmp, "nodes": []}
     say = progress or (lambda msg: None)
     try:
         say(f"starting head n1 ({specs[0].describe()})")
-        head = _start(specs[0], directory, token, host, object_store_mb,
+        head = _start(specs[0], state, token, host, object_store_mb,
                       ["--head", "--port", str(port), "--ray-client-server-port", str(_free_port()),
-                       "--include-dashboard", "false", "--dashboard-host", "127.0.0.1"], state)
+                       "--include-dashboard", "false", "--dashboard-host", "127.0.0.1"])
         state["address"] = _address(head, port)
         _write_state(directory, state)
         for s in specs[1:]:  # one at a time: side by side, two cores' worth of raylets time out
             say(f"starting {s.label} ({s.describe()})")
-            _start(s, directory, token, host, object_store_mb, ["--address", state["address"]], state)
+            _start(s, state, token, host, object_store_mb, ["--address", state["address"]])
             _write_state(directory, state)
     except BaseException:
         _stop_all(state)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
         raise
     return state
 
 
-def _start(spec: NodeSpec, directory: Path, token: Path, host: str, store_mb: int, extra: list[str],
-           state: dict) -> dict:
-    node_dir = directory / spec.label
+def _start(spec: NodeSpec, state: dict, token: Path, host: str, store_mb: int, extra: list[str]) -> dict:
+    node_dir = Path(state["directory"]) / spec.label
     (node_dir / "cache").mkdir(parents=True)
     env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token),
                AGENTC_CACHE=str(node_dir / "cache"), RAY_USAGE_STATS_ENABLED="0", **HEALTH_CHECK_ENV)
@@ -128,7 +125,7 @@ def _start(spec: NodeSpec, directory: Path, token: Path, host: str, store_mb: in
     ray = Path(sys.executable).with_name("ray")
     cmd = [str(ray if ray.exists() else "ray"), "start", "--block", "--node-ip-address", host,
            "--num-cpus", "1", "--object-store-memory", str(store_mb * 2**20), "--temp-dir",
-           str(directory / "ray"), "--disable-usage-stats", *ray_start_args(spec), *extra]
+           state["ray_tmp"], "--disable-usage-stats", *ray_start_args(spec), *extra]
     log = node_dir / "ray.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
@@ -181,6 +178,8 @@ def down(node: int | None = None, directory: Path | None = None, kill: bool = Fa
     if node is None:
         stopped = _stop_all(state)
         shutil.rmtree(directory, ignore_errors=True)
+        if state.get("ray_tmp"):
+            shutil.rmtree(state["ray_tmp"], ignore_errors=True)
         return stopped
     if node == 1:
         raise ClusterError("--node 1 is the head: stop the whole cluster with agentc ray down")
@@ -222,8 +221,20 @@ def _stop(node: dict, sig: int, grace_s: float = 20.0) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+    return bool(group_processes(pgid))
+
+
+def group_processes(pgid: int) -> list[int]:
+    """The running processes of a process group. Zombies do not count: they hold no
+    resources, and where PID 1 does not reap orphans (some containers) they never leave."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.append(int(entry.name))
+    return out
