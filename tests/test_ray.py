@@ -54,7 +54,7 @@ def cluster(tmp_path_factory):
         else:
             os.environ["AGENTC_RAY_DIR"] = old
     for pid in pids:  # every process of every node's group is gone
-        assert local_cluster.group_processes(pid) == [], pid
+        assert local_cluster.node_processes(pid) == [], pid
 
 
 @pytest.fixture(scope="module")

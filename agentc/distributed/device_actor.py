@@ -36,7 +36,7 @@ class DeviceActor:
         self.name, self.runtime, self.driver = name, runtime, driver
         self.device = None
         self.values: dict[int, object] = {}
-        self.next_key = 0
+        self.failed: dict[int, str] = {}
         self.partial: dict[str, object] = {}  # sha -> open temporary file being received
 
     def about(self) -> dict:
@@ -98,29 +98,46 @@ class DeviceActor:
         return self.device.on_thread(_functions, self.device)
 
     # -- calls ------------------------------------------------------------------------
-    def call(self, fn: str, spec: list, *moved) -> tuple[list[int], float]:
-        """Run `fn`. `spec`: per argument ("k", key) for a value held here, ("a", array)
-        from the host, ("r", i) for `moved[i]` (an array from another node, resolved by
-        Ray from the object store). Returns the results' keys and the seconds it ran."""
-        args = []
-        for tag, x in spec:
-            args.append(self.values[x] if tag == "k" else moved[x] if tag == "r" else x)
-        t0 = time.perf_counter()
-        outs = self.device.on_thread(self.device.call, fn, args)
-        ran = time.perf_counter() - t0
-        keys = []
-        for o in outs:
-            self.next_key += 1
-            self.values[self.next_key] = o
-            keys.append(self.next_key)
-        return keys, ran
+    def call(self, fn: str, spec: list, keys: list[int], *moved) -> tuple[float, float]:
+        """Run `fn`, keeping its results under `keys` (chosen by the driver, so that it can
+        queue the next call without waiting for this one). `spec`: per argument ("k", key)
+        for a value held here, ("a", array) from the host, ("r", i) for `moved[i]` (an array
+        from another node, resolved by Ray from the object store). Returns when it ran
+        (time.time() seconds). A failure is kept for the keys: using or fetching them later
+        raises it again (the driver hears of it too, from this call's result)."""
+        try:
+            args = []
+            for tag, x in spec:
+                if tag == "k" and x in self.failed:
+                    raise RuntimeError(self.failed[x])
+                args.append(self.values[x] if tag == "k" else moved[x] if tag == "r" else x)
+            t0 = time.time()
+            outs = self.device.on_thread(self.device.call, fn, args)
+            t1 = time.time()
+        except Exception as e:
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            for k in keys:
+                self.failed[k] = f"{type(e).__name__}: {msg}"
+            raise
+        for k, o in zip(keys, outs):
+            self.values[k] = o
+        return t0, t1
 
     def fetch(self, key: int) -> np.ndarray:
+        if key in self.failed:
+            raise RuntimeError(self.failed[key])
+        if key not in self.values:
+            raise RuntimeError("the value was never computed here: the call that makes it lost an input")
         return self.device.to_host(self.values[key])
 
     def free(self, keys: list[int]) -> None:
+        for k in keys:
+            self.failed.pop(k, None)
         gone = [self.values.pop(k) for k in keys if k in self.values]
         self.device.release(gone)
+
+    def clock(self) -> float:
+        return time.time()
 
     def held(self) -> int:
         return len(self.values)

@@ -70,8 +70,8 @@ def _free_port() -> int:
 
 
 def _alive(pid: int) -> bool:
-    """Is the node's `ray start` (or anything of its group) still running?"""
-    return bool(group_processes(pid))
+    """Is the node's `ray start` (or anything it started) still running?"""
+    return bool(node_processes(pid))
 
 
 def up(nodes: list[str], host: str = "127.0.0.1", object_store_mb: int = 512, directory: Path | None = None,
@@ -202,32 +202,37 @@ def _stop_all(state: dict) -> list[str]:
 
 
 def _stop(node: dict, sig: int, grace_s: float = 20.0) -> None:
-    """Signal the node's whole process group (ray start, its raylet, workers), then SIGKILL
-    what is left after `grace_s`."""
+    """Signal every process of the node (ray start, its raylet, and the workers the raylet
+    started, which Ray puts in process groups of their own), then SIGKILL what is left
+    after `grace_s`."""
     pid = node["pid"]
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        return
+    for p in node_processes(pid):
+        _signal(p, sig)
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and _group_alive(pid):
+    while time.monotonic() < deadline and node_processes(pid):
         _exited(pid)
         time.sleep(0.1)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    for p in node_processes(pid):
+        _signal(p, signal.SIGKILL)
     _exited(pid)
 
 
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def _group_alive(pgid: int) -> bool:
-    return bool(group_processes(pgid))
+    return bool(node_processes(pgid))
 
 
-def group_processes(pgid: int) -> list[int]:
-    """The running processes of a process group. Zombies do not count: they hold no
-    resources, and where PID 1 does not reap orphans (some containers) they never leave."""
-    out = []
+def _table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, process group) of every running process (zombies left out: they
+    hold nothing, and where PID 1 does not reap orphans, as in some containers, they never
+    leave)."""
+    out = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -235,6 +240,19 @@ def group_processes(pgid: int) -> list[int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            out.append(int(entry.name))
+        if fields[0] != "Z":
+            out[int(entry.name)] = (int(fields[1]), int(fields[2]))
     return out
+
+
+def node_processes(pgid: int) -> list[int]:
+    """The running processes of a node started as process group `pgid`, and all their
+    descendants."""
+    table = _table()
+    found = {p for p, (_, g) in table.items() if g == pgid}
+    grew = True
+    while grew:
+        more = {p for p, (parent, _) in table.items() if parent in found and p not in found}
+        found |= more
+        grew = bool(more)
+    return sorted(found)

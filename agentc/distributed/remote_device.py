@@ -13,6 +13,7 @@ is gone raises `DeviceLost`, which the session answers by re-placing (recovery).
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +73,13 @@ class RemoteDevice:
         self.info: dict = {}
         self.module_sha: str | None = None
         self.lost = False
+        self._keys = itertools.count(1)
+        self._pending: dict = {}  # call ref -> (report, when sent, source devices)
+        self._cv = threading.Condition()
+        self._closing = False
+        self._offset = 0.0  # this process's perf_counter() minus the actor's time.time()
+        self._watcher = threading.Thread(target=self._watch, daemon=True, name=f"agentc-watch-{name}")
+        self._watcher.start()
 
     # -- loading ----------------------------------------------------------------------
     def start(self, module, module_sha: str, weights: list[tuple[Path, str]]) -> None:
@@ -103,6 +111,9 @@ class RemoteDevice:
             what = module.name if isinstance(module, Path) else "its module (compiled for a new placement)"
             raise BuildError(f"device '{self.name}' ({self._where()}) could not load {what}: {e}") from None
         self.functions = set(names)
+        t0 = time.perf_counter()
+        there = self._get(self.actor.clock.remote(), START_TIMEOUT_S)
+        self._offset = (t0 + time.perf_counter()) / 2 - there
 
     def _send(self, source, name: str) -> None:
         """A file (or bytes) to the actor's node, in chunks through the object store, two
@@ -155,9 +166,14 @@ class RemoteDevice:
     def has_function(self, fn: str) -> bool:
         return fn in self.functions
 
-    def call(self, fn: str, args: list, span=None) -> list:
-        """Run on the worker. `span(track, start, end)` records the time inputs from other
-        nodes spent reaching this one (the call's time not spent running)."""
+    asynchronous = True  # `call` queues the call and returns its results' handles
+
+    def call(self, fn: str, args: list, n_out: int | None = None, report=None) -> list:
+        """Queue `fn` on the actor and return handles to its `n_out` results at once: Ray
+        runs one caller's calls to an actor in the order they were sent, so the next call
+        can follow without a round trip. `report(error, spans)` is called when it has run
+        (from the watcher thread): spans are (track, start, end) in this process's clock, the
+        call on this device's track, the wait for inputs from other nodes on theirs."""
         import ray
 
         spec, moved, sources = [], [], set()
@@ -175,16 +191,65 @@ class RemoteDevice:
                     moved.append(ray.put(arr))
                 else:
                     spec.append(("a", arr))
-        t0 = time.perf_counter()
-        keys, ran = self._get(self.actor.call.remote(fn, spec, *moved))
-        t1 = time.perf_counter()
-        if span is not None:
-            for src in sorted(sources):
-                span(f"{src} -> {self.name}", t0, max(t0, t1 - ran))
+        keys = [next(self._keys) for _ in range(n_out or 1)]
+        ref = self.actor.call.remote(fn, spec, keys, *moved)
+        with self._cv:
+            self._pending[ref] = (report, time.perf_counter(), sorted(sources))
+            self._cv.notify()
         return [Remote(self.name, k) for k in keys]
 
+    def _watch(self) -> None:
+        """Hears of calls as they end: reports their spans, or their failure."""
+        import ray
+
+        while True:
+            with self._cv:
+                while not self._pending and not self._closing:
+                    self._cv.wait()
+                if not self._pending:
+                    return
+                refs = list(self._pending)
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0.05, fetch_local=True)
+            for ref in ready:
+                with self._cv:
+                    report, sent, sources = self._pending.pop(ref)
+                try:
+                    start, end = self._get(ref)
+                except RunError as e:
+                    if report is not None:
+                        report(e, [])
+                    continue
+                if report is not None:
+                    start, end = start + self._offset, end + self._offset
+                    report(None, [(self.name, start, end)] +
+                           [(f"{src} -> {self.name}", sent, max(sent, start)) for src in sources])
+
+    def _pending_failure(self, timeout_s: float = 10.0) -> RunError | None:
+        """The first failure among the calls still queued (a lost device first)."""
+        import ray
+
+        with self._cv:
+            refs = list(self._pending)
+        if not refs:
+            return None
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+        found = None
+        for ref in ready:
+            try:
+                self._get(ref)
+            except DeviceLost as e:
+                return e
+            except RunError as e:
+                found = found or e
+        return found
+
     def to_host(self, value: Remote) -> np.ndarray:
-        return self._get(self.actor.fetch.remote(value.key))
+        try:
+            return self._get(self.actor.fetch.remote(value.key))
+        except DeviceLost:
+            raise
+        except RunError as e:  # a call before it failed: say why (a lost input first)
+            raise self._pending_failure() or e from None
 
     def export_to(self, value: Remote, dest) -> Moved | None:
         """`value` for another device: straight from this actor to `dest`'s if it is remote
@@ -214,6 +279,10 @@ class RemoteDevice:
     def close(self) -> None:
         import ray
 
+        with self._cv:
+            self._closing = True
+            self._cv.notify()
+        self._watcher.join(timeout=10)
         if not self.lost:
             try:
                 ray.get(self.actor.close.remote(), timeout=10)

@@ -51,9 +51,11 @@ class Device:
         self.functions = {}
         self._staging = {}  # readback buffers by size, reused (see DeviceKind.to_host)
 
-    def call(self, fn: str, args: list, span=None):
-        """Run on the worker (the request submits it there). `span`: for devices whose
-        inputs travel between machines (remote_device); nothing travels here."""
+    asynchronous = False  # `call` returns once the call is done (remote_device's do not)
+
+    def call(self, fn: str, args: list, n_out: int | None = None, report=None):
+        """Run on the worker (the request submits it there). `n_out` and `report` are for
+        devices whose calls end after `call` returns (remote_device)."""
         import iree.runtime as rt
 
         if fn not in self.functions:

@@ -130,20 +130,29 @@ class Request:
 
     def _run_call(self, i: int, args):
         op = self.ops[i]
+        dev = self.devices[op["device"]]
         t0 = time.perf_counter()
         try:
             if self.s.closed:
                 raise RunError("the session was closed while the request ran")
-            outs = self.devices[op["device"]].call(op["callee"], args, self._span)
+            outs = dev.call(op["callee"], args, len(op["outputs"]), lambda err, spans: self._reported(op, err, spans))
         except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node
             self._fail(op, e)
             return
         del args  # the operands' last references, if the request already let go of them
-        self.s.trace.add(op["device"], op["name"], self.rid, t0, time.perf_counter())
+        if not dev.asynchronous:
+            self.s.trace.add(op["device"], op["name"], self.rid, t0, time.perf_counter())
         self._launch(self._finish(i, [(op["device"], r) for r in outs]))
 
-    def _span(self, track: str, start: float, end: float) -> None:
-        self.s.trace.add(track, "transfer", self.rid, start, end)
+    def _reported(self, op, error, spans) -> None:
+        """A call that runs on after `call` returned (a remote device) has ended: its
+        failure fails the request, naming the node; its spans go into the trace (the
+        operator on its device's track, inputs from other nodes on `src -> dst` tracks)."""
+        if error is not None:
+            self._fail(op, error)
+            return
+        for track, start, end in spans:
+            self.s.trace.add(track, op["name"] if track == op["device"] else "transfer", self.rid, start, end)
 
     def _run_host_op(self, i: int):
         self._launch(self._host_op(i))
