@@ -98,13 +98,16 @@ class DeviceActor:
         return self.device.on_thread(_functions, self.device)
 
     # -- calls ------------------------------------------------------------------------
-    def call(self, fn: str, spec: list, keys: list[int], *moved) -> tuple[float, float]:
+    def call(self, fn: str, spec: list, keys: list[int], freed: list[int], *moved) -> tuple[float, float]:
         """Run `fn`, keeping its results under `keys` (chosen by the driver, so that it can
         queue the next call without waiting for this one). `spec`: per argument ("k", key)
         for a value held here, ("a", array) from the host, ("r", i) for `moved[i]` (an array
         from another node, resolved by Ray from the object store). Returns when it ran
         (time.time() seconds). A failure is kept for the keys: using or fetching them later
-        raises it again (the driver hears of it too, from this call's result)."""
+        raises it again (the driver hears of it too, from this call's result). `freed`:
+        keys the driver let go of since its last call (none of them is this call's)."""
+        if freed:
+            self.free(freed)
         try:
             args = []
             for tag, x in spec:

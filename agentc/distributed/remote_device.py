@@ -27,6 +27,7 @@ from agentc.distributed.node_spec import NODE, PREFIX
 from agentc.runtime.host_ops import BuildError, DeviceLost, RunError
 
 INLINE_BYTES = 100 * 1024  # larger host arrays go through ray.put (Ray inlines small arguments)
+FREE_BATCH = 256  # released keys sent on their own once this many wait for a call
 CHUNK_BYTES = 32 * 2**20  # files travel in chunks: an object store is capped at 512 MB
 START_TIMEOUT_S = 120.0
 PIN = 0.001  # resource asked per actor: pins it to a node with the device, consumes nothing real
@@ -75,6 +76,7 @@ class RemoteDevice:
         self.lost = False
         self._keys = itertools.count(1)
         self._pending: dict = {}  # call ref -> (report, when sent, source devices)
+        self._to_free: list[int] = []  # keys released since the last call
         self._cv = threading.Condition()
         self._closing = False
         self._offset = 0.0  # this process's perf_counter() minus the actor's time.time()
@@ -192,7 +194,7 @@ class RemoteDevice:
                 else:
                     spec.append(("a", arr))
         keys = [next(self._keys) for _ in range(n_out or 1)]
-        ref = self.actor.call.remote(fn, spec, keys, *moved)
+        ref = self.actor.call.remote(fn, spec, keys, self._take_freed(), *moved)
         with self._cv:
             self._pending[ref] = (report, time.perf_counter(), sorted(sources))
             self._cv.notify()
@@ -259,10 +261,24 @@ class RemoteDevice:
         return None
 
     def release(self, values: list) -> None:
+        """Forget values: their keys go to the actor with the next call (a task of their
+        own per release doubled the tasks of a decode loop), or on their own once
+        `FREE_BATCH` wait."""
         keys = [v.key for v in values if isinstance(v, Remote)]
         values.clear()
-        if keys and not self.lost:
-            self.actor.free.remote(keys)  # no wait: the actor frees them between calls
+        if not keys or self.lost:
+            return
+        with self._cv:
+            self._to_free.extend(keys)
+            if len(self._to_free) < FREE_BATCH:
+                return
+            keys, self._to_free = self._to_free, []
+        self.actor.free.remote(keys)
+
+    def _take_freed(self) -> list[int]:
+        with self._cv:
+            keys, self._to_free = self._to_free, []
+        return keys
 
     def alive(self, timeout_s: float = 2.0) -> bool:
         import ray
