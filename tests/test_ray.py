@@ -205,3 +205,36 @@ def test_node_killed_mid_request(cluster, split_build):
         after = [s.run(QUERIES[i % 2])["outputs"] for i in range(20)]
         assert after == [reference[i % 2] for i in range(20)]
         assert any(e[0] == "placement" for e in s.trace.events)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["ray", "up", "--node", "gpu"], "--node gpu: unknown device kind 'gpu'"),
+    (["ray", "up", "--node", "cpu", "--object-store-mb", "2000"], "--object-store-mb: between 64 and 512"),
+    (["ray", "down"], "no cluster started by agentc ray up"),
+    (["ray", "down", "--node", "2"], "no cluster started by agentc ray up"),
+    (["devices", "--ray", "127.0.0.1:1"], "--ray 127.0.0.1:1: no Ray cluster answers there"),
+    (["cluster", "from-ray", "nonsense"], "--ray nonsense: expected HOST:PORT"),
+    (["ray", "flags", "--node", "cpu", "--name", "a b"], "--name: a node name is letters"),
+])
+def test_bad_ray_commands_are_one_line(args, message, tmp_path):
+    r = agentc_cli(*args, env={"AGENTC_RAY_DIR": str(tmp_path / "none")})
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert message in r.stderr and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_flags_for_a_machine_started_by_hand():
+    r = agentc_cli("ray", "flags", "--node", "cpu,cuda=nvidia-h100-sxm", "--name", "gpu1")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.split("--resources ")[1].split(" --labels")[0].strip("'"))
+    assert res == {"agentc.node.gpu1": 1.0, "agentc.cpu": 1.0, "agentc.type.cpu": 1.0, "agentc.cuda": 1.0,
+                   "agentc.type.nvidia-h100-sxm": 1.0}
+
+
+def test_cluster_file_node_must_be_a_name(tmp_path):
+    from agentc.frontend.graph import AgentError
+    from agentc.placement.cluster_file import load_cluster
+
+    path = tmp_path / "c.yaml"
+    path.write_text("devices:\n  - {type: cpu, name: a, node: 3}\n")
+    with pytest.raises(AgentError, match=r"c.yaml:2: devices\[0\].node: expected a machine name"):
+        load_cluster(path)

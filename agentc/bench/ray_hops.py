@@ -71,7 +71,7 @@ def inter_node_transfers(plan: dict) -> int:
 
 def _p(values: list[float], q: float) -> float:
     xs = sorted(values)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
 def paired(agent: str, build: Path, address: str, requests: int) -> dict:
@@ -187,10 +187,13 @@ def recovery(agent: str, build: Path, address: str, directory: Path) -> dict:
         first = min((at for at, g in done if g >= 1 and at > killed), default=None)
         ev = s.recovery.events[0] if s.recovery.events else {}
     out = {"kill_to_first_request_s": None if first is None else first - killed, "errors": errors,
-           "replacement": ev, "precompile_s": precompile_s, "requests_done": len(done)}
+           "replacement": ev, "precompile_s": precompile_s, "requests_done": len(done),
+           "kill_to_noticed_s": ev["began"] - killed if "began" in ev else None}
     _say(f"{agent}: SIGKILL of node 2 -> first request on the new placement "
          f"{out['kill_to_first_request_s'] if first is None else round(out['kill_to_first_request_s'], 3)} s "
-         f"(re-placement {ev.get('seconds', float('nan')):.2f} s, solve {ev.get('solve_s', float('nan')):.3f} s); "
+         f"(noticed after {out['kill_to_noticed_s'] or float('nan'):.2f} s; re-placement "
+         f"{ev.get('seconds', float('nan')):.2f} s: "
+         + ", ".join(f"{k} {v:.2f}" for k, v in ev.get("phases_s", {}).items()) + "); "
          f"{len(errors)} requests lost")
     return out
 

@@ -27,8 +27,8 @@ from agentc.passes import run_pass
 from agentc.passes.assign_devices import AssignDevices
 from agentc.passes.outline_device_modules import OutlineDeviceModules
 from agentc.placement.place import Placement
-from agentc.placement.problem import PROBLEM_FILE, placement_problem
 from agentc.placement.policy import log
+from agentc.placement.problem import PROBLEM_FILE, placement_problem
 
 
 def realize(low: Lowered, placement: Placement) -> tuple[str, dict[str, str], dict[str, list[str]]]:

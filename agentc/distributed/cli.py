@@ -17,7 +17,7 @@ def _up(args) -> int:
         print(f"{n['label']}: {n['spec']} (pid {n['pid']}, log {n['log']})")
     print(f"token: {state['token']} (agentc finds it for this address; other Ray clients: "
           f"RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH={state['token']})")
-    print(f"stop: agentc ray down; lose a node: agentc ray down --node N")
+    print("stop: agentc ray down; lose a node: agentc ray down --node N")
     print(state["address"])
     return 0
 
@@ -63,18 +63,16 @@ def devices_on_ray(address: str) -> int:
 
 
 def register(sub) -> None:
-    from agentc.cli import _positive_int
-
     r = sub.add_parser("ray", help="a local multi-node Ray cluster: up, down, and ray start flags")
     rs = r.add_subparsers(dest="ray_cmd", required=True)
     up = rs.add_parser("up", help="start a head and worker nodes on this machine (real ray start processes)")
     up.add_argument("--node", action="append", required=True, metavar="KINDS",
                     help="a node's devices: cpu,vulkan | host | cuda=nvidia-h100-sxm (repeat; the first is the head)")
     up.add_argument("--host", default="127.0.0.1", help="the nodes' IP address (default 127.0.0.1)")
-    up.add_argument("--object-store-mb", type=_positive_int, default=512, help="each node's object store (64-512)")
+    up.add_argument("--object-store-mb", type=int, default=512, help="each node's object store (64-512)")
     up.set_defaults(func=_up)
     down = rs.add_parser("down", help="stop what agentc ray up started (or one node of it)")
-    down.add_argument("--node", type=_positive_int, help="stop only the N-th node (1 = head is refused)")
+    down.add_argument("--node", type=int, help="stop only the N-th node (1 = head is refused)")
     down.add_argument("--kill", action="store_true", help="SIGKILL, as a machine that dies")
     down.set_defaults(func=_down)
     fl = rs.add_parser("flags", help="the ray start flags that make a machine advertise its agentc devices")

@@ -141,21 +141,24 @@ class Recovery:
 
     def _switch(self, gen, old, lost, removed, alive, error, t0) -> None:
         from agentc.placement.problem import replace
-
         from agentc.scheduler.taskgraph import ScheduleError
 
         problem = self.problem()
         previous = {op["name"]: op["device"] for op in self.s.ops}
+        marks = [("find lost", time.perf_counter())]
         try:
             sched, _ = replace(problem, removed, previous)
         except ScheduleError as e:
             raise RunError(f"lost {', '.join(sorted(lost))} and cannot place the agent on what survives: {e}") from None
-        solved = time.perf_counter() - t0
+        marks.append(("solve", time.perf_counter()))
+        solved = sched.solve_time_s
         assignment = {n: s.processor for n, s in sched.assignment.items()}
         devices, files, compiled = self._modules(assignment, sched)
+        marks.append(("modules", time.perf_counter()))
         keep = {d: old[d] for d in devices if d in old and alive.get(d) and files[d][1] == old[d].module_sha}
         fresh = self._start({d: info for d, info in devices.items() if d not in keep},
                             {d: files[d] for d in devices if d not in keep})
+        marks.append(("start devices", time.perf_counter()))
         new_devices = {**keep, **fresh}
         ops = [dict(op, device=assignment[op["name"]]) if op["kind"] == "call" else op for op in self.s.ops]
         before = self.s.plan.get("placement", {}).get("predicted_ms")
@@ -171,6 +174,8 @@ class Recovery:
         event = {"lost": sorted(lost), "cause": str(error), "old_predicted_ms": before,
                  "new_predicted_ms": sched.makespan * 1e3, "solve_s": solved, "status": sched.status,
                  "compiled": compiled, "started": sorted(fresh), "seconds": time.perf_counter() - t0,
+                 "began": t0, "phases_s": {name: at - prev for (name, at), prev in
+                                           zip(marks, [t0] + [at for _, at in marks[:-1]])},
                  "meets_sla": sla is None or sched.makespan * 1e3 <= sla,
                  "devices": sorted(new_devices)}
         self.events.append(event)

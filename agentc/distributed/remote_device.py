@@ -302,11 +302,11 @@ class RemoteDevice:
         if not self.lost:
             try:
                 ray.get(self.actor.close.remote(), timeout=10)
-            except Exception:  # noqa: BLE001 - closing what may already be gone
+            except Exception:  # noqa: BLE001, S110 - closing what may already be gone
                 pass
         try:
             ray.kill(self.actor, no_restart=True)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001, S110 - killing what may already be gone
             pass
         self.worker.shutdown(wait=True)
 
