@@ -32,8 +32,15 @@ def _files_dir() -> Path:
 class DeviceActor:
     """Created by `remote_device.RemoteDevice` with `ray.remote(DeviceActor).options(...)`."""
 
-    def __init__(self, name: str, runtime: str, driver: str | None = None):
+    def __init__(self, name: str | None = None, runtime: str | None = None, driver: str | None = None):
+        """Without a name: a spare, started ahead on a node so that a re-placement need not
+        wait for a worker process (~1 s here); `open` makes it a device."""
         self.name, self.runtime, self.driver = name, runtime, driver
+        import iree.runtime  # noqa: F401 - what `open` needs (~0.5 s), imported while nothing waits
+
+        import agentc.models.irpa  # noqa: F401
+        import agentc.runtime.device  # noqa: F401
+
         self.device = None
         self.values: dict[int, object] = {}
         self.failed: dict[int, str] = {}
@@ -86,12 +93,13 @@ class DeviceActor:
         tmp.replace(d / name)
         store.remember(d / name, sha)
 
-    def open(self, module: str, weights: list[str]) -> list[str]:
+    def open(self, module: str, weights: list[str], name: str, runtime: str, driver: str | None) -> list[str]:
         """Open the device with its module and weights (from this node's files); returns
         the module's function names."""
         from agentc.models.irpa import load_index
         from agentc.runtime.device import Device
 
+        self.name, self.runtime, self.driver = name, runtime, driver
         d = _files_dir()
         index = load_index(*(d / w for w in weights)) if weights else None
         self.device = Device(self.name, self.runtime, (d / module).read_bytes(), index, self.driver)

@@ -58,18 +58,13 @@ def _lost_errors() -> tuple:
 
 
 class RemoteDevice:
-    def __init__(self, name: str, runtime: str, node: str | None, driver: str | None = None):
-        import ray
-
-        from agentc.distributed.device_actor import DeviceActor
-
-        self.name, self.kind, self.node = name, KINDS[runtime], node
+    def __init__(self, name: str, runtime: str, node: str | None, driver: str | None = None, actor=None):
+        """`actor`: a spare already running on `node` (spare_actor), else one is started."""
+        self.name, self.kind, self.node, self.driver = name, KINDS[runtime], node, driver
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agentc-{name}")
         self._thread = self.worker.submit(threading.current_thread).result()
-        resources = {PREFIX + runtime: PIN, **({NODE + node: PIN} if node else {})}
         self.where = f"node {node}" if node else f"a node with agentc.{runtime}"
-        self.actor = ray.remote(DeviceActor).options(num_cpus=0, resources=resources, max_restarts=0,
-                                                     max_task_retries=0).remote(name, runtime, driver)
+        self.actor = actor or spare_actor(node, runtime)
         self.functions: set[str] = set()
         self.info: dict = {}
         self.module_sha: str | None = None
@@ -108,7 +103,8 @@ class RemoteDevice:
                 missing.discard(name)
         self.module_sha = module_sha
         try:
-            names = self._get(self.actor.open.remote(files[0][1], [name for _, name in files[1:]]), START_TIMEOUT_S)
+            names = self._get(self.actor.open.remote(files[0][1], [name for _, name in files[1:]], self.name,
+                                                     self.kind.name, self.driver), START_TIMEOUT_S)
         except RunError as e:
             what = module.name if isinstance(module, Path) else "its module (compiled for a new placement)"
             raise BuildError(f"device '{self.name}' ({self._where()}) could not load {what}: {e}") from None
@@ -309,6 +305,18 @@ class RemoteDevice:
         except Exception:  # noqa: BLE001, S110 - killing what may already be gone
             pass
         self.worker.shutdown(wait=True)
+
+
+def spare_actor(node: str | None, runtime: str | None = None):
+    """A device actor not yet opened, on `node` (and, without a node, on one with
+    `runtime`'s device)."""
+    import ray
+
+    from agentc.distributed.device_actor import DeviceActor
+
+    resources = {**({PREFIX + runtime: PIN} if runtime else {}), **({NODE + node: PIN} if node else {})}
+    return ray.remote(DeviceActor).options(num_cpus=0, resources=resources, max_restarts=0,
+                                           max_task_retries=0).remote()
 
 
 def _why(e, name: str, where: str) -> str:
