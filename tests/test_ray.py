@@ -16,7 +16,7 @@ import pytest
 import agentc
 from agentc.distributed import local_cluster
 from agentc.runtime.host_ops import BuildError
-from tests.conftest import EXAMPLES, VULKAN, agentc_cli
+from tests.conftest import EXAMPLES, GRAPHS, VULKAN, agentc_cli
 
 pytest.importorskip("ray")
 pytestmark = VULKAN
@@ -116,6 +116,43 @@ def test_several_requests_in_flight(cluster, split_build):
         for w in workers:
             w.join()
     assert results == [reference[i % 2] for i in range(8)]
+
+
+def fanout_split(name: str) -> str:
+    digits = "".join(c for c in name.split("/", 1)[0] if c.isdigit())
+    return "n2.cpu" if digits and int(digits) % 2 == 0 else "n3.cpu"
+
+
+@pytest.mark.parametrize("graph, inputs, assign", [
+    (EXAMPLES / "fanout_agent.py", {"query": "Is tea better than coffee?"}, fanout_split),
+    (EXAMPLES / "fanout_agent.py", {"query": "Is tea better than coffee?"}, None),
+    (GRAPHS / "faults.py", {"query": "a good question"}, None),
+    (GRAPHS / "tools.py", {"q": "echo this"}, None),
+], ids=["fanout-across-nodes", "fanout-placed", "faults-placed", "tools-host-only"])
+def test_example_and_test_agents_equal_single_process(cluster, cluster_file, tmp_path, graph, inputs, assign):
+    build = tmp_path / "b"
+    agentc.compile(str(graph), str(build), cluster=str(cluster_file), quiet=True,
+                   **({"assign": assign} if assign else {}))
+    with agentc.load(build) as s:
+        reference = s.run(inputs)["outputs"]
+    with agentc.load(build, ray=cluster["address"]) as s:
+        assert s.run(inputs)["outputs"] == reference
+        if assign is fanout_split:  # independent branches on two nodes run at the same time
+            assert s.trace.overlaps("n2.cpu", "n3.cpu")
+
+
+@pytest.mark.slow
+def test_real_rag_across_nodes(cluster, cluster_file, tmp_path):
+    """MiniLM and the vector search on node 2, SmolLM2-135M on node 3 (its 540 MB of
+    weights sent there in chunks through the object store)."""
+    build = tmp_path / "real"
+    agentc.compile(str(EXAMPLES / "rag_agent_real.py"), str(build), cluster=str(cluster_file), assign=split,
+                   quiet=True)
+    q = {"query": "What is 12 * 7 and where does the Rhine flow?"}
+    with agentc.load(build) as s:
+        reference = s.run(q)["outputs"]
+    with agentc.load(build, ray=cluster["address"]) as s:
+        assert s.run(q)["outputs"] == reference
 
 
 def test_the_build_travels(cluster, split_build, tmp_path):

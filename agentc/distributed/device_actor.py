@@ -38,7 +38,7 @@ class DeviceActor:
         self.name, self.runtime, self.driver = name, runtime, driver
         import iree.runtime  # noqa: F401 - what `open` needs (~0.5 s), imported while nothing waits
 
-        import agentc.models.irpa  # noqa: F401
+        import agentc.models.irpa
         import agentc.runtime.device  # noqa: F401
 
         self.device = None

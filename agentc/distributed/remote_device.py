@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from agentc.devices import KINDS
 from agentc.distributed.node_spec import NODE, PREFIX
+from agentc.runtime.device import DeviceThread
 from agentc.runtime.host_ops import BuildError, DeviceLost, RunError
 
 INLINE_BYTES = 100 * 1024  # larger host arrays go through ray.put (Ray inlines small arguments)
@@ -57,12 +57,11 @@ def _lost_errors() -> tuple:
     return tuple(getattr(rex, n) for n in names if hasattr(rex, n))
 
 
-class RemoteDevice:
+class RemoteDevice(DeviceThread):
     def __init__(self, name: str, runtime: str, node: str | None, driver: str | None = None, actor=None):
         """`actor`: a spare already running on `node` (spare_actor), else one is started."""
+        super().__init__(name)
         self.name, self.kind, self.node, self.driver = name, KINDS[runtime], node, driver
-        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agentc-{name}")
-        self._thread = self.worker.submit(threading.current_thread).result()
         self.where = f"node {node}" if node else f"a node with agentc.{runtime}"
         self.actor = actor or spare_actor(node, runtime)
         self.functions: set[str] = set()
@@ -153,14 +152,6 @@ class RemoteDevice:
             raise RunError(f"{type(cause).__name__}: {first}" if not isinstance(cause, RunError) else first) from None
 
     # -- the Device interface -----------------------------------------------------------
-    def owns_thread(self) -> bool:
-        return threading.current_thread() is self._thread
-
-    def on_thread(self, fn, *args):
-        if self.owns_thread():
-            return fn(*args)
-        return self.worker.submit(fn, *args).result()
-
     def has_function(self, fn: str) -> bool:
         return fn in self.functions
 

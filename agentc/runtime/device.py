@@ -12,17 +12,13 @@ from agentc.models.irpa import SCOPE
 from agentc.runtime.host_ops import RunError
 
 
-class Device:
-    """One HAL device and its module. Everything that touches the device (creating it,
-    calls, readbacks, freeing its buffers, teardown) runs on its one worker thread: CUDA
-    binds a context to the thread that created it, and IREE's CUDA allocator fails with
-    CUDA_ERROR_INVALID_CONTEXT on any other thread."""
+class DeviceThread:
+    """A device's one worker thread: a session serialises each device's calls on it (and a
+    request never waits on one device from another's)."""
 
-    def __init__(self, name: str, runtime: str, vmfb: bytes, weights, driver: str | None = None):
-        self.name, self.kind, self._driver = name, KINDS[runtime], driver
+    def __init__(self, name: str):
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agentc-{name}")
-        self._thread = None
-        self.on_thread(self._open, vmfb, weights)
+        self._thread = self.worker.submit(threading.current_thread).result()
 
     def owns_thread(self) -> bool:
         """Is the caller this device's worker thread?"""
@@ -34,12 +30,23 @@ class Device:
             return fn(*args)
         return self.worker.submit(fn, *args).result()
 
+
+class Device(DeviceThread):
+    """One HAL device and its module. Everything that touches the device (creating it,
+    calls, readbacks, freeing its buffers, teardown) runs on its one worker thread: CUDA
+    binds a context to the thread that created it, and IREE's CUDA allocator fails with
+    CUDA_ERROR_INVALID_CONTEXT on any other thread."""
+
+    def __init__(self, name: str, runtime: str, vmfb: bytes, weights, driver: str | None = None):
+        super().__init__(name)
+        self.name, self.kind, self._driver = name, KINDS[runtime], driver
+        self.on_thread(self._open, vmfb, weights)
+
     def _open(self, vmfb: bytes, weights) -> None:
         """`weights`: the build's ParameterIndex (memory-mapped archives). Module
         initialisation loads the parameters this device's globals name, and no others."""
         import iree.runtime as rt
 
-        self._thread = threading.current_thread()
         self.device = self.kind.create(self._driver)
         self.instance = rt.VmInstance()
         self.providers = [weights.create_provider(scope=SCOPE)] if weights is not None else []
