@@ -15,9 +15,11 @@ float32 array) and the same chain as a Ray Compiled Graph. Goal: agentc's cost p
 <= 1.2x the bare actor call's.
 
 Then recovery: requests run back to back while node 2 is SIGKILLed; the time from the kill
-to the first request completed on the new placement, CP-SAT solve included. The modules of
-the placement on the survivors are compiled (cached) before the kill; the nodes hold no
-files of the devices they take over. Goal (for the real RAG plan, `--real`): <= 2 s.
+to the first request completed on the new placement, CP-SAT solve included, for the tiny
+RAG and (`--real`, after node 2 is started again) the real RAG. The modules of the placement
+on the survivors are compiled (cached) before the kill; the surviving nodes hold no files of
+the devices they take over (their weights travel then); each node has a spare actor
+running. Goal (the real RAG plan): <= 2 s.
 """
 
 from __future__ import annotations
@@ -227,8 +229,11 @@ def run(args, out: Path):
                 if agent != "rag_real":
                     results["agents"][agent] = paired(agent, builds[agent], state["address"], requests)
             results["bare"] = bare_chain(requests * 2)
-            victim = "rag_real" if "rag_real" in agents else "rag"
-            results["recovery"][victim] = recovery(victim, builds[victim], state["address"], directory)
+            results["recovery"]["rag"] = recovery("rag", builds["rag"], state["address"], directory)
+            if "rag_real" in agents:
+                _say("starting node 2 again")
+                local_cluster.restart(2, directory)
+                results["recovery"]["rag_real"] = recovery("rag_real", builds["rag_real"], state["address"], directory)
         finally:
             import ray
 

@@ -30,6 +30,13 @@ def _down(args) -> int:
     return 0
 
 
+def _restart(args) -> int:
+    from agentc.distributed import local_cluster
+
+    print(f"started {local_cluster.restart(args.node)} again")
+    return 0
+
+
 def _flags(args) -> int:
     import shlex
 
@@ -75,6 +82,9 @@ def register(sub) -> None:
     down.add_argument("--node", type=int, help="stop only the N-th node (1 = head is refused)")
     down.add_argument("--kill", action="store_true", help="SIGKILL, as a machine that dies")
     down.set_defaults(func=_down)
+    re = rs.add_parser("restart", help="start a node stopped by down --node N again (a device that comes back)")
+    re.add_argument("--node", type=int, required=True, help="the N-th node of agentc ray up")
+    re.set_defaults(func=_restart)
     fl = rs.add_parser("flags", help="the ray start flags that make a machine advertise its agentc devices")
     fl.add_argument("--node", required=True, metavar="KINDS", help="cpu,vulkan | host | cuda=nvidia-h100-sxm")
     fl.add_argument("--name", required=True, help="the node's agentc name (unique in the cluster)")

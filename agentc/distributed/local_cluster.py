@@ -102,12 +102,13 @@ def up(nodes: list[str], host: str = "127.0.0.1", object_store_mb: int = 512, di
         say(f"starting head n1 ({specs[0].describe()})")
         head = _start(specs[0], state, token, host, object_store_mb,
                       ["--head", "--port", str(port), "--ray-client-server-port", str(_free_port()),
-                       "--include-dashboard", "false", "--dashboard-host", "127.0.0.1"])
+                       "--include-dashboard", "false", "--dashboard-host", "127.0.0.1"], nodes[0])
         state["address"] = _address(head, port)
         _write_state(directory, state)
-        for s in specs[1:]:  # one at a time: side by side, two cores' worth of raylets time out
+        state.update(host=host, object_store_mb=object_store_mb)
+        for s, text in zip(specs[1:], nodes[1:]):  # one at a time: side by side, raylets on two cores time out
             say(f"starting {s.label} ({s.describe()})")
-            _start(s, state, token, host, object_store_mb, ["--address", state["address"]])
+            _start(s, state, token, host, object_store_mb, ["--address", state["address"]], text)
             _write_state(directory, state)
     except BaseException:
         _stop_all(state)
@@ -116,9 +117,10 @@ def up(nodes: list[str], host: str = "127.0.0.1", object_store_mb: int = 512, di
     return state
 
 
-def _start(spec: NodeSpec, state: dict, token: Path, host: str, store_mb: int, extra: list[str]) -> dict:
+def _start(spec: NodeSpec, state: dict, token: Path, host: str, store_mb: int, extra: list[str],
+           text: str = "") -> dict:
     node_dir = Path(state["directory"]) / spec.label
-    (node_dir / "cache").mkdir(parents=True)
+    (node_dir / "cache").mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token),
                AGENTC_CACHE=str(node_dir / "cache"), RAY_USAGE_STATS_ENABLED="0", **HEALTH_CHECK_ENV)
     env.pop("RAY_AUTH_TOKEN", None)
@@ -130,7 +132,7 @@ def _start(spec: NodeSpec, state: dict, token: Path, host: str, store_mb: int, e
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                 start_new_session=True)
-    node = {"label": spec.label, "spec": spec.describe(), "pid": proc.pid, "log": str(log),
+    node = {"label": spec.label, "spec": spec.describe(), "text": text, "pid": proc.pid, "log": str(log),
             "cache": str(node_dir / "cache"), "stopped": False}
     state["nodes"].append(node)
     _wait_started(node)
@@ -165,6 +167,27 @@ def _address(head: dict, port: int) -> str:
     machine's on Linux): from the head's own log."""
     found = re.search(r"--address='([^']+)'", Path(head["log"]).read_text(errors="replace"))
     return found.group(1) if found else f"127.0.0.1:{port}"
+
+
+def restart(node: int, directory: Path | None = None) -> str:
+    """Start the N-th node again after `down --node N` (a device that comes back), with its
+    devices and its cache as before. Returns its label."""
+    directory = directory or state_dir()
+    state = read_state(directory)
+    if state is None:
+        raise ClusterError(f"no cluster started by agentc ray up ({directory / STATE} not found)")
+    if not 2 <= node <= len(state["nodes"]):
+        raise ClusterError(f"--node {node}: the workers are nodes 2 to {len(state['nodes'])}")
+    old = state["nodes"][node - 1]
+    if _alive(old["pid"]):
+        raise ClusterError(f"node {old['label']} is running; stop it first (agentc ray down --node {node})")
+    spec = parse_node(old["text"], old["label"])
+    state["nodes"].pop(node - 1)
+    fresh = _start(spec, state, Path(state["token"]), state.get("host", "127.0.0.1"),
+                   state.get("object_store_mb", 512), ["--address", state["address"]], old["text"])
+    state["nodes"].insert(node - 1, state["nodes"].pop())
+    _write_state(directory, state)
+    return fresh["label"]
 
 
 def down(node: int | None = None, directory: Path | None = None, kill: bool = False) -> list[str]:
