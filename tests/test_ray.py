@@ -205,6 +205,22 @@ def test_module_that_fails_to_load_names_device_and_node(cluster, split_build, t
         agentc.load(copy, ray=cluster["address"], verify=False)
 
 
+def test_token_and_loopback(cluster):
+    """The nodes took a loopback address, the token is the owner's alone, and a client
+    without it is refused."""
+    import stat
+    import subprocess
+    import sys
+
+    assert cluster["address"].startswith("127.0.0.2:"), cluster["address"]
+    assert stat.S_IMODE(Path(cluster["token"]).stat().st_mode) == 0o600
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    env["HOME"] = str(Path(cluster["directory"]) / "nohome")  # no ~/.ray/auth_token either
+    r = subprocess.run([sys.executable, "-c", f"import ray; ray.init(address='{cluster['address']}')"],
+                       capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert r.returncode != 0 and "Authentication token is missing or incorrect" in r.stderr, r.stderr[-500:]
+
+
 def test_head_cannot_be_stopped_alone(cluster):
     with pytest.raises(local_cluster.ClusterError, match="head"):
         local_cluster.down(1)

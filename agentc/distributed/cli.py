@@ -75,7 +75,7 @@ def register(sub) -> None:
     up = rs.add_parser("up", help="start a head and worker nodes on this machine (real ray start processes)")
     up.add_argument("--node", action="append", required=True, metavar="KINDS",
                     help="a node's devices: cpu,vulkan | host | cuda=nvidia-h100-sxm (repeat; the first is the head)")
-    up.add_argument("--host", default="127.0.0.1", help="the nodes' IP address (default 127.0.0.1)")
+    up.add_argument("--host", default="127.0.0.1", help="the nodes' IP address (default 127.0.0.1: loopback, as 127.0.0.2, which Ray keeps)")
     up.add_argument("--object-store-mb", type=int, default=512, help="each node's object store (64-512)")
     up.set_defaults(func=_up)
     down = rs.add_parser("down", help="stop what agentc ray up started (or one node of it)")

@@ -9,9 +9,12 @@ with the driver or each other, and an object store of at most `object_store_mb`.
 Security: a Ray cluster runs whatever code reaches it. The nodes start with Ray's token
 authentication (`RAY_AUTH_MODE=token`; the token is a 0600 file in the state directory,
 which `agentc.distributed.connect` hands to clients of this address), no dashboard, and the
-client server on loopback. Ray 2.58 replaces a loopback `--node-ip-address` with the
-machine's address on Linux and its GCS and raylets listen on every interface (it has no flag
-to bind them): without the token, a connection from elsewhere is refused.
+client server on loopback. Ray 2.58 replaces the node address 127.0.0.1 (exactly that, or
+`localhost`) with the machine's, so the nodes of `--host 127.0.0.1` (the default) take
+127.0.0.2, also loopback: what Ray binds to the node address (its client server, the
+dashboard agent's HTTP port, the runtime-env agent) then stays on this machine. Its GCS,
+raylets and metrics ports listen on every interface whatever the address (Ray has no flag to
+bind them): without the token, a connection to them from elsewhere is refused.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from agentc.distributed.node_spec import NodeSpec, parse_node, ray_start_args
 STATE = "state.json"
 START_TIMEOUT_S = 90.0
 # Node loss is noticed by the GCS's health checks; Ray's defaults (3 s x 5) take ~15 s.
+LOOPBACK = "127.0.0.2"  # a loopback address Ray keeps (it rewrites 127.0.0.1)
 HEALTH_CHECK_ENV = {"RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "1000",
                     "RAY_health_check_failure_threshold": "2"}
 
@@ -80,6 +84,7 @@ def up(nodes: list[str], host: str = "127.0.0.1", object_store_mb: int = 512, di
     returns the state (address, token path, nodes). Refuses if this state directory has a
     cluster up."""
     directory = directory or state_dir()
+    host = LOOPBACK if host in ("127.0.0.1", "localhost") else host
     specs = [parse_node(text, f"n{i + 1}") for i, text in enumerate(nodes)]
     if not specs:
         raise ClusterError("agentc ray up: give at least one --node (the head), e.g. --node cpu")
@@ -103,7 +108,7 @@ def up(nodes: list[str], host: str = "127.0.0.1", object_store_mb: int = 512, di
         head = _start(specs[0], state, token, host, object_store_mb,
                       ["--head", "--port", str(port), "--ray-client-server-port", str(_free_port()),
                        "--include-dashboard", "false", "--dashboard-host", "127.0.0.1"], nodes[0])
-        state["address"] = _address(head, port)
+        state["address"] = _address(head, port, host)
         _write_state(directory, state)
         state.update(host=host, object_store_mb=object_store_mb)
         for s, text in zip(specs[1:], nodes[1:]):  # one at a time: side by side, raylets on two cores time out
@@ -162,11 +167,10 @@ def _exited(pid: int) -> bool:
         return False
 
 
-def _address(head: dict, port: int) -> str:
-    """The address Ray chose for the head (it replaces a loopback node IP with the
-    machine's on Linux): from the head's own log."""
+def _address(head: dict, port: int, host: str) -> str:
+    """The address the head took, as its own log says (Ray may resolve a name)."""
     found = re.search(r"--address='([^']+)'", Path(head["log"]).read_text(errors="replace"))
-    return found.group(1) if found else f"127.0.0.1:{port}"
+    return found.group(1) if found else f"{host}:{port}"
 
 
 def restart(node: int, directory: Path | None = None) -> str:
