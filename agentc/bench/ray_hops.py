@@ -71,12 +71,24 @@ def inter_node_transfers(plan: dict) -> int:
     return len(crossings)
 
 
+def write_trace(events: list[tuple], path: Path) -> None:
+    """One request's events as a Chrome/Perfetto trace: a track per device and per
+    node-to-node transfer, and the host."""
+    from agentc.runtime.trace import Trace
+
+    one = Trace(None)
+    one.t0 = min((e[3] for e in events), default=0.0)
+    for track, name, req, start, end, note in events:
+        one.add(track, name, req, start, end, note=note)
+    one.write(path)
+
+
 def _p(values: list[float], q: float) -> float:
     xs = sorted(values)
     return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
-def paired(agent: str, build: Path, address: str, requests: int) -> dict:
+def paired(agent: str, build: Path, address: str, requests: int, out: Path) -> dict:
     import json
 
     import agentc
@@ -89,10 +101,13 @@ def paired(agent: str, build: Path, address: str, requests: int) -> dict:
             remote.run(QUERY)
         t_local, t_ray = [], []
         for i in range(requests):
-            for s, out in ((local, t_local), (remote, t_ray)) if i % 2 == 0 else ((remote, t_ray), (local, t_local)):
+            for s, times in ((local, t_local), (remote, t_ray)) if i % 2 == 0 else ((remote, t_ray), (local, t_local)):
                 t0 = time.perf_counter()
                 s.run(QUERY)
-                out.append(time.perf_counter() - t0)
+                times.append(time.perf_counter() - t0)
+        mark = remote.trace.added
+        remote.run(QUERY)
+        write_trace(remote.trace.since(mark), out / f"trace-{agent}.json")
     diffs = [(r - lo) / max(hops, 1) for r, lo in zip(t_ray, t_local)]
     res = {"transfers": hops, "local_ms": [t * 1e3 for t in t_local], "ray_ms": [t * 1e3 for t in t_ray],
            "local_median_ms": statistics.median(t_local) * 1e3, "ray_median_ms": statistics.median(t_ray) * 1e3,
@@ -151,7 +166,7 @@ def bare_chain(requests: int) -> dict:
     return out
 
 
-def recovery(agent: str, build: Path, address: str, directory: Path) -> dict:
+def recovery(agent: str, build: Path, address: str, directory: Path, out: Path) -> dict:
     """SIGKILL node 2 under back-to-back requests; kill -> first request done on the new placement."""
     import agentc
     from agentc.distributed import local_cluster
@@ -171,8 +186,9 @@ def recovery(agent: str, build: Path, address: str, directory: Path) -> dict:
         def loop():
             while not stop.is_set():
                 try:
+                    began = time.perf_counter()
                     s.run(QUERY)
-                    done.append((time.perf_counter(), s.recovery.generation))
+                    done.append((time.perf_counter(), s.recovery.generation, began))
                 except Exception as e:  # noqa: BLE001 - counted: no request may be lost
                     errors.append(str(e))
 
@@ -180,17 +196,22 @@ def recovery(agent: str, build: Path, address: str, directory: Path) -> dict:
         t.start()
         time.sleep(1.0)
         killed = time.perf_counter()
+        mark = s.trace.added
         local_cluster.down(2, directory=directory, kill=True)
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not any(g >= 1 and at > killed for at, g in done):
+        while time.monotonic() < deadline and not any(g >= 1 and at > killed for at, g, _ in done):
             time.sleep(0.05)
+        time.sleep(0.5)  # a few requests on the new placement, for the timeline
         stop.set()
         t.join()
-        first = min((at for at, g in done if g >= 1 and at > killed), default=None)
+        write_trace(s.trace.since(mark), out / f"trace-recovery-{agent}.json")
+        first = min((at for at, g, _ in done if g >= 1 and at > killed), default=None)
         ev = s.recovery.events[0] if s.recovery.events else {}
     out = {"kill_to_first_request_s": None if first is None else first - killed, "errors": errors,
            "replacement": ev, "precompile_s": precompile_s, "requests_done": len(done),
-           "kill_to_noticed_s": ev["began"] - killed if "began" in ev else None}
+           "kill_to_noticed_s": ev["began"] - killed if "began" in ev else None,
+           "timeline": [{"done_s": at - killed, "latency_ms": (at - began) * 1e3, "placement": g}
+                        for at, g, began in done]}
     _say(f"{agent}: SIGKILL of node 2 -> first request on the new placement "
          f"{out['kill_to_first_request_s'] if first is None else round(out['kill_to_first_request_s'], 3)} s "
          f"(noticed after {out['kill_to_noticed_s'] or float('nan'):.2f} s; re-placement "
@@ -198,6 +219,40 @@ def recovery(agent: str, build: Path, address: str, directory: Path) -> dict:
          + ", ".join(f"{k} {v:.2f}" for k, v in ev.get("phases_s", {}).items()) + "); "
          f"{len(errors)} requests lost")
     return out
+
+
+def plot(results: dict, path: Path) -> None:
+    """Cost per hop beside Ray's own, and each recovery's request latencies around the kill."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recs = results["recovery"]
+    fig, axes = plt.subplots(1, 1 + len(recs), figsize=(5 + 5 * len(recs), 4))
+    bars = {f"agentc {a}": r["hop_median_ms"] for a, r in results["agents"].items()}
+    bars["bare actor call"] = results["bare"]["actor_hop_median_ms"]
+    if "compiled_hop_median_ms" in results["bare"]:
+        bars["compiled graph"] = results["bare"]["compiled_hop_median_ms"]
+    axes[0].bar(list(bars), list(bars.values()), color=["C0"] * len(results["agents"]) + ["C7", "C8"][:len(bars) - len(results["agents"])])
+    axes[0].set_ylabel("ms per cross-node hop (median)")
+    axes[0].set_title("cost per hop")
+    axes[0].tick_params(axis="x", rotation=20)
+    for ax, (agent, r) in zip(axes[1:], recs.items()):
+        for gen, color in ((0, "C0"), (1, "C2")):
+            pts = [(p["done_s"], p["latency_ms"]) for p in r["timeline"] if min(p["placement"], 1) == gen]
+            ax.scatter([x for x, _ in pts], [y for _, y in pts], s=8, color=color,
+                       label="old placement" if gen == 0 else "new placement")
+        ax.axvline(0, color="C3", label="SIGKILL node 2")
+        if r.get("kill_to_noticed_s") is not None:
+            ax.axvline(r["kill_to_noticed_s"], color="C1", linestyle="--", label="loss noticed")
+        ax.set_xlabel("s since the kill (request end)")
+        ax.set_ylabel("request latency, ms")
+        ax.set_title(f"{agent}: kill -> first request on new placement {r['kill_to_first_request_s'] or float('nan'):.2f} s")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def run(args, out: Path):
@@ -227,18 +282,19 @@ def run(args, out: Path):
                                assign=SPLITS[agent], quiet=True)
             for agent in agents:
                 if agent != "rag_real":
-                    results["agents"][agent] = paired(agent, builds[agent], state["address"], requests)
+                    results["agents"][agent] = paired(agent, builds[agent], state["address"], requests, out)
             results["bare"] = bare_chain(requests * 2)
-            results["recovery"]["rag"] = recovery("rag", builds["rag"], state["address"], directory)
+            results["recovery"]["rag"] = recovery("rag", builds["rag"], state["address"], directory, out)
             if "rag_real" in agents:
                 _say("starting node 2 again")
                 local_cluster.restart(2, directory)
-                results["recovery"]["rag_real"] = recovery("rag_real", builds["rag_real"], state["address"], directory)
+                results["recovery"]["rag_real"] = recovery("rag_real", builds["rag_real"], state["address"], directory, out)
         finally:
             import ray
 
             ray.shutdown()
             local_cluster.down(directory=directory)
+    plot(results, out / "ray.png")
     bare = results["bare"]["actor_hop_median_ms"]
     summary = {}
     for agent, r in results["agents"].items():
