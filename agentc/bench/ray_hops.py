@@ -56,8 +56,10 @@ SPLITS = {"rag": rag_split, "fanout": fanout_split, "rag_real": rag_split}
 
 
 def inter_node_transfers(plan: dict) -> int:
-    """Values that cross nodes in one request: (value, consuming node) pairs whose producer
-    is on another node; host work (and inputs) on node 1."""
+    """Values that cross nodes in one request, as the runtime moves them: (value, consuming
+    node) pairs whose value is on another node; host work (and inputs) on node 1. The
+    end-of-turn check passes its token on where it is (runtime/host_ops.forward), so the next
+    decode step reads it on its own node; the check itself reads it on the host."""
     node = {d: info.get("node") or "n1" for d, info in plan["devices"].items()}
     where = {v: "n1" for v in plan["input_ids"]}
     crossings = set()
@@ -67,7 +69,7 @@ def inter_node_transfers(plan: dict) -> int:
             if where.get(v, "n1") != here:
                 crossings.add((v, here))
         for v in op["outputs"]:
-            where[v] = here
+            where[v] = where.get(op["inputs"][0], "n1") if op["kind"] == "stop_at_eos" else here
     return len(crossings)
 
 
@@ -260,6 +262,10 @@ def run(args, out: Path):
     from agentc.distributed import connect, local_cluster
     from agentc.distributed.inventory import cluster_yaml, ray_nodes
 
+    import signal
+
+    # SIGTERM ends the bench through its `finally`, which stops the nodes it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     requests = args.requests or 30
     agents = list(AGENTS) + (["rag_real"] if getattr(args, "real", False) else [])
     results: dict = {"agents": {}, "recovery": {}}

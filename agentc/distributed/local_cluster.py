@@ -140,6 +140,7 @@ def _start(spec: NodeSpec, state: dict, token: Path, host: str, store_mb: int, e
     node = {"label": spec.label, "spec": spec.describe(), "text": text, "pid": proc.pid, "log": str(log),
             "cache": str(node_dir / "cache"), "stopped": False}
     state["nodes"].append(node)
+    _write_state(Path(state["directory"]), state)  # before waiting: `down` must find it, whatever happens next
     _wait_started(node)
     return node
 
