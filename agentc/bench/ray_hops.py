@@ -258,11 +258,11 @@ def plot(results: dict, path: Path) -> None:
 
 
 def run(args, out: Path):
+    import signal
+
     import agentc
     from agentc.distributed import connect, local_cluster
     from agentc.distributed.inventory import cluster_yaml, ray_nodes
-
-    import signal
 
     # SIGTERM ends the bench through its `finally`, which stops the nodes it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
