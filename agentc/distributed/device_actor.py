@@ -106,14 +106,18 @@ class DeviceActor:
         return self.device.on_thread(_functions, self.device)
 
     # -- calls ------------------------------------------------------------------------
-    def call(self, fn: str, spec: list, keys: list[int], freed: list[int], *moved) -> tuple[float, float]:
+    def call(self, fn: str, spec: list, keys: list[int], freed: list[int], send: list[int],
+             *moved) -> tuple[float, float, dict]:
         """Run `fn`, keeping its results under `keys` (chosen by the driver, so that it can
         queue the next call without waiting for this one). `spec`: per argument ("k", key)
         for a value held here, ("a", array) from the host, ("r", i) for `moved[i]` (an array
         from another node, resolved by Ray from the object store). Returns when it ran
         (time.time() seconds). A failure is kept for the keys: using or fetching them later
         raises it again (the driver hears of it too, from this call's result). `freed`:
-        keys the driver let go of since its last call (none of them is this call's)."""
+        keys the driver let go of since its last call (none of them is this call's). `send`:
+        the results (by position) to return with the call as arrays, {key: array}, for the
+        host or another node to read without a `fetch` of their own; ("c", (i, key)) in
+        `spec` takes such a result of another actor's call, `moved[i]`."""
         if freed:
             self.free(freed)
         try:
@@ -121,7 +125,8 @@ class DeviceActor:
             for tag, x in spec:
                 if tag == "k" and x in self.failed:
                     raise RuntimeError(self.failed[x])
-                args.append(self.values[x] if tag == "k" else moved[x] if tag == "r" else x)
+                args.append(self.values[x] if tag == "k" else moved[x] if tag == "r" else
+                            moved[x[0]][2][x[1]] if tag == "c" else x)
             t0 = time.time()
             outs = self.device.on_thread(self.device.call, fn, args)
             t1 = time.time()
@@ -132,7 +137,7 @@ class DeviceActor:
             raise
         for k, o in zip(keys, outs):
             self.values[k] = o
-        return t0, t1
+        return t0, t1, {keys[i]: self.device.to_host(outs[i]) for i in send}
 
     def fetch(self, key: int) -> np.ndarray:
         if key in self.failed:

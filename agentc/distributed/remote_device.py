@@ -43,10 +43,12 @@ class Remote:
 
 @dataclass(frozen=True)
 class Moved:
-    """A value on its way from `src`'s actor to another: an object reference."""
+    """A value on its way from `src`'s actor to another: an object reference (a `fetch`'s,
+    or with `key`, the call's that sends it)."""
 
     ref: object
     src: str
+    key: int | None = None
 
 
 def _lost_errors() -> tuple:
@@ -71,6 +73,9 @@ class RemoteDevice(DeviceThread):
         self._keys = itertools.count(1)
         self._pending: dict = {}  # call ref -> (report, when sent, source devices)
         self._to_free: list[int] = []  # keys released since the last call
+        self._origin: dict[int, tuple[str, int]] = {}  # live key -> (function, result position)
+        self._read: set[tuple[str, int]] = set()  # results read off the device: sent with their calls
+        self._sent: dict[int, object] = {}  # key -> the call ref whose result carries it
         self._cv = threading.Condition()
         self._closing = False
         self._offset = 0.0  # this process's perf_counter() minus the actor's time.time()
@@ -170,7 +175,7 @@ class RemoteDevice(DeviceThread):
             if isinstance(a, Remote):
                 spec.append(("k", a.key))
             elif isinstance(a, Moved):
-                spec.append(("r", len(moved)))
+                spec.append(("r", len(moved)) if a.key is None else ("c", (len(moved), a.key)))
                 moved.append(a.ref)
                 sources.add(a.src)
             else:
@@ -181,11 +186,27 @@ class RemoteDevice(DeviceThread):
                 else:
                     spec.append(("a", arr))
         keys = [next(self._keys) for _ in range(n_out or 1)]
-        ref = self.actor.call.remote(fn, spec, keys, self._take_freed(), *moved)
+        with self._cv:
+            send = [i for i in range(len(keys)) if (fn, i) in self._read]
+        ref = self.actor.call.remote(fn, spec, keys, self._take_freed(), send, *moved)
         with self._cv:
             self._pending[ref] = (report, time.perf_counter(), sorted(sources))
+            for i, k in enumerate(keys):
+                self._origin[k] = (fn, i)
+            for i in send:
+                self._sent[keys[i]] = ref
             self._cv.notify()
         return [Remote(self.name, k) for k in keys]
+
+    def _sent_with_call(self, key: int):
+        """The call whose result carries value `key`, if one does; else None, and calls of
+        the same function send that result from now on (a value read once, the token a
+        decode step samples, say, is read at every step)."""
+        with self._cv:
+            ref = self._sent.get(key)
+            if ref is None and key in self._origin:
+                self._read.add(self._origin[key])
+            return ref
 
     def _watch(self) -> None:
         """Hears of calls as they end: reports their spans, or their failure."""
@@ -203,7 +224,7 @@ class RemoteDevice(DeviceThread):
                 with self._cv:
                     report, sent, sources = self._pending.pop(ref)
                 try:
-                    start, end = self._get(ref)
+                    start, end, _ = self._get(ref)
                 except RunError as e:
                     if report is not None:
                         report(e, [])
@@ -233,7 +254,10 @@ class RemoteDevice(DeviceThread):
         return found
 
     def to_host(self, value: Remote) -> np.ndarray:
+        ref = self._sent_with_call(value.key)
         try:
+            if ref is not None:
+                return np.array(self._get(ref)[2][value.key])
             return self._get(self.actor.fetch.remote(value.key))
         except DeviceLost:
             raise
@@ -244,6 +268,9 @@ class RemoteDevice(DeviceThread):
         """`value` for another device: straight from this actor to `dest`'s if it is remote
         too (None: the caller reads it back through the host)."""
         if isinstance(dest, RemoteDevice):
+            ref = self._sent_with_call(value.key)
+            if ref is not None:
+                return Moved(ref, self.name, value.key)
             return Moved(self.actor.fetch.remote(value.key), self.name)
         return None
 
@@ -256,6 +283,9 @@ class RemoteDevice(DeviceThread):
         if not keys or self.lost:
             return
         with self._cv:
+            for k in keys:
+                self._origin.pop(k, None)
+                self._sent.pop(k, None)
             self._to_free.extend(keys)
             if len(self._to_free) < FREE_BATCH:
                 return
