@@ -81,6 +81,12 @@ def _run(args) -> int:
     return 0
 
 
+def _serve(args) -> int:
+    from agentc.serving.server import main
+
+    return main(args)
+
+
 def _cache(args) -> int:
     from agentc import store, store_maintenance
 
@@ -174,6 +180,16 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--ray", metavar="ADDRESS",
                    help="run each device's share in a Ray actor on a node that has it (agentc ray up prints one)")
     r.set_defaults(func=_run)
+    sv = sub.add_parser("serve", help="serve a build over HTTP on Ray Serve")
+    sv.add_argument("build")
+    sv.add_argument("--ray", metavar="ADDRESS", help="a Ray cluster (default: a private one of this machine's devices)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=_positive_int, default=8000)
+    sv.add_argument("--api-key-file", help="requests need 'Authorization: Bearer <the file's key>'")
+    sv.add_argument("--max-body-kb", type=_positive_int, default=1024, help="largest request body (413 beyond)")
+    sv.add_argument("--replicas", type=_positive_int, default=1)
+    sv.add_argument("--max-ongoing", type=_positive_int, default=8, help="requests a replica takes at once")
+    sv.set_defaults(func=_serve)
     k = sub.add_parser("cache", help="verify, garbage-collect or clear the compile cache ($AGENTC_CACHE)")
     k.add_argument("action", choices=("verify", "gc", "clear"),
                    help="verify: hash every object, evict corrupt ones (exit 1 if any); gc: remove "

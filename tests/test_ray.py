@@ -226,6 +226,33 @@ def test_head_cannot_be_stopped_alone(cluster):
         local_cluster.down(1)
 
 
+def test_served_across_nodes(cluster, split_build):
+    """`agentc serve --ray`: the replica's devices are actors on the nodes; HTTP answers equal
+    the single-process runtime."""
+    import socket
+    import urllib.request
+
+    from agentc.serving.server import serve_build
+
+    build, reference = split_build
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    stop, up = threading.Event(), threading.Event()
+    t = threading.Thread(target=serve_build, args=(build, cluster["address"]),
+                         kwargs={"port": port, "ready": lambda url: up.set(), "stop": stop})
+    t.start()
+    try:
+        assert up.wait(300)
+        for q, ref in zip(QUERIES, reference):
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/agents/rag", data=json.dumps(q).encode())
+            with urllib.request.urlopen(req, timeout=60) as r:
+                assert json.loads(r.read())["outputs"] == ref
+    finally:
+        stop.set()
+        t.join(120)
+
+
 def test_node_killed_mid_request(cluster, split_build):
     """Last: it kills node 2. Requests run back to back while it dies; none is lost, a
     re-placement happened, and the next 20 requests succeed on the new placement."""

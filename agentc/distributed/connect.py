@@ -30,16 +30,19 @@ def _reachable(address: str) -> None:
                              f"start one with agentc ray up") from None
 
 
-def connect(address: str) -> None:
-    """ray.init(address), once per process (a second address is an error)."""
+def connect(address: str, token: str | None = None) -> None:
+    """ray.init(address), once per process (a second address is an error). `token`: the
+    cluster's token file (default: the one `agentc ray up` recorded for this address)."""
     try:
         import ray
     except ImportError:
         raise RayUnavailable("Ray is not installed: pip install 'agentc[ray]'") from None
     state = read_state()
-    if state and state.get("address") == address and not os.environ.get("RAY_AUTH_TOKEN"):
+    if token is None and state and state.get("address") == address and not os.environ.get("RAY_AUTH_TOKEN"):
+        token = state["token"]
+    if token is not None:
         os.environ["RAY_AUTH_MODE"] = "token"
-        os.environ["RAY_AUTH_TOKEN_PATH"] = state["token"]
+        os.environ["RAY_AUTH_TOKEN_PATH"] = token
         _reload_auth()
     if ray.is_initialized():
         current = ray.get_runtime_context().gcs_address

@@ -1,0 +1,1 @@
+"""Serving builds over HTTP on Ray Serve (`agentc serve`)."""

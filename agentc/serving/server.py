@@ -1,0 +1,136 @@
+"""`agentc serve BUILD`: a build as an HTTP service on Ray Serve.
+
+One Serve deployment whose replicas each load the build (`AgentReplica`) and answer with
+the FastAPI app of agentc/serving/http_api.py; Serve's proxy takes HTTP on `--host:--port`
+(127.0.0.1 unless told otherwise) and routes to replicas. Without `--ray`, a private
+one-node cluster of this machine's devices is started for the service (token, loopback, as
+`agentc ray up`) and stopped with it; with `--ray ADDRESS`, each replica's devices are actors
+on the cluster's nodes (agentc/distributed), the replica doing host work.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from ray import serve
+
+from agentc.distributed.node_spec import PREFIX
+from agentc.distributed.remote_device import PIN
+from agentc.serving.http_api import make_app
+
+APP = "agentc"
+
+
+@serve.ingress()
+class AgentReplica:
+    """One replica: the build loaded (devices here, or as actors with `ray`), its app built
+    once the session is up."""
+
+    def __init__(self, build: str, ray_address: str | None, api_key: str | None, max_body_bytes: int):
+        from agentc.runtime.session import Session
+
+        self.session = Session(build, ray=ray_address)
+        self.api_key, self.max_body_bytes = api_key, max_body_bytes
+
+    def __serve_build_asgi_app__(self):
+        return make_app(self.session, self.api_key, self.max_body_bytes)
+
+    def __del__(self):
+        session = getattr(self, "session", None)
+        if session is not None:
+            session.close()
+
+
+def deployment(build: Path, plan: dict, ray_address: str | None, api_key: str | None, max_body_bytes: int,
+               replicas: int, max_ongoing: int):
+    """The bound deployment: replicas pinned to nodes with the build's device kinds when
+    they hold the devices themselves."""
+    kinds = sorted({d["runtime"] for d in plan["devices"].values()})
+    resources = {} if ray_address else {PREFIX + k: PIN for k in kinds}
+    dep = serve.deployment(AgentReplica, name=plan["agent"], num_replicas=replicas,
+                           max_ongoing_requests=max_ongoing,
+                           ray_actor_options={"num_cpus": 0, "resources": resources})
+    return dep.bind(str(build), ray_address, api_key, max_body_bytes)
+
+
+def serve_build(build, ray_address: str | None = None, host: str = "127.0.0.1", port: int = 8000,
+                api_key_file: str | None = None, max_body_kb: int = 1024, replicas: int = 1,
+                max_ongoing: int = 8, ready=None, stop: threading.Event | None = None) -> None:
+    """Serve until `stop` is set (or SIGINT/SIGTERM). `ready(url)` is called once requests
+    are answered."""
+    import json
+
+    from agentc.distributed import connect, local_cluster
+    from agentc.runtime.host_ops import BuildError
+    from agentc.runtime.verify import verify_build
+
+    build = Path(build).resolve()
+    verify_build(build, True)
+    plan = json.loads((build / "plan.json").read_text())
+    api_key = _read_key(api_key_file) if api_key_file else None
+    private = None
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    try:
+        if ray_address is None:
+            from agentc.devices import usable
+
+            private = Path(tempfile.mkdtemp(prefix="agentc-serve-")) / "cluster"
+            state = local_cluster.up([",".join(usable()) or "cpu"], directory=private)
+            connect.connect(state["address"], state["token"])
+        else:
+            connect.connect(ray_address)
+        serve.start(proxy_location="HeadOnly", http_options={"host": host, "port": port})
+        try:
+            serve.run(deployment(build, plan, ray_address, api_key, max_body_kb * 1024, replicas, max_ongoing),
+                      name=APP, route_prefix="/")
+        except Exception as e:  # noqa: BLE001 - a replica that cannot load the build: say why in one line
+            first = str(e).strip().splitlines()
+            why = next((ln for ln in first if "Error:" in ln), first[0] if first else type(e).__name__)
+            raise BuildError(f"{build}: the service did not start: {why.strip()}") from None
+        url = f"http://{host}:{port}"
+        if ready is not None:
+            ready(url)
+        stop.wait()
+    finally:
+        import ray
+
+        if ray.is_initialized():  # (serve.shutdown would start a local Ray to find nothing)
+            try:
+                serve.shutdown()
+            except Exception:  # noqa: BLE001, S110 - shutting down what may not have started
+                pass
+            ray.shutdown()
+        if private is not None:
+            local_cluster.down(directory=private)
+            import shutil
+
+            shutil.rmtree(private.parent, ignore_errors=True)
+
+
+def _read_key(path: str) -> str:
+    try:
+        key = Path(path).read_text().strip()
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from None
+    if not key:
+        from agentc.frontend.graph import AgentError
+
+        raise AgentError(f"--api-key-file {path}: the file is empty")
+    return key
+
+
+def main(args) -> int:
+    def ready(url: str) -> None:
+        print(f"serving at {url}: POST {url}/v1/agents/<agent>, GET {url}/healthz, {url}/metrics "
+              f"(Ctrl-C stops)", file=sys.stderr, flush=True)
+
+    serve_build(args.build, args.ray, args.host, args.port, args.api_key_file, args.max_body_kb, args.replicas,
+                args.max_ongoing, ready=ready)
+    return 0

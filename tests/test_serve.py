@@ -1,0 +1,141 @@
+"""`agentc serve`: a build behind a real HTTP server on Ray Serve (a private one-node Ray
+cluster, started and stopped by the server), requests over 127.0.0.1."""
+
+import json
+import socket
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+
+import agentc
+
+pytest.importorskip("ray")
+
+KEY = "s3cret-key"
+QUERIES = ["What is 12 * 7?", "Where does the Rhine flow?"]
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(builds, tmp_path_factory):
+    from agentc.serving.server import serve_build
+
+    build = builds("rag_agent.py", ("cpu",)).build_dir
+    key = tmp_path_factory.mktemp("key") / "key"
+    key.write_text(KEY + "\n")
+    stop, up, failed = threading.Event(), threading.Event(), []
+    port = _port()
+
+    def run():
+        try:
+            serve_build(build, port=port, api_key_file=str(key), max_body_kb=1, ready=lambda url: up.set(), stop=stop)
+        except BaseException as e:  # noqa: BLE001 - reported by the fixture
+            failed.append(e)
+            up.set()
+
+    t = threading.Thread(target=run)
+    t.start()
+    up.wait(300)
+    assert not failed, failed
+    with agentc.load(build) as s:
+        reference = {q: s.run({"query": q})["outputs"] for q in QUERIES}
+    yield f"http://127.0.0.1:{port}", reference
+    stop.set()
+    t.join(120)
+    assert not t.is_alive()
+    assert _private_cluster_processes() == []
+    with pytest.raises(OSError):  # nothing listens any more
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def _private_cluster_processes() -> list[int]:
+    """Running processes of the server's private cluster (its nodes' caches are under an
+    `agentc-serve-` directory, in their environment)."""
+    from pathlib import Path
+
+    out = []
+    for p in Path("/proc").iterdir():
+        try:
+            if p.name.isdigit() and b"agentc-serve-" in (p / "environ").read_bytes():
+                out.append(int(p.name))
+        except OSError:
+            continue
+    return out
+
+
+def call(url, path, body=None, key=KEY, raw=None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url + path, data=data, method="POST" if data is not None else "GET")
+    if key:
+        req.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def test_outputs_equal_the_runtime(server):
+    url, reference = server
+    for q in QUERIES:
+        status, headers, body = call(url, "/v1/agents/rag", {"query": q})
+        assert status == 200, body
+        got = json.loads(body)
+        assert got["outputs"] == reference[q] and got["agent"] == "rag"
+        assert headers["X-Request-Id"] == got["id"]
+
+
+def test_chat_completions(server):
+    url, reference = server
+    status, _, body = call(url, "/v1/chat/completions",
+                           {"model": "rag", "messages": [{"role": "system", "content": "be brief"},
+                                                         {"role": "user", "content": QUERIES[0]}]})
+    assert status == 200, body
+    got = json.loads(body)
+    assert got["object"] == "chat.completion"
+    assert got["choices"][0]["message"] == {"role": "assistant", "content": "\n".join(reference[QUERIES[0]])}
+
+
+@pytest.mark.parametrize("path, body, raw, key, status, message", [
+    ("/v1/agents/rag", {"q": "x"}, None, KEY, 400, "unknown input 'q' (the agent takes query)"),
+    ("/v1/agents/rag", {}, None, KEY, 400, "missing input 'query'"),
+    ("/v1/agents/rag", {"query": 7}, None, KEY, 400, "input 'query' must be text"),
+    ("/v1/agents/rag", None, b"{not json", KEY, 400, "the body is not JSON"),
+    ("/v1/agents/rag", None, b"[1, 2]", KEY, 400, "expected a JSON object, got list"),
+    ("/v1/agents/other", {"query": "x"}, None, KEY, 404, "no agent 'other' here (this server runs 'rag')"),
+    ("/v1/agents/rag", {"query": "x" * 2000}, None, KEY, 413, "the limit is 1024"),
+    ("/v1/agents/rag", {"query": "x"}, None, None, 401, "missing or wrong bearer token"),
+    ("/v1/agents/rag", {"query": "x"}, None, "wrong", 401, "missing or wrong bearer token"),
+    ("/v1/chat/completions", {"messages": []}, None, KEY, 400, "a user message whose content is text"),
+])
+def test_errors_are_json_with_a_status(server, path, body, raw, key, status, message):
+    url, _ = server
+    got_status, headers, got = call(url, path, body, key=key, raw=raw)
+    assert got_status == status, got
+    err = json.loads(got)["error"]
+    assert message in err["message"], err
+    assert headers["X-Request-Id"]
+
+
+def test_health_and_metrics(server):
+    url, _ = server
+    status, _, body = call(url, "/healthz")
+    assert status == 200 and json.loads(body) == {"ok": True, "agent": "rag", "inputs": ["query"]}
+    call(url, "/v1/agents/rag", {"query": QUERIES[1]})
+    call(url, "/v1/agents/rag", {"q": "bad"})
+    status, headers, body = call(url, "/metrics")
+    text = body.decode()
+    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    counts = {ln.split("{")[1].split("}")[0]: float(ln.rsplit(" ", 1)[1]) for ln in text.splitlines()
+              if ln.startswith("agentc_requests_total")}
+    assert counts['agent="rag",status="200"'] >= 1 and counts['agent="rag",status="400"'] >= 1
+    total = next(float(ln.rsplit(" ", 1)[1]) for ln in text.splitlines() if ln.startswith("agentc_request_seconds_count"))
+    assert total == sum(counts.values())
+    assert "agentc_requests_in_flight" in text
