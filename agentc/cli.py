@@ -204,10 +204,12 @@ def parser() -> argparse.ArgumentParser:
     from agentc.bench import cli as bench_cli
     from agentc.distributed import cli as ray_cli
     from agentc.scheduler import cli as sched_cli
+    from agentc.serving import loadtest
 
     sched_cli.register(sub)
     bench_cli.register(sub)
     ray_cli.register(sub)
+    loadtest.register(sub)
     return p
 
 
@@ -240,6 +242,7 @@ def _dispatch(args) -> int:
     from agentc.frontend.graph import AgentError
     from agentc.runtime.host_ops import BuildError, InputError, RunError
     from agentc.scheduler.taskgraph import ScheduleError
+    from agentc.serving.arrivals import ArrivalsError
     from agentc.store import StoreError
 
     try:
@@ -251,7 +254,7 @@ def _dispatch(args) -> int:
     except RunError as e:
         return _error(e, 1)
     except (UsageError, AgentError, CatalogError, IreeCompileError, ScheduleError, StoreError, RayUnavailable,
-            ClusterError, NodeSpecError) as e:
+            ClusterError, NodeSpecError, ArrivalsError) as e:
         return _error(e, 2)
     except OSError as e:
         return _error(f"{e.filename}: {e.strerror}" if e.filename else e, 2)

@@ -127,7 +127,7 @@ def test_errors_are_json_with_a_status(server, path, body, raw, key, status, mes
 def test_health_and_metrics(server):
     url, _ = server
     status, _, body = call(url, "/healthz")
-    assert status == 200 and json.loads(body) == {"ok": True, "agent": "rag", "inputs": ["query"]}
+    assert status == 200 and json.loads(body) == {"ok": True, "agent": "rag", "inputs": ["query"], "sla_ms": 2000}
     call(url, "/v1/agents/rag", {"query": QUERIES[1]})
     call(url, "/v1/agents/rag", {"q": "bad"})
     status, headers, body = call(url, "/metrics")
@@ -139,3 +139,25 @@ def test_health_and_metrics(server):
     total = next(float(ln.rsplit(" ", 1)[1]) for ln in text.splitlines() if ln.startswith("agentc_request_seconds_count"))
     assert total == sum(counts.values())
     assert "agentc_requests_in_flight" in text
+
+
+def test_loadtest_against_the_server(server, tmp_path):
+    """Open-loop gamma arrivals through `agentc loadtest URL`: every request answered, the
+    report's counts agree with its rows, and it ends with the line a script reads."""
+    import csv
+
+    from tests.conftest import agentc_cli
+
+    url, _ = server
+    key = tmp_path / "key"
+    key.write_text(KEY)
+    r = agentc_cli("loadtest", url, "--arrivals", "gamma", "--rate", "4", "--cv", "2", "--duration", "5",
+                   "--seed", "3", "--api-key-file", key, "--out", tmp_path / "lt", "--quiet")
+    assert r.returncode == 0, r.stderr
+    last = dict(kv.split("=") for kv in r.stdout.strip().splitlines()[-1].split())
+    assert last["lost"] == "0" and last["mode"] == "real"
+    report = json.loads((tmp_path / "lt" / "report.json").read_text())
+    rows = list(csv.DictReader((tmp_path / "lt" / "requests.csv").read_text().splitlines()))
+    assert report["sent"] == len(rows) > 5 and report["ok"] == sum(row["status"] == "200" for row in rows)
+    assert report["completed"] + report["refused"] + report["lost"] == report["sent"]
+    assert (tmp_path / "lt" / "loadtest.png").stat().st_size > 0

@@ -1,0 +1,193 @@
+"""`agentc loadtest TARGET`: replay arrivals against a served agent, open loop, and report.
+
+TARGET is the URL of a running `agentc serve`, or a build directory (served here for the
+run, on a private cluster, and stopped after). Arrivals come from a trace (`--trace`) or a
+synthetic process (`--arrivals gamma|step`); each request asks one of `--questions` (a file,
+one per line) in turn. Requests are sent when their arrival comes, whatever is still in
+flight; the lag between an arrival and its send is measured, and a run whose P99 send lag
+passes 10 ms is flagged invalid (the client could not keep up, so the load was not what it
+says).
+
+Writes `requests.csv` (one row per request: arrival, sent, end, status, latency) and
+`report.json` + `loadtest.png` (arrival rate and latency over time) to `--out`, prints the
+report and ends with one `key=value` line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+from agentc.serving.arrivals import Arrival, ArrivalsError, gamma, read_trace, reshape, steps
+from agentc.serving.load_report import plot, summarize
+
+QUESTIONS = ["What is 12 * 7?", "Where does the Rhine flow?", "What is 9 + 30 and who wrote Faust?",
+             "How tall is Mont Blanc?", "What is 144 / 12?"]
+MAX_SEND_LAG_P99_MS = 10.0
+
+
+def arrivals_from(args) -> list[Arrival]:
+    if args.trace:
+        return reshape(read_trace(args.trace), args.speedup, args.rate_scale, args.duration, args.start, args.seed)
+    if args.arrivals == "gamma":
+        return gamma(args.rate, args.cv, args.duration or 60.0, args.seed)
+    if args.arrivals == "step":
+        return steps([float(r) for r in args.step_rates.split(",")], args.step_s, args.seed)
+    raise ArrivalsError("give --trace FILE or --arrivals gamma|step")
+
+
+async def replay(url: str, arrivals: list[Arrival], questions: list[str], api_key: str | None,
+                 timeout_s: float, progress=None) -> tuple[list[dict], dict]:
+    import aiohttp
+
+    info = await _health(url, api_key)
+    agent, name = info["agent"], info["inputs"][0]
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    rows: list[dict] = []
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                     timeout=aiohttp.ClientTimeout(total=timeout_s)) as http:
+        start = loop.time() + 0.1
+
+        async def one(i: int, a: Arrival) -> None:
+            sent = loop.time()
+            row = {"i": i, "arrival_s": a.at, "sent_s": sent - start, "status": 0, "end_s": None,
+                   "latency_ms": None, "context_tokens": a.context_tokens, "generated_tokens": a.generated_tokens}
+            try:
+                async with http.post(f"{url}/v1/agents/{agent}", json={name: questions[i % len(questions)]},
+                                     headers=headers) as r:
+                    await r.read()
+                    row["status"] = r.status
+            except (TimeoutError, aiohttp.ClientError) as e:
+                row["error"] = type(e).__name__
+            end = loop.time()
+            row["end_s"] = end - start
+            row["latency_ms"] = (end - (start + a.at)) * 1e3  # from the arrival: send lag counts
+            rows.append(row)
+            if progress is not None:
+                progress()
+
+        tasks = []
+        for i, a in enumerate(arrivals):
+            delay = start + a.at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i, a)))
+        await asyncio.gather(*tasks)
+    return sorted(rows, key=lambda r: r["i"]), info
+
+
+async def _health(url: str, api_key: str | None) -> dict:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/healthz") as r:
+        if r.status != 200:
+            raise ArrivalsError(f"{url}/healthz answered {r.status}: is it an agentc serve?")
+        return await r.json()
+
+
+def run(args) -> int:
+    arrivals = arrivals_from(args)
+    if not arrivals:
+        raise ArrivalsError("no arrivals in that window: widen --duration or raise --rate")
+    questions = [q for q in Path(args.questions).read_text().splitlines() if q.strip()] if args.questions \
+        else QUESTIONS
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    api_key = Path(args.api_key_file).read_text().strip() if args.api_key_file else None
+    target, stop, server = args.target, None, None
+    if not target.startswith(("http://", "https://")):
+        target, stop, server = _serve_here(args)
+    try:
+        from agentc.bench.progress import Progress
+
+        bar = Progress(len(arrivals), "requests", enabled=not args.quiet)
+        t0 = time.perf_counter()
+        rows, info = asyncio.run(replay(target.rstrip("/"), arrivals, questions, api_key, args.timeout, bar.step))
+        wall = time.perf_counter() - t0
+    finally:
+        if stop is not None:
+            stop.set()
+            server.join(120)
+    sla = args.sla_ms or info.get("sla_ms") or 2000.0
+    report = summarize(rows, sla, arrivals[-1].at, mode="real")
+    report.update({"target": args.target, "agent": info["agent"], "wall_s": round(wall, 2),
+                   "arrivals": _describe(args), "valid": report["send_lag_p99_ms"] <= MAX_SEND_LAG_P99_MS})
+    with open(out / "requests.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=sorted({k for r in rows for k in r}))
+        w.writeheader()
+        w.writerows(rows)
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    plot(rows, out / "loadtest.png", f"{info['agent']}: {_describe(args)}", sla)
+    for k in ("sent", "completed", "refused", "lost", "p50_ms", "p95_ms", "p99_ms", "slo_pct", "throughput_rps",
+              "goodput_rps", "send_lag_p99_ms"):
+        print(f"{k:>16} {report[k]}")
+    if not report["valid"]:
+        print(f"agentc: warning: P99 send lag {report['send_lag_p99_ms']} ms > {MAX_SEND_LAG_P99_MS} ms: the "
+              f"client could not keep up; this run is invalid", file=sys.stderr)
+    print(f"p50_ms={report['p50_ms']} p95_ms={report['p95_ms']} p99_ms={report['p99_ms']} slo_pct={report['slo_pct']} "
+          f"lost={report['lost']} mode=real")
+    return 0
+
+
+def _describe(args) -> str:
+    if args.trace:
+        return (f"{Path(args.trace).name} from {args.start:g} s, {args.duration or 'all'} s, x{args.speedup:g} speed, "
+                f"x{args.rate_scale:g} rate, seed {args.seed}")
+    if args.arrivals == "gamma":
+        return f"gamma arrivals {args.rate:g}/s, CV {args.cv:g}, {args.duration or 60:g} s, seed {args.seed}"
+    return f"step arrivals {args.step_rates}/s, {args.step_s:g} s each, seed {args.seed}"
+
+
+def _serve_here(args):
+    """Serve the build TARGET for the run (private cluster); returns (url, stop, thread)."""
+    import socket
+
+    from agentc.serving.server import serve_build
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    stop, up, failed = threading.Event(), threading.Event(), []
+
+    def go():
+        try:
+            serve_build(args.target, port=port, api_key_file=args.api_key_file, ready=lambda url: up.set(), stop=stop)
+        except BaseException as e:  # noqa: BLE001 - raised below, in the caller's thread
+            failed.append(e)
+            up.set()
+
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    up.wait()
+    if failed:
+        raise failed[0]
+    return f"http://127.0.0.1:{port}", stop, t
+
+
+def register(sub) -> None:
+    p = sub.add_parser("loadtest", help="replay arrivals against a served agent (open loop) and report")
+    p.add_argument("target", help="URL of an agentc serve, or a build directory to serve for the run")
+    p.add_argument("--trace", help="CSV with TIMESTAMP,ContextTokens,GeneratedTokens (../shared/traces/)")
+    p.add_argument("--speedup", type=float, default=1.0, help="replay the trace this many times faster")
+    p.add_argument("--rate-scale", type=float, default=1.0, help="this many times the trace's requests")
+    p.add_argument("--start", type=float, default=0.0, help="trace window start, seconds into the trace")
+    p.add_argument("--duration", type=float, help="seconds of trace (or of synthetic arrivals; default 60)")
+    p.add_argument("--arrivals", choices=("gamma", "step"), help="synthetic arrivals instead of a trace")
+    p.add_argument("--rate", type=float, default=2.0, help="gamma: mean requests/s")
+    p.add_argument("--cv", type=float, default=1.0, help="gamma: inter-arrival coefficient of variation")
+    p.add_argument("--step-rates", default="1,5,1", help="step: comma-separated rates, requests/s")
+    p.add_argument("--step-s", type=float, default=10.0, help="step: seconds per rate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--questions", help="a file of questions, one per line (default: a built-in list)")
+    p.add_argument("--sla-ms", type=float, help="the SLA (default: the agent's, from /healthz)")
+    p.add_argument("--api-key-file", help="bearer key, for a server started with one")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds before a request counts as lost")
+    p.add_argument("--out", default="build/loadtest", help="directory for requests.csv, report.json, loadtest.png")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
