@@ -189,6 +189,10 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-body-kb", type=_positive_int, default=1024, help="largest request body (413 beyond)")
     sv.add_argument("--replicas", type=_positive_int, default=1)
     sv.add_argument("--max-ongoing", type=_positive_int, default=8, help="requests a replica takes at once")
+    sv.add_argument("--deadline-ms", type=_positive, help="admission control's deadline (default: the agent's SLA)")
+    sv.add_argument("--admission-margin", type=_positive, default=0.5,
+                    help="refuse (503) when the predicted completion passes the deadline by this fraction")
+    sv.add_argument("--timeout-ms", type=_positive, help="answer 504 past this (default: 4x the deadline)")
     sv.set_defaults(func=_serve)
     k = sub.add_parser("cache", help="verify, garbage-collect or clear the compile cache ($AGENTC_CACHE)")
     k.add_argument("action", choices=("verify", "gc", "clear"),

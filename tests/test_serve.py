@@ -161,3 +161,62 @@ def test_loadtest_against_the_server(server, tmp_path):
     assert report["sent"] == len(rows) > 5 and report["ok"] == sum(row["status"] == "200" for row in rows)
     assert report["completed"] + report["refused"] + report["lost"] == report["sent"]
     assert (tmp_path / "lt" / "loadtest.png").stat().st_size > 0
+
+
+@pytest.fixture
+def app_server(builds):
+    """The HTTP app of one in-process session behind uvicorn (no Ray): its options under test."""
+    import time
+
+    import uvicorn
+
+    from agentc.serving.http_api import make_app
+
+    build = builds("rag_agent.py", ("cpu",)).build_dir
+    servers = []
+
+    def start(**options):
+        session = agentc.load(build)
+        port = _port()
+        srv = uvicorn.Server(uvicorn.Config(make_app(session, **options), host="127.0.0.1", port=port,
+                                            log_level="error"))
+        t = threading.Thread(target=srv.run)
+        t.start()
+        while not srv.started:
+            time.sleep(0.05)
+        servers.append((srv, t, session))
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for srv, t, session in servers:
+        srv.should_exit = True
+        t.join(30)
+        session.close()
+
+
+def test_admission_control_refuses_with_retry_after(app_server):
+    """Deadline 5 ms, no margin: the placement predicts ~2.3 ms a request, so with two in
+    flight a third is refused at once, 503 with Retry-After; every request is answered."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = app_server(deadline_ms=5.0, margin=0.0, timeout_ms=60000.0)
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda i: call(url, "/v1/agents/rag", {"query": QUERIES[i % 2]}, key=None), range(8)))
+    statuses = [s for s, _, _ in got]
+    assert statuses.count(200) >= 1 and statuses.count(503) >= 1 and set(statuses) <= {200, 503}, statuses
+    refused = next((h, b) for s, h, b in got if s == 503)
+    assert int(refused[0]["Retry-After"]) >= 1
+    assert json.loads(refused[1])["error"]["type"] == "overloaded"
+
+
+def test_timeout_is_504_and_counted_once(app_server):
+    import time
+
+    url = app_server(timeout_ms=1.0, deadline_ms=60000.0)
+    status, _, body = call(url, "/v1/agents/rag", {"query": QUERIES[0]}, key=None)
+    assert status == 504 and "no answer within 1 ms" in json.loads(body)["error"]["message"]
+    time.sleep(1.0)  # the run ends on its own; it must not be counted again as a 200
+    text = call(url, "/metrics", key=None)[2].decode()
+    assert 'agentc_requests_total{agent="rag",status="504"} 1' in text
+    assert 'status="200"' not in text
+    assert "agentc_requests_in_flight{agent=\"rag\"} 0" in text

@@ -8,7 +8,15 @@
 Errors are JSON, `{"error": {"type", "message"}}`, with a status: 400 for bad input (naming the
 input), 401 without the bearer token (when the server has an API key), 404 for another
 agent, 413 for a body over the limit, 500 for a request that failed (naming the node and its
-graph.py line). Every response carries `X-Request-Id`.
+graph.py line), 503 with Retry-After when admission control refuses a request, 504 when a
+request runs past its timeout (its work still ends on its own; the client stops waiting).
+Every response carries `X-Request-Id`.
+
+Admission control (per replica): a request is refused at once when its predicted completion,
+(requests in flight + 1) x the service time, passes its deadline (the agent's SLA) by more
+than `margin` (a fraction of it). The service time starts as the placement's prediction and
+follows what the replica measures (an exponential average of each request's latency divided
+by the requests it shared the replica with), so queues stay bounded under overload.
 """
 
 from __future__ import annotations
@@ -28,6 +36,29 @@ from agentc.runtime.host_ops import InputError, RunError
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
+class Admission:
+    """Refuses a request whose predicted completion misses its deadline by more than `margin`."""
+
+    def __init__(self, deadline_s: float | None, margin: float, service_s: float, alpha: float = 0.2):
+        self.deadline_s, self.margin, self.alpha = deadline_s, margin, alpha
+        self.service_s = max(service_s, 1e-4)
+        self.lock = threading.Lock()
+
+    def predicted_s(self, in_flight: int) -> float:
+        return (in_flight + 1) * self.service_s
+
+    def refuse(self, in_flight: int) -> float | None:
+        """None to admit; else the seconds to suggest in Retry-After."""
+        if self.deadline_s is None:
+            return None
+        over = self.predicted_s(in_flight) - self.deadline_s * (1 + self.margin)
+        return None if over <= 0 else max(1.0, over)
+
+    def measured(self, seconds: float, sharing: int) -> None:
+        with self.lock:
+            self.service_s += self.alpha * (seconds / max(1, sharing) - self.service_s)
+
+
 class Metrics:
     """Counters of one replica, in Prometheus' text format."""
 
@@ -42,9 +73,19 @@ class Metrics:
         with self.lock:
             self.in_flight += 1
 
-    def ended(self, status: int, seconds: float) -> None:
+    def refused(self) -> None:
+        with self.lock:
+            self.by_status[503] = self.by_status.get(503, 0) + 1
+
+    def timed_out(self) -> None:
+        with self.lock:
+            self.by_status[504] = self.by_status.get(504, 0) + 1
+
+    def ended(self, status: int, seconds: float, count: bool = True) -> None:
         with self.lock:
             self.in_flight -= 1
+            if not count:
+                return
             self.by_status[status] = self.by_status.get(status, 0) + 1
             self.count += 1
             self.total_s += seconds
@@ -77,11 +118,19 @@ def error(status: int, kind: str, message: str, rid: str) -> JSONResponse:
                         headers={"X-Request-Id": rid})
 
 
-def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20) -> FastAPI:
-    """The app for one session. `api_key`: requests must send `Authorization: Bearer KEY`."""
+def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20, deadline_ms: float | None = None,
+             margin: float = 0.5, timeout_ms: float | None = None) -> FastAPI:
+    """The app for one session. `api_key`: requests must send `Authorization: Bearer KEY`.
+    `deadline_ms`: what admission control holds requests to (default: the agent's SLA);
+    `timeout_ms`: when a request gets 504 (default: 4x the deadline)."""
     app = FastAPI(title=f"agentc: {session.plan['agent']}", docs_url=None, redoc_url=None, openapi_url=None)
     agent, inputs = session.plan["agent"], list(session.plan["inputs"])
     metrics = Metrics(agent)
+    deadline_ms = deadline_ms if deadline_ms is not None else session.plan.get("sla_ms")
+    predicted_ms = session.plan.get("placement", {}).get("predicted_ms") or 10.0
+    admission = Admission(deadline_ms / 1e3 if deadline_ms else None, margin, predicted_ms / 1e3)
+    timeout_s = (timeout_ms if timeout_ms is not None else 4 * deadline_ms) / 1e3 if (timeout_ms or deadline_ms) \
+        else None
 
     async def body_of(request: Request, rid: str):
         """The JSON object of the request, or the error response to send instead."""
@@ -106,12 +155,14 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20)
             return None, error(400, "bad_input", f"expected a JSON object, got {type(body).__name__}", rid)
         return body, None
 
-    def answer(values: dict, rid: str):
-        """Run the agent; (outputs, None) or (None, error response)."""
-        metrics.started()
+    def answer(values: dict, rid: str, sharing: int, gave_up: threading.Event):
+        """Run the agent; (outputs, None) or (None, error response). `gave_up`: the client
+        already had its 504 (the request is counted there)."""
         t0, status = time.perf_counter(), 200
         try:
-            return session.run(values)["outputs"], None
+            outputs = session.run(values)["outputs"]
+            admission.measured(time.perf_counter() - t0, sharing)
+            return outputs, None
         except InputError as e:
             status = 400
             return None, error(400, "bad_input", str(e), rid)
@@ -119,7 +170,30 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20)
             status = 500
             return None, error(500, "run_error", str(e), rid)
         finally:
-            metrics.ended(status, time.perf_counter() - t0)
+            metrics.ended(status, time.perf_counter() - t0, count=not gave_up.is_set())
+
+    async def admitted(values: dict, rid: str):
+        """Admission control, then the run, bounded by the timeout."""
+        import asyncio
+
+        with metrics.lock:
+            ahead = metrics.in_flight
+        wait = admission.refuse(ahead)
+        if wait is not None:
+            metrics.refused()
+            resp = error(503, "overloaded", f"refused: {ahead} requests ahead, predicted "
+                                            f"{admission.predicted_s(ahead) * 1e3:.0f} ms against a deadline of "
+                                            f"{admission.deadline_s * 1e3:.0f} ms (+{admission.margin:.0%})", rid)
+            resp.headers["Retry-After"] = str(int(wait + 0.999))
+            return None, resp
+        metrics.started()
+        gave_up = threading.Event()
+        try:
+            return await asyncio.wait_for(_in_thread(answer, values, rid, ahead + 1, gave_up), timeout_s)
+        except TimeoutError:
+            gave_up.set()
+            metrics.timed_out()
+            return None, error(504, "timeout", f"no answer within {timeout_s * 1e3:.0f} ms", rid)
 
     @app.post("/v1/agents/{name}")
     async def run_agent(name: str, request: Request):
@@ -129,7 +203,7 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20)
             return bad
         if name != agent:
             return error(404, "unknown_agent", f"no agent '{name}' here (this server runs '{agent}')", rid)
-        outputs, bad = await _in_thread(answer, body, rid)
+        outputs, bad = await admitted(body, rid)
         if bad is not None:
             return bad
         return JSONResponse({"id": rid, "agent": agent, "outputs": outputs}, headers={"X-Request-Id": rid})
@@ -147,7 +221,7 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20)
         users = [m.get("content") for m in messages or [] if isinstance(m, dict) and m.get("role") == "user"]
         if not users or not isinstance(users[-1], str):
             return error(400, "bad_input", "messages: expected a list with a user message whose content is text", rid)
-        outputs, bad = await _in_thread(answer, {inputs[0]: users[-1]}, rid)
+        outputs, bad = await admitted({inputs[0]: users[-1]}, rid)
         if bad is not None:
             return bad
         text = "\n".join(str(o) for o in outputs)

@@ -30,14 +30,14 @@ class AgentReplica:
     """One replica: the build loaded (devices here, or as actors with `ray`), its app built
     once the session is up."""
 
-    def __init__(self, build: str, ray_address: str | None, api_key: str | None, max_body_bytes: int):
+    def __init__(self, build: str, ray_address: str | None, options: dict):
         from agentc.runtime.session import Session
 
         self.session = Session(build, ray=ray_address)
-        self.api_key, self.max_body_bytes = api_key, max_body_bytes
+        self.options = options
 
     def __serve_build_asgi_app__(self):
-        return make_app(self.session, self.api_key, self.max_body_bytes)
+        return make_app(self.session, **self.options)
 
     def __del__(self):
         session = getattr(self, "session", None)
@@ -45,8 +45,7 @@ class AgentReplica:
             session.close()
 
 
-def deployment(build: Path, plan: dict, ray_address: str | None, api_key: str | None, max_body_bytes: int,
-               replicas: int, max_ongoing: int):
+def deployment(build: Path, plan: dict, ray_address: str | None, options: dict, replicas: int, max_ongoing: int):
     """The bound deployment: replicas pinned to nodes with the build's device kinds when
     they hold the devices themselves."""
     kinds = sorted({d["runtime"] for d in plan["devices"].values()})
@@ -54,14 +53,16 @@ def deployment(build: Path, plan: dict, ray_address: str | None, api_key: str | 
     dep = serve.deployment(AgentReplica, name=plan["agent"], num_replicas=replicas,
                            max_ongoing_requests=max_ongoing,
                            ray_actor_options={"num_cpus": 0, "resources": resources})
-    return dep.bind(str(build), ray_address, api_key, max_body_bytes)
+    return dep.bind(str(build), ray_address, options)
 
 
 def serve_build(build, ray_address: str | None = None, host: str = "127.0.0.1", port: int = 8000,
                 api_key_file: str | None = None, max_body_kb: int = 1024, replicas: int = 1,
-                max_ongoing: int = 8, ready=None, stop: threading.Event | None = None) -> None:
+                max_ongoing: int = 8, ready=None, stop: threading.Event | None = None, deadline_ms: float | None = None,
+                margin: float = 0.5, timeout_ms: float | None = None) -> None:
     """Serve until `stop` is set (or SIGINT/SIGTERM). `ready(url)` is called once requests
-    are answered."""
+    are answered. `deadline_ms`, `margin`, `timeout_ms`: admission control and 504s
+    (agentc/serving/http_api.py)."""
     import json
 
     from agentc.distributed import connect, local_cluster
@@ -88,8 +89,9 @@ def serve_build(build, ray_address: str | None = None, host: str = "127.0.0.1", 
             connect.connect(ray_address)
         serve.start(proxy_location="HeadOnly", http_options={"host": host, "port": port})
         try:
-            serve.run(deployment(build, plan, ray_address, api_key, max_body_kb * 1024, replicas, max_ongoing),
-                      name=APP, route_prefix="/")
+            options = {"api_key": api_key, "max_body_bytes": max_body_kb * 1024, "deadline_ms": deadline_ms,
+                       "margin": margin, "timeout_ms": timeout_ms}
+            serve.run(deployment(build, plan, ray_address, options, replicas, max_ongoing), name=APP, route_prefix="/")
         except Exception as e:  # noqa: BLE001 - a replica that cannot load the build: say why in one line
             first = str(e).strip().splitlines()
             why = next((ln for ln in first if "Error:" in ln), first[0] if first else type(e).__name__)
@@ -132,5 +134,6 @@ def main(args) -> int:
               f"(Ctrl-C stops)", file=sys.stderr, flush=True)
 
     serve_build(args.build, args.ray, args.host, args.port, args.api_key_file, args.max_body_kb, args.replicas,
-                args.max_ongoing, ready=ready)
+                args.max_ongoing, ready=ready, deadline_ms=args.deadline_ms, margin=args.admission_margin,
+                timeout_ms=args.timeout_ms)
     return 0
