@@ -193,6 +193,10 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument("--admission-margin", type=_positive, default=0.5,
                     help="refuse (503) when the predicted completion passes the deadline by this fraction")
     sv.add_argument("--timeout-ms", type=_positive, help="answer 504 past this (default: 4x the deadline)")
+    sv.add_argument("--autoscale", action="store_true",
+                    help="replicas follow agentc's policy (arrival rate x service time, bursts, start time)")
+    sv.add_argument("--min-replicas", type=int, default=1, help="with --autoscale (0: scale to zero)")
+    sv.add_argument("--max-replicas", type=_positive_int, default=4, help="with --autoscale")
     sv.set_defaults(func=_serve)
     k = sub.add_parser("cache", help="verify, garbage-collect or clear the compile cache ($AGENTC_CACHE)")
     k.add_argument("action", choices=("verify", "gc", "clear"),

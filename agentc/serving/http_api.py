@@ -68,6 +68,7 @@ class Metrics:
         self.by_status: dict[int, int] = {}
         self.buckets = [0] * len(BUCKETS)
         self.count, self.total_s, self.in_flight = 0, 0.0, 0
+        self.arrivals = 0  # requests that reached admission control, refused or not
 
     def started(self) -> None:
         with self.lock:
@@ -178,6 +179,7 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20,
 
         with metrics.lock:
             ahead = metrics.in_flight
+            metrics.arrivals += 1
         wait = admission.refuse(ahead)
         if wait is not None:
             metrics.refused()
@@ -229,6 +231,9 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20,
                              "model": agent, "choices": [{"index": 0, "finish_reason": "stop",
                                                           "message": {"role": "assistant", "content": text}}]},
                             headers={"X-Request-Id": rid})
+
+    # What the autoscaler reads from each replica (agentc/serving/autoscale.py).
+    app.state.autoscaling_stats = lambda: {"arrivals": float(metrics.arrivals), "service_s": admission.service_s}
 
     @app.get("/healthz")
     async def healthz():

@@ -31,13 +31,24 @@ class AgentReplica:
     once the session is up."""
 
     def __init__(self, build: str, ray_address: str | None, options: dict):
+        import time
+
         from agentc.runtime.session import Session
 
+        t0 = time.perf_counter()
         self.session = Session(build, ray=ray_address)
+        self.start_s = time.perf_counter() - t0  # what a new replica costs before it serves
         self.options = options
+        self.asgi = None
 
     def __serve_build_asgi_app__(self):
-        return make_app(self.session, **self.options)
+        self.asgi = make_app(self.session, **self.options)
+        return self.asgi
+
+    def record_autoscaling_stats(self) -> dict:
+        """For agentc's autoscaling policy: arrivals, measured service time, start time."""
+        stats = self.asgi.state.autoscaling_stats() if self.asgi is not None else {}
+        return {**stats, "start_s": self.start_s}
 
     def __del__(self):
         session = getattr(self, "session", None)
@@ -45,21 +56,37 @@ class AgentReplica:
             session.close()
 
 
-def deployment(build: Path, plan: dict, ray_address: str | None, options: dict, replicas: int, max_ongoing: int):
+def deployment(build: Path, plan: dict, ray_address: str | None, options: dict, replicas: int, max_ongoing: int,
+               autoscale: tuple[int, int] | None = None):
     """The bound deployment: replicas pinned to nodes with the build's device kinds when
-    they hold the devices themselves."""
+    they hold the devices themselves; with `autoscale` (min, max), their number follows
+    agentc's policy (agentc/serving/autoscale.py) instead of staying at `replicas`."""
     kinds = sorted({d["runtime"] for d in plan["devices"].values()})
     resources = {} if ray_address else {PREFIX + k: PIN for k in kinds}
-    dep = serve.deployment(AgentReplica, name=plan["agent"], num_replicas=replicas,
-                           max_ongoing_requests=max_ongoing,
-                           ray_actor_options={"num_cpus": 0, "resources": resources})
+    scaling = {"num_replicas": replicas}
+    if autoscale is not None:
+        from agentc.serving.autoscale import ScalePolicy
+
+        sla_s = (plan.get("sla_ms") or 2000.0) / 1e3
+        service_s = (plan.get("placement", {}).get("predicted_ms") or 10.0) / 1e3
+        policy = ScalePolicy(sla_s=sla_s, service_s=service_s, min_replicas=autoscale[0], max_replicas=autoscale[1])
+        scaling = {"num_replicas": "auto", "autoscaling_config": {
+            "min_replicas": autoscale[0], "max_replicas": autoscale[1], "initial_replicas": max(1, autoscale[0]),
+            "metrics_interval_s": 2.0, "look_back_period_s": 4.0, "upscale_delay_s": 0.0, "downscale_delay_s": 0.0,
+            "policy": {"policy_function": "agentc.serving.autoscale:ServeAutoscaler",
+                       "policy_kwargs": policy.kwargs()}}}
+    # Requests beyond what replicas take wait in Serve's router, where the replicas' admission
+    # control cannot see them: bound that queue too (Serve answers 503 past it).
+    dep = serve.deployment(AgentReplica, name=plan["agent"], max_ongoing_requests=max_ongoing,
+                           max_queued_requests=2 * max_ongoing,
+                           ray_actor_options={"num_cpus": 0, "resources": resources}, **scaling)
     return dep.bind(str(build), ray_address, options)
 
 
 def serve_build(build, ray_address: str | None = None, host: str = "127.0.0.1", port: int = 8000,
                 api_key_file: str | None = None, max_body_kb: int = 1024, replicas: int = 1,
                 max_ongoing: int = 8, ready=None, stop: threading.Event | None = None, deadline_ms: float | None = None,
-                margin: float = 0.5, timeout_ms: float | None = None) -> None:
+                margin: float = 0.5, timeout_ms: float | None = None, autoscale: tuple[int, int] | None = None) -> None:
     """Serve until `stop` is set (or SIGINT/SIGTERM). `ready(url)` is called once requests
     are answered. `deadline_ms`, `margin`, `timeout_ms`: admission control and 504s
     (agentc/serving/http_api.py)."""
@@ -91,7 +118,8 @@ def serve_build(build, ray_address: str | None = None, host: str = "127.0.0.1", 
         try:
             options = {"api_key": api_key, "max_body_bytes": max_body_kb * 1024, "deadline_ms": deadline_ms,
                        "margin": margin, "timeout_ms": timeout_ms}
-            serve.run(deployment(build, plan, ray_address, options, replicas, max_ongoing), name=APP, route_prefix="/")
+            serve.run(deployment(build, plan, ray_address, options, replicas, max_ongoing, autoscale), name=APP,
+                      route_prefix="/")
         except Exception as e:  # noqa: BLE001 - a replica that cannot load the build: say why in one line
             first = str(e).strip().splitlines()
             why = next((ln for ln in first if "Error:" in ln), first[0] if first else type(e).__name__)
@@ -135,5 +163,6 @@ def main(args) -> int:
 
     serve_build(args.build, args.ray, args.host, args.port, args.api_key_file, args.max_body_kb, args.replicas,
                 args.max_ongoing, ready=ready, deadline_ms=args.deadline_ms, margin=args.admission_margin,
-                timeout_ms=args.timeout_ms)
+                timeout_ms=args.timeout_ms,
+                autoscale=(args.min_replicas, args.max_replicas) if args.autoscale else None)
     return 0
