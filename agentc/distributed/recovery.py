@@ -91,7 +91,7 @@ class Recovery:
             if not ok:
                 users = [op["name"] for op in self.s.ops if op["kind"] == "call" and op["device"] == d]
                 more = f" (+{len(users) - 3} more)" if len(users) > 3 else ""
-                at = f"node {node} with a {kind} device" if node else f"a node with a {kind} device"
+                at = f"node {node} with a {kind} device" if node else f"node with a {kind} device"
                 raise BuildError(f"the Ray cluster at {self.s.ray} has no {at} (resource agentc.{kind}) for "
                                  f"device '{d}', which operators {', '.join(users[:3])}{more} need; "
                                  f"agentc devices --ray {self.s.ray} lists what it has")

@@ -212,6 +212,7 @@ class Session:
         for d in self.devices.values():
             d.close()
         self.devices = {}
+        self.weights = None  # the parameter index: IREE objects must not outlive the session
         if self.recovery is not None:
             self.recovery.close()
         if stuck:

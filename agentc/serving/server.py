@@ -121,9 +121,7 @@ def serve_build(build, ray_address: str | None = None, host: str = "127.0.0.1", 
             serve.run(deployment(build, plan, ray_address, options, replicas, max_ongoing, autoscale), name=APP,
                       route_prefix="/")
         except Exception as e:  # noqa: BLE001 - a replica that cannot load the build: say why in one line
-            first = str(e).strip().splitlines()
-            why = next((ln for ln in first if "Error:" in ln), first[0] if first else type(e).__name__)
-            raise BuildError(f"{build}: the service did not start: {why.strip()}") from None
+            raise BuildError(f"{build}: the service did not start: {_why_not_started(e, plan['agent'])}") from None
         url = f"http://{host}:{port}"
         if ready is not None:
             ready(url)
@@ -142,6 +140,21 @@ def serve_build(build, ray_address: str | None = None, host: str = "127.0.0.1", 
             import shutil
 
             shutil.rmtree(private.parent, ignore_errors=True)
+
+
+def _why_not_started(e: Exception, name: str) -> str:
+    """The replica's own error (Serve's exception only says the deployment failed): the last
+    `...Error: ...` line of the deployment's status message."""
+    text = str(e)
+    try:
+        text = serve.status().applications[APP].deployments[name].message or text
+    except Exception:  # noqa: BLE001, S110 - the status is a best effort; the exception remains
+        pass
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "Error:" in ln and not ln.startswith("ray.exceptions")]
+    why = errors[-1] if errors else (lines[0] if lines else type(e).__name__)
+    head, sep, rest = why.partition(": ")
+    return rest if sep and head.startswith("agentc.") else why  # agentc's own errors say enough
 
 
 def _read_key(path: str) -> str:
