@@ -172,11 +172,11 @@ def app_server(builds):
 
     from agentc.serving.http_api import make_app
 
-    build = builds("rag_agent.py", ("cpu",)).build_dir
+    rag = builds("rag_agent.py", ("cpu",)).build_dir
     servers = []
 
-    def start(**options):
-        session = agentc.load(build)
+    def start(build=None, **options):
+        session = agentc.load(build or rag)
         port = _port()
         srv = uvicorn.Server(uvicorn.Config(make_app(session, **options), host="127.0.0.1", port=port,
                                             log_level="error"))
@@ -220,3 +220,31 @@ def test_timeout_is_504_and_counted_once(app_server):
     assert 'agentc_requests_total{agent="rag",status="504"} 1' in text
     assert 'status="200"' not in text
     assert "agentc_requests_in_flight{agent=\"rag\"} 0" in text
+
+
+def test_streamed_tokens_add_up_to_the_answer(app_server, tmp_path):
+    """`?stream=true` on an agent that answers with an LLM's text (tests/graphs/faults.py):
+    server-sent deltas, then the outputs, then [DONE]; the deltas join to the output, which
+    equals the runtime's. An agent whose output is not an LLM's is refused, 400."""
+    from tests.conftest import GRAPHS
+
+    build = tmp_path / "faults"
+    agentc.compile(str(GRAPHS / "faults.py"), str(build), devices=["cpu"], quiet=True)
+    q = {"query": "a good question"}
+    with agentc.load(build) as s:
+        reference = s.run(q)["outputs"]
+    url = app_server(build)
+    status, headers, body = call(url, "/v1/agents/faults?stream=true", q, key=None)
+    assert status == 200 and headers["Content-Type"].startswith("text/event-stream")
+    events = [e.removeprefix("data: ") for e in body.decode().split("\n\n") if e]
+    assert events[-1] == "[DONE]"
+    final = json.loads(events[-2])
+    deltas = [json.loads(e)["text"] for e in events[:-2]]
+    assert final["outputs"] == reference and len(deltas) >= 1
+    assert "".join(deltas) == reference[0]
+
+
+def test_stream_refused_when_the_output_is_not_an_llm(app_server):
+    url = app_server()
+    status, _, body = call(url, "/v1/agents/rag?stream=true", {"query": "x"}, key=None)
+    assert status == 400 and json.loads(body)["error"]["type"] == "not_streamable"

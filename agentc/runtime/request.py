@@ -23,13 +23,16 @@ from agentc.runtime.values import pop_values
 
 
 class Request:
-    def __init__(self, s, rid: int, inputs: dict, fetch: list[str], memo: dict | None = None):
+    def __init__(self, s, rid: int, inputs: dict, fetch: list[str], memo: dict | None = None, on_token=None):
         """`s`: the Session (its plan, devices, host pool, tools and trace). The request runs
         on the placement in use when it starts (`ops`, `devices`); `memo` keeps its tool
         results across runs of it (a run again after a device was lost repeats no tool)."""
         self.s, self.rid, self.fetch = s, rid, fetch
         self.ops, self.devices = s.ops, s.devices
         self.memo = memo if memo is not None else {}
+        self.on_token = on_token  # (i, token) of the streamed LLM (Session.run)
+        streamed = s.streamed if on_token is not None else None
+        self.stream_at = {v: i for i, v in enumerate(streamed[0])} if streamed else {}
         self.values: dict[str, tuple[str, object]] = {}  # value id -> (where, value)
         # Host copies of device values, kept beside them: a token read back for its
         # end-of-turn check still feeds the next decode step from the device, and device
@@ -207,6 +210,12 @@ class Request:
                     spent.append(v)
             self.unfinished -= 1
             self.cv.notify_all()
+        for vid, (_, val) in zip(op["outputs"], placed):
+            if vid in self.stream_at and val is not SKIPPED:
+                try:
+                    self.on_token(self.stream_at[vid], self._host(vid))
+                except BaseException as e:  # noqa: BLE001 - the listener's failure is the request's
+                    self._fail(op, e)
         self._release(spent)
         return ready
 

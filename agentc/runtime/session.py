@@ -162,10 +162,13 @@ class Session:
         return tools
 
     # -- requests -------------------------------------------------------------------
-    def run(self, inputs: dict[str, str], fetch: list[str] | None = None) -> dict:
+    def run(self, inputs: dict[str, str], fetch: list[str] | None = None, on_token=None) -> dict:
         """Run one request. Returns {"outputs": [...], "values": {op name: host value}}
         for the ops named in `fetch`. Raises InputError for inputs that are unknown,
-        missing or not text, and RunError naming the failing node."""
+        missing or not text, and RunError naming the failing node. `on_token(i, token)`
+        hears each token of the LLM whose text is the agent's first output as it is made
+        (`streamed` says whether there is one; a request run again after a lost device
+        repeats them, with the same `i`)."""
         check_inputs(inputs, self.plan["inputs"])
         with self._lock:
             if self.closed:
@@ -173,8 +176,18 @@ class Session:
             self._requests += 1
             rid = self._requests
         if self.recovery is None:
-            return Request(self, rid, inputs, fetch or []).execute()
-        return self.recovery.run(lambda memo: Request(self, rid, inputs, fetch or [], memo))
+            return Request(self, rid, inputs, fetch or [], on_token=on_token).execute()
+        return self.recovery.run(lambda memo: Request(self, rid, inputs, fetch or [], memo, on_token))
+
+    @property
+    def streamed(self) -> tuple[list[str], str] | None:
+        """(the token values, the model) of the LLM whose text is the first output, if the
+        agent's first output is an LLM's text (a `detokenize`); else None."""
+        out = self.plan["outputs"][0] if self.plan["outputs"] else None
+        producer = next((op for op in self.ops if out in op["outputs"]), None)
+        if producer is None or producer["kind"] != "detokenize":
+            return None
+        return producer["inputs"], producer["attrs"]["model"]
 
     def warn(self, op: dict, request: int, message: str) -> None:
         """A request went on, but not as written (a prompt cut to the model's budget): an

@@ -156,12 +156,12 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20,
             return None, error(400, "bad_input", f"expected a JSON object, got {type(body).__name__}", rid)
         return body, None
 
-    def answer(values: dict, rid: str, sharing: int, gave_up: threading.Event):
+    def answer(values: dict, rid: str, sharing: int, gave_up: threading.Event, on_token=None):
         """Run the agent; (outputs, None) or (None, error response). `gave_up`: the client
         already had its 504 (the request is counted there)."""
         t0, status = time.perf_counter(), 200
         try:
-            outputs = session.run(values)["outputs"]
+            outputs = session.run(values, on_token=on_token)["outputs"]
             admission.measured(time.perf_counter() - t0, sharing)
             return outputs, None
         except InputError as e:
@@ -173,7 +173,52 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20,
         finally:
             metrics.ended(status, time.perf_counter() - t0, count=not gave_up.is_set())
 
-    async def admitted(values: dict, rid: str):
+    async def streamed(values: dict, rid: str):
+        """Server-sent events: `{"text": delta}` per token of the LLM whose text is the
+        agent's output, then `{"id", "agent", "outputs"}` (or `{"error"}`), then [DONE]."""
+        import asyncio
+
+        from fastapi.responses import StreamingResponse
+
+        source = session.streamed
+        if source is None:
+            return error(400, "not_streamable", f"agent '{agent}' does not answer with an LLM's text: "
+                                                f"nothing to stream (drop ?stream=true)", rid)
+        model = session.models.get(source[1]) or _decoder(source[1])
+        loop, queue = asyncio.get_running_loop(), asyncio.Queue()
+        tokens: list = []
+
+        def on_token(i: int, token) -> None:
+            if i == len(tokens):  # a request run again after a lost device repeats its tokens
+                tokens.append(token)
+                loop.call_soon_threadsafe(queue.put_nowait, ("token", model.detokenize(tokens)))
+
+        async def run():
+            outputs, bad = await admitted(values, rid, on_token)
+            await queue.put(("end", (outputs, bad)))
+
+        task = asyncio.create_task(run())
+
+        async def events():
+            sent = ""
+            while True:
+                kind, item = await queue.get()
+                if kind == "token":
+                    delta = item.removeprefix(sent)
+                    sent = item
+                    if delta:
+                        yield f"data: {json.dumps({'text': delta})}\n\n"
+                    continue
+                outputs, bad = item
+                final = {"id": rid, "agent": agent, "outputs": outputs} if bad is None else json.loads(bad.body)
+                yield f"data: {json.dumps(final)}\n\n"
+                yield "data: [DONE]\n\n"
+                await task
+                return
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"X-Request-Id": rid})
+
+    async def admitted(values: dict, rid: str, on_token=None):
         """Admission control, then the run, bounded by the timeout."""
         import asyncio
 
@@ -191,20 +236,22 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20,
         metrics.started()
         gave_up = threading.Event()
         try:
-            return await asyncio.wait_for(_in_thread(answer, values, rid, ahead + 1, gave_up), timeout_s)
+            return await asyncio.wait_for(_in_thread(answer, values, rid, ahead + 1, gave_up, on_token), timeout_s)
         except TimeoutError:
             gave_up.set()
             metrics.timed_out()
             return None, error(504, "timeout", f"no answer within {timeout_s * 1e3:.0f} ms", rid)
 
     @app.post("/v1/agents/{name}")
-    async def run_agent(name: str, request: Request):
+    async def run_agent(name: str, request: Request, stream: bool = False):
         rid = uuid.uuid4().hex
         body, bad = await body_of(request, rid)
         if bad is not None:
             return bad
         if name != agent:
             return error(404, "unknown_agent", f"no agent '{name}' here (this server runs '{agent}')", rid)
+        if stream:
+            return await streamed(body, rid)
         outputs, bad = await admitted(body, rid)
         if bad is not None:
             return bad
@@ -244,6 +291,12 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20,
         return PlainTextResponse(metrics.text(), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def _decoder(name: str):
+    from agentc.models import registry
+
+    return registry.decoder(name)
 
 
 async def _in_thread(fn, *args):
