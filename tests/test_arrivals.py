@@ -58,3 +58,18 @@ def test_trace_with_wrong_columns(tmp_path):
     p.write_text("time,tokens\n1,2\n")
     with pytest.raises(ArrivalsError, match=r"t.csv:1: missing column\(s\) ContextTokens, GeneratedTokens, TIMESTAMP"):
         read_trace(p)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["loadtest", "http://127.0.0.1:1", "--arrivals", "gamma", "--duration", "1"], "no agentc serve answers there"),
+    (["loadtest", "http://127.0.0.1:1", "--duration", "1"], "give --trace FILE or --arrivals gamma|step"),
+    (["loadtest", "http://127.0.0.1:1", "--trace", "/nonexistent.csv"], "/nonexistent.csv: No such file"),
+    (["loadtest", "http://127.0.0.1:1", "--arrivals", "gamma", "--questions", "/nope.txt"], "--questions /nope.txt"),
+    (["serve", "examples", "--api-key-file", "/nope"], "examples"),
+])
+def test_bad_load_and_serve_commands_are_one_line(args, message, tmp_path):
+    from tests.conftest import agentc_cli
+
+    r = agentc_cli(*args, "--out" if args[0] == "loadtest" else "--port", tmp_path if args[0] == "loadtest" else 8299)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert message in r.stderr and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -85,18 +85,26 @@ async def replay(url: str, arrivals: list[Arrival], questions: list[str], api_ke
 async def _health(url: str, api_key: str | None) -> dict:
     import aiohttp
 
-    async with aiohttp.ClientSession() as http, http.get(f"{url}/healthz") as r:
-        if r.status != 200:
-            raise ArrivalsError(f"{url}/healthz answered {r.status}: is it an agentc serve?")
-        return await r.json()
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"{url}/healthz") as r:
+            if r.status != 200:
+                raise ArrivalsError(f"{url}/healthz answered {r.status}: is it an agentc serve?")
+            return await r.json()
+    except (aiohttp.ClientError, ValueError) as e:
+        raise ArrivalsError(f"{url}: no agentc serve answers there ({type(e).__name__}: {e})") from None
 
 
 def run(args) -> int:
     arrivals = arrivals_from(args)
     if not arrivals:
         raise ArrivalsError("no arrivals in that window: widen --duration or raise --rate")
-    questions = [q for q in Path(args.questions).read_text().splitlines() if q.strip()] if args.questions \
-        else QUESTIONS
+    try:
+        questions = [q for q in Path(args.questions).read_text().splitlines() if q.strip()] if args.questions \
+            else QUESTIONS
+    except OSError as e:
+        raise ArrivalsError(f"--questions {args.questions}: {e.strerror}") from None
+    if not questions:
+        raise ArrivalsError(f"--questions {args.questions}: no questions in it")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     api_key = Path(args.api_key_file).read_text().strip() if args.api_key_file else None
