@@ -248,3 +248,21 @@ def test_stream_refused_when_the_output_is_not_an_llm(app_server):
     url = app_server()
     status, _, body = call(url, "/v1/agents/rag?stream=true", {"query": "x"}, key=None)
     assert status == 400 and json.loads(body)["error"]["type"] == "not_streamable"
+
+
+def test_loadtest_serving_a_build_counts_replica_seconds(builds, tmp_path):
+    """TARGET a build: served here with 2 static replicas for the run; the report counts
+    replicas from Serve over time, and prices them at the catalog's rate for the devices."""
+    from agentc.cost.catalog import load_catalog
+    from tests.conftest import agentc_cli
+
+    build = builds("rag_agent.py", ("cpu",)).build_dir
+    r = agentc_cli("loadtest", build, "--arrivals", "gamma", "--rate", "3", "--duration", "4", "--replicas", "2",
+                   "--out", tmp_path / "lt", "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads((tmp_path / "lt" / "report.json").read_text())
+    assert report["replicas_max"] == 2 and report["scaling"] == "static 2" and report["lost"] == 0
+    # Sampled twice a second over the run: 2 replicas x its wall time, within a sample each.
+    assert report["replica_seconds"] == pytest.approx(2 * report["wall_s"], abs=2 * 0.6)
+    price = load_catalog().devices["cpu"].cost_per_hour
+    assert report["cost_usd"] == pytest.approx(report["replica_seconds"] / 3600 * price, abs=1e-6)  # 6 decimals

@@ -41,14 +41,16 @@ def summarize(rows: list[dict], sla_ms: float, span_s: float, mode: str) -> dict
             "send_lag_p99_ms": _pct(lags, 99) or 0.0, "span_s": round(span, 2)}
 
 
-def plot(rows: list[dict], path: Path, title: str, sla_ms: float) -> None:
-    """Arrival rate per second, and each request's latency at its arrival."""
+def plot(rows: list[dict], path: Path, title: str, sla_ms: float, replicas: list | None = None) -> None:
+    """Arrival rate per second, each request's latency at its arrival, and (serving a build
+    here) the replicas over time."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    fig, axes = plt.subplots(3 if replicas else 2, 1, figsize=(9, 8 if replicas else 6), sharex=True)
+    a, b = axes[0], axes[1]
     at = np.array([r["arrival_s"] for r in rows])
     if len(at):
         bins = np.arange(0, math.floor(at.max()) + 2)
@@ -64,6 +66,10 @@ def plot(rows: list[dict], path: Path, title: str, sla_ms: float) -> None:
     b.set_xlabel("s since the start (arrival)")
     b.set_ylabel("latency, ms")
     b.legend(fontsize=7)
+    if replicas:
+        axes[2].step([t for t, _ in replicas], [n for _, n in replicas], where="post", color="C4")
+        axes[2].set_ylabel("replicas")
+        axes[2].set_xlabel("s since the start")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

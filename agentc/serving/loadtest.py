@@ -108,17 +108,22 @@ def run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     api_key = Path(args.api_key_file).read_text().strip() if args.api_key_file else None
-    target, stop, server = args.target, None, None
+    target, stop, server, sampler = args.target, None, None, None
     if not target.startswith(("http://", "https://")):
         target, stop, server = _serve_here(args)
+        sampler = ReplicaSampler(_replica_price(args.target))
     try:
         from agentc.bench.progress import Progress
 
         bar = Progress(len(arrivals), "requests", enabled=not args.quiet)
         t0 = time.perf_counter()
+        if sampler is not None:
+            sampler.start()
         rows, info = asyncio.run(replay(target.rstrip("/"), arrivals, questions, api_key, args.timeout, bar.step))
         wall = time.perf_counter() - t0
     finally:
+        if sampler is not None:
+            sampler.stop()
         if stop is not None:
             stop.set()
             server.join(120)
@@ -126,21 +131,78 @@ def run(args) -> int:
     report = summarize(rows, sla, arrivals[-1].at, mode="real")
     report.update({"target": args.target, "agent": info["agent"], "wall_s": round(wall, 2),
                    "arrivals": _describe(args), "valid": report["send_lag_p99_ms"] <= MAX_SEND_LAG_P99_MS})
+    if sampler is not None:
+        report.update(sampler.summary(report["ok"]))
+        report["scaling"] = "autoscale" if args.autoscale else f"static {args.replicas}"
     with open(out / "requests.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=sorted({k for r in rows for k in r}))
         w.writeheader()
         w.writerows(rows)
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    plot(rows, out / "loadtest.png", f"{info['agent']}: {_describe(args)}", sla)
+    plot(rows, out / "loadtest.png", f"{info['agent']}: {_describe(args)}", sla,
+         sampler.samples if sampler is not None else None)
     for k in ("sent", "completed", "refused", "lost", "p50_ms", "p95_ms", "p99_ms", "slo_pct", "throughput_rps",
-              "goodput_rps", "send_lag_p99_ms"):
-        print(f"{k:>16} {report[k]}")
+              "goodput_rps", "send_lag_p99_ms", "replica_seconds", "cost_usd", "usd_per_1k_ok"):
+        if k in report:
+            print(f"{k:>16} {report[k]}")
     if not report["valid"]:
         print(f"agentc: warning: P99 send lag {report['send_lag_p99_ms']} ms > {MAX_SEND_LAG_P99_MS} ms: the "
               f"client could not keep up; this run is invalid", file=sys.stderr)
     print(f"p50_ms={report['p50_ms']} p95_ms={report['p95_ms']} p99_ms={report['p99_ms']} slo_pct={report['slo_pct']} "
           f"lost={report['lost']} mode=real")
     return 0
+
+
+class ReplicaSampler:
+    """Replicas of the served deployment over time (from Serve, twice a second), and what
+    they cost: a replica counts from the moment it is asked for (starting included) at the
+    price of the devices it holds."""
+
+    def __init__(self, price_per_hour: float, period_s: float = 0.5):
+        self.price, self.period = price_per_hour, period_s
+        self.samples: list[tuple[float, int]] = []
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        from ray import serve
+
+        from agentc.serving.server import APP
+
+        while not self._halt.is_set():
+            try:
+                deps = serve.status().applications[APP].deployments
+                n = sum(sum(d.replica_states.values()) for d in deps.values())
+            except Exception:  # noqa: BLE001 - a missed sample; the next one counts
+                n = self.samples[-1][1] if self.samples else 0
+            self.samples.append((time.perf_counter() - self.t0, n))
+            self._halt.wait(self.period)
+
+    def summary(self, ok: int) -> dict:
+        seconds = sum(n * (b[0] - a[0]) for (a, b), n in zip(zip(self.samples, self.samples[1:]),
+                                                              (s[1] for s in self.samples)))
+        cost = seconds / 3600 * self.price
+        return {"replica_seconds": round(seconds, 1), "cost_usd": round(cost, 6),
+                "usd_per_1k_ok": round(cost / ok * 1000, 6) if ok else None,
+                "replicas_max": max((n for _, n in self.samples), default=0),
+                "replica_price_per_hour": self.price}
+
+
+def _replica_price(build) -> float:
+    """$/hour of one replica: the catalog price of each device it holds."""
+    from agentc.cost.catalog import load_catalog
+
+    plan = json.loads((Path(build) / "plan.json").read_text())
+    catalog = load_catalog()
+    return sum(catalog.devices[d["runtime"]].cost_per_hour for d in plan["devices"].values())
 
 
 def _describe(args) -> str:
@@ -165,7 +227,9 @@ def _serve_here(args):
 
     def go():
         try:
-            serve_build(args.target, port=port, api_key_file=args.api_key_file, ready=lambda url: up.set(), stop=stop)
+            serve_build(args.target, port=port, api_key_file=args.api_key_file, ready=lambda url: up.set(), stop=stop,
+                        replicas=args.replicas,
+                        autoscale=(args.min_replicas, args.max_replicas) if args.autoscale else None)
         except BaseException as e:  # noqa: BLE001 - raised below, in the caller's thread
             failed.append(e)
             up.set()
@@ -198,4 +262,8 @@ def register(sub) -> None:
     p.add_argument("--timeout", type=float, default=120.0, help="seconds before a request counts as lost")
     p.add_argument("--out", default="build/loadtest", help="directory for requests.csv, report.json, loadtest.png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--replicas", type=int, default=1, help="serving a build here: a static deployment of N")
+    p.add_argument("--autoscale", action="store_true", help="serving a build here: agentc's autoscaling policy")
+    p.add_argument("--min-replicas", type=int, default=1)
+    p.add_argument("--max-replicas", type=int, default=4)
     p.set_defaults(func=run)
