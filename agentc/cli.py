@@ -197,6 +197,10 @@ def parser() -> argparse.ArgumentParser:
                     help="replicas follow agentc's policy (arrival rate x service time, bursts, start time)")
     sv.add_argument("--min-replicas", type=int, default=1, help="with --autoscale (0: scale to zero)")
     sv.add_argument("--max-replicas", type=_positive_int, default=4, help="with --autoscale")
+    sv.add_argument("--emulate", action="store_true",
+                    help="replicas hold each request for the service time instead of computing (load tests)")
+    sv.add_argument("--service-ms", type=_positive, help="with --emulate (default: the placement's prediction)")
+    sv.add_argument("--start-s", type=float, help="with --emulate: replica start (default: measured here)")
     sv.set_defaults(func=_serve)
     k = sub.add_parser("cache", help="verify, garbage-collect or clear the compile cache ($AGENTC_CACHE)")
     k.add_argument("action", choices=("verify", "gc", "clear"),

@@ -127,7 +127,7 @@ def test_errors_are_json_with_a_status(server, path, body, raw, key, status, mes
 def test_health_and_metrics(server):
     url, _ = server
     status, _, body = call(url, "/healthz")
-    assert status == 200 and json.loads(body) == {"ok": True, "agent": "rag", "inputs": ["query"], "sla_ms": 2000}
+    assert status == 200 and json.loads(body) == {"ok": True, "agent": "rag", "inputs": ["query"], "sla_ms": 2000, "mode": "real"}
     call(url, "/v1/agents/rag", {"query": QUERIES[1]})
     call(url, "/v1/agents/rag", {"q": "bad"})
     status, headers, body = call(url, "/metrics")
@@ -251,17 +251,19 @@ def test_stream_refused_when_the_output_is_not_an_llm(app_server):
 
 
 def test_loadtest_serving_a_build_counts_replica_seconds(builds, tmp_path):
-    """TARGET a build: served here with 2 static replicas for the run; the report counts
-    replicas from Serve over time, and prices them at the catalog's rate for the devices."""
+    """TARGET a build: served here with 2 static emulated replicas (each holds a request
+    30 ms, one at a time) for the run; the report says so, counts replicas from Serve over
+    time, and prices them at the catalog's rate for the build's devices."""
     from agentc.cost.catalog import load_catalog
     from tests.conftest import agentc_cli
 
     build = builds("rag_agent.py", ("cpu",)).build_dir
     r = agentc_cli("loadtest", build, "--arrivals", "gamma", "--rate", "3", "--duration", "4", "--replicas", "2",
-                   "--out", tmp_path / "lt", "--quiet")
+                   "--emulate", "--service-ms", "30", "--start-s", "0", "--out", tmp_path / "lt", "--quiet")
     assert r.returncode == 0, r.stderr[-2000:]
     report = json.loads((tmp_path / "lt" / "report.json").read_text())
     assert report["replicas_max"] == 2 and report["scaling"] == "static 2" and report["lost"] == 0
+    assert report["mode"] == "emulate" and r.stdout.strip().endswith("mode=emulate") and report["p50_ms"] >= 30
     # Sampled twice a second over the run: 2 replicas x its wall time, within a sample each.
     assert report["replica_seconds"] == pytest.approx(2 * report["wall_s"], abs=2 * 0.6)
     price = load_catalog().devices["cpu"].cost_per_hour

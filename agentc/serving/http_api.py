@@ -284,7 +284,8 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20,
 
     @app.get("/healthz")
     async def healthz():
-        return {"ok": not session.closed, "agent": agent, "inputs": inputs, "sla_ms": session.plan.get("sla_ms")}
+        return {"ok": not session.closed, "agent": agent, "inputs": inputs, "sla_ms": session.plan.get("sla_ms"),
+                "mode": getattr(session, "mode", "real")}
 
     @app.get("/metrics")
     async def prometheus():

@@ -128,7 +128,7 @@ def run(args) -> int:
             stop.set()
             server.join(120)
     sla = args.sla_ms or info.get("sla_ms") or 2000.0
-    report = summarize(rows, sla, arrivals[-1].at, mode="real")
+    report = summarize(rows, sla, arrivals[-1].at, mode=info.get("mode", "real"))
     report.update({"target": args.target, "agent": info["agent"], "wall_s": round(wall, 2),
                    "arrivals": _describe(args), "valid": report["send_lag_p99_ms"] <= MAX_SEND_LAG_P99_MS})
     if sampler is not None:
@@ -149,7 +149,7 @@ def run(args) -> int:
         print(f"agentc: warning: P99 send lag {report['send_lag_p99_ms']} ms > {MAX_SEND_LAG_P99_MS} ms: the "
               f"client could not keep up; this run is invalid", file=sys.stderr)
     print(f"p50_ms={report['p50_ms']} p95_ms={report['p95_ms']} p99_ms={report['p99_ms']} slo_pct={report['slo_pct']} "
-          f"lost={report['lost']} mode=real")
+          f"lost={report['lost']} mode={report['mode']}")
     return 0
 
 
@@ -218,7 +218,7 @@ def _serve_here(args):
     """Serve the build TARGET for the run (private cluster); returns (url, stop, thread)."""
     import socket
 
-    from agentc.serving.server import serve_build
+    from agentc.serving.server import _emulate_args, serve_build
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -229,7 +229,8 @@ def _serve_here(args):
         try:
             serve_build(args.target, port=port, api_key_file=args.api_key_file, ready=lambda url: up.set(), stop=stop,
                         replicas=args.replicas,
-                        autoscale=(args.min_replicas, args.max_replicas) if args.autoscale else None)
+                        autoscale=(args.min_replicas, args.max_replicas) if args.autoscale else None,
+                        emulate=_emulate_args(args))
         except BaseException as e:  # noqa: BLE001 - raised below, in the caller's thread
             failed.append(e)
             up.set()
@@ -264,6 +265,9 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--replicas", type=int, default=1, help="serving a build here: a static deployment of N")
     p.add_argument("--autoscale", action="store_true", help="serving a build here: agentc's autoscaling policy")
+    p.add_argument("--emulate", action="store_true", help="serving a build here: replicas hold requests instead")
+    p.add_argument("--service-ms", type=float, help="with --emulate (default: the placement's prediction)")
+    p.add_argument("--start-s", type=float, help="with --emulate: replica start (default: measured here)")
     p.add_argument("--min-replicas", type=int, default=1)
     p.add_argument("--max-replicas", type=int, default=4)
     p.set_defaults(func=run)

@@ -30,13 +30,14 @@ class AgentReplica:
     """One replica: the build loaded (devices here, or as actors with `ray`), its app built
     once the session is up."""
 
-    def __init__(self, build: str, ray_address: str | None, options: dict):
+    def __init__(self, build: str, ray_address: str | None, options: dict, emulate: dict | None = None):
         import time
 
         from agentc.runtime.session import Session
+        from agentc.serving.emulated import EmulatedSession
 
         t0 = time.perf_counter()
-        self.session = Session(build, ray=ray_address)
+        self.session = EmulatedSession(build, **emulate) if emulate else Session(build, ray=ray_address)
         self.start_s = time.perf_counter() - t0  # what a new replica costs before it serves
         self.options = options
         self.asgi = None
@@ -57,18 +58,18 @@ class AgentReplica:
 
 
 def deployment(build: Path, plan: dict, ray_address: str | None, options: dict, replicas: int, max_ongoing: int,
-               autoscale: tuple[int, int] | None = None):
+               autoscale: tuple[int, int] | None = None, emulate: dict | None = None):
     """The bound deployment: replicas pinned to nodes with the build's device kinds when
     they hold the devices themselves; with `autoscale` (min, max), their number follows
     agentc's policy (agentc/serving/autoscale.py) instead of staying at `replicas`."""
     kinds = sorted({d["runtime"] for d in plan["devices"].values()})
-    resources = {} if ray_address else {PREFIX + k: PIN for k in kinds}
+    resources = {} if ray_address or emulate else {PREFIX + k: PIN for k in kinds}
     scaling = {"num_replicas": replicas}
     if autoscale is not None:
         from agentc.serving.autoscale import ScalePolicy
 
         sla_s = (plan.get("sla_ms") or 2000.0) / 1e3
-        service_s = (plan.get("placement", {}).get("predicted_ms") or 10.0) / 1e3
+        service_s = emulate["service_s"] if emulate else (plan.get("placement", {}).get("predicted_ms") or 10.0) / 1e3
         policy = ScalePolicy(sla_s=sla_s, service_s=service_s, min_replicas=autoscale[0], max_replicas=autoscale[1])
         scaling = {"num_replicas": "auto", "autoscaling_config": {
             "min_replicas": autoscale[0], "max_replicas": autoscale[1], "initial_replicas": max(1, autoscale[0]),
@@ -80,16 +81,19 @@ def deployment(build: Path, plan: dict, ray_address: str | None, options: dict, 
     dep = serve.deployment(AgentReplica, name=plan["agent"], max_ongoing_requests=max_ongoing,
                            max_queued_requests=2 * max_ongoing,
                            ray_actor_options={"num_cpus": 0, "resources": resources}, **scaling)
-    return dep.bind(str(build), ray_address, options)
+    return dep.bind(str(build), ray_address, options, emulate)
 
 
 def serve_build(build, ray_address: str | None = None, host: str = "127.0.0.1", port: int = 8000,
                 api_key_file: str | None = None, max_body_kb: int = 1024, replicas: int = 1,
                 max_ongoing: int = 8, ready=None, stop: threading.Event | None = None, deadline_ms: float | None = None,
-                margin: float = 0.5, timeout_ms: float | None = None, autoscale: tuple[int, int] | None = None) -> None:
+                margin: float = 0.5, timeout_ms: float | None = None, autoscale: tuple[int, int] | None = None,
+                emulate: dict | None = None) -> None:
     """Serve until `stop` is set (or SIGINT/SIGTERM). `ready(url)` is called once requests
     are answered. `deadline_ms`, `margin`, `timeout_ms`: admission control and 504s
-    (agentc/serving/http_api.py)."""
+    (agentc/serving/http_api.py). `emulate` {"service_s", "start_s"}: replicas that hold
+    requests instead of computing (agentc/serving/emulated.py); a None value is filled in
+    (the placement's predicted latency; the build's load time measured here)."""
     import json
 
     from agentc.distributed import connect, local_cluster
@@ -100,6 +104,14 @@ def serve_build(build, ray_address: str | None = None, host: str = "127.0.0.1", 
     verify_build(build, True)
     plan = json.loads((build / "plan.json").read_text())
     api_key = _read_key(api_key_file) if api_key_file else None
+    if emulate is not None:
+        from agentc.serving.emulated import measured_start_s
+
+        emulate = dict(emulate)
+        if emulate.get("service_s") is None:
+            emulate["service_s"] = (plan.get("placement", {}).get("predicted_ms") or 10.0) / 1e3
+        if emulate.get("start_s") is None:
+            emulate["start_s"] = measured_start_s(build)
     private = None
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
@@ -118,8 +130,8 @@ def serve_build(build, ray_address: str | None = None, host: str = "127.0.0.1", 
         try:
             options = {"api_key": api_key, "max_body_bytes": max_body_kb * 1024, "deadline_ms": deadline_ms,
                        "margin": margin, "timeout_ms": timeout_ms}
-            serve.run(deployment(build, plan, ray_address, options, replicas, max_ongoing, autoscale), name=APP,
-                      route_prefix="/")
+            serve.run(deployment(build, plan, ray_address, options, replicas, max_ongoing, autoscale, emulate),
+                      name=APP, route_prefix="/")
         except Exception as e:  # noqa: BLE001 - a replica that cannot load the build: say why in one line
             raise BuildError(f"{build}: the service did not start: {_why_not_started(e, plan['agent'])}") from None
         url = f"http://{host}:{port}"
@@ -169,6 +181,12 @@ def _read_key(path: str) -> str:
     return key
 
 
+def _emulate_args(args) -> dict | None:
+    if not args.emulate:
+        return None
+    return {"service_s": args.service_ms / 1e3 if args.service_ms else None, "start_s": args.start_s}
+
+
 def main(args) -> int:
     def ready(url: str) -> None:
         print(f"serving at {url}: POST {url}/v1/agents/<agent>, GET {url}/healthz, {url}/metrics "
@@ -177,5 +195,6 @@ def main(args) -> int:
     serve_build(args.build, args.ray, args.host, args.port, args.api_key_file, args.max_body_kb, args.replicas,
                 args.max_ongoing, ready=ready, deadline_ms=args.deadline_ms, margin=args.admission_margin,
                 timeout_ms=args.timeout_ms,
-                autoscale=(args.min_replicas, args.max_replicas) if args.autoscale else None)
+                autoscale=(args.min_replicas, args.max_replicas) if args.autoscale else None,
+                emulate=_emulate_args(args))
     return 0
