@@ -190,7 +190,7 @@ class ReplicaSampler:
         seconds = sum(n * (b[0] - a[0]) for (a, b), n in zip(zip(self.samples, self.samples[1:]),
                                                               (s[1] for s in self.samples)))
         cost = seconds / 3600 * self.price
-        return {"replica_seconds": round(seconds, 1), "cost_usd": round(cost, 6),
+        return {"replica_seconds": round(seconds, 3), "cost_usd": round(cost, 9),
                 "usd_per_1k_ok": round(cost / ok * 1000, 6) if ok else None,
                 "replicas_max": max((n for _, n in self.samples), default=0),
                 "replica_price_per_hour": self.price}
