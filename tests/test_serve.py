@@ -242,6 +242,14 @@ def test_streamed_tokens_add_up_to_the_answer(app_server, tmp_path):
     deltas = [json.loads(e)["text"] for e in events[:-2]]
     assert final["outputs"] == reference and len(deltas) >= 1
     assert "".join(deltas) == reference[0]
+    # The same as OpenAI chat.completion.chunk events.
+    status, _, body = call(url, "/v1/chat/completions", {"stream": True, "messages": [
+        {"role": "user", "content": q["query"]}]}, key=None)
+    events = [e.removeprefix("data: ") for e in body.decode().split("\n\n") if e]
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert status == 200 and events[-1] == "[DONE]" and chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == reference[0]
 
 
 def test_stream_refused_when_the_output_is_not_an_llm(app_server):

@@ -1,7 +1,7 @@
 """The HTTP API of a served build, as a FastAPI app over one loaded `Session`.
 
     POST /v1/agents/{agent}        {"query": "..."} (the agent's inputs) -> {"id", "agent", "outputs"}
-    POST /v1/chat/completions      OpenAI-style, for agents with one text input
+    POST /v1/chat/completions      OpenAI-style, for agents with one text input ("stream": true too)
     GET  /healthz                  {"ok": true, "agent": ...}
     GET  /metrics                  Prometheus text: requests by status, latency histogram, in flight
 
@@ -173,9 +173,14 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20,
         finally:
             metrics.ended(status, time.perf_counter() - t0, count=not gave_up.is_set())
 
-    async def streamed(values: dict, rid: str):
+    def chunk(rid: str, delta: dict, finish: str | None) -> dict:
+        return {"id": f"chatcmpl-{rid}", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": agent, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    async def streamed(values: dict, rid: str, chat: bool = False):
         """Server-sent events: `{"text": delta}` per token of the LLM whose text is the
-        agent's output, then `{"id", "agent", "outputs"}` (or `{"error"}`), then [DONE]."""
+        agent's output, then `{"id", "agent", "outputs"}` (or `{"error"}`), then [DONE];
+        with `chat`, OpenAI's chat.completion.chunk objects instead."""
         import asyncio
 
         from fastapi.responses import StreamingResponse
@@ -207,10 +212,13 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20,
                     delta = item.removeprefix(sent)
                     sent = item
                     if delta:
-                        yield f"data: {json.dumps({'text': delta})}\n\n"
+                        event = chunk(rid, {"content": delta}, None) if chat else {"text": delta}
+                        yield f"data: {json.dumps(event)}\n\n"
                     continue
                 outputs, bad = item
                 final = {"id": rid, "agent": agent, "outputs": outputs} if bad is None else json.loads(bad.body)
+                if chat and bad is None:
+                    final = chunk(rid, {}, "stop")
                 yield f"data: {json.dumps(final)}\n\n"
                 yield "data: [DONE]\n\n"
                 await task
@@ -270,6 +278,8 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20,
         users = [m.get("content") for m in messages or [] if isinstance(m, dict) and m.get("role") == "user"]
         if not users or not isinstance(users[-1], str):
             return error(400, "bad_input", "messages: expected a list with a user message whose content is text", rid)
+        if body.get("stream") is True:
+            return await streamed({inputs[0]: users[-1]}, rid, chat=True)
         outputs, bad = await admitted({inputs[0]: users[-1]}, rid)
         if bad is not None:
             return bad
