@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import agentc
+from agentc.bench.ray_hops import fanout_split
 from agentc.distributed import local_cluster
 from agentc.runtime.host_ops import BuildError
 from tests.conftest import EXAMPLES, GRAPHS, VULKAN, agentc_cli
@@ -116,11 +117,6 @@ def test_several_requests_in_flight(cluster, split_build):
         for w in workers:
             w.join()
     assert results == [reference[i % 2] for i in range(8)]
-
-
-def fanout_split(name: str) -> str:
-    digits = "".join(c for c in name.split("/", 1)[0] if c.isdigit())
-    return "n2.cpu" if digits and int(digits) % 2 == 0 else "n3.cpu"
 
 
 @pytest.mark.parametrize("graph, inputs, assign", [
@@ -229,15 +225,12 @@ def test_head_cannot_be_stopped_alone(cluster):
 def test_served_across_nodes(cluster, split_build):
     """`agentc serve --ray`: the replica's devices are actors on the nodes; HTTP answers equal
     the single-process runtime."""
-    import socket
     import urllib.request
 
     from agentc.serving.server import serve_build
 
     build, reference = split_build
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = local_cluster.free_port()
     stop, up = threading.Event(), threading.Event()
     t = threading.Thread(target=serve_build, args=(build, cluster["address"]),
                          kwargs={"port": port, "ready": lambda url: up.set(), "stop": stop})

@@ -10,17 +10,12 @@ import urllib.request
 import pytest
 
 import agentc
+from agentc.distributed.local_cluster import free_port
 
 pytest.importorskip("ray")
 
 KEY = "s3cret-key"
 QUERIES = ["What is 12 * 7?", "Where does the Rhine flow?"]
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +26,7 @@ def server(builds, tmp_path_factory):
     key = tmp_path_factory.mktemp("key") / "key"
     key.write_text(KEY + "\n")
     stop, up, failed = threading.Event(), threading.Event(), []
-    port = _port()
+    port = free_port()
 
     def run():
         try:
@@ -177,7 +172,7 @@ def app_server(builds):
 
     def start(build=None, **options):
         session = agentc.load(build or rag)
-        port = _port()
+        port = free_port()
         srv = uvicorn.Server(uvicorn.Config(make_app(session, **options), host="127.0.0.1", port=port,
                                             log_level="error"))
         t = threading.Thread(target=srv.run)

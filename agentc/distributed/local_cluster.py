@@ -67,7 +67,8 @@ def _write_state(directory: Path, state: dict) -> None:
     tmp.replace(directory / STATE)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -98,7 +99,7 @@ def up(nodes: list[str], host: str = "127.0.0.1", object_store_mb: int = 512, di
     token = directory / "token"
     token.write_text(secrets.token_hex(32))
     token.chmod(0o600)
-    port = _free_port()
+    port = free_port()
     # Ray's sockets live under its temp dir, and a socket path has at most 107 bytes.
     ray_tmp = tempfile.mkdtemp(prefix="agentc-ray-", dir="/tmp" if Path("/tmp").is_dir() else None)
     state = {"address": None, "token": str(token), "directory": str(directory), "ray_tmp": ray_tmp, "nodes": []}
@@ -106,7 +107,7 @@ def up(nodes: list[str], host: str = "127.0.0.1", object_store_mb: int = 512, di
     try:
         say(f"starting head n1 ({specs[0].describe()})")
         head = _start(specs[0], state, token, host, object_store_mb,
-                      ["--head", "--port", str(port), "--ray-client-server-port", str(_free_port()),
+                      ["--head", "--port", str(port), "--ray-client-server-port", str(free_port()),
                        "--include-dashboard", "false", "--dashboard-host", "127.0.0.1"], nodes[0])
         state["address"] = _address(head, port, host)
         _write_state(directory, state)

@@ -82,9 +82,9 @@ class Recovery:
             raise
         return started
 
-    def _check_cluster(self, devices: dict[str, dict], dead: frozenset = frozenset()) -> None:
+    def _check_cluster(self, devices: dict[str, dict]) -> None:
         """Every device the plan uses has a live node of its kind (and its node, if pinned)."""
-        live = [n for n in ray_nodes(nodes()) if n.spec.label not in dead]
+        live = ray_nodes(nodes())
         for d, info in devices.items():
             kind, node = info["runtime"], info.get("node")
             ok = any(kind in n.spec.kinds and (node is None or n.spec.label == node) for n in live)
@@ -132,7 +132,8 @@ class Recovery:
             old = self.s.devices
             with ThreadPoolExecutor(max_workers=max(1, len(old))) as pool:
                 alive = dict(zip(old, pool.map(lambda d: d.alive(), old.values())))
-            live_nodes = {n.spec.label for n in ray_nodes(nodes())}
+            listed = ray_nodes(nodes())
+            live_nodes = {n.spec.label for n in listed}
             dead_nodes = {old[d].node for d, ok in alive.items() if not ok and old[d].node}
             problem = self.problem()
             all_devices = problem["devices"]
@@ -141,7 +142,7 @@ class Recovery:
             if not lost and not dead_nodes:
                 return  # nothing is gone after all (a transient error): run again as it is
             removed = {d for d, i in all_devices.items() if i.get("node") in dead_nodes}
-            live = [n for n in ray_nodes(nodes()) if n.spec.label not in dead_nodes]
+            live = [n for n in listed if n.spec.label not in dead_nodes]
             removed |= {d for d, i in all_devices.items() if not i.get("node")
                         and not any(i["runtime"] in n.spec.kinds for n in live)}
             self._switch(gen, old, lost | removed, removed, alive, error, t0)

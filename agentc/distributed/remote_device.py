@@ -13,6 +13,7 @@ is gone raises `DeviceLost`, which the session answers by re-placing (recovery).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -51,6 +52,7 @@ class Moved:
     key: int | None = None
 
 
+@functools.cache
 def _lost_errors() -> tuple:
     import ray.exceptions as rex
 
@@ -104,7 +106,6 @@ class RemoteDevice(DeviceThread):
         for source, name in files:
             if name in missing:
                 self._send(source, name)
-                missing.discard(name)
         self.module_sha = module_sha
         try:
             names = self._get(self.actor.open.remote(files[0][1], [name for _, name in files[1:]], self.name,

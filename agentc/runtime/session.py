@@ -9,6 +9,7 @@ Weights are IREE parameters, loaded once per device and shared by all its operat
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import threading
@@ -179,10 +180,11 @@ class Session:
             return Request(self, rid, inputs, fetch or [], on_token=on_token).execute()
         return self.recovery.run(lambda memo: Request(self, rid, inputs, fetch or [], memo, on_token))
 
-    @property
+    @functools.cached_property
     def streamed(self) -> tuple[list[str], str] | None:
         """(the token values, the model) of the LLM whose text is the first output, if the
-        agent's first output is an LLM's text (a `detokenize`); else None."""
+        agent's first output is an LLM's text (a `detokenize`); else None. Found once: a
+        re-placement changes operators' devices, not the graph."""
         out = self.plan["outputs"][0] if self.plan["outputs"] else None
         producer = next((op for op in self.ops if out in op["outputs"]), None)
         if producer is None or producer["kind"] != "detokenize":

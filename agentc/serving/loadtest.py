@@ -216,13 +216,10 @@ def _describe(args) -> str:
 
 def _serve_here(args):
     """Serve the build TARGET for the run (private cluster); returns (url, stop, thread)."""
-    import socket
-
+    from agentc.distributed.local_cluster import free_port
     from agentc.serving.server import _emulate_args, serve_build
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     stop, up, failed = threading.Event(), threading.Event(), []
 
     def go():
