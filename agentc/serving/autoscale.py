@@ -39,6 +39,7 @@ class ScalePolicy:
     burst_factor: float = 2.0
     downscale_delay_s: float = 30.0
     to_zero_after_s: float = 120.0
+    hold_s: float = 0.0  # size for the highest rate seen this long (bursts that recur)
 
     def decide(self, state: dict, now: float, arrivals: float, current: int,
                service_s: float | None = None) -> tuple[int, dict]:
@@ -55,6 +56,10 @@ class ScalePolicy:
             rate = max(rate, latest)  # a burst: react to it now
         if latest > 0:
             s["last_arrival"] = now
+        if self.hold_s > 0:
+            recent = [(t, r) for t, r in s.get("recent", []) if t > now - self.hold_s] + [(now, latest)]
+            s["recent"] = recent
+            rate = max(rate, max(r for _, r in recent))
         service = service_s if service_s else self.service_s
         need = math.ceil(rate * service / self.target_utilisation - 1e-9) if rate > 0 else 0
         if need > current:
