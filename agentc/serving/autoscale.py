@@ -47,7 +47,9 @@ class ScalePolicy:
         `current`: replicas running or starting; `service_s`: measured, if any."""
         s = dict(state)
         if "t" not in s:  # first look: nothing to rate yet
-            s.update(t=now, arrivals=arrivals, rate=0.0, last_arrival=now, low_since=None)
+            # (no arrival yet: nothing holds a replica up until one comes)
+            s.update(t=now, arrivals=arrivals, rate=0.0, last_arrival=now if arrivals > 0 else -math.inf,
+                     low_since=None)
             return max(self.min_replicas, min(current, self.max_replicas)), s
         dt = max(now - s["t"], 1e-6)
         latest = max(0.0, arrivals - s["arrivals"]) / dt

@@ -55,3 +55,16 @@ def measured_start_s(build) -> float:
     t0 = time.perf_counter()
     Session(build).close()
     return time.perf_counter() - t0
+
+
+def measured_process_start_s(build) -> float:
+    """How long a new replica process of `build` takes to serve: a fresh Python that
+    imports agentc and opens the build (IREE, tokenizers, module, weights), as a Serve replica
+    process does before its first request; the Ray actor's own start is not included."""
+    import subprocess
+    import sys
+
+    code = "import agentc, sys; agentc.load(sys.argv[1]).close()"
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, str(build)], check=True, capture_output=True)
+    return time.perf_counter() - t0

@@ -43,7 +43,7 @@ def summarize(rows: list[dict], sla_ms: float, span_s: float, mode: str) -> dict
 
 def plot(rows: list[dict], path: Path, title: str, sla_ms: float, replicas: list | None = None) -> None:
     """Arrival rate per second, each request's latency at its arrival, and (serving a build
-    here) the replicas over time."""
+    here) the replicas over time: a list of (s, replicas), or one per stage by name."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -67,8 +67,12 @@ def plot(rows: list[dict], path: Path, title: str, sla_ms: float, replicas: list
     b.set_ylabel("latency, ms")
     b.legend(fontsize=7)
     if replicas:
-        axes[2].step([t for t, _ in replicas], [n for _, n in replicas], where="post", color="C4")
+        tracks = replicas if isinstance(replicas, dict) else {"replicas": replicas}
+        for k, (name, pts) in enumerate(tracks.items()):
+            axes[2].step([t for t, _ in pts], [n for _, n in pts], where="post", color=f"C{4 + k}", label=name)
         axes[2].set_ylabel("replicas")
+        if len(tracks) > 1:
+            axes[2].legend(fontsize=7)
         axes[2].set_xlabel("s since the start")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

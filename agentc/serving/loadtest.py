@@ -98,6 +98,10 @@ def run(args) -> int:
     arrivals = arrivals_from(args)
     if not arrivals:
         raise ArrivalsError("no arrivals in that window: widen --duration or raise --rate")
+    if args.simulate:
+        from agentc.serving import simulated_run
+
+        return simulated_run.run(args, arrivals)
     try:
         questions = [q for q in Path(args.questions).read_text().splitlines() if q.strip()] if args.questions \
             else QUESTIONS
@@ -265,6 +269,18 @@ def register(sub) -> None:
     p.add_argument("--emulate", action="store_true", help="serving a build here: replicas hold requests instead")
     p.add_argument("--service-ms", type=float, help="with --emulate (default: the placement's prediction)")
     p.add_argument("--start-s", type=float, help="with --emulate: replica start (default: measured here)")
-    p.add_argument("--min-replicas", type=int, default=1)
-    p.add_argument("--max-replicas", type=int, default=4)
+    p.add_argument("--min-replicas", type=int, default=1, help="per stage (0: scale to zero)")
+    p.add_argument("--max-replicas", type=int, default=4, help="per stage")
+    p.add_argument("--simulate", action="store_true",
+                   help="simulated time: TARGET a build, or a graph.py with --cluster (agentc/serving/simulate.py)")
+    p.add_argument("--cluster", help="with --simulate and a graph.py: the cluster.yaml to place it on")
+    p.add_argument("--compare", action="store_true",
+                   help="with --simulate: also the static-peak, static-iso-cost and static-iso-SLO baselines")
+    p.add_argument("--scaling", choices=("joint", "reactive"), default="joint",
+                   help="with --simulate: stages scale together from the ingress, or each on its own arrivals")
+    p.add_argument("--target-utilisation", type=float, default=0.7, help="the scaler's replica utilisation")
+    p.add_argument("--hold-s", type=float, default=600.0,
+                   help="the scaler sizes for the highest 1-s rate seen this long (recurring bursts)")
+    p.add_argument("--admission-margin", type=float, default=0.5,
+                   help="refuse a request predicted to pass the SLA by more than this fraction of it")
     p.set_defaults(func=run)

@@ -1,0 +1,210 @@
+"""`agentc bench serve`: agentc's dynamic serving against static deployments, in simulated
+time (agentc/serving/simulate.py), and the compound-AI effects.
+
+Workload: the real RAG agent and the fan-out agent placed on examples/clusters/t4_h100_cpu.yaml
+(two T4s, an H100, CPU servers), their stages' service times the placement's per-operator
+predictions, the LLM stage's following each request's GeneratedTokens (capped at the call's
+max_tokens); SLA = 2x the unloaded P50 of the arrivals; scale-to-zero on (min 0 replicas);
+replica start time measured here (a fresh process opening the real RAG build, or the tiny
+one with --quick). Per agent and arrival process (the code trace's whole hour, Gamma CV=4 at the
+trace's mean rate, the conversation trace as a control): the dynamic run and the three static
+baselines (agentc/serving/compare.py), their ratios.
+
+Effects (item 7 of the serving issue): fan-out overhead (latency minus the slowest branch,
+widths 1-16, one LLM replica and one per branch); cascading cold start (first response from
+zero for the RAG chain of three stages, joint vs reactive scaling); heterogeneous scaling
+(replicas per stage over a burst).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from agentc.serving.arrivals import Arrival, gamma, read_trace, reshape, steps
+from agentc.serving.autoscale import ScalePolicy
+from agentc.serving.compare import compare, key_line, table
+from agentc.serving.simulate import Deployment, simulate
+from agentc.serving.simulated_run import per_stage, with_sla
+from agentc.serving.stages import from_placement
+
+CLUSTER = "examples/clusters/t4_h100_cpu.yaml"
+TRACES = Path(__file__).resolve().parents[2].parent / "shared" / "traces"
+AGENTS = {"rag": "examples/rag_agent_real.py", "fanout": "examples/fanout_agent.py"}
+FANOUT = '''import agentc
+
+@agentc.agent(sla_ms=3000)
+def panel(query):
+    def ask(k):
+        return agentc.llm(agentc.format("View {k}: {q}", k=k, q=query), model="tiny-lm", max_tokens=8)
+    views = agentc.fanout(ask, [str(k) for k in range({width})], reduce=lambda o: agentc.join(o, "\\n", name="views"))
+    return agentc.llm(agentc.format("Summarise:\\n{{0}}", views), model="tiny-lm", max_tokens=8, name="summary")
+'''
+
+
+def _say(msg: str) -> None:
+    print(f"[bench serve] {msg}", file=sys.stderr, flush=True)
+
+
+def _start_s(quick: bool) -> tuple[float, str]:
+    """A replica's start, measured: a fresh process that imports agentc and opens the build
+    (agentc/serving/emulated.py), the median of three."""
+    import statistics
+
+    import agentc
+    from agentc.serving.emulated import measured_process_start_s
+
+    graph = "examples/rag_agent.py" if quick else AGENTS["rag"]
+    build = Path(tempfile.mkdtemp(prefix="agentc-bench-serve-")) / "build"
+    agentc.compile(graph, str(build), devices=["cpu"], quiet=True)
+    return statistics.median(measured_process_start_s(build) for _ in range(3)), graph
+
+
+def _arrival_sets(quick: bool) -> dict[str, list[Arrival]]:
+    code = read_trace(TRACES / "azure_llm_2023_code.csv")
+    conv = read_trace(TRACES / "azure_llm_2023_conv.csv")
+    hour = 600.0 if quick else 3600.0
+    code_h = reshape(code, duration_s=hour)
+    mean = len(code_h) / hour
+    return {"code": code_h,
+            "gamma_cv4": [Arrival(a.at, 0, g.generated_tokens) for a, g in
+                          zip(gamma(mean, 4.0, hour, seed=1), _cycle(code_h))],
+            "conv": reshape(conv, duration_s=hour)}
+
+
+def _cycle(xs):
+    while True:
+        yield from xs
+
+
+def run(args, out: Path):
+    from agentc.compiler import place_file
+
+    quick = bool(getattr(args, "quick", False))
+    start_s, measured_on = _start_s(quick)
+    _say(f"replica start {start_s:.2f} s (measured: {measured_on})")
+    sets = _arrival_sets(quick)
+    results, summary = {}, {}
+    for agent, graph in AGENTS.items():
+        base = from_placement(place_file(graph, CLUSTER))
+        _say(f"{agent} stages:\n{base.table()}")
+        for name, arrivals in sets.items():
+            g = with_sla(base, arrivals, None)
+            policy = ScalePolicy(sla_s=g.sla_s, service_s=g.latency_s(), start_s=start_s, min_replicas=0,
+                                 max_replicas=64, hold_s=600.0)
+
+            def runner(scaling, replicas, g=g, arrivals=arrivals, policy=policy):
+                return simulate(g, arrivals, Deployment(scaling, replicas, policy))
+
+            result, rows = compare(g, arrivals, runner, policy.target_utilisation, "simulate",
+                                   progress=lambda m, a=agent, n=name: _say(f"{a} {n}: {m}"))
+            timeline = result["dynamic"].pop("timeline")
+            result["stages"] = g.table()
+            results[f"{agent}/{name}"] = result
+            _say(f"{agent} {name}:\n{table(result)}\n{key_line(result)}")
+            _plot_run(rows, timeline, g, out / f"{agent}-{name}.png", f"{agent}, {name}: dynamic (simulated)")
+            r = result["ratios"]
+            for k in ("p95_ratio", "cost_ratio", "cost_ratio_iso_slo", "goodput_per_usd_ratio"):
+                summary[f"{agent}_{name}_{k}"] = r[k]
+            summary[f"{agent}_{name}_slo_pct"] = result["dynamic"]["slo_pct"]
+    results["effects"] = {"fanout_overhead": fanout_overhead(start_s), "cold_start": cold_start(start_s),
+                          "heterogeneous": heterogeneous(start_s, out)}
+    for k, v in results["effects"]["cold_start"].items():
+        summary[f"cold_start_{k}_s"] = v
+    _plot_effects(results["effects"], out / "effects.png")
+    params = {"cluster": CLUSTER, "start_s": round(start_s, 3), "start_measured_on": measured_on, "quick": quick,
+              "mode": "simulate"}
+    return params, results, summary
+
+
+def fanout_overhead(start_s: float) -> dict:
+    """Latency minus the slowest branch, idle, for widths 1-16: on one LLM replica (the
+    branches queue) and on one replica per branch."""
+    from agentc.compiler import place_file
+
+    out = {}
+    for width in (1, 2, 4, 8, 16):
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "fanout.py"
+            path.write_text(FANOUT.replace("{width}", str(width)))
+            g = from_placement(place_file(str(path), CLUSTER))
+        slowest = max(c.service_s for c in g.calls if c.node != "summary")
+        row = {}
+        for label, n in (("one_replica", 1), ("replica_per_branch", width)):
+            g2 = with_sla(g, [Arrival(0.0)], None)
+            policy = ScalePolicy(sla_s=g2.sla_s * 100, service_s=g.latency_s(), start_s=start_s)
+            rows, _ = simulate(g2, [Arrival(0.0)], Deployment("static", dict.fromkeys(g.stages, n), policy))
+            row[label] = round(rows[0]["latency_ms"] - slowest * 1e3, 3)
+        row["slowest_branch_ms"] = round(slowest * 1e3, 3)
+        out[width] = row
+        _say(f"fan-out width {width}: overhead {row}")
+    return out
+
+
+def cold_start(start_s: float) -> dict:
+    """Time to the first response from zero replicas, RAG chain of three stages."""
+    from agentc.compiler import place_file
+
+    g = from_placement(place_file(AGENTS["rag"], CLUSTER))
+    g = with_sla(g, [Arrival(0.0)], None)
+    out = {}
+    for scaling in ("joint", "reactive"):
+        policy = ScalePolicy(sla_s=1e9, service_s=g.latency_s(), start_s=start_s, min_replicas=0)
+        rows, _ = simulate(g, [Arrival(0.0)], Deployment(scaling, dict.fromkeys(g.stages, 0), policy, margin=1e9))
+        out[scaling] = round(rows[0]["latency_ms"] / 1e3, 3)
+    _say(f"cold start, 3-stage chain: {out}")
+    return out
+
+
+def heterogeneous(start_s: float, out: Path) -> dict:
+    """Replicas per stage (and its device type) over a burst: 2/s, 30/s, 2/s, 20 s each."""
+    from agentc.compiler import place_file
+
+    g = from_placement(place_file(AGENTS["rag"], CLUSTER))
+    arrivals = steps([2.0, 30.0, 2.0], 20.0, seed=3)
+    g = with_sla(g, arrivals, None)
+    policy = ScalePolicy(sla_s=g.sla_s, service_s=g.latency_s(), start_s=start_s, min_replicas=0, max_replicas=64,
+                         downscale_delay_s=10.0)
+    _, costs = simulate(g, arrivals, Deployment("joint", dict.fromkeys(g.stages, 1), policy))
+    tracks = per_stage(costs["timeline"])
+    return {f"{s} ({g.stages[s].device_type})": max(n for _, n in pts) for s, pts in tracks.items()} | {
+        "timeline": {s: pts for s, pts in tracks.items()}}
+
+
+def _plot_run(rows, timeline, g, path: Path, title: str) -> None:
+    from agentc.serving.load_report import plot
+
+    plot(rows, path, title, g.sla_s * 1e3, per_stage(timeline))
+
+
+def _plot_effects(effects: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(14, 4))
+    fo = effects["fanout_overhead"]
+    widths = sorted(fo)
+    for key, color in (("one_replica", "C0"), ("replica_per_branch", "C2")):
+        a.plot(widths, [fo[w][key] for w in widths], "o-", color=color, label=key.replace("_", " "))
+    a.set_xscale("log", base=2)
+    a.set_xlabel("fan-out width")
+    a.set_ylabel("latency - slowest branch, ms")
+    a.set_title("fan-out overhead (idle)")
+    a.legend(fontsize=7)
+    cs = effects["cold_start"]
+    b.bar(list(cs), list(cs.values()), color=["C2", "C3"])
+    b.set_ylabel("first response from zero, s")
+    b.set_title("cold start, 3-stage chain")
+    for s, pts in effects["heterogeneous"]["timeline"].items():
+        c.step([t for t, _ in pts], [n for _, n in pts], where="post", label=s)
+    c.set_xlabel("s (2/s, 30/s, 2/s)")
+    c.set_ylabel("replicas")
+    c.set_title("replicas per stage over a burst")
+    c.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
