@@ -131,10 +131,9 @@ def stage_graph(ops: list[dict], device_types: dict[str, str], prices: dict[str,
 
     stages: dict[str, dict] = {}
     calls = []
-    for node in by_node:  # plan order is topological
+    for node, nops in by_node.items():  # plan order is topological
         if node not in device_nodes:
             continue
-        nops = by_node[node]
         devs = tuple(sorted({o["device"] for o in nops if o["kind"] == "call"}))
         model = next(_model(o) for o in nops if o["kind"] == "call")
         dtype = "+".join(sorted({device_types.get(d, d) for d in devs}))
@@ -144,7 +143,7 @@ def stage_graph(ops: list[dict], device_types: dict[str, str], prices: dict[str,
         st["devices"].update(devs)
         st["nodes"].append(node)
         calls.append(_call(node, name, tuple(sorted(upstream(node, set()))), nops))
-    host_s = _host_path(by_node, device_nodes, ops)
+    host_s = _host_path(by_node, device_nodes)
     return StageGraph(agent, {n: Stage(n, tuple(sorted(s["devices"])), s["type"], s["price"], tuple(s["nodes"]))
                               for n, s in stages.items()}, tuple(calls), host_s, sla_s)
 
@@ -156,9 +155,7 @@ def _call(node: str, stage: str, after: tuple[str, ...], nops: list[dict]) -> Ca
     for o in nops:
         rest = o["name"][len(node) + 1:]
         m = STEP.match(rest)
-        if rest.startswith("prefill"):
-            prefill += _duration(o)
-        elif m and int(m.group(2)) == 0:  # the first token comes with the prefill
+        if rest.startswith("prefill") or (m and int(m.group(2)) == 0):  # the first token comes with it
             prefill += _duration(o)
         elif m:
             steps[int(m.group(2))] = steps.get(int(m.group(2)), 0.0) + _duration(o)
@@ -169,8 +166,8 @@ def _call(node: str, stage: str, after: tuple[str, ...], nops: list[dict]) -> Ca
     return Call(node, stage, after, total)
 
 
-def _host_path(by_node: dict[str, list[dict]], device_nodes: set[str], ops: list[dict]) -> float:
-    """The host-only nodes' time on the longest chain of them (a conservative share: they
+def _host_path(by_node: dict[str, list[dict]], device_nodes: set[str]) -> float:
+    """The host-only nodes' time, all of it on every request's path (an upper bound: they
     are microseconds beside the calls, except tokenizers)."""
     host = [n for n in by_node if n not in device_nodes]
     return math.fsum(_duration(o) for n in host for o in by_node[n]) if host else 0.0
