@@ -201,6 +201,17 @@ def parser() -> argparse.ArgumentParser:
                     help="replicas hold each request for the service time instead of computing (load tests)")
     sv.add_argument("--service-ms", type=_positive, help="with --emulate (default: the placement's prediction)")
     sv.add_argument("--start-s", type=float, help="with --emulate: replica start (default: measured here)")
+    sv.add_argument("--staged", action="store_true",
+                    help="with --emulate: a deployment per stage (model on a device type), scaled together by agentc; "
+                         "BUILD may be a graph.py placed on --cluster")
+    sv.add_argument("--cluster", help="with --staged and a graph.py: the cluster.yaml to place it on")
+    sv.add_argument("--scaling", choices=("joint", "reactive", "static"), default="joint",
+                    help="with --staged: stages scale together, each on its own arrivals, or not at all")
+    sv.add_argument("--stage-replicas", help="with --staged: replicas per stage at the start (static: always), "
+                                             "as JSON {stage: n} (default 1 each)")
+    sv.add_argument("--sla-ms", type=_positive, help="with --staged: the SLA (default: the agent's)")
+    sv.add_argument("--hold-s", type=float, default=600.0, help="with --staged: the scaler's burst memory")
+    sv.add_argument("--target-utilisation", type=_positive, default=0.7, help="with --staged")
     sv.set_defaults(func=_serve)
     k = sub.add_parser("cache", help="verify, garbage-collect or clear the compile cache ($AGENTC_CACHE)")
     k.add_argument("action", choices=("verify", "gc", "clear"),

@@ -122,7 +122,9 @@ def place_file(graph_path, cluster=None, sla_ms: float | None = None, objective:
         opts.cluster = str(cluster) if cluster is not None else None
         resolved = resolve_cluster(opts, catalog)
     low = lower(graph_path, agent, cluster=resolved, max_nodes=max_nodes)
-    return place_lowered(low, resolved, opts)
+    placement = place_lowered(low, resolved, opts)
+    placement.agent, placement.inputs = low.graph.name, [v.name for v in low.graph.inputs]
+    return placement
 
 
 def check_options(opts: CompileOptions) -> None:

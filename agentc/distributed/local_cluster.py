@@ -80,7 +80,7 @@ def _alive(pid: int) -> bool:
 
 
 def up(nodes: list[str], host: str = "127.0.0.1", object_store_mb: int = 512, directory: Path | None = None,
-       progress=None) -> dict:
+       progress=None, logical: tuple[str, ...] = ()) -> dict:
     """Start a head (`nodes[0]`) and workers, each `--node` spec's devices as resources;
     returns the state (address, token path, nodes). Refuses if this state directory has a
     cluster up."""
@@ -89,6 +89,10 @@ def up(nodes: list[str], host: str = "127.0.0.1", object_store_mb: int = 512, di
     specs = [parse_node(text, f"n{i + 1}") for i, text in enumerate(nodes)]
     if not specs:
         raise ClusterError("agentc ray up: give at least one --node (the head), e.g. --node cpu")
+    if logical:  # device types the head advertises without having them (`logical`: emulated serving)
+        import dataclasses
+
+        specs[0] = dataclasses.replace(specs[0], logical=tuple(logical))
     if not 64 <= object_store_mb <= 512:
         raise ClusterError(f"--object-store-mb: between 64 and 512, got {object_store_mb}")
     old = read_state(directory)

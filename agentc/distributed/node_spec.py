@@ -30,6 +30,7 @@ NET_US, NET_GBPS = PREFIX + "net_us", PREFIX + "net_gbps"
 # Between two nodes of one machine, Ray moves a 1x384 float32 array actor to actor in ~1.5 ms
 # (`agentc bench ray`'s bare chain); bandwidth: a conservative 10 Gbit/s network.
 DEFAULT_NET_US, DEFAULT_NET_GBPS = 1500.0, 1.25
+LOGICAL_COUNT = 1000.0  # an emulated device type: as many replicas as asked for
 _LABEL = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -43,6 +44,7 @@ class NodeSpec:
     kinds: dict[str, str] = field(default_factory=dict)  # device kind -> catalog type
     net_us: float = DEFAULT_NET_US
     net_gbps: float = DEFAULT_NET_GBPS
+    logical: tuple[str, ...] = ()  # catalog types advertised without the device (emulated serving)
 
     def resources(self) -> dict[str, float]:
         res = {NODE + self.label: 1.0}
@@ -51,6 +53,8 @@ class NodeSpec:
             res[TYPE + hw] = res.get(TYPE + hw, 0.0) + 1.0
         if not self.kinds:
             res[HOST] = 1.0
+        for hw in self.logical:
+            res[TYPE + hw] = max(res.get(TYPE + hw, 0.0), LOGICAL_COUNT)
         return res
 
     def labels(self) -> dict[str, str]:

@@ -60,6 +60,8 @@ class Placement:
     taskgraph: TaskGraph | None = field(default=None, repr=False)
     # every device each operator could use, pinned or not: what a re-placement chooses from
     choices: TaskGraph | None = field(default=None, repr=False)
+    agent: str = ""  # the graph's agent and input names, set by the compiler
+    inputs: list[str] = field(default_factory=list)
 
     @property
     def predicted_ms(self) -> float:

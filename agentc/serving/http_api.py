@@ -129,7 +129,9 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20,
     metrics = Metrics(agent)
     deadline_ms = deadline_ms if deadline_ms is not None else session.plan.get("sla_ms")
     predicted_ms = session.plan.get("placement", {}).get("predicted_ms") or 10.0
-    admission = Admission(deadline_ms / 1e3 if deadline_ms else None, margin, predicted_ms / 1e3)
+    # A staged service brings its own (agentc/serving/staged.py): it predicts from the stages.
+    admission = getattr(session, "admission", None) or \
+        Admission(deadline_ms / 1e3 if deadline_ms else None, margin, predicted_ms / 1e3)
     timeout_s = (timeout_ms if timeout_ms is not None else 4 * deadline_ms) / 1e3 if (timeout_ms or deadline_ms) \
         else None
 
@@ -299,7 +301,8 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20,
 
     @app.get("/metrics")
     async def prometheus():
-        return PlainTextResponse(metrics.text(), media_type="text/plain; version=0.0.4")
+        extra = session.metrics_text() if hasattr(session, "metrics_text") else ""  # a staged service's stages
+        return PlainTextResponse(metrics.text() + extra, media_type="text/plain; version=0.0.4")
 
     return app
 

@@ -116,6 +116,8 @@ def run(args) -> int:
     if not target.startswith(("http://", "https://")):
         target, stop, server = _serve_here(args)
         sampler = ReplicaSampler(_replica_price(args.target))
+    else:
+        sampler = StageSampler(target.rstrip("/"))  # a staged service reports its stages in /metrics
     try:
         from agentc.bench.progress import Progress
 
@@ -135,7 +137,9 @@ def run(args) -> int:
     report = summarize(rows, sla, arrivals[-1].at, mode=info.get("mode", "real"))
     report.update({"target": args.target, "agent": info["agent"], "wall_s": round(wall, 2),
                    "arrivals": _describe(args), "valid": report["send_lag_p99_ms"] <= MAX_SEND_LAG_P99_MS})
-    if sampler is not None:
+    if isinstance(sampler, StageSampler):
+        report.update(sampler.summary(report["ok"]))
+    elif sampler is not None:
         report.update(sampler.summary(report["ok"]))
         report["scaling"] = "autoscale" if args.autoscale else f"static {args.replicas}"
     with open(out / "requests.csv", "w", newline="") as f:
@@ -144,7 +148,7 @@ def run(args) -> int:
         w.writerows(rows)
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     plot(rows, out / "loadtest.png", f"{info['agent']}: {_describe(args)}", sla,
-         sampler.samples if sampler is not None else None)
+         (sampler.samples or None) if sampler is not None else None)
     for k in ("sent", "completed", "refused", "lost", "p50_ms", "p95_ms", "p99_ms", "slo_pct", "throughput_rps",
               "goodput_rps", "send_lag_p99_ms", "replica_seconds", "cost_usd", "usd_per_1k_ok"):
         if k in report:
@@ -198,6 +202,68 @@ class ReplicaSampler:
                 "usd_per_1k_ok": round(cost / ok * 1000, 6) if ok else None,
                 "replicas_max": max((n for _, n in self.samples), default=0),
                 "replica_price_per_hour": self.price}
+
+
+class StageSampler:
+    """A staged service's replicas per stage over the run, read from its /metrics twice a
+    second (agentc_stage_replicas, agentc_stage_replica_seconds_total), and their cost at
+    each stage's price; empty for a service without stages."""
+
+    def __init__(self, url: str, period_s: float = 0.5):
+        self.url, self.period = url, period_s
+        self.samples: dict[str, list[tuple[float, float]]] = {}
+        self.first: dict[str, float] = {}
+        self.last: dict[str, float] = {}
+        self.price: dict[str, float] = {}
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self._thread.join(10)
+        self._read()  # the seconds up to the end of the run
+
+    def _read(self) -> None:
+        import re
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{self.url}/metrics", timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            return
+        t = time.perf_counter() - self.t0
+        pat = re.compile(r'^(agentc_stage_replicas|agentc_stage_replica_seconds_total)'
+                         r'\{stage="([^"]+)",device="[^"]*",price_per_hour="([^"]+)"\} (\S+)$')
+        for line in text.splitlines():
+            m = pat.match(line)
+            if not m:
+                continue
+            name, stage, price, value = m.group(1), m.group(2), float(m.group(3)), float(m.group(4))
+            self.price[stage] = price
+            if name == "agentc_stage_replicas":
+                self.samples.setdefault(stage, []).append((t, value))
+            else:
+                self.first.setdefault(stage, value)
+                self.last[stage] = value
+
+    def _run(self) -> None:
+        while not self._halt.is_set():
+            self._read()
+            self._halt.wait(self.period)
+
+    def summary(self, ok: int) -> dict:
+        if not self.last:
+            return {}
+        seconds = {s: self.last[s] - self.first[s] for s in self.last}
+        cost = sum(v / 3600 * self.price[s] for s, v in seconds.items())
+        return {"replica_seconds": {s: round(v, 3) for s, v in seconds.items()}, "cost_usd": round(cost, 9),
+                "usd_per_1k_ok": round(cost / ok * 1000, 6) if ok else None,
+                "replicas_max": {s: max(n for _, n in pts) for s, pts in self.samples.items()}}
 
 
 def _replica_price(build) -> float:

@@ -10,6 +10,7 @@ on the cluster's nodes (agentc/distributed), the replica doing host work.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import tempfile
@@ -96,7 +97,6 @@ def serve_build(build, ray_address: str | None = None, host: str = "127.0.0.1", 
     (the placement's predicted latency; the build's load time measured here)."""
     import json
 
-    from agentc.distributed import connect, local_cluster
     from agentc.runtime.host_ops import BuildError
     from agentc.runtime.verify import verify_build
 
@@ -112,8 +112,28 @@ def serve_build(build, ray_address: str | None = None, host: str = "127.0.0.1", 
             emulate["service_s"] = (plan.get("placement", {}).get("predicted_ms") or 10.0) / 1e3
         if emulate.get("start_s") is None:
             emulate["start_s"] = measured_start_s(build)
-    private = None
     stop = stop or threading.Event()
+    with serving_cluster(ray_address, host, port, stop):
+        try:
+            options = {"api_key": api_key, "max_body_bytes": max_body_kb * 1024, "deadline_ms": deadline_ms,
+                       "margin": margin, "timeout_ms": timeout_ms}
+            serve.run(deployment(build, plan, ray_address, options, replicas, max_ongoing, autoscale, emulate),
+                      name=APP, route_prefix="/")
+        except Exception as e:  # noqa: BLE001 - a replica that cannot load the build: say why in one line
+            raise BuildError(f"{build}: the service did not start: {_why_not_started(e, plan['agent'])}") from None
+        if ready is not None:
+            ready(f"http://{host}:{port}")
+        stop.wait()
+
+
+@contextlib.contextmanager
+def serving_cluster(ray_address: str | None, host: str, port: int, stop: threading.Event, logical: tuple = ()):
+    """Serve started on the cluster at `ray_address`, or on a private one-node cluster of
+    this machine's devices (plus `logical` device types, for emulated stages), stopped with
+    everything it started on the way out; SIGINT/SIGTERM set `stop`."""
+    from agentc.distributed import connect, local_cluster
+
+    private = None
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
@@ -122,22 +142,12 @@ def serve_build(build, ray_address: str | None = None, host: str = "127.0.0.1", 
             from agentc.devices import usable
 
             private = Path(tempfile.mkdtemp(prefix="agentc-serve-")) / "cluster"
-            state = local_cluster.up([",".join(usable()) or "cpu"], directory=private)
+            state = local_cluster.up([",".join(usable()) or "cpu"], directory=private, logical=logical)
             connect.connect(state["address"], state["token"])
         else:
             connect.connect(ray_address)
         serve.start(proxy_location="HeadOnly", http_options={"host": host, "port": port})
-        try:
-            options = {"api_key": api_key, "max_body_bytes": max_body_kb * 1024, "deadline_ms": deadline_ms,
-                       "margin": margin, "timeout_ms": timeout_ms}
-            serve.run(deployment(build, plan, ray_address, options, replicas, max_ongoing, autoscale, emulate),
-                      name=APP, route_prefix="/")
-        except Exception as e:  # noqa: BLE001 - a replica that cannot load the build: say why in one line
-            raise BuildError(f"{build}: the service did not start: {_why_not_started(e, plan['agent'])}") from None
-        url = f"http://{host}:{port}"
-        if ready is not None:
-            ready(url)
-        stop.wait()
+        yield
     finally:
         import ray
 
@@ -192,9 +202,49 @@ def main(args) -> int:
         print(f"serving at {url}: POST {url}/v1/agents/<agent>, GET {url}/healthz, {url}/metrics "
               f"(Ctrl-C stops)", file=sys.stderr, flush=True)
 
+    if args.staged:
+        return _main_staged(args, ready)
+
     serve_build(args.build, args.ray, args.host, args.port, args.api_key_file, args.max_body_kb, args.replicas,
                 args.max_ongoing, ready=ready, deadline_ms=args.deadline_ms, margin=args.admission_margin,
                 timeout_ms=args.timeout_ms,
                 autoscale=(args.min_replicas, args.max_replicas) if args.autoscale else None,
                 emulate=_emulate_args(args))
+    return 0
+
+
+def _main_staged(args, ready) -> int:
+    """`agentc serve TARGET --emulate --staged`: agentc/serving/staged.py."""
+    import dataclasses
+    import json
+
+    from agentc.frontend.graph import AgentError
+    from agentc.serving.simulated_run import _measured_start, stage_graph_of
+    from agentc.serving.staged import serve_staged
+
+    if not args.emulate:
+        raise AgentError("--staged: only with --emulate for now (stages computing for real are not built yet)")
+    graph = stage_graph_of(args.build, args.cluster)
+    if args.sla_ms:
+        graph = dataclasses.replace(graph, sla_s=args.sla_ms / 1e3)
+    if graph.sla_s is None:
+        raise AgentError(f"{args.build}: the agent has no SLA; give --sla-ms")
+    initial = None
+    if args.stage_replicas:
+        try:
+            initial = {**dict.fromkeys(graph.stages, 1), **json.loads(args.stage_replicas)}
+        except ValueError as e:
+            raise AgentError(f"--stage-replicas: not JSON ({e})") from None
+        unknown = set(initial) - set(graph.stages)
+        if unknown:
+            raise AgentError(f"--stage-replicas: unknown stage {min(unknown)!r} (stages: {', '.join(graph.stages)})")
+    start_s = args.start_s if args.start_s is not None else _measured_start(args.build)
+    from agentc.serving.autoscale import ScalePolicy
+
+    policy = ScalePolicy(sla_s=graph.sla_s, service_s=graph.latency_s(), start_s=start_s,
+                         min_replicas=args.min_replicas, max_replicas=args.max_replicas,
+                         target_utilisation=args.target_utilisation, hold_s=args.hold_s)
+    print(graph.table(), file=sys.stderr)
+    serve_staged(graph, policy, args.scaling, start_s, args.host, args.port, args.admission_margin, ready=ready,
+                 ray_address=args.ray, initial=initial)
     return 0

@@ -180,7 +180,9 @@ def from_placement(placement, sla_s: float | None = None) -> StageGraph:
     types = {n: d.type for n, d in cluster.devices.items()}
     prices = {n: d.spec.cost_per_hour or 0.0 for n, d in cluster.devices.items()}
     sla = sla_s if sla_s is not None else (placement.sla_ms / 1e3 if placement.sla_ms else None)
-    return stage_graph([op.to_json() for op in placement.ops], types, prices, sla_s=sla)
+    g = stage_graph([op.to_json() for op in placement.ops], types, prices, placement.agent, sla)
+    g.extra["inputs"] = list(placement.inputs)
+    return g
 
 
 def from_plan(plan: dict) -> StageGraph:
@@ -195,4 +197,6 @@ def from_plan(plan: dict) -> StageGraph:
         entry = catalog.devices.get(d["runtime"])
         prices[n] = (entry.cost_per_hour or 0.0) if entry is not None else 0.0
     sla = plan.get("sla_ms")
-    return stage_graph(plan["ops"], types, prices, plan["agent"], sla / 1e3 if sla else None)
+    g = stage_graph(plan["ops"], types, prices, plan["agent"], sla / 1e3 if sla else None)
+    g.extra["inputs"] = list(plan["inputs"])
+    return g

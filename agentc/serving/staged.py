@@ -1,0 +1,303 @@
+"""A staged service on Ray Serve: one deployment per stage (agentc/serving/stages.py), an
+ingress that walks each request through them by DeploymentHandles, and agentc's controller
+scaling every stage together (`agentc serve --emulate --staged`).
+
+- `StageReplica`: a replica of one stage. In emulation it holds each call for the call's
+  service time, one call at a time (a device serves one), after taking as long to start as
+  a real replica was measured to. It needs its device type's Ray resource
+  (`agentc.type.<catalog id>`), so replicas land only on nodes that have that device; the
+  private cluster of an emulated service advertises the stages' types as logical resources.
+- `StagedIngress`: the HTTP app (agentc/serving/http_api.py) over a `StagedSession`, which
+  runs a request's calls in graph order, concurrently where the graph fans out, and counts
+  what the controller and admission need: requests offered, calls in flight and reached per
+  stage, measured service times.
+- The controller (a thread of the ingress replica) decides every `tick_s` with the stage
+  scaler of agentc/serving/stage_scaler.py, the same code the simulator runs, and sets each
+  stage's replicas through Serve's controller (the application is deployed with
+  `external_scaler_enabled`). A request that needs a stage with no replica asks for one at
+  once (scale from zero; joint mode asks for every stage of the request).
+
+Admission: the staged prediction of stage_scaler.predicted_s over the stages' in-flight
+calls and ready replicas (read from Serve each tick), refusing past the SLA by `margin`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+
+from ray import serve
+
+from agentc.distributed.node_spec import TYPE
+from agentc.distributed.remote_device import PIN
+from agentc.runtime.host_ops import RunError
+from agentc.runtime.session import check_inputs
+from agentc.serving.autoscale import ScalePolicy
+from agentc.serving.stage_scaler import JOINT, REACTIVE, StageScaler, predicted_s, refuse
+from agentc.serving.stages import StageGraph
+
+OUTPUT = "(emulated)"
+STATIC = "static"
+
+
+def deployment_name(stage: str) -> str:
+    """A stage's deployment: Serve names allow no '@'."""
+    return "stage-" + stage.replace("@", "-at-")
+
+
+@serve.deployment
+class StageReplica:
+    def __init__(self, stage: str, start_s: float):
+        self.stage = stage
+        time.sleep(start_s)  # what a real replica's process, module and weights take (measured)
+        self.device = asyncio.Lock()
+
+    async def __call__(self, seconds: float) -> float:
+        """Hold the device for one call; returns the seconds it was held."""
+        async with self.device:
+            t0 = time.perf_counter()
+            await asyncio.sleep(seconds)
+            return time.perf_counter() - t0
+
+
+class StagedAdmission:
+    """http_api's Admission interface over the stages' state."""
+
+    def __init__(self, session: StagedSession, margin: float):
+        self.s, self.margin = session, margin
+        self.deadline_s = session.graph.sla_s
+
+    @property
+    def service_s(self) -> float:
+        return self.s.graph.latency_s()
+
+    def predicted_s(self, in_flight: int) -> float:
+        s = self.s
+        with s.lock:
+            return predicted_s(s.graph, dict(s.in_flight), dict(s.ready), {st: s.start_s for st in s.graph.stages},
+                               {st: s.scaler.service_per_visit(st, s.measured) for st in s.graph.stages})
+
+    def refuse(self, in_flight: int) -> float | None:
+        self.s.offered_one()
+        return refuse(self.predicted_s(in_flight), self.deadline_s, self.margin)
+
+    def measured(self, seconds: float, sharing: int) -> None:
+        pass  # the stages measure their own service times
+
+
+class StagedSession:
+    """What http_api needs of a session, for a staged service."""
+
+    mode = "emulate"
+
+    def __init__(self, graph: StageGraph, handles: dict, policy: ScalePolicy, scaling: str, margin: float,
+                 tick_s: float, app: str, start_s: float, initial: dict[str, int]):
+        self.graph, self.handles, self.start_s = graph, handles, start_s
+        self.plan = {"agent": graph.agent, "inputs": graph.extra["inputs"], "outputs": [OUTPUT],
+                     "sla_ms": graph.sla_s * 1e3, "placement": {"predicted_ms": graph.latency_s() * 1e3}}
+        self.models, self.closed, self.streamed = {}, False, None
+        self.scaler = StageScaler(graph, policy, JOINT if scaling == STATIC else scaling)
+        self.scaling = scaling
+        self.lock = threading.Lock()
+        self.offered = 0
+        self.in_flight = dict.fromkeys(graph.stages, 0)
+        self.reached = dict.fromkeys(graph.stages, 0)
+        self.measured: dict[str, float | None] = dict.fromkeys(graph.stages, None)
+        self.target = dict(initial)
+        self.ready = dict(initial)
+        # Replica-seconds from the moment a replica is asked for: the targets, integrated.
+        self.t0 = self.since = time.monotonic()
+        self.replica_s = dict.fromkeys(graph.stages, 0.0)
+        self.starts = dict.fromkeys(graph.stages, 0)
+        self.admission = StagedAdmission(self, margin)
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True, name="agentc-staged").start()
+        self.controller = _Controller(self, app, tick_s)
+
+    def offered_one(self) -> None:
+        with self.lock:
+            self.offered += 1
+            roots = [c for c in self.graph.calls if not c.after]
+            for c in roots:
+                self.reached[c.stage] += 1
+            wanted = {c.stage for c in (self.graph.calls if self.scaling == JOINT else roots)}
+            cold = [s for s in wanted if self.target[s] == 0 and self.scaling != STATIC]
+        for s in cold:
+            self.controller.set(s, 1)
+
+    def run(self, inputs: dict, fetch=None, on_token=None) -> dict:
+        check_inputs(inputs, self.plan["inputs"])
+        if self.closed:
+            raise RunError("the session is closed")
+        tokens = None  # requests carry no token counts over HTTP: each call generates all of its tokens
+        asyncio.run_coroutine_threadsafe(self._request(tokens), self.loop).result()
+        return {"outputs": [OUTPUT], "values": {}}
+
+    async def _request(self, tokens) -> None:
+        done = {c.node: asyncio.Event() for c in self.graph.calls}
+
+        async def one(call):
+            for a in call.after:
+                await done[a].wait()
+            if call.after:
+                with self.lock:
+                    self.reached[call.stage] += 1
+                    cold = self.scaling == REACTIVE and self.target[call.stage] == 0
+                if cold:
+                    self.controller.set(call.stage, 1)
+            with self.lock:
+                self.in_flight[call.stage] += 1
+            try:
+                held = await self.handles[call.stage].remote(call.service(tokens))
+            finally:
+                with self.lock:
+                    self.in_flight[call.stage] -= 1
+            with self.lock:
+                m = self.measured[call.stage]
+                self.measured[call.stage] = held if m is None else m + 0.2 * (held - m)
+            done[call.node].set()
+
+        await asyncio.gather(*(one(c) for c in self.graph.calls))
+
+    def account(self, now: float | None = None) -> None:
+        """Add the replica-seconds since the last account (call with the lock held)."""
+        now = time.monotonic() if now is None else now
+        for st, n in self.target.items():
+            self.replica_s[st] += n * (now - self.since)
+        self.since = now
+
+    def metrics_text(self) -> str:
+        with self.lock:
+            self.account()
+            rows = [(st, self.target[st], self.ready.get(st, 0), self.in_flight[st], self.replica_s[st],
+                     self.starts[st]) for st in self.graph.stages]
+        lines = []
+        for name, kind, what, k in (
+                ("agentc_stage_replicas", "gauge", "Replicas asked for (running or starting), per stage.", 1),
+                ("agentc_stage_replicas_ready", "gauge", "Replicas serving, per stage.", 2),
+                ("agentc_stage_in_flight", "gauge", "Calls queued or running at the stage.", 3),
+                ("agentc_stage_replica_seconds_total", "counter",
+                 "Replica-seconds from the moment each replica was asked for.", 4),
+                ("agentc_stage_replica_starts_total", "counter", "Replicas asked for.", 5)):
+            lines += [f"# HELP {name} {what}", f"# TYPE {name} {kind}"]
+            for r in rows:
+                st = self.graph.stages[r[0]]
+                lines.append(f'{name}{{stage="{r[0]}",device="{st.device_type}",price_per_hour="'
+                             f'{st.price_per_hour:g}"}} {r[k]:g}')
+        return "\n".join(lines) + "\n"
+
+    def close(self) -> list[str]:
+        self.closed = True
+        self.controller.stop()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        return []
+
+
+class _Controller:
+    """Every tick: replicas ready per stage from Serve, then the scaler's targets, set
+    through Serve's controller."""
+
+    def __init__(self, session: StagedSession, app: str, tick_s: float):
+        import ray
+        from ray.serve._private.common import DeploymentID
+        from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
+
+        self.s, self.app, self.tick_s = session, app, tick_s
+        self.serve_controller = ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
+        self.ids = {st: DeploymentID(name=deployment_name(st), app_name=app) for st in session.graph.stages}
+        self.t0 = time.monotonic()
+        self.halt = threading.Event()
+        threading.Thread(target=self._run, daemon=True, name="agentc-scaler").start()
+
+    def set(self, stage: str, n: int) -> None:
+        with self.s.lock:
+            self.s.account()
+            self.s.starts[stage] += max(0, n - self.s.target[stage])
+            self.s.target[stage] = n
+        self.serve_controller.update_deployment_replicas.remote(self.ids[stage], n)
+
+    def _run(self) -> None:
+        while not self.halt.wait(self.tick_s):
+            try:
+                self._tick()
+            except Exception:  # noqa: BLE001, S112 - a missed tick; the next one decides again
+                continue
+
+    def _tick(self) -> None:
+        deps = serve.status().applications[self.app].deployments
+        ready = {st: deps[self.ids[st].name].replica_states.get("RUNNING", 0) for st in self.s.graph.stages}
+        s = self.s
+        with s.lock:
+            s.ready = ready
+            offered, reached, current, measured = s.offered, dict(s.reached), dict(s.target), dict(s.measured)
+        if s.scaling == STATIC:
+            return
+        targets = s.scaler.decide(time.monotonic() - self.t0, offered, reached, current, measured)
+        for st, n in targets.items():
+            if n != current[st]:
+                self.set(st, n)
+
+    def stop(self) -> None:
+        self.halt.set()
+
+
+@serve.ingress()
+class StagedIngress:
+    def __init__(self, graph: StageGraph, handles: dict, policy: ScalePolicy, scaling: str, options: dict,
+                 tick_s: float, app: str, start_s: float, initial: dict[str, int]):
+        self.session = StagedSession(graph, handles, policy, scaling, options.get("margin", 0.5), tick_s, app,
+                                     start_s, initial)
+        self.options = options
+
+    def __serve_build_asgi_app__(self):
+        from agentc.serving.http_api import make_app
+
+        return make_app(self.session, **self.options)
+
+    def __del__(self):
+        session = getattr(self, "session", None)
+        if session is not None:
+            session.close()
+
+
+def application(graph: StageGraph, policy: ScalePolicy, scaling: str, options: dict, start_s: float, app: str,
+                max_ongoing: int = 2, tick_s: float = 1.0, initial: dict[str, int] | None = None):
+    """The bound application: a deployment per stage, pinned to its device type, and the
+    ingress holding their handles. `initial`: replicas per stage at the start (1 each);
+    with scaling "static", all the time."""
+    initial = initial or dict.fromkeys(graph.stages, 1)
+    handles = {}
+    for st in graph.stages.values():
+        dep = StageReplica.options(name=deployment_name(st.name), num_replicas=initial[st.name],
+                                   max_ongoing_requests=max_ongoing, max_queued_requests=-1,
+                                   ray_actor_options={"num_cpus": 0, "resources": {TYPE + st.device_type: PIN}})
+        handles[st.name] = dep.bind(st.name, start_s)
+    ingress = serve.deployment(StagedIngress, name=graph.agent or "agent", num_replicas=1, max_ongoing_requests=1000,
+                               ray_actor_options={"num_cpus": 0})
+    return ingress.bind(dataclasses.replace(graph), handles, policy, scaling, options, tick_s, app, start_s, initial)
+
+
+def serve_staged(graph: StageGraph, policy: ScalePolicy, scaling: str, start_s: float, host: str = "127.0.0.1",
+                 port: int = 8000, margin: float = 0.5, ready=None, stop: threading.Event | None = None,
+                 ray_address: str | None = None, tick_s: float = 1.0, initial: dict[str, int] | None = None) -> None:
+    """Serve the stages, emulated, until `stop` is set: on a private cluster that advertises
+    the stages' device types (or the cluster at `ray_address`, whose nodes must)."""
+    from agentc.runtime.host_ops import BuildError
+    from agentc.serving.server import APP, serving_cluster
+
+    stop = stop or threading.Event()
+    types = tuple(sorted({st.device_type for st in graph.stages.values()}))
+    with serving_cluster(ray_address, host, port, stop, logical=types):
+        options = {"margin": margin, "deadline_ms": graph.sla_s * 1e3}
+        try:
+            serve.run(application(graph, policy, scaling, options, start_s, APP, tick_s=tick_s, initial=initial),
+                      name=APP,
+                      route_prefix="/", external_scaler_enabled=True)
+        except Exception as e:  # noqa: BLE001 - say why in one line
+            raise BuildError(f"{graph.agent}: the staged service did not start: {type(e).__name__}: "
+                             f"{str(e).splitlines()[0] if str(e) else ''}") from None
+        if ready is not None:
+            ready(f"http://{host}:{port}")
+        stop.wait()
