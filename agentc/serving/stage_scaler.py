@@ -63,15 +63,17 @@ def predicted_s(graph: StageGraph, in_flight: dict[str, int], ready: dict[str, i
                 service: dict[str, float]) -> float:
     """A new request's predicted latency now: along its graph, each call waits for the
     stage's calls ahead of it (in flight over ready replicas, each a service time) or, with
-    none ready, for the first replica to finish starting; then its own service."""
+    none ready, for the first replica to finish starting (`starting_s` from now: stages
+    starting together overlap); then its own service."""
     end: dict[str, float] = {}
     for c in graph.calls:
         s = c.stage
+        begin = max((end[a] for a in c.after), default=0.0)
         if ready.get(s, 0) > 0:
-            wait = math.floor(in_flight.get(s, 0) / ready[s]) * service[s]
-        else:
-            wait = starting_s.get(s, 0.0) + in_flight.get(s, 0) * service[s]
-        end[c.node] = max((end[a] for a in c.after), default=0.0) + wait + service[s]
+            begin += math.floor(in_flight.get(s, 0) / ready[s]) * service[s]
+        else:  # the stage's first replica is starting: from now, not from the call's turn
+            begin = max(begin, starting_s.get(s, 0.0)) + in_flight.get(s, 0) * service[s]
+        end[c.node] = begin + service[s]
     return max(end.values(), default=0.0) + graph.host_s
 
 

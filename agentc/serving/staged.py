@@ -209,6 +209,9 @@ class _Controller:
         self.ids = {st: DeploymentID(name=deployment_name(st), app_name=app) for st in session.graph.stages}
         self.t0 = time.monotonic()
         self.halt = threading.Event()
+        for st, n in session.target.items():
+            if n == 0:
+                self.serve_controller.update_deployment_replicas.remote(self.ids[st], 0)
         threading.Thread(target=self._run, daemon=True, name="agentc-scaler").start()
 
     def set(self, stage: str, n: int) -> None:
@@ -270,7 +273,9 @@ def application(graph: StageGraph, policy: ScalePolicy, scaling: str, options: d
     initial = initial or dict.fromkeys(graph.stages, 1)
     handles = {}
     for st in graph.stages.values():
-        dep = StageReplica.options(name=deployment_name(st.name), num_replicas=initial[st.name],
+        # (Serve deploys at least one replica; the controller takes a stage meant to start
+        # at zero down to it at once.)
+        dep = StageReplica.options(name=deployment_name(st.name), num_replicas=max(1, initial[st.name]),
                                    max_ongoing_requests=max_ongoing, max_queued_requests=-1,
                                    ray_actor_options={"num_cpus": 0, "resources": {TYPE + st.device_type: PIN}})
         handles[st.name] = dep.bind(st.name, start_s)
