@@ -1,6 +1,8 @@
+import contextlib
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,31 @@ def builds(tmp_path_factory):
         return cache[key]
 
     return get
+
+
+@contextlib.contextmanager
+def served(serve_fn, *args, **kwargs):
+    """Run `serve_fn(*args, port=..., stop=..., ready=..., **kwargs)` (agentc's serve_build or
+    serve_staged) on a thread; yields the URL once it answers, stops it on the way out."""
+    from agentc.distributed.local_cluster import free_port
+
+    stop, up, failed = threading.Event(), threading.Event(), []
+    port = free_port()
+
+    def run():
+        try:
+            serve_fn(*args, port=port, stop=stop, ready=lambda url: up.set(), **kwargs)
+        except BaseException as e:  # noqa: BLE001 - reported in the caller's thread
+            failed.append(e)
+            up.set()
+
+    t = threading.Thread(target=run)
+    t.start()
+    up.wait(300)
+    assert not failed, failed
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop.set()
+        t.join(120)
+        assert not t.is_alive()

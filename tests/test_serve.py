@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from conftest import served
 
 import agentc
 from agentc.distributed.local_cluster import free_port
@@ -25,26 +26,11 @@ def server(builds, tmp_path_factory):
     build = builds("rag_agent.py", ("cpu",)).build_dir
     key = tmp_path_factory.mktemp("key") / "key"
     key.write_text(KEY + "\n")
-    stop, up, failed = threading.Event(), threading.Event(), []
-    port = free_port()
-
-    def run():
-        try:
-            serve_build(build, port=port, api_key_file=str(key), max_body_kb=1, ready=lambda url: up.set(), stop=stop)
-        except BaseException as e:  # noqa: BLE001 - reported by the fixture
-            failed.append(e)
-            up.set()
-
-    t = threading.Thread(target=run)
-    t.start()
-    up.wait(300)
-    assert not failed, failed
     with agentc.load(build) as s:
         reference = {q: s.run({"query": q})["outputs"] for q in QUERIES}
-    yield f"http://127.0.0.1:{port}", reference
-    stop.set()
-    t.join(120)
-    assert not t.is_alive()
+    with served(serve_build, build, api_key_file=str(key), max_body_kb=1) as url:
+        yield url, reference
+    port = int(url.rsplit(":", 1)[1])
     assert _private_cluster_processes() == []
     with pytest.raises(OSError):  # nothing listens any more
         socket.create_connection(("127.0.0.1", port), timeout=2).close()

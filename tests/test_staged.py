@@ -5,15 +5,14 @@ every stage together (joint scaling), admission refuses what cannot meet the dea
 
 import json
 import re
-import threading
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from conftest import served
 
-from agentc.distributed.local_cluster import free_port
 from agentc.serving.autoscale import ScalePolicy
 from agentc.serving.stages import Call, Stage, StageGraph
 
@@ -34,25 +33,8 @@ def staged():
 
     g = fanout_graph()
     policy = ScalePolicy(sla_s=1.0, service_s=0.4, start_s=START_S, min_replicas=0, max_replicas=1)
-    stop, up, failed = threading.Event(), threading.Event(), []
-    port = free_port()
-
-    def run():
-        try:
-            serve_staged(g, policy, "joint", START_S, port=port, stop=stop, ready=lambda url: up.set(),
-                         initial=dict.fromkeys(g.stages, 0))
-        except BaseException as e:  # noqa: BLE001 - reported by the fixture
-            failed.append(e)
-            up.set()
-
-    t = threading.Thread(target=run)
-    t.start()
-    up.wait(300)
-    assert not failed, failed
-    yield f"http://127.0.0.1:{port}"
-    stop.set()
-    t.join(120)
-    assert not t.is_alive()
+    with served(serve_staged, g, policy, "joint", START_S, initial=dict.fromkeys(g.stages, 0)) as url:
+        yield url
 
 
 def post(url):

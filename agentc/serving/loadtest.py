@@ -137,10 +137,9 @@ def run(args) -> int:
     report = summarize(rows, sla, arrivals[-1].at, mode=info.get("mode", "real"))
     report.update({"target": args.target, "agent": info["agent"], "wall_s": round(wall, 2),
                    "arrivals": _describe(args), "valid": report["send_lag_p99_ms"] <= MAX_SEND_LAG_P99_MS})
-    if isinstance(sampler, StageSampler):
+    if sampler is not None:
         report.update(sampler.summary(report["ok"]))
-    elif sampler is not None:
-        report.update(sampler.summary(report["ok"]))
+    if isinstance(sampler, ReplicaSampler):
         report["scaling"] = "autoscale" if args.autoscale else f"static {args.replicas}"
     with open(out / "requests.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=sorted({k for r in rows for k in r}))
@@ -161,14 +160,11 @@ def run(args) -> int:
     return 0
 
 
-class ReplicaSampler:
-    """Replicas of the served deployment over time (from Serve, twice a second), and what
-    they cost: a replica counts from the moment it is asked for (starting included) at the
-    price of the devices it holds."""
+class _Sampler:
+    """A thread that samples every `period` seconds from `start` to `stop`."""
 
-    def __init__(self, price_per_hour: float, period_s: float = 0.5):
-        self.price, self.period = price_per_hour, period_s
-        self.samples: list[tuple[float, int]] = []
+    def __init__(self, period_s: float):
+        self.period = period_s
         self._halt = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -179,6 +175,17 @@ class ReplicaSampler:
     def stop(self) -> None:
         self._halt.set()
         self._thread.join(10)
+
+
+class ReplicaSampler(_Sampler):
+    """Replicas of the served deployment over time (from Serve, twice a second), and what
+    they cost: a replica counts from the moment it is asked for (starting included) at the
+    price of the devices it holds."""
+
+    def __init__(self, price_per_hour: float, period_s: float = 0.5):
+        super().__init__(period_s)
+        self.price = price_per_hour
+        self.samples: list[tuple[float, int]] = []
 
     def _run(self) -> None:
         from ray import serve
@@ -204,27 +211,21 @@ class ReplicaSampler:
                 "replica_price_per_hour": self.price}
 
 
-class StageSampler:
+class StageSampler(_Sampler):
     """A staged service's replicas per stage over the run, read from its /metrics twice a
     second (agentc_stage_replicas, agentc_stage_replica_seconds_total), and their cost at
     each stage's price; empty for a service without stages."""
 
     def __init__(self, url: str, period_s: float = 0.5):
-        self.url, self.period = url, period_s
+        super().__init__(period_s)
+        self.url = url
         self.samples: dict[str, list[tuple[float, float]]] = {}
         self.first: dict[str, float] = {}
         self.last: dict[str, float] = {}
         self.price: dict[str, float] = {}
-        self._halt = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> None:
-        self.t0 = time.perf_counter()
-        self._thread.start()
 
     def stop(self) -> None:
-        self._halt.set()
-        self._thread.join(10)
+        super().stop()
         self._read()  # the seconds up to the end of the run
 
     def _read(self) -> None:
