@@ -33,7 +33,9 @@ def staged():
 
     g = fanout_graph()
     policy = ScalePolicy(sla_s=1.0, service_s=0.4, start_s=START_S, min_replicas=0, max_replicas=1)
-    with served(serve_staged, g, policy, "joint", START_S, initial=dict.fromkeys(g.stages, 0)) as url:
+    # (a generous timeout: a killed replica's replacement starts a process on two busy cores)
+    with served(serve_staged, g, policy, "joint", START_S, initial=dict.fromkeys(g.stages, 0),
+                timeout_ms=60_000) as url:
         yield url
 
 
@@ -73,3 +75,28 @@ def test_staged_service(staged):
     assert metric(staged, "agentc_stage_in_flight") == {"a": 0, "b": 0, "c": 0}
     seconds = metric(staged, "agentc_stage_replica_seconds_total")
     assert all(v > first for v in seconds.values())  # counted from the moment asked for
+
+
+def replica_of(stage: str):
+    import ray
+
+    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+             if a["namespace"] == "serve" and f"#stage-{stage}#" in a["name"]]
+    assert names, "no replica of stage " + stage
+    return ray.get_actor(names[0], namespace="serve")
+
+
+def test_replica_killed_mid_request_loses_nothing(staged):
+    import ray
+
+    post(staged)  # warm
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(post, staged) for _ in range(3)]
+        time.sleep(0.15)  # the first call is on stage a's only replica
+        ray.kill(replica_of("a"))
+        results = [f.result() for f in futures]
+    assert all(status in (200, 503) for status, _, _ in results), results
+    assert any(status == 200 for status, _, _ in results)
+    assert metric(staged, "agentc_stage_replicas_ready")["a"] == 1  # replaced
+    text = urllib.request.urlopen(staged + "/metrics", timeout=10).read().decode()
+    assert float(re.search(r"^agentc_stage_retries_total (\S+)$", text, re.MULTILINE).group(1)) >= 1

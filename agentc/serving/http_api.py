@@ -32,6 +32,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from agentc.runtime.host_ops import InputError, RunError
 
+# A load test tells an emulated staged service how many tokens the request's LLM calls
+# generate (a trace's GeneratedTokens); real services ignore it.
+TOKENS_HEADER, TOKENS_KEY = "x-agentc-generated-tokens", "_generated_tokens"
 # Latency buckets (seconds) of the histogram /metrics serves.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -262,6 +265,9 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20,
             return error(404, "unknown_agent", f"no agent '{name}' here (this server runs '{agent}')", rid)
         if stream:
             return await streamed(body, rid)
+        hint = request.headers.get(TOKENS_HEADER, "")
+        if hint.isdigit() and getattr(session, "takes_token_hint", False):  # an emulated staged service
+            body = {**body, TOKENS_KEY: int(hint)}
         outputs, bad = await admitted(body, rid)
         if bad is not None:
             return bad

@@ -45,6 +45,8 @@ async def replay(url: str, arrivals: list[Arrival], questions: list[str], api_ke
                  timeout_s: float, progress=None) -> tuple[list[dict], dict]:
     import aiohttp
 
+    from agentc.serving.http_api import TOKENS_HEADER
+
     info = await _health(url, api_key)
     agent, name = info["agent"], info["inputs"][0]
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -59,8 +61,9 @@ async def replay(url: str, arrivals: list[Arrival], questions: list[str], api_ke
             row = {"i": i, "arrival_s": a.at, "sent_s": sent - start, "status": 0, "end_s": None,
                    "latency_ms": None, "context_tokens": a.context_tokens, "generated_tokens": a.generated_tokens}
             try:
+                hint = {TOKENS_HEADER: str(a.generated_tokens)} if a.generated_tokens else {}
                 async with http.post(f"{url}/v1/agents/{agent}", json={name: questions[i % len(questions)]},
-                                     headers=headers) as r:
+                                     headers={**headers, **hint}) as r:
                     await r.read()
                     row["status"] = r.status
             except (TimeoutError, aiohttp.ClientError) as e:
@@ -190,7 +193,7 @@ class ReplicaSampler(_Sampler):
     def _run(self) -> None:
         from ray import serve
 
-        from agentc.serving.server import APP
+        from agentc.serving.serving_cluster import APP
 
         while not self._halt.is_set():
             try:

@@ -10,10 +10,7 @@ on the cluster's nodes (agentc/distributed), the replica doing host work.
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -22,8 +19,7 @@ from ray import serve
 from agentc.distributed.node_spec import PREFIX
 from agentc.distributed.remote_device import PIN
 from agentc.serving.http_api import make_app
-
-APP = "agentc"
+from agentc.serving.serving_cluster import APP, serving_cluster
 
 
 @serve.ingress()
@@ -126,44 +122,6 @@ def serve_build(build, ray_address: str | None = None, host: str = "127.0.0.1", 
         stop.wait()
 
 
-@contextlib.contextmanager
-def serving_cluster(ray_address: str | None, host: str, port: int, stop: threading.Event, logical: tuple = ()):
-    """Serve started on the cluster at `ray_address`, or on a private one-node cluster of
-    this machine's devices (plus `logical` device types, for emulated stages), stopped with
-    everything it started on the way out; SIGINT/SIGTERM set `stop`."""
-    from agentc.distributed import connect, local_cluster
-
-    private = None
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-    try:
-        if ray_address is None:
-            from agentc.devices import usable
-
-            private = Path(tempfile.mkdtemp(prefix="agentc-serve-")) / "cluster"
-            state = local_cluster.up([",".join(usable()) or "cpu"], directory=private, logical=logical)
-            connect.connect(state["address"], state["token"])
-        else:
-            connect.connect(ray_address)
-        serve.start(proxy_location="HeadOnly", http_options={"host": host, "port": port})
-        yield
-    finally:
-        import ray
-
-        if ray.is_initialized():  # (serve.shutdown would start a local Ray to find nothing)
-            try:
-                serve.shutdown()
-            except Exception:  # noqa: BLE001, S110 - shutting down what may not have started
-                pass
-            ray.shutdown()
-        if private is not None:
-            local_cluster.down(directory=private)
-            import shutil
-
-            shutil.rmtree(private.parent, ignore_errors=True)
-
-
 def _why_not_started(e: Exception, name: str) -> str:
     """The replica's own error (Serve's exception only says the deployment failed): the last
     `...Error: ...` line of the deployment's status message."""
@@ -203,7 +161,9 @@ def main(args) -> int:
               f"(Ctrl-C stops)", file=sys.stderr, flush=True)
 
     if args.staged:
-        return _main_staged(args, ready)
+        from agentc.serving.staged import main as staged_main
+
+        return staged_main(args, ready)
 
     serve_build(args.build, args.ray, args.host, args.port, args.api_key_file, args.max_body_kb, args.replicas,
                 args.max_ongoing, ready=ready, deadline_ms=args.deadline_ms, margin=args.admission_margin,
@@ -212,39 +172,3 @@ def main(args) -> int:
                 emulate=_emulate_args(args))
     return 0
 
-
-def _main_staged(args, ready) -> int:
-    """`agentc serve TARGET --emulate --staged`: agentc/serving/staged.py."""
-    import dataclasses
-    import json
-
-    from agentc.frontend.graph import AgentError
-    from agentc.serving.simulated_run import _measured_start, stage_graph_of
-    from agentc.serving.staged import serve_staged
-
-    if not args.emulate:
-        raise AgentError("--staged: only with --emulate for now (stages computing for real are not built yet)")
-    graph = stage_graph_of(args.build, args.cluster)
-    if args.sla_ms:
-        graph = dataclasses.replace(graph, sla_s=args.sla_ms / 1e3)
-    if graph.sla_s is None:
-        raise AgentError(f"{args.build}: the agent has no SLA; give --sla-ms")
-    initial = None
-    if args.stage_replicas:
-        try:
-            initial = {**dict.fromkeys(graph.stages, 1), **json.loads(args.stage_replicas)}
-        except ValueError as e:
-            raise AgentError(f"--stage-replicas: not JSON ({e})") from None
-        unknown = set(initial) - set(graph.stages)
-        if unknown:
-            raise AgentError(f"--stage-replicas: unknown stage {min(unknown)!r} (stages: {', '.join(graph.stages)})")
-    start_s = args.start_s if args.start_s is not None else _measured_start(args.build)
-    from agentc.serving.autoscale import ScalePolicy
-
-    policy = ScalePolicy(sla_s=graph.sla_s, service_s=graph.latency_s(), start_s=start_s,
-                         min_replicas=args.min_replicas, max_replicas=args.max_replicas,
-                         target_utilisation=args.target_utilisation, hold_s=args.hold_s)
-    print(graph.table(), file=sys.stderr)
-    serve_staged(graph, policy, args.scaling, start_s, args.host, args.port, args.admission_margin, ready=ready,
-                 ray_address=args.ray, initial=initial)
-    return 0

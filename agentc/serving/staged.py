@@ -17,6 +17,9 @@ scaling every stage together (`agentc serve --emulate --staged`).
   `external_scaler_enabled`). A request that needs a stage with no replica asks for one at
   once (scale from zero; joint mode asks for every stage of the request).
 
+A call whose replica dies mid-call (replica or node lost) is tried again, up to `RETRIES`
+times, on the replicas Serve has or starts in its place: the request is not lost.
+
 Admission: the staged prediction of stage_scaler.predicted_s over the stages' in-flight
 calls and ready replicas (read from Serve each tick), refusing past the SLA by `margin`.
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 import threading
 import time
 
@@ -35,11 +39,13 @@ from agentc.distributed.remote_device import PIN
 from agentc.runtime.host_ops import RunError
 from agentc.runtime.session import check_inputs
 from agentc.serving.autoscale import ScalePolicy
+from agentc.serving.http_api import TOKENS_KEY
 from agentc.serving.stage_scaler import JOINT, REACTIVE, StageScaler, predicted_s, refuse
 from agentc.serving.stages import StageGraph
 
 OUTPUT = "(emulated)"
 STATIC = "static"
+RETRIES = 3  # a call is tried again on another replica this many times
 
 
 def deployment_name(stage: str) -> str:
@@ -111,6 +117,7 @@ class StagedSession:
         self.t0 = self.since = time.monotonic()
         self.replica_s = dict.fromkeys(graph.stages, 0.0)
         self.starts = dict.fromkeys(graph.stages, 0)
+        self.retries = 0
         self.admission = StagedAdmission(self, margin)
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, daemon=True, name="agentc-staged").start()
@@ -127,11 +134,14 @@ class StagedSession:
         for s in cold:
             self.controller.set(s, 1)
 
+    takes_token_hint = True
+
     def run(self, inputs: dict, fetch=None, on_token=None) -> dict:
+        inputs = dict(inputs)
+        tokens = inputs.pop(TOKENS_KEY, None)  # else each LLM call generates all its max_tokens
         check_inputs(inputs, self.plan["inputs"])
         if self.closed:
             raise RunError("the session is closed")
-        tokens = None  # requests carry no token counts over HTTP: each call generates all of its tokens
         asyncio.run_coroutine_threadsafe(self._request(tokens), self.loop).result()
         return {"outputs": [OUTPUT], "values": {}}
 
@@ -150,7 +160,7 @@ class StagedSession:
             with self.lock:
                 self.in_flight[call.stage] += 1
             try:
-                held = await self.handles[call.stage].remote(call.service(tokens))
+                held = await self._call(call.stage, call.service(tokens))
             finally:
                 with self.lock:
                     self.in_flight[call.stage] -= 1
@@ -186,7 +196,24 @@ class StagedSession:
                 st = self.graph.stages[r[0]]
                 lines.append(f'{name}{{stage="{r[0]}",device="{st.device_type}",price_per_hour="'
                              f'{st.price_per_hour:g}"}} {r[k]:g}')
+        lines += ["# HELP agentc_stage_retries_total Calls tried again after their replica died.",
+                  "# TYPE agentc_stage_retries_total counter", f"agentc_stage_retries_total {self.retries}"]
         return "\n".join(lines) + "\n"
+
+    async def _call(self, stage: str, seconds: float) -> float:
+        """One call of a stage; again on another replica if the one it ran on died (a
+        replica or node lost: Serve starts a replacement, the request goes on)."""
+        from ray.exceptions import ActorUnavailableError, RayActorError
+
+        for attempt in range(RETRIES + 1):
+            try:
+                return await self.handles[stage].remote(seconds)
+            except (RayActorError, ActorUnavailableError) as e:
+                with self.lock:
+                    self.retries += 1
+                if attempt == RETRIES:
+                    raise RunError(f"stage {stage}: its replicas kept failing ({type(e).__name__})") from None
+        raise AssertionError("unreachable")
 
     def close(self) -> list[str]:
         self.closed = True
@@ -286,16 +313,17 @@ def application(graph: StageGraph, policy: ScalePolicy, scaling: str, options: d
 
 def serve_staged(graph: StageGraph, policy: ScalePolicy, scaling: str, start_s: float, host: str = "127.0.0.1",
                  port: int = 8000, margin: float = 0.5, ready=None, stop: threading.Event | None = None,
-                 ray_address: str | None = None, tick_s: float = 1.0, initial: dict[str, int] | None = None) -> None:
+                 ray_address: str | None = None, tick_s: float = 1.0, initial: dict[str, int] | None = None,
+                 timeout_ms: float | None = None) -> None:
     """Serve the stages, emulated, until `stop` is set: on a private cluster that advertises
     the stages' device types (or the cluster at `ray_address`, whose nodes must)."""
     from agentc.runtime.host_ops import BuildError
-    from agentc.serving.server import APP, serving_cluster
+    from agentc.serving.serving_cluster import APP, serving_cluster
 
     stop = stop or threading.Event()
     types = tuple(sorted({st.device_type for st in graph.stages.values()}))
     with serving_cluster(ray_address, host, port, stop, logical=types):
-        options = {"margin": margin, "deadline_ms": graph.sla_s * 1e3}
+        options = {"margin": margin, "deadline_ms": graph.sla_s * 1e3, "timeout_ms": timeout_ms}
         try:
             serve.run(application(graph, policy, scaling, options, start_s, APP, tick_s=tick_s, initial=initial),
                       name=APP,
@@ -306,3 +334,39 @@ def serve_staged(graph: StageGraph, policy: ScalePolicy, scaling: str, start_s: 
         if ready is not None:
             ready(f"http://{host}:{port}")
         stop.wait()
+
+
+def main(args, ready) -> int:
+    """`agentc serve TARGET --emulate --staged`."""
+    import dataclasses
+    import json
+
+    from agentc.frontend.graph import AgentError
+    from agentc.serving.simulated_run import _measured_start, stage_graph_of
+
+    if not args.emulate:
+        raise AgentError("--staged: only with --emulate for now (stages computing for real are not built yet)")
+    graph = stage_graph_of(args.build, args.cluster)
+    if args.sla_ms:
+        graph = dataclasses.replace(graph, sla_s=args.sla_ms / 1e3)
+    if graph.sla_s is None:
+        raise AgentError(f"{args.build}: the agent has no SLA; give --sla-ms")
+    initial = None
+    if args.stage_replicas:
+        try:
+            initial = {**dict.fromkeys(graph.stages, 1), **json.loads(args.stage_replicas)}
+        except ValueError as e:
+            raise AgentError(f"--stage-replicas: not JSON ({e})") from None
+        unknown = set(initial) - set(graph.stages)
+        if unknown:
+            raise AgentError(f"--stage-replicas: unknown stage {min(unknown)!r} (stages: {', '.join(graph.stages)})")
+    start_s = args.start_s if args.start_s is not None else _measured_start(args.build)
+    from agentc.serving.autoscale import ScalePolicy
+
+    policy = ScalePolicy(sla_s=graph.sla_s, service_s=graph.latency_s(), start_s=start_s,
+                         min_replicas=args.min_replicas, max_replicas=args.max_replicas,
+                         target_utilisation=args.target_utilisation, hold_s=args.hold_s)
+    print(graph.table(), file=sys.stderr)
+    serve_staged(graph, policy, args.scaling, start_s, args.host, args.port, args.admission_margin, ready=ready,
+                 ray_address=args.ray, initial=initial, timeout_ms=args.timeout_ms)
+    return 0

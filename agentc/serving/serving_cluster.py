@@ -1,0 +1,54 @@
+"""Serve on a Ray cluster for as long as a service runs: the cluster at an address, or a
+private one-node cluster of this machine's devices started for it (token, loopback, as
+`agentc ray up`), and everything started stopped on the way out. Used by `agentc serve`
+(agentc/serving/server.py) and the staged service (agentc/serving/staged.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import tempfile
+import threading
+from pathlib import Path
+
+from ray import serve
+
+APP = "agentc"  # the Serve application's name
+
+
+@contextlib.contextmanager
+def serving_cluster(ray_address: str | None, host: str, port: int, stop: threading.Event, logical: tuple = ()):
+    """Serve started on the cluster at `ray_address`, or on a private one-node cluster of
+    this machine's devices (plus `logical` device types, for emulated stages), stopped with
+    everything it started on the way out; SIGINT/SIGTERM set `stop`."""
+    from agentc.distributed import connect, local_cluster
+
+    private = None
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    try:
+        if ray_address is None:
+            from agentc.devices import usable
+
+            private = Path(tempfile.mkdtemp(prefix="agentc-serve-")) / "cluster"
+            state = local_cluster.up([",".join(usable()) or "cpu"], directory=private, logical=logical)
+            connect.connect(state["address"], state["token"])
+        else:
+            connect.connect(ray_address)
+        serve.start(proxy_location="HeadOnly", http_options={"host": host, "port": port})
+        yield
+    finally:
+        import ray
+
+        if ray.is_initialized():  # (serve.shutdown would start a local Ray to find nothing)
+            try:
+                serve.shutdown()
+            except Exception:  # noqa: BLE001, S110 - shutting down what may not have started
+                pass
+            ray.shutdown()
+        if private is not None:
+            local_cluster.down(directory=private)
+            import shutil
+
+            shutil.rmtree(private.parent, ignore_errors=True)
