@@ -80,6 +80,13 @@ def test_simulated_queue_on_one_replica_matches_hand_computed_waits():
     assert costs["cost_usd"] == pytest.approx(0.4 / 3600 * 3.6)
 
 
+def test_hops_delay_each_call_on_the_path():
+    g = chain(n=3, service=0.01)
+    policy = ScalePolicy(sla_s=100.0, service_s=0.03)
+    rows, _ = simulate(g, [Arrival(0.0)], Deployment("static", dict.fromkeys(g.stages, 1), policy, hop_s=0.005))
+    assert rows[0]["latency_ms"] == pytest.approx(3 * (10 + 5))
+
+
 def test_admission_refuses_what_cannot_meet_the_deadline():
     g = one_stage(service=0.1, sla=0.25)  # deadline with margin 0.5: 0.375 s
     arrivals = [Arrival(0.0)] * 5

@@ -66,6 +66,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--requests", type=int, help="session-soak: requests per agent (default 100000); "
                                                  "ray: paired requests per agent (default 30)")
+    p.add_argument("--emulate", action="store_true",
+                   help="serve: also replay a 5-minute window against the emulated staged service on Ray Serve "
+                        "and validate the simulator against it (~7 min)")
     p.add_argument("--real", action="store_true", help="ray: also the real RAG (MiniLM + SmolLM2), and its recovery")
     p.add_argument("--clients", type=int, default=4, help="session-soak: concurrent clients (default 4)")
     p.add_argument("--agents", help="session-soak: which agents, comma-separated (default rag,fanout)")

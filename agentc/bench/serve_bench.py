@@ -108,6 +108,12 @@ def run(args, out: Path):
             for k in ("p95_ratio", "cost_ratio", "cost_ratio_iso_slo", "goodput_per_usd_ratio"):
                 summary[f"{agent}_{name}_{k}"] = r[k]
             summary[f"{agent}_{name}_slo_pct"] = result["dynamic"]["slo_pct"]
+    if getattr(args, "emulate", False):
+        results["validation"] = validate(start_s, out)
+        v = results["validation"]
+        summary["validate_sim_over_emulate_p50"] = v["sim_over_emulate_p50_ms"]
+        summary["validate_sim_over_emulate_p95"] = v["sim_over_emulate_p95_ms"]
+        summary["validate_emulate_valid"] = v["emulate"]["valid"]
     results["effects"] = {"fanout_overhead": fanout_overhead(start_s), "cold_start": cold_start(start_s),
                           "heterogeneous": heterogeneous(start_s, out)}
     for k, v in results["effects"]["cold_start"].items():
@@ -208,3 +214,88 @@ def _plot_effects(effects: dict, path: Path) -> None:
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
+
+
+def validate(start_s: float, out: Path, window: tuple[float, float] = (900.0, 300.0), port: int | None = None) -> dict:
+    """The simulator against the emulated staged service on the same window of the code
+    trace (its RAG stages on the cluster, dynamic joint scaling): the service started in a
+    process of its own, its per-call overhead measured idle (the simulator's `hop_s`), the
+    load test's client in a third process, then the simulator on the same arrivals."""
+    import json
+    import shutil
+    import statistics
+    import subprocess
+    import time
+    import urllib.request
+
+    from agentc.compiler import place_file
+    from agentc.distributed.local_cluster import free_port
+    from agentc.serving.simulated_run import runner_for
+
+    base = from_placement(place_file(AGENTS["rag"], CLUSTER))
+    arrivals = reshape(read_trace(TRACES / "azure_llm_2023_code.csv"), start_s=window[0], duration_s=window[1])
+    g = with_sla(base, reshape(read_trace(TRACES / "azure_llm_2023_code.csv"), duration_s=3600.0), None)
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    cli = str(Path(sys.executable).with_name("agentc"))
+    common = ["--min-replicas", "0", "--max-replicas", "64"]
+    work = Path(tempfile.mkdtemp(prefix="agentc-validate-"))  # raw runs stay out of the results
+    with open(work / "serve.log", "wb") as log:
+        server = subprocess.Popen([cli, "serve", AGENTS["rag"], "--emulate", "--staged", "--cluster", CLUSTER,
+                                   "--start-s", f"{start_s}", "--sla-ms", f"{g.sla_s * 1e3}", "--port", str(port),
+                                   *common], stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(1)
+        _say("emulated staged service up; measuring its per-call overhead idle")
+        tokens = 10
+        idle = []
+        for _ in range(15):
+            req = urllib.request.Request(url + "/v1/agents/rag", data=b'{"query": "q"}',
+                                         headers={"x-agentc-generated-tokens": str(tokens)})
+            t0 = time.perf_counter()
+            urllib.request.urlopen(req, timeout=60).read()
+            idle.append(time.perf_counter() - t0)
+        predicted = g.latency_s({c.node: c.service(tokens) for c in g.calls})
+        depth = _depth(g)
+        hop_s = max(0.0, (statistics.median(idle[3:]) - predicted) / depth)
+        _say(f"idle {statistics.median(idle[3:]) * 1e3:.1f} ms vs predicted {predicted * 1e3:.1f} ms: "
+             f"{hop_s * 1e3:.2f} ms per call ({depth} on the path)")
+        _say(f"replaying the code trace from {window[0]:g} s for {window[1]:g} s (emulated, 1x)")
+        subprocess.run([cli, "loadtest", url, "--trace", str(TRACES / "azure_llm_2023_code.csv"), "--start",
+                        f"{window[0]}", "--duration", f"{window[1]}", "--sla-ms", f"{g.sla_s * 1e3}",
+                        "--out", str(work / "emulate"), "--quiet"], check=True, capture_output=True)
+    finally:
+        server.terminate()
+        server.wait(120)
+    emulated = json.loads((work / "emulate" / "report.json").read_text())
+    shutil.copy(work / "emulate" / "loadtest.png", out / "validate-emulate.png")
+    _say(f"raw run (requests.csv, server log): {work}")
+    policy = ScalePolicy(sla_s=g.sla_s, service_s=g.latency_s(), start_s=start_s, min_replicas=0, max_replicas=64,
+                         hold_s=600.0)
+    from agentc.serving.compare import report
+
+    rows, costs = runner_for(g, arrivals, policy, 0.5, 120.0, hop_s)("joint", dict.fromkeys(g.stages, 1))
+    simulated = report(rows, costs, g, arrivals[-1].at, "simulate")
+    keys = ("sent", "refused", "p50_ms", "p95_ms", "p99_ms", "slo_pct", "cost_usd", "send_lag_p99_ms", "valid")
+    res = {"window_s": list(window), "hop_ms": round(hop_s * 1e3, 3), "idle_ms": [round(x * 1e3, 2) for x in idle],
+           "predicted_idle_ms": round(predicted * 1e3, 2), "emulate": {k: emulated.get(k) for k in keys},
+           "simulate": {k: simulated.get(k) for k in keys}}
+    for k in ("p50_ms", "p95_ms"):
+        e, s = emulated.get(k), simulated.get(k)
+        ok = isinstance(e, (int, float)) and isinstance(s, (int, float)) and e > 0 and s != float("inf")
+        res[f"sim_over_emulate_{k}"] = round(s / e, 4) if ok and e != float("inf") else None
+    _say(f"validation: {res}")
+    return res
+
+
+def _depth(g) -> int:
+    """Calls on the longest path of the stage graph."""
+    depth: dict[str, int] = {}
+    for c in g.calls:
+        depth[c.node] = 1 + max((depth[a] for a in c.after), default=0)
+    return max(depth.values(), default=1)

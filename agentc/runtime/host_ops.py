@@ -39,8 +39,19 @@ class DeviceLost(RunError):
         self.device = device
 
 
-SKIPPED = object()  # the value of an operator that did not run (untaken branch, after end-of-turn)
-PASS_SKIPPED = frozenset({"select", "detokenize"})  # host ops that take skipped inputs
+class _Skipped:
+    """The one skipped value; pickled by name, so it stays the same object across processes
+    (a serving stage's replica returns it)."""
+
+    def __reduce__(self):
+        return "SKIPPED"
+
+    def __repr__(self):
+        return "SKIPPED"
+
+
+SKIPPED = _Skipped()  # the value of an operator that did not run (untaken branch, after end-of-turn)
+PASS_SKIPPED = frozenset({"select", "detokenize", "stage"})  # host ops that take skipped inputs
 # Host ops cheap enough to run on the thread that produced their input (a device worker)
 # instead of hopping to the host pool: end-of-turn sits between every two decode steps.
 INLINE_HOST_OPS = frozenset({"stop_at_eos"})
@@ -101,6 +112,8 @@ def run_host_op(kind: str, attrs: dict, args: list, n_outputs: int,
         return ["\n".join(texts[int(i)] for i in np.asarray(args[0]).ravel())]
     if kind == "tool":
         return [run_tool(attrs, args, tools, pool)]
+    if kind == "stage":  # a serving stage's share, run by its deployment (agentc/serving/stage_plans.py)
+        return list(tools[attrs["callee"]](*args))
     raise RunError(f"unknown host op '{kind}'")
 
 

@@ -36,14 +36,17 @@ class Session:
 
     def __init__(self, build_dir, host_threads: int = 8, trace: Trace | None = None,
                  drivers: dict[str, str] | None = None, verify: bool = True, tool_threads: int = 8,
-                 trace_events: int | None = DEFAULT_EVENTS, ray: str | None = None):
+                 trace_events: int | None = DEFAULT_EVENTS, ray: str | None = None, plan: dict | None = None):
         """`drivers` overrides a device's HAL driver by device name (e.g. {"cpu": "local-sync"}).
         `ray`: a Ray cluster's address; each device's share then runs in an actor on a node
         that has the device (agentc/distributed), host operators and tools here, in the driver.
         `verify`: check every file against the build's manifest first (agentc/runtime/verify.py).
         `tool_threads`: the most graph.py tool calls that run at once (agentc/runtime/tool_pool.py).
-        `trace_events`: the trace ring's size (None: keep every event)."""
+        `trace_events`: the trace ring's size (None: keep every event).
+        `plan`: a share of the build's plan to run instead of all of it (a serving stage's,
+        agentc/serving/stage_plans.py): only its devices, modules and weights are loaded."""
         self.dir = Path(build_dir)
+        self._share = plan
         self.devices: dict[str, Device] = {}
         self.ray, self.recovery = ray, None
         self.host: ThreadPoolExecutor | None = None
@@ -66,7 +69,7 @@ class Session:
         """Check the build, then open each device with its module and weights, and load
         the tokenizers and tools; every failure is a BuildError naming the file."""
         self.manifest = verify_build(self.dir, verify)
-        self.plan = read_json(self.dir / "plan.json", self.dir, "the plan")
+        self.plan = self._share if self._share is not None else read_json(self.dir / "plan.json", self.dir, "the plan")
         try:
             missing = [k for k in PLAN_FIELDS if k not in self.plan]
             if missing:
@@ -171,14 +174,22 @@ class Session:
         (`streamed` says whether there is one; a request run again after a lost device
         repeats them, with the same `i`)."""
         check_inputs(inputs, self.plan["inputs"])
+        rid = self.next_request()
+        if self.recovery is None:
+            return Request(self, rid, inputs, fetch or [], on_token=on_token).execute()
+        return self.recovery.run(lambda memo: Request(self, rid, inputs, fetch or [], memo, on_token))
+
+    def share(self, plan: dict) -> Share:
+        """A part of this session's plan (one call of a serving stage, agentc/serving/
+        stage_plans.py) run on this session's devices, host pool and trace."""
+        return Share(self, plan)
+
+    def next_request(self) -> int:
         with self._lock:
             if self.closed:
                 raise RunError("the session is closed; load the build again (agentc.load)")
             self._requests += 1
-            rid = self._requests
-        if self.recovery is None:
-            return Request(self, rid, inputs, fetch or [], on_token=on_token).execute()
-        return self.recovery.run(lambda memo: Request(self, rid, inputs, fetch or [], memo, on_token))
+            return self._requests
 
     @functools.cached_property
     def streamed(self) -> tuple[list[str], str] | None:
@@ -240,6 +251,23 @@ class Session:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class Share:
+    """Part of a session's plan, run on the session's devices: a request of it takes its
+    inputs by value id, whatever their type (token ids, tensors, text, skipped values), and
+    returns its outputs as host values. Everything but the plan is the session's."""
+
+    def __init__(self, session: Session, plan: dict):
+        self._session = session
+        self.plan, self.ops = plan, plan["ops"]
+        Session._index_dependencies(self)
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+    def run_values(self, values: dict) -> list:
+        return Request(self, self._session.next_request(), values, []).execute()["outputs"]
 
 
 def check_inputs(inputs, names: list[str]) -> None:

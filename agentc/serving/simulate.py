@@ -12,7 +12,10 @@ thread of a staged service calls), once per `tick_s` as that thread does. What i
 - scaling down lets idle replicas go first, a busy one once its call ends; a stage with no
   replica when a call needs one gets one at once (scale from zero: every stage of the request
   in joint mode, only that stage in reactive mode);
-- a static deployment: fixed replicas per stage, up before the first request.
+- a static deployment: fixed replicas per stage, up before the first request;
+- `hop_s`: each call reaches its stage that long after it is issued (a DeploymentHandle call
+  and HTTP, measured on a running service: its idle latency minus the predicted one, per call
+  on the longest path).
 
 Rows have the load test's fields (agentc/serving/load_report.py), with `sent_s` equal to the
 arrival: a simulation has no client lag.
@@ -45,6 +48,7 @@ class Deployment:
     timeout_s: float | None = None  # 504 past this (the work still runs)
     tick_s: float = 1.0
     start_s: dict[str, float] = field(default_factory=dict)
+    hop_s: float = 0.0  # from a call's issue to its stage's queue (a handle call: measured on a service)
 
 
 @dataclass
@@ -136,7 +140,13 @@ class Simulation:
             return
         self.pending[i] = {"done": set()}
         for c in roots:
-            self._enqueue(now, i, c)
+            self._issue(now, i, c)
+
+    def _issue(self, now: float, i: int, call) -> None:
+        if self.d.hop_s > 0:
+            self._at(now + self.d.hop_s, "enqueue", i, call)
+        else:
+            self._enqueue(now, i, call)
 
     def _enqueue(self, now: float, i: int, call) -> None:
         st = self.stages[call.stage]
@@ -177,7 +187,7 @@ class Simulation:
         else:
             for c in self.g.calls:
                 if call.node in c.after and c.node not in req["done"] and all(a in req["done"] for a in c.after):
-                    self._enqueue(now, i, c)
+                    self._issue(now, i, c)
         self._dispatch(now, st)
 
     def _ready(self, now: float, stage: str) -> None:

@@ -50,9 +50,10 @@ def with_sla(graph: StageGraph, arrivals, sla_ms: float | None) -> StageGraph:
     return dataclasses.replace(graph, sla_s=sla)
 
 
-def runner_for(graph: StageGraph, arrivals, policy: ScalePolicy, margin: float, timeout_s: float | None):
+def runner_for(graph: StageGraph, arrivals, policy: ScalePolicy, margin: float, timeout_s: float | None,
+               hop_s: float = 0.0):
     def run(scaling: str, replicas: dict[str, int]):
-        return simulate(graph, arrivals, Deployment(scaling, replicas, policy, margin, timeout_s))
+        return simulate(graph, arrivals, Deployment(scaling, replicas, policy, margin, timeout_s, hop_s=hop_s))
 
     return run
 
@@ -62,7 +63,7 @@ def run(args, arrivals) -> int:
     graph = with_sla(graph, arrivals, args.sla_ms)
     start_s = args.start_s if args.start_s is not None else _measured_start(args.target)
     policy = policy_of(args, graph, start_s)
-    runner = runner_for(graph, arrivals, policy, args.admission_margin, args.timeout)
+    runner = runner_for(graph, arrivals, policy, args.admission_margin, args.timeout, args.hop_ms / 1e3)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     initial = dict.fromkeys(graph.stages, max(1, args.min_replicas))
