@@ -202,7 +202,7 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument("--service-ms", type=_positive, help="with --emulate (default: the placement's prediction)")
     sv.add_argument("--start-s", type=float, help="with --emulate: replica start (default: measured here)")
     sv.add_argument("--staged", action="store_true",
-                    help="with --emulate: a deployment per stage (model on a device type), scaled together by agentc; "
+                    help="a deployment per stage (model on a device type), scaled together by agentc; with --emulate, "
                          "BUILD may be a graph.py placed on --cluster")
     sv.add_argument("--cluster", help="with --staged and a graph.py: the cluster.yaml to place it on")
     sv.add_argument("--scaling", choices=("joint", "reactive", "static"), default="joint",

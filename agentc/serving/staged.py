@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import sys
 import threading
 import time
+from pathlib import Path
 
 from ray import serve
 
@@ -66,6 +68,28 @@ class StageReplica:
             t0 = time.perf_counter()
             await asyncio.sleep(seconds)
             return time.perf_counter() - t0
+
+
+@serve.deployment
+class ShareReplica:
+    """A replica of one stage that computes: the build's devices that the stage's calls
+    use, with their modules and weights (agentc/serving/stage_plans.py), and each call of
+    the stage (a fan-out's branches share one stage) run as its own share."""
+
+    def __init__(self, build: str, plan: dict, shares: dict[str, dict]):
+        from agentc.runtime.session import Session
+
+        self.session = Session(build, plan=plan)
+        self.shares = {node: self.session.share(share) for node, share in shares.items()}
+
+    def __call__(self, node: str, *args) -> list:
+        share = self.shares[node]
+        return share.run_values(dict(zip(share.plan["inputs"], args)))
+
+    def __del__(self):
+        session = getattr(self, "session", None)
+        if session is not None:
+            session.close()
 
 
 class StagedAdmission:
@@ -200,14 +224,14 @@ class StagedSession:
                   "# TYPE agentc_stage_retries_total counter", f"agentc_stage_retries_total {self.retries}"]
         return "\n".join(lines) + "\n"
 
-    async def _call(self, stage: str, seconds: float) -> float:
+    async def _call(self, stage: str, *args):
         """One call of a stage; again on another replica if the one it ran on died (a
         replica or node lost: Serve starts a replacement, the request goes on)."""
         from ray.exceptions import ActorUnavailableError, RayActorError
 
         for attempt in range(RETRIES + 1):
             try:
-                return await self.handles[stage].remote(seconds)
+                return await self.handles[stage].remote(*args)
             except (RayActorError, ActorUnavailableError) as e:
                 with self.lock:
                     self.retries += 1
@@ -220,6 +244,55 @@ class StagedSession:
         self.controller.stop()
         self.loop.call_soon_threadsafe(self.loop.stop)
         return []
+
+
+class RealStagedSession(StagedSession):
+    """A staged service that computes: the ingress runs its share of the plan (host
+    operators, tools) with a Session, each `stage` operator calling its stage's deployment."""
+
+    mode = "real"
+    takes_token_hint = False
+
+    def __init__(self, build: str, ingress_plan: dict, graph: StageGraph, *args):
+        super().__init__(graph, *args)
+        from agentc.runtime.session import Session
+        from agentc.serving.stage_plans import callee
+
+        self.ingress = Session(build, plan=ingress_plan)
+        self.plan, self.models = self.ingress.plan, self.ingress.models
+        stage_of = {c.node: c.stage for c in graph.calls}
+        first = {c.node for c in graph.calls if not c.after}
+        for node, stage in stage_of.items():
+            self.ingress.tools[callee(node)] = functools.partial(self._stage_call, node, stage, node in first)
+
+    def _stage_call(self, node: str, stage: str, root: bool, *args) -> list:
+        """On an ingress host thread: one call to the stage, counted as the controller and
+        admission need."""
+        with self.lock:
+            if not root:  # (a root call was counted when its request arrived)
+                self.reached[stage] += 1
+            cold = self.scaling == REACTIVE and self.target[stage] == 0
+            self.in_flight[stage] += 1
+        if cold:
+            self.controller.set(stage, 1)
+        t0 = time.perf_counter()
+        try:
+            out = asyncio.run_coroutine_threadsafe(self._call(stage, node, *args), self.loop).result()
+        finally:
+            with self.lock:
+                self.in_flight[stage] -= 1
+        held = time.perf_counter() - t0
+        with self.lock:
+            m = self.measured[stage]
+            self.measured[stage] = held if m is None else m + 0.2 * (held - m)
+        return out
+
+    def run(self, inputs: dict, fetch=None, on_token=None) -> dict:
+        return self.ingress.run(inputs, fetch)
+
+    def close(self) -> list[str]:
+        super().close()
+        return self.ingress.close()
 
 
 class _Controller:
@@ -276,9 +349,9 @@ class _Controller:
 @serve.ingress()
 class StagedIngress:
     def __init__(self, graph: StageGraph, handles: dict, policy: ScalePolicy, scaling: str, options: dict,
-                 tick_s: float, app: str, start_s: float, initial: dict[str, int]):
-        self.session = StagedSession(graph, handles, policy, scaling, options.get("margin", 0.5), tick_s, app,
-                                     start_s, initial)
+                 tick_s: float, app: str, start_s: float, initial: dict[str, int], real: tuple | None = None):
+        rest = (handles, policy, scaling, options.get("margin", 0.5), tick_s, app, start_s, initial)
+        self.session = RealStagedSession(*real, graph, *rest) if real else StagedSession(graph, *rest)
         self.options = options
 
     def __serve_build_asgi_app__(self):
@@ -293,13 +366,29 @@ class StagedIngress:
 
 
 def application(graph: StageGraph, policy: ScalePolicy, scaling: str, options: dict, start_s: float, app: str,
-                max_ongoing: int = 2, tick_s: float = 1.0, initial: dict[str, int] | None = None):
+                max_ongoing: int = 2, tick_s: float = 1.0, initial: dict[str, int] | None = None,
+                build: str | None = None):
     """The bound application: a deployment per stage, pinned to its device type, and the
     ingress holding their handles. `initial`: replicas per stage at the start (1 each);
-    with scaling "static", all the time."""
+    with scaling "static", all the time. `build`: stages compute with the build's modules
+    (else they are emulated)."""
     initial = initial or dict.fromkeys(graph.stages, 1)
+    real = None
+    if build is not None:
+        import json
+
+        from agentc.serving.stage_plans import split, stage_plan
+
+        ingress_plan, shares = split(json.loads((Path(build) / "plan.json").read_text()), graph)
+        real = (build, ingress_plan)
     handles = {}
     for st in graph.stages.values():
+        if real is not None:
+            handles[st.name] = ShareReplica.options(
+                name=deployment_name(st.name), num_replicas=max(1, initial[st.name]), max_ongoing_requests=max_ongoing,
+                max_queued_requests=-1, ray_actor_options={"num_cpus": 0, "resources": {TYPE + st.device_type: PIN}},
+            ).bind(build, stage_plan(list(st.nodes), shares), {n: shares[n] for n in st.nodes})
+            continue
         # (Serve deploys at least one replica; the controller takes a stage meant to start
         # at zero down to it at once.)
         dep = StageReplica.options(name=deployment_name(st.name), num_replicas=max(1, initial[st.name]),
@@ -308,15 +397,17 @@ def application(graph: StageGraph, policy: ScalePolicy, scaling: str, options: d
         handles[st.name] = dep.bind(st.name, start_s)
     ingress = serve.deployment(StagedIngress, name=graph.agent or "agent", num_replicas=1, max_ongoing_requests=1000,
                                ray_actor_options={"num_cpus": 0})
-    return ingress.bind(dataclasses.replace(graph), handles, policy, scaling, options, tick_s, app, start_s, initial)
+    return ingress.bind(dataclasses.replace(graph), handles, policy, scaling, options, tick_s, app, start_s, initial,
+                        real)
 
 
 def serve_staged(graph: StageGraph, policy: ScalePolicy, scaling: str, start_s: float, host: str = "127.0.0.1",
                  port: int = 8000, margin: float = 0.5, ready=None, stop: threading.Event | None = None,
                  ray_address: str | None = None, tick_s: float = 1.0, initial: dict[str, int] | None = None,
-                 timeout_ms: float | None = None) -> None:
-    """Serve the stages, emulated, until `stop` is set: on a private cluster that advertises
-    the stages' device types (or the cluster at `ray_address`, whose nodes must)."""
+                 timeout_ms: float | None = None, build: str | None = None) -> None:
+    """Serve the stages until `stop` is set: computing with `build`'s modules, else
+    emulated; on a private cluster that advertises the stages' device types (or the cluster
+    at `ray_address`, whose nodes must)."""
     from agentc.runtime.host_ops import BuildError
     from agentc.serving.serving_cluster import APP, serving_cluster
 
@@ -325,7 +416,8 @@ def serve_staged(graph: StageGraph, policy: ScalePolicy, scaling: str, start_s: 
     with serving_cluster(ray_address, host, port, stop, logical=types):
         options = {"margin": margin, "deadline_ms": graph.sla_s * 1e3, "timeout_ms": timeout_ms}
         try:
-            serve.run(application(graph, policy, scaling, options, start_s, APP, tick_s=tick_s, initial=initial),
+            serve.run(application(graph, policy, scaling, options, start_s, APP, tick_s=tick_s, initial=initial,
+                                  build=build),
                       name=APP,
                       route_prefix="/", external_scaler_enabled=True)
         except Exception as e:  # noqa: BLE001 - say why in one line
@@ -337,15 +429,21 @@ def serve_staged(graph: StageGraph, policy: ScalePolicy, scaling: str, start_s: 
 
 
 def main(args, ready) -> int:
-    """`agentc serve TARGET --emulate --staged`."""
+    """`agentc serve TARGET --staged [--emulate]`."""
     import dataclasses
     import json
 
     from agentc.frontend.graph import AgentError
     from agentc.serving.simulated_run import _measured_start, stage_graph_of
 
+    build = None
     if not args.emulate:
-        raise AgentError("--staged: only with --emulate for now (stages computing for real are not built yet)")
+        if not (Path(args.build) / "plan.json").is_file():
+            raise AgentError(f"--staged: {args.build}: stages that compute need a build directory (or use --emulate)")
+        from agentc.runtime.verify import verify_build
+
+        build = str(Path(args.build).resolve())
+        verify_build(Path(build), True)
     graph = stage_graph_of(args.build, args.cluster)
     if args.sla_ms:
         graph = dataclasses.replace(graph, sla_s=args.sla_ms / 1e3)
@@ -368,5 +466,5 @@ def main(args, ready) -> int:
                          target_utilisation=args.target_utilisation, hold_s=args.hold_s)
     print(graph.table(), file=sys.stderr)
     serve_staged(graph, policy, args.scaling, start_s, args.host, args.port, args.admission_margin, ready=ready,
-                 ray_address=args.ray, initial=initial, timeout_ms=args.timeout_ms)
+                 ray_address=args.ray, initial=initial, timeout_ms=args.timeout_ms, build=build)
     return 0
