@@ -11,7 +11,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import served
+from conftest import served, stage_metric
 
 from agentc.serving.autoscale import ScalePolicy
 from agentc.serving.stages import Call, Stage, StageGraph
@@ -49,17 +49,12 @@ def post(url):
         return e.code, time.perf_counter() - t0, e.headers
 
 
-def metric(url, name):
-    text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
-    return {m.group(1): float(m.group(2)) for m in re.finditer(name + r'\{stage="([^"]+)"[^}]*\} (\S+)', text)}
-
-
 def test_staged_service(staged):
     # Cold: no stage has a replica. Joint scaling asks for all three when the request arrives.
     status, first, _ = post(staged)
     assert status == 200
     assert first >= START_S + 0.3 + 0.1
-    assert metric(staged, "agentc_stage_replica_starts_total") == {"a": 1, "b": 1, "c": 1}
+    assert stage_metric(staged, "agentc_stage_replica_starts_total") == {"a": 1, "b": 1, "c": 1}
     # Warm: the branches run at once (0.3 s), then the join's call (0.1 s); in sequence it
     # would be 0.7 s.
     warm = min(post(staged)[1] for _ in range(3))
@@ -72,8 +67,8 @@ def test_staged_service(staged):
     assert refused and all(r[2].get("Retry-After") for r in refused)
     assert any(r[0] == 200 for r in results)
     assert max(r[1] for r in refused) < 0.5  # refused early, not after queueing
-    assert metric(staged, "agentc_stage_in_flight") == {"a": 0, "b": 0, "c": 0}
-    seconds = metric(staged, "agentc_stage_replica_seconds_total")
+    assert stage_metric(staged, "agentc_stage_in_flight") == {"a": 0, "b": 0, "c": 0}
+    seconds = stage_metric(staged, "agentc_stage_replica_seconds_total")
     assert all(v > first for v in seconds.values())  # counted from the moment asked for
 
 
@@ -97,6 +92,7 @@ def test_replica_killed_mid_request_loses_nothing(staged):
         results = [f.result() for f in futures]
     assert all(status in (200, 503) for status, _, _ in results), results
     assert any(status == 200 for status, _, _ in results)
-    assert metric(staged, "agentc_stage_replicas_ready")["a"] == 1  # replaced
+    assert stage_metric(staged, "agentc_stage_replicas_ready")["a"] == 1  # replaced
     text = urllib.request.urlopen(staged + "/metrics", timeout=10).read().decode()
     assert float(re.search(r"^agentc_stage_retries_total (\S+)$", text, re.MULTILINE).group(1)) >= 1
+
