@@ -114,6 +114,9 @@ def run(args, out: Path):
         summary["validate_sim_over_emulate_p50"] = v["sim_over_emulate_p50_ms"]
         summary["validate_sim_over_emulate_p95"] = v["sim_over_emulate_p95_ms"]
         summary["validate_emulate_valid"] = v["emulate"]["valid"]
+        results["validation_real"] = vr = validate_real(out)
+        summary["validate_emulate_over_real_p50"] = vr["emulate_over_real_p50_ms"]
+        summary["validate_emulate_over_real_p95"] = vr["emulate_over_real_p95_ms"]
     results["effects"] = {"fanout_overhead": fanout_overhead(start_s), "cold_start": cold_start(start_s),
                           "heterogeneous": heterogeneous(start_s, out)}
     for k, v in results["effects"]["cold_start"].items():
@@ -299,3 +302,65 @@ def _depth(g) -> int:
     for c in g.calls:
         depth[c.node] = 1 + max((depth[a] for a in c.after), default=0)
     return max(depth.values(), default=1)
+
+
+def _serve_process(cli: str, args: list[str], port: int, log: Path):
+    """`agentc serve ...` in a process of its own, once it answers /healthz."""
+    import subprocess
+    import time
+    import urllib.request
+
+    with open(log, "wb") as f:
+        server = subprocess.Popen([cli, "serve", *args, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=f)
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
+            return server
+        except OSError:
+            if server.poll() is not None:
+                raise RuntimeError(f"agentc serve {' '.join(args)} exited: see {log}") from None
+            time.sleep(1)
+    server.terminate()
+    raise RuntimeError(f"agentc serve {' '.join(args)} did not answer in 150 s: see {log}")
+
+
+def validate_real(out: Path, rate: float = 4.0, duration_s: float = 60.0) -> dict:
+    """Emulation against real compute at a rate this machine holds: the tiny RAG build
+    served in stages that compute (one replica per stage, static), then emulated with the
+    service times measured here (agentc/serving/measured.py), each under the same Gamma
+    arrivals from a client in its own process; and the simulator on the same arrivals."""
+    import json
+    import subprocess
+
+    import agentc
+    from agentc.distributed.local_cluster import free_port
+    from agentc.serving.measured import measured_plan
+    from agentc.serving.stages import from_plan
+
+    work = Path(tempfile.mkdtemp(prefix="agentc-validate-real-"))
+    build = work / "build"
+    agentc.compile("examples/rag_agent.py", str(build), devices=["cpu"], quiet=True)
+    cli = str(Path(sys.executable).with_name("agentc"))
+    res = {"rate": rate, "duration_s": duration_s}
+    common = ["--staged", "--scaling", "static", "--start-s", "1"]
+    for mode, extra in (("real", []), ("emulate", ["--emulate", "--measured-service"])):
+        port = free_port()
+        _say(f"validation against real compute: {mode} staged service")
+        server = _serve_process(cli, [str(build), *common, *extra], port, work / f"{mode}.log")
+        try:
+            subprocess.run([cli, "loadtest", f"http://127.0.0.1:{port}", "--arrivals", "gamma", "--rate", f"{rate}",
+                            "--cv", "1", "--duration", f"{duration_s}", "--seed", "7", "--out", str(work / mode),
+                            "--quiet"], check=True, capture_output=True)
+        finally:
+            server.terminate()
+            server.wait(120)
+        r = json.loads((work / mode / "report.json").read_text())
+        res[mode] = {k: r.get(k) for k in ("sent", "p50_ms", "p95_ms", "p99_ms", "slo_pct", "send_lag_p99_ms", "valid")}
+    g = with_sla(from_plan(measured_plan(build, ["What is 12 * 7?", "Where does the Rhine flow?"])),
+                 gamma(rate, 1.0, duration_s, seed=7), None)
+    for k in ("p50_ms", "p95_ms"):
+        e, r = res["emulate"][k], res["real"][k]
+        res[f"emulate_over_real_{k}"] = round(e / r, 4) if isinstance(e, float) and isinstance(r, float) and r else None
+    res["stages"] = g.table()
+    _say(f"validation against real compute: {res}")
+    return res

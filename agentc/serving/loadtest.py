@@ -351,6 +351,8 @@ def register(sub) -> None:
     p.add_argument("--target-utilisation", type=float, default=0.7, help="the scaler's replica utilisation")
     p.add_argument("--hold-s", type=float, default=600.0,
                    help="the scaler sizes for the highest 1-s rate seen this long (recurring bursts)")
+    p.add_argument("--measured-service", action="store_true",
+                   help="with --simulate and a build: service times timed here, not the placement's predictions")
     p.add_argument("--hop-ms", type=float, default=0.0,
                    help="with --simulate: each call's delay to its stage (measure it on a staged service)")
     p.add_argument("--admission-margin", type=float, default=0.5,

@@ -25,9 +25,17 @@ from agentc.serving.simulate import Deployment, simulate
 from agentc.serving.stages import StageGraph, from_placement, from_plan
 
 
-def stage_graph_of(target: str, cluster: str | None, arrival_rate: float | None = None) -> StageGraph:
+def stage_graph_of(target: str, cluster: str | None, arrival_rate: float | None = None,
+                   measured: bool = False) -> StageGraph:
+    """The stages of a build (service times predicted, or with `measured` timed here:
+    agentc/serving/measured.py) or of a graph.py placed on `cluster`."""
     path = Path(target)
     if (path / "plan.json").is_file():
+        if measured:
+            from agentc.serving.loadtest import QUESTIONS
+            from agentc.serving.measured import measured_plan
+
+            return from_plan(measured_plan(path, QUESTIONS))
         return from_plan(json.loads((path / "plan.json").read_text()))
     if path.suffix == ".py" and path.is_file():
         from agentc.compiler import place_file
@@ -59,7 +67,7 @@ def runner_for(graph: StageGraph, arrivals, policy: ScalePolicy, margin: float, 
 
 
 def run(args, arrivals) -> int:
-    graph = stage_graph_of(args.target, args.cluster)
+    graph = stage_graph_of(args.target, args.cluster, measured=args.measured_service)
     graph = with_sla(graph, arrivals, args.sla_ms)
     start_s = args.start_s if args.start_s is not None else _measured_start(args.target)
     policy = policy_of(args, graph, start_s)

@@ -444,7 +444,7 @@ def main(args, ready) -> int:
 
         build = str(Path(args.build).resolve())
         verify_build(Path(build), True)
-    graph = stage_graph_of(args.build, args.cluster)
+    graph = stage_graph_of(args.build, args.cluster, measured=args.measured_service)
     if args.sla_ms:
         graph = dataclasses.replace(graph, sla_s=args.sla_ms / 1e3)
     if graph.sla_s is None:
