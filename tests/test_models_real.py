@@ -477,3 +477,23 @@ def test_prefill_and_decode_on_different_devices(tmp_path, prefill, decode):
     finally:
         both.close()
         cpu.close()
+
+
+def test_minilm_operators_batch_rows_independently():
+    """A batch of B sequences through MiniLM's embeddings and block gives each row what it
+    gives alone (what a batched encoder stage relies on), padding included."""
+    import torch
+
+    from agentc.models import registry
+
+    enc = registry.encoder("minilm-l6-random")
+    c = enc.config
+    w = [torch.from_numpy(a) for a in enc.groups[f"{c.name}/l0"].values()]
+    e = [torch.from_numpy(a) for a in enc.groups[f"{c.name}/emb"].values()]
+    ids = torch.from_numpy(np.random.default_rng(0).integers(1000, 2000, (3, 16)).astype(np.int32))
+    ids[1, 10:] = 0  # PAD
+    with torch.no_grad():
+        together = enc.block(*w, enc.embeddings(*e, ids), ids)
+        for i in range(3):
+            alone = enc.block(*w, enc.embeddings(*e, ids[i:i + 1]), ids[i:i + 1])
+            np.testing.assert_allclose(together[i:i + 1].numpy(), alone.numpy(), rtol=1e-5, atol=1e-5)

@@ -161,8 +161,8 @@ class MiniLM:
         return torch.nn.functional.layer_norm(x, (self.config.dim,), w, b, self.config.eps)
 
     def embeddings(self, word, pos, type_, ln_w, ln_b, ids):
-        L = ids.shape[1]
-        x = torch.index_select(word, 0, ids[0])[None] + pos[None, :L] + type_[None, 0:1]
+        B, L = ids.shape  # (a batch of B sequences: one request's is B = 1)
+        x = torch.index_select(word, 0, ids.reshape(-1)).reshape(B, L, -1) + pos[None, :L] + type_[None, 0:1]
         return self._ln(x, ln_w, ln_b)
 
     def block(self, wq, bq, wk, bk, wv, bv, wo, bo, ln1_w, ln1_b, w1, b1, w2, b2, ln2_w, ln2_b, x, ids):
@@ -173,12 +173,14 @@ class MiniLM:
 
         key_bias = (ids == PAD).to(torch.float32)[:, None, None, :] * -1e9
 
+        B = x.shape[0]
+
         def heads(t):
-            return t.reshape(1, -1, c.heads, hd).transpose(1, 2)
+            return t.reshape(B, -1, c.heads, hd).transpose(1, 2)
 
         q, k, v = heads(lin(x, wq, bq)), heads(lin(x, wk, bk)), heads(lin(x, wv, bv))
         att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(hd) + key_bias, dim=-1)
-        a = lin((att @ v).transpose(1, 2).reshape(1, -1, c.dim), wo, bo)
+        a = lin((att @ v).transpose(1, 2).reshape(B, -1, c.dim), wo, bo)
         x = self._ln(x + a, ln1_w, ln1_b)
         f = lin(torch.nn.functional.gelu(lin(x, w1, b1)), w2, b2)
         return self._ln(x + f, ln2_w, ln2_b)
