@@ -229,6 +229,7 @@ def validate(start_s: float, out: Path, window: tuple[float, float] = (900.0, 30
     import statistics
     import subprocess
     import time
+    import urllib.error
     import urllib.request
 
     from agentc.compiler import place_file
@@ -243,25 +244,23 @@ def validate(start_s: float, out: Path, window: tuple[float, float] = (900.0, 30
     cli = str(Path(sys.executable).with_name("agentc"))
     common = ["--min-replicas", "0", "--max-replicas", "64"]
     work = Path(tempfile.mkdtemp(prefix="agentc-validate-"))  # raw runs stay out of the results
-    with open(work / "serve.log", "wb") as log:
-        server = subprocess.Popen([cli, "serve", AGENTS["rag"], "--emulate", "--staged", "--cluster", CLUSTER,
-                                   "--start-s", f"{start_s}", "--sla-ms", f"{g.sla_s * 1e3}", "--port", str(port),
-                                   *common], stdout=subprocess.DEVNULL, stderr=log)
+    server = _serve_process(cli, [AGENTS["rag"], "--emulate", "--staged", "--cluster", CLUSTER, "--start-s",
+                                  f"{start_s}", "--sla-ms", f"{g.sla_s * 1e3}", *common], port, work / "serve.log")
     try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(1)
         _say("emulated staged service up; measuring its per-call overhead idle")
         tokens = 10
-        idle = []
-        for _ in range(15):
+        idle, refused = [], 0
+        while len(idle) < 15 and refused < 30:
             req = urllib.request.Request(url + "/v1/agents/rag", data=b'{"query": "q"}',
                                          headers={"x-agentc-generated-tokens": str(tokens)})
             t0 = time.perf_counter()
-            urllib.request.urlopen(req, timeout=60).read()
+            try:
+                urllib.request.urlopen(req, timeout=60).read()
+            except urllib.error.HTTPError as e:  # a replica still starting: say so, try again
+                refused += 1
+                _say(f"idle request answered {e.code}: {e.read()[:200]!r}; again in 1 s")
+                time.sleep(1.0)
+                continue
             idle.append(time.perf_counter() - t0)
         predicted = g.latency_s({c.node: c.service(tokens) for c in g.calls})
         depth = _depth(g)
