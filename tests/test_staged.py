@@ -29,7 +29,7 @@ def fanout_graph() -> StageGraph:
 
 @pytest.fixture(scope="module")
 def staged():
-    from agentc.serving.staged import serve_staged
+    from agentc.serving.staged_service import serve_staged
 
     g = fanout_graph()
     policy = ScalePolicy(sla_s=1.0, service_s=0.4, start_s=START_S, min_replicas=0, max_replicas=1)

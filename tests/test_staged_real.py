@@ -15,7 +15,7 @@ pytest.importorskip("ray")
 @pytest.mark.parametrize("graph", ["rag_agent.py", "fanout_agent.py"])
 def test_stages_that_compute_answer_as_agentc_run(builds, graph):
     import agentc
-    from agentc.serving.staged import serve_staged
+    from agentc.serving.staged_service import serve_staged
     from agentc.serving.stages import from_plan
 
     build = builds(graph, ("cpu",)).build_dir

@@ -25,9 +25,8 @@ from pathlib import Path
 
 from agentc.serving.arrivals import Arrival, ArrivalsError, gamma, read_trace, reshape, steps
 from agentc.serving.load_report import plot, summarize
+from agentc.serving.measured import QUESTIONS
 
-QUESTIONS = ["What is 12 * 7?", "Where does the Rhine flow?", "What is 9 + 30 and who wrote Faust?",
-             "How tall is Mont Blanc?", "What is 144 / 12?"]
 MAX_SEND_LAG_P99_MS = 10.0
 
 

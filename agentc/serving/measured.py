@@ -11,6 +11,10 @@ import copy
 import statistics
 from pathlib import Path
 
+# What load tests ask (one per request, in turn) and what service times are measured on.
+QUESTIONS = ["What is 12 * 7?", "Where does the Rhine flow?", "What is 9 + 30 and who wrote Faust?",
+             "How tall is Mont Blanc?", "What is 144 / 12?"]
+
 
 def measured_plan(build, queries: list[str], rounds: int = 3, progress=None) -> dict:
     """The build's plan with each operator's duration the median of what it took here over

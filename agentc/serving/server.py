@@ -161,7 +161,7 @@ def main(args) -> int:
               f"(Ctrl-C stops)", file=sys.stderr, flush=True)
 
     if args.staged:
-        from agentc.serving.staged import main as staged_main
+        from agentc.serving.staged_service import main as staged_main
 
         return staged_main(args, ready)
 

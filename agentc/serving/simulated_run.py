@@ -32,8 +32,7 @@ def stage_graph_of(target: str, cluster: str | None, arrival_rate: float | None 
     path = Path(target)
     if (path / "plan.json").is_file():
         if measured:
-            from agentc.serving.loadtest import QUESTIONS
-            from agentc.serving.measured import measured_plan
+            from agentc.serving.measured import QUESTIONS, measured_plan
 
             return from_plan(measured_plan(path, QUESTIONS))
         return from_plan(json.loads((path / "plan.json").read_text()))
