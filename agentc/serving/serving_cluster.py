@@ -24,9 +24,6 @@ def serving_cluster(ray_address: str | None, host: str, port: int, stop: threadi
     from agentc.distributed import connect, local_cluster
 
     private = None
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
     try:
         if ray_address is None:
             from agentc.devices import usable
@@ -36,6 +33,11 @@ def serving_cluster(ray_address: str | None, host: str, port: int, stop: threadi
             connect.connect(state["address"], state["token"])
         else:
             connect.connect(ray_address)
+        # After connecting: ray.init sets its own SIGTERM handler, which exits without
+        # stopping the private cluster.
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: stop.set())
         serve.start(proxy_location="HeadOnly", http_options={"host": host, "port": port})
         yield
     finally:
