@@ -140,6 +140,8 @@ class StagedSession:
         self.t0 = self.since = time.monotonic()
         self.replica_s = dict.fromkeys(graph.stages, 0.0)
         self.starts = dict.fromkeys(graph.stages, 0)
+        self.start_s_seen: dict[str, list[float]] = {st: [] for st in graph.stages}  # asked -> serving
+        self.asked: dict[str, list[float]] = {st: [] for st in graph.stages}  # asks not serving yet
         self.retries = 0
         self.admission = StagedAdmission(self, margin)
         self.loop = asyncio.new_event_loop()
@@ -205,7 +207,8 @@ class StagedSession:
         with self.lock:
             self.account()
             rows = [(st, self.target[st], self.ready.get(st, 0), self.in_flight[st], self.replica_s[st],
-                     self.starts[st]) for st in self.graph.stages]
+                     self.starts[st], sum(self.start_s_seen[st]), len(self.start_s_seen[st]))
+                    for st in self.graph.stages]
         lines = []
         for name, kind, what, k in (
                 ("agentc_stage_replicas", "gauge", "Replicas asked for (running or starting), per stage.", 1),
@@ -213,7 +216,10 @@ class StagedSession:
                 ("agentc_stage_in_flight", "gauge", "Calls queued or running at the stage.", 3),
                 ("agentc_stage_replica_seconds_total", "counter",
                  "Replica-seconds from the moment each replica was asked for.", 4),
-                ("agentc_stage_replica_starts_total", "counter", "Replicas asked for.", 5)):
+                ("agentc_stage_replica_starts_total", "counter", "Replicas asked for.", 5),
+                ("agentc_stage_replica_start_seconds_sum", "counter",
+                 "Seconds from asking for a replica to it serving (to the controller's tick), summed.", 6),
+                ("agentc_stage_replica_start_seconds_count", "counter", "Replica starts timed.", 7)):
             lines += [f"# HELP {name} {what}", f"# TYPE {name} {kind}"]
             for r in rows:
                 st = self.graph.stages[r[0]]
@@ -316,7 +322,11 @@ class _Controller:
     def set(self, stage: str, n: int) -> None:
         with self.s.lock:
             self.s.account()
-            self.s.starts[stage] += max(0, n - self.s.target[stage])
+            more = max(0, n - self.s.target[stage])
+            self.s.starts[stage] += more
+            self.s.asked[stage] += [time.monotonic()] * more
+            if n < self.s.target[stage]:  # asks let go before serving are not starts to time
+                del self.s.asked[stage][max(0, len(self.s.asked[stage]) - (self.s.target[stage] - n)):]
             self.s.target[stage] = n
         self.serve_controller.update_deployment_replicas.remote(self.ids[stage], n)
 
@@ -331,7 +341,12 @@ class _Controller:
         deps = serve.status().applications[self.app].deployments
         ready = {st: deps[self.ids[st].name].replica_states.get("RUNNING", 0) for st in self.s.graph.stages}
         s = self.s
+        now = time.monotonic()
         with s.lock:
+            for st, n in ready.items():  # replicas that began serving since the last tick
+                for _ in range(max(0, n - s.ready.get(st, 0))):
+                    if s.asked[st]:
+                        s.start_s_seen[st].append(now - s.asked[st].pop(0))
             s.ready = ready
             offered, reached, current, measured = s.offered, dict(s.reached), dict(s.target), dict(s.measured)
         if s.scaling == STATIC:
