@@ -319,8 +319,19 @@ def _decoder(name: str):
     return registry.decoder(name)
 
 
+# Requests wait on these threads for their outputs (the work runs on the session's devices,
+# or on stage replicas). asyncio's default pool has cpus + 4 threads: six on two cores, which
+# held a staged ingress to six requests in flight and queued the rest of a burst there.
+REQUEST_THREADS = 512
+_requests_pool = None
+
+
 async def _in_thread(fn, *args):
     """A request runs on a thread: the session blocks until its outputs are ready."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
-    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    global _requests_pool
+    if _requests_pool is None:
+        _requests_pool = ThreadPoolExecutor(REQUEST_THREADS, thread_name_prefix="agentc-request")
+    return await asyncio.get_running_loop().run_in_executor(_requests_pool, fn, *args)

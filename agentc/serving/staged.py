@@ -263,7 +263,8 @@ class RealStagedSession(StagedSession):
         from agentc.runtime.session import Session
         from agentc.serving.stage_plans import callee
 
-        self.ingress = Session(build, plan=ingress_plan)
+        # Its host threads wait on stage calls: as many as calls may be in flight at once.
+        self.ingress = Session(build, plan=ingress_plan, host_threads=256)
         self.plan, self.models = self.ingress.plan, self.ingress.models
         stage_of = {c.node: c.stage for c in graph.calls}
         first = {c.node for c in graph.calls if not c.after}
