@@ -28,10 +28,9 @@ def _say(msg: str) -> None:
 
 def _kernels(batch: int, quick: bool) -> dict[str, tuple[str, str, list[np.ndarray]]]:
     """name -> (module text, function, arguments) for one batch size."""
-    import torch
-
     from agentc.models import registry
     from agentc.models.export import export_function
+    from agentc.models.kernels import similarity, top_k
 
     enc = registry.encoder("minilm-l6-random")
     c = enc.config
@@ -44,17 +43,8 @@ def _kernels(batch: int, quick: bool) -> dict[str, tuple[str, str, list[np.ndarr
     q = rng.standard_normal((batch, DIM)).astype(np.float32)
     scores = (q @ corpus.T).astype(np.float32)
 
-    def similarity(cc, qq):
-        return qq @ cc.T
-
     def topk(s):
-        slots = torch.arange(s.shape[-1], dtype=torch.int32)
-        picked = []
-        for _ in range(K):
-            i = torch.argmax(s, dim=-1).to(torch.int32)
-            picked.append(i)
-            s = torch.where(slots[None, :] == i[:, None], float("-inf"), s)
-        return torch.stack(picked, dim=-1)
+        return top_k(s, K)
 
     out = {}
     block_args = [*layer.values(), x, ids]

@@ -147,23 +147,30 @@ def encoder_kernels(model: str, runtimes=None) -> list[Kernel]:
     ]
 
 
+def similarity(c, q):
+    """Vector search's scores: queries (B, D) against the corpus (N, D) -> (B, N)."""
+    return q @ c.T
+
+
+def top_k(scores, k: int):
+    """The k best indices per row: k rounds of argmax-and-mask, plain linalg (no sort op);
+    ties go to the lower index."""
+    slots = torch.arange(scores.shape[-1], dtype=torch.int32)
+    picked = []
+    for _ in range(k):
+        i = torch.argmax(scores, dim=-1).to(torch.int32)
+        picked.append(i)
+        scores = torch.where(slots[None, :] == i[:, None], float("-inf"), scores)
+    return torch.stack(picked, dim=-1)
+
+
 def index_kernels(index, k: int) -> list[Kernel]:
     corpus = index.embeddings
     group = f"index:{index.name}"
     query = corpus[:1]
 
-    def similarity(c, q):
-        return q @ c.T
-
     def topk(scores):
-        # k rounds of argmax-and-mask: plain linalg (no sort op), ties go to the lower index.
-        slots = torch.arange(scores.shape[-1], dtype=torch.int32)
-        picked = []
-        for _ in range(k):
-            i = torch.argmax(scores, dim=-1).to(torch.int32)
-            picked.append(i)
-            scores = torch.where(slots[None, :] == i[:, None], float("-inf"), scores)
-        return torch.stack(picked, dim=-1)
+        return top_k(scores, k)
 
     scores = (query @ corpus.T).astype(np.float32)
     return [
