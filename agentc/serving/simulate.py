@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import random
 from collections import deque
 from dataclasses import dataclass, field
 
 from agentc.serving.arrivals import Arrival
 from agentc.serving.autoscale import ScalePolicy
-from agentc.serving.stage_scaler import JOINT, REACTIVE, StageScaler, predicted_s, refuse
+from agentc.serving.stage_scaler import JOINT, REACTIVE, SLOTS, StageScaler, predicted_s, refuse
 from agentc.serving.stages import StageGraph
 
 STATIC = "static"
@@ -49,6 +50,10 @@ class Deployment:
     tick_s: float = 1.0
     start_s: dict[str, float] = field(default_factory=dict)
     hop_s: float = 0.0  # from a call's issue to its stage's queue (a handle call: measured on a service)
+    # Calls a replica takes at once. 1: one queue per stage, each call to the first free
+    # replica. More: Serve's way, a call goes to the less loaded of two replicas with room,
+    # picked at random, and waits there behind the one running.
+    slots: int = SLOTS
 
 
 @dataclass
@@ -58,6 +63,7 @@ class _Replica:
     busy: bool = False
     leaving: bool = False
     gone: float | None = None
+    local: deque = field(default_factory=deque)  # calls given to it, waiting (slots > 1)
 
 
 class _Stage:
@@ -84,6 +90,7 @@ class Simulation:
             graph, deployment.policy, deployment.scaling, deployment.start_s)
         self.events: list = []
         self.seq = itertools.count()
+        self.rng = random.Random(0)
         self.timeline: list[tuple[float, dict[str, int]]] = []
         self.offered = 0
 
@@ -159,13 +166,26 @@ class Simulation:
         self._dispatch(now, st)
 
     def _dispatch(self, now: float, st: _Stage) -> None:
-        for r in st.live():
-            if not st.queue:
+        if self.d.slots == 1:
+            for r in st.live():
+                if not st.queue:
+                    return
+                if r.ready <= now and not r.busy:
+                    self._run(now, st, r, st.queue.popleft())
+            return
+        while st.queue:
+            room = [r for r in st.live() if r.ready <= now and r.busy + len(r.local) < self.d.slots]
+            if not room:
                 return
-            if r.ready <= now and not r.busy:
-                i, call, service = st.queue.popleft()
-                r.busy = True
-                self._at(now + service, "done", st.name, r, i, call, service)
+            r = min(self.rng.sample(room, min(2, len(room))), key=lambda r: r.busy + len(r.local))
+            r.local.append(st.queue.popleft())
+            if not r.busy:
+                self._run(now, st, r, r.local.popleft())
+
+    def _run(self, now: float, st: _Stage, r: _Replica, item) -> None:
+        i, call, service = item
+        r.busy = True
+        self._at(now + service, "done", st.name, r, i, call, service)
 
     def _done(self, now: float, stage: str, r: _Replica, i: int, call, service: float) -> None:
         st = self.stages[stage]
@@ -173,7 +193,9 @@ class Simulation:
         st.served += 1
         st.service_sum += service
         r.busy = False
-        if r.leaving:
+        if r.local:
+            self._run(now, st, r, r.local.popleft())
+        elif r.leaving:
             r.gone = now
         req = self.pending[i]
         req["done"].add(call.node)
@@ -225,7 +247,7 @@ class Simulation:
             # Let go of starting replicas first, then idle ones, then busy ones once done.
             order = sorted(live, key=lambda r: (r.ready <= now, r.busy, -r.asked))
             for r in order[:len(live) - n]:
-                if r.busy:
+                if r.busy or r.local:
                     r.leaving = True
                 else:
                     r.gone = now

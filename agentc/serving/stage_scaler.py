@@ -24,6 +24,9 @@ from agentc.serving.autoscale import ScalePolicy
 from agentc.serving.stages import StageGraph
 
 JOINT, REACTIVE = "joint", "reactive"
+# Calls a stage replica takes at once (Serve's max_ongoing_requests): the staged service's and
+# the simulator's, which must agree (agentc/serving/staged.py says why two).
+SLOTS = 2
 
 
 @dataclasses.dataclass

@@ -41,7 +41,7 @@ from agentc.runtime.host_ops import RunError
 from agentc.runtime.session import check_inputs
 from agentc.serving.autoscale import ScalePolicy
 from agentc.serving.http_api import TOKENS_KEY
-from agentc.serving.stage_scaler import JOINT, REACTIVE, StageScaler, predicted_s, refuse
+from agentc.serving.stage_scaler import JOINT, REACTIVE, SLOTS, StageScaler, predicted_s, refuse
 from agentc.serving.stages import StageGraph
 
 OUTPUT = "(emulated)"
@@ -381,7 +381,7 @@ class StagedIngress:
 
 
 def application(graph: StageGraph, policy: ScalePolicy, scaling: str, options: dict, start_s: float, app: str,
-                max_ongoing: int = 2, tick_s: float = 1.0, initial: dict[str, int] | None = None,
+                max_ongoing: int = SLOTS, tick_s: float = 1.0, initial: dict[str, int] | None = None,
                 build: str | None = None):
     """The bound application: a deployment per stage, pinned to its device type, and the
     ingress holding their handles. A stage replica takes `max_ongoing` calls at once (2: one
