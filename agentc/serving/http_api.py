@@ -135,6 +135,7 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20,
     # A staged service brings its own (agentc/serving/staged.py): it predicts from the stages.
     admission = getattr(session, "admission", None) or \
         Admission(deadline_ms / 1e3 if deadline_ms else None, margin, predicted_ms / 1e3)
+    learn = getattr(admission, "measured", None)  # (a staged one learns from its stages instead)
     timeout_s = (timeout_ms if timeout_ms is not None else 4 * deadline_ms) / 1e3 if (timeout_ms or deadline_ms) \
         else None
 
@@ -167,7 +168,8 @@ def make_app(session, api_key: str | None = None, max_body_bytes: int = 1 << 20,
         t0, status = time.perf_counter(), 200
         try:
             outputs = session.run(values, on_token=on_token)["outputs"]
-            admission.measured(time.perf_counter() - t0, sharing)
+            if learn is not None:
+                learn(time.perf_counter() - t0, sharing)
             return outputs, None
         except InputError as e:
             status = 400

@@ -92,7 +92,9 @@ class ShareReplica:
 
 
 class StagedAdmission:
-    """http_api's Admission interface over the stages' state."""
+    """http_api's Admission interface over the stages' state. It has no `measured`: it learns
+    no per-request time, each stage's service time is measured where it is called
+    (StagedSession.measured)."""
 
     def __init__(self, session: StagedSession, margin: float):
         self.s, self.margin = session, margin
@@ -111,9 +113,6 @@ class StagedAdmission:
     def refuse(self, in_flight: int) -> float | None:
         self.s.offered_one()
         return refuse(self.predicted_s(in_flight), self.deadline_s, self.margin)
-
-    def measured(self, seconds: float, sharing: int) -> None:
-        pass  # the stages measure their own service times
 
 
 class StagedSession:
