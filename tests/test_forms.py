@@ -6,13 +6,15 @@ from agentc.models.forms import linear
 
 
 def test_linear_forms_agree_with_pytorch():
-    """The transposed linear computes F.linear, with and without bias."""
+    """The transposed linear computes F.linear, with and without bias, for one sequence and
+    for a batch of them."""
     g = torch.Generator().manual_seed(0)
-    x, w, b = (torch.randn(1, 7, 12, generator=g), torch.randn(5, 12, generator=g),
-               torch.randn(5, generator=g))
-    want = torch.nn.functional.linear(x, w, b)
-    assert torch.allclose(linear(x, w, b, "transposed"), want, atol=1e-5)
-    assert torch.allclose(linear(x, w, None, "transposed"), want - b, atol=1e-5)
+    for batch in (1, 3):
+        x, w, b = (torch.randn(batch, 7, 12, generator=g), torch.randn(5, 12, generator=g),
+                   torch.randn(5, generator=g))
+        want = torch.nn.functional.linear(x, w, b)
+        assert torch.allclose(linear(x, w, b, "transposed"), want, atol=1e-5)
+        assert torch.allclose(linear(x, w, None, "transposed"), want - b, atol=1e-5)
 
 
 def test_a_misspelled_runtime_form_is_an_error_naming_the_entry():

@@ -1,14 +1,20 @@
 """`agentc bench batching`: does serving concurrent requests as one batched call pay, per
-stage kind, on this machine's CPU through IREE?
+stage kind?
 
 For B = 1, 2, 4, 8, 16 requests at once: one MiniLM-L6 block (the encoder stage's
 operator, 128 tokens), the vector search's similarity over a 100,000 x 384 index and its
-top-3. Each operator is exported at batch B from the model's own PyTorch code and compiled
-with the cpu kind's flags, inputs uploaded once, timed interleaved (agentc/bench/timing.py).
-The anchor is B = 1 measured in the same run: `speedup_B` = B x time(1) / time(B), the
-requests per second one replica gains from batching B of them. LLM prefill and decode are
-not measured: the decoder's KV cache is laid out for one sequence, so it has no batched
-variant to compile yet.
+top-3, and the LLM stage's two operators on SmolLM2-135M's architecture (random weights, the
+RAG agent's 192-token prompt and 256-position cache): one decode step of B sequences, each
+at its own position (agentc.models.batched), and the prefill of B prompts (B <= 4: each call
+is seconds of compute here). Each operator is exported at batch B from the model's own
+PyTorch code and compiled with the device kind's flags, inputs uploaded once, timed
+interleaved (agentc/bench/timing.py). The anchor is B = 1 measured in the same run:
+`speedup_B` = B x time(1) / time(B), the requests per second one replica gains from batching
+B of them.
+
+Here it measures this machine's CPU. `--target cuda --artifacts DIR` compiles the same
+operators for a GPU instead (with the runtime's own kernel forms), for
+`python -m agentc.bench.batching_run DIR` to measure where the GPU is.
 """
 
 from __future__ import annotations
@@ -20,19 +26,53 @@ import numpy as np
 
 BATCHES = (1, 2, 4, 8, 16)
 INDEX_N, DIM, SEQ, K = 100_000, 384, 128, 3
+LLM = "smollm2-135m-random@192x256"
+LIMITS = {"llm_prefill": 4}  # the largest batch measured, where not the largest of BATCHES
 
 
 def _say(msg: str) -> None:
     print(f"[bench batching] {msg}", file=sys.stderr, flush=True)
 
 
-def _kernels(batch: int, quick: bool) -> dict[str, tuple[str, str, list[np.ndarray]]]:
+def _in_form(model, runtime: str):
+    """The model as it is exported for `runtime` (its RUNTIME_FORMS, agentc.models.forms),
+    a copy: the registry's model is not touched."""
+    import copy
+
+    clone = copy.copy(model)
+    for attr, value in getattr(model, "RUNTIME_FORMS", {}).get(runtime, {}).items():
+        setattr(clone, attr, value)
+    return clone
+
+
+def _llm_kernels(batch: int, runtime: str) -> dict[str, tuple[str, str, list[np.ndarray]]]:
+    from agentc.models import batched, registry
+    from agentc.models.export import export_function
+
+    llm = _in_form(registry.decoder(LLM), runtime)
+    c, weights = llm.config, llm.all_group
+    names, key = list(weights), {"bench": "batch", "model": LLM, "forms": llm.RUNTIME_FORMS.get(runtime, {})}
+    rng = np.random.default_rng(1)
+    cache = rng.standard_normal(batched.cache_shape(llm, batch)).astype(np.float32)
+    pos = rng.integers(c.prompt_len, c.cache_len - 1, batch).astype(np.int32)
+    dec = [*weights.values(), rng.integers(3, c.vocab, batch).astype(np.int32), pos, cache, cache.copy()]
+    out = {"llm_decode_step": (export_function(lambda *a: batched.decode(llm, *a), dec, f"decode_b{batch}", names,
+                                               key), f"decode_b{batch}", dec)}
+    if batch <= LIMITS["llm_prefill"]:
+        pre = [*weights.values(), rng.integers(3, c.vocab, (batch, c.prompt_len)).astype(np.int32),
+               rng.integers(c.prompt_len // 2, c.prompt_len + 1, batch).astype(np.int32)]
+        out["llm_prefill"] = (export_function(lambda *a: batched.prefill(llm, *a), pre, f"prefill_b{batch}", names,
+                                              key), f"prefill_b{batch}", pre)
+    return out
+
+
+def _kernels(batch: int, quick: bool, runtime: str = "cpu") -> dict[str, tuple[str, str, list[np.ndarray]]]:
     """name -> (module text, function, arguments) for one batch size."""
     from agentc.models import registry
     from agentc.models.export import export_function
     from agentc.models.kernels import similarity, top_k
 
-    enc = registry.encoder("minilm-l6-random")
+    enc = _in_form(registry.encoder("minilm-l6-random"), runtime)
     c = enc.config
     layer = enc.groups[f"{c.name}/l0"]
     rng = np.random.default_rng(0)
@@ -48,52 +88,79 @@ def _kernels(batch: int, quick: bool) -> dict[str, tuple[str, str, list[np.ndarr
 
     out = {}
     block_args = [*layer.values(), x, ids]
-    out["minilm_block"] = (export_function(enc.block, block_args, f"block_b{batch}", list(layer), {"bench": "batch"}),
+    forms = {"bench": "batch", "forms": enc.RUNTIME_FORMS.get(runtime, {})}
+    out["minilm_block"] = (export_function(enc.block, block_args, f"block_b{batch}", list(layer), forms),
                            f"block_b{batch}", block_args)
     out["similarity"] = (export_function(similarity, [corpus, q], f"sim_b{batch}", ["c"], {"bench": "batch", "n": n}),
                          f"sim_b{batch}", [corpus, q])
     out["top3"] = (export_function(topk, [scores], f"top_b{batch}", [], {"bench": "batch", "n": n}),
                    f"top_b{batch}", [scores])
-    return out
+    return out | _llm_kernels(batch, runtime)
 
 
 def run(args, out: Path):
-    from agentc.bench.timing import Device, interleaved
+    from agentc.bench.batching_run import measure, tabulate
+    from agentc.bench.timing import Device
     from agentc.build.iree_compile import compile_module
     from agentc.devices import KINDS
 
     quick = bool(getattr(args, "quick", False))
     kind = KINDS["cpu"]
+    entries = []
+    for b in BATCHES:
+        for name, (text, fn, argv) in _kernels(b, quick).items():
+            _say(f"{name} at batch {b}: compiling")
+            entries.append((name, b, compile_module(text, kind.target, kind.compile_flags, "cpu")[0], fn, argv))
     dev = Device(kind.driver, kind.staged_readback)
-    calls, labels = [], []
     try:
-        for b in BATCHES:
-            for name, (text, fn, argv) in _kernels(b, quick).items():
-                _say(f"{name} at batch {b}: compiling")
-                vmfb, _ = compile_module(text, kind.target, kind.compile_flags, "cpu")
-                invoke = dev.load(vmfb, fn)
-                uploaded = [dev.upload(a) for a in argv]
-                calls.append(lambda invoke=invoke, uploaded=uploaded: invoke(*uploaded))
-                labels.append((name, b))
-        _say(f"timing {len(calls)} kernels interleaved")
-        stats = interleaved(calls, budget_s=0.5 if quick else 2.0, rounds=5)
+        labels, stats = measure(dev, entries, 0.5 if quick else 2.0, _say)
     finally:
         dev.close()
-    results: dict[str, dict] = {}
-    for (name, b), st in zip(labels, stats):
-        results.setdefault(name, {})[b] = {"median_ms": round(st.median_s * 1e3, 4),
-                                           "per_request_ms": round(st.median_s * 1e3 / b, 4)}
-    summary = {}
-    for name, rows in results.items():
-        for b, row in rows.items():
-            row["speedup"] = round(b * rows[1]["median_ms"] / row["median_ms"], 3)
-        summary[f"{name}_speedup_b8"] = rows[8]["speedup"]
-        summary[f"{name}_speedup_b16"] = rows[16]["speedup"]
-        _say(f"{name}: " + ", ".join(f"B={b} {r['median_ms']:.3f} ms (x{r['speedup']:.2f})" for b, r in rows.items()))
+    results, summary = tabulate(labels, stats, _say)
     _plot(results, out / "batching.png")
-    params = {"batches": list(BATCHES), "index": [INDEX_N // 10 if quick else INDEX_N, DIM], "seq": SEQ,
-              "device": "cpu (this machine)", "quick": quick}
-    return params, results, summary
+    return _params(quick, "cpu") | {"device": "cpu (this machine)", "quick": quick}, results, summary
+
+
+def _params(quick: bool, target: str) -> dict:
+    from agentc.devices import KINDS
+
+    return {"batches": list(BATCHES), "index": [INDEX_N // 10 if quick else INDEX_N, DIM], "seq": SEQ, "llm": LLM,
+            "target": KINDS[target].target, "flags": list(KINDS[target].compile_flags)}
+
+
+def compile_artifacts(target: str, art: Path, quick: bool = False) -> Path:
+    """The same operators compiled for `target`, written to `art` with a manifest that
+    agentc/bench/batching_run.py measures on the machine that has the device. Integer
+    inputs are recorded; weights are named (shared across batch sizes), other floats are
+    random there."""
+    import json
+
+    from agentc.build.iree_compile import compile_module
+    from agentc.devices import KINDS
+
+    kind = KINDS[target]
+    art.mkdir(parents=True, exist_ok=True)
+    kernels = []
+    for b in BATCHES:
+        for name, (text, fn, argv) in _kernels(b, quick, kind.name).items():
+            _say(f"{name} at batch {b}: compiling for {target}")
+            file = f"{name}_b{b}.vmfb"
+            (art / file).write_bytes(compile_module(text, kind.target, kind.compile_flags, kind.name)[0])
+            weights = {id(a): f"{name.split('_')[0]}.{i}" for i, a in enumerate(argv[:-_activations(name)])}
+            inputs = [{"shape": list(a.shape), "dtype": str(a.dtype)} | (
+                {"weight": weights[id(a)]} if id(a) in weights else
+                {"values": a.ravel().tolist()} if a.dtype.kind in "iu" else {}) for a in argv]
+            kernels.append({"name": name, "batch": b, "file": file, "function": fn, "inputs": inputs})
+    manifest = _params(quick, target) | {"driver": kind.driver, "staged_readback": kind.staged_readback,
+                                         "kernels": kernels}
+    (art / "manifest.json").write_text(json.dumps(manifest) + "\n")
+    _say(f"{len(kernels)} kernels in {art}; measure them there: python -m agentc.bench.batching_run {art} --out OUT")
+    return art
+
+
+def _activations(name: str) -> int:
+    """How many trailing arguments of a bench kernel are not weights."""
+    return {"minilm_block": 2, "similarity": 1, "top3": 1, "llm_decode_step": 4, "llm_prefill": 2}[name]
 
 
 def _plot(results: dict, path: Path) -> None:

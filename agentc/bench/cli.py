@@ -92,6 +92,14 @@ def run(args: argparse.Namespace) -> int:
 def _run(args) -> int:
     from agentc.bench.report import calibrate
 
+    if args.name == "batching" and args.target and args.target != "cpu":
+        if not args.artifacts:
+            raise BenchError(f"batching --target {args.target}: give --artifacts DIR, measured there with "
+                             "python -m agentc.bench.batching_run DIR")
+        from agentc.bench.batching import compile_artifacts
+
+        compile_artifacts(args.target, Path(args.artifacts), bool(args.quick))
+        return 0
     if args.name and args.name != "kernels":
         if args.target or args.fit:
             raise BenchError(f"{args.name}: --target and --fit belong to `agentc bench kernels`")

@@ -33,7 +33,7 @@ def check(owner: str, runtime: str, attrs: dict) -> None:
 
 
 def linear(x, w, b=None, form: str = "linear"):
-    """y = x @ w^T + b for x (1, T, in) and w (out, in), PyTorch's layout.
+    """y = x @ w^T + b for x (B, T, in) and w (out, in), PyTorch's layout.
 
     `transposed` computes (w @ x^T)^T: the output features become the rows, which IREE's
     CUDA code generation spreads over many more workgroups. On an H200 (experiments/kernel-forms/linear_forms.py)
@@ -42,6 +42,7 @@ def linear(x, w, b=None, form: str = "linear"):
     if form not in FORMS["linear_form"]:
         raise FormError(f"forms.linear: form {form!r} is not one of {', '.join(FORMS['linear_form'])}")
     if form == "transposed" and x.shape[-2] > 1:
-        y = (w @ x[0].transpose(0, 1)).transpose(0, 1)[None]
+        rows = x.reshape(-1, x.shape[-1])  # (B*T, in): one product for the whole batch
+        y = (w @ rows.transpose(0, 1)).transpose(0, 1).reshape(*x.shape[:-1], w.shape[0])
         return y if b is None else y + b
     return torch.nn.functional.linear(x, w, b)

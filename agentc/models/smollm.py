@@ -289,17 +289,22 @@ class SmolLM:
 
     @staticmethod
     def _rope(t, cos, sin):
-        """t (1, H, T, 64), cos/sin (T, 64)."""
+        """t (B, H, T, 64); cos/sin (T, 64), or (B, 1, T, 64) where each sequence of a batch
+        is at its own position (agentc.models.batched)."""
         half = t.shape[-1] // 2
         rot = torch.cat((-t[..., half:], t[..., :half]), dim=-1)
-        return t * cos[None, None] + rot * sin[None, None]
+        if cos.dim() == 2:
+            cos, sin = cos[None, None], sin[None, None]
+        return t * cos + rot * sin
 
     def _attention(self, q, k, v, bias):
-        """q (1,9,T,64); k, v (1,3,K,64); bias (T, K). Grouped-query attention: query heads
-        3g..3g+2 read key/value head g, grouped without repeating keys (but see below)."""
+        """q (B,9,T,64); k, v (B,3,K,64); bias (T, K), or (B, T, K) per sequence of a batch.
+        Grouped-query attention: query heads 3g..3g+2 read key/value head g, grouped without
+        repeating keys (but see below)."""
         c = self.config
         g = c.heads // c.kv_heads
-        T = q.shape[2]
+        B, T = q.shape[0], q.shape[2]
+        per_seq = bias.dim() == 3
         if T == 1 and self.decode_attention == "per_head":
             # The 3 query rows of a group times the cache make batch matmuls with M = 3,
             # which IREE's CUDA code generation ran on 18 workgroups of 32 threads (304 us
@@ -307,20 +312,20 @@ class SmolLM:
             # make M = 1 products, compiled like GEMVs: 49.5 vs 279 us for the attention on
             # the H200, but 139 vs 88 us on a CPU (experiments/kernel-forms/decode_attention.py).
             k, v = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)
-            s = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(c.head_dim)) + bias
+            s = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(c.head_dim)) + (bias[:, None] if per_seq else bias)
             return torch.softmax(s, dim=-1) @ v
-        qg = q.reshape(1, c.kv_heads, g * T, c.head_dim)
+        qg = q.reshape(B, c.kv_heads, g * T, c.head_dim)
         s = (qg @ k.transpose(-1, -2)) * (1.0 / math.sqrt(c.head_dim))
-        s = s.reshape(1, c.kv_heads, g, T, -1) + bias
-        p = torch.softmax(s, dim=-1).reshape(1, c.kv_heads, g * T, -1)
-        return (p @ v).reshape(1, c.heads, T, c.head_dim)
+        s = s.reshape(B, c.kv_heads, g, T, -1) + (bias[:, None, None] if per_seq else bias)
+        p = torch.softmax(s, dim=-1).reshape(B, c.kv_heads, g * T, -1)
+        return (p @ v).reshape(B, c.heads, T, c.head_dim)
 
     def _layer(self, w, x, cos, sin, attend):
         c = self.config
         def lin(t, w):
             return forms.linear(t, w, form=self.linear_form)
 
-        T = x.shape[1]
+        B, T = x.shape[0], x.shape[1]
         nq, nkv = c.heads * c.head_dim, c.kv_heads * c.head_dim
         h = self._rms(x, w[0])
         if len(w) == len(_FUSED):
@@ -330,12 +335,12 @@ class SmolLM:
         else:
             _, wq, wk, wv, wo, norm2, w_gate, w_up, w_down = w
             q, k, v = lin(h, wq), lin(h, wk), lin(h, wv)
-        q = q.reshape(1, T, c.heads, c.head_dim).transpose(1, 2)
-        k = k.reshape(1, T, c.kv_heads, c.head_dim).transpose(1, 2)
-        v = v.reshape(1, T, c.kv_heads, c.head_dim).transpose(1, 2)
+        q = q.reshape(B, T, c.heads, c.head_dim).transpose(1, 2)
+        k = k.reshape(B, T, c.kv_heads, c.head_dim).transpose(1, 2)
+        v = v.reshape(B, T, c.kv_heads, c.head_dim).transpose(1, 2)
         q, k = self._rope(q, cos, sin), self._rope(k, cos, sin)
         a, k_out, v_out = attend(q, k, v)
-        x = x + lin(a.transpose(1, 2).reshape(1, T, c.dim), wo)
+        x = x + lin(a.transpose(1, 2).reshape(B, T, c.dim), wo)
         h = self._rms(x, norm2)
         if len(w) == len(_FUSED):
             gu = lin(h, w_gate_up)
