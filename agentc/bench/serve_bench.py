@@ -24,12 +24,18 @@ from pathlib import Path
 
 from agentc.serving.arrivals import Arrival, gamma, read_trace, reshape, steps
 from agentc.serving.autoscale import ScalePolicy
+from agentc.serving.batching import factors, for_graph
 from agentc.serving.compare import compare, key_line, table
 from agentc.serving.simulate import Deployment, simulate
 from agentc.serving.simulated_run import per_stage, with_sla
 from agentc.serving.stages import from_placement
 
 CLUSTER = "examples/clusters/t4_h100_cpu.yaml"
+# Batching curves per device type (agentc bench batching): the GPUs' measured on an H100 (the
+# T4 takes the H100's shape: no T4 is lent here), the CPU servers' on this machine's CPU.
+GPU_CURVES, CPU_CURVES = "docs/results/batching/h100/summary.json", "docs/results/batching/summary.json"
+CURVES = f"nvidia-t4={GPU_CURVES},nvidia-h100-sxm={GPU_CURVES},this-machine-cpu={CPU_CURVES}"
+MAX_BATCH = 16
 TRACES = Path(__file__).resolve().parents[2].parent / "shared" / "traces"
 AGENTS = {"rag": "examples/rag_agent_real.py", "fanout": "examples/fanout_agent.py"}
 FANOUT = '''import agentc
@@ -93,21 +99,27 @@ def run(args, out: Path):
             g = with_sla(base, arrivals, None)
             policy = ScalePolicy(sla_s=g.sla_s, service_s=g.latency_s(), start_s=start_s, min_replicas=0,
                                  max_replicas=64, hold_s=600.0)
+            for batched in (False, True):
+                batching = for_graph(g, CURVES, MAX_BATCH) if batched else {}
+                label = f"{agent}_{name}" + ("_batched" if batched else "")
 
-            def runner(scaling, replicas, g=g, arrivals=arrivals, policy=policy):
-                return simulate(g, arrivals, Deployment(scaling, replicas, policy))
+                def runner(scaling, replicas, g=g, arrivals=arrivals, policy=policy, batching=batching):
+                    return simulate(g, arrivals, Deployment(scaling, replicas, policy, batching=batching))
 
-            result, rows = compare(g, arrivals, runner, policy.target_utilisation, "simulate",
-                                   progress=lambda m, a=agent, n=name: _say(f"{a} {n}: {m}"))
-            timeline = result["dynamic"].pop("timeline")
-            result["stages"] = g.table()
-            results[f"{agent}/{name}"] = result
-            _say(f"{agent} {name}:\n{table(result)}\n{key_line(result)}")
-            _plot_run(rows, timeline, g, out / f"{agent}-{name}.png", f"{agent}, {name}: dynamic (simulated)")
-            r = result["ratios"]
-            for k in ("p95_ratio", "cost_ratio", "cost_ratio_iso_slo", "goodput_per_usd_ratio"):
-                summary[f"{agent}_{name}_{k}"] = r[k]
-            summary[f"{agent}_{name}_slo_pct"] = result["dynamic"]["slo_pct"]
+                result, rows = compare(g, arrivals, runner, policy.target_utilisation, "simulate",
+                                       progress=lambda m, a=label: _say(f"{a}: {m}"),
+                                       factors=factors(g, batching))
+                timeline = result["dynamic"].pop("timeline")
+                result["stages"] = g.table()
+                result["batching"] = {s: {"max_batch": b.max_batch, "curves": b.source} for s, b in batching.items()}
+                results[label.replace("_", "/", 1)] = result
+                _say(f"{label}:\n{table(result)}\n{key_line(result)}")
+                _plot_run(rows, timeline, g, out / f"{label.replace('_', '-', 1)}.png",
+                          f"{agent}, {name}{', batched' if batched else ''}: dynamic (simulated)")
+                r = result["ratios"]
+                for k in ("p95_ratio", "cost_ratio", "cost_ratio_iso_slo", "goodput_per_usd_ratio"):
+                    summary[f"{label}_{k}"] = r[k]
+                summary[f"{label}_slo_pct"] = result["dynamic"]["slo_pct"]
     if getattr(args, "emulate", False):
         results["validation"] = validate(start_s, out)
         v = results["validation"]

@@ -35,23 +35,29 @@ def peak_rate(arrivals: list[Arrival], window_s: float = PEAK_WINDOW_S) -> float
     return best / window_s
 
 
-def mean_service(graph: StageGraph, arrivals: list[Arrival]) -> dict[str, float]:
-    """Replica-seconds one request costs each stage, averaged over the arrivals' token counts."""
+def mean_service(graph: StageGraph, arrivals: list[Arrival], factors: dict[str, float] | None = None
+                 ) -> dict[str, float]:
+    """Replica-seconds one request costs each stage, averaged over the arrivals' token counts
+    (times the stage's batching factor, where it batches)."""
     out = {s: 0.0 for s in graph.stages}
     for a in arrivals:
         for c in graph.calls:
             out[c.stage] += c.service(a.generated_tokens or None)
-    return {s: v / max(1, len(arrivals)) for s, v in out.items()}
+    return {s: v / max(1, len(arrivals)) * (factors or {}).get(s, 1.0) for s, v in out.items()}
 
 
-def static_peak(graph: StageGraph, arrivals: list[Arrival], utilisation: float) -> dict[str, int]:
-    rate, service = peak_rate(arrivals), mean_service(graph, arrivals)
+def static_peak(graph: StageGraph, arrivals: list[Arrival], utilisation: float,
+                factors: dict[str, float] | None = None) -> dict[str, int]:
+    """`factors`: per stage whose replicas batch calls, the replica-seconds a call costs at
+    its batch over the call alone (agentc/serving/batching.py `stage_capacity`)."""
+    rate, service = peak_rate(arrivals), mean_service(graph, arrivals, factors)
     return {s: max(1, math.ceil(rate * service[s] / utilisation - 1e-9)) for s in graph.stages}
 
 
-def static_iso_cost(graph: StageGraph, arrivals: list[Arrival], budget_per_hour: float) -> dict[str, int]:
+def static_iso_cost(graph: StageGraph, arrivals: list[Arrival], budget_per_hour: float,
+                    factors: dict[str, float] | None = None) -> dict[str, int]:
     span = max(arrivals[-1].at, 1e-9) if arrivals else 1.0
-    service = mean_service(graph, arrivals)
+    service = mean_service(graph, arrivals, factors)
     load = {s: len(arrivals) / span * service[s] for s in graph.stages}
     price = {s: graph.stages[s].price_per_hour for s in graph.stages}
     replicas = dict.fromkeys(graph.stages, 1)

@@ -28,10 +28,12 @@ def report(rows: list[dict], costs: dict, graph: StageGraph, span_s: float, mode
 
 
 def compare(graph: StageGraph, arrivals, runner, utilisation: float, mode: str, scaling: str = "joint",
-            initial: dict[str, int] | None = None, progress=None, search_runner=None) -> dict:
+            initial: dict[str, int] | None = None, progress=None, search_runner=None,
+            factors: dict[str, float] | None = None) -> dict:
     """The four deployments' reports and the ratios. `search_runner`: runs the iso-SLO
     search's candidates (default `runner`; an emulated comparison searches by simulation and
-    runs only the one found)."""
+    runs only the one found). `factors`: the batching stages' (baselines.static_peak), so
+    the static deployments are sized for replicas that batch as the dynamic one's do."""
     span = arrivals[-1].at if arrivals else 0.0
     say = progress or (lambda msg: None)
     out = {"mode": mode, "sla_ms": graph.sla_s * 1e3, "requests": len(arrivals),
@@ -45,10 +47,10 @@ def compare(graph: StageGraph, arrivals, runner, utilisation: float, mode: str, 
     start = initial or dict.fromkeys(graph.stages, 1)
     out["dynamic"], rows, costs = run("dynamic", scaling, start)
     out["dynamic"]["timeline"] = costs.get("timeline")
-    peak = baselines.static_peak(graph, arrivals, utilisation)
+    peak = baselines.static_peak(graph, arrivals, utilisation, factors)
     out["static_peak"], _, _ = run("static-peak", "static", peak)
     budget = costs["cost_usd"] / max(span, 1e-9) * 3600
-    out["static_iso_cost"], _, _ = run("static-iso-cost", "static", baselines.static_iso_cost(graph, arrivals, budget))
+    out["static_iso_cost"], _, _ = run("static-iso-cost", "static", baselines.static_iso_cost(graph, arrivals, budget, factors))
     out["static_iso_cost"]["budget_per_hour"] = round(budget, 4)
     searcher = search_runner or runner
 

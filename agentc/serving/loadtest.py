@@ -352,6 +352,11 @@ def register(sub) -> None:
                    help="the scaler sizes for the highest 1-s rate seen this long (recurring bursts)")
     p.add_argument("--measured-service", action="store_true",
                    help="with --simulate and a build: service times timed here, not the placement's predictions")
+    p.add_argument("--batch", type=int, default=0,
+                   help="with --simulate: stage replicas batch up to this many calls (agentc/serving/batching.py)")
+    p.add_argument("--batch-curves", default="docs/results/batching/summary.json",
+                   help="with --batch: a batching summary.json (agentc bench batching), or TYPE=FILE,... per "
+                        "device type")
     p.add_argument("--hop-ms", type=float, default=0.0,
                    help="with --simulate: each call's delay to its stage (measure it on a staged service)")
     p.add_argument("--admission-margin", type=float, default=0.5,

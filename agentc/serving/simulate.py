@@ -12,6 +12,10 @@ thread of a staged service calls), once per `tick_s` as that thread does. What i
 - scaling down lets idle replicas go first, a busy one once its call ends; a stage with no
   replica when a call needs one gets one at once (scale from zero: every stage of the request
   in joint mode, only that stage in reactive mode);
+- a stage given a `Batching` (agentc/serving/batching.py) holds up to its max batch of calls
+  per replica at once, each slowed by the measured batching curve (processor sharing; prefill
+  and decode steps alternate); its scaler sizes replicas for the batch that keeps the SLA's
+  slack, and admission predicts the slower calls;
 - a static deployment: fixed replicas per stage, up before the first request;
 - `hop_s`: each call reaches its stage that long after it is issued (a DeploymentHandle call
   and HTTP, measured on a running service: its idle latency minus the predicted one, per call
@@ -31,6 +35,7 @@ from dataclasses import dataclass, field
 
 from agentc.serving.arrivals import Arrival
 from agentc.serving.autoscale import ScalePolicy
+from agentc.serving.batching import Batching, SharedReplica, split, stage_capacity
 from agentc.serving.stage_scaler import JOINT, REACTIVE, SLOTS, StageScaler, predicted_s, refuse
 from agentc.serving.stages import StageGraph
 
@@ -54,6 +59,7 @@ class Deployment:
     # replica. More: Serve's way, a call goes to the less loaded of two replicas with room,
     # picked at random, and waits there behind the one running.
     slots: int = SLOTS
+    batching: dict[str, Batching] = field(default_factory=dict)  # stages whose replicas batch calls
 
 
 @dataclass
@@ -64,6 +70,8 @@ class _Replica:
     leaving: bool = False
     gone: float | None = None
     local: deque = field(default_factory=deque)  # calls given to it, waiting (slots > 1)
+    shared: SharedReplica | None = None  # calls it holds together (a batching stage)
+    version: int = 0  # of its next batch event: a stale one is ignored
 
 
 class _Stage:
@@ -86,8 +94,10 @@ class Simulation:
     def __init__(self, graph: StageGraph, deployment: Deployment):
         self.g, self.d = graph, deployment
         self.stages = {s: _Stage(s) for s in graph.stages}
+        self.batches = {s: stage_capacity(graph, s, b) for s, b in deployment.batching.items()}
         self.scaler = None if deployment.scaling == STATIC else StageScaler(
-            graph, deployment.policy, deployment.scaling, deployment.start_s)
+            graph, deployment.policy, deployment.scaling, deployment.start_s,
+            {s: factor for s, (_, factor, _) in self.batches.items()})
         self.events: list = []
         self.seq = itertools.count()
         self.rng = random.Random(0)
@@ -140,7 +150,8 @@ class Simulation:
         ready = {s: st.ready(now) for s, st in self.stages.items()}
         starting = {s: min((r.ready - now for r in st.live() if r.ready > now), default=self.start_of(s))
                     for s, st in self.stages.items()}
-        predicted = predicted_s(self.g, {s: st.in_flight for s, st in self.stages.items()}, ready, starting, service)
+        predicted = predicted_s(self.g, {s: st.in_flight for s, st in self.stages.items()}, ready, starting, service,
+                                {s: (self.d.batching[s].max_batch, slow) for s, (_, _, slow) in self.batches.items()})
         if refuse(predicted, self.g.sla_s, self.d.margin) is not None:
             row = self.rows[i]
             row.update(status=503, end_s=now, latency_ms=0.0)
@@ -166,6 +177,9 @@ class Simulation:
         self._dispatch(now, st)
 
     def _dispatch(self, now: float, st: _Stage) -> None:
+        if st.name in self.d.batching:
+            self._dispatch_batched(now, st, self.d.batching[st.name])
+            return
         if self.d.slots == 1:
             for r in st.live():
                 if not st.queue:
@@ -182,6 +196,40 @@ class Simulation:
             if not r.busy:
                 self._run(now, st, r, r.local.popleft())
 
+    def _dispatch_batched(self, now: float, st: _Stage, b: Batching) -> None:
+        """Each call to the less loaded of two random replicas with room, held with the
+        calls already there."""
+        while st.queue:
+            room = [r for r in st.live() if r.ready <= now and (r.shared is None or len(r.shared) < b.max_batch)]
+            if not room:
+                return
+            r = min(self.rng.sample(room, min(2, len(room))), key=lambda r: len(r.shared or ()))
+            if r.shared is None:
+                r.shared = SharedReplica(b)
+                r.shared.t = now
+            i, call, service = item = st.queue.popleft()
+            r.shared.add(now, *split(call, service), item)
+            self._batch_next(now, st, r)
+
+    def _batch_next(self, now: float, st: _Stage, r: _Replica) -> None:
+        r.busy = len(r.shared) > 0
+        r.version += 1
+        dt = r.shared.next_s()
+        if dt != float("inf"):
+            self._at(now + dt, "batch", st.name, r, r.version)
+
+    def _batch(self, now: float, stage: str, r: _Replica, version: int) -> None:
+        if version != r.version:
+            return
+        st = self.stages[stage]
+        finished = r.shared.advance(now)
+        self._batch_next(now, st, r)
+        if r.leaving and not r.busy:
+            r.gone = now
+        for i, call, service in finished:
+            self._finish(now, st, i, call, service)
+        self._dispatch(now, st)
+
     def _run(self, now: float, st: _Stage, r: _Replica, item) -> None:
         i, call, service = item
         r.busy = True
@@ -189,14 +237,19 @@ class Simulation:
 
     def _done(self, now: float, stage: str, r: _Replica, i: int, call, service: float) -> None:
         st = self.stages[stage]
-        st.in_flight -= 1
-        st.served += 1
-        st.service_sum += service
         r.busy = False
         if r.local:
             self._run(now, st, r, r.local.popleft())
         elif r.leaving:
             r.gone = now
+        self._finish(now, st, i, call, service)
+        self._dispatch(now, st)
+
+    def _finish(self, now: float, st: _Stage, i: int, call, service: float) -> None:
+        """A call is done: its request goes on to the calls that waited for it, or ends."""
+        st.in_flight -= 1
+        st.served += 1
+        st.service_sum += service
         req = self.pending[i]
         req["done"].add(call.node)
         if len(req["done"]) == len(self.g.calls):
@@ -210,7 +263,6 @@ class Simulation:
             for c in self.g.calls:
                 if call.node in c.after and c.node not in req["done"] and all(a in req["done"] for a in c.after):
                     self._issue(now, i, c)
-        self._dispatch(now, st)
 
     def _ready(self, now: float, stage: str) -> None:
         self._dispatch(now, self.stages[stage])

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from agentc.serving import baselines
 from agentc.serving.autoscale import ScalePolicy
+from agentc.serving.batching import factors, for_graph
 from agentc.serving.compare import compare, key_line, report, table
 from agentc.serving.load_report import plot
 from agentc.serving.simulate import Deployment, simulate
@@ -58,9 +59,10 @@ def with_sla(graph: StageGraph, arrivals, sla_ms: float | None) -> StageGraph:
 
 
 def runner_for(graph: StageGraph, arrivals, policy: ScalePolicy, margin: float, timeout_s: float | None,
-               hop_s: float = 0.0):
+               hop_s: float = 0.0, batching: dict | None = None):
     def run(scaling: str, replicas: dict[str, int]):
-        return simulate(graph, arrivals, Deployment(scaling, replicas, policy, margin, timeout_s, hop_s=hop_s))
+        return simulate(graph, arrivals, Deployment(scaling, replicas, policy, margin, timeout_s, hop_s=hop_s,
+                                                    batching=batching or {}))
 
     return run
 
@@ -70,19 +72,22 @@ def run(args, arrivals) -> int:
     graph = with_sla(graph, arrivals, args.sla_ms)
     start_s = args.start_s if args.start_s is not None else _measured_start(args.target)
     policy = policy_of(args, graph, start_s)
-    runner = runner_for(graph, arrivals, policy, args.admission_margin, args.timeout, args.hop_ms / 1e3)
+    batching = _batching(args, graph)
+    runner = runner_for(graph, arrivals, policy, args.admission_margin, args.timeout, args.hop_ms / 1e3, batching)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     initial = dict.fromkeys(graph.stages, max(1, args.min_replicas))
     if args.compare:
-        result, rows = compare(graph, arrivals, runner, policy.target_utilisation, "simulate", args.scaling, initial)
+        result, rows = compare(graph, arrivals, runner, policy.target_utilisation, "simulate", args.scaling, initial,
+                               factors=factors(graph, batching))
         timeline = result["dynamic"].pop("timeline")
         print(table(result))
     else:
         rows, costs = runner(args.scaling, initial)
         result = {"mode": "simulate", "dynamic": report(rows, costs, graph, arrivals[-1].at, "simulate")}
         timeline = costs["timeline"]
-    result.update(stages=graph.table(), start_s=start_s, policy=policy.kwargs(), scaling=args.scaling)
+    result.update(stages=graph.table(), start_s=start_s, policy=policy.kwargs(), scaling=args.scaling,
+                  batching={s: {"max_batch": b.max_batch, "curves": b.source} for s, b in batching.items()})
     with open(out / "requests.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=sorted({k for r in rows for k in r}))
         w.writeheader()
@@ -97,6 +102,17 @@ def run(args, arrivals) -> int:
         print(f"p50_ms={d['p50_ms']} p95_ms={d['p95_ms']} p99_ms={d['p99_ms']} slo_pct={d['slo_pct']} "
               f"lost={d['lost']} mode=simulate")
     return 0
+
+
+def _batching(args, graph: StageGraph) -> dict:
+    from agentc.serving.arrivals import ArrivalsError
+
+    if not args.batch:
+        return {}
+    try:
+        return for_graph(graph, args.batch_curves, args.batch)
+    except ValueError as e:
+        raise ArrivalsError(f"--batch-curves: {e}") from None
 
 
 def per_stage(timeline: list[tuple[float, dict[str, int]]]) -> dict[str, list[tuple[float, int]]]:

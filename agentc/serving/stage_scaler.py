@@ -35,12 +35,16 @@ class StageScaler:
     policy: ScalePolicy  # the template: sla, start, bounds; service_s is set per stage
     mode: str = JOINT
     start_s: dict[str, float] = dataclasses.field(default_factory=dict)  # per stage, if they differ
+    # Per stage that batches: replica-seconds a call costs at the batch its replicas are sized
+    # for, over the call alone (agentc/serving/batching.py `capacity`).
+    factors: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.mode not in (JOINT, REACTIVE):
             raise ValueError(f"scaling mode: expected {JOINT} or {REACTIVE}, got {self.mode!r}")
         self.visits = {s: self.graph.visits(s) for s in self.graph.stages}
-        self.policies = {s: dataclasses.replace(self.policy, service_s=self.graph.service_s(s) / self.visits[s],
+        self.policies = {s: dataclasses.replace(self.policy, service_s=self.graph.service_s(s) / self.visits[s]
+                                                * self.factors.get(s, 1.0),
                                                 start_s=self.start_s.get(s, self.policy.start_s))
                          for s in self.graph.stages}
         self.state: dict[str, dict] = {s: {} for s in self.graph.stages}
@@ -53,8 +57,9 @@ class StageScaler:
         targets = {}
         for s, policy in self.policies.items():
             arrivals = offered * self.visits[s] if self.mode == JOINT else reached.get(s, 0)
+            m = (measured or {}).get(s)
             targets[s], self.state[s] = policy.decide(self.state[s], now, arrivals, current.get(s, 0),
-                                                      (measured or {}).get(s))
+                                                      m * self.factors.get(s, 1.0) if m else None)
         return targets
 
     def service_per_visit(self, stage: str, measured: dict[str, float | None] | None = None) -> float:
@@ -63,20 +68,26 @@ class StageScaler:
 
 
 def predicted_s(graph: StageGraph, in_flight: dict[str, int], ready: dict[str, int], starting_s: dict[str, float],
-                service: dict[str, float]) -> float:
+                service: dict[str, float], batches: dict | None = None) -> float:
     """A new request's predicted latency now: along its graph, each call waits for the
     stage's calls ahead of it (in flight over ready replicas, each a service time) or, with
     none ready, for the first replica to finish starting (`starting_s` from now: stages
-    starting together overlap); then its own service."""
+    starting together overlap); then its own service. A stage in `batches` ((max batch,
+    slowdown of a call held with b others) per stage) runs up to max batch calls per replica
+    at once, each slower: it waits only for the batches ahead of it that are full."""
     end: dict[str, float] = {}
     for c in graph.calls:
         s = c.stage
+        size, slow = (batches or {}).get(s, (1, None))
+        per = in_flight.get(s, 0) / max(ready.get(s, 0), 1) + 1  # calls on a replica, this one included
+        own = service[s] * (slow(min(per, size)) if slow else 1.0)
+        ahead = math.floor((in_flight.get(s, 0)) / (max(ready.get(s, 0), 1) * size))  # full rounds before it
         begin = max((end[a] for a in c.after), default=0.0)
         if ready.get(s, 0) > 0:
-            begin += math.floor(in_flight.get(s, 0) / ready[s]) * service[s]
+            begin += ahead * own
         else:  # the stage's first replica is starting: from now, not from the call's turn
-            begin = max(begin, starting_s.get(s, 0.0)) + in_flight.get(s, 0) * service[s]
-        end[c.node] = begin + service[s]
+            begin = max(begin, starting_s.get(s, 0.0)) + ahead * own
+        end[c.node] = begin + own
     return max(end.values(), default=0.0) + graph.host_s
 
 
