@@ -83,7 +83,7 @@ def _device_name(driver: str) -> str:
     if driver == "cuda":
         try:
             return subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                                  text=True, timeout=30).stdout.strip().splitlines()[0]
+                                  check=False, text=True, timeout=30).stdout.strip().splitlines()[0]
         except (OSError, IndexError, subprocess.SubprocessError):
             pass
     return driver

@@ -23,7 +23,7 @@ torch = lazy_import("torch")
 def prefill(model, *args):
     """Each prompt padded to P; logits at each one's last real position."""
     emb, layers, (ids, length) = model._split_all(args)
-    tok_emb, rope_cos, rope_sin, norm_f = emb
+    tok_emb, rope_cos, rope_sin, _ = emb
     B, P = ids.shape
     x = torch.index_select(tok_emb, 0, ids.reshape(-1)).reshape(B, P, -1)
     cos, sin = rope_cos[:P], rope_sin[:P]

@@ -207,7 +207,7 @@ class Simulation:
             if r.shared is None:
                 r.shared = SharedReplica(b)
                 r.shared.t = now
-            i, call, service = item = st.queue.popleft()
+            _, call, service = item = st.queue.popleft()
             r.shared.add(now, *split(call, service), item)
             self._batch_next(now, st, r)
 
