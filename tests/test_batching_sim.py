@@ -96,3 +96,12 @@ def test_curves_load_from_a_batching_summary_and_name_the_file_when_missing(tmp_
     assert b.slowdown(DECODE, 4) == pytest.approx(1.3) and b.max_batch == 8 and "X" in b.source
     with pytest.raises(ValueError, match="summary.json: no batching curve for a search stage"):
         load(path, "search", 8)
+
+
+def test_a_replica_is_sized_for_the_cheapest_batch_within_the_slack():
+    """Decode 1.0 at one, 1.2 at four, 6.0 at eight (a cliff): per call 1.0, 0.3, 0.75, so four,
+    whatever the slack beyond 0.2 s; with 0.1 s of slack on a 1 s call, two (f(2) = 1.067)."""
+    b = _batching(((1, 1.0), (4, 1.2), (8, 6.0)), max_batch=16)
+    size, per = b.capacity(0.0, 1.0, 10.0)
+    assert size == 4 and per == pytest.approx(0.3)
+    assert b.capacity(0.0, 1.0, 0.1)[0] == 2

@@ -34,7 +34,7 @@ def prefill(model, *args):
         vs.append(v)
     last = (torch.arange(P, dtype=torch.int32)[None] == (length - 1)[:, None]).to(x.dtype)  # (B, P) one-hot
     x_last = (x * last[:, :, None]).sum(dim=1, keepdim=True)
-    return model.head_decode(*emb, x_last), torch.stack(ks), torch.stack(vs)
+    return _head(model, emb, x_last), torch.stack(ks), torch.stack(vs)
 
 
 def decode(model, *args):
@@ -60,7 +60,14 @@ def decode(model, *args):
         x, k, v = model._layer(w, x, cos, sin, attend_to(k_cache[i], v_cache[i]))
         ks.append(k)
         vs.append(v)
-    return model.head_decode(*emb, x), torch.stack(ks), torch.stack(vs), pos + 1
+    return _head(model, emb, x), torch.stack(ks), torch.stack(vs), pos + 1
+
+
+def _head(model, emb, x):
+    """Logits (B, V) of x (B, 1, D), as one (B, D) x (D, V) product: a batched product against
+    the shared embedding would have it broadcast (copied) once per sequence."""
+    tok_emb, _, _, norm_f = emb
+    return model._rms(x[:, 0], norm_f) @ tok_emb.T
 
 
 def cache_shape(model, batch: int) -> tuple[int, ...]:

@@ -11,8 +11,9 @@ time(1) per operator at the batch sizes measured, linear between them, and past 
 proportional to b (the operator taken as compute-bound there: the pessimistic reading).
 
 `capacity` turns a curve into what the scaler and admission need: the batch a replica is
-sized for (the largest whose slower calls still leave the SLA's slack) and the replica-seconds
-one call costs at that batch.
+sized for (the cheapest per call whose slower calls still leave the SLA's slack) and the
+replica-seconds one call costs at that batch. A replica holds at most that many calls (an
+engine's maximum of sequences, chosen from the curve); more wait for room.
 """
 
 from __future__ import annotations
@@ -62,13 +63,12 @@ class Batching:
         return prefill_s * self.slowdown(PREFILL, b) + decode_s * self.slowdown(DECODE, b)
 
     def capacity(self, prefill_s: float, decode_s: float, slack_s: float) -> tuple[int, float]:
-        """(batch, replica-seconds per call): the largest batch up to max_batch whose call
-        time stays within the call alone plus `slack_s`, and its call time over the batch."""
+        """(batch, replica-seconds per call): of the batches up to max_batch whose call time
+        stays within the call alone plus `slack_s`, the one that costs least per call (a
+        larger batch can cost more: measured curves have cliffs), and that cost."""
         alone = prefill_s + decode_s
-        best = 1
-        for b in range(2, self.max_batch + 1):
-            if self.call_s(prefill_s, decode_s, b) <= alone + slack_s:
-                best = b
+        feasible = [b for b in range(1, self.max_batch + 1) if self.call_s(prefill_s, decode_s, b) <= alone + slack_s]
+        best = min(feasible, key=lambda b: (self.call_s(prefill_s, decode_s, b) / b, b))
         return best, self.call_s(prefill_s, decode_s, best) / best
 
 

@@ -151,7 +151,7 @@ class Simulation:
         starting = {s: min((r.ready - now for r in st.live() if r.ready > now), default=self.start_of(s))
                     for s, st in self.stages.items()}
         predicted = predicted_s(self.g, {s: st.in_flight for s, st in self.stages.items()}, ready, starting, service,
-                                {s: (self.d.batching[s].max_batch, slow) for s, (_, _, slow) in self.batches.items()})
+                                {s: (size, slow) for s, (size, _, slow) in self.batches.items()})
         if refuse(predicted, self.g.sla_s, self.d.margin) is not None:
             row = self.rows[i]
             row.update(status=503, end_s=now, latency_ms=0.0)
@@ -200,7 +200,8 @@ class Simulation:
         """Each call to the less loaded of two random replicas with room, held with the
         calls already there."""
         while st.queue:
-            room = [r for r in st.live() if r.ready <= now and (r.shared is None or len(r.shared) < b.max_batch)]
+            size = self.batches[st.name][0]  # the batch its replicas are sized for, at most max_batch
+            room = [r for r in st.live() if r.ready <= now and (r.shared is None or len(r.shared) < size)]
             if not room:
                 return
             r = min(self.rng.sample(room, min(2, len(room))), key=lambda r: len(r.shared or ()))
