@@ -8,7 +8,9 @@ max_tokens); SLA = 2x the unloaded P50 of the arrivals; scale-to-zero on (min 0 
 replica start time measured here (a fresh process opening the real RAG build, or the tiny
 one with --quick). Per agent and arrival process (the code trace's whole hour, Gamma CV=4 at the
 trace's mean rate, the conversation trace as a control): the dynamic run and the three static
-baselines (agentc/serving/compare.py), their ratios.
+baselines (agentc/serving/compare.py), their ratios; then all four again with replicas that
+batch calls (agentc/serving/batching.py, curves from `agentc bench batching`: CURVES), the
+static ones sized for the same batches.
 
 Effects (item 7 of the serving issue): fan-out overhead (latency minus the slowest branch,
 widths 1-16, one LLM replica and one per branch); cascading cold start (first response from
