@@ -84,3 +84,46 @@ def test_batched_decode_compiles_and_matches_pytorch():
         want = batched.decode(model, *[torch.from_numpy(a) for a in args])
     for g, wnt in zip(got, want):
         np.testing.assert_allclose(g, wnt.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_bench_batching_artifacts_measure_where_only_iree_is(tmp_path, monkeypatch, capsys):
+    """`agentc bench batching --target T --artifacts DIR` writes modules and a manifest that
+    `python -m agentc.bench.batching_run DIR` measures with numpy and the IREE runtime alone:
+    integer inputs travel as they were made (token ids, positions, lengths), a model's
+    weights are named once and shared across batch sizes, and every operator gets a time per
+    batch and its speedup. (Compiled for this CPU here, with a 2-layer model.)"""
+    import json
+    import subprocess
+    import sys
+
+    from agentc.bench import batching
+    from agentc.models import registry
+    from agentc.models.smollm import SmolLM
+
+    model = _model(name="test-batched-bench")
+    monkeypatch.setitem(registry.DECODERS, "test-batched-bench", (SmolLM, model.config))
+    registry.decoder.cache_clear()
+    monkeypatch.setattr(batching, "LLM", "test-batched-bench")
+    monkeypatch.setattr(batching, "BATCHES", (1, 2))
+    try:
+        made = {b: batching._kernels(b, True) for b in (1, 2)}
+        art = batching.compile_artifacts("cpu", tmp_path / "art", quick=True)
+    finally:
+        registry.decoder.cache_clear()
+    manifest = json.loads((art / "manifest.json").read_text())
+    entries = {(e["name"], e["batch"]): e for e in manifest["kernels"]}
+    assert set(entries) == {(n, b) for b in (1, 2) for n in made[b]}
+    decode = entries[("llm_decode_step", 2)]["inputs"]
+    *_, pos, _, _ = made[2]["llm_decode_step"][2]
+    assert decode[-3]["values"] == pos.tolist()
+    weights = [s["weight"] for s in decode if "weight" in s]
+    assert len(weights) == len(model.all_group)
+    assert weights == [s["weight"] for s in entries[("llm_prefill", 1)]["inputs"] if "weight" in s]
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "agentc.bench.batching_run", str(art), "--out", str(out),
+                          "--budget", "0.02"], capture_output=True, text=True, check=True)
+    record = json.loads((out / "summary.json").read_text())
+    for name in made[1]:
+        assert set(record["results"][name]) == {"1", "2"}
+        assert record["results"][name]["1"]["speedup"] == 1.0
+        assert f"{name}_speedup_b2=" in run.stdout

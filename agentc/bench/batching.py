@@ -163,7 +163,7 @@ def _activations(name: str) -> int:
     return {"minilm_block": 2, "similarity": 1, "top3": 1, "llm_decode_step": 4, "llm_prefill": 2}[name]
 
 
-def _plot(results: dict, path: Path) -> None:
+def _plot(results: dict, path: Path, device: str = "this CPU") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -171,14 +171,16 @@ def _plot(results: dict, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, rows in results.items():
-        bs = sorted(rows)
-        ax.plot(bs, [rows[b]["speedup"] for b in bs], "o-", label=name)
+        if not isinstance(rows, dict):  # (a GPU run's replica starts)
+            continue
+        bs = sorted(rows, key=int)
+        ax.plot([int(b) for b in bs], [rows[b]["speedup"] for b in bs], "o-", label=name)
     ax.plot(BATCHES, BATCHES, ":", color="grey", label="ideal")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log", base=2)
     ax.set_xlabel("requests batched (B)")
     ax.set_ylabel("requests/s per replica vs B = 1")
-    ax.set_title("batching on this CPU (IREE)")
+    ax.set_title(f"batching on {device} (IREE)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -3,6 +3,7 @@ only numpy and iree.runtime (the artifacts of `agentc bench batching --target cu
 --artifacts DIR`, compiled elsewhere).
 
     python -m agentc.bench.batching_run DIR --out OUT [--budget S] [--starts N]
+    python -m agentc.bench.batching_run --plot OUT/summary.json   (where matplotlib is)
 
 Writes OUT/summary.json in the named benchmarks' schema (agentc/bench/named.py) and prints
 its key=value lines. Weights and activations are random (seeded): timing does not depend
@@ -127,13 +128,22 @@ def _replica(art: Path, file: str, wdir: Path) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m agentc.bench.batching_run")
-    p.add_argument("artifacts")
+    p.add_argument("artifacts", nargs="?")
+    p.add_argument("--plot", metavar="SUMMARY", help="draw SUMMARY's batching.png beside it, and stop")
     p.add_argument("--out", default="batching-out")
     p.add_argument("--budget", type=float, default=2.0, help="seconds of calls per kernel")
     p.add_argument("--starts", type=int, default=0, help="also time this many LLM replica starts")
     p.add_argument("--replica", help=argparse.SUPPRESS)
     p.add_argument("--weights", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.plot:
+        from agentc.bench.batching import _plot
+
+        record = json.loads(Path(args.plot).read_text())
+        _plot(record["results"], Path(args.plot).with_name("batching.png"), record["params"]["device"])
+        return 0
+    if not args.artifacts:
+        p.error("give the artifacts directory (or --plot SUMMARY)")
     art = Path(args.artifacts)
     if args.replica:
         _replica(art, args.replica, Path(args.weights))
