@@ -23,6 +23,7 @@ from agentc.serving.batching import factors, for_graph
 from agentc.serving.compare import compare, key_line, report, table
 from agentc.serving.load_report import plot
 from agentc.serving.simulate import Deployment, simulate
+from agentc.serving.stage_scaler import SLOTS
 from agentc.serving.stages import StageGraph, from_placement, from_plan
 
 
@@ -59,10 +60,10 @@ def with_sla(graph: StageGraph, arrivals, sla_ms: float | None) -> StageGraph:
 
 
 def runner_for(graph: StageGraph, arrivals, policy: ScalePolicy, margin: float, timeout_s: float | None,
-               hop_s: float = 0.0, batching: dict | None = None):
+               hop_s: float = 0.0, batching: dict | None = None, slots: int = SLOTS):
     def run(scaling: str, replicas: dict[str, int]):
         return simulate(graph, arrivals, Deployment(scaling, replicas, policy, margin, timeout_s, hop_s=hop_s,
-                                                    batching=batching or {}))
+                                                    slots=slots, batching=batching or {}))
 
     return run
 

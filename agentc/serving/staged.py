@@ -41,6 +41,7 @@ from agentc.runtime.host_ops import RunError
 from agentc.runtime.session import check_inputs
 from agentc.serving.autoscale import ScalePolicy
 from agentc.serving.http_api import TOKENS_KEY
+from agentc.serving.serving_cluster import ROUTER_ENV
 from agentc.serving.stage_scaler import JOINT, REACTIVE, SLOTS, StageScaler, predicted_s, refuse
 from agentc.serving.stages import StageGraph
 
@@ -384,8 +385,7 @@ def application(graph: StageGraph, policy: ScalePolicy, scaling: str, options: d
                 build: str | None = None):
     """The bound application: a deployment per stage, pinned to its device type, and the
     ingress holding their handles. A stage replica takes `max_ongoing` calls at once (2: one
-    runs, one waits on the replica's device lock; on the emulated RAG stages under 300 s of
-    the code trace here, 1 gave P95 562 ms and 86.5% SLO against 476 ms and 93.6% with 2). `initial`: replicas per stage at the start (1 each);
+    runs, one waits on the replica's device lock; see ROUTER_ENV for the others). `initial`: replicas per stage at the start (1 each);
     with scaling "static", all the time. `build`: stages compute with the build's modules
     (else they are emulated)."""
     initial = initial or dict.fromkeys(graph.stages, 1)
@@ -412,7 +412,7 @@ def application(graph: StageGraph, policy: ScalePolicy, scaling: str, options: d
                                    ray_actor_options={"num_cpus": 0, "resources": {TYPE + st.device_type: PIN}})
         handles[st.name] = dep.bind(st.name, start_s)
     ingress = serve.deployment(StagedIngress, name=graph.agent or "agent", num_replicas=1, max_ongoing_requests=1000,
-                               ray_actor_options={"num_cpus": 0})
+                               ray_actor_options={"num_cpus": 0, "runtime_env": {"env_vars": ROUTER_ENV}})
     return ingress.bind(dataclasses.replace(graph), handles, policy, scaling, options, tick_s, app, start_s, initial,
                         real)
 
