@@ -385,7 +385,7 @@ def application(graph: StageGraph, policy: ScalePolicy, scaling: str, options: d
                 build: str | None = None):
     """The bound application: a deployment per stage, pinned to its device type, and the
     ingress holding their handles. A stage replica takes `max_ongoing` calls at once (2: one
-    runs, one waits on the replica's device lock; see ROUTER_ENV for the others). `initial`: replicas per stage at the start (1 each);
+    runs, one waits on the replica's device lock; ROUTER_ENV says what 1 gave). `initial`: replicas per stage at the start (1 each);
     with scaling "static", all the time. `build`: stages compute with the build's modules
     (else they are emulated)."""
     initial = initial or dict.fromkeys(graph.stages, 1)
