@@ -99,7 +99,7 @@ def _kernels(batch: int, quick: bool, runtime: str = "cpu") -> dict[str, tuple[s
 
 
 def run(args, out: Path):
-    from agentc.bench.batching_run import measure, tabulate
+    from agentc.bench.batching_run import measure, plot, tabulate
     from agentc.bench.timing import Device
     from agentc.build.iree_compile import compile_module
     from agentc.devices import KINDS
@@ -117,7 +117,7 @@ def run(args, out: Path):
     finally:
         dev.close()
     results, summary = tabulate(labels, stats, _say)
-    _plot(results, out / "batching.png")
+    plot(results, out / "batching.png")
     return _params(quick, "cpu") | {"device": "cpu (this machine)", "quick": quick}, results, summary
 
 
@@ -161,27 +161,3 @@ def compile_artifacts(target: str, art: Path, quick: bool = False) -> Path:
 def _activations(name: str) -> int:
     """How many trailing arguments of a bench kernel are not weights."""
     return {"minilm_block": 2, "similarity": 1, "top3": 1, "llm_decode_step": 4, "llm_prefill": 2}[name]
-
-
-def _plot(results: dict, path: Path, device: str = "this CPU") -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, rows in results.items():
-        if not isinstance(rows, dict):  # (a GPU run's replica starts)
-            continue
-        bs = sorted(rows, key=int)
-        ax.plot([int(b) for b in bs], [rows[b]["speedup"] for b in bs], "o-", label=name)
-    ax.plot(BATCHES, BATCHES, ":", color="grey", label="ideal")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log", base=2)
-    ax.set_xlabel("requests batched (B)")
-    ax.set_ylabel("requests/s per replica vs B = 1")
-    ax.set_title(f"batching on {device} (IREE)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

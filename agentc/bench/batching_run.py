@@ -126,6 +126,32 @@ def _replica(art: Path, file: str, wdir: Path) -> None:
         dev.close()
 
 
+def plot(results: dict, path: Path, device: str = "this CPU") -> None:
+    """Requests/s per replica against B = 1, per operator, on log-log axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, rows in results.items():
+        if not isinstance(rows, dict):  # (a GPU run's replica starts)
+            continue
+        bs = sorted(rows, key=int)
+        ax.plot([int(b) for b in bs], [rows[b]["speedup"] for b in bs], "o-", label=name)
+    top = max(int(b) for rows in results.values() if isinstance(rows, dict) for b in rows)
+    ax.plot([1, top], [1, top], ":", color="grey", label="ideal")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log", base=2)
+    ax.set_xlabel("requests batched (B)")
+    ax.set_ylabel("requests/s per replica vs B = 1")
+    ax.set_title(f"batching on {device} (IREE)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m agentc.bench.batching_run")
     p.add_argument("artifacts", nargs="?")
@@ -137,10 +163,8 @@ def main(argv=None) -> int:
     p.add_argument("--weights", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.plot:
-        from agentc.bench.batching import _plot
-
         record = json.loads(Path(args.plot).read_text())
-        _plot(record["results"], Path(args.plot).with_name("batching.png"), record["params"]["device"])
+        plot(record["results"], Path(args.plot).with_name("batching.png"), record["params"]["device"])
         return 0
     if not args.artifacts:
         p.error("give the artifacts directory (or --plot SUMMARY)")
