@@ -212,6 +212,8 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument("--sla-ms", type=_positive, help="with --staged: the SLA (default: the agent's)")
     sv.add_argument("--stage-slots", type=_positive_int, default=2,
                     help="with --staged: calls a stage replica takes at once (more wait at the ingress's router)")
+    sv.add_argument("--stage-queue", action="store_true",
+                    help="with --staged: calls wait at the ingress in a queue per stage, one per replica serving")
     sv.add_argument("--measured-service", action="store_true",
                     help="with --staged --emulate and a build: hold calls as long as they take here (timed at start)")
     sv.add_argument("--hold-s", type=float, default=600.0, help="with --staged: the scaler's burst memory")

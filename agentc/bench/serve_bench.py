@@ -236,12 +236,13 @@ def _plot_effects(effects: dict, path: Path) -> None:
 
 
 def validate(start_s: float, out: Path, window: tuple[float, float] = (900.0, 300.0), port: int | None = None,
-             slots: int = 2) -> dict:
+             slots: int = 2, queue: bool = False) -> dict:
     """The simulator against the emulated staged service on the same window of the code
     trace (its RAG stages on the cluster, dynamic joint scaling): the service started in a
     process of its own, its per-call overhead measured idle (the simulator's `hop_s`), the
     load test's client in a third process, then the simulator on the same arrivals. `slots`:
-    calls a stage replica takes at once, on both."""
+    calls a stage replica takes at once, on both; `queue`: the service queues calls per stage
+    at its ingress (simulated as one call per replica, the rest in the stage's queue)."""
     import dataclasses
     import json
     import shutil
@@ -264,7 +265,8 @@ def validate(start_s: float, out: Path, window: tuple[float, float] = (900.0, 30
     common = ["--min-replicas", "0", "--max-replicas", "64"]
     work = Path(tempfile.mkdtemp(prefix="agentc-validate-"))  # raw runs stay out of the results
     server = _serve_process(cli, [AGENTS["rag"], "--emulate", "--staged", "--cluster", CLUSTER, "--start-s",
-                                  f"{start_s}", "--sla-ms", f"{g.sla_s * 1e3}", "--stage-slots", str(slots), *common],
+                                  f"{start_s}", "--sla-ms", f"{g.sla_s * 1e3}", "--stage-slots", str(slots), *common,
+                                  *(["--stage-queue"] if queue else [])],
                             port, work / "serve.log")
     try:
         _say("emulated staged service up; measuring its per-call overhead idle")
@@ -302,16 +304,18 @@ def validate(start_s: float, out: Path, window: tuple[float, float] = (900.0, 30
                          hold_s=600.0)
     from agentc.serving.compare import report
 
-    rows, costs = runner_for(g, arrivals, policy, 0.5, 120.0, hop_s, slots=slots)("joint", dict.fromkeys(g.stages, 1))
+    sim_slots = 1 if queue else slots
+    rows, costs = runner_for(g, arrivals, policy, 0.5, 120.0, hop_s, slots=sim_slots)("joint",
+                                                                                       dict.fromkeys(g.stages, 1))
     simulated = report(rows, costs, g, arrivals[-1].at, "simulate")
     # Again with the replica start the service itself took (asked for to serving, on Serve).
     if served_start is not None:
         policy2 = dataclasses.replace(policy, start_s=served_start)
-        rows2, costs2 = runner_for(g, arrivals, policy2, 0.5, 120.0, hop_s, slots=slots)("joint",
+        rows2, costs2 = runner_for(g, arrivals, policy2, 0.5, 120.0, hop_s, slots=sim_slots)("joint",
                                                                                          dict.fromkeys(g.stages, 1))
         simulated_served_start = report(rows2, costs2, g, arrivals[-1].at, "simulate")
     keys = ("sent", "refused", "p50_ms", "p95_ms", "p99_ms", "slo_pct", "cost_usd", "send_lag_p99_ms", "valid")
-    res = {"window_s": list(window), "slots": slots, "hop_ms": round(hop_s * 1e3, 3), "idle_ms": [round(x * 1e3, 2) for x in idle],
+    res = {"window_s": list(window), "slots": slots, "queue": queue, "hop_ms": round(hop_s * 1e3, 3), "idle_ms": [round(x * 1e3, 2) for x in idle],
            "predicted_idle_ms": round(predicted * 1e3, 2), "emulate": {k: emulated.get(k) for k in keys},
            "simulate": {k: simulated.get(k) for k in keys}, "served_start_s": served_start}
     if served_start is not None:

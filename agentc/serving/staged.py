@@ -27,6 +27,7 @@ calls and ready replicas (read from Serve each tick), refusing past the SLA by `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import threading
@@ -42,6 +43,8 @@ from agentc.runtime.session import check_inputs
 from agentc.serving.autoscale import ScalePolicy
 from agentc.serving.http_api import TOKENS_KEY
 from agentc.serving.serving_cluster import ROUTER_ENV
+from agentc.serving.stage_gate import StageGate
+from agentc.serving.stage_metrics import metrics_text
 from agentc.serving.stage_scaler import JOINT, REACTIVE, SLOTS, StageScaler, predicted_s, refuse
 from agentc.serving.stages import StageGraph
 
@@ -122,7 +125,7 @@ class StagedSession:
     mode = "emulate"
 
     def __init__(self, graph: StageGraph, handles: dict, policy: ScalePolicy, scaling: str, margin: float,
-                 tick_s: float, app: str, start_s: float, initial: dict[str, int]):
+                 tick_s: float, app: str, start_s: float, initial: dict[str, int], queue: bool = False):
         self.graph, self.handles, self.start_s = graph, handles, start_s
         self.plan = {"agent": graph.agent, "inputs": graph.extra["inputs"], "outputs": [OUTPUT],
                      "sla_ms": graph.sla_s * 1e3, "placement": {"predicted_ms": graph.latency_s() * 1e3}}
@@ -146,6 +149,9 @@ class StagedSession:
         self.admission = StagedAdmission(self, margin)
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, daemon=True, name="agentc-staged").start()
+        # queue: calls wait here, one per replica serving (agentc/serving/stage_gate.py)
+        self.gates = {st: StageGate(lambda st=st: max(1, self.ready.get(st, 0)), self.loop)
+                      for st in graph.stages} if queue else {}
         self.controller = _Controller(self, app, tick_s)
 
     def offered_one(self) -> None:
@@ -204,44 +210,22 @@ class StagedSession:
         self.since = now
 
     def metrics_text(self) -> str:
-        with self.lock:
-            self.account()
-            rows = [(st, self.target[st], self.ready.get(st, 0), self.in_flight[st], self.replica_s[st],
-                     self.starts[st], sum(self.start_s_seen[st]), len(self.start_s_seen[st]))
-                    for st in self.graph.stages]
-        lines = []
-        for name, kind, what, k in (
-                ("agentc_stage_replicas", "gauge", "Replicas asked for (running or starting), per stage.", 1),
-                ("agentc_stage_replicas_ready", "gauge", "Replicas serving, per stage.", 2),
-                ("agentc_stage_in_flight", "gauge", "Calls queued or running at the stage.", 3),
-                ("agentc_stage_replica_seconds_total", "counter",
-                 "Replica-seconds from the moment each replica was asked for.", 4),
-                ("agentc_stage_replica_starts_total", "counter", "Replicas asked for.", 5),
-                ("agentc_stage_replica_start_seconds_sum", "counter",
-                 "Seconds from asking for a replica to it serving (to the controller's tick), summed.", 6),
-                ("agentc_stage_replica_start_seconds_count", "counter", "Replica starts timed.", 7)):
-            lines += [f"# HELP {name} {what}", f"# TYPE {name} {kind}"]
-            for r in rows:
-                st = self.graph.stages[r[0]]
-                lines.append(f'{name}{{stage="{r[0]}",device="{st.device_type}",price_per_hour="'
-                             f'{st.price_per_hour:g}"}} {r[k]:g}')
-        lines += ["# HELP agentc_stage_retries_total Calls tried again after their replica died.",
-                  "# TYPE agentc_stage_retries_total counter", f"agentc_stage_retries_total {self.retries}"]
-        return "\n".join(lines) + "\n"
+        return metrics_text(self)
 
     async def _call(self, stage: str, *args):
         """One call of a stage; again on another replica if the one it ran on died (a
         replica or node lost: Serve starts a replacement, the request goes on)."""
         from ray.exceptions import ActorUnavailableError, RayActorError
 
-        for attempt in range(RETRIES + 1):
-            try:
-                return await self.handles[stage].remote(*args)
-            except (RayActorError, ActorUnavailableError) as e:
-                with self.lock:
-                    self.retries += 1
-                if attempt == RETRIES:
-                    raise RunError(f"stage {stage}: its replicas kept failing ({type(e).__name__})") from None
+        async with self.gates.get(stage) or contextlib.nullcontext():
+            for attempt in range(RETRIES + 1):
+                try:
+                    return await self.handles[stage].remote(*args)
+                except (RayActorError, ActorUnavailableError) as e:
+                    with self.lock:
+                        self.retries += 1
+                    if attempt == RETRIES:
+                        raise RunError(f"stage {stage}: its replicas kept failing ({type(e).__name__})") from None
         raise AssertionError("unreachable")
 
     def close(self) -> list[str]:
@@ -349,6 +333,8 @@ class _Controller:
                     if s.asked[st]:
                         s.start_s_seen[st].append(now - s.asked[st].pop(0))
             s.ready = ready
+            for gate in s.gates.values():  # more replicas serving: more calls may go
+                gate.poke()
             offered, reached, current, measured = s.offered, dict(s.reached), dict(s.target), dict(s.measured)
         if s.scaling == STATIC:
             return
@@ -365,9 +351,10 @@ class _Controller:
 class StagedIngress:
     def __init__(self, graph: StageGraph, handles: dict, policy: ScalePolicy, scaling: str, options: dict,
                  tick_s: float, app: str, start_s: float, initial: dict[str, int], real: tuple | None = None):
-        rest = (handles, policy, scaling, options.get("margin", 0.5), tick_s, app, start_s, initial)
+        rest = (handles, policy, scaling, options.get("margin", 0.5), tick_s, app, start_s, initial,
+                options.get("queue", False))
         self.session = RealStagedSession(*real, graph, *rest) if real else StagedSession(graph, *rest)
-        self.options = options
+        self.options = {k: v for k, v in options.items() if k != "queue"}
 
     def __serve_build_asgi_app__(self):
         from agentc.serving.http_api import make_app

@@ -17,7 +17,8 @@ from agentc.serving.stages import StageGraph
 def serve_staged(graph: StageGraph, policy: ScalePolicy, scaling: str, start_s: float, host: str = "127.0.0.1",
                  port: int = 8000, margin: float = 0.5, ready=None, stop: threading.Event | None = None,
                  ray_address: str | None = None, tick_s: float = 1.0, initial: dict[str, int] | None = None,
-                 timeout_ms: float | None = None, build: str | None = None, slots: int = 2) -> None:
+                 timeout_ms: float | None = None, build: str | None = None, slots: int = 2,
+                 queue: bool = False) -> None:
     """Serve the stages until `stop` is set: computing with `build`'s modules, else
     emulated; on a private cluster that advertises the stages' device types (or the cluster
     at `ray_address`, whose nodes must)."""
@@ -27,7 +28,7 @@ def serve_staged(graph: StageGraph, policy: ScalePolicy, scaling: str, start_s: 
     stop = stop or threading.Event()
     types = tuple(sorted({st.device_type for st in graph.stages.values()}))
     with serving_cluster(ray_address, host, port, stop, logical=types):
-        options = {"margin": margin, "deadline_ms": graph.sla_s * 1e3, "timeout_ms": timeout_ms}
+        options = {"margin": margin, "deadline_ms": graph.sla_s * 1e3, "timeout_ms": timeout_ms, "queue": queue}
         try:
             serve.run(application(graph, policy, scaling, options, start_s, APP, max_ongoing=slots, tick_s=tick_s,
                                   initial=initial, build=build),
@@ -79,5 +80,6 @@ def main(args, ready) -> int:
                          target_utilisation=args.target_utilisation, hold_s=args.hold_s)
     print(graph.table(), file=sys.stderr)
     serve_staged(graph, policy, args.scaling, start_s, args.host, args.port, args.admission_margin, ready=ready,
-                 ray_address=args.ray, initial=initial, timeout_ms=args.timeout_ms, build=build, slots=args.stage_slots)
+                 ray_address=args.ray, initial=initial, timeout_ms=args.timeout_ms, build=build, slots=args.stage_slots,
+                 queue=args.stage_queue)
     return 0
