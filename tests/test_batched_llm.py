@@ -114,7 +114,7 @@ def test_bench_batching_artifacts_measure_where_only_iree_is(tmp_path, monkeypat
     entries = {(e["name"], e["batch"]): e for e in manifest["kernels"]}
     assert set(entries) == {(n, b) for b in (1, 2) for n in made[b]}
     decode = entries[("llm_decode_step", 2)]["inputs"]
-    *_, pos, _, _ = made[2]["llm_decode_step"][2]
+    *_, pos, _, _ = made[2]["llm_decode_step"].args
     assert decode[-3]["values"] == pos.tolist()
     weights = [s["weight"] for s in decode if "weight" in s]
     assert len(weights) == len(model.all_group)

@@ -19,8 +19,10 @@ operators for a GPU instead (with the runtime's own kernel forms), for
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -30,22 +32,37 @@ LLM = "smollm2-135m-random@192x256"
 LIMITS = {"llm_prefill": 4}  # the largest batch measured, where not the largest of BATCHES
 
 
+class Kernel(NamedTuple):
+    """One operator at one batch size: its module text and function, example arguments, and
+    how many of them (first) are the weights of `weights` (a model or index, shared across
+    batch sizes)."""
+
+    text: str
+    function: str
+    args: list
+    n_weights: int
+    weights: str
+
+
 def _say(msg: str) -> None:
     print(f"[bench batching] {msg}", file=sys.stderr, flush=True)
 
 
 def _in_form(model, runtime: str):
-    """The model as it is exported for `runtime` (its RUNTIME_FORMS, agentc.models.forms),
-    a copy: the registry's model is not touched."""
-    import copy
+    """The model as it is exported for `runtime` (agentc.models.forms)."""
+    from agentc.models.forms import in_form
 
-    clone = copy.copy(model)
-    for attr, value in getattr(model, "RUNTIME_FORMS", {}).get(runtime, {}).items():
-        setattr(clone, attr, value)
-    return clone
+    return in_form(model, getattr(model, "RUNTIME_FORMS", {}).get(runtime, {}))
 
 
-def _llm_kernels(batch: int, runtime: str) -> dict[str, tuple[str, str, list[np.ndarray]]]:
+@functools.cache
+def _index(n: int) -> np.ndarray:
+    """The vector search's index, made once for every batch size (its values do not matter
+    to the timing; one array is uploaded once)."""
+    return np.random.default_rng(2).standard_normal((n, DIM)).astype(np.float32)
+
+
+def _llm_kernels(batch: int, runtime: str) -> dict[str, Kernel]:
     from agentc.models import batched, registry
     from agentc.models.export import export_function
 
@@ -56,18 +73,18 @@ def _llm_kernels(batch: int, runtime: str) -> dict[str, tuple[str, str, list[np.
     cache = rng.standard_normal(batched.cache_shape(llm, batch)).astype(np.float32)
     pos = rng.integers(c.prompt_len, c.cache_len - 1, batch).astype(np.int32)
     dec = [*weights.values(), rng.integers(3, c.vocab, batch).astype(np.int32), pos, cache, cache.copy()]
-    out = {"llm_decode_step": (export_function(lambda *a: batched.decode(llm, *a), dec, f"decode_b{batch}", names,
-                                               key), f"decode_b{batch}", dec)}
+    out = {"llm_decode_step": Kernel(export_function(lambda *a: batched.decode(llm, *a), dec, f"decode_b{batch}",
+                                                     names, key), f"decode_b{batch}", dec, len(names), "llm")}
     if batch <= LIMITS["llm_prefill"]:
         pre = [*weights.values(), rng.integers(3, c.vocab, (batch, c.prompt_len)).astype(np.int32),
                rng.integers(c.prompt_len // 2, c.prompt_len + 1, batch).astype(np.int32)]
-        out["llm_prefill"] = (export_function(lambda *a: batched.prefill(llm, *a), pre, f"prefill_b{batch}", names,
-                                              key), f"prefill_b{batch}", pre)
+        out["llm_prefill"] = Kernel(export_function(lambda *a: batched.prefill(llm, *a), pre, f"prefill_b{batch}",
+                                                    names, key), f"prefill_b{batch}", pre, len(names), "llm")
     return out
 
 
-def _kernels(batch: int, quick: bool, runtime: str = "cpu") -> dict[str, tuple[str, str, list[np.ndarray]]]:
-    """name -> (module text, function, arguments) for one batch size."""
+def _kernels(batch: int, quick: bool, runtime: str = "cpu") -> dict[str, Kernel]:
+    """The operators at one batch size, by name."""
     from agentc.models import registry
     from agentc.models.export import export_function
     from agentc.models.kernels import similarity, top_k
@@ -79,7 +96,7 @@ def _kernels(batch: int, quick: bool, runtime: str = "cpu") -> dict[str, tuple[s
     ids = rng.integers(1000, 2000, (batch, SEQ)).astype(np.int32)
     x = rng.standard_normal((batch, SEQ, c.dim)).astype(np.float32)
     n = INDEX_N // 10 if quick else INDEX_N
-    corpus = rng.standard_normal((n, DIM)).astype(np.float32)
+    corpus = _index(n)
     q = rng.standard_normal((batch, DIM)).astype(np.float32)
     scores = (q @ corpus.T).astype(np.float32)
 
@@ -89,12 +106,12 @@ def _kernels(batch: int, quick: bool, runtime: str = "cpu") -> dict[str, tuple[s
     out = {}
     block_args = [*layer.values(), x, ids]
     forms = {"bench": "batch", "forms": enc.RUNTIME_FORMS.get(runtime, {})}
-    out["minilm_block"] = (export_function(enc.block, block_args, f"block_b{batch}", list(layer), forms),
-                           f"block_b{batch}", block_args)
-    out["similarity"] = (export_function(similarity, [corpus, q], f"sim_b{batch}", ["c"], {"bench": "batch", "n": n}),
-                         f"sim_b{batch}", [corpus, q])
-    out["top3"] = (export_function(topk, [scores], f"top_b{batch}", [], {"bench": "batch", "n": n}),
-                   f"top_b{batch}", [scores])
+    out["minilm_block"] = Kernel(export_function(enc.block, block_args, f"block_b{batch}", list(layer), forms),
+                                 f"block_b{batch}", block_args, len(layer), "minilm")
+    out["similarity"] = Kernel(export_function(similarity, [corpus, q], f"sim_b{batch}", ["c"],
+                                               {"bench": "batch", "n": n}), f"sim_b{batch}", [corpus, q], 1, "index")
+    out["top3"] = Kernel(export_function(topk, [scores], f"top_b{batch}", [], {"bench": "batch", "n": n}),
+                         f"top_b{batch}", [scores], 0, "")
     return out | _llm_kernels(batch, runtime)
 
 
@@ -108,9 +125,10 @@ def run(args, out: Path):
     kind = KINDS["cpu"]
     entries = []
     for b in BATCHES:
-        for name, (text, fn, argv) in _kernels(b, quick).items():
+        for name, k in _kernels(b, quick).items():
             _say(f"{name} at batch {b}: compiling")
-            entries.append((name, b, compile_module(text, kind.target, kind.compile_flags, "cpu")[0], fn, argv))
+            entries.append((name, b, compile_module(k.text, kind.target, kind.compile_flags, "cpu")[0], k.function,
+                            k.args))
     dev = Device(kind.driver, kind.staged_readback)
     try:
         labels, stats = measure(dev, entries, 0.5 if quick else 2.0, _say)
@@ -142,22 +160,16 @@ def compile_artifacts(target: str, art: Path, quick: bool = False) -> Path:
     art.mkdir(parents=True, exist_ok=True)
     kernels = []
     for b in BATCHES:
-        for name, (text, fn, argv) in _kernels(b, quick, kind.name).items():
+        for name, k in _kernels(b, quick, kind.name).items():
             _say(f"{name} at batch {b}: compiling for {target}")
             file = f"{name}_b{b}.vmfb"
-            (art / file).write_bytes(compile_module(text, kind.target, kind.compile_flags, kind.name)[0])
-            weights = {id(a): f"{name.split('_')[0]}.{i}" for i, a in enumerate(argv[:-_activations(name)])}
+            (art / file).write_bytes(compile_module(k.text, kind.target, kind.compile_flags, kind.name)[0])
             inputs = [{"shape": list(a.shape), "dtype": str(a.dtype)} | (
-                {"weight": weights[id(a)]} if id(a) in weights else
-                {"values": a.ravel().tolist()} if a.dtype.kind in "iu" else {}) for a in argv]
-            kernels.append({"name": name, "batch": b, "file": file, "function": fn, "inputs": inputs})
+                {"weight": f"{k.weights}.{i}"} if i < k.n_weights else
+                {"values": a.ravel().tolist()} if a.dtype.kind in "iu" else {}) for i, a in enumerate(k.args)]
+            kernels.append({"name": name, "batch": b, "file": file, "function": k.function, "inputs": inputs})
     manifest = _params(quick, target) | {"driver": kind.driver, "staged_readback": kind.staged_readback,
                                          "kernels": kernels}
     (art / "manifest.json").write_text(json.dumps(manifest) + "\n")
     _say(f"{len(kernels)} kernels in {art}; measure them there: python -m agentc.bench.batching_run {art} --out OUT")
     return art
-
-
-def _activations(name: str) -> int:
-    """How many trailing arguments of a bench kernel are not weights."""
-    return {"minilm_block": 2, "similarity": 1, "top3": 1, "llm_decode_step": 4, "llm_prefill": 2}[name]

@@ -32,6 +32,17 @@ def check(owner: str, runtime: str, attrs: dict) -> None:
                             f"one of {', '.join(FORMS[name])}")
 
 
+def in_form(model, attrs: dict):
+    """A shallow copy of `model` with a runtime's form attributes set (its RUNTIME_FORMS entry):
+    the registry's model is not touched."""
+    import copy
+
+    clone = copy.copy(model)
+    for name, value in attrs.items():
+        setattr(clone, name, value)
+    return clone
+
+
 def linear(x, w, b=None, form: str = "linear"):
     """y = x @ w^T + b for x (B, T, in) and w (out, in), PyTorch's layout.
 

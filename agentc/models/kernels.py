@@ -8,7 +8,6 @@ call's operands are exactly the data that moves between operators; weights stay 
 
 from __future__ import annotations
 
-import copy
 import functools
 import re
 from dataclasses import dataclass, field
@@ -99,10 +98,7 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
     text = export_function(fn, args, symbol + "_impl", list(params), key)
     texts = {}
     for runtime, attrs in (variants or {}).items():
-        # A shallow copy with the runtime's attributes: the registry's model is not touched.
-        clone = copy.copy(model_obj)
-        for a, value in attrs.items():
-            setattr(clone, a, value)
+        clone = forms.in_form(model_obj, attrs)
         variant = export_function(getattr(clone, fn.__name__), args, symbol + "_impl", list(params),
                                   dict(key, variant=attrs))
         if variant != text:

@@ -143,10 +143,10 @@ class SharedReplica:
     would take alone); `advance` moves them all on at the rates `Batching` gives, `next_s`
     says when the next one finishes a phase."""
 
-    def __init__(self, batching: Batching):
+    def __init__(self, batching: Batching, now: float = 0.0):
         self.b = batching
         self.items: list[list] = []  # [prefill left, decode left, payload]
-        self.t = 0.0
+        self.t = now
 
     def __len__(self) -> int:
         return len(self.items)
@@ -170,8 +170,10 @@ class SharedReplica:
             else:
                 it[1] -= dt * rd
         self.t = now
-        done = [it for it in self.items if it[0] <= 0 and it[1] <= 1e-12]
-        self.items = [it for it in self.items if not (it[0] <= 0 and it[1] <= 1e-12)]
+        keep, done = [], []
+        for it in self.items:
+            (done if it[0] <= 0 and it[1] <= 1e-12 else keep).append(it)
+        self.items = keep
         return [it[2] for it in done]
 
     def add(self, now: float, prefill_s: float, decode_s: float, payload) -> None:

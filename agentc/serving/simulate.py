@@ -199,15 +199,14 @@ class Simulation:
     def _dispatch_batched(self, now: float, st: _Stage, b: Batching) -> None:
         """Each call to the less loaded of two random replicas with room, held with the
         calls already there."""
+        size = self.batches[st.name][0]  # the batch its replicas are sized for, at most max_batch
         while st.queue:
-            size = self.batches[st.name][0]  # the batch its replicas are sized for, at most max_batch
             room = [r for r in st.live() if r.ready <= now and (r.shared is None or len(r.shared) < size)]
             if not room:
                 return
             r = min(self.rng.sample(room, min(2, len(room))), key=lambda r: len(r.shared or ()))
             if r.shared is None:
-                r.shared = SharedReplica(b)
-                r.shared.t = now
+                r.shared = SharedReplica(b, now)
             _, call, service = item = st.queue.popleft()
             r.shared.add(now, *split(call, service), item)
             self._batch_next(now, st, r)

@@ -79,9 +79,9 @@ def predicted_s(graph: StageGraph, in_flight: dict[str, int], ready: dict[str, i
     for c in graph.calls:
         s = c.stage
         size, slow = (batches or {}).get(s, (1, None))
-        per = in_flight.get(s, 0) / max(ready.get(s, 0), 1) + 1  # calls on a replica, this one included
-        own = service[s] * (slow(min(per, size)) if slow else 1.0)
-        ahead = math.floor((in_flight.get(s, 0)) / (max(ready.get(s, 0), 1) * size))  # full rounds before it
+        waiting, replicas = in_flight.get(s, 0), max(ready.get(s, 0), 1)
+        own = service[s] * (slow(min(waiting / replicas + 1, size)) if slow else 1.0)  # held with the others
+        ahead = math.floor(waiting / (replicas * size))  # full rounds before it
         begin = max((end[a] for a in c.after), default=0.0)
         if ready.get(s, 0) > 0:
             begin += ahead * own

@@ -350,11 +350,11 @@ class _Controller:
 @serve.ingress()
 class StagedIngress:
     def __init__(self, graph: StageGraph, handles: dict, policy: ScalePolicy, scaling: str, options: dict,
-                 tick_s: float, app: str, start_s: float, initial: dict[str, int], real: tuple | None = None):
-        rest = (handles, policy, scaling, options.get("margin", 0.5), tick_s, app, start_s, initial,
-                options.get("queue", False))
+                 tick_s: float, app: str, start_s: float, initial: dict[str, int], real: tuple | None = None,
+                 queue: bool = False):
+        rest = (handles, policy, scaling, options.get("margin", 0.5), tick_s, app, start_s, initial, queue)
         self.session = RealStagedSession(*real, graph, *rest) if real else StagedSession(graph, *rest)
-        self.options = {k: v for k, v in options.items() if k != "queue"}
+        self.options = options
 
     def __serve_build_asgi_app__(self):
         from agentc.serving.http_api import make_app
@@ -369,12 +369,13 @@ class StagedIngress:
 
 def application(graph: StageGraph, policy: ScalePolicy, scaling: str, options: dict, start_s: float, app: str,
                 max_ongoing: int = SLOTS, tick_s: float = 1.0, initial: dict[str, int] | None = None,
-                build: str | None = None):
+                build: str | None = None, queue: bool = False):
     """The bound application: a deployment per stage, pinned to its device type, and the
     ingress holding their handles. A stage replica takes `max_ongoing` calls at once (2: one
-    runs, one waits on the replica's device lock; ROUTER_ENV says what 1 gave). `initial`: replicas per stage at the start (1 each);
-    with scaling "static", all the time. `build`: stages compute with the build's modules
-    (else they are emulated)."""
+    runs, one waits on the replica's device lock; ROUTER_ENV says what 1 gave). `initial`:
+    replicas per stage at the start (1 each); with scaling "static", all the time. `build`:
+    stages compute with the build's modules (else they are emulated). `queue`: calls wait at
+    the ingress in a queue per stage (agentc/serving/stage_gate.py)."""
     initial = initial or dict.fromkeys(graph.stages, 1)
     real = None
     if build is not None:
@@ -401,5 +402,5 @@ def application(graph: StageGraph, policy: ScalePolicy, scaling: str, options: d
     ingress = serve.deployment(StagedIngress, name=graph.agent or "agent", num_replicas=1, max_ongoing_requests=1000,
                                ray_actor_options={"num_cpus": 0, "runtime_env": {"env_vars": ROUTER_ENV}})
     return ingress.bind(dataclasses.replace(graph), handles, policy, scaling, options, tick_s, app, start_s, initial,
-                        real)
+                        real, queue)
 

@@ -28,10 +28,10 @@ def serve_staged(graph: StageGraph, policy: ScalePolicy, scaling: str, start_s: 
     stop = stop or threading.Event()
     types = tuple(sorted({st.device_type for st in graph.stages.values()}))
     with serving_cluster(ray_address, host, port, stop, logical=types):
-        options = {"margin": margin, "deadline_ms": graph.sla_s * 1e3, "timeout_ms": timeout_ms, "queue": queue}
+        options = {"margin": margin, "deadline_ms": graph.sla_s * 1e3, "timeout_ms": timeout_ms}
         try:
             serve.run(application(graph, policy, scaling, options, start_s, APP, max_ongoing=slots, tick_s=tick_s,
-                                  initial=initial, build=build),
+                                  initial=initial, build=build, queue=queue),
                       name=APP,
                       route_prefix="/", external_scaler_enabled=True)
         except Exception as e:  # noqa: BLE001 - say why in one line

@@ -39,8 +39,9 @@ def _step_variants(model, weights):
 
     out = []
     for b in (4, 8):
-        text, fn, argv = bench._llm_kernels(b, "cpu")["llm_decode_step"]
-        out.append(("step as exported", b, text, fn, argv))
+        k = bench._llm_kernels(b, "cpu")["llm_decode_step"]
+        argv = k.args
+        out.append(("step as exported", b, k.text, k.function, argv))
         for name, f in (("caches unstacked", unstacked), ("logits only", logits_only)):
             sym = f"{name.replace(' ', '_')}_b{b}"
             out.append((name, b, export_function(f, argv, sym, list(weights), {"experiment": name}), sym, argv))
