@@ -50,8 +50,11 @@ def export_function(
         def forward(self, *xs):
             return fn(*xs)
 
-    # Weights may be read-only views of a mapped archive; torch wants writable memory.
-    tensors = [torch.from_numpy(np.ascontiguousarray(a) if a.flags.writeable else np.array(a)) for a in args]
+    # Weights are arguments whose values the export never reads: empty tensors of their
+    # shapes stand for them (no copy of a mapped checkpoint). Activations are examples.
+    n = len(param_names)
+    tensors = [torch.empty(a.shape, dtype=torch.from_numpy(np.empty(0, a.dtype)).dtype) for a in args[:n]]
+    tensors += [torch.from_numpy(np.ascontiguousarray(a) if a.flags.writeable else np.array(a)) for a in args[n:]]
 
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")

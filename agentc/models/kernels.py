@@ -180,7 +180,7 @@ def _layered_decoder_kernels(dec, granularity: str, runtimes=None) -> list[Kerne
     (two functions, per-layer weights), sample. Step granularity: prefill, decode, sample
     over the whole model (weight group `<name>/all`)."""
     c = dec.config
-    P, S, D, hd = c.prompt_len, c.cache_len, c.dim, c.head_dim
+    P, S, D, hd = c.prompt_len, c.cache_len, c.dim, c.head_dim  # pe: what every layer gets besides x
     ids, length = dec.tokenize_prompt("example")
     i32 = np.zeros((1,), np.int32)
     logits = np.zeros((1, c.vocab), np.float32)
@@ -195,17 +195,17 @@ def _layered_decoder_kernels(dec, granularity: str, runtimes=None) -> list[Kerne
     emb = f"{c.name}/embed"
     x_p = np.zeros((1, P, D), np.float32)
     x_d = np.zeros((1, 1, D), np.float32)
-    cs_p, cs_d = np.zeros((P, hd), np.float32), np.zeros((1, hd), np.float32)
+    pe_p, pe_d = dec.position_examples(P), dec.position_examples(1)
     kc = np.zeros((1, c.kv_heads, S, hd), np.float32)
     sym = sanitize(dec.key)
     pre = [(f"{sym}__prefill_l{i}", f"{c.name}/l{i}") for i in range(c.layers)]
     dec_l = [(f"{sym}__decode_l{i}", f"{c.name}/l{i}") for i in range(c.layers)]
     return [
         _model_kernel(dec, "embed_prefill", dec.embed_prefill, emb, [ids]),
-        *_shared_kernels(dec, "block_prefill", dec.block_prefill, pre, [x_p, cs_p, cs_p], per_runtime),
+        *_shared_kernels(dec, "block_prefill", dec.block_prefill, pre, [x_p, *pe_p], per_runtime),
         _model_kernel(dec, "head_prefill", dec.head_prefill, emb, [x_p, length]),
         _model_kernel(dec, "embed_decode", dec.embed_decode, emb, [i32, length]),
-        *_shared_kernels(dec, "block_decode", dec.block_decode, dec_l, [x_d, cs_d, cs_d, length, kc, kc],
+        *_shared_kernels(dec, "block_decode", dec.block_decode, dec_l, [x_d, *pe_d, length, kc, kc],
                          per_runtime),
         _model_kernel(dec, "head_decode", dec.head_decode, emb, [x_d]),
         sample,

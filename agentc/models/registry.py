@@ -51,24 +51,62 @@ def encoder(name: str):
 
 @functools.cache
 def decoder(name: str):
-    """A language model by name. `<name>@<P>x<S>` is the layered model `<name>` with prompt
-    budget P and KV cache length S (same weights; see `variant_name`)."""
+    """A language model by name or directory. `<name>@<P>x<S>` is the layered model `<name>`
+    with prompt budget P and KV cache length S (same weights; see `variant_name`)."""
     base, _, budget = name.partition("@")
-    if base not in DECODERS:
-        raise UnknownModel(f"unknown language model '{base}' (known: {', '.join(DECODERS)})")
-    if budget:
-        model = decoder(base)
-        m = re.fullmatch(r"(\d+)x(\d+)", budget)
-        if not m or not hasattr(model, "variant"):
-            raise UnknownModel(f"'{name}': a prompt/cache budget '@<P>x<S>' applies to layered models only")
-        return model.variant(name, int(m.group(1)), int(m.group(2)))
+    model = _builtin_decoder(base) if base in DECODERS else _directory_model(base, "llm")
+    if not budget:
+        return model
+    m = re.fullmatch(r"(\d+)x(\d+)", budget)
+    if not m or not hasattr(model, "variant"):
+        raise UnknownModel(f"'{name}': a prompt/cache budget '@<P>x<S>' applies to layered models only")
+    key = name if base in DECODERS else f"{model.config.name}@{budget}"
+    return model.variant(key, int(m.group(1)), int(m.group(2)))
+
+
+@functools.cache
+def _builtin_decoder(name: str):
     cls, config = DECODERS[name]
     return cls(config)
+
+
+@functools.cache
+def _directory_model(name: str, kind: str):
+    """The model in a directory (a path, a registered name or an AGENTC_MODELS name)."""
+    from agentc.models import local_models
+    from agentc.models.hf.checkpoint import Checkpoint, ModelFileError
+    from agentc.models.hf.families import UnsupportedArchitecture
+
+    found = local_models.resolve(name)
+    if found is None:
+        known = ENCODERS if kind == "encoder" else DECODERS
+        what = "encoder model" if kind == "encoder" else "language model"
+        raise UnknownModel(f"unknown {what} '{name}' (known: {', '.join(known)}; or a model directory, "
+                           f"a name given to agentc.models.register, or one on AGENTC_MODELS)")
+    key, path = found
+    try:
+        ckpt = Checkpoint(path)
+        ckpt.family(kind)
+        if kind == "llm":
+            from agentc.models.hf.causal_lm import CausalLM, lm_config
+
+            return CausalLM(lm_config(ckpt, key), ckpt)
+        raise UnsupportedArchitecture(f"{ckpt.config_file}: {kind} models from directories are not supported yet")
+    except (ModelFileError, UnsupportedArchitecture) as e:
+        raise UnknownModel(str(e)) from None
 
 
 def model(name: str):
     """An encoder or a language model by name."""
     return encoder(name) if name in ENCODERS else decoder(name)
+
+
+def register(name: str, path) -> None:
+    """Make `name` stand for the model directory at `path` (graph.py files may then say
+    `model="name"`)."""
+    from agentc.models import local_models
+
+    local_models.register(name, path)
 
 
 def variant_name(model: str, prompt_len: int | None = None, cache_len: int | None = None) -> str:

@@ -368,6 +368,10 @@ class SmolLM:
 
         return attend
 
+    def position_examples(self, T: int) -> list[np.ndarray]:
+        """Example cos/sin for T positions, what every layer gets besides x (shapes only)."""
+        return [np.zeros((T, self.config.head_dim), np.float32)] * 2
+
     # -- operators: layer granularity ---------------------------------------------------
     def embed_prefill(self, tok_emb, rope_cos, rope_sin, norm_f, ids):
         T = ids.shape[1]

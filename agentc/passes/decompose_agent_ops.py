@@ -243,19 +243,21 @@ class DecomposeAgentOps:
         n_layers = 0
         while f"prefill_l{n_layers}" in ks:
             n_layers += 1
-        x, cos, sin = call(ks["embed_prefill"], [ids], "prefill/embed").results
+        # The embeddings also give what every layer takes besides the hidden state (`pe`:
+        # rotary cos/sin, or nothing for learned positions).
+        x, *pe = call(ks["embed_prefill"], [ids], "prefill/embed").results
         caches = []
         for j in range(n_layers):
-            x, k, v = call(ks[f"prefill_l{j}"], [x, cos, sin], f"prefill/l{j}").results
+            x, k, v = call(ks[f"prefill_l{j}"], [x, *pe], f"prefill/l{j}").results
             caches.append((k, v))
         logits = call(ks["head_prefill"], [x, length], "prefill/head").results[0]
         tokens = [call(ks["sample"], [logits], "sample0").results[0]]
         pos = length
         for i in range(1, steps):
-            x, cos, sin, nxt = call(ks["embed_decode"], [stop(tokens[-1], i), pos], f"decode{i}/embed").results
+            x, *pe, nxt = call(ks["embed_decode"], [stop(tokens[-1], i), pos], f"decode{i}/embed").results
             for j in range(n_layers):
                 k, v = caches[j]
-                x, k, v = call(ks[f"decode_l{j}"], [x, cos, sin, pos, k, v], f"decode{i}/l{j}").results
+                x, k, v = call(ks[f"decode_l{j}"], [x, *pe, pos, k, v], f"decode{i}/l{j}").results
                 caches[j] = (k, v)
             logits = call(ks["head_decode"], [x], f"decode{i}/head").results[0]
             tokens.append(call(ks["sample"], [logits], f"sample{i}").results[0])

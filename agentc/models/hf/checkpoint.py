@@ -1,0 +1,160 @@
+"""A Hugging Face model directory: config.json, safetensors weights, tokenizer files.
+
+Everything is read lazily and without copies: the config when asked, the weights as views
+of the memory-mapped safetensors files (converted to float32 one tensor at a time, and
+only where stored otherwise), the tokenizer when text is first tokenized. A directory with
+config.json alone is a model that can be placed and priced but not run.
+
+Problems are one line naming the file at fault: a missing config or tokenizer, a tensor
+missing from the weights or with a shape config.json disagrees with.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from agentc.lazy import lazy_import
+from agentc.models.hf.families import Family, family
+from agentc.models.hf.safetensors_map import SafetensorsError, TensorMap
+
+torch = lazy_import("torch")
+
+
+class ModelFileError(ValueError):
+    pass
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except OSError as e:
+        raise ModelFileError(f"{path}: cannot read ({e.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"{path}: not valid JSON ({e})") from None
+
+
+class Checkpoint:
+    def __init__(self, path: str | Path):
+        self.dir = Path(path).expanduser().resolve()
+        self.config_file = self.dir / "config.json"
+        if not self.config_file.is_file():
+            raise ModelFileError(f"{self.config_file}: no such file (a model directory needs its config.json)")
+        self.raw = _read_json(self.config_file)
+        archs = self.raw.get("architectures") or []
+        if not archs:
+            raise ModelFileError(f"{self.config_file}: no 'architectures' entry, so the model's class is unknown")
+        self.architecture: str = archs[0]
+
+    def family(self, kind: str | None = None) -> Family:
+        return family(self.architecture, str(self.config_file), kind)
+
+    @functools.cached_property
+    def hf_config(self):
+        """transformers' config of the model, with eager attention (plain matmuls and softmax:
+        what the FX importer lowers, and what takes our explicit additive mask)."""
+        from transformers import AutoConfig
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                cfg = AutoConfig.from_pretrained(str(self.dir), local_files_only=True)
+            except (ValueError, KeyError, OSError) as e:
+                raise ModelFileError(f"{self.config_file}: transformers cannot read it "
+                                     f"({str(e).splitlines()[0]})") from None
+        cfg._attn_implementation = "eager"
+        return cfg
+
+    def template(self):
+        """The architecture's own module tree with parameters on the meta device (no memory,
+        no initialisation) and buffers real: the code the kernels run, without its weights."""
+        import transformers
+        from accelerate import init_empty_weights
+
+        cls = getattr(transformers, self.architecture)
+        with warnings.catch_warnings(), init_empty_weights(include_buffers=False):
+            warnings.simplefilter("ignore")
+            model = cls(self.hf_config)
+        return model.eval()
+
+    # -- weights ------------------------------------------------------------------------
+    @functools.cached_property
+    def weight_files(self) -> list[Path]:
+        index = self.dir / "model.safetensors.index.json"
+        if index.is_file():
+            shards = sorted(set(_read_json(index).get("weight_map", {}).values()))
+            missing = [s for s in shards if not (self.dir / s).is_file()]
+            if missing:
+                raise ModelFileError(f"{index}: names shard {missing[0]}, which is not in {self.dir}")
+            return [self.dir / s for s in shards]
+        return sorted(self.dir.glob("*.safetensors"))
+
+    @property
+    def has_weights(self) -> bool:
+        return bool(self.weight_files)
+
+    @functools.cached_property
+    def tensors(self) -> TensorMap:
+        if not self.weight_files:
+            raise ModelFileError(f"{self.dir}: no *.safetensors weights (a config-only model can be placed "
+                                 f"and priced, not run)")
+        try:
+            return TensorMap(self.weight_files)
+        except SafetensorsError as e:
+            raise ModelFileError(str(e)) from None
+
+    def weight(self, name: str, shape: tuple[int, ...], prefix: str = "") -> np.ndarray:
+        """Float32 weight `name` (as the module tree names it; `prefix` is the base model's
+        attribute, which checkpoints of a base model leave out), checked against `shape`."""
+        t = self.tensors
+        for key in (name, name.removeprefix(prefix + ".") if prefix else name, f"{prefix}.{name}" if prefix else name):
+            if key in t:
+                break
+        else:
+            raise ModelFileError(f"{self.weight_files[0]}: no tensor '{name}' (the {self.architecture} "
+                                 f"described by {self.config_file.name} has one)")
+        e = t.entries[key]
+        if tuple(e.shape) != tuple(shape):
+            raise ModelFileError(f"{e.file}: tensor '{key}' has shape {list(e.shape)}, but {self.config_file} "
+                                 f"makes it {list(shape)}")
+        try:
+            return t.f32(key)
+        except SafetensorsError as e:
+            raise ModelFileError(str(e)) from None
+
+    # -- tokenizer ----------------------------------------------------------------------
+    @property
+    def tokenizer_file(self) -> Path:
+        path = self.dir / "tokenizer.json"
+        if not path.is_file():
+            raise ModelFileError(f"{path}: no such file (agentc tokenizes with the model's tokenizer.json)")
+        return path
+
+    @functools.cached_property
+    def tokenizer_config(self) -> dict:
+        path = self.dir / "tokenizer_config.json"
+        return _read_json(path) if path.is_file() else {}
+
+    @functools.cached_property
+    def chat_template(self) -> str | None:
+        """The model's chat template: chat_template.jinja, else tokenizer_config.json's."""
+        path = self.dir / "chat_template.jinja"
+        if path.is_file():
+            return path.read_text()
+        t = self.tokenizer_config.get("chat_template")
+        if isinstance(t, list):  # named templates: the default one
+            t = next((x["template"] for x in t if x.get("name") == "default"), None)
+        return t
+
+    def eos_ids(self) -> list[int]:
+        """End-of-generation tokens: generation_config.json's, else config.json's."""
+        gen = self.dir / "generation_config.json"
+        for src in ((_read_json(gen) if gen.is_file() else {}), self.raw):
+            eos = src.get("eos_token_id")
+            if eos is not None:
+                return [int(e) for e in (eos if isinstance(eos, list) else [eos])]
+        return []
