@@ -99,7 +99,8 @@ def test_checkpoint_matches_transformers(tmp_path, smollm_tokenizer, arch, granu
     with agentc.load(placement.build_dir) as s:
         out = s.run({"query": QUERY}, fetch=[first] + [f"answer/sample{i}" for i in range(STEPS)])
     got_logits = out["values"][first][0]
-    assert np.abs(got_logits - logits).max() <= 1e-4, np.abs(logits).max()
+    # 1e-4 on logits of unit scale; these reach ~11 (Gemma scales its embeddings by sqrt(D)).
+    assert np.abs(got_logits - logits).max() <= 1e-4 * max(1.0, np.abs(logits).max())
     tokens = [int(out["values"][f"answer/sample{i}"][0]) for i in range(len(gen))]
     assert tokens == gen
     assert len(set(gen)) > 1  # the weights are not so degenerate that every token is the same
