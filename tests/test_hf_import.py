@@ -17,17 +17,17 @@ transformers = pytest.importorskip("transformers")
 
 QUERY = "Explain in one sentence what a compiler does."
 STEPS = 16
-_SMALL = dict(vocab_size=49152, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
-              max_position_embeddings=256, bos_token_id=1, eos_token_id=2, initializer_range=0.3)
+_SMALL = {"vocab_size": 49152, "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "max_position_embeddings": 256, "bos_token_id": 1, "eos_token_id": 2, "initializer_range": 0.3}
 ARCHS = {
-    "llama": ("LlamaConfig", "LlamaForCausalLM", dict(num_key_value_heads=2)),
-    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", dict(num_key_value_heads=2)),  # q/k/v biases
-    "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", dict(num_key_value_heads=2, head_dim=16)),  # q/k norms
+    "llama": ("LlamaConfig", "LlamaForCausalLM", {"num_key_value_heads": 2}),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", {"num_key_value_heads": 2}),  # q/k/v biases
+    "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", {"num_key_value_heads": 2, "head_dim": 16}),  # q/k norms
     # A window shorter than the prompt, so the sliding window decides what is attended.
-    "mistral": ("MistralConfig", "MistralForCausalLM", dict(num_key_value_heads=2, sliding_window=12)),
-    "gemma": ("GemmaConfig", "GemmaForCausalLM", dict(num_key_value_heads=1, head_dim=16)),
-    "phi3": ("Phi3Config", "Phi3ForCausalLM", dict(num_key_value_heads=2, pad_token_id=0)),
-    "gpt2": ("GPT2Config", "GPT2LMHeadModel", dict(n_positions=256, n_inner=96)),
+    "mistral": ("MistralConfig", "MistralForCausalLM", {"num_key_value_heads": 2, "sliding_window": 12}),
+    "gemma": ("GemmaConfig", "GemmaForCausalLM", {"num_key_value_heads": 1, "head_dim": 16}),
+    "phi3": ("Phi3Config", "Phi3ForCausalLM", {"num_key_value_heads": 2, "pad_token_id": 0}),
+    "gpt2": ("GPT2Config", "GPT2LMHeadModel", {"n_positions": 256, "n_inner": 96}),
 }
 
 
@@ -50,8 +50,8 @@ def tiny_checkpoint(arch: str, directory, tokenizer_dir):
     config_cls, model_cls, extra = ARCHS[arch]
     small = dict(_SMALL)
     if arch == "gpt2":
-        small = dict(vocab_size=49152, n_embd=64, n_layer=2, n_head=4, bos_token_id=1, eos_token_id=2,
-                     initializer_range=0.3)
+        small = {"vocab_size": 49152, "n_embd": 64, "n_layer": 2, "n_head": 4, "bos_token_id": 1, "eos_token_id": 2,
+                     "initializer_range": 0.3}
     config = getattr(transformers, config_cls)(**small, **extra)
     torch.manual_seed(0)
     with warnings.catch_warnings():
@@ -105,3 +105,72 @@ def test_checkpoint_matches_transformers(tmp_path, smollm_tokenizer, arch, granu
     assert tokens == gen
     assert len(set(gen)) > 1  # the weights are not so degenerate that every token is the same
     assert out["outputs"][0] == dec.detokenize(gen)
+
+
+ENCODERS = {
+    "bert": ("BertConfig", "BertModel", {}),
+    "roberta": ("RobertaConfig", "RobertaModel", {"pad_token_id": 1}),
+    "xlm-roberta": ("XLMRobertaConfig", "XLMRobertaModel", {"pad_token_id": 1}),
+}
+
+
+def tiny_encoder(arch: str, directory, pooling: str):
+    """A random-weight encoder with MiniLM's tokenizer and a sentence-transformers config
+    (pooling, then normalisation)."""
+    import json
+
+    from agentc.models import assets
+
+    config_cls, model_cls, extra = ENCODERS[arch]
+    config = getattr(transformers, config_cls)(vocab_size=30522, hidden_size=64, intermediate_size=96,
+                                               num_hidden_layers=2, num_attention_heads=4,
+                                               max_position_embeddings=128, **extra)
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        getattr(transformers, model_cls)(config).eval().save_pretrained(directory)
+    src = assets.minilm_dir()
+    for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "modules.json",
+              "sentence_bert_config.json"):
+        shutil.copy(src / f, directory / f)
+    (directory / "1_Pooling").mkdir()
+    (directory / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": 64, **{f"pooling_mode_{m}": m == pooling
+                                           for m in ("cls_token", "mean_tokens", "max_tokens")}}))
+
+
+@pytest.mark.parametrize("arch, pooling", [("bert", "mean_tokens"), ("roberta", "cls_token"),
+                                           ("xlm-roberta", "max_tokens")])
+def test_encoder_matches_sentence_transformers(tmp_path, arch, pooling):
+    """Query embeddings from the compiled build equal sentence-transformers' on the same
+    directory (its pooling and normalisation), and the index built from them retrieves
+    what sentence-transformers' embeddings rank first."""
+    import agentc
+
+    st = pytest.importorskip("sentence_transformers")
+    model_dir = tmp_path / arch
+    tiny_encoder(arch, model_dir, pooling)
+    corpus = ["The Rhine flows into the North Sea.", "Compilers translate programs.", "Bread needs yeast."]
+    (tmp_path / "corpus.txt").write_text("\n".join(corpus))
+    (tmp_path / "graph.py").write_text(textwrap.dedent(f"""
+        import agentc
+
+        INDEX = agentc.VectorIndex("docs", "corpus.txt", encoder={str(model_dir)!r})
+
+        @agentc.agent(sla_ms=5000)
+        def search(query):
+            v = agentc.embed(agentc.tokenize(query, model={str(model_dir)!r}), model={str(model_dir)!r}, name="q")
+            return agentc.passages(agentc.vector_search(v, INDEX, k=1, name="hit"), INDEX)
+        """))
+    placement = agentc.compile(str(tmp_path / "graph.py"), str(tmp_path / "build"), devices=["cpu"], quiet=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = st.SentenceTransformer(str(model_dir), device="cpu")
+    queries = ["Where does the Rhine end?", "What does a compiler do?"]
+    with agentc.load(placement.build_dir) as s:
+        for q in queries:
+            out = s.run({"query": q}, fetch=["q/pool"])
+            want = ref.encode([q], convert_to_numpy=True)
+            assert np.abs(out["values"]["q/pool"] - want).max() <= 1e-5
+            best = int(np.argmax(ref.encode(corpus, convert_to_numpy=True) @ want[0]))
+            assert out["outputs"][0] == corpus[best]

@@ -59,17 +59,37 @@ def export_function(
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         module = fx.export_and_import(
-            Wrap(), *tensors, output_type="linalg-on-tensors", func_name=func_name
+            Wrap(), *tensors, output_type="linalg-on-tensors", func_name=func_name,
+            decomposition_table=_decompositions(),
         )
     out = str(module)
     store.put_bytes("exports", full_key, out.encode(), ".mlir")
     return out
 
 
+def _cumsum(x, dim, dtype=None):
+    """cumsum as a product with a triangular matrix of ones. torch-mlir lowers cumsum to
+    `tm_tensor.scan`, which IREE's linalg input does not take; the axes that models
+    accumulate over (positions of a sequence, e.g. RoBERTa's position ids) are short."""
+    if dtype is None and not x.dtype.is_floating_point:
+        dtype = torch.int64  # torch's promotion of integer cumsums
+    x = x.to(dtype) if dtype is not None else x
+    n = x.shape[dim]
+    tri = torch.ones(n, n, dtype=x.dtype).triu()  # tri[j, i] = 1 where j <= i
+    return torch.movedim(torch.movedim(x, dim, -1) @ tri, -1, dim)
+
+
+@functools.cache
+def _decompositions() -> dict:
+    from torch_mlir.fx import get_decomposition_table
+
+    return {**get_decomposition_table(), torch.ops.aten.cumsum.default: _cumsum}
+
+
 @functools.cache
 def _models_digest() -> str:
-    """A hash of the sources of agentc.models (a few hundred KB, read once per process)."""
+    """A hash of the sources of agentc.models and its subpackages (read once per process)."""
     h = hashlib.sha256()
-    for f in sorted(Path(__file__).parent.glob("*.py")):
+    for f in sorted(Path(__file__).parent.rglob("*.py")):
         h.update(f.name.encode() + b"\0" + f.read_bytes())
     return h.hexdigest()

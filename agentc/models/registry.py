@@ -43,8 +43,9 @@ class UnknownModel(KeyError):
 
 @functools.cache
 def encoder(name: str):
+    """An encoder by name or directory."""
     if name not in ENCODERS:
-        raise UnknownModel(f"unknown encoder model '{name}' (known: {', '.join(ENCODERS)})")
+        return _directory_model(name, "encoder")
     cls, config = ENCODERS[name]
     return cls(config)
 
@@ -91,14 +92,26 @@ def _directory_model(name: str, kind: str):
             from agentc.models.hf.causal_lm import CausalLM, lm_config
 
             return CausalLM(lm_config(ckpt, key), ckpt)
-        raise UnsupportedArchitecture(f"{ckpt.config_file}: {kind} models from directories are not supported yet")
+        from agentc.models.hf.encoder_lm import Encoder, enc_config
+
+        return Encoder(enc_config(ckpt, key), ckpt)
     except (ModelFileError, UnsupportedArchitecture) as e:
         raise UnknownModel(str(e)) from None
 
 
 def model(name: str):
-    """An encoder or a language model by name."""
-    return encoder(name) if name in ENCODERS else decoder(name)
+    """An encoder or a language model by name or directory."""
+    if name in ENCODERS:
+        return encoder(name)
+    base = name.partition("@")[0]
+    if base not in DECODERS:
+        from agentc.models import local_models
+        from agentc.models.hf.checkpoint import Checkpoint
+
+        found = local_models.resolve(base)
+        if found is not None and Checkpoint(found[1]).family().kind == "encoder":
+            return encoder(name)
+    return decoder(name)
 
 
 def register(name: str, path) -> None:

@@ -21,17 +21,16 @@ besides the hidden state: (cos, sin) for rotary models, nothing for learned posi
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
 from agentc.lazy import lazy_import
 from agentc.models.hf.checkpoint import Checkpoint, ModelFileError
+from agentc.models.hf.imported import Imported, call_with
 from agentc.models.sampling import greedy
 
 torch = lazy_import("torch")
@@ -105,7 +104,7 @@ class _Ends(torch.nn.Module):
         return fn(self, *acts)
 
 
-class CausalLM:
+class CausalLM(Imported):
     layered = True
     RUNTIME_FORMS: ClassVar[dict] = {}
 
@@ -140,7 +139,7 @@ class CausalLM:
         tied = self._tied()
         ends = _Ends(root, fam, None if tied else model.lm_head)
         layer = root.get_submodule(fam.layers)[0]
-        return ends, layer, [n for n, _ in layer.named_parameters()]
+        return ends, layer, [*(n for n, _ in layer.named_parameters()), *(n for n, _ in layer.named_buffers())]
 
     def _tied(self) -> bool:
         if self.ckpt.has_weights:
@@ -153,19 +152,13 @@ class CausalLM:
         `<name>/l<i>`: float32 views of the memory-mapped checkpoint where it is float32."""
         if self._base is not None:
             return self._base.groups
-        ends, layer, names = self._parts
+        ends, layer, _names = self._parts
         fam, c, ck = self.family, self.config, self.ckpt
-        embed = {}
-        for n, p in ends.named_parameters():
-            hf = n if n.startswith("lm_head.") else f"{fam.root}.{n}"
-            embed[n] = ck.weight(hf, tuple(p.shape), fam.root)
-        for n, b in ends.named_buffers():
-            embed[n] = b.detach().float().numpy()
-        out = {f"{c.name}/embed": embed}
-        shapes = dict(layer.named_parameters())
+        out = {f"{c.name}/embed": ck.module_weights(
+            ends, lambda n: n if n.startswith("lm_head.") else f"{fam.root}.{n}", fam.root)}
         for i in range(c.layers):
-            out[f"{c.name}/l{i}"] = {n: ck.weight(f"{fam.root}.{fam.layers}.{i}.{n}", tuple(shapes[n].shape), fam.root)
-                                     for n in names}
+            out[f"{c.name}/l{i}"] = ck.module_weights(layer, lambda n, i=i: f"{fam.root}.{fam.layers}.{i}.{n}",
+                                                      fam.root)
         return out
 
     @property
@@ -177,16 +170,14 @@ class CausalLM:
         return out
 
     def _ends(self, w, fn, *acts):
-        ends = self._parts[0]
-        names = list(self.groups[f"{self.config.name}/embed"])
-        return torch.func.functional_call(ends, dict(zip(names, w)), (fn, *acts), strict=True)
+        return call_with(self._parts[0], list(self.groups[f"{self.config.name}/embed"]), w, (fn, *acts))
 
     def _layer(self, w, x, pe, mask, cache):
         _, layer, names = self._parts
         kwargs = {"attention_mask": mask, "past_key_values": cache}
         if self.family.rotary:
             kwargs["position_embeddings"] = tuple(pe)
-        out = torch.func.functional_call(layer, dict(zip(names, w)), (x,), kwargs, strict=True)
+        out = call_with(layer, names, w, (x,), kwargs)
         return out[0] if isinstance(out, tuple) else out
 
     def position_examples(self, T: int) -> list[np.ndarray]:
@@ -302,25 +293,11 @@ class CausalLM:
         return self.head_decode(*emb, x), torch.stack(ks), torch.stack(vs), nxt
 
     # -- tokenizer (host ops) -------------------------------------------------------------
-    tokenizer_file: Path | None = None  # set on a copy by `with_tokenizer_file`: a build's own
-
-    def tokenizer_json(self) -> bytes:
-        return (self.tokenizer_file or self.ckpt.tokenizer_file).read_bytes()
-
-    def with_tokenizer_file(self, path) -> CausalLM:
-        clone = copy.copy(self)
-        clone.__dict__.pop("_chat", None)
-        clone.tokenizer_file = Path(path)
-        return clone
-
     @functools.cached_property
     def _chat(self):
-        from tokenizers import Tokenizer
-
         from agentc.models.hf.chat import ChatPrompt
 
-        tok = Tokenizer.from_str(self.tokenizer_json().decode())
-        return ChatPrompt(tok, self.ckpt.chat_template, self.ckpt.tokenizer_config)
+        return ChatPrompt(self.tokenizer(), self.ckpt.chat_template, self.ckpt.tokenizer_config)
 
     @functools.cached_property
     def eos_ids(self) -> set[int]:

@@ -126,6 +126,19 @@ class Checkpoint:
         except SafetensorsError as e:
             raise ModelFileError(str(e)) from None
 
+    def module_weights(self, module, name_of, base: str = "") -> dict[str, np.ndarray]:
+        """`module`'s weights by its own parameter names: parameters from the checkpoint
+        (`name_of(param)` is the checkpoint's name), buffers as the architecture computes
+        them (rotary frequencies, position ids)."""
+        out = {n: self.weight(name_of(n), tuple(p.shape), base) for n, p in module.named_parameters()}
+        out.update({n: b.detach().numpy() for n, b in module.named_buffers()})
+        return out
+
+    @functools.cached_property
+    def weights_key(self) -> dict:
+        """A cheap identity of the weight files (path, size, modification time)."""
+        return {str(f): [f.stat().st_size, f.stat().st_mtime_ns] for f in self.weight_files}
+
     # -- tokenizer ----------------------------------------------------------------------
     @property
     def tokenizer_file(self) -> Path:

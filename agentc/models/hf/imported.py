@@ -1,0 +1,41 @@
+"""What every imported model shares: running one of the architecture's modules with an
+operator's weight arguments, and the tokenizer file that builds carry."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from agentc.lazy import lazy_import
+
+torch = lazy_import("torch")
+
+
+def call_with(module, names: list[str], weights, args: tuple, kwargs: dict | None = None):
+    """`module(*args, **kwargs)` with its parameters and buffers `names` bound to `weights`
+    (the operator's arguments): what torch.export records as the function's inputs."""
+    return torch.func.functional_call(module, dict(zip(names, weights)), args, kwargs or {}, strict=True)
+
+
+class Imported:
+    tokenizer_file: Path | None = None  # set on a copy by `with_tokenizer_file`: a build's own
+    _TOKENIZER_CACHES = ("_tokenizer", "_chat")
+
+    def tokenizer_json(self) -> bytes:
+        """The model's tokenizer.json, for builds to carry."""
+        return (self.tokenizer_file or self.ckpt.tokenizer_file).read_bytes()
+
+    def with_tokenizer_file(self, path):
+        """A copy that tokenizes with `path` (a build's own copy); the registry's model,
+        which other builds' sessions share, is unchanged."""
+        clone = copy.copy(self)
+        for name in self._TOKENIZER_CACHES:
+            clone.__dict__.pop(name, None)
+        clone.tokenizer_file = Path(path)
+        return clone
+
+    def tokenizer(self):
+        """A fresh `tokenizers.Tokenizer` from the tokenizer file."""
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_str(self.tokenizer_json().decode())
