@@ -91,10 +91,13 @@ def _directory_model(name: str, kind: str):
         if kind == "llm":
             from agentc.models.hf.causal_lm import CausalLM, lm_config
 
-            return CausalLM(lm_config(ckpt, key), ckpt)
-        from agentc.models.hf.encoder_lm import Encoder, enc_config
+            model = CausalLM(lm_config(ckpt, key), ckpt)
+        else:
+            from agentc.models.hf.encoder_lm import Encoder, enc_config
 
-        return Encoder(enc_config(ckpt, key), ckpt)
+            model = Encoder(enc_config(ckpt, key), ckpt)
+        model.check()
+        return model
     except (ModelFileError, UnsupportedArchitecture) as e:
         raise UnknownModel(str(e)) from None
 

@@ -146,20 +146,14 @@ class CausalLM(Imported):
             return "lm_head.weight" not in self.ckpt.tensors
         return bool(getattr(self.ckpt.hf_config, "tie_word_embeddings", False))
 
-    @functools.cached_property
-    def groups(self) -> dict[str, dict[str, np.ndarray]]:
-        """`<name>/embed` (everything before and after the layers, buffers included) and
-        `<name>/l<i>`: float32 views of the memory-mapped checkpoint where it is float32."""
-        if self._base is not None:
-            return self._base.groups
-        ends, layer, _names = self._parts
-        fam, c, ck = self.family, self.config, self.ckpt
-        out = {f"{c.name}/embed": ck.module_weights(
-            ends, lambda n: n if n.startswith("lm_head.") else f"{fam.root}.{n}", fam.root)}
+    def _sources(self):
+        """(group, module, checkpoint name of a parameter, base prefix) per weight group:
+        `<name>/embed` (everything before and after the layers) and `<name>/l<i>`."""
+        ends, layer, _ = self._parts
+        fam, c = self.family, self.config
+        yield f"{c.name}/embed", ends, lambda n: n if n.startswith("lm_head.") else f"{fam.root}.{n}", fam.root
         for i in range(c.layers):
-            out[f"{c.name}/l{i}"] = ck.module_weights(layer, lambda n, i=i: f"{fam.root}.{fam.layers}.{i}.{n}",
-                                                      fam.root)
-        return out
+            yield f"{c.name}/l{i}", layer, lambda n, i=i: f"{fam.root}.{fam.layers}.{i}.{n}", fam.root
 
     @property
     def all_group(self) -> dict[str, np.ndarray]:

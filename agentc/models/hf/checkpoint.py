@@ -91,7 +91,11 @@ class Checkpoint:
             if missing:
                 raise ModelFileError(f"{index}: names shard {missing[0]}, which is not in {self.dir}")
             return [self.dir / s for s in shards]
-        return sorted(self.dir.glob("*.safetensors"))
+        found = sorted(self.dir.glob("*.safetensors"))
+        if not found and (gguf := sorted(self.dir.glob("*.gguf"))):
+            raise ModelFileError(f"{gguf[0]}: GGUF weights are not read from model directories yet; save the "
+                                 f"model as safetensors (transformers' save_pretrained)")
+        return found
 
     @property
     def has_weights(self) -> bool:
@@ -107,13 +111,10 @@ class Checkpoint:
         except SafetensorsError as e:
             raise ModelFileError(str(e)) from None
 
-    def weight(self, name: str, shape: tuple[int, ...], prefix: str = "") -> np.ndarray:
-        """Float32 weight `name` (as the module tree names it; `prefix` is the base model's
-        attribute, which checkpoints of a base model leave out), checked against `shape`.
-        A config-only model's weights are zero-stride arrays of the right shape: the
-        exporter and the cost models read shapes only."""
-        if not self.has_weights:  # config only: shapes to place and price by, no values
-            return np.broadcast_to(np.zeros((), np.float32), shape)
+    def entry(self, name: str, shape: tuple[int, ...], prefix: str = "") -> str:
+        """The checkpoint's key for weight `name` (as the module tree names it; `prefix` is
+        the base model's attribute, which checkpoints of a base model leave out), after
+        checking its shape against `shape`: reads the header only."""
         t = self.tensors
         for key in (name, name.removeprefix(prefix + ".") if prefix else name, f"{prefix}.{name}" if prefix else name):
             if key in t:
@@ -125,10 +126,27 @@ class Checkpoint:
         if tuple(e.shape) != tuple(shape):
             raise ModelFileError(f"{e.file}: tensor '{key}' has shape {list(e.shape)}, but {self.config_file} "
                                  f"makes it {list(shape)}")
+        return key
+
+    def weight(self, name: str, shape: tuple[int, ...], prefix: str = "") -> np.ndarray:
+        """Float32 weight `name` (see `entry`). A config-only model's weights are zero-stride
+        arrays of the right shape: the exporter and the cost models read shapes only."""
+        if not self.has_weights:
+            return np.broadcast_to(np.zeros((), np.float32), shape)
+        key = self.entry(name, shape, prefix)
         try:
-            return t.f32(key)
+            return self.tensors.f32(key)
         except SafetensorsError as e:
             raise ModelFileError(str(e)) from None
+
+    def check(self, modules) -> None:
+        """Fail now, naming the file, if the tokenizer is missing or a weight of the
+        `(module, name_of, prefix)` triples is missing or misshapen (headers only)."""
+        _ = self.tokenizer_file
+        if self.has_weights:
+            for module, name_of, prefix in modules:
+                for n, p in module.named_parameters():
+                    self.entry(name_of(n), tuple(p.shape), prefix)
 
     def module_weights(self, module, name_of, base: str = "") -> dict[str, np.ndarray]:
         """`module`'s weights by its own parameter names: parameters from the checkpoint

@@ -93,16 +93,15 @@ class Encoder(Imported):
         layer = root.get_submodule(self.family.layers)[0]
         return emb, layer
 
-    @functools.cached_property
-    def groups(self) -> dict[str, dict[str, np.ndarray]]:
-        """`<name>/emb` and `<name>/l<i>`, views of the memory-mapped checkpoint."""
+    def _sources(self):
+        """(group, module, checkpoint name of a parameter, base prefix) per weight group:
+        `<name>/emb` and `<name>/l<i>`."""
         emb, layer = self._parts
-        fam, c, ck = self.family, self.config, self.ckpt
+        fam, c = self.family, self.config
         pre = f"{fam.root}." if fam.root else ""
-        out = {f"{c.name}/emb": ck.module_weights(emb, lambda n: f"{pre}{fam.embed[0]}.{n}", fam.root)}
+        yield f"{c.name}/emb", emb, lambda n: f"{pre}{fam.embed[0]}.{n}", fam.root
         for i in range(c.layers):
-            out[f"{c.name}/l{i}"] = ck.module_weights(layer, lambda n, i=i: f"{pre}{fam.layers}.{i}.{n}", fam.root)
-        return out
+            yield f"{c.name}/l{i}", layer, lambda n, i=i: f"{pre}{fam.layers}.{i}.{n}", fam.root
 
     @functools.cached_property
     def weights_digest(self) -> str:

@@ -1,9 +1,11 @@
-"""What every imported model shares: running one of the architecture's modules with an
-operator's weight arguments, and the tokenizer file that builds carry."""
+"""What every imported model shares: its weight groups read from the checkpoint, running
+one of the architecture's modules with an operator's weight arguments, and the tokenizer
+file that builds carry."""
 
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 
 from agentc.lazy import lazy_import
@@ -20,6 +22,20 @@ def call_with(module, names: list[str], weights, args: tuple, kwargs: dict | Non
 class Imported:
     tokenizer_file: Path | None = None  # set on a copy by `with_tokenizer_file`: a build's own
     _TOKENIZER_CACHES = ("_tokenizer", "_chat")
+
+    _base = None  # a variant shares its base model's weights
+
+    @functools.cached_property
+    def groups(self) -> dict:
+        """Weight groups `{group: {param: float32 array}}`, views of the memory-mapped
+        checkpoint where it stores float32 (see `_sources`)."""
+        if self._base is not None:
+            return self._base.groups
+        return {g: self.ckpt.module_weights(m, name_of, prefix) for g, m, name_of, prefix in self._sources()}
+
+    def check(self) -> None:
+        """Fail now, naming the file, on a missing tokenizer or a missing or misshapen weight."""
+        self.ckpt.check([(m, name_of, prefix) for _, m, name_of, prefix in self._sources()])
 
     def tokenizer_json(self) -> bytes:
         """The model's tokenizer.json, for builds to carry."""
