@@ -4,7 +4,7 @@
                  [--iree-flag=FLAG ...] [--variant NAME] [--artifacts DIR]
     agentc bench kernels --target cuda --compile-only --artifacts DIR [--iree-flag=FLAG ...]
     agentc bench kernels --fit PROFILE.json [RERUN.json ...] [--out P.json] [--plot P.png]
-    agentc bench session-soak | verify-load | place-scale | ray | serve | batching   (agentc/bench/named.py)
+    agentc bench session-soak | verify-load | place-scale | ray | serve | batching | import   (named.py)
 
 The first form compiles the sweep (artifacts.py), measures it here (run_artifacts.py),
 fits the calibration (agentc/cost/profile.py) and prints the predicted-vs-measured table,
@@ -27,7 +27,7 @@ from agentc.bench.errors import BenchError
 
 PROG = "agentc bench"
 TARGETS = ("cpu", "vulkan", "cuda")
-NAMED = ("kernels", "session-soak", "verify-load", "place-scale", "ray", "serve", "batching")
+NAMED = ("kernels", "session-soak", "verify-load", "place-scale", "ray", "serve", "batching", "import")
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -47,7 +47,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--compare", metavar="OTHER.json",
                    help="with --fit: kernel-by-kernel time ratio of another profile (a flag "
                         "variant, or a rerun to see the noise floor)")
-    p.add_argument("--quick", action="store_true", help="small sweep (< 3 min on a laptop)")
+    p.add_argument("--quick", action="store_true", help="small sweep (< 3 min on a laptop); import: tiny shapes")
     p.add_argument("--plot", metavar="P.png", help="write a roofline plot")
     p.add_argument("--compile-only", action="store_true",
                    help="compile into --artifacts DIR and stop (measure with run_artifacts)")

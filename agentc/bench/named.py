@@ -32,11 +32,19 @@ def _load() -> list[float]:
 
 
 def run_named(name: str, args) -> int:
-    from agentc.bench import batching, place_scale, ray_hops, serve_bench, soak, verify_load
+    from agentc.bench import (
+        batching,
+        model_import,
+        place_scale,
+        ray_hops,
+        serve_bench,
+        soak,
+        verify_load,
+    )
 
     benches = {"session-soak": soak.run, "verify-load": verify_load.run, "place-scale": place_scale.run,
                "ray": ray_hops.run, "serve": serve_bench.run,
-               "batching": batching.run}
+               "batching": batching.run, "import": model_import.run}
     out = Path(args.out) if args.out else RESULTS / name
     out.mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")

@@ -321,6 +321,7 @@ class CausalLM(Imported):
 
         import transformers
 
+        transformers.utils.logging.disable_progress_bar()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             cls = getattr(transformers, self.config.architecture)

@@ -80,6 +80,7 @@ def write(arch: str, directory: Path, shape: Shape = TINY, dtype: str = "float32
     directory = Path(directory)
     model_cls = (LLMS if arch in LLMS else ENCODERS)[arch][1]
     config = _config(arch, shape, extra)
+    transformers.utils.logging.disable_progress_bar()
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
