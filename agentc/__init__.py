@@ -15,6 +15,7 @@ from agentc.frontend.ops import (
     join,
     llm,
     passages,
+    rerank,
     tokenize,
     tool,
     vector_search,
@@ -23,7 +24,7 @@ from agentc.frontend.trace import agent
 
 __all__ = [
     "AgentError", "VectorIndex", "agent", "compile", "cond", "contains", "embed", "fanout",
-    "format", "join", "llm", "load", "passages", "place", "tokenize", "tool", "vector_search",
+    "format", "join", "llm", "load", "passages", "place", "rerank", "tokenize", "tool", "vector_search",
 ]
 
 _OPS = set(__all__)

@@ -72,6 +72,7 @@ def main(argv=None):
     placement = agentc.compile(__file__, out, devices=args.devices.split(","), quiet=True)
     print(f"compiled {len(placement.ops)} operators in {time.perf_counter() - t0:.1f} s -> {placement.build_dir}",
           file=sys.stderr)
+    print(f"placement (devices: {args.devices}):\n{placement.summary()}\n")
     with agentc.load(placement.build_dir) as session:
         for q in args.questions or QUESTIONS:
             t = time.perf_counter()

@@ -100,3 +100,79 @@ def test_encoder_matches_sentence_transformers(tmp_path, arch, pooling):
             assert np.abs(out["values"]["q/pool"] - want).max() <= 1e-5
             best = int(np.argmax(ref.encode(corpus, convert_to_numpy=True) @ want[0]))
             assert out["outputs"][0] == corpus[best]
+
+
+@pytest.mark.parametrize("arch", ["bert-reranker", "xlm-roberta-reranker"])
+def test_reranker_orders_passages_as_transformers_scores_them(tmp_path, arch):
+    """agentc.rerank over a vector search's hits: the scores equal transformers' for the
+    same (query, passage) pairs, and the passages come back in that order."""
+    import agentc
+    from agentc.models import registry
+
+    model_dir = random_checkpoint.write(arch, tmp_path / arch, random_checkpoint.Shape(vocab=30522, max_positions=160))
+    corpus = ["The Rhine flows into the North Sea.", "Compilers translate programs into machine code.",
+              "Bread needs yeast, flour and water.", "Rivers carry sediment to the sea.", "MLIR is a compiler IR."]
+    (tmp_path / "corpus.txt").write_text("\n".join(corpus))
+    (tmp_path / "graph.py").write_text(textwrap.dedent(f"""
+        import agentc
+
+        INDEX = agentc.VectorIndex("docs", "corpus.txt", encoder="tiny-encoder")
+
+        @agentc.agent(sla_ms=5000)
+        def search(query):
+            hits = agentc.vector_search(agentc.embed(agentc.tokenize(query)), INDEX, k=4, name="hits")
+            best = agentc.rerank(query, hits, INDEX, model={str(model_dir)!r}, name="rr")
+            return agentc.passages(best, INDEX)
+        """))
+    placement = agentc.compile(str(tmp_path / "graph.py"), str(tmp_path / "build"), devices=["cpu"], quiet=True)
+    rr = registry.reranker(str(model_dir))
+    with agentc.load(placement.build_dir) as s:
+        for q in ["Where does the Rhine end?", "What does a compiler do?"]:
+            out = s.run({"query": q}, fetch=["hits/top4", "rr/score", "rr/order"])
+            hits = out["values"]["hits/top4"].ravel()
+            want = rr.reference_scores(q, [corpus[int(i)] for i in hits])
+            assert np.abs(out["values"]["rr/score"] - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
+            order = hits[np.argsort(-want, kind="stable")]
+            assert out["values"]["rr/order"].ravel().tolist() == order.tolist()
+            assert out["outputs"][0] == "\n".join(corpus[int(i)] for i in order)
+
+
+def test_sampling_and_stop_strings_follow_transformers(tmp_path):
+    """Seeded sampling (temperature, top-k, top-p) repeats from request to request, differs
+    with the seed, and gives the tokens transformers' logits and warpers give at the same
+    uniform draws; a stop string ends greedy generation early and is cut from the text."""
+    import agentc
+    from agentc.frontend.reference import run_reference
+    from agentc.frontend.trace import trace_file
+    from agentc.models import registry
+    from agentc.models.sampling import before_stop
+    from agentc.runtime.host_ops import SKIPPED
+
+    model_dir = random_checkpoint.write("llama", tmp_path / "llama")
+    dec = registry.decoder(str(model_dir))
+    greedy = dec.detokenize(dec.generate_ids(dec.chat_ids(QUERY), STEPS))
+    stop = greedy[len(dec.detokenize(dec.generate_ids(dec.chat_ids(QUERY), 5))):][:3]
+    assert stop.strip() and greedy.find(stop) > 0
+    m = repr(str(model_dir))
+    (tmp_path / "graph.py").write_text(textwrap.dedent(f"""
+        import agentc
+
+        @agentc.agent(sla_ms=5000)
+        def chat(query):
+            a = agentc.llm(query, model={m}, max_tokens=12, temperature=1.3, top_k=30, top_p=0.9, seed=11, name="a")
+            b = agentc.llm(query, model={m}, max_tokens=12, temperature=1.3, top_k=30, top_p=0.9, seed=12, name="b")
+            c = agentc.llm(query, model={m}, max_tokens={STEPS}, stop=[{stop!r}, "never in the text"], name="c")
+            return agentc.join([a, b, c], "\\n--\\n")
+        """))
+    placement = agentc.compile(str(tmp_path / "graph.py"), str(tmp_path / "build"), devices=["cpu"], quiet=True)
+    fetch = [f"{n}/sample{i}" for n in "abc" for i in range(STEPS)]
+    with agentc.load(placement.build_dir) as s:
+        first, again = s.run({"query": QUERY}, fetch=fetch), s.run({"query": QUERY})
+    assert first["outputs"] == again["outputs"]
+    ref = run_reference(trace_file(tmp_path / "graph.py"), {"query": QUERY})
+    assert first["outputs"] == ref["outputs"]
+    ran = {k: v for k, v in first["values"].items() if v is not SKIPPED}  # samples after a stop did not run
+    tokens = {n: [int(ran[f"{n}/sample{i}"][0]) for i in range(STEPS) if f"{n}/sample{i}" in ran] for n in "abc"}
+    assert tokens["a"] != tokens["b"]
+    c = first["outputs"][0].split("\n--\n")[2]
+    assert c == before_stop(greedy, [stop]) and len(tokens["c"]) < STEPS

@@ -11,7 +11,7 @@ import pytest
 from conftest import agentc_cli
 
 pytest.importorskip("transformers")
-from agentc.models.hf import random_checkpoint  # noqa: E402
+from agentc.models.hf import random_checkpoint
 
 
 @pytest.fixture(scope="module")

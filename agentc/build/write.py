@@ -116,7 +116,7 @@ def _tokenizer_files(ops, files: dict[str, bytes]) -> dict[str, str]:
     so that the runtime needs no model package. Returns {model: relative path}."""
     out = {}
     for op in ops:
-        name = op.attrs.get("model") if op.kind in ("tokenize", "detokenize") else None
+        name = op.attrs.get("model") if op.kind in ("tokenize", "detokenize", "pair_tokenize") else None
         if name is None or name in out:
             continue
         m = registry.model(name)

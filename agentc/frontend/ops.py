@@ -149,19 +149,48 @@ def passages(indices: Value, index, name: str | None = None) -> Value:
     return _add("passages", [indices], {"index": index.name}, [TEXT], name).results[0]
 
 
+def rerank(query, indices: Value, index, model: str, name: str | None = None) -> Value:
+    """(query text, passage indices (1, k) of `index`, e.g. a vector_search's) -> the same
+    indices ordered by the cross-encoder `model`'s relevance score for (query, passage),
+    best first."""
+    from agentc.frontend.index import VectorIndex
+
+    if not isinstance(index, VectorIndex):
+        raise AgentError(f"{caller_loc()}: rerank: index must be an agentc.VectorIndex")
+    try:
+        registry.reranker(_text_arg("rerank", "model", model))
+    except registry.UnknownModel as e:
+        raise AgentError(f"{caller_loc()}: rerank: {e.args[0] if e.args else e}") from None
+    _expect("rerank", query, TEXT)
+    t = indices.type if isinstance(indices, Value) else None
+    if not isinstance(t, TensorType) or t.dtype != "i32" or len(t.shape) != 2 or t.shape[0] != 1:
+        raise AgentError(f"{caller_loc()}: rerank: indices must be passage indices (1, k) i32, e.g. a "
+                         f"vector_search's, got {t.mlir() if isinstance(t, TensorType) else t or type(indices).__name__}")
+    current().indexes[index.name] = index
+    return _add("rerank", [query, indices], {"model": model, "index": index.name}, [t], name).results[0]
+
+
 GRANULARITIES = ("layer", "step")
 
 
 def llm(prompt, model: str = "tiny-lm", max_tokens: int = 16, name: str | None = None,
         granularity: str | None = None, prompt_len: int | None = None,
-        cache_len: int | None = None) -> Value:
+        cache_len: int | None = None, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
+        seed: int | None = None, stop: str | list[str] | None = None) -> Value:
     """Prompt -> generated text (greedy), stopping at end-of-turn. `granularity` (layered
     models only): "layer" makes every layer of prefill and of each decode step its own
     operator, so layers and steps can be placed apart; "step" makes one operator per
     prefill and per decode step (far fewer operators, far fewer calls). Unset, the compiler
     picks "step" when the cluster has one device (nothing to split) and "layer" otherwise. `prompt_len` / `cache_len` (layered models only)
     set the static prompt budget P (longer prompts lose the start of the message) and KV
-    cache length S; prefill costs grow with P, decode traffic with S."""
+    cache length S; prefill costs grow with P, decode traffic with S.
+
+    Sampling: temperature 0 (the default) is greedy; above 0 each token is drawn from
+    softmax(logits / temperature), restricted to the `top_k` most likely tokens (0: all)
+    and then to the `top_p` nucleus, on the device. With a `seed` the draws, and so the
+    text, repeat from request to request; without one each request draws afresh. `stop`
+    (a string or several) ends generation where the text first contains one of them; the
+    text returned ends before it."""
     _text_arg("llm", "model", model)
     for what, v in (("prompt_len", prompt_len), ("cache_len", cache_len)):
         if v is not None:
@@ -185,7 +214,34 @@ def llm(prompt, model: str = "tiny-lm", max_tokens: int = 16, name: str | None =
     attrs = {"model": model, "max_tokens": max_tokens}
     if granularity is not None:
         attrs["granularity"] = granularity
+    attrs.update(_sampling(temperature, top_k, top_p, seed, stop, dec.config.vocab))
     return _add("llm", [prompt], attrs, [TEXT], name).results[0]
+
+
+def _sampling(temperature, top_k, top_p, seed, stop, vocab: int) -> dict:
+    """The llm node's sampling attributes, each checked (errors name the argument)."""
+    def number(what, v, ok, rule):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not ok(v):
+            raise AgentError(f"{caller_loc()}: llm: {what} must be {rule}, got {v!r}")
+        return float(v)
+
+    out = {}
+    t = number("temperature", temperature, lambda v: 0 <= v < float("inf"), "a number >= 0")
+    if t > 0:
+        out["temperature"] = t
+        out["top_k"] = _whole("llm", "top_k", top_k, 0, vocab)
+        out["top_p"] = number("top_p", top_p, lambda v: 0 < v <= 1, "a number in (0, 1]")
+        if seed is not None:
+            _whole("llm", "seed", seed, 0, 2**63 - 1)
+        out["seed"] = -1 if seed is None else seed
+    elif (top_k, top_p, seed) != (0, 1.0, None):
+        raise AgentError(f"{caller_loc()}: llm: top_k, top_p and seed apply to sampling: give a temperature > 0")
+    if stop is not None:
+        stops = [stop] if isinstance(stop, str) else stop
+        if not isinstance(stops, (list, tuple)) or not stops or not all(isinstance(x, str) and x for x in stops):
+            raise AgentError(f"{caller_loc()}: llm: stop must be a non-empty string or a list of them, got {stop!r}")
+        out["stop"] = list(stops)
+    return out
 
 
 def tool(fn: Callable, *args, latency_ms: int = 10, timeout_ms: int = 1000, name: str | None = None,

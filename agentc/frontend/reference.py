@@ -49,8 +49,14 @@ def _eval(n, args, g: Graph, env, seen):
         return order[None].astype(np.int32)
     if n.op == "passages":
         return g.indexes[a["index"]].lookup(args[0])
+    if n.op == "rerank":
+        idx = np.asarray(args[1]).ravel()
+        texts = [g.indexes[a["index"]].passages[int(i)] for i in idx]
+        scores = registry.reranker(a["model"]).reference_scores(args[0], texts)
+        return idx[np.argsort(-scores, kind="stable")][None].astype(np.int32)
     if n.op == "llm":
-        return registry.decoder(a["model"]).reference_generate(args[0], a["max_tokens"])
+        options = {k: a[k] for k in ("temperature", "top_k", "top_p", "seed", "stop") if k in a}
+        return registry.decoder(a["model"]).reference_generate(args[0], a["max_tokens"], **options)
     if n.op == "tool":
         out = g.tools[a["callee"]](*args)
         if not isinstance(out, str):  # as the runtime: a tool returns text

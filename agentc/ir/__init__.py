@@ -18,10 +18,11 @@ _IRDL_TEXT = IRDL_PATH.read_text()
 # Ops that run on the host at the operator level (everything but agent.compute).
 HOST_OPS = frozenset({
     "agent.format", "agent.join", "agent.tokenize", "agent.passages", "agent.tool",
-    "agent.contains", "agent.if", "agent.detokenize", "agent.stop_at_eos",
+    "agent.contains", "agent.if", "agent.detokenize", "agent.stop_at_eos", "agent.pair_tokenize",
+    "agent.stop_at_text", "agent.uniform",
 })
 # Agent-level ops that decompose-agent-ops must replace.
-MODEL_OPS = frozenset({"agent.embed", "agent.vector_search", "agent.llm"})
+MODEL_OPS = frozenset({"agent.embed", "agent.vector_search", "agent.rerank", "agent.llm"})
 
 
 def context() -> ir.Context:

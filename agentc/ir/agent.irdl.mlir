@@ -79,6 +79,18 @@ irdl.dialect @agent {
     irdl.attributes {"index" = %str}
   }
 
+  // (query, passage indices of `index`) -> the same indices ordered by a cross-encoder's
+  // relevance scores, best first.
+  irdl.operation @rerank {
+    %text = irdl.parametric @agent::@text<>
+    %tensor = irdl.base "!builtin.tensor"
+    %model = irdl.base "#builtin.string"
+    %index = irdl.base "#builtin.string"
+    irdl.operands(query: %text, indices: %tensor)
+    irdl.results(out: %tensor)
+    irdl.attributes {"model" = %model, "index" = %index}
+  }
+
   // Prompt -> generated text (greedy, at most max_tokens tokens).
   irdl.operation @llm {
     %text = irdl.parametric @agent::@text<>
@@ -133,6 +145,41 @@ irdl.dialect @agent {
     irdl.operands(token: %tensor)
     irdl.results(out: %tensor)
     irdl.attributes {"eos" = %int}
+  }
+
+  // (query, passage indices of `index`) -> token ids and token types (k, L) of the
+  // (query, passage) pairs, for a cross-encoder.
+  irdl.operation @pair_tokenize {
+    %text = irdl.parametric @agent::@text<>
+    %indices = irdl.base "!builtin.tensor"
+    %ids = irdl.base "!builtin.tensor"
+    %model = irdl.base "#builtin.string"
+    %index = irdl.base "#builtin.string"
+    irdl.operands(query: %text, indices: %indices)
+    irdl.results(ids: %ids, types: %ids)
+    irdl.attributes {"model" = %model, "index" = %index}
+  }
+
+  // Stop strings: like stop_at_eos, but also stops once the text of `tokens` (all sampled
+  // so far) contains one of `stop`.
+  irdl.operation @stop_at_text {
+    %tensor = irdl.base "!builtin.tensor"
+    %int = irdl.base "#builtin.integer"
+    %str = irdl.base "#builtin.string"
+    %array = irdl.base "#builtin.array"
+    irdl.operands(tokens: variadic %tensor)
+    irdl.results(out: %tensor)
+    irdl.attributes {"eos" = %int, "model" = %str, "stop" = %array}
+  }
+
+  // A uniform draw in [0, 1) for sampling step `step`: from `seed` (reproducible), or
+  // fresh for each request when seed is -1.
+  irdl.operation @uniform {
+    %tensor = irdl.base "!builtin.tensor"
+    %seed = irdl.base "#builtin.integer"
+    %step = irdl.base "#builtin.integer"
+    irdl.results(u: %tensor)
+    irdl.attributes {"seed" = %seed, "step" = %step}
   }
 
   // Generated token ids -> text, stopping at end-of-sequence.

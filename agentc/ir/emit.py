@@ -38,8 +38,12 @@ def _attr(v) -> ir.Attribute:
         return ir.BoolAttr.get(v)
     if isinstance(v, int):
         return ir.IntegerAttr.get(ir.IntegerType.get_signless(64), v)
+    if isinstance(v, float):
+        return ir.FloatAttr.get(ir.F64Type.get(), v)
     if isinstance(v, str):
         return ir.StringAttr.get(v)
+    if isinstance(v, (list, tuple)):
+        return ir.ArrayAttr.get([_attr(x) for x in v])
     raise AgentError(f"unsupported attribute value {v!r}")
 
 

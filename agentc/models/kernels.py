@@ -143,6 +143,37 @@ def encoder_kernels(model: str, runtimes=None) -> list[Kernel]:
     ]
 
 
+def sampler_kernel(model: str, temperature: float, top_k: int, top_p: float) -> Kernel:
+    """Sampling from a model's logits with a uniform draw (agentc.models.sampling.sample):
+    one kernel per model vocabulary and setting, no weights."""
+    from agentc.models import sampling
+
+    dec = registry.decoder(model)
+    op = sanitize(f"sample_t{temperature:g}_k{top_k}_p{top_p:g}")
+
+    def sample(logits, u):
+        return sampling.sample(logits, u, temperature, top_k, top_p)
+
+    logits = np.zeros((1, dec.config.vocab), np.float32)
+    return _model_kernel(dec, op, sample, None, [logits, np.zeros((1,), np.float32)])
+
+
+def reranker_kernels(model: str, k: int) -> list[Kernel]:
+    """A cross-encoder over k (query, passage) pairs: embeddings, block<i> (one function,
+    per-layer weights), score, order; each named for k (their shapes depend on it)."""
+    rr = registry.reranker(model)
+    c = rr.config
+    ids = np.zeros((k, c.max_len), np.int32)  # only shapes matter
+    hidden = np.zeros((k, c.max_len, c.dim), np.float32)
+    layers = [(f"{sanitize(c.name)}__block{i}_k{k}", f"{c.name}/l{i}") for i in range(c.layers)]
+    return [
+        _model_kernel(rr, f"embeddings_k{k}", rr.embeddings, f"{c.name}/emb", [ids, ids]),
+        *_shared_kernels(rr, f"block_k{k}", rr.block, layers, [hidden, ids]),
+        _model_kernel(rr, f"score_k{k}", rr.score, f"{c.name}/head", [hidden]),
+        _model_kernel(rr, f"order_k{k}", rr.order, None, [np.zeros((k,), np.float32), np.zeros((1, k), np.int32)]),
+    ]
+
+
 def similarity(c, q):
     """Vector search's scores: queries (B, D) against the corpus (N, D) -> (B, N)."""
     return q @ c.T

@@ -80,10 +80,11 @@ def _directory_model(name: str, kind: str):
 
     found = local_models.resolve(name)
     if found is None:
-        known = ENCODERS if kind == "encoder" else DECODERS
-        what = "encoder model" if kind == "encoder" else "language model"
-        raise UnknownModel(f"unknown {what} '{name}' (known: {', '.join(known)}; or a model directory, "
-                           f"a name given to agentc.models.register, or one on AGENTC_MODELS)")
+        known = {"encoder": ENCODERS, "llm": DECODERS}.get(kind, {})
+        what = {"encoder": "encoder model", "llm": "language model"}.get(kind, "reranker model")
+        builtin = f"known: {', '.join(known)}; or " if known else "give "
+        raise UnknownModel(f"unknown {what} '{name}' ({builtin}a model directory, a name given to "
+                           f"agentc.models.register, or one on AGENTC_MODELS)")
     key, path = found
     try:
         ckpt = Checkpoint(path)
@@ -92,6 +93,10 @@ def _directory_model(name: str, kind: str):
             from agentc.models.hf.causal_lm import CausalLM, lm_config
 
             model = CausalLM(lm_config(ckpt, key), ckpt)
+        elif kind == "reranker":
+            from agentc.models.hf.reranker_lm import Reranker, rerank_config
+
+            model = Reranker(rerank_config(ckpt, key), ckpt)
         else:
             from agentc.models.hf.encoder_lm import Encoder, enc_config
 
@@ -112,9 +117,15 @@ def model(name: str):
         from agentc.models.hf.checkpoint import Checkpoint
 
         found = local_models.resolve(base)
-        if found is not None and Checkpoint(found[1]).family().kind == "encoder":
-            return encoder(name)
+        kind = Checkpoint(found[1]).family().kind if found is not None else "llm"
+        if kind != "llm":
+            return _directory_model(name, kind)
     return decoder(name)
+
+
+def reranker(name: str):
+    """A cross-encoder reranker by directory (or registered / AGENTC_MODELS name)."""
+    return _directory_model(name, "reranker")
 
 
 def register(name: str, path) -> None:

@@ -3,6 +3,8 @@
   agent.embed          -> call @<enc>__encode, call @<enc>__pool (tiny), or, for layered
                           models, call @<enc>__embeddings, @<enc>__block<i> per layer, @<enc>__pool
   agent.vector_search  -> call @index_<name>__similarity, call @index_<name>__top<k>
+  agent.rerank         -> agent.pair_tokenize (query, passages), call @<rr>__embeddings_k<k>,
+                          @<rr>__block<i>_k<k> per layer, @<rr>__score_k<k>, @<rr>__order_k<k>
   agent.llm            -> agent.tokenize (prompt ids + length), call @<lm>__prefill,
                           call @<lm>__sample, then per step agent.stop_at_eos of the last
                           token (later steps are skipped after end-of-turn), call
@@ -190,6 +192,8 @@ class DecomposeAgentOps:
                 ks = self._ensure(f"index:{name}:{k}", lambda: kernels.index_kernels(index, k), module_body)
                 scores = call(ks["similarity"], [op.operands[0]], "similarity")
                 out = call(ks[f"top{k}"], [scores.results[0]], f"top{k}").results[0]
+            elif op.name == "agent.rerank":
+                out = self._rerank(op, attrs, call, named, loc, module_body)
             else:  # agent.llm
                 model = ir.StringAttr(attrs["model"]).value
                 steps = ir.IntegerAttr(attrs["max_tokens"]).value
@@ -205,38 +209,89 @@ class DecomposeAgentOps:
                     "agent.tokenize", results=[ids_t, len_t], operands=[op.operands[0]],
                     attributes={"model": ir.StringAttr.get(model), NAME: named("tokenize")}, loc=loc("tokenize"))
                 ids, length = tok.results
-                eos = registry.decoder(model).eos
+                i64 = ir.IntegerType.get_signless(64)
+                eos = ir.IntegerAttr.get(i64, registry.decoder(model).eos)
+                stops = attrs["stop"] if "stop" in attrs else None  # noqa: SIM401 (no get on MLIR attributes)
 
-                def stop(token, i):  # the next step runs only if `token` is not end-of-turn
-                    return ir.Operation.create(
-                        "agent.stop_at_eos", results=[token.type], operands=[token],
-                        attributes={"eos": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), eos),
-                                    NAME: named(f"stop{i}")},
-                        loc=loc(f"stop{i}")).results[0]
+                def stop(tokens, i):
+                    """The last token, passed to the next step only if generation goes on:
+                    not end-of-turn, and (with stop strings) no stop string in the text."""
+                    if stops is None:
+                        name, operands, extra = "agent.stop_at_eos", tokens[-1:], {}
+                    else:
+                        name, operands, extra = "agent.stop_at_text", tokens, {"model": ir.StringAttr.get(model),
+                                                                              "stop": stops}
+                    return ir.Operation.create(name, results=[tokens[-1].type], operands=operands,
+                                               attributes={"eos": eos, **extra, NAME: named(f"stop{i}")},
+                                               loc=loc(f"stop{i}")).results[0]
 
-                tokens = self._generate_layered(ks, call, stop, ids, length, steps) if layered else \
-                    self._generate(ks, call, stop, ids, length, steps)
+                sample = self._sampler(model, attrs, ks, call, named, loc, module_body)
+                tokens = self._generate_layered(ks, call, stop, sample, ids, length, steps) if layered else \
+                    self._generate(ks, call, stop, sample, ids, length, steps)
+                extra = {"stop": stops} if stops is not None else {}
                 out = ir.Operation.create(
                     "agent.detokenize", results=[op.results[0].type], operands=tokens,
-                    attributes={"model": ir.StringAttr.get(model), NAME: named("detokenize")},
+                    attributes={"model": ir.StringAttr.get(model), **extra, NAME: named("detokenize")},
                     loc=loc("detokenize")).results[0]
         op.results[0].replace_all_uses_with(out)
         op.erase()
 
+    def _rerank(self, op, attrs, call, named, loc, module_body):
+        """Pair tokenization on the host, then the cross-encoder over the k pairs at once
+        (embeddings, a call per layer, score) and the order, on a device."""
+        model, index = ir.StringAttr(attrs["model"]).value, ir.StringAttr(attrs["index"]).value
+        query, indices = op.operands
+        k = ir.RankedTensorType(indices.type).shape[1]
+        ks = self._ensure(f"rerank:{model}:{k}", lambda: kernels.reranker_kernels(model, k), module_body)
+        emb = ks[f"embeddings_k{k}"]
+        ids_t, types_t = self._input_types(emb.symbol)
+        tok = ir.Operation.create(
+            "agent.pair_tokenize", results=[ids_t, types_t], operands=[query, indices],
+            attributes={"model": ir.StringAttr.get(model), "index": ir.StringAttr.get(index), NAME: named("tokenize")},
+            loc=loc("tokenize"))
+        ids, types = tok.results
+        x = call(emb, [ids, types], "embeddings").results[0]
+        i = 0
+        while f"block{i}_k{k}" in ks:
+            x = call(ks[f"block{i}_k{k}"], [x, ids], f"block{i}").results[0]
+            i += 1
+        scores = call(ks[f"score_k{k}"], [x], "score").results[0]
+        return call(ks[f"order_k{k}"], [scores, indices], "order").results[0]
+
+    def _sampler(self, model, attrs, ks, call, named, loc, module_body):
+        """`sample(logits, i)`: greedy, or with a temperature a draw on the device from a
+        uniform number made on the host for step i (agent.uniform)."""
+        if "temperature" not in attrs:
+            return lambda logits, i: call(ks["sample"], [logits], f"sample{i}").results[0]
+        t, k, p, seed = (ir.FloatAttr(attrs["temperature"]).value, ir.IntegerAttr(attrs["top_k"]).value,
+                         ir.FloatAttr(attrs["top_p"]).value, attrs["seed"])
+        (kernel,) = self._ensure(f"sampler:{model}:{t}:{k}:{p}", lambda: [kernels.sampler_kernel(model, t, k, p)],
+                                 module_body).values()
+        u_type = self._input_types(kernel.symbol)[1]
+        i64 = ir.IntegerType.get_signless(64)
+
+        def sample(logits, i):
+            u = ir.Operation.create("agent.uniform", results=[u_type],
+                                    attributes={"seed": seed, "step": ir.IntegerAttr.get(i64, i),
+                                                NAME: named(f"uniform{i}")}, loc=loc(f"uniform{i}")).results[0]
+            return call(kernel, [logits, u], f"sample{i}").results[0]
+
+        return sample
+
     @staticmethod
-    def _generate(ks, call, stop, ids, length, steps):
+    def _generate(ks, call, stop, sample, ids, length, steps):
         """Step granularity: prefill, then per token one decode call over all layers, each
         after `stop` (end-of-turn) lets the previous token through."""
         logits, kc, vc = call(ks["prefill"], [ids, length], "prefill").results
-        tokens = [call(ks["sample"], [logits], "sample0").results[0]]
+        tokens = [sample(logits, 0)]
         pos = length
         for i in range(1, steps):
-            logits, kc, vc, pos = call(ks["decode"], [stop(tokens[-1], i), pos, kc, vc], f"decode{i}").results
-            tokens.append(call(ks["sample"], [logits], f"sample{i}").results[0])
+            logits, kc, vc, pos = call(ks["decode"], [stop(tokens, i), pos, kc, vc], f"decode{i}").results
+            tokens.append(sample(logits, i))
         return tokens
 
     @staticmethod
-    def _generate_layered(ks, call, stop, ids, length, steps):
+    def _generate_layered(ks, call, stop, sample, ids, length, steps):
         """Layer granularity: every layer of every step is its own operator, with that
         layer's KV cache as explicit operands and results, so layers and steps can be
         placed on different devices."""
@@ -251,16 +306,16 @@ class DecomposeAgentOps:
             x, k, v = call(ks[f"prefill_l{j}"], [x, *pe], f"prefill/l{j}").results
             caches.append((k, v))
         logits = call(ks["head_prefill"], [x, length], "prefill/head").results[0]
-        tokens = [call(ks["sample"], [logits], "sample0").results[0]]
+        tokens = [sample(logits, 0)]
         pos = length
         for i in range(1, steps):
-            x, *pe, nxt = call(ks["embed_decode"], [stop(tokens[-1], i), pos], f"decode{i}/embed").results
+            x, *pe, nxt = call(ks["embed_decode"], [stop(tokens, i), pos], f"decode{i}/embed").results
             for j in range(n_layers):
                 k, v = caches[j]
                 x, k, v = call(ks[f"decode_l{j}"], [x, *pe, pos, k, v], f"decode{i}/l{j}").results
                 caches[j] = (k, v)
             logits = call(ks["head_decode"], [x], f"decode{i}/head").results[0]
-            tokens.append(call(ks["sample"], [logits], f"sample{i}").results[0])
+            tokens.append(sample(logits, i))
             pos = nxt
         return tokens
 

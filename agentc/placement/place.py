@@ -84,6 +84,24 @@ class Placement:
         rows = [f"{'operator':<{width}} {'device':<{dwidth}} {'start ms':>9} {'end ms':>9}"]
         for op in sorted(self.ops, key=lambda o: (o.start, o.name)):
             rows.append(f"{op.name:<{width}} {op.device:<{dwidth}} {op.start * 1e3:9.3f} {op.end * 1e3:9.3f}")
+        return "\n".join(rows + self._footer())
+
+    def summary(self) -> str:
+        """One row per graph node (its operators grouped): the devices they run on and the
+        span they take, then the totals `table` ends with."""
+        nodes: dict[str, list[PlanOp]] = {}
+        for op in self.ops:
+            nodes.setdefault(op.name.split("/", 1)[0], []).append(op)
+        width = max([len(n) for n in nodes] + [4])
+        rows = [f"{'node':<{width}} {'operators':>9}  {'devices':<16} {'start ms':>9} {'end ms':>9}"]
+        for name, ops in sorted(nodes.items(), key=lambda kv: (min(o.start for o in kv[1]), kv[0])):
+            devices = ", ".join(sorted({o.device for o in ops}))
+            rows.append(f"{name:<{width}} {len(ops):>9}  {devices:<16} {min(o.start for o in ops) * 1e3:9.1f} "
+                        f"{max(o.end for o in ops) * 1e3:9.1f}")
+        return "\n".join(rows + self._footer())
+
+    def _footer(self) -> list[str]:
+        rows = []
         busy = ", ".join(f"{d} {u:.0%}" for d, u in self.utilisation.items() if u > 0 or d == HOST)
         idle = sum(1 for d, u in self.utilisation.items() if u == 0 and d != HOST)
         busy += f" (+{idle} idle)" if idle else ""
@@ -94,7 +112,7 @@ class Placement:
         rows.append(f"cost per request ${self.cost_per_request:.3g} (bound ${self.cost_lower_bound:.3g}); "
                     f"objective {self.objective}: {self.status}, gap {self.gap:.1%}")
         rows.append(f"utilisation: {busy}; {len(self.transfers)} transfers")
-        return "\n".join(rows)
+        return rows
 
     def to_json(self) -> dict:
         return {

@@ -14,7 +14,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 import numpy as np
 
-from agentc.models import registry
+from agentc.models import registry, sampling
 
 
 class RunError(RuntimeError):
@@ -54,7 +54,7 @@ SKIPPED = _Skipped()  # the value of an operator that did not run (untaken branc
 PASS_SKIPPED = frozenset({"select", "detokenize", "stage"})  # host ops that take skipped inputs
 # Host ops cheap enough to run on the thread that produced their input (a device worker)
 # instead of hopping to the host pool: end-of-turn sits between every two decode steps.
-INLINE_HOST_OPS = frozenset({"stop_at_eos"})
+INLINE_HOST_OPS = frozenset({"stop_at_eos", "stop_at_text", "uniform"})
 
 
 def skipped_inputs(kind: str, args: list) -> bool:
@@ -95,8 +95,15 @@ def run_host_op(kind: str, attrs: dict, args: list, n_outputs: int,
         return [model(attrs["model"], decoder=False).tokenize(args[0])]
     if kind == "detokenize":
         end = next((i for i, a in enumerate(args) if a is SKIPPED), len(args))
-        tokens = args[:end]
-        return [model(attrs["model"]).detokenize(tokens)]
+        return [sampling.before_stop(model(attrs["model"]).detokenize(args[:end]), attrs.get("stop", ()))]
+    if kind == "stop_at_text":
+        last = args[-1]
+        if int(np.asarray(last).ravel()[0]) == attrs["eos"]:
+            return [SKIPPED]
+        text = model(attrs["model"]).detokenize(args)
+        return [SKIPPED if any(s in text for s in attrs["stop"]) else last]
+    if kind == "uniform":
+        return [np.asarray([sampling.uniform(attrs["seed"], attrs["step"])], np.float32)]
     if kind == "stop_at_eos":
         return [SKIPPED if int(np.asarray(args[0]).ravel()[0]) == attrs["eos"] else args[0]]
     if kind == "format":
@@ -107,6 +114,11 @@ def run_host_op(kind: str, attrs: dict, args: list, n_outputs: int,
         return [re.search(attrs["pattern"], args[0]) is not None]
     if kind == "select":
         return [args[1] if args[0] else args[2]]
+    if kind == "pair_tokenize":
+        texts = passages[attrs["index"]]
+        chosen = [texts[int(i)] for i in np.asarray(args[1]).ravel()]
+        found = (models or {}).get(attrs["model"])
+        return list((found if found is not None else registry.reranker(attrs["model"])).pair_tokenize(args[0], chosen))
     if kind == "passages":
         texts = passages[attrs["index"]]
         return ["\n".join(texts[int(i)] for i in np.asarray(args[0]).ravel())]

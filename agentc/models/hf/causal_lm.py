@@ -30,7 +30,7 @@ import numpy as np
 
 from agentc.lazy import lazy_import
 from agentc.models.hf.checkpoint import Checkpoint, ModelFileError
-from agentc.models.hf.imported import Imported, call_with
+from agentc.models.hf.imported import Imported, call_with, parts
 from agentc.models.sampling import greedy
 
 torch = lazy_import("torch")
@@ -89,21 +89,6 @@ class _Cache:
         return k_att, v_att
 
 
-class _Ends(torch.nn.Module):
-    """The model's modules before and after its layers, under their own names."""
-
-    def __init__(self, root, fam, lm_head):
-        super().__init__()
-        for name in (*fam.embed, fam.positions, fam.rotary, fam.norm):
-            if name:
-                self.add_module(name, getattr(root, name))
-        if lm_head is not None:
-            self.lm_head = lm_head
-
-    def forward(self, fn, *acts):
-        return fn(self, *acts)
-
-
 class CausalLM(Imported):
     layered = True
     RUNTIME_FORMS: ClassVar[dict] = {}
@@ -137,7 +122,8 @@ class CausalLM(Imported):
         fam = self.family
         root = model.get_submodule(fam.root)
         tied = self._tied()
-        ends = _Ends(root, fam, None if tied else model.lm_head)
+        ends = parts({name: getattr(root, name) for name in (*fam.embed, fam.positions, fam.rotary, fam.norm) if name}
+                     | ({} if tied else {"lm_head": model.lm_head}))
         layer = root.get_submodule(fam.layers)[0]
         return ends, layer, [*(n for n, _ in layer.named_parameters()), *(n for n, _ in layer.named_buffers())]
 
@@ -327,13 +313,39 @@ class CausalLM(Imported):
             cls = getattr(transformers, self.config.architecture)
             return cls.from_pretrained(self.config.path, dtype=torch.float32, attn_implementation="eager").eval()
 
-    def generate_ids(self, ids: list[int], max_tokens: int) -> list[int]:
-        """Greedy generation by transformers' `generate`, stopping after an end token."""
-        m = self.reference_model
-        with torch.no_grad():
-            out = m.generate(torch.tensor([ids]), max_new_tokens=max_tokens, do_sample=False,
-                             eos_token_id=sorted(self.eos_ids), pad_token_id=self.config.eos)
-        return [int(t) for t in out[0, len(ids):]]
+    def generate_ids(self, ids: list[int], max_tokens: int, temperature: float = 0.0, top_k: int = 0,
+                     top_p: float = 1.0, seed: int = -1, stop=()) -> list[int]:
+        """Generation by transformers' model: greedy through its `generate`; with a
+        temperature, each step's full forward pass gives logits, and the token is the inverse
+        CDF of transformers' warped distribution (sampling.reference_probabilities) at the
+        step's uniform draw (sampling.uniform). Stops after an end token or a stop string."""
+        from agentc.models import sampling
 
-    def reference_generate(self, prompt: str, max_tokens: int) -> str:
-        return self.detokenize(self.generate_ids(self.chat_ids(prompt), max_tokens))
+        m = self.reference_model
+        if not temperature and not stop:
+            with torch.no_grad():
+                out = m.generate(torch.tensor([ids]), max_new_tokens=max_tokens, do_sample=False,
+                                 eos_token_id=sorted(self.eos_ids), pad_token_id=self.config.eos)
+            return [int(t) for t in out[0, len(ids):]]
+        seq, out = list(ids), []
+        for i in range(max_tokens):
+            with torch.no_grad():
+                logits = m(torch.tensor([seq])).logits[0, -1].numpy()
+            if temperature:
+                p = sampling.reference_probabilities(logits, temperature, top_k, top_p)
+                cdf = np.cumsum(p)
+                t = min(int(np.searchsorted(cdf, sampling.uniform(seed, i) * cdf[-1], side="right")), len(p) - 1)
+            else:
+                t = int(np.argmax(logits))
+            out.append(t)
+            seq.append(t)
+            if t in self.eos_ids or any(s in self.detokenize(out) for s in stop):
+                break
+        return out
+
+    def reference_generate(self, prompt: str, max_tokens: int, **sampling) -> str:
+        """The text transformers generates (see generate_ids), cut before a stop string."""
+        from agentc.models.sampling import before_stop
+
+        text = self.detokenize(self.generate_ids(self.chat_ids(prompt), max_tokens, **sampling))
+        return before_stop(text, sampling.get("stop", ()))

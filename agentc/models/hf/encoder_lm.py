@@ -96,7 +96,7 @@ class Encoder(Imported):
     def _sources(self):
         """(group, module, checkpoint name of a parameter, base prefix) per weight group:
         `<name>/emb` and `<name>/l<i>`."""
-        emb, layer = self._parts
+        emb, layer = self._parts[:2]
         fam, c = self.family, self.config
         pre = f"{fam.root}." if fam.root else ""
         yield f"{c.name}/emb", emb, lambda n: f"{pre}{fam.embed[0]}.{n}", fam.root

@@ -19,6 +19,26 @@ def call_with(module, names: list[str], weights, args: tuple, kwargs: dict | Non
     return torch.func.functional_call(module, dict(zip(names, weights)), args, kwargs or {}, strict=True)
 
 
+@functools.cache
+def _parts_class():
+    class Parts(torch.nn.Module):
+        def __init__(self, modules: dict):
+            super().__init__()
+            for name, m in modules.items():
+                self.add_module(name, m)
+
+        def forward(self, fn, *acts):
+            return fn(self, *acts)
+
+    return Parts
+
+
+def parts(modules: dict):
+    """A module holding some of a model's modules under the given names, whose forward is
+    `fn(self, *acts)`: `call_with` binds their weights, `fn` strings them together."""
+    return _parts_class()(modules)
+
+
 class Imported:
     tokenizer_file: Path | None = None  # set on a copy by `with_tokenizer_file`: a build's own
     _TOKENIZER_CACHES = ("_tokenizer", "_chat")

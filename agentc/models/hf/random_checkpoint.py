@@ -50,6 +50,11 @@ ENCODERS = {
     "bert": ("BertConfig", "BertModel", {}),
     "roberta": ("RobertaConfig", "RobertaModel", {"pad_token_id": 1}),  # positions counted past padding
     "xlm-roberta": ("XLMRobertaConfig", "XLMRobertaModel", {"pad_token_id": 1}),
+    # cross-encoder rerankers: one relevance logit per (query, passage) pair
+    "bert-reranker": ("BertConfig", "BertForSequenceClassification", {"num_labels": 1}),
+    # (two token types: the random checkpoints get BERT's tokenizer, which marks the passage with type 1)
+    "xlm-roberta-reranker": ("XLMRobertaConfig", "XLMRobertaForSequenceClassification",
+                             {"num_labels": 1, "pad_token_id": 1, "type_vocab_size": 2}),
 }
 
 
