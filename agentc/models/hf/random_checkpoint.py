@@ -50,7 +50,8 @@ ENCODERS = {
     "bert": ("BertConfig", "BertModel", {}),
     "roberta": ("RobertaConfig", "RobertaModel", {"pad_token_id": 1}),  # positions counted past padding
     "xlm-roberta": ("XLMRobertaConfig", "XLMRobertaModel", {"pad_token_id": 1}),
-    # cross-encoder rerankers: one relevance logit per (query, passage) pair
+}
+RERANKERS = {  # cross-encoders: one relevance logit per (query, passage) pair
     "bert-reranker": ("BertConfig", "BertForSequenceClassification", {"num_labels": 1}),
     # (two token types: the random checkpoints get BERT's tokenizer, which marks the passage with type 1)
     "xlm-roberta-reranker": ("XLMRobertaConfig", "XLMRobertaForSequenceClassification",
@@ -58,11 +59,13 @@ ENCODERS = {
 }
 
 
+ARCHS = {**LLMS, **ENCODERS, **RERANKERS}
+
+
 def _config(arch: str, s: Shape, extra: dict):
     import transformers
 
-    table = LLMS if arch in LLMS else ENCODERS
-    config_cls, _, own = table[arch]
+    config_cls, _, own = ARCHS[arch]
     if arch == "gpt2":
         common = {"n_embd": s.dim, "n_layer": s.layers, "n_head": s.heads, "n_inner": s.ffn,
                   "n_positions": s.max_positions}
@@ -83,7 +86,7 @@ def write(arch: str, directory: Path, shape: Shape = TINY, dtype: str = "float32
     import transformers
 
     directory = Path(directory)
-    model_cls = (LLMS if arch in LLMS else ENCODERS)[arch][1]
+    model_cls = ARCHS[arch][1]
     config = _config(arch, shape, extra)
     transformers.utils.logging.disable_progress_bar()
     torch.manual_seed(0)
