@@ -1,7 +1,10 @@
-"""A vector index over a text corpus: one passage per non-empty line of a file.
+"""A vector index: passages, and their embeddings by the index's encoder.
 
-The corpus is embedded when the agent is compiled (index building is offline work); the
-embedding matrix becomes the index's weights, resident on whichever device runs the search.
+The passages are a file (one per line, JSON lines or Parquet; agentc.frontend.index_files).
+Their embeddings either come with them (`embeddings=`: a .npy matrix, memory-mapped, or a
+FAISS index file), or the corpus is embedded when the agent is compiled (index building is
+offline work, cached). The embedding matrix becomes the index's weights, resident on
+whichever device runs the search.
 """
 
 from __future__ import annotations
@@ -13,45 +16,50 @@ from pathlib import Path
 import numpy as np
 
 from agentc.frontend.graph import AgentError
+from agentc.frontend.index_files import IndexFileError, read_embeddings, read_passages
 from agentc.frontend.source import caller_loc
 from agentc.models import registry
 from agentc.store import cached_array
 
 
 class VectorIndex:
-    def __init__(self, name: str, path: str | Path, encoder: str = "tiny-encoder"):
+    def __init__(self, name: str, path: str | Path, encoder: str = "tiny-encoder",
+                 embeddings: str | Path | None = None):
         loc = caller_loc()
         if not isinstance(name, str) or not name:
             raise AgentError(f"{loc}: VectorIndex: name must be a non-empty str, got {name!r}")
         if not isinstance(path, (str, Path)):
             raise AgentError(f"{loc}: VectorIndex '{name}': path must be a str or Path, got {type(path).__name__}")
         self.name, self.encoder = name, encoder
-        self.path = Path(path)
-        if not self.path.is_absolute():
-            caller = Path(sys._getframe(1).f_code.co_filename).resolve().parent
-            self.path = caller / self.path
+        caller = Path(sys._getframe(1).f_code.co_filename).resolve().parent
+        self.path = caller / Path(path)  # an absolute path stays as it is
         if not self.path.is_file():
             raise AgentError(f"{loc}: VectorIndex '{name}': corpus file not found: {self.path}")
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as e:
-            raise AgentError(f"{loc}: VectorIndex '{name}': corpus {self.path} is not UTF-8 text "
-                             f"(byte {e.start}: {e.reason})") from None
-        except OSError as e:
-            raise AgentError(f"{loc}: VectorIndex '{name}': cannot read corpus {self.path} ({e.strerror})") from None
-        self.passages = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            self.passages = read_passages(self.path)
+        except IndexFileError as e:
+            raise AgentError(f"{loc}: VectorIndex '{name}': corpus {e}") from None
+        self.embeddings_path = None if embeddings is None else caller / Path(embeddings)
+        if self.embeddings_path is not None and not self.embeddings_path.is_file():
+            raise AgentError(f"{loc}: VectorIndex '{name}': embeddings file not found: {self.embeddings_path}")
         if not self.passages:
             raise AgentError(f"{loc}: VectorIndex '{name}': corpus {self.path} has no passages")
         if not isinstance(encoder, str):
             raise AgentError(f"{loc}: VectorIndex '{name}': encoder must be a model name (str)")
         try:
-            registry.encoder(encoder)
+            dim = registry.encoder(encoder).config.dim
         except registry.UnknownModel as e:
             raise AgentError(f"{loc}: VectorIndex '{name}': {e.args[0] if e.args else e}") from None
+        if self.embeddings_path is not None:
+            try:
+                self.embeddings = read_embeddings(self.embeddings_path, len(self.passages), dim)
+            except IndexFileError as e:
+                raise AgentError(f"{loc}: VectorIndex '{name}': {e}") from None
 
     @functools.cached_property
     def embeddings(self) -> np.ndarray:
-        """(N, D) float32, L2-normalised rows; cached on disk by corpus, model and weights."""
+        """(N, D) float32, L2-normalised rows, embedded at compile time (unless given as a
+        file: then the file's, set in __init__); cached on disk by corpus, model and weights."""
         import inspect
 
         enc = registry.encoder(self.encoder)

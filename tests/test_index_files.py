@@ -1,0 +1,90 @@
+"""Indexes users bring: passages as JSON lines or text, embeddings as a .npy matrix or a
+FAISS index file; searched exactly on the device as the embeddings say (checked against
+FAISS's exact search), and each broken file reported in one line naming it."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import numpy as np
+import pytest
+from conftest import agentc_cli
+
+PASSAGES = ["The Rhine flows into the North Sea.", "Compilers translate programs into machine code.",
+            "Bread needs yeast, flour and water.", "Rivers carry sediment to the sea.", "MLIR is a compiler IR.",
+            "The Danube flows into the Black Sea.", "Yeast ferments sugar.", "GPUs run many threads at once."]
+QUERIES = ["Where does the Rhine end?", "What does a compiler do?", "How is bread made?"]
+
+
+def _files(tmp_path, n_rows=None, dim=None):
+    from agentc.models import registry
+
+    emb = registry.encoder("tiny-encoder").embed_texts(PASSAGES)
+    (tmp_path / "p.jsonl").write_text("\n".join(json.dumps({"text": p, "id": i}) for i, p in enumerate(PASSAGES)))
+    np.save(tmp_path / "e.npy", emb[:n_rows, :dim] if (n_rows or dim) else emb)
+    return emb
+
+
+def _graph(tmp_path, embeddings: str):
+    g = tmp_path / "graph.py"
+    g.write_text(textwrap.dedent(f"""
+        import agentc
+
+        INDEX = agentc.VectorIndex("docs", "p.jsonl", encoder="tiny-encoder", embeddings={embeddings!r})
+
+        @agentc.agent(sla_ms=5000)
+        def search(query):
+            hits = agentc.vector_search(agentc.embed(agentc.tokenize(query), name="q"), INDEX, k=3, name="hits")
+            return agentc.passages(hits, INDEX)
+        """))
+    return g
+
+
+@pytest.mark.parametrize("kind", ["npy", "faiss-flat", "faiss-hnsw"])
+def test_brought_index_searches_as_faiss_exact_search(tmp_path, kind):
+    import agentc
+
+    faiss = pytest.importorskip("faiss")
+    emb = _files(tmp_path)
+    name = "e.npy"
+    if kind != "npy":
+        index = faiss.IndexFlatIP(emb.shape[1]) if kind == "faiss-flat" else faiss.IndexHNSWFlat(emb.shape[1], 8)
+        index.add(emb)
+        name = f"{kind}.faiss"
+        faiss.write_index(index, str(tmp_path / name))
+    placement = agentc.compile(str(_graph(tmp_path, name)), str(tmp_path / "build"), devices=["cpu"], quiet=True)
+    exact = faiss.IndexFlatIP(emb.shape[1])
+    exact.add(emb)
+    with agentc.load(placement.build_dir) as s:
+        for q in QUERIES:
+            out = s.run({"query": q}, fetch=["q/pool", "hits/top3"])
+            _, want = exact.search(out["values"]["q/pool"], 3)
+            assert out["values"]["hits/top3"].tolist() == want.tolist()
+            assert out["outputs"][0] == "\n".join(PASSAGES[i] for i in want[0])
+
+
+def _one_line_error(proc, *needles):
+    assert proc.returncode == 2, proc.stderr
+    err = [ln for ln in proc.stderr.strip().splitlines() if not ln.startswith("[agentc]")]
+    assert "Traceback" not in proc.stderr and len(err) == 1, proc.stderr
+    for n in needles:
+        assert n in err[0], err[0]
+
+
+def test_brought_index_errors_name_the_file(tmp_path):
+    from agentc.models import registry
+
+    dim = registry.encoder("tiny-encoder").config.dim
+    _files(tmp_path, n_rows=5)
+    g = _graph(tmp_path, "e.npy")
+    _one_line_error(agentc_cli("compile", g, "-o", tmp_path / "b", "--devices", "cpu"),
+                    "graph.py:4", str(tmp_path / "e.npy"), "5 embeddings for 8 passages")
+    _files(tmp_path, dim=dim - 1)
+    _one_line_error(agentc_cli("compile", g, "-o", tmp_path / "b", "--devices", "cpu"),
+                    str(tmp_path / "e.npy"), f"[8, {dim - 1}]", f"{dim}-dim")
+    _files(tmp_path)
+    with open(tmp_path / "p.jsonl", "a") as f:
+        f.write("\n{not json\n")
+    _one_line_error(agentc_cli("compile", g, "-o", tmp_path / "b", "--devices", "cpu"),
+                    f"{tmp_path / 'p.jsonl'}:9", "not JSON")
