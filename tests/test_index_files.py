@@ -88,3 +88,28 @@ def test_brought_index_errors_name_the_file(tmp_path):
         f.write("\n{not json\n")
     _one_line_error(agentc_cli("compile", g, "-o", tmp_path / "b", "--devices", "cpu"),
                     f"{tmp_path / 'p.jsonl'}:9", "not JSON")
+
+
+def test_approximate_search_on_the_host(tmp_path):
+    """search="ann": a FAISS HNSW index built at compile time answers on the host (one
+    ann_search operator, charged the latency measured at compile time, its recall in the
+    plan); on this small corpus it finds what exact search finds."""
+    import agentc
+
+    faiss = pytest.importorskip("faiss")
+    emb = _files(tmp_path)
+    g = _graph(tmp_path, "e.npy")
+    g.write_text(g.read_text().replace("embeddings='e.npy')", "embeddings='e.npy', search='ann')"))
+    placement = agentc.compile(str(g), str(tmp_path / "build"), devices=["cpu"], quiet=True)
+    ann = [op for op in placement.ops if op.name.startswith("hits/")]
+    assert [(op.name, op.kind, op.device) for op in ann] == [("hits/ann", "ann_search", "host")]
+    plan = json.loads((tmp_path / "build" / "plan.json").read_text())
+    attrs = next(op["attrs"] for op in plan["ops"] if op["name"] == "hits/ann")
+    assert attrs["recall"] == 1.0 and attrs["latency_ms"] > 0
+    exact = faiss.IndexFlatIP(emb.shape[1])
+    exact.add(emb)
+    with agentc.load(placement.build_dir) as s:
+        for q in QUERIES:
+            out = s.run({"query": q}, fetch=["q/pool", "hits/ann"])
+            _, want = exact.search(out["values"]["q/pool"], 3)
+            assert out["values"]["hits/ann"].tolist() == want.tolist()

@@ -93,6 +93,7 @@ def write_build(low: Lowered, placement: Placement, graph_path, out: Path, opts)
         files[files_of[device] + ".mlir"] = text.encode()
         modules[device] = {"target": kind.target, "flags": list(kind.compile_flags), "cached": hit}
     plan["tokenizers"] = _tokenizer_files(low.ops, files)
+    plan["ann"] = _ann_files(low.graph, files)
     files[PROBLEM_FILE] = json.dumps(placement_problem(placement, opts)).encode()
     if tools:
         files[TOOLS_FILE] = tools
@@ -124,6 +125,19 @@ def _tokenizer_files(ops, files: dict[str, bytes]) -> dict[str, str]:
             rel = f"tokenizers/{name.partition('@')[0]}.json"
             files[rel] = m.tokenizer_json()
             out[name] = rel
+    return out
+
+
+def _ann_files(graph, files: dict[str, bytes]) -> dict[str, str]:
+    """The FAISS indexes of the graph's approximate-search indexes, copied in
+    (`indexes/<name>.faiss`). Returns {index name: relative path}."""
+    from agentc.frontend import ann_index
+
+    out = {}
+    for name, index in graph.indexes.items():
+        if index.search == "ann":
+            out[name] = f"indexes/{name}.faiss"
+            files[out[name]] = ann_index.index_bytes(index)
     return out
 
 

@@ -3,8 +3,9 @@
 The passages are a file (one per line, JSON lines or Parquet; agentc.frontend.index_files).
 Their embeddings either come with them (`embeddings=`: a .npy matrix, memory-mapped, or a
 FAISS index file), or the corpus is embedded when the agent is compiled (index building is
-offline work, cached). The embedding matrix becomes the index's weights, resident on
-whichever device runs the search.
+offline work, cached). With search="exact" (the default) the embedding matrix becomes the
+index's weights, resident on whichever device runs the brute-force search; with
+search="ann" a FAISS index on the host answers (agentc.frontend.ann_index).
 """
 
 from __future__ import annotations
@@ -21,11 +22,16 @@ from agentc.frontend.source import caller_loc
 from agentc.models import registry
 from agentc.store import cached_array
 
+SEARCHES = ("exact", "ann")  # brute force on a device; approximate (FAISS) on the host
+
 
 class VectorIndex:
     def __init__(self, name: str, path: str | Path, encoder: str = "tiny-encoder",
-                 embeddings: str | Path | None = None):
+                 embeddings: str | Path | None = None, search: str = "exact"):
         loc = caller_loc()
+        if search not in SEARCHES:
+            raise AgentError(f"{loc}: VectorIndex: search must be one of {', '.join(SEARCHES)}, got {search!r}")
+        self.search = search
         if not isinstance(name, str) or not name:
             raise AgentError(f"{loc}: VectorIndex: name must be a non-empty str, got {name!r}")
         if not isinstance(path, (str, Path)):

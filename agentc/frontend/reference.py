@@ -43,6 +43,11 @@ def _eval(n, args, g: Graph, env, seen):
         return registry.encoder(a["model"]).tokenize(args[0])
     if n.op == "embed":
         return registry.encoder(a["model"]).reference_embed(args[0])
+    if n.op == "vector_search" and g.indexes[a["index"]].search == "ann":
+        from agentc.frontend import ann_index
+
+        index = g.indexes[a["index"]]
+        return ann_index.search(ann_index.load(ann_index.index_bytes(index)), args[0], a["k"])
     if n.op == "vector_search":
         scores = args[0] @ g.indexes[a["index"]].embeddings.T
         order = np.argsort(-scores[0], kind="stable")[: a["k"]]

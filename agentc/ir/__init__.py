@@ -19,7 +19,7 @@ _IRDL_TEXT = IRDL_PATH.read_text()
 HOST_OPS = frozenset({
     "agent.format", "agent.join", "agent.tokenize", "agent.passages", "agent.tool",
     "agent.contains", "agent.if", "agent.detokenize", "agent.stop_at_eos", "agent.pair_tokenize",
-    "agent.stop_at_text", "agent.uniform",
+    "agent.stop_at_text", "agent.uniform", "agent.ann_search",
 })
 # Agent-level ops that decompose-agent-ops must replace.
 MODEL_OPS = frozenset({"agent.embed", "agent.vector_search", "agent.rerank", "agent.llm"})

@@ -182,6 +182,20 @@ irdl.dialect @agent {
     irdl.attributes {"seed" = %seed, "step" = %step}
   }
 
+  // Embedding -> indices (1, k) of the k passages a FAISS index on the host finds
+  // (approximate search); `latency_ms` and `recall` were measured at compile time.
+  irdl.operation @ann_search {
+    %query = irdl.base "!builtin.tensor"
+    %indices = irdl.base "!builtin.tensor"
+    %str = irdl.base "#builtin.string"
+    %int = irdl.base "#builtin.integer"
+    %latency = irdl.base "#builtin.float"
+    %recall = irdl.base "#builtin.float"
+    irdl.operands(query: %query)
+    irdl.results(indices: %indices)
+    irdl.attributes {"index" = %str, "k" = %int, "latency_ms" = %latency, "recall" = %recall}
+  }
+
   // Generated token ids -> text, stopping at end-of-sequence.
   irdl.operation @detokenize {
     %tensor = irdl.base "!builtin.tensor"

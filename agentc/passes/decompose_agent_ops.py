@@ -2,7 +2,8 @@
 
   agent.embed          -> call @<enc>__encode, call @<enc>__pool (tiny), or, for layered
                           models, call @<enc>__embeddings, @<enc>__block<i> per layer, @<enc>__pool
-  agent.vector_search  -> call @index_<name>__similarity, call @index_<name>__top<k>
+  agent.vector_search  -> call @index_<name>__similarity, call @index_<name>__top<k>; for an
+                          index with search="ann", one agent.ann_search host op (FAISS)
   agent.rerank         -> agent.pair_tokenize (query, passages), call @<rr>__embeddings_k<k>,
                           @<rr>__block<i>_k<k> per layer, @<rr>__score_k<k>, @<rr>__order_k<k>
   agent.llm            -> agent.tokenize (prompt ids + length), call @<lm>__prefill,
@@ -189,9 +190,12 @@ class DecomposeAgentOps:
             elif op.name == "agent.vector_search":
                 name, k = ir.StringAttr(attrs["index"]).value, ir.IntegerAttr(attrs["k"]).value
                 index = self.indexes[name]
-                ks = self._ensure(f"index:{name}:{k}", lambda: kernels.index_kernels(index, k), module_body)
-                scores = call(ks["similarity"], [op.operands[0]], "similarity")
-                out = call(ks[f"top{k}"], [scores.results[0]], f"top{k}").results[0]
+                if index.search == "ann":
+                    out = self._ann_search(op, index, k, named, loc)
+                else:
+                    ks = self._ensure(f"index:{name}:{k}", lambda: kernels.index_kernels(index, k), module_body)
+                    scores = call(ks["similarity"], [op.operands[0]], "similarity")
+                    out = call(ks[f"top{k}"], [scores.results[0]], f"top{k}").results[0]
             elif op.name == "agent.rerank":
                 out = self._rerank(op, attrs, call, named, loc, module_body)
             else:  # agent.llm
@@ -235,6 +239,21 @@ class DecomposeAgentOps:
                     loc=loc("detokenize")).results[0]
         op.results[0].replace_all_uses_with(out)
         op.erase()
+
+    @staticmethod
+    def _ann_search(op, index, k, named, loc):
+        """Approximate search: one host op over the index's FAISS index, charged the
+        latency measured here (agentc.frontend.ann_index)."""
+        from agentc.frontend import ann_index
+
+        m = ann_index.measure(ann_index.index_bytes(index), k)
+        where = loc("ann")
+        f64 = ir.F64Type.get()
+        attrs = {"index": ir.StringAttr.get(index.name), "k": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), k),
+                 "latency_ms": ir.FloatAttr.get(f64, m.latency_ms, loc=where),
+                 "recall": ir.FloatAttr.get(f64, m.recall, loc=where), NAME: named("ann")}
+        return ir.Operation.create("agent.ann_search", results=[op.results[0].type], operands=[op.operands[0]],
+                                   attributes=attrs, loc=where).results[0]
 
     def _rerank(self, op, attrs, call, named, loc, module_body):
         """Pair tokenization on the host, then the cross-encoder over the k pairs at once

@@ -146,7 +146,8 @@ def build_taskgraph(ops: list[PlanOp], cluster: Cluster, call_times: dict[str, d
                     if sum(weights.get(op.callee, {}).values()) <= procs[d].memory_bytes}
             tasks[op.name] = Task(op.name, fits, dict(weights.get(op.callee, {})))
         else:
-            latency = op.attrs.get("latency_ms", 0) / 1e3 if op.kind == "tool" else \
+            # tools declare their latency, ann_search measured its own at compile time
+            latency = op.attrs["latency_ms"] / 1e3 if "latency_ms" in op.attrs else \
                 cluster.host_latency_s.get(op.kind, 1e-5)
             tasks[op.name] = Task(op.name, {HOST: latency})
     edges = {}

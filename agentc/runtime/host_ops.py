@@ -76,10 +76,11 @@ def forward(outs: list, args: list, inputs: list[tuple[str, object]]) -> list[tu
 
 
 def run_host_op(kind: str, attrs: dict, args: list, n_outputs: int,
-                passages: dict[str, list[str]], tools: dict, pool, warn=None, models=None) -> list:
+                passages: dict[str, list[str]], tools: dict, pool, warn=None, models=None, ann=None) -> list:
     """The op's results. `passages`: index name -> its passages; `tools`: name -> callable,
     run on `pool` (a ToolPool); `warn(message)` hears of prompts cut to the model's budget;
-    `models`: name -> model with the build's own tokenizer (else the registry's)."""
+    `models`: name -> model with the build's own tokenizer (else the registry's); `ann`:
+    index name -> its FAISS index (approximate search)."""
     def model(name: str, decoder: bool = True):
         found = (models or {}).get(name)
         return found if found is not None else registry.decoder(name) if decoder else registry.encoder(name)
@@ -119,6 +120,10 @@ def run_host_op(kind: str, attrs: dict, args: list, n_outputs: int,
         chosen = [texts[int(i)] for i in np.asarray(args[1]).ravel()]
         found = (models or {}).get(attrs["model"])
         return list((found if found is not None else registry.reranker(attrs["model"])).pair_tokenize(args[0], chosen))
+    if kind == "ann_search":
+        from agentc.frontend import ann_index
+
+        return [ann_index.search(ann[attrs["index"]], args[0], attrs["k"])]
     if kind == "passages":
         texts = passages[attrs["index"]]
         return ["\n".join(texts[int(i)] for i in np.asarray(args[0]).ravel())]

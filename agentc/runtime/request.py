@@ -168,7 +168,8 @@ class Request:
             outs = self.memo.get(op["name"]) if op["kind"] == "tool" else None
             if outs is None:
                 outs = run_host_op(op["kind"], op["attrs"], args, len(op["outputs"]), self.s.passages, self.s.tools,
-                                   self.s.tool_pool, lambda msg: self.s.warn(op, self.rid, msg), self.s.models)
+                                   self.s.tool_pool, lambda msg: self.s.warn(op, self.rid, msg), self.s.models,
+                                   self.s.ann)
                 if op["kind"] == "tool":
                     self.memo[op["name"]] = outs
         except BaseException as e:  # noqa: BLE001 - reported as the request's error, naming the node

@@ -21,6 +21,7 @@ from pathlib import Path
 from agentc.build.tools import TOOLS_FILE, load_tools
 from agentc.models import registry
 from agentc.models.irpa import load_index
+from agentc.runtime.ann import AnnIndexes
 from agentc.runtime.device import Device
 from agentc.runtime.host_ops import BuildError, InputError, RunError
 from agentc.runtime.request import Request
@@ -124,6 +125,7 @@ class Session:
             for v in deps:
                 self.consumers.setdefault(v, []).append(i)
         self.passages = self.plan["indexes"]
+        self.ann = AnnIndexes(self.dir, self.plan.get("ann", {}))
 
     def _check_functions(self) -> None:
         """Every kernel the plan calls is in its device's module (a module copied in from
