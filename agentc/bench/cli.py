@@ -4,7 +4,7 @@
                  [--iree-flag=FLAG ...] [--variant NAME] [--artifacts DIR]
     agentc bench kernels --target cuda --compile-only --artifacts DIR [--iree-flag=FLAG ...]
     agentc bench kernels --fit PROFILE.json [RERUN.json ...] [--out P.json] [--plot P.png]
-    agentc bench session-soak | verify-load | place-scale | ray | serve | batching | import   (named.py)
+    agentc bench session-soak | verify-load | place-scale | ray | serve | batching | import | index   (named.py)
 
 The first form compiles the sweep (artifacts.py), measures it here (run_artifacts.py),
 fits the calibration (agentc/cost/profile.py) and prints the predicted-vs-measured table,
@@ -27,7 +27,7 @@ from agentc.bench.errors import BenchError
 
 PROG = "agentc bench"
 TARGETS = ("cpu", "vulkan", "cuda")
-NAMED = ("kernels", "session-soak", "verify-load", "place-scale", "ray", "serve", "batching", "import")
+NAMED = ("kernels", "session-soak", "verify-load", "place-scale", "ray", "serve", "batching", "import", "index")
 
 
 def register(subparsers) -> argparse.ArgumentParser:

@@ -34,6 +34,7 @@ def _load() -> list[float]:
 def run_named(name: str, args) -> int:
     from agentc.bench import (
         batching,
+        index_search,
         model_import,
         place_scale,
         ray_hops,
@@ -44,7 +45,8 @@ def run_named(name: str, args) -> int:
 
     benches = {"session-soak": soak.run, "verify-load": verify_load.run, "place-scale": place_scale.run,
                "ray": ray_hops.run, "serve": serve_bench.run,
-               "batching": batching.run, "import": model_import.run}
+               "batching": batching.run, "import": model_import.run,
+               "index": index_search.run}
     out = Path(args.out) if args.out else RESULTS / name
     out.mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
