@@ -243,7 +243,7 @@ FILE_CASES = {
     "corpus_empty": ("import agentc\nIDX = agentc.VectorIndex('f', 'empty.txt')\n" + AGENT.format(body="    return q"),
                      "has no passages"),
     "corpus_binary": ("import agentc\nIDX = agentc.VectorIndex('f', 'binary.txt')\n" + AGENT.format(body="    return q"),
-                      "binary.txt is not UTF-8 text"),
+                      "binary.txt: not UTF-8 text"),
     "index_name_int": ("import agentc\nIDX = agentc.VectorIndex(3, 'x.txt')\n" + AGENT.format(body="    return q"),
                        "name must be a non-empty str"),
     "index_encoder_unknown": ("import agentc\nIDX = agentc.VectorIndex('f', 'x.txt', encoder='nope')\n"

@@ -17,6 +17,7 @@ import numpy as np
 from agentc.lazy import lazy_import
 from agentc.models import forms, registry, tokenizer
 from agentc.models.export import export_function
+from agentc.models.ranking import top_k
 
 torch = lazy_import("torch")
 
@@ -177,18 +178,6 @@ def reranker_kernels(model: str, k: int) -> list[Kernel]:
 def similarity(c, q):
     """Vector search's scores: queries (B, D) against the corpus (N, D) -> (B, N)."""
     return q @ c.T
-
-
-def top_k(scores, k: int):
-    """The k best indices per row: k rounds of argmax-and-mask, plain linalg (no sort op);
-    ties go to the lower index."""
-    slots = torch.arange(scores.shape[-1], dtype=torch.int32)
-    picked = []
-    for _ in range(k):
-        i = torch.argmax(scores, dim=-1).to(torch.int32)
-        picked.append(i)
-        scores = torch.where(slots[None, :] == i[:, None], float("-inf"), scores)
-    return torch.stack(picked, dim=-1)
 
 
 def index_kernels(index, k: int) -> list[Kernel]:

@@ -55,20 +55,17 @@ def decoder(name: str):
     """A language model by name or directory. `<name>@<P>x<S>` is the layered model `<name>`
     with prompt budget P and KV cache length S (same weights; see `variant_name`)."""
     base, _, budget = name.partition("@")
-    model = _builtin_decoder(base) if base in DECODERS else _directory_model(base, "llm")
-    if not budget:
-        return model
-    m = re.fullmatch(r"(\d+)x(\d+)", budget)
-    if not m or not hasattr(model, "variant"):
-        raise UnknownModel(f"'{name}': a prompt/cache budget '@<P>x<S>' applies to layered models only")
-    key = name if base in DECODERS else f"{model.config.name}@{budget}"
-    return model.variant(key, int(m.group(1)), int(m.group(2)))
-
-
-@functools.cache
-def _builtin_decoder(name: str):
-    cls, config = DECODERS[name]
-    return cls(config)
+    if budget:
+        model = decoder(base)
+        m = re.fullmatch(r"(\d+)x(\d+)", budget)
+        if not m or not hasattr(model, "variant"):
+            raise UnknownModel(f"'{name}': a prompt/cache budget '@<P>x<S>' applies to layered models only")
+        key = name if base in DECODERS else f"{model.config.name}@{budget}"
+        return model.variant(key, int(m.group(1)), int(m.group(2)))
+    if base in DECODERS:
+        cls, config = DECODERS[base]
+        return cls(config)
+    return _directory_model(base, "llm")
 
 
 @functools.cache

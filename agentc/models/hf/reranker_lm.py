@@ -83,7 +83,7 @@ class Reranker(Encoder):
     @staticmethod
     def order(scores, indices):
         """The passage indices sorted by score, best first (ties: the earlier one)."""
-        from agentc.models.kernels import top_k
+        from agentc.models.ranking import top_k
 
         picked = top_k(scores[None], scores.shape[0])
         return torch.gather(indices, 1, picked.to(torch.int64))
