@@ -20,11 +20,12 @@ from agentc.frontend.ops import (
     tool,
     vector_search,
 )
+from agentc.frontend.torch_module import module
 from agentc.frontend.trace import agent
 
 __all__ = [
     "AgentError", "VectorIndex", "agent", "compile", "cond", "contains", "embed", "fanout",
-    "format", "join", "llm", "load", "passages", "place", "rerank", "tokenize", "tool", "vector_search",
+    "format", "join", "llm", "load", "module", "passages", "place", "rerank", "tokenize", "tool", "vector_search",
 ]
 
 _OPS = set(__all__)

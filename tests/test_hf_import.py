@@ -176,3 +176,51 @@ def test_sampling_and_stop_strings_follow_transformers(tmp_path):
     assert tokens["a"] != tokens["b"]
     c = first["outputs"][0].split("\n--\n")[2]
     assert c == before_stop(greedy, [stop]) and len(tokens["c"]) < STEPS
+
+
+def test_any_torch_module_as_an_operator(tmp_path):
+    """agentc.module: a user's torch.nn.Module (weights, LayerNorm, GELU) and a plain
+    function on the graph's tensors, compiled and run: the results equal PyTorch's."""
+    import agentc
+
+    (tmp_path / "corpus.txt").write_text("a\nb\nc\n")
+    (tmp_path / "graph.py").write_text(textwrap.dedent("""
+        import torch
+
+        import agentc
+
+        class Head(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                torch.manual_seed(3)
+                self.proj = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.GELU(), torch.nn.LayerNorm(32),
+                                                torch.nn.Linear(32, 4))
+
+            def forward(self, x):
+                return torch.softmax(self.proj(x), dim=-1), self.proj(x).argmax(-1).to(torch.int32)
+
+        def cosine(a, b):
+            return (a * b).sum(-1, keepdim=True)
+
+        HEAD = Head()
+
+        @agentc.agent(sla_ms=5000)
+        def classify(query):
+            v = agentc.embed(agentc.tokenize(query), name="v")
+            probs, label = agentc.module(HEAD, v, name="head")
+            same = agentc.module(cosine, v, v, name="self_sim")
+            return agentc.format("{0}", query)
+        """))
+    placement = agentc.compile(str(tmp_path / "graph.py"), str(tmp_path / "build"), devices=["cpu"], quiet=True)
+    assert {op.name for op in placement.ops if op.kind == "call"} >= {"head/forward", "self_sim/forward"}
+    from agentc.frontend.trace import trace_file
+
+    graph = trace_file(tmp_path / "graph.py")
+    head = graph.modules["head"]
+    with agentc.load(placement.build_dir) as s:
+        out = s.run({"query": "hello world"}, fetch=["v/pool", "head/forward", "self_sim/forward"])
+    v = torch.from_numpy(out["values"]["v/pool"])
+    with torch.no_grad():
+        want, _ = head(v)
+    assert np.abs(out["values"]["head/forward"] - want.numpy()).max() <= 1e-5
+    assert np.abs(out["values"]["self_sim/forward"] - (v * v).sum(-1, keepdim=True).numpy()).max() <= 1e-5

@@ -79,6 +79,7 @@ class Graph:
     loc: SourceLoc | None = None
     indexes: dict = field(default_factory=dict)  # name -> VectorIndex
     tools: dict = field(default_factory=dict)  # callee name -> Python callable
+    modules: dict = field(default_factory=dict)  # agentc.module name -> torch module or function
     # Shared by an agent and its branch bodies: node names are unique in the whole agent,
     # and the node count is bounded (a graph.py that loops forever stops with an error).
     node_names: dict = field(default_factory=dict)  # name -> SourceLoc of the node

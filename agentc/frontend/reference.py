@@ -29,7 +29,12 @@ def _run_nodes(g: Graph, env: dict, seen: dict) -> None:
     for n in g.nodes:
         args = [env[id(v)] for v in n.inputs]
         out = _eval(n, args, g, env, seen)
-        env[id(n.results[0])] = out
+        if n.op == "module" and len(n.results) > 1:  # a module returning several tensors
+            for r, o in zip(n.results, out):
+                env[id(r)] = o
+            out = out[0]
+        else:
+            env[id(n.results[0])] = out
         seen[n.name] = out
 
 
@@ -54,6 +59,12 @@ def _eval(n, args, g: Graph, env, seen):
         return order[None].astype(np.int32)
     if n.op == "passages":
         return g.indexes[a["index"]].lookup(args[0])
+    if n.op == "module":
+        import torch
+
+        with torch.no_grad():
+            out = g.modules[a["callee"]](*[torch.from_numpy(np.array(x)) for x in args])
+        return tuple(o.numpy() for o in out) if isinstance(out, (tuple, list)) else out.numpy()
     if n.op == "rerank":
         idx = np.asarray(args[1]).ravel()
         texts = [g.indexes[a["index"]].passages[int(i)] for i in idx]

@@ -23,6 +23,8 @@ def module(fn, *inputs: Value, name: str | None = None):
     loc = caller_loc()
     if not callable(fn):
         raise AgentError(f"{loc}: module: expected a torch.nn.Module or a function, got {type(fn).__name__}")
+    if not 1 <= len(inputs) <= 4:
+        raise AgentError(f"{loc}: module: takes one to four tensor values, got {len(inputs)}")
     for i, v in enumerate(inputs):
         if not isinstance(v, Value) or not isinstance(v.type, TensorType):
             got = v.type if isinstance(v, Value) else type(v).__name__
@@ -37,6 +39,8 @@ def module(fn, *inputs: Value, name: str | None = None):
         raise AgentError(f"{loc}: module: calling it on zeros of the inputs' shapes raised "
                          f"{type(e).__name__}: {e}") from None
     outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    if len(outs) > 4:
+        raise AgentError(f"{loc}: module: returns {len(outs)} tensors; at most four")
     types = []
     for i, t in enumerate(outs):
         dtype = next((k for k, v in _DTYPES.items() if isinstance(t, torch.Tensor) and t.dtype == getattr(torch, v)),

@@ -22,7 +22,7 @@ HOST_OPS = frozenset({
     "agent.stop_at_text", "agent.uniform", "agent.ann_search",
 })
 # Agent-level ops that decompose-agent-ops must replace.
-MODEL_OPS = frozenset({"agent.embed", "agent.vector_search", "agent.rerank", "agent.llm"})
+MODEL_OPS = frozenset({"agent.embed", "agent.vector_search", "agent.rerank", "agent.llm", "agent.module"})
 
 
 def context() -> ir.Context:

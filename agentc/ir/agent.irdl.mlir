@@ -91,6 +91,25 @@ irdl.dialect @agent {
     irdl.attributes {"model" = %model, "index" = %index}
   }
 
+  // A PyTorch module (agentc.module) on up to four tensors, giving up to four: its
+  // weights are its parameters and buffers. Each operand and result has its own constraint
+  // variable (a variadic would force them all to one type), so the optional ones carry
+  // operandSegmentSizes / resultSegmentSizes.
+  irdl.operation @module {
+    %i0 = irdl.base "!builtin.tensor"
+    %i1 = irdl.base "!builtin.tensor"
+    %i2 = irdl.base "!builtin.tensor"
+    %i3 = irdl.base "!builtin.tensor"
+    %o0 = irdl.base "!builtin.tensor"
+    %o1 = irdl.base "!builtin.tensor"
+    %o2 = irdl.base "!builtin.tensor"
+    %o3 = irdl.base "!builtin.tensor"
+    %str = irdl.base "#builtin.string"
+    irdl.operands(in0: %i0, in1: optional %i1, in2: optional %i2, in3: optional %i3)
+    irdl.results(out0: %o0, out1: optional %o1, out2: optional %o2, out3: optional %o3)
+    irdl.attributes {"callee" = %str}
+  }
+
   // Prompt -> generated text (greedy, at most max_tokens tokens).
   irdl.operation @llm {
     %text = irdl.parametric @agent::@text<>

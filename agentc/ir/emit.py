@@ -79,6 +79,9 @@ class _Emitter:
         if n.after:
             attrs["after"] = ir.ArrayAttr.get([ir.StringAttr.get(a) for a in n.after])
         attrs[NAME] = ir.StringAttr.get(n.name)
+        if n.op == "module":  # one required and three optional operands / results
+            attrs["operandSegmentSizes"] = ir.DenseI32ArrayAttr.get([1] + [int(i < len(operands)) for i in (1, 2, 3)])
+            attrs["resultSegmentSizes"] = ir.DenseI32ArrayAttr.get([1] + [int(i < len(n.results)) for i in (1, 2, 3)])
         op = ir.Operation.create(f"agent.{n.op}", results=[mlir_type(r.type) for r in n.results],
                                  operands=operands, attributes=attrs, loc=node_loc(n.name, n.loc))
         for r, res in zip(n.results, op.results):

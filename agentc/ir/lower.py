@@ -50,7 +50,8 @@ def lower(graph_path, agent: str | None = None, emit: str | None = None,
     if emit == "agent":
         return agent_text
     with ctx:
-        decompose = DecomposeAgentOps(indexes=graph.indexes, granularity=granularity, runtimes=runtimes)
+        decompose = DecomposeAgentOps(indexes=graph.indexes, granularity=granularity, runtimes=runtimes,
+                                      modules=graph.modules)
         run_pass(module, decompose)
     if emit == "operators":
         return module.operation.get_asm(enable_debug_info=True)

@@ -4,6 +4,7 @@
                           models, call @<enc>__embeddings, @<enc>__block<i> per layer, @<enc>__pool
   agent.vector_search  -> call @index_<name>__similarity, call @index_<name>__top<k>; for an
                           index with search="ann", one agent.ann_search host op (FAISS)
+  agent.module         -> call @module_<name>__forward (the user's torch module, its weights resident)
   agent.rerank         -> agent.pair_tokenize (query, passages), call @<rr>__embeddings_k<k>,
                           @<rr>__block<i>_k<k> per layer, @<rr>__score_k<k>, @<rr>__order_k<k>
   agent.llm            -> agent.tokenize (prompt ids + length), call @<lm>__prefill,
@@ -47,6 +48,7 @@ class DecomposeAgentOps:
     # Runtimes of the build's devices: kernels carry their variants for these only
     # (None: for every runtime a model has a form for).
     runtimes: frozenset[str] | None = None
+    modules: dict = field(default_factory=dict)  # agentc.module name -> the torch module
     NAME = "decompose-agent-ops"
 
     @classmethod
@@ -198,6 +200,9 @@ class DecomposeAgentOps:
                     out = call(ks[f"top{k}"], [scores.results[0]], f"top{k}").results[0]
             elif op.name == "agent.rerank":
                 out = self._rerank(op, attrs, call, named, loc, module_body)
+            elif op.name == "agent.module":
+                self._module(op, attrs, call, module_body)
+                return
             else:  # agent.llm
                 model = ir.StringAttr(attrs["model"]).value
                 steps = ir.IntegerAttr(attrs["max_tokens"]).value
@@ -238,6 +243,28 @@ class DecomposeAgentOps:
                     attributes={"model": ir.StringAttr.get(model), **extra, NAME: named("detokenize")},
                     loc=loc("detokenize")).results[0]
         op.results[0].replace_all_uses_with(out)
+        op.erase()
+
+    def _module(self, op, attrs, call, module_body) -> None:
+        """One call of the module's kernel (agentc.models.module_kernel); every result of
+        the agent op is replaced."""
+        import numpy as np
+
+        from agentc.models.module_kernel import module_kernel
+
+        callee = ir.StringAttr(attrs["callee"]).value
+        if callee not in self.modules:
+            raise ValueError(f"agent.module '{callee}': no such module given to decompose-agent-ops")
+        examples = []
+        for v in op.operands:
+            t = ir.RankedTensorType(v.type)
+            dtype = np.int32 if isinstance(t.element_type, ir.IntegerType) else np.float32
+            examples.append(np.zeros(t.shape, dtype))
+        (kernel,) = self._ensure(f"module:{callee}", lambda: [module_kernel(callee, self.modules[callee], examples)],
+                                 module_body).values()
+        new = call(kernel, list(op.operands), "forward")
+        for old, res in zip(op.results, new.results):
+            old.replace_all_uses_with(res)
         op.erase()
 
     @staticmethod
