@@ -54,14 +54,20 @@ def test_brought_index_searches_as_faiss_exact_search(tmp_path, kind):
         name = f"{kind}.faiss"
         faiss.write_index(index, str(tmp_path / name))
     placement = agentc.compile(str(_graph(tmp_path, name)), str(tmp_path / "build"), devices=["cpu"], quiet=True)
-    exact = faiss.IndexFlatIP(emb.shape[1])
-    exact.add(emb)
+    exact = _exact(faiss, emb)
     with agentc.load(placement.build_dir) as s:
         for q in QUERIES:
             out = s.run({"query": q}, fetch=["q/pool", "hits/top3"])
             _, want = exact.search(out["values"]["q/pool"], 3)
             assert out["values"]["hits/top3"].tolist() == want.tolist()
             assert out["outputs"][0] == "\n".join(PASSAGES[i] for i in want[0])
+
+
+def _exact(faiss, emb):
+    """FAISS's exact inner-product search over the embeddings: the reference."""
+    index = faiss.IndexFlatIP(emb.shape[1])
+    index.add(emb)
+    return index
 
 
 def _one_line_error(proc, *needles):
@@ -106,8 +112,7 @@ def test_approximate_search_on_the_host(tmp_path):
     plan = json.loads((tmp_path / "build" / "plan.json").read_text())
     attrs = next(op["attrs"] for op in plan["ops"] if op["name"] == "hits/ann")
     assert attrs["recall"] == 1.0 and attrs["latency_ms"] > 0
-    exact = faiss.IndexFlatIP(emb.shape[1])
-    exact.add(emb)
+    exact = _exact(faiss, emb)
     with agentc.load(placement.build_dir) as s:
         for q in QUERIES:
             out = s.run({"query": q}, fetch=["q/pool", "hits/ann"])

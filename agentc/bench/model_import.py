@@ -16,7 +16,6 @@ two LLMs and one encoder at tiny shapes.
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,13 +91,10 @@ def _tree_rss(pid: int) -> int:
 
 
 def _median_s(fn, reps: int) -> float:
-    fn()  # warm: first-use costs are not per-request costs
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    """Median seconds of `reps` calls after one warm-up (first-use costs are not per-request)."""
+    from agentc.bench.timing import repeat
+
+    return repeat(fn, 0.0, min_reps=reps, max_reps=reps, warmup=1).median_s
 
 
 def _llm_requests(build: Path, model_dir: Path, reps: int) -> dict:

@@ -75,7 +75,8 @@ def write_build(low: Lowered, placement: Placement, graph_path, out: Path, opts)
         "devices": {n: {"runtime": cluster.devices[n].runtime, "module": files_of[n], "node": cluster.devices[n].node,
                         "weights": device_archives.get(n, [])} for n in sorted(used)},
         "ops": [op.to_json() for op in placed],
-        "indexes": {n: idx.passages for n, idx in low.graph.indexes.items()},
+        # passages in files of their own: a million of them would make plan.json 100 MB
+        "indexes": {n: f"indexes/{n}.passages.json" for n in low.graph.indexes},
     }
     out.mkdir(parents=True, exist_ok=True)
     # No manifest until every file is written: a build cut short is refused at load.
@@ -93,12 +94,14 @@ def write_build(low: Lowered, placement: Placement, graph_path, out: Path, opts)
         files[files_of[device] + ".mlir"] = text.encode()
         modules[device] = {"target": kind.target, "flags": list(kind.compile_flags), "cached": hit}
     plan["tokenizers"] = _tokenizer_files(low.ops, files)
+    files.update({plan["indexes"][n]: json.dumps({"passages": idx.passages}).encode()
+                  for n, idx in low.graph.indexes.items()})
     plan["ann"] = _ann_files(low.graph, files)
     files[PROBLEM_FILE] = json.dumps(placement_problem(placement, opts)).encode()
     if tools:
         files[TOOLS_FILE] = tools
     earlier = list(out.glob("*.vmfb")) + [out / (p.stem + ".mlir") for p in out.glob("*.vmfb")]
-    for stale in earlier + list(out.glob("tokenizers/*.json")) + [out / TOOLS_FILE]:
+    for stale in earlier + list(out.glob("tokenizers/*.json")) + list(out.glob("indexes/*")) + [out / TOOLS_FILE]:
         if stale.relative_to(out).as_posix() not in files:  # left by an earlier build of this directory
             stale.unlink(missing_ok=True)
     weights = write_build_weights(low.weights, out)

@@ -124,7 +124,8 @@ class Session:
         for i, deps in enumerate(self.deps):
             for v in deps:
                 self.consumers.setdefault(v, []).append(i)
-        self.passages = self.plan["indexes"]
+        self.passages = {n: read_json(self.dir / rel, self.dir, f"index '{n}'")["passages"]
+                         for n, rel in self.plan["indexes"].items()}
         self.ann = AnnIndexes(self.dir, self.plan.get("ann", {}))
 
     def _check_functions(self) -> None:
