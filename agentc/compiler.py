@@ -87,6 +87,9 @@ def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
                 granularity="layer" if opts.assign is not None else None)
     if isinstance(low, str):
         return low
+    low = _settle_searches(low, cluster, opts, lambda searches: lower(
+        graph_path, opts.agent, opts.emit, cluster, opts.max_nodes,
+        granularity="layer" if opts.assign is not None else None, searches=searches))
     log(opts, f"decomposed into operators ({time.perf_counter() - t0:.1f}s)")
     for op in low.ops:
         if op.kind == "ann_search":
@@ -106,6 +109,19 @@ def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
     log(opts, f"build written to {out} ({time.perf_counter() - t0:.1f}s)")
     placement.build_dir = out
     return placement
+
+
+def _settle_searches(low, cluster, opts, relower):
+    """Indexes with search="auto": exact or approximate by the cost model, lowered again
+    when any goes approximate (it is one host op instead of two kernels)."""
+    from agentc.cost.search_choice import choose
+
+    choices = choose(low, cluster)
+    for c in choices:
+        log(opts, c.describe())
+    if any(c.choice == "ann" for c in choices):
+        return relower({c.index: c.choice for c in choices})
+    return low
 
 
 def _check_runnable(graph) -> None:
@@ -139,6 +155,8 @@ def place_file(graph_path, cluster=None, sla_ms: float | None = None, objective:
         opts.cluster = str(cluster) if cluster is not None else None
         resolved = resolve_cluster(opts, catalog)
     low = lower(graph_path, agent, cluster=resolved, max_nodes=max_nodes)
+    low = _settle_searches(low, resolved, opts, lambda searches: lower(
+        graph_path, agent, cluster=resolved, max_nodes=max_nodes, searches=searches))
     placement = place_lowered(low, resolved, opts)
     placement.agent, placement.inputs = low.graph.name, [v.name for v in low.graph.inputs]
     return placement

@@ -118,3 +118,36 @@ def test_approximate_search_on_the_host(tmp_path):
             out = s.run({"query": q}, fetch=["q/pool", "hits/ann"])
             _, want = exact.search(out["values"]["q/pool"], 3)
             assert out["values"]["hits/ann"].tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("n, min_recall, want", [(8, 0.95, "ann"), (50_000, 0.9, "ann"), (50_000, 0.999, "exact")])
+def test_auto_search_follows_the_cost_model(tmp_path, n, min_recall, want):
+    """search="auto": on this CPU a host FAISS search answers sooner than the two device
+    kernels at any size, so the approximate index is chosen while its measured recall
+    reaches min_recall; 50,000 random 64-dim vectors (no clusters to exploit) recall ~0.97
+    with HNSW, so asking for 0.999 keeps the search exact."""
+    import agentc
+
+    pytest.importorskip("faiss")
+    from agentc.models import registry
+
+    dim = registry.encoder("tiny-encoder").config.dim
+    emb = np.random.default_rng(0).standard_normal((n, dim))
+    np.save(tmp_path / "e.npy", (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32))
+    (tmp_path / "p.jsonl").write_text("\n".join(json.dumps(f"passage {i}") for i in range(n)))
+    g = _graph(tmp_path, "e.npy")
+    g.write_text(g.read_text().replace("embeddings='e.npy')", f"embeddings='e.npy', search='auto', "
+                                                              f"min_recall={min_recall})"))
+    placement = agentc.place(str(g), ["cpu"])
+    kinds = {op.kind for op in placement.ops if op.name.startswith("hits/")}
+    assert kinds == ({"ann_search"} if want == "ann" else {"call"})
+
+
+def test_min_recall_is_checked(tmp_path):
+    import agentc
+
+    _files(tmp_path)
+    g = _graph(tmp_path, "e.npy")
+    g.write_text(g.read_text().replace("embeddings='e.npy')", "embeddings='e.npy', search='auto', min_recall=1.5)"))
+    with pytest.raises(agentc.AgentError, match=r"graph.py:4: VectorIndex: min_recall must be a number in \[0, 1\]"):
+        agentc.place(str(g), ["cpu"])

@@ -5,7 +5,8 @@ Their embeddings either come with them (`embeddings=`: a .npy matrix, memory-map
 FAISS index file), or the corpus is embedded when the agent is compiled (index building is
 offline work, cached). With search="exact" (the default) the embedding matrix becomes the
 index's weights, resident on whichever device runs the brute-force search; with
-search="ann" a FAISS index on the host answers (agentc.frontend.ann_index).
+search="ann" a FAISS index on the host answers (agentc.frontend.ann_index); search="auto"
+takes whichever the cost model says answers sooner (agentc.cost.search_choice).
 """
 
 from __future__ import annotations
@@ -22,16 +23,20 @@ from agentc.frontend.source import caller_loc
 from agentc.models import registry
 from agentc.store import cached_array
 
-SEARCHES = ("exact", "ann")  # brute force on a device; approximate (FAISS) on the host
+# brute force on a device; approximate (FAISS) on the host; whichever the cost model
+# says answers sooner (agentc.cost.search_choice), among approximate indexes with min_recall
+SEARCHES = ("exact", "ann", "auto")
 
 
 class VectorIndex:
     def __init__(self, name: str, path: str | Path, encoder: str = "tiny-encoder",
-                 embeddings: str | Path | None = None, search: str = "exact"):
+                 embeddings: str | Path | None = None, search: str = "exact", min_recall: float = 0.95):
         loc = caller_loc()
         if search not in SEARCHES:
             raise AgentError(f"{loc}: VectorIndex: search must be one of {', '.join(SEARCHES)}, got {search!r}")
-        self.search = search
+        if isinstance(min_recall, bool) or not isinstance(min_recall, (int, float)) or not 0 <= min_recall <= 1:
+            raise AgentError(f"{loc}: VectorIndex: min_recall must be a number in [0, 1], got {min_recall!r}")
+        self.search, self.min_recall = search, float(min_recall)
         if not isinstance(name, str) or not name:
             raise AgentError(f"{loc}: VectorIndex: name must be a non-empty str, got {name!r}")
         if not isinstance(path, (str, Path)):

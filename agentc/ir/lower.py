@@ -35,15 +35,20 @@ class Lowered:
 
 
 def lower(graph_path, agent: str | None = None, emit: str | None = None,
-          cluster: Cluster | None = None, max_nodes: int | None = None, granularity: str | None = None):
+          cluster: Cluster | None = None, max_nodes: int | None = None, granularity: str | None = None,
+          searches: dict[str, str] | None = None):
     """graph.py -> agent IR -> operators -> plan. With `emit` "agent" or "operators",
     returns that stage's text instead. With `cluster`, LLMs that do not choose a granularity
     get the cluster's (`llm_granularity`) and kernels carry only its runtimes' variants;
     without, per-layer operators and every variant. `granularity` overrides the cluster's
-    choice (a forced placement pins layers, so it wants them apart)."""
+    choice (a forced placement pins layers, so it wants them apart). `searches` settles
+    indexes with search="auto" ({index: "exact" | "ann"}, agentc.cost.search_choice);
+    unsettled, they are searched exactly."""
     granularity = granularity or (llm_granularity(cluster) if cluster is not None else "layer")
     runtimes = cluster_runtimes(cluster) if cluster is not None else None
     graph = trace_file(graph_path, agent, max_nodes)
+    for name, choice in (searches or {}).items():
+        graph.indexes[name].search = choice  # this trace's index object, made just above
     ctx = context()
     module = emit_agent_ir(graph, ctx)
     agent_text = module.operation.get_asm(enable_debug_info=True)
