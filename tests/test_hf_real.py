@@ -63,8 +63,18 @@ def test_real_smollm2_directory_matches_transformers(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32).eval()
+    # transformers will not save_pretrained a model loaded from GGUF: write the directory
+    # as save_pretrained would (config.json, model.safetensors without the tied head).
+    from safetensors.torch import save_file
+
     d = tmp_path / "smollm2"
-    model.save_pretrained(d)
+    d.mkdir()
+    config = model.config
+    config.architectures = ["LlamaForCausalLM"]
+    config.__dict__.pop("quantization_config", None)
+    config.save_pretrained(d)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()
+               if not (k == "lm_head.weight" and config.tie_word_embeddings)}, str(d / "model.safetensors"))
     for name, data in smollm2_tokenizer_files().items():
         (d / name).write_bytes(data)
     placement = _compile(tmp_path, f"""
