@@ -100,6 +100,14 @@ def _run(args) -> int:
 
         compile_artifacts(args.target, Path(args.artifacts), bool(args.quick))
         return 0
+    if args.name == "index" and args.target and args.target != "cpu":
+        if not args.artifacts:
+            raise BenchError(f"index --target {args.target}: give --artifacts DIR, measured there with "
+                             "python -m agentc.bench.index_run DIR --out OUT")
+        from agentc.bench.index_search import compile_artifacts as index_artifacts
+
+        index_artifacts(args.target, Path(args.artifacts), bool(args.quick))
+        return 0
     if args.name and args.name != "kernels":
         if args.target or args.fit:
             raise BenchError(f"{args.name}: --target and --fit belong to `agentc bench kernels`")

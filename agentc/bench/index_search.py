@@ -48,9 +48,9 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(set(f) & set(t)) / K for f, t in zip(found, truth)]))
 
 
-def _agentc_exact(corpus: np.ndarray):
-    """The build's two kernels (agentc.models.kernels), compiled for this CPU."""
-    from agentc.bench.timing import Device
+def compile_kernels(n: int, target: str) -> tuple[bytes, bytes]:
+    """The build's two kernels (agentc.models.kernels) for n passages, compiled for
+    `target`: similarity (corpus, query) and top-k (scores)."""
     from agentc.build.iree_compile import compile_module
     from agentc.devices import KINDS
     from agentc.models.export import export_function
@@ -59,20 +59,69 @@ def _agentc_exact(corpus: np.ndarray):
     def topk(scores):
         return top_k(scores, K)
 
-    q = corpus[:1]
-    sim = export_function(similarity, [corpus, q], "similarity", ["corpus"], {"bench": "index", "n": len(corpus)})
-    top = export_function(topk, [np.zeros((1, len(corpus)), np.float32)], "topk", [], {"bench": "index-top", "n": len(corpus)})
-    kind = KINDS["cpu"]
-    dev = Device(kind.driver, kind.staged_readback)
-    f_sim = dev.load(compile_module(sim, kind.target, kind.compile_flags, "cpu")[0], "similarity")
-    f_top = dev.load(compile_module(top, kind.target, kind.compile_flags, "cpu")[0], "topk")
+    corpus = np.zeros((n, DIM), np.float32)  # shapes only: the corpus is the kernel's weight argument
+    sim = export_function(similarity, [corpus, corpus[:1]], "similarity", ["corpus"], {"bench": "index", "n": n})
+    top = export_function(topk, [np.zeros((1, n), np.float32)], "topk", [], {"bench": "index-top", "n": n})
+    kind = KINDS[target]
+    return tuple(compile_module(t, kind.target, kind.compile_flags, target)[0] for t in (sim, top))
+
+
+def exact_search(dev, kernels: tuple[bytes, bytes], corpus: np.ndarray):
+    """search(query) -> indices, through the two kernels on `dev` with the corpus resident."""
+    f_sim, f_top = dev.load(kernels[0], "similarity"), dev.load(kernels[1], "topk")
     resident = dev.upload(corpus)  # the index's weights stay on the device
 
     def search(query):
         scores = f_sim(resident, dev.upload(query[None]))
         return dev.readback(f_top(scores))
 
-    return dev, search
+    return search
+
+
+def _agentc_exact(corpus: np.ndarray):
+    from agentc.bench.timing import Device
+    from agentc.devices import KINDS
+
+    kind = KINDS["cpu"]
+    dev = Device(kind.driver, kind.staged_readback)
+    return dev, exact_search(dev, compile_kernels(len(corpus), "cpu"), corpus)
+
+
+def corpora(sizes: list[int]):
+    """(n, corpus, queries) per size, from one seeded generator: the same here and on the
+    machine that measures compiled artifacts (agentc/bench/index_run.py)."""
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        corpus = _corpus(n, rng)
+        yield n, corpus, _queries(corpus, rng)
+
+
+def compile_artifacts(target: str, art: Path, quick: bool = False) -> Path:
+    """The exact-search kernels for each size compiled for `target` into `art`, with a
+    manifest that agentc/bench/index_run.py measures where the device is."""
+    import json
+
+    from agentc.devices import KINDS
+
+    kind = KINDS[target]
+    art.mkdir(parents=True, exist_ok=True)
+    sizes = _sizes(quick)
+    entries = []
+    for n in sizes:
+        print(f"[bench] index {n:,}: compiling for {target}", file=sys.stderr)
+        sim, top = compile_kernels(n, target)
+        (art / f"similarity_{n}.vmfb").write_bytes(sim)
+        (art / f"top{K}_{n}.vmfb").write_bytes(top)
+        entries.append({"passages": n, "similarity": f"similarity_{n}.vmfb", "top": f"top{K}_{n}.vmfb"})
+    manifest = {"target": target, "driver": kind.driver, "staged_readback": kind.staged_readback, "sizes": sizes,
+                "dim": DIM, "k": K, "queries": QUERIES, "kernels": entries}
+    (art / "manifest.json").write_text(json.dumps(manifest) + "\n")
+    print(f"[bench] measure there: python -m agentc.bench.index_run {art} --out OUT", file=sys.stderr)
+    return art
+
+
+def _sizes(quick: bool) -> list[int]:
+    return [10_000, 50_000] if quick else [10_000, 100_000, 1_000_000]
 
 
 def _faiss(corpus: np.ndarray, kind: str):
@@ -97,13 +146,10 @@ def _faiss(corpus: np.ndarray, kind: str):
 
 def run(args, out: Path):
     quick = bool(getattr(args, "quick", False))
-    sizes = [10_000, 50_000] if quick else [10_000, 100_000, 1_000_000]
+    sizes = _sizes(quick)
     hnsw_max = 100_000  # HNSW's build on two cores grows past ten minutes at 1M
-    rng = np.random.default_rng(0)
     results = []
-    for n in sizes:
-        corpus = _corpus(n, rng)
-        queries = _queries(corpus, rng)
+    for n, corpus, queries in corpora(sizes):
         _, flat = _faiss(corpus, "flat")
         flat_s, truth = _time_each(flat, queries)
         row = {"passages": n, "faiss_flat_ms": round(flat_s * 1e3, 3)}
