@@ -16,9 +16,7 @@ reads its archive) and uploads them, and runs one step; from spawn to that step'
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
 import subprocess
 import sys
 import time
@@ -172,37 +170,30 @@ def main(argv=None) -> int:
     if args.replica:
         _replica(art, args.replica, Path(args.weights))
         return 0
+    from agentc.bench.named import Recording
     from agentc.bench.timing import Device
 
     def say(msg):
         print(f"[bench batching] {msg}", file=sys.stderr, flush=True)
 
     manifest = json.loads((art / MANIFEST).read_text())
-    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    load_before, t0 = list(os.getloadavg()), time.perf_counter()
-    rng, weights = np.random.default_rng(0), {}
-    entries = [(e["name"], e["batch"], (art / e["file"]).read_bytes(), e["function"],
-                _inputs(e["inputs"], weights, rng)) for e in manifest["kernels"]]
-    dev = Device(manifest["driver"], manifest["staged_readback"])
-    try:
-        labels, stats = measure(dev, entries, args.budget, say)
-    finally:
-        dev.close()
-    results, summary = tabulate(labels, stats, say)
-    if args.starts:
-        first = next(e for e in manifest["kernels"] if e["name"] == "llm_decode_step" and e["batch"] == 1)
-        results["replica_start_s"] = replica_start(art, first, args.starts, say)
-        summary["llm_replica_start_s"] = float(np.median(results["replica_start_s"]))
-    params = {k: manifest[k] for k in ("batches", "index", "seq", "llm", "target", "flags")} | {
-        "device": _device_name(manifest["driver"])}
-    record = {"benchmark": "batching", "schema": 1, "started": started, "seconds": round(time.perf_counter() - t0, 1),
-              "host": {"cpus": os.cpu_count(), "load_before": load_before, "load_after": list(os.getloadavg())},
-              "params": params, "results": results, "summary": summary}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(record, indent=1) + "\n")
-    for k, v in summary.items():
-        print(f"{k}={v}")
+    with Recording("batching", Path(args.out)) as rec:
+        rng, weights = np.random.default_rng(0), {}
+        entries = [(e["name"], e["batch"], (art / e["file"]).read_bytes(), e["function"],
+                    _inputs(e["inputs"], weights, rng)) for e in manifest["kernels"]]
+        dev = Device(manifest["driver"], manifest["staged_readback"])
+        try:
+            labels, stats = measure(dev, entries, args.budget, say)
+        finally:
+            dev.close()
+        results, summary = tabulate(labels, stats, say)
+        if args.starts:
+            first = next(e for e in manifest["kernels"] if e["name"] == "llm_decode_step" and e["batch"] == 1)
+            results["replica_start_s"] = replica_start(art, first, args.starts, say)
+            summary["llm_replica_start_s"] = float(np.median(results["replica_start_s"]))
+        rec.params = {k: manifest[k] for k in ("batches", "index", "seq", "llm", "target", "flags")} | {
+            "device": _device_name(manifest["driver"])}
+        rec.results, rec.summary = results, summary
     return 0
 
 

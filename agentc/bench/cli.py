@@ -92,21 +92,16 @@ def run(args: argparse.Namespace) -> int:
 def _run(args) -> int:
     from agentc.bench.report import calibrate
 
-    if args.name == "batching" and args.target and args.target != "cpu":
-        if not args.artifacts:
-            raise BenchError(f"batching --target {args.target}: give --artifacts DIR, measured there with "
-                             "python -m agentc.bench.batching_run DIR")
-        from agentc.bench.batching import compile_artifacts
+    remote = {"batching": ("agentc.bench.batching", "agentc.bench.batching_run"),
+              "index": ("agentc.bench.index_search", "agentc.bench.index_run")}
+    if args.name in remote and args.target and args.target != "cpu":
+        import importlib
 
-        compile_artifacts(args.target, Path(args.artifacts), bool(args.quick))
-        return 0
-    if args.name == "index" and args.target and args.target != "cpu":
+        compiler, runner = remote[args.name]
         if not args.artifacts:
-            raise BenchError(f"index --target {args.target}: give --artifacts DIR, measured there with "
-                             "python -m agentc.bench.index_run DIR --out OUT")
-        from agentc.bench.index_search import compile_artifacts as index_artifacts
-
-        index_artifacts(args.target, Path(args.artifacts), bool(args.quick))
+            raise BenchError(f"{args.name} --target {args.target}: give --artifacts DIR, measured there with "
+                             f"python -m {runner} DIR --out OUT")
+        importlib.import_module(compiler).compile_artifacts(args.target, Path(args.artifacts), bool(args.quick))
         return 0
     if args.name and args.name != "kernels":
         if args.target or args.fit:

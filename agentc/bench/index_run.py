@@ -14,16 +14,14 @@ benchmarks' schema and prints its key=value lines.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from agentc.bench.index_search import K, _recall, _time_each, corpora, exact_search
+from agentc.bench.named import Recording
 
 
 def _torch_search(corpus: np.ndarray, graph: bool):
@@ -65,42 +63,34 @@ def main(argv=None) -> int:
 
     art = Path(args.artifacts)
     manifest = json.loads((art / "manifest.json").read_text())
-    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    t0, load_before = time.perf_counter(), [round(x, 2) for x in os.getloadavg()]
-    results = []
     files = {e["passages"]: e for e in manifest["kernels"]}
-    for n, corpus, queries in corpora(manifest["sizes"]):
-        truth = np.argsort(-(queries.astype(np.float64) @ corpus.T.astype(np.float64)), axis=1)[:, :K]
-        dev = Device(manifest["driver"], manifest["staged_readback"])
-        try:
-            kernels = tuple((art / files[n][k]).read_bytes() for k in ("similarity", "top"))
-            s, found = _time_each(exact_search(dev, kernels, corpus), queries)
-            row = {"passages": n, "agentc_exact_ms": round(s * 1e3, 3), "agentc_exact_recall": round(_recall(found, truth), 4)}
-        finally:
-            dev.close()
-        for label, graph in (("torch_eager", False), ("torch_cuda_graph", True)):
-            s, found = _time_each(_torch_search(corpus, graph), queries)
-            row.update({f"{label}_ms": round(s * 1e3, 3), f"{label}_recall": round(_recall(found, truth), 4)})
-        row["agentc_over_torch_cuda_graph"] = round(row["agentc_exact_ms"] / row["torch_cuda_graph_ms"], 2)
-        results.append(row)
-        print(f"[bench] index {n:>9,}: agentc exact {row['agentc_exact_ms']:.3f} ms, torch eager "
-              f"{row['torch_eager_ms']:.3f} ms, CUDA graph {row['torch_cuda_graph_ms']:.3f} ms", file=sys.stderr)
-    last = results[-1]
-    tag = f"{last['passages'] // 1000}k"
-    summary = {f"gpu_agentc_exact_{tag}_ms": last["agentc_exact_ms"], f"gpu_torch_cuda_graph_{tag}_ms":
-               last["torch_cuda_graph_ms"], f"gpu_agentc_over_torch_cuda_graph_{tag}": last["agentc_over_torch_cuda_graph"],
-               "gpu_agentc_exact_recall_min": min(r["agentc_exact_recall"] for r in results)}
-    record = {"benchmark": "index", "schema": 1, "started": started, "seconds": round(time.perf_counter() - t0, 1),
-              "host": {"cpus": os.cpu_count(), "load_before": load_before,
-                       "load_after": [round(x, 2) for x in os.getloadavg()]},
-              "params": {k: manifest[k] for k in ("target", "sizes", "dim", "k", "queries")}
-              | {"device": torch.cuda.get_device_name(0)},
-              "results": results, "summary": summary}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(record, indent=1) + "\n")
-    for k, v in summary.items():
-        print(f"{k}={v}")
+    with Recording("index", Path(args.out)) as rec:
+        rec.params = {k: manifest[k] for k in ("target", "sizes", "dim", "k", "queries")} | {
+            "device": torch.cuda.get_device_name(0)}
+        rec.results = results = []
+        for n, corpus, queries in corpora(manifest["sizes"]):
+            truth = np.argsort(-(queries.astype(np.float64) @ corpus.T.astype(np.float64)), axis=1)[:, :K]
+            dev = Device(manifest["driver"], manifest["staged_readback"])
+            try:
+                kernels = tuple((art / files[n][k]).read_bytes() for k in ("similarity", "top"))
+                s, found = _time_each(exact_search(dev, kernels, corpus), queries)
+                row = {"passages": n, "agentc_exact_ms": round(s * 1e3, 3),
+                       "agentc_exact_recall": round(_recall(found, truth), 4)}
+            finally:
+                dev.close()
+            for label, graph in (("torch_eager", False), ("torch_cuda_graph", True)):
+                s, found = _time_each(_torch_search(corpus, graph), queries)
+                row.update({f"{label}_ms": round(s * 1e3, 3), f"{label}_recall": round(_recall(found, truth), 4)})
+            row["agentc_over_torch_cuda_graph"] = round(row["agentc_exact_ms"] / row["torch_cuda_graph_ms"], 2)
+            results.append(row)
+            print(f"[bench] index {n:>9,}: agentc exact {row['agentc_exact_ms']:.3f} ms, torch eager "
+                  f"{row['torch_eager_ms']:.3f} ms, CUDA graph {row['torch_cuda_graph_ms']:.3f} ms", file=sys.stderr)
+        last = results[-1]
+        tag = f"{last['passages'] // 1000}k"
+        rec.summary = {f"gpu_agentc_exact_{tag}_ms": last["agentc_exact_ms"],
+                       f"gpu_torch_cuda_graph_{tag}_ms": last["torch_cuda_graph_ms"],
+                       f"gpu_agentc_over_torch_cuda_graph_{tag}": last["agentc_over_torch_cuda_graph"],
+                       "gpu_agentc_exact_recall_min": min(r["agentc_exact_recall"] for r in results)}
     return 0
 
 
