@@ -170,7 +170,7 @@ def main(argv=None) -> int:
     if args.replica:
         _replica(art, args.replica, Path(args.weights))
         return 0
-    from agentc.bench.named import Recording
+    from agentc.bench.record import Recording
     from agentc.bench.timing import Device
 
     def say(msg):

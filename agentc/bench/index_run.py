@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from agentc.bench.index_search import K, _recall, _time_each, corpora, exact_search
-from agentc.bench.named import Recording
+from agentc.bench.record import Recording
 
 
 def _torch_search(corpus: np.ndarray, graph: bool):
