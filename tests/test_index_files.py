@@ -41,7 +41,7 @@ def _graph(tmp_path, embeddings: str):
     return g
 
 
-@pytest.mark.parametrize("kind", ["npy", "faiss-flat", "faiss-hnsw"])
+@pytest.mark.parametrize("kind", ["npy", "faiss-flat", "faiss-hnsw", "faiss-ivf"])
 def test_brought_index_searches_as_faiss_exact_search(tmp_path, kind):
     import agentc
 
@@ -49,7 +49,11 @@ def test_brought_index_searches_as_faiss_exact_search(tmp_path, kind):
     emb = _files(tmp_path)
     name = "e.npy"
     if kind != "npy":
-        index = faiss.IndexFlatIP(emb.shape[1]) if kind == "faiss-flat" else faiss.IndexHNSWFlat(emb.shape[1], 8)
+        if kind == "faiss-ivf":  # vectors found by id only through a direct map
+            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(emb.shape[1]), emb.shape[1], 2, faiss.METRIC_INNER_PRODUCT)
+            index.train(emb)
+        else:
+            index = faiss.IndexFlatIP(emb.shape[1]) if kind == "faiss-flat" else faiss.IndexHNSWFlat(emb.shape[1], 8)
         index.add(emb)
         name = f"{kind}.faiss"
         faiss.write_index(index, str(tmp_path / name))

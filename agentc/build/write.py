@@ -134,13 +134,11 @@ def _tokenizer_files(ops, files: dict[str, bytes]) -> dict[str, str]:
 def _ann_files(graph, files: dict[str, bytes]) -> dict[str, str]:
     """The FAISS indexes of the graph's approximate-search indexes, copied in
     (`indexes/<name>.faiss`). Returns {index name: relative path}."""
-    from agentc.frontend import ann_index
-
     out = {}
     for name, index in graph.indexes.items():
         if index.search == "ann":
             out[name] = f"indexes/{name}.faiss"
-            files[out[name]] = ann_index.index_bytes(index)
+            files[out[name]] = index.ann_bytes
     return out
 
 

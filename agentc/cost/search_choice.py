@@ -46,7 +46,7 @@ def choose(low: Lowered, cluster: Cluster) -> list[SearchChoice]:
         devices = set.intersection(*(set(call_times[op.callee]) for op in ops))
         device = min(devices, key=lambda d: sum(call_times[op.callee][d] for op in ops))
         exact_ms = sum(call_times[op.callee][device] for op in ops) / len(nodes) * 1e3
-        m = ann_index.measure(ann_index.index_bytes(idx), max(n.attrs["k"] for n in nodes))
+        m = ann_index.measure(idx.ann_bytes, max(n.attrs["k"] for n in nodes))
         ann = m.latency_ms < exact_ms and m.recall >= idx.min_recall
         out.append(SearchChoice(name, "ann" if ann else "exact", exact_ms, device, m.latency_ms, m.recall))
     return out

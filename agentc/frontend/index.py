@@ -78,5 +78,13 @@ class VectorIndex:
                "code": inspect.getsource(type(enc))}
         return cached_array("index", key, lambda: enc.embed_texts(self.passages))
 
+    @functools.cached_property
+    def ann_bytes(self) -> bytes:
+        """The serialised FAISS index approximate search uses (agentc.frontend.ann_index),
+        built or read once per index object."""
+        from agentc.frontend import ann_index
+
+        return ann_index.index_bytes(self)
+
     def lookup(self, indices) -> str:
         return "\n".join(self.passages[int(i)] for i in np.asarray(indices).ravel())

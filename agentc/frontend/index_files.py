@@ -84,11 +84,9 @@ def _faiss_vectors(path: Path) -> np.ndarray:
         index = faiss.read_index(str(path))
     except RuntimeError as e:
         raise IndexFileError(f"{path}: not a readable FAISS index ({str(e).splitlines()[0]})") from None
-    try:
-        ivf = faiss.extract_index_ivf(index)
-        ivf.make_direct_map()
-    except RuntimeError:
-        pass  # not an IVF index: flat and HNSW indexes reconstruct as they are
+    ivf = faiss.try_extract_index_ivf(index)  # None for flat and HNSW: they reconstruct as they are
+    if ivf is not None:
+        ivf.make_direct_map()  # an IVF index finds a vector by id only through this map
     try:
         return index.reconstruct_n(0, index.ntotal)
     except RuntimeError:

@@ -52,7 +52,7 @@ def _eval(n, args, g: Graph, env, seen):
         from agentc.frontend import ann_index
 
         index = g.indexes[a["index"]]
-        return ann_index.search(ann_index.load(ann_index.index_bytes(index)), args[0], a["k"])
+        return ann_index.search(ann_index.load(index.ann_bytes), args[0], a["k"])
     if n.op == "vector_search":
         scores = args[0] @ g.indexes[a["index"]].embeddings.T
         order = np.argsort(-scores[0], kind="stable")[: a["k"]]

@@ -193,11 +193,9 @@ class SmolLM:
     @property
     def all_group(self) -> dict[str, np.ndarray]:
         """Every weight in one group (step granularity), in the argument order of prefill/decode."""
-        c = self.config
-        out = dict(self.groups[f"{c.name}/embed"])
-        for i in range(c.layers):
-            out.update({f"l{i}.{n}": a for n, a in self.groups[f"{c.name}/l{i}"].items()})
-        return out
+        from agentc.models.params import all_group
+
+        return all_group(self.groups, self.config.name, self.config.layers)
 
     # -- tokenizer (host ops) -----------------------------------------------------------
     tokenizer_file = None  # set on a copy by `with_tokenizer_file`: a build's own

@@ -273,7 +273,7 @@ class DecomposeAgentOps:
         latency measured here (agentc.frontend.ann_index)."""
         from agentc.frontend import ann_index
 
-        m = ann_index.measure(ann_index.index_bytes(index), k)
+        m = ann_index.measure(index.ann_bytes, k)
         where = loc("ann")
         f64 = ir.F64Type.get()
         attrs = {"index": ir.StringAttr.get(index.name), "k": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), k),

@@ -143,11 +143,10 @@ class CausalLM(Imported):
 
     @property
     def all_group(self) -> dict[str, np.ndarray]:
-        c = self.config
-        out = dict(self.groups[f"{c.name}/embed"])
-        for i in range(c.layers):
-            out.update({f"l{i}.{n}": a for n, a in self.groups[f"{c.name}/l{i}"].items()})
-        return out
+        """Every weight in one group (step granularity), in the argument order of prefill/decode."""
+        from agentc.models.params import all_group
+
+        return all_group(self.groups, self.config.name, self.config.layers)
 
     def _ends(self, w, fn, *acts):
         return call_with(self._parts[0], list(self.groups[f"{self.config.name}/embed"]), w, (fn, *acts))
