@@ -39,3 +39,41 @@ def test_a_misspelled_runtime_form_is_an_error_naming_the_entry():
     assert _forms(bad, ["cpu"]) == {}  # a runtime the build lacks is not exported
     with pytest.raises(FormError, match="form 'transpose' is not one of linear, transposed"):
         linear(torch.zeros(1, 2, 3), torch.zeros(4, 3), form="transpose")
+
+
+def test_imported_models_in_their_cuda_forms_compute_the_same():
+    """An imported model runs transformers' code in a runtime's forms (agentc.models.forms
+    `applied`): under the CUDA forms (transposed linears, per-head decode attention) its
+    layer operators give what they give in the default forms, and the forms reach the
+    export (the CUDA variants differ from the default kernels)."""
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from agentc.models import forms, kernels, registry
+    from agentc.models.hf import random_checkpoint as rc
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch in ("llama", "qwen2", "gpt2"):
+            m = registry.decoder(str(rc.write(arch, Path(tmp) / arch, rc.TINY)))
+            cuda = forms.in_form(m, m.RUNTIME_FORMS["cuda"])
+            c = m.config
+            w = [torch.from_numpy(np.array(a)) for a in m.groups[f"{c.name}/l0"].values()]
+            g = torch.Generator().manual_seed(0)
+            x = torch.randn(1, c.prompt_len, c.dim, generator=g)
+            pe = [torch.from_numpy(a) for a in m.position_examples(c.prompt_len)]
+            with torch.no_grad():
+                for got, want in zip(cuda.block_prefill(*w, x, *pe), m.block_prefill(*w, x, *pe)):
+                    assert torch.allclose(got, want, atol=1e-5), arch
+                _, k, v = m.block_prefill(*w, x, *pe)
+                pos = torch.tensor([5], dtype=torch.int32)
+                pe1 = [torch.from_numpy(a[:, 5:6]) for a in m.position_examples(c.prompt_len)]
+                step = (x[:, :1], *pe1, pos, k, v)
+                for got, want in zip(cuda.block_decode(*w, *step), m.block_decode(*w, *step)):
+                    assert torch.allclose(got, want, atol=1e-5), arch
+            ks = kernels.decoder_kernels(str(Path(tmp) / arch), runtimes=["cuda"])
+            # GPT-2's projections are Conv1D (addmm, not F.linear) and its heads are not
+            # grouped: no form changes it, and no variant is kept.
+            want = [] if arch == "gpt2" else ["cuda"]
+            assert {k.symbol.rsplit("__", 1)[1]: list(k.variants) for k in ks}["decode_l0"] == want, arch

@@ -5,6 +5,8 @@ bench script that compares the forms on each target side by side."""
 
 from __future__ import annotations
 
+import functools
+
 from agentc.lazy import lazy_import
 
 torch = lazy_import("torch")
@@ -57,3 +59,39 @@ def linear(x, w, b=None, form: str = "linear"):
         y = (w @ rows.transpose(0, 1)).transpose(0, 1).reshape(*x.shape[:-1], w.shape[0])
         return y if b is None else y + b
     return torch.nn.functional.linear(x, w, b)
+
+
+def applied(model):
+    """A context in which transformers' modules run in `model`'s forms: every
+    `torch.nn.functional.linear` call becomes `linear` in the model's `linear_form`, and
+    attention takes its `decode_attention` form (agentc.models.hf.attention). For imported
+    models, whose code is transformers' own and cannot name a form itself."""
+    import contextlib
+
+    from agentc.models.hf import attention
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(attention.form(getattr(model, "decode_attention", "grouped")))
+    if getattr(model, "linear_form", "linear") != "linear":
+        stack.enter_context(_linear_mode()(model.linear_form))
+    return stack
+
+
+@functools.cache
+def _linear_mode():
+    """A TorchFunctionMode class rewriting F.linear into `linear(..., form)`; made on first
+    use, as torch is imported lazily. Inside its handler the mode is off, so the products
+    `linear` makes are not rewritten again."""
+    from torch.overrides import TorchFunctionMode
+
+    class LinearForm(TorchFunctionMode):
+        def __init__(self, form: str):
+            super().__init__()
+            self.form = form
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func is torch.nn.functional.linear:
+                return linear(*args, **(kwargs or {}), form=self.form)
+            return func(*args, **(kwargs or {}))
+
+    return LinearForm

@@ -24,13 +24,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
 from agentc.lazy import lazy_import
 from agentc.models.hf.checkpoint import Checkpoint, ModelFileError
-from agentc.models.hf.imported import Imported, call_with, parts
+from agentc.models.hf.imported import Imported, parts
 from agentc.models.sampling import greedy
 
 torch = lazy_import("torch")
@@ -91,7 +90,6 @@ class _Cache:
 
 class CausalLM(Imported):
     layered = True
-    RUNTIME_FORMS: ClassVar[dict] = {}
 
     def __init__(self, config: LMConfig, checkpoint: Checkpoint | None = None):
         self.config = config
@@ -149,14 +147,14 @@ class CausalLM(Imported):
         return all_group(self.groups, self.config.name, self.config.layers)
 
     def _ends(self, w, fn, *acts):
-        return call_with(self._parts[0], list(self.groups[f"{self.config.name}/embed"]), w, (fn, *acts))
+        return self.call_with(self._parts[0], list(self.groups[f"{self.config.name}/embed"]), w, (fn, *acts))
 
     def _layer(self, w, x, pe, mask, cache):
         _, layer, names = self._parts
         kwargs = {"attention_mask": mask, "past_key_values": cache}
         if self.family.rotary:
             kwargs["position_embeddings"] = tuple(pe)
-        out = call_with(layer, names, w, (x,), kwargs)
+        out = self.call_with(layer, names, w, (x,), kwargs)
         return out[0] if isinstance(out, tuple) else out
 
     def position_examples(self, T: int) -> list[np.ndarray]:

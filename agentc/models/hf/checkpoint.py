@@ -55,9 +55,12 @@ class Checkpoint:
 
     @functools.cached_property
     def hf_config(self):
-        """transformers' config of the model, with eager attention (plain matmuls and softmax:
-        what the FX importer lowers, and what takes our explicit additive mask)."""
+        """transformers' config of the model, with agentc's attention (plain matmuls and
+        softmax: what the FX importer lowers, and what takes our explicit additive mask;
+        agentc.models.hf.attention)."""
         from transformers import AutoConfig
+
+        from agentc.models.hf import attention
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -66,7 +69,7 @@ class Checkpoint:
             except (ValueError, KeyError, OSError) as e:
                 raise ModelFileError(f"{self.config_file}: transformers cannot read it "
                                      f"({str(e).splitlines()[0]})") from None
-        cfg._attn_implementation = "eager"
+        cfg._attn_implementation = attention.register()
         return cfg
 
     def template(self):

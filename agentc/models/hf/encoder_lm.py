@@ -15,13 +15,12 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
 from agentc.lazy import lazy_import
 from agentc.models.hf.checkpoint import Checkpoint, ModelFileError
-from agentc.models.hf.imported import Imported, call_with
+from agentc.models.hf.imported import Imported
 
 torch = lazy_import("torch")
 
@@ -78,7 +77,6 @@ def enc_config(ckpt: Checkpoint, name: str) -> EncConfig:
 
 class Encoder(Imported):
     layered = True
-    RUNTIME_FORMS: ClassVar[dict] = {}
 
     def __init__(self, config: EncConfig, checkpoint: Checkpoint | None = None):
         self.config = config
@@ -113,12 +111,12 @@ class Encoder(Imported):
     def embeddings(self, *args):
         *w, ids = args
         emb = self._parts[0]
-        return call_with(emb, list(self.groups[f"{self.config.name}/emb"]), w, (), {"input_ids": ids})
+        return self.call_with(emb, list(self.groups[f"{self.config.name}/emb"]), w, (), {"input_ids": ids})
 
     def block(self, *args):
         *w, x, ids = args
         mask = torch.where(ids == self.config.pad, float("-inf"), 0.0)[:, None, None, :]
-        out = call_with(self._parts[1], list(self.groups[f"{self.config.name}/l0"]), w, (x,), {"attention_mask": mask})
+        out = self.call_with(self._parts[1], list(self.groups[f"{self.config.name}/l0"]), w, (x,), {"attention_mask": mask})
         return out[0] if isinstance(out, tuple) else out
 
     def pool(self, hidden, ids):

@@ -7,16 +7,12 @@ from __future__ import annotations
 import copy
 import functools
 from pathlib import Path
+from typing import ClassVar
 
 from agentc.lazy import lazy_import
+from agentc.models import forms
 
 torch = lazy_import("torch")
-
-
-def call_with(module, names: list[str], weights, args: tuple, kwargs: dict | None = None):
-    """`module(*args, **kwargs)` with its parameters and buffers `names` bound to `weights`
-    (the operator's arguments): what torch.export records as the function's inputs."""
-    return torch.func.functional_call(module, dict(zip(names, weights)), args, kwargs or {}, strict=True)
 
 
 @functools.cache
@@ -35,13 +31,19 @@ def _parts_class():
 
 def parts(modules: dict):
     """A module holding some of a model's modules under the given names, whose forward is
-    `fn(self, *acts)`: `call_with` binds their weights, `fn` strings them together."""
+    `fn(self, *acts)`: `Imported.call_with` binds their weights, `fn` strings them together."""
     return _parts_class()(modules)
 
 
 class Imported:
     tokenizer_file: Path | None = None  # set on a copy by `with_tokenizer_file`: a build's own
     _TOKENIZER_CACHES = ("_tokenizer", "_chat")
+    # How a runtime's kernels are written (agentc.models.forms): each runtime's kernels are
+    # exported again with these attributes set, and transformers' code runs in them.
+    RUNTIME_FORMS: ClassVar[dict[str, dict[str, str]]] = {
+        "cuda": {"decode_attention": "per_head", "linear_form": "transposed"}}
+    decode_attention = "grouped"
+    linear_form = "linear"
 
     _base = None  # a variant shares its base model's weights
 
@@ -52,6 +54,13 @@ class Imported:
         if self._base is not None:
             return self._base.groups
         return {g: self.ckpt.module_weights(m, name_of, prefix) for g, m, name_of, prefix in self._sources()}
+
+    def call_with(self, module, names: list[str], weights, args: tuple, kwargs: dict | None = None):
+        """`module(*args, **kwargs)` with its parameters and buffers `names` bound to `weights`
+        (the operator's arguments: what torch.export records as the function's inputs), in
+        this model's forms."""
+        with forms.applied(self):
+            return torch.func.functional_call(module, dict(zip(names, weights)), args, kwargs or {}, strict=True)
 
     def check(self) -> None:
         """Fail now, naming the file, on a missing tokenizer or a missing or misshapen weight."""

@@ -20,7 +20,7 @@ import numpy as np
 from agentc.lazy import lazy_import
 from agentc.models.hf.checkpoint import Checkpoint, ModelFileError
 from agentc.models.hf.encoder_lm import Encoder
-from agentc.models.hf.imported import call_with, parts
+from agentc.models.hf.imported import parts
 
 torch = lazy_import("torch")
 
@@ -67,7 +67,7 @@ class Reranker(Encoder):
     # -- operators --------------------------------------------------------------------------
     def embeddings(self, *args):
         *w, ids, types = args
-        return call_with(self._parts[0], list(self.groups[f"{self.config.name}/emb"]), w, (),
+        return self.call_with(self._parts[0], list(self.groups[f"{self.config.name}/emb"]), w, (),
                          {"input_ids": ids, "token_type_ids": types})
 
     def score(self, *args):
@@ -78,7 +78,7 @@ class Reranker(Encoder):
                 x = m(x)
             return x
 
-        return call_with(self._parts[2], list(self.groups[f"{self.config.name}/head"]), w, (head, x))[:, 0]
+        return self.call_with(self._parts[2], list(self.groups[f"{self.config.name}/head"]), w, (head, x))[:, 0]
 
     @staticmethod
     def order(scores, indices):
