@@ -270,6 +270,32 @@ def cached(kind: str, key, make: Callable[[Path], object], ext: str = "") -> Pat
     return lookup(kind, key) or put_with(kind, key, make, ext)
 
 
+def cached_dir(kind: str, key, make: Callable[[Path], object]) -> Path:
+    """The directory for `key`, filled by `make(path)` when absent: for what others read as
+    a directory of files (a model directory converted from another format). It appears
+    whole or not at all (filled beside it, then renamed)."""
+    dest = cache_dir() / "dirs" / kind / digest(key)[:40]
+    if dest.is_dir():
+        return dest
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".tmp-"))
+    except OSError as e:
+        raise StoreError(f"{cache_dir()}: cache not writable ({e.strerror}); set AGENTC_CACHE") from None
+    try:
+        make(tmp)
+        try:
+            os.replace(tmp, dest)
+        except OSError:
+            if not dest.is_dir():  # not another process's copy made meanwhile
+                raise
+        return dest
+    except OSError as e:
+        raise StoreError(f"{dest}: cannot store a {kind} directory ({e.strerror or e})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def cached_bytes(kind: str, key, make: Callable[[], bytes], ext: str = "") -> bytes:
     obj = lookup(kind, key)
     if obj is not None:

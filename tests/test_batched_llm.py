@@ -9,12 +9,17 @@ import pytest
 torch = pytest.importorskip("torch")
 
 
-def _model(**changes):
-    from agentc.models.smollm import SmolLM, SmolLMConfig
+def _model(tmp_path, monkeypatch, name="test-batched-llama"):
+    """A 2-layer random Llama checkpoint (vocabulary 512) registered as `name` for the test,
+    at prompt budget 12 and cache 24."""
+    from agentc.models import local_models, registry
+    from agentc.models.hf import random_checkpoint as rc
 
-    base = {"name": "test-batched-llama", "dim": 64, "layers": 2, "heads": 4, "kv_heads": 2, "head_dim": 16,
-            "ffn": 96, "vocab": 512, "prompt_len": 12, "cache_len": 24, "rope_len": 64, "weights": "random"}
-    return SmolLM(SmolLMConfig(**{**base, **changes}))
+    path = rc.write("llama", tmp_path / name, rc.Shape(vocab=512))
+    monkeypatch.setitem(local_models._REGISTERED, name, path)
+    registry._directory_model.cache_clear()
+    registry.decoder.cache_clear()
+    return registry.decoder(f"{name}@12x24")
 
 
 def _weights(model):
@@ -26,13 +31,13 @@ def _prompts(model, lengths, seed=0):
     return [list(rng.integers(3, model.config.vocab, n)) for n in lengths]
 
 
-def test_batched_generation_equals_full_recomputation():
+def test_batched_generation_equals_full_recomputation(tmp_path, monkeypatch):
     """Three prompts of different lengths prefilled as one batch, then decoded as one batch
     of sequences at different positions: each sequence's greedy tokens equal PyTorch
     recomputing its whole sequence alone, with no cache and no padding."""
     from agentc.models import batched
 
-    model = _model()
+    model = _model(tmp_path, monkeypatch)
     P, steps = model.config.prompt_len, 6
     prompts = _prompts(model, [5, 12, 8])
     ids = np.zeros((3, P), np.int32)
@@ -54,7 +59,7 @@ def test_batched_generation_equals_full_recomputation():
         assert got[b][:len(want)] == want, f"sequence {b}"
 
 
-def test_batched_decode_compiles_and_matches_pytorch():
+def test_batched_decode_compiles_and_matches_pytorch(tmp_path, monkeypatch):
     """The batched decode step exported at B = 2 and compiled for this CPU by IREE gives
     PyTorch's logits and caches."""
     from agentc.bench.timing import Device
@@ -63,7 +68,7 @@ def test_batched_decode_compiles_and_matches_pytorch():
     from agentc.models import batched
     from agentc.models.export import export_function
 
-    model = _model(name="test-batched-llama-iree")
+    model = _model(tmp_path, monkeypatch, name="test-batched-llama-iree")
     rng = np.random.default_rng(1)
     weights = [np.array(a) for a in model.all_group.values()]
     shape = batched.cache_shape(model, 2)
@@ -98,12 +103,9 @@ def test_bench_batching_artifacts_measure_where_only_iree_is(tmp_path, monkeypat
 
     from agentc.bench import batching
     from agentc.models import registry
-    from agentc.models.smollm import SmolLM
 
-    model = _model(name="test-batched-bench")
-    monkeypatch.setitem(registry.DECODERS, "test-batched-bench", (SmolLM, model.config))
-    registry.decoder.cache_clear()
-    monkeypatch.setattr(batching, "LLM", "test-batched-bench")
+    model = _model(tmp_path, monkeypatch, name="test-batched-bench")
+    monkeypatch.setattr(batching, "LLM", "test-batched-bench@12x24")
     monkeypatch.setattr(batching, "BATCHES", (1, 2))
     try:
         made = {b: batching._kernels(b, True) for b in (1, 2)}

@@ -23,15 +23,15 @@ def test_a_misspelled_runtime_form_is_an_error_naming_the_entry():
     import pytest
 
     from agentc.models.forms import FormError
+    from agentc.models.hf.causal_lm import CausalLM
+    from agentc.models.hf.encoder_lm import Encoder
     from agentc.models.kernels import _forms
-    from agentc.models.minilm import MiniLM
-    from agentc.models.smollm import SmolLM
 
-    for model in (MiniLM, SmolLM):  # the shipped entries are forms
+    for model in (Encoder, CausalLM):  # the shipped entries are forms
         assert _forms(model.__new__(model), None) == model.RUNTIME_FORMS
-    bad = SmolLM.__new__(SmolLM)
+    bad = CausalLM.__new__(CausalLM)
     bad.RUNTIME_FORMS = {"cuda": {"linear_fom": "transposed"}}
-    with pytest.raises(FormError, match=r"SmolLM.RUNTIME_FORMS\['cuda'\]: 'linear_fom' is not a form"):
+    with pytest.raises(FormError, match=r"CausalLM.RUNTIME_FORMS\['cuda'\]: 'linear_fom' is not a form"):
         _forms(bad, None)
     bad.RUNTIME_FORMS = {"cuda": {"decode_attention": "per-head"}}
     with pytest.raises(FormError, match=r"\['decode_attention'\]: 'per-head' is not one of grouped, per_head"):

@@ -79,10 +79,13 @@ def test_truncated_weights(tmp_path, llama_dir):
     _one_line_error(_compile(tmp_path, d), str(d / "model.safetensors"), "not a safetensors file")
 
 
-def test_gguf_directory(tmp_path, llama_dir):
-    d = _copy(llama_dir, tmp_path / "gguf", drop=("model.safetensors",))
+def test_unreadable_gguf_file(tmp_path):
+    """A directory holding a GGUF file is converted through transformers; one it cannot
+    read is one line naming the file."""
+    d = tmp_path / "gguf"
+    d.mkdir()
     (d / "model-q4_0.gguf").write_bytes(b"GGUF")
-    _one_line_error(_compile(tmp_path, d), str(d / "model-q4_0.gguf"), "GGUF")
+    _one_line_error(_compile(tmp_path, d), "graph.py:6", str(d / "model-q4_0.gguf"), "transformers cannot read it")
 
 
 def test_unknown_model_name(tmp_path):

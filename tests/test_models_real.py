@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import textwrap
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -100,26 +99,32 @@ def _graph(tmp_path, body: str, name="graph.py"):
     return path
 
 
-def _tiny_llama(**changes):
-    """A 2-layer random-weight model of SmolLM2's architecture (needs its tokenizer)."""
-    from agentc.models.smollm import SmolLMConfig
+def _tiny_llama(directory: Path, **config) -> Path:
+    """A 2-layer random-weight checkpoint of SmolLM2's architecture (Llama, its tokenizer),
+    with `config` (e.g. eos_token_id) set in config.json."""
+    from agentc.models.hf import random_checkpoint as rc
 
-    base = {"name": "test-llama", "dim": 64, "layers": 2, "heads": 4, "kv_heads": 2, "head_dim": 16,
-            "ffn": 96, "prompt_len": 64, "cache_len": 80, "weights": "random"}
-    return SmolLMConfig(**{**base, **changes})
+    return rc.write("llama", directory, rc.Shape(dim=64, layers=2, heads=4, kv_heads=2, ffn=96), **config)
 
 
 @pytest.fixture
-def register(monkeypatch):
-    """`register(name, model_class, config)`: a language model in the registry for one test."""
-    from agentc.models import registry
+def register(monkeypatch, tmp_path_factory):
+    """`register(name, **config)`: a tiny random Llama directory (`_tiny_llama`) registered
+    as `name` for one test; the model's config."""
+    from agentc.models import local_models, registry
 
-    def add(name, cls, config):
-        monkeypatch.setitem(registry.DECODERS, name, (cls, config))
+    def clear():
         registry.decoder.cache_clear()
+        registry._directory_model.cache_clear()
+
+    def add(name, **config):
+        path = _tiny_llama(tmp_path_factory.mktemp("models") / name, **config)
+        monkeypatch.setitem(local_models._REGISTERED, name, path)
+        clear()
+        return registry.decoder(name).config
 
     yield add
-    registry.decoder.cache_clear()
+    clear()
 
 
 def _run_once(tmp_path, graph_path, inputs: dict):
@@ -154,10 +159,8 @@ def test_layered_decomposition_random_llama(tmp_path, register):
     function per phase reused by every layer, per-layer weight groups and KV caches, and
     cached IREE decoding equal to full recomputation in PyTorch."""
     from agentc.models import registry
-    from agentc.models.smollm import SmolLM
 
-    cfg = _tiny_llama()
-    register("test-llama", SmolLM, cfg)
+    cfg = register("test-llama")
     path = _graph(tmp_path, """
         @agentc.agent
         def chat(q):
@@ -191,20 +194,17 @@ def test_layered_decomposition_random_llama(tmp_path, register):
 
 
 @VULKAN
-def test_a_runtimes_own_forms_run_on_its_devices(tmp_path, register):
-    """SmolLM writes some kernels per runtime (agentc.models.forms; for cuda: per-head decode
-    attention and transposed linear layers, where IREE's default forms are slow). Here a
-    model variant asks both of vulkan: layer 1 on vulkan runs them, layer 0 on cpu keeps the
-    default forms, and the tokens equal PyTorch's reference in the default forms."""
+def test_a_runtimes_own_forms_run_on_its_devices(tmp_path, register, monkeypatch):
+    """An imported model writes some kernels per runtime (agentc.models.forms; for cuda:
+    per-head decode attention and transposed linear layers, where IREE's default forms are
+    slow). Here the model asks both of vulkan: layer 1 on vulkan runs them, layer 0 on cpu
+    keeps the default forms, and the tokens equal transformers' reference."""
     from agentc.models import registry
-    from agentc.models.smollm import SmolLM
+    from agentc.models.hf.causal_lm import CausalLM
 
-    class OwnFormsOnVulkan(SmolLM):
-        RUNTIME_FORMS: ClassVar[dict[str, dict[str, str]]] = {
-            "vulkan": {"decode_attention": "per_head", "linear_form": "transposed"}}
-
-    cfg = _tiny_llama(name="test-forms")
-    register("test-forms", OwnFormsOnVulkan, cfg)
+    cfg = register("test-forms")
+    monkeypatch.setattr(CausalLM, "RUNTIME_FORMS", {"vulkan": {"decode_attention": "per_head",
+                                                                "linear_form": "transposed"}})
     path = _graph(tmp_path, """
         @agentc.agent
         def chat(q):
@@ -213,8 +213,8 @@ def test_a_runtimes_own_forms_run_on_its_devices(tmp_path, register):
     c = Compiled(path, lambda name: "vulkan" if name.endswith("/l1") else "cpu")
     try:
         # keys repeated to the 4 query heads: the per-head form, on vulkan only
-        assert "tensor<1x4x80x16xf32>" in c.device_modules["vulkan"]
-        assert "tensor<1x4x80x16xf32>" not in c.device_modules["cpu"]
+        assert "tensor<1x4x256x16xf32>" in c.device_modules["vulkan"]
+        assert "tensor<1x4x256x16xf32>" not in c.device_modules["cpu"]
         (tokens,), _ = c({"q": "Hello there, how are you?"})
         # a build carries the variants of its own runtimes only
         from agentc.models import kernels
@@ -242,7 +242,7 @@ def test_granularity_is_checked(tmp_path):
         trace_file(path)
 
 
-def test_generation_stops_at_end_of_turn(tmp_path, register):
+def test_generation_stops_at_end_of_turn(tmp_path, register, monkeypatch):
     """Once a sampled token is end-of-turn, the later decode steps do not run. tiny-lm's eos
     is set to the token its PyTorch greedy decoding produces third: the build must sample
     three tokens, run two decode steps and give the reference's text."""
@@ -252,7 +252,8 @@ def test_generation_stops_at_end_of_turn(tmp_path, register):
     prompt = "Hello there, how are you?"
     free = Decoder(DecoderConfig("tiny-lm", eos=-1)).reference_ids(prompt, 8)  # eos -1: never stops
     assert len(set(free[:3])) == 3
-    register("test-stop", Decoder, DecoderConfig("tiny-lm", eos=free[2]))  # same weights: seeded by name
+    monkeypatch.setitem(registry.DECODERS, "test-stop", (Decoder, DecoderConfig("tiny-lm", eos=free[2])))
+    registry.decoder.cache_clear()  # same weights: seeded by name
     path = _graph(tmp_path, """
         @agentc.agent
         def chat(q):
@@ -271,12 +272,12 @@ def test_layered_generation_stops_at_end_of_turn(tmp_path, register):
     """The same per layer: a 2-layer random model of SmolLM2's architecture, whose eos is
     set to its first greedy token, runs no decode layer at all."""
     from agentc.models import registry
-    from agentc.models.smollm import SmolLM
 
     prompt = "Hello there, how are you?"
-    model = SmolLM(_tiny_llama())
+    register("test-llama-free")
+    model = registry.decoder("test-llama-free")
     first = model.generate_ids(model.chat_ids(prompt), 1)[0]
-    register("test-llama", SmolLM, _tiny_llama(eos=first))
+    register("test-llama", eos_token_id=first)  # same weights: seeded
     path = _graph(tmp_path, """
         @agentc.agent
         def chat(q):
@@ -293,9 +294,8 @@ def test_llm_granularity_follows_the_cluster(tmp_path, register):
     """Unset, an LLM is split per layer when the cluster has devices to split it across,
     and per decode step when it has one."""
     import agentc
-    from agentc.models.smollm import SmolLM
 
-    register("test-llama", SmolLM, _tiny_llama())
+    register("test-llama")
     path = _graph(tmp_path, """
         @agentc.agent
         def chat(q):
@@ -309,17 +309,21 @@ def test_llm_granularity_follows_the_cluster(tmp_path, register):
 
 @needs_minilm
 def test_build_carries_its_tokenizer(tmp_path, monkeypatch):
-    """A build tokenizes with its own copy of the tokenizer: it runs where the model
-    package is not installed, with the ids the package's tokenizer gives."""
+    """A build tokenizes with its own copy of the model's small files (config, tokenizer):
+    it runs where neither the model's directory nor its package is, with the ids the
+    package's tokenizer gives."""
+    import shutil
+
     from tokenizers import Tokenizer
 
     import agentc
-    from agentc.models import assets, registry
-    from agentc.models.minilm import MiniLM, MiniLMConfig
+    from agentc.models import assets, local_models, registry
+    from agentc.models.hf import random_checkpoint as rc
 
-    cfg = MiniLMConfig(name="test-minilm", dim=32, layers=1, heads=2, ffn=48, max_len=16, weights="random")
-    monkeypatch.setitem(registry.ENCODERS, "test-minilm", (MiniLM, cfg))
-    registry.encoder.cache_clear()
+    model_dir = rc.write("bert", tmp_path / "tiny-minilm", rc.Shape(dim=32, layers=1, heads=2, kv_heads=2, ffn=48,
+                                                                    vocab=30522))
+    monkeypatch.setitem(local_models._REGISTERED, "test-minilm", model_dir)
+    registry._directory_model.cache_clear()
     text = "Tokenizers split text into word pieces."
     reference = Tokenizer.from_file(str(assets.minilm_dir() / "tokenizer.json"))
     reference.no_padding()  # the packaged file pads to 128
@@ -332,20 +336,22 @@ def test_build_carries_its_tokenizer(tmp_path, monkeypatch):
     """)
     build = tmp_path / "build"
     agentc.compile(str(path), str(build), devices=["cpu"], quiet=True)
-    assert (build / "tokenizers" / "test-minilm.json").is_file()
+    assert (build / "models" / "test-minilm" / "tokenizer.json").is_file()
+    max_len = registry.encoder("test-minilm").config.max_len
 
     def gone():
         raise assets.MissingModel("not installed")
 
     monkeypatch.setattr(assets, "minilm_dir", gone)
-    registry.encoder.cache_clear()
+    shutil.rmtree(model_dir)
+    registry._directory_model.cache_clear()
     try:
         with agentc.load(build) as session:
             ids, vec = session.run({"text": text})["outputs"]
-        assert np.asarray(ids).ravel().tolist() == want + [0] * (cfg.max_len - len(want))
-        assert vec.shape == (1, cfg.dim)
+        assert np.asarray(ids).ravel().tolist() == want + [0] * (max_len - len(want))
+        assert vec.shape == (1, 32)
     finally:
-        registry.encoder.cache_clear()
+        registry._directory_model.cache_clear()
 
 
 # -- slow: real weights ----------------------------------------------------------------------

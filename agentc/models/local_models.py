@@ -17,13 +17,18 @@ _REGISTERED: dict[str, Path] = {}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
+def is_model_dir(p: Path) -> bool:
+    """A Hugging Face directory (config.json) or one holding a GGUF file."""
+    return (p / "config.json").is_file() or (p.is_dir() and any(p.glob("*.gguf")))
+
+
 def register(name: str, path: str | os.PathLike) -> None:
     """Make `name` stand for the model directory at `path` in this process."""
     if not _NAME.fullmatch(name):
         raise ValueError(f"model name {name!r}: use letters, digits, '_', '.' and '-' (no '/' or '@')")
     p = Path(path).expanduser().resolve()
-    if not (p / "config.json").is_file():
-        raise ValueError(f"{p / 'config.json'}: no such file (register a model directory)")
+    if not is_model_dir(p):
+        raise ValueError(f"{p / 'config.json'}: no such file, and no .gguf file in {p} (register a model directory)")
     _REGISTERED[name] = p
 
 
@@ -38,10 +43,10 @@ def resolve(name: str) -> tuple[str, Path] | None:
         return name, _REGISTERED[name]
     if _NAME.fullmatch(name):
         for d in search_path():
-            if (d / name / "config.json").is_file():
+            if is_model_dir(d / name):
                 return name, (d / name).resolve()
     p = Path(name).expanduser()
-    if (p / "config.json").is_file():
+    if is_model_dir(p):
         p = p.resolve()
         tag = hashlib.sha256(str(p).encode()).hexdigest()[:8]
         return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', p.name)}-{tag}", p
@@ -54,5 +59,5 @@ def listed() -> list[tuple[str, Path, str]]:
     for d in search_path():
         if d.is_dir():
             out += [(p.name, p.resolve(), f"AGENTC_MODELS ({d})") for p in sorted(d.iterdir())
-                    if (p / "config.json").is_file()]
+                    if is_model_dir(p)]
     return out

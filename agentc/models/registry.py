@@ -5,18 +5,22 @@ and the reference interpreter all see the same model. The tiny random-weight mod
 the defaults (tests and CI); the real ones load their files lazily, on first use of their
 weights or tokenizer, from offline packages (see agentc.models.assets).
 
+The real models are directories read by the generic import (agentc.models.hf), like any
+model a user brings: `smollm2-135m` is the packaged SmolLM2-135M-Instruct GGUF, `minilm-l6` the
+packaged all-MiniLM-L6-v2 directory.
+
 Every model offers the host-side tokenizer API the runtime calls:
   encoders: `tokenize(text) -> ids (1, max_len) int32`
   decoders: `tokenize_prompt(text) -> (ids (1, prompt_len), length (1,))`, `prompt_tokens(text)`
             (the same and how many tokens did not fit), `detokenize(tokens) -> text`,
             and `eos`, the token after which generation stops
-and `layered` (True: decomposed per layer, see agentc.models.kernels). Models with a file-based
-tokenizer also offer `tokenizer_json()` and `with_tokenizer_file(path)`: builds carry a
-copy, so a build runs where the model packages are not installed.
+and `layered` (True: decomposed per layer, see agentc.models.kernels). Directory models
+also offer `tokenizer_json()`; builds carry their small files (`carried`), so a build runs
+where the model directory or package is not.
 
-`<model>-random` is a real architecture with seeded random weights and the real tokenizer:
-what benchmarks run where the real weights cannot be carried (the weights are re-created
-from their seeds, see experiments/rag-pipeline/gpu_models.py).
+`<model>-random` is a real architecture with seeded random weights and the real tokenizer
+(a checkpoint written once by agentc.models.hf.random_checkpoint into the cache): what
+benchmarks run where the real weights cannot be carried.
 """
 
 from __future__ import annotations
@@ -24,17 +28,12 @@ from __future__ import annotations
 import functools
 import re
 
+from agentc.models import builtin_dirs
 from agentc.models.decoder import Decoder, DecoderConfig
 from agentc.models.encoder import Encoder, EncoderConfig
-from agentc.models.minilm import MiniLM, MiniLMConfig
-from agentc.models.smollm import SmolLM, SmolLMConfig
 
-ENCODERS = {"tiny-encoder": (Encoder, EncoderConfig("tiny-encoder")),
-            "minilm-l6": (MiniLM, MiniLMConfig("minilm-l6")),
-            "minilm-l6-random": (MiniLM, MiniLMConfig("minilm-l6-random", weights="random"))}
-DECODERS = {"tiny-lm": (Decoder, DecoderConfig("tiny-lm")),
-            "smollm2-135m": (SmolLM, SmolLMConfig("smollm2-135m")),
-            "smollm2-135m-random": (SmolLM, SmolLMConfig("smollm2-135m-random", weights="random"))}
+ENCODERS = {"tiny-encoder": (Encoder, EncoderConfig("tiny-encoder"))}
+DECODERS = {"tiny-lm": (Decoder, DecoderConfig("tiny-lm"))}
 
 
 class UnknownModel(KeyError):
@@ -60,7 +59,7 @@ def decoder(name: str):
         m = re.fullmatch(r"(\d+)x(\d+)", budget)
         if not m or not hasattr(model, "variant"):
             raise UnknownModel(f"'{name}': a prompt/cache budget '@<P>x<S>' applies to layered models only")
-        key = name if base in DECODERS else f"{model.config.name}@{budget}"
+        key = name if base in DECODERS or base in builtin_dirs.DIRS else f"{model.config.name}@{budget}"
         return model.variant(key, int(m.group(1)), int(m.group(2)))
     if base in DECODERS:
         cls, config = DECODERS[base]
@@ -70,38 +69,64 @@ def decoder(name: str):
 
 @functools.cache
 def _directory_model(name: str, kind: str):
-    """The model in a directory (a path, a registered name or an AGENTC_MODELS name)."""
+    """The model in a directory (a built-in name, a path, a registered name or an
+    AGENTC_MODELS name)."""
     from agentc.models import local_models
-    from agentc.models.hf.checkpoint import Checkpoint, ModelFileError
-    from agentc.models.hf.families import UnsupportedArchitecture
 
-    found = local_models.resolve(name)
+    found = builtin_dirs.resolve(name) or local_models.resolve(name)
     if found is None:
-        known = {"encoder": ENCODERS, "llm": DECODERS}.get(kind, {})
+        known = [*{"encoder": ENCODERS, "llm": DECODERS}.get(kind, {}), *builtin_dirs.of_kind(kind)]
         what = {"encoder": "encoder model", "llm": "language model"}.get(kind, "reranker model")
         builtin = f"known: {', '.join(known)}; or " if known else "give "
         raise UnknownModel(f"unknown {what} '{name}' ({builtin}a model directory, a name given to "
                            f"agentc.models.register, or one on AGENTC_MODELS)")
-    key, path = found
+    model = _imported(*found, kind)
+    try:
+        model.check()
+    except _model_errors() as e:
+        raise UnknownModel(str(e)) from None
+    return model
+
+
+def _model_errors() -> tuple[type[Exception], ...]:
+    from agentc.models.hf.checkpoint import ModelFileError
+    from agentc.models.hf.families import UnsupportedArchitecture
+
+    return ModelFileError, UnsupportedArchitecture
+
+
+def _imported(key: str, path, kind: str | None):
+    """The imported model of `kind` (None: the directory's own) in directory `path`, named `key`."""
+    from agentc.models.hf.checkpoint import Checkpoint
+
     try:
         ckpt = Checkpoint(path)
-        ckpt.family(kind)
+        kind = ckpt.family(kind).kind
         if kind == "llm":
             from agentc.models.hf.causal_lm import CausalLM, lm_config
 
-            model = CausalLM(lm_config(ckpt, key), ckpt)
-        elif kind == "reranker":
+            return CausalLM(lm_config(ckpt, key), ckpt)
+        if kind == "reranker":
             from agentc.models.hf.reranker_lm import Reranker, rerank_config
 
-            model = Reranker(rerank_config(ckpt, key), ckpt)
-        else:
-            from agentc.models.hf.encoder_lm import Encoder, enc_config
+            return Reranker(rerank_config(ckpt, key), ckpt)
+        from agentc.models.hf.encoder_lm import Encoder, enc_config
 
-            model = Encoder(enc_config(ckpt, key), ckpt)
-        model.check()
-        return model
-    except (ModelFileError, UnsupportedArchitecture) as e:
+        return Encoder(enc_config(ckpt, key), ckpt)
+    except _model_errors() as e:
         raise UnknownModel(str(e)) from None
+
+
+def carried(name: str, key: str, path):
+    """Model `name` (maybe with a `@PxS` budget) of a build, read from the copy of its small
+    files that the build carries (`key`: its registry name when compiled): a build runs
+    where the model's directory or package is not."""
+    budget = name.partition("@")[2]
+    model = _imported(key.partition("@")[0], path, None)
+    if budget:
+        p, s = (int(x) for x in budget.split("x"))
+        model = model.variant(key, p, s)
+    return model
 
 
 def model(name: str):
@@ -109,6 +134,9 @@ def model(name: str):
     if name in ENCODERS:
         return encoder(name)
     base = name.partition("@")[0]
+    if base in builtin_dirs.DIRS:
+        kind = builtin_dirs.DIRS[base].kind
+        return decoder(name) if kind == "llm" else _directory_model(name, kind)
     if base not in DECODERS:
         from agentc.models import local_models
         from agentc.models.hf.checkpoint import Checkpoint

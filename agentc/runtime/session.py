@@ -93,9 +93,10 @@ class Session:
         else:
             self._open_devices(drivers)
         self._check_functions()
-        # The build's own tokenizers, on copies of the models: the registry is shared.
-        self.models = {name: registry.model(name).with_tokenizer_file(self.dir / rel)
-                       for name, rel in self.plan.get("tokenizers", {}).items()}
+        # The imported models' host side (tokenizer, chat template, end tokens) from the
+        # build's own copy of their small files: no model directory or package needed.
+        self.models = {name: registry.carried(name, m["key"], self.dir / m["dir"])
+                       for name, m in self.plan.get("models", {}).items()}
         self.tools = self._load_tools()
 
     def _open_devices(self, drivers: dict[str, str] | None) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from agentc.serving.stages import StageGraph, node_of
 
-SHARED = ("agent", "sla_ms", "indexes", "tokenizers")
+SHARED = ("agent", "sla_ms", "indexes", "models")
 
 
 def split(plan: dict, graph: StageGraph) -> tuple[dict, dict[str, dict]]:

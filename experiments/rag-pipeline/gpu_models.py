@@ -4,17 +4,17 @@ The pipeline is examples/rag_agent_real.py (MiniLM-L6 embeds the question, top-3
 passages, SmolLM2-135M answers in 32 greedy tokens). Its real weights (630 MB) cannot be
 carried to the GPU host, so both sides run the same architectures with seeded random
 weights (`minilm-l6-random`, `smollm2-135m-random`, AGENTC_RANDOM_WEIGHTS=1): the host
-re-creates the model archives from their seeds and checks them against the build's
-content hashes.
+re-creates the random checkpoints from the build's copies of their configs (same seed), and
+from them the model archives, checked against the build's content hashes.
 
 Here (IREE compiler; CUDA modules for sm_80):
     python experiments/rag-pipeline/gpu_models.py compile --out .device/gpu-models
 On the GPU host (iree-base-runtime, torch with CUDA, transformers; no IREE compiler):
     python experiments/rag-pipeline/gpu_models.py run .device/gpu-models --requests 20 --json out.json
 
-`run` loads the build with the agentc runtime on `cuda` and builds the same two models in
-transformers (BertModel + mean pooling, LlamaForCausalLM) on CUDA from the same arrays, with
-the same tokenizers and chat template (the build's copies). The two answer the same
+`run` loads the build with the agentc runtime on `cuda` and loads the same two checkpoints in
+transformers (BertModel + mean pooling, LlamaForCausalLM, eager attention) on CUDA, with the
+same tokenizers and chat template (the build's copies). The two answer the same
 questions in two processes, alternately. Reported: median time per request, embedding and
 prefill time, decode tokens/s, whether passages and answers agree. Both sides stop at
 end-of-turn or after 32 tokens.
@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from rag_e2e import QUESTIONS, TEMPLATE, token_stamps
 
 ENCODER, LLM = "minilm-l6-random", "smollm2-135m-random"
-CARRY = ("plan.json", "manifest.json", "graph.py", "knowledge.txt")
+CARRY = ("plan.json", "manifest.json", "graph.py", "knowledge.txt")  # and models/ (configs, tokenizers)
 SETTINGS = "gpu_models.json"  # what `compile` was asked for
 
 
@@ -71,7 +71,7 @@ def compile_build(out: Path, max_tokens: int, devices: list[str], granularity: s
         shutil.copy(full / name, out / name)
     for vmfb in full.glob("*.vmfb"):
         shutil.copy(vmfb, out / vmfb.name)
-    shutil.copytree(full / "tokenizers", out / "tokenizers")
+    shutil.copytree(full / "models", out / "models")
     for rel, entry in manifest["weights"].items():
         if not _regenerable(entry):
             shutil.copy(full / rel, out / rel)
@@ -86,19 +86,53 @@ def _regenerable(entry: dict) -> bool:
 
 
 # -- there: re-create weights -------------------------------------------------------------------
+def _random_dir(carried: Path, out: Path) -> Path:
+    """The random checkpoint agentc.models.hf.random_checkpoint wrote for the build, written
+    again from the build's copy of its config (same seed, same initialisation), beside the
+    build's copies of its tokenizer files."""
+    import warnings
+
+    import torch
+    import transformers
+
+    if (out / "config.json").is_file():
+        return out
+    transformers.utils.logging.disable_progress_bar()
+    config = transformers.AutoConfig.from_pretrained(str(carried))
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        getattr(transformers, config.architectures[0])(config).eval().save_pretrained(out)
+    for f in carried.rglob("*"):
+        if f.is_file() and not (out / f.relative_to(carried)).exists():
+            (out / f.relative_to(carried)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, out / f.relative_to(carried))
+    return out
+
+
+def model_dirs(build: Path) -> dict[str, Path]:
+    """The random models' directories, re-created under the build (`regenerated/`)."""
+    plan = json.loads((build / "plan.json").read_text())
+    return {name.partition("@")[0]: _random_dir(build / m["dir"], build / "regenerated" / m["key"].partition("@")[0])
+            for name, m in plan["models"].items() if name.partition("@")[0] in (ENCODER, LLM)}
+
+
 def regenerate(build: Path) -> dict[str, dict]:
-    """Write the missing model archives from their seeds; each must hash as the build says."""
+    """Write the missing model archives from the re-created checkpoints; each must hash as
+    the build says."""
     from agentc.build.weights import content_digest
     from agentc.models import registry
     from agentc.models.irpa import write_irpa
 
     manifest = json.loads((build / "manifest.json").read_text())
+    dirs = model_dirs(build)
     report = {}
     for rel, entry in manifest["weights"].items():
         if not _regenerable(entry):
             continue
         t0 = time.perf_counter()
-        model = registry.model(entry["groups"][0].split("/", 1)[0])
+        name = entry["groups"][0].split("/", 1)[0]
+        model = registry.carried(name, name, dirs[name])
         # step granularity keeps every layer in one group, `<model>/all`
         groups = {g: model.all_group if g.endswith("/all") else model.groups[g] for g in entry["groups"]}
         digest = content_digest(groups)
@@ -145,65 +179,33 @@ def eager_worker(conn, build: str, max_tokens: int):
     import warnings
 
     import torch
-    from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
+    from transformers import BertModel, LlamaForCausalLM
     from transformers.utils import logging as hf_logging
 
     from agentc.models import registry
     from agentc.models.irpa import read_irpa
-    from agentc.models.minilm import _BLOCK, _EMB
 
     warnings.simplefilter("ignore")
     hf_logging.set_verbosity_error()
     t0 = time.perf_counter()
     b = Path(build)
     plan = json.loads((b / "plan.json").read_text())
-    own = {name: registry.model(name).with_tokenizer_file(b / rel) for name, rel in plan["tokenizers"].items()}
-    enc, dec = own.get(ENCODER, registry.encoder(ENCODER)), own.get(LLM, registry.decoder(LLM))
+    own = {name.partition("@")[0]: registry.carried(name, m["key"], b / m["dir"]) for name, m in plan["models"].items()}
+    enc, dec = own[ENCODER], own[LLM]
+    dirs = model_dirs(b)
     archives = {g: ps for rel in plan["weights"] for g, ps in read_irpa(b / rel).items()}
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-    ec = enc.config
-    bert = BertModel(BertConfig(vocab_size=ec.vocab, hidden_size=ec.dim, num_hidden_layers=ec.layers,
-                                num_attention_heads=ec.heads, intermediate_size=ec.ffn, layer_norm_eps=ec.eps,
-                                max_position_embeddings=512, type_vocab_size=2), add_pooling_layer=False)
-    sd = {hf: archives[f"{ENCODER}/emb"][ours] for ours, hf in _EMB.items()}
-    for i in range(ec.layers):
-        sd.update({f"encoder.layer.{i}.{hf}": archives[f"{ENCODER}/l{i}"][ours] for ours, hf in _BLOCK.items()})
-    _load(bert, sd)
-    bert = bert.to(dev).eval()
-
-    lc = dec.config
-    llama = LlamaForCausalLM(LlamaConfig(
-        vocab_size=lc.vocab, hidden_size=lc.dim, intermediate_size=lc.ffn, num_hidden_layers=lc.layers,
-        num_attention_heads=lc.heads, num_key_value_heads=lc.kv_heads, head_dim=lc.head_dim,
-        rope_theta=lc.rope_theta, rms_norm_eps=lc.eps, max_position_embeddings=lc.rope_len,
-        tie_word_embeddings=True, bos_token_id=1, eos_token_id=lc.eos, pad_token_id=lc.eos))
-    emb = archives.get(f"{LLM}/embed")
-    if f"{LLM}/all" in archives:  # step granularity: one group, `l<i>.<param>` keys
-        a = archives[f"{LLM}/all"]
-        emb = {k: a[k] for k in ("tok_emb", "norm_f")}
-        for i in range(lc.layers):
-            archives[f"{LLM}/l{i}"] = {k.split(".", 1)[1]: v for k, v in a.items() if k.startswith(f"l{i}.")}
-    sd = {"model.embed_tokens.weight": emb["tok_emb"], "model.norm.weight": emb["norm_f"],
-          "lm_head.weight": emb["tok_emb"]}
-    q, kv = lc.heads * lc.head_dim, lc.kv_heads * lc.head_dim
-    for i in range(lc.layers):
-        w, p = archives[f"{LLM}/l{i}"], f"model.layers.{i}."
-        sd.update({p + "input_layernorm.weight": w["norm1"], p + "post_attention_layernorm.weight": w["norm2"],
-                   p + "self_attn.q_proj.weight": w["w_qkv"][:q], p + "self_attn.k_proj.weight": w["w_qkv"][q:q + kv],
-                   p + "self_attn.v_proj.weight": w["w_qkv"][q + kv:], p + "self_attn.o_proj.weight": w["wo"],
-                   p + "mlp.gate_proj.weight": w["w_gate_up"][:lc.ffn], p + "mlp.up_proj.weight": w["w_gate_up"][lc.ffn:],
-                   p + "mlp.down_proj.weight": w["w_down"]})
-    _load(llama, sd)
-    llama = llama.to(dev).eval()
-    llama.generation_config.eos_token_id = lc.eos  # both sides stop at end-of-turn
+    bert = BertModel.from_pretrained(str(dirs[ENCODER]), attn_implementation="eager").to(dev).eval()
+    llama = LlamaForCausalLM.from_pretrained(str(dirs[LLM]), attn_implementation="eager").to(dev).eval()
+    llama.generation_config.eos_token_id = sorted(dec.eos_ids)  # both sides stop at end-of-turn
     corpus = next(ps for g, ps in archives.items() if g.startswith("index:"))
     corpus = next(iter(corpus.values()))
     passages = [ln.strip() for ln in (b / "knowledge.txt").read_text().splitlines() if ln.strip()]
 
     def run(question):
         t = time.perf_counter()
-        ids = torch.tensor([enc.token_ids(question, ec.max_len)], device=dev)
+        row = enc.tokenize(question)[0]
+        ids = torch.tensor(row[None, :int((row != enc.config.pad).sum())], device=dev)
         with torch.no_grad():
             hidden = bert(input_ids=ids).last_hidden_state[0]
             v = torch.nn.functional.normalize(hidden.mean(0), dim=0).cpu().numpy()
@@ -222,16 +224,6 @@ def eager_worker(conn, build: str, max_tokens: int):
                 "decode_s": stamps[-1] - stamps[0]}
 
     _serve(conn, run, time.perf_counter() - t0, torch)
-
-
-def _load(module, sd: dict) -> None:
-    import torch
-
-    missing, unexpected = module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in sd.items()},
-                                                 strict=False)
-    missing = [k for k in missing if not k.endswith("position_ids")]
-    if missing or unexpected:
-        raise RuntimeError(f"state dict mismatch: missing {missing}, unexpected {unexpected}")
 
 
 def _serve(conn, run, load_s: float, torch=None) -> None:

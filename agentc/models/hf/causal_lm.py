@@ -10,7 +10,7 @@ shapes need: the additive attention mask (causal, with the sliding window where 
 is longer than it) and a cache object whose `update` writes this step's keys and values
 into the cache tensors it then hands back as results.
 
-Operators (as agentc.models.smollm; `*pe` is what the architecture passes every layer
+Operators (`*pe` is what the architecture passes every layer
 besides the hidden state: (cos, sin) for rotary models, nothing for learned positions):
   embed_prefill(ids (1,P))        -> x (1,P,D), *pe       block_prefill(x, *pe) -> x, k, v
   head_prefill(x, length (1,))    -> logits (1,V)         sample(logits) -> token (1,)
@@ -186,11 +186,14 @@ class CausalLM(Imported):
         return args[:n], args[n], args[n + 1:]
 
     def _allowed(self, q, k):
-        ok = k[None, :] <= q[:, None]
+        """The additive mask (1, 1, T, K) of query positions q (T,) over key positions k (K,);
+        for q (B, T), each sequence's own: (B, 1, T, K)."""
+        ok = k <= q[..., None]
         w = self.config.sliding_window
         if w is not None and w < self.config.cache_len:
-            ok = ok & (k[None, :] > q[:, None] - w)
-        return torch.where(ok, 0.0, float("-inf"))[None, None]
+            ok = ok & (k > q[..., None] - w)
+        mask = torch.where(ok, 0.0, float("-inf"))
+        return mask[None, None] if q.dim() == 1 else mask[:, None]
 
     def embed_prefill(self, *args):
         *w, ids = args
@@ -217,22 +220,25 @@ class CausalLM(Imported):
         return self._ends(w, self._head, last)[:, 0]
 
     def embed_decode(self, *args):
+        """token (B,), pos (B,): B sequences, each at its own position (B = 1 but for batched
+        serving, agentc.models.batched)."""
         *w, token, pos = args
-        return (*self._ends(w, self._embed, token[None], pos[None]), pos + 1)
+        return (*self._ends(w, self._embed, token[:, None], pos[:, None]), pos + 1)
 
     def block_decode(self, *args):
-        """(layer weights..., x, *pe, pos, k cache, v cache) -> x, k cache, v cache."""
+        """(layer weights..., x, *pe, pos, k cache, v cache) -> x, k cache, v cache; sequence b
+        of a batch writes cache slot pos[b] and attends to the slots before it."""
         w, x, rest = self._split(args)
         *pe, pos, k_cache, v_cache = rest
         slots = torch.arange(self.config.cache_len, dtype=torch.int32)
-        here = (slots == pos)[None, None, :, None]
+        here = (slots[None] == pos[:, None])[:, None, :, None]  # (B, 1, S, 1)
 
         def write(k, v):
             kc, vc = torch.where(here, k, k_cache), torch.where(here, v, v_cache)
             return kc, vc, kc, vc
 
         cache = _Cache(write)
-        x = self._layer(w, x, pe, self._allowed(pos, slots), cache)
+        x = self._layer(w, x, pe, self._allowed(pos[:, None], slots), cache)
         return x, cache.k, cache.v
 
     def head_decode(self, *args):

@@ -1,4 +1,5 @@
-"""A Hugging Face model directory: config.json, safetensors weights, tokenizer files.
+"""A Hugging Face model directory: config.json, safetensors weights, tokenizer files (or a
+directory holding a GGUF file, read as the directory converted from it: agentc.models.hf.gguf_dir).
 
 Everything is read lazily and without copies: the config when asked, the weights as views
 of the memory-mapped safetensors files (converted to float32 one tensor at a time, and
@@ -40,10 +41,19 @@ def _read_json(path: Path) -> dict:
 
 class Checkpoint:
     def __init__(self, path: str | Path):
+        from agentc.models.hf import gguf_dir
+
         self.dir = Path(path).expanduser().resolve()
         self.config_file = self.dir / "config.json"
+        if gguf_dir.gguf_file(self.dir) is not None and not any(self.dir.glob("*.safetensors")):
+            try:
+                self.dir = gguf_dir.converted(self.dir)  # read as the Hugging Face directory made from it
+            except gguf_dir.GGUFError as e:
+                raise ModelFileError(str(e)) from None
+            self.config_file = self.dir / "config.json"
         if not self.config_file.is_file():
-            raise ModelFileError(f"{self.config_file}: no such file (a model directory needs its config.json)")
+            raise ModelFileError(f"{self.config_file}: no such file (a model directory needs its config.json, "
+                                 f"or a .gguf file)")
         self.raw = _read_json(self.config_file)
         archs = self.raw.get("architectures") or []
         if not archs:
@@ -84,6 +94,20 @@ class Checkpoint:
             model = cls(self.hf_config)
         return model.eval()
 
+    # The files a build carries so that it runs without the model directory: what the host
+    # operators read (config, tokenizer, chat template, end tokens, pooling), not weights.
+    CARRIED = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+               "special_tokens_map.json", "chat_template.jinja", "modules.json", "sentence_bert_config.json")
+
+    def carried_files(self) -> dict[str, bytes]:
+        """{relative path: contents} of the model's small files (CARRIED, and the config of
+        each sentence-transformers module modules.json names)."""
+        names = [n for n in self.CARRIED if (self.dir / n).is_file()]
+        if (self.dir / "modules.json").is_file():
+            names += [f"{m['path']}/config.json" for m in _read_json(self.dir / "modules.json")
+                      if m.get("path") and (self.dir / m["path"] / "config.json").is_file()]
+        return {n: (self.dir / n).read_bytes() for n in names}
+
     # -- weights ------------------------------------------------------------------------
     @functools.cached_property
     def weight_files(self) -> list[Path]:
@@ -94,11 +118,7 @@ class Checkpoint:
             if missing:
                 raise ModelFileError(f"{index}: names shard {missing[0]}, which is not in {self.dir}")
             return [self.dir / s for s in shards]
-        found = sorted(self.dir.glob("*.safetensors"))
-        if not found and (gguf := sorted(self.dir.glob("*.gguf"))):
-            raise ModelFileError(f"{gguf[0]}: GGUF weights are not read from model directories yet; save the "
-                                 f"model as safetensors (transformers' save_pretrained)")
-        return found
+        return sorted(self.dir.glob("*.safetensors"))
 
     @property
     def has_weights(self) -> bool:

@@ -1,12 +1,9 @@
 """What every imported model shares: its weight groups read from the checkpoint, running
-one of the architecture's modules with an operator's weight arguments, and the tokenizer
-file that builds carry."""
+one of the architecture's modules with an operator's weight arguments, and its tokenizer."""
 
 from __future__ import annotations
 
-import copy
 import functools
-from pathlib import Path
 from typing import ClassVar
 
 from agentc.lazy import lazy_import
@@ -36,8 +33,6 @@ def parts(modules: dict):
 
 
 class Imported:
-    tokenizer_file: Path | None = None  # set on a copy by `with_tokenizer_file`: a build's own
-    _TOKENIZER_CACHES = ("_tokenizer", "_chat")
     # How a runtime's kernels are written (agentc.models.forms): each runtime's kernels are
     # exported again with these attributes set, and transformers' code runs in them.
     RUNTIME_FORMS: ClassVar[dict[str, dict[str, str]]] = {
@@ -67,17 +62,8 @@ class Imported:
         self.ckpt.check([(m, name_of, prefix) for _, m, name_of, prefix in self._sources()])
 
     def tokenizer_json(self) -> bytes:
-        """The model's tokenizer.json, for builds to carry."""
-        return (self.tokenizer_file or self.ckpt.tokenizer_file).read_bytes()
-
-    def with_tokenizer_file(self, path):
-        """A copy that tokenizes with `path` (a build's own copy); the registry's model,
-        which other builds' sessions share, is unchanged."""
-        clone = copy.copy(self)
-        for name in self._TOKENIZER_CACHES:
-            clone.__dict__.pop(name, None)
-        clone.tokenizer_file = Path(path)
-        return clone
+        """The model's tokenizer.json."""
+        return self.ckpt.tokenizer_file.read_bytes()
 
     def tokenizer(self):
         """A fresh `tokenizers.Tokenizer` from the tokenizer file."""

@@ -76,8 +76,8 @@ def _config(arch: str, s: Shape, extra: dict):
             common.update(num_key_value_heads=s.kv_heads, head_dim=s.dim // s.heads)
     if arch in LLMS:
         common.update(bos_token_id=1, eos_token_id=2, tie_word_embeddings=True)
-    return getattr(transformers, config_cls)(vocab_size=s.vocab, initializer_range=s.init, **common,
-                                             **{**own, **extra})
+    return getattr(transformers, config_cls)(vocab_size=s.vocab, initializer_range=s.init,
+                                             **{**common, **own, **extra})
 
 
 def write(arch: str, directory: Path, shape: Shape = TINY, dtype: str = "float32", pooling: str = "mean",
@@ -103,25 +103,11 @@ def write(arch: str, directory: Path, shape: Shape = TINY, dtype: str = "float32
 
 
 def smollm2_tokenizer_files() -> dict[str, bytes]:
-    """SmolLM2's tokenizer files by name, converted from the GGUF once, then cached."""
-    import tempfile
-
-    from agentc import store
+    """SmolLM2's tokenizer files by name, converted from the installed GGUF once, then cached."""
     from agentc.models import assets
+    from agentc.models.hf import gguf_dir
 
-    gguf = assets.smollm2_gguf()
-
-    def make() -> bytes:
-        import transformers
-
-        with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
-            warnings.simplefilter("ignore")
-            tok = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-            tok.save_pretrained(tmp)
-            return json.dumps({f.name: f.read_text() for f in Path(tmp).iterdir()}).encode()
-
-    files = json.loads(store.cached_bytes("tokenizers", {"gguf": assets.file_key(gguf), "files": 1}, make, ".json"))
-    return {name: text.encode() for name, text in files.items()}
+    return gguf_dir.tokenizer_files(assets.smollm2_gguf())
 
 
 def _encoder_files(directory: Path, shape: Shape, pooling: str) -> None:
