@@ -41,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from rag_e2e import QUESTIONS, TEMPLATE, token_stamps
 
 ENCODER, LLM = "minilm-l6-random", "smollm2-135m-random"
-CARRY = ("plan.json", "manifest.json", "graph.py", "knowledge.txt")  # and models/ (configs, tokenizers)
 SETTINGS = "gpu_models.json"  # what `compile` was asked for
 
 
@@ -66,14 +65,10 @@ def compile_build(out: Path, max_tokens: int, devices: list[str], granularity: s
     print(f"compiled {len(placement.ops)} operators in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     manifest = json.loads((full / "manifest.json").read_text())
     shutil.rmtree(out, ignore_errors=True)
-    (out / "weights").mkdir(parents=True)
-    for name in CARRY:
-        shutil.copy(full / name, out / name)
-    for vmfb in full.glob("*.vmfb"):
-        shutil.copy(vmfb, out / vmfb.name)
-    shutil.copytree(full / "models", out / "models")
-    for rel, entry in manifest["weights"].items():
-        if not _regenerable(entry):
+    regenerable = {rel for rel, entry in manifest["weights"].items() if _regenerable(entry)}
+    for rel in [*manifest["files"], "manifest.json"]:
+        if rel not in regenerable:
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(full / rel, out / rel)
     # The token budget is compiled into the agent; `run` gives the eager side the same one.
     (out / SETTINGS).write_text(json.dumps({"max_tokens": max_tokens}))
