@@ -2,11 +2,12 @@
 llama.cpp users have): converted once into the Hugging Face layout in agentc's cache, which
 the generic import then reads like any other directory.
 
-transformers reads the GGUF (its config, tokenizer and chat template from the metadata; its
-tensors dequantised to float32, with llama.cpp's reordering of the rotary query/key rows
-undone); the conversion writes config.json, one float32 model.safetensors and the tokenizer
-files. It holds the whole model in float32 once, while converting. A quantisation type or an
-architecture transformers does not read is one line naming the file.
+transformers reads the GGUF's metadata (config, tokenizer, chat template); each tensor is
+dequantised by the gguf package, put back in transformers' layout by transformers' tensor
+processor (llama.cpp's reordering of the rotary query/key rows undone) and written to one
+float32 model.safetensors a tensor at a time, so the conversion holds one tensor in memory,
+never the model. A quantisation type, an architecture or a file transformers does not read
+is one line naming the file.
 """
 
 from __future__ import annotations
@@ -53,27 +54,81 @@ def converted(directory: Path) -> Path:
 
 
 def _write(gguf: Path, out: Path) -> None:
-    from safetensors.torch import save_file
-    from transformers import AutoModelForCausalLM
-    from transformers.utils import logging as hf_logging
+    config = _config(gguf)
+    config.save_pretrained(out)
+    _write_weights(gguf, config, out / "model.safetensors")
+    for name, data in tokenizer_files(gguf).items():
+        (out / name).write_bytes(data)
 
-    hf_logging.disable_progress_bar()
+
+def _config(gguf: Path):
+    """transformers' config of the GGUF's model (from its metadata; no tensor read)."""
+    from transformers import AutoConfig
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+            config = AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         except _UNREADABLE as e:
             raise GGUFError(f"{gguf}: transformers cannot read it ({str(e).splitlines()[0]})") from None
-    config = model.config
-    config.architectures = [type(model).__name__]
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    arch = MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(config.model_type)
+    if arch is None:
+        raise GGUFError(f"{gguf}: model type '{config.model_type}' is not a language model transformers knows")
+    config.architectures = [arch]
     config.__dict__.pop("quantization_config", None)  # the weights written are float32
-    config.save_pretrained(out)
+    return config
+
+
+def _write_weights(gguf: Path, config, dest: Path) -> None:
+    """Each GGUF tensor dequantised (gguf's `dequantize`), put in transformers' layout by its
+    tensor processor (e.g. Llama's rotary rows reordered back) and named as transformers
+    names it, written to one float32 safetensors file a tensor at a time: the data goes to
+    a spill file while the header is made, then both into `dest`."""
+    import shutil
+
+    import numpy as np
+    from accelerate import init_empty_weights
+    from gguf import GGUFReader, dequantize
+    from transformers import AutoModelForCausalLM
+    from transformers import modeling_gguf_pytorch_utils as hf_gguf
+
+    try:
+        reader = GGUFReader(str(gguf))
+        meta = hf_gguf.load_gguf_checkpoint(str(gguf), return_tensors=False)
+    except _UNREADABLE as e:
+        raise GGUFError(f"{gguf}: transformers cannot read it ({str(e).splitlines()[0]})") from None
+    with init_empty_weights(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        template = AutoModelForCausalLM.from_config(config)
+    arch = meta["config"].get("model_type") or config.model_type
+    processor = hf_gguf.TENSOR_PROCESSORS.get(arch, hf_gguf.TensorProcessor)(config=meta["config"])
+    names = hf_gguf.get_gguf_hf_weights_map(template, processor)
     tied = getattr(config, "tie_word_embeddings", False)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items() if not (tied and k == "lm_head.weight")},
-              str(out / "model.safetensors"))
-    del model
-    for name, data in tokenizer_files(gguf).items():
-        (out / name).write_bytes(data)
+    header, offset = {}, 0
+    spill = dest.with_suffix(".data")
+    with open(spill, "wb") as f:
+        for t in reader.tensors:
+            try:
+                w = dequantize(t.data, t.tensor_type)
+            except (NotImplementedError, ValueError, KeyError) as e:
+                raise GGUFError(f"{gguf}: tensor {t.name}: quantization {t.tensor_type.name} is not handled "
+                                f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+            r = processor.process(weights=w, name=t.name, tensor_key_mapping=names, parsed_parameters=meta)
+            if r.name not in names or (tied and names[r.name] == "lm_head.weight"):
+                continue
+            data = np.ascontiguousarray(r.weights, dtype=np.float32)
+            f.write(data.tobytes())
+            header[names[r.name]] = {"dtype": "F32", "shape": list(data.shape),
+                                     "data_offsets": [offset, offset + data.nbytes]}
+            offset += data.nbytes
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)  # the data starts 8-byte aligned
+    with open(dest, "wb") as out, open(spill, "rb") as data:
+        out.write(len(head).to_bytes(8, "little") + head)
+        shutil.copyfileobj(data, out, 16 << 20)
+    spill.unlink()
 
 
 def tokenizer_files(gguf: Path) -> dict[str, bytes]:
