@@ -148,9 +148,17 @@ def _params(quick: bool, target: str) -> dict:
 
 def compile_artifacts(target: str, art: Path, quick: bool = False) -> Path:
     """The same operators compiled for `target`, written to `art` with a manifest that
-    agentc/bench/batching_run.py measures on the machine that has the device. Integer
-    inputs are recorded; weights are named (shared across batch sizes), other floats are
-    random there."""
+    agentc/bench/batching_run.py measures on the machine that has the device."""
+    from agentc.devices import KINDS
+
+    made = ((name, b, k) for b in BATCHES for name, k in _kernels(b, quick, KINDS[target].name).items())
+    return write_artifacts(made, target, art, _params(quick, target))
+
+
+def write_artifacts(made, target: str, art: Path, params: dict) -> Path:
+    """(name, batch, Kernel) triples compiled for `target` into `art`, with the manifest
+    batching_run.py reads. Integer inputs are recorded; weights are named (shared across
+    batch sizes), other floats are random there."""
     import json
 
     from agentc.build.iree_compile import compile_module
@@ -159,17 +167,15 @@ def compile_artifacts(target: str, art: Path, quick: bool = False) -> Path:
     kind = KINDS[target]
     art.mkdir(parents=True, exist_ok=True)
     kernels = []
-    for b in BATCHES:
-        for name, k in _kernels(b, quick, kind.name).items():
-            _say(f"{name} at batch {b}: compiling for {target}")
-            file = f"{name}_b{b}.vmfb"
-            (art / file).write_bytes(compile_module(k.text, kind.target, kind.compile_flags, kind.name)[0])
-            inputs = [{"shape": list(a.shape), "dtype": str(a.dtype)} | (
-                {"weight": f"{k.weights}.{i}"} if i < k.n_weights else
-                {"values": a.ravel().tolist()} if a.dtype.kind in "iu" else {}) for i, a in enumerate(k.args)]
-            kernels.append({"name": name, "batch": b, "file": file, "function": k.function, "inputs": inputs})
-    manifest = _params(quick, target) | {"driver": kind.driver, "staged_readback": kind.staged_readback,
-                                         "kernels": kernels}
+    for name, b, k in made:
+        _say(f"{name} at batch {b}: compiling for {target}")
+        file = f"{name}_b{b}.vmfb"
+        (art / file).write_bytes(compile_module(k.text, kind.target, kind.compile_flags, kind.name)[0])
+        inputs = [{"shape": list(a.shape), "dtype": str(a.dtype)} | (
+            {"weight": f"{k.weights}.{i}"} if i < k.n_weights else
+            {"values": a.ravel().tolist()} if a.dtype.kind in "iu" else {}) for i, a in enumerate(k.args)]
+        kernels.append({"name": name, "batch": b, "file": file, "function": k.function, "inputs": inputs})
+    manifest = params | {"driver": kind.driver, "staged_readback": kind.staged_readback, "kernels": kernels}
     (art / "manifest.json").write_text(json.dumps(manifest) + "\n")
     _say(f"{len(kernels)} kernels in {art}; measure them there: python -m agentc.bench.batching_run {art} --out OUT")
     return art
