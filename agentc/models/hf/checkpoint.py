@@ -92,6 +92,7 @@ class Checkpoint:
         with warnings.catch_warnings(), init_empty_weights(include_buffers=False):
             warnings.simplefilter("ignore")
             model = cls(self.hf_config)
+        _conv1d_as_linear(model)
         return model.eval()
 
     # The files a build carries so that it runs without the model directory: what the host
@@ -168,14 +169,22 @@ class Checkpoint:
         _ = self.tokenizer_file
         if self.has_weights:
             for module, name_of, prefix in modules:
+                flipped = _transposed_params(module)
                 for n, p in module.named_parameters():
-                    self.entry(name_of(n), tuple(p.shape), prefix)
+                    self.entry(name_of(n), tuple(p.shape)[::-1] if n in flipped else tuple(p.shape), prefix)
 
     def module_weights(self, module, name_of, base: str = "") -> dict[str, np.ndarray]:
         """`module`'s weights by its own parameter names: parameters from the checkpoint
         (`name_of(param)` is the checkpoint's name), buffers as the architecture computes
         them (rotary frequencies, position ids)."""
-        out = {n: self.weight(name_of(n), tuple(p.shape), base) for n, p in module.named_parameters()}
+        flipped = _transposed_params(module)
+        out = {}
+        for n, p in module.named_parameters():
+            if n in flipped:  # stored (in, out) in the checkpoint, run as (out, in)
+                w = self.weight(name_of(n), tuple(p.shape)[::-1], base).T
+                out[n] = np.ascontiguousarray(w) if self.has_weights else w
+            else:
+                out[n] = self.weight(name_of(n), tuple(p.shape), base)
         out.update({n: b.detach().numpy() for n, b in module.named_buffers()})
         return out
 
@@ -216,3 +225,38 @@ class Checkpoint:
             if eos is not None:
                 return [int(e) for e in (eos if isinstance(eos, list) else [eos])]
         return []
+
+
+def _transposed_params(module) -> set[str]:
+    """The parameters of `module` that run transposed from how the checkpoint stores them."""
+    return {f"{n}.weight" if n else "weight" for n, m in module.named_modules() if getattr(m, "transposed", False)}
+
+
+def _conv1d_as_linear(model) -> None:
+    """Every transformers `Conv1D` of `model` (GPT-2's projections: y = x W + b, W stored
+    (in, out)) replaced by a linear layer over W^T, in place. IREE's CPU code runs the
+    (out, in) matrix-vector product of a decode step 1.85x faster than the (in, out)
+    vector-matrix one (0.16 vs 0.30 ms at 768 -> 3072); the checkpoint's W is transposed
+    once, as it is read (`module_weights`)."""
+    from transformers.pytorch_utils import Conv1D
+
+    for name, m in list(model.named_modules()):
+        if isinstance(m, Conv1D):
+            parent, _, attr = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, attr, _linear_class()(m))
+
+
+@functools.cache
+def _linear_class():
+    class Conv1DAsLinear(torch.nn.Module):
+        transposed = True  # its weight is the checkpoint's, transposed
+
+        def __init__(self, conv):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.empty(tuple(conv.weight.shape)[::-1], device="meta"))
+            self.bias = conv.bias
+
+        def forward(self, x):
+            return torch.nn.functional.linear(x, self.weight, self.bias)
+
+    return Conv1DAsLinear
