@@ -122,3 +122,7 @@ def test_search_path_registered_names_and_listing(tmp_path, llama_dir, monkeypat
     assert any(r["name"] == "my-llama" and r["source"].startswith("registered") for r in listing.available())
     with pytest.raises(ValueError, match="no '/' or '@'"):
         register("a/b", llama_dir)
+    # the name given again stands for the new directory, in models already asked for too
+    other = _copy(llama_dir, tmp_path / "other-llama")
+    register("my-llama", other)
+    assert registry.decoder("my-llama").config.path == str(other.resolve())

@@ -159,6 +159,8 @@ def register(name: str, path) -> None:
     from agentc.models import local_models
 
     local_models.register(name, path)
+    for cached in (encoder, decoder, _directory_model):  # a name given again stands for its new directory
+        cached.cache_clear()
 
 
 def variant_name(model: str, prompt_len: int | None = None, cache_len: int | None = None) -> str:
