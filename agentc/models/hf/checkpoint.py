@@ -235,9 +235,9 @@ def _transposed_params(module) -> set[str]:
 def _conv1d_as_linear(model) -> None:
     """Every transformers `Conv1D` of `model` (GPT-2's projections: y = x W + b, W stored
     (in, out)) replaced by a linear layer over W^T, in place. IREE's CPU code runs the
-    (out, in) matrix-vector product of a decode step 1.85x faster than the (in, out)
-    vector-matrix one (0.16 vs 0.30 ms at 768 -> 3072); the checkpoint's W is transposed
-    once, as it is read (`module_weights`)."""
+    (out, in) matrix-vector product of a decode step faster than the (in, out)
+    vector-matrix one (experiments/hf-import/conv1d_layout.py); the checkpoint's W is
+    transposed once, as it is read (`module_weights`)."""
     from transformers.pytorch_utils import Conv1D
 
     for name, m in list(model.named_modules()):
