@@ -8,7 +8,8 @@ minimum added (5 bits). Each form is written here as PyTorch code that dequantiz
 block and multiplies (`F.linear` of the dequantized matrix), exported through torch-mlir
 like agentc's kernels and compiled by IREE for this CPU. If IREE fuses the dequantization
 into the product, the quantized forms stream 4-7x fewer bytes than float32 and run faster;
-if it materializes the float32 matrix first, they run slower.
+if it materializes the float32 matrix first, they run slower. `q8_0g` is Q8_0 written as a
+per-block contraction (no float32 matrix in the source at all).
 
 Shapes: SmolLM2-135M's decode projections (576 -> 1536, 1536 -> 576) and its head
 (576 -> 49152, 113 MB in float32). Times are medians, interleaved (agentc/bench/timing.py),
@@ -44,6 +45,16 @@ def q8_0(q, d, x):
     return torch.nn.functional.linear(x, w)
 
 
+def q8_0_grouped(q, d, x):
+    """Q8_0 without forming the float32 matrix: per block, the dot product of the int8
+    values (widened) with the activations, then times the block's scale and summed, so the
+    widening is an elementwise operand of the contraction."""
+    n, k = q.shape
+    g = k // BLOCK
+    dots = torch.einsum("ngj,gj->ng", q.reshape(n, g, BLOCK).to(torch.float32), x.reshape(g, BLOCK))
+    return (dots * d.to(torch.float32)).sum(-1)[None]
+
+
 def q4_0(p, d, x):
     """p (N, K/2) uint8, two 4-bit values a byte (low nibbles: the first 16 of a block,
     high: the last 16, as GGUF packs them), d (N, K/32) float16 scales; value = nibble - 8."""
@@ -69,6 +80,7 @@ def forms(n: int, k: int, rng):
     packed = rng.integers(0, 256, (n, k // 2), dtype=np.uint8)
     return {"f32": (f32, [rng.standard_normal((n, k)).astype(np.float32), x], 1),
             "q8_0": (q8_0, [rng.integers(-127, 128, (n, k), dtype=np.int8), d, x], 2),
+            "q8_0g": (q8_0_grouped, [rng.integers(-127, 128, (n, k), dtype=np.int8), d, x], 2),
             "q4_0": (q4_0, [packed, d, x], 2),
             "q4_1": (q4_1, [packed, d, d.copy(), x], 3)}
 
