@@ -73,9 +73,15 @@ def _config(gguf: Path):
             raise GGUFError(f"{gguf}: transformers cannot read it ({str(e).splitlines()[0]})") from None
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
+    from agentc.models.hf.families import UnsupportedArchitecture, family
+
     arch = MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(config.model_type)
     if arch is None:
         raise GGUFError(f"{gguf}: model type '{config.model_type}' is not a language model transformers knows")
+    try:
+        family(arch, str(gguf), "llm")  # before converting, not after
+    except UnsupportedArchitecture as e:
+        raise GGUFError(str(e)) from None
     config.architectures = [arch]
     config.__dict__.pop("quantization_config", None)  # the weights written are float32
     return config
@@ -102,7 +108,7 @@ def _write_weights(gguf: Path, config, dest: Path) -> None:
     with init_empty_weights(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         template = AutoModelForCausalLM.from_config(config)
-    arch = meta["config"].get("model_type") or config.model_type
+    arch = hf_gguf.read_field(reader, "general.architecture")[0]  # what transformers keys its processors by
     processor = hf_gguf.TENSOR_PROCESSORS.get(arch, hf_gguf.TensorProcessor)(config=meta["config"])
     names = hf_gguf.get_gguf_hf_weights_map(template, processor)
     tied = getattr(config, "tie_word_embeddings", False)
