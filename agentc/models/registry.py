@@ -55,12 +55,7 @@ def decoder(name: str):
     with prompt budget P and KV cache length S (same weights; see `variant_name`)."""
     base, _, budget = name.partition("@")
     if budget:
-        model = decoder(base)
-        m = re.fullmatch(r"(\d+)x(\d+)", budget)
-        if not m or not hasattr(model, "variant"):
-            raise UnknownModel(f"'{name}': a prompt/cache budget '@<P>x<S>' applies to layered models only")
-        key = name if base in DECODERS or base in builtin_dirs.DIRS else f"{model.config.name}@{budget}"
-        return model.variant(key, int(m.group(1)), int(m.group(2)))
+        return _with_budget(decoder(base), budget, name)
     if base in DECODERS:
         cls, config = DECODERS[base]
         return cls(config)
@@ -123,10 +118,16 @@ def carried(name: str, key: str, path):
     where the model's directory or package is not."""
     budget = name.partition("@")[2]
     model = _imported(key.partition("@")[0], path, None)
-    if budget:
-        p, s = (int(x) for x in budget.split("x"))
-        model = model.variant(key, p, s)
-    return model
+    return _with_budget(model, budget, name) if budget else model
+
+
+def _with_budget(model, budget: str, name: str):
+    """`model` with prompt budget and cache length `budget` ("<P>x<S>"), named
+    `<its registry name>@<budget>` (what kernel symbols derive from)."""
+    m = re.fullmatch(r"(\d+)x(\d+)", budget)
+    if not m or not hasattr(model, "variant"):
+        raise UnknownModel(f"'{name}': a prompt/cache budget '@<P>x<S>' applies to layered models only")
+    return model.variant(f"{model.config.name}@{budget}", int(m.group(1)), int(m.group(2)))
 
 
 def model(name: str):

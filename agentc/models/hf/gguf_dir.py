@@ -39,8 +39,9 @@ def gguf_file(directory: Path) -> Path | None:
 
 
 def _key(gguf: Path) -> dict:
-    st = gguf.stat()
-    return {"gguf": str(gguf.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "v": 1}
+    from agentc.models.assets import file_key
+
+    return {**file_key(gguf.resolve()), "v": 1}
 
 
 def converted(directory: Path) -> Path:
