@@ -254,15 +254,31 @@ def _op_class(infos: list[_OpInfo]) -> str:
     return "reduction" if reducing else "elementwise"
 
 
-def _walk_linalg(op: ir.Operation):
+def _walk_linalg(op: ir.Operation, trips: int = 1):
+    """(linalg op, how many times it runs per call): ops inside an `scf.for` with constant
+    bounds (a decode chunk, agentc.models.decode_loop) run once per trip."""
     for region in op.regions:
         for block in region.blocks:
             for inner in block.operations:
                 o = inner.operation
                 if o.name.startswith("linalg.") and o.name != "linalg.yield":
-                    yield o
+                    yield o, trips
                 else:
-                    yield from _walk_linalg(o)
+                    yield from _walk_linalg(o, trips * (_trip_count(o) if o.name == "scf.for" else 1))
+
+
+def _trip_count(loop: ir.Operation) -> int:
+    """An scf.for's trip count from its constant bounds (1 where they are not constants)."""
+    bounds = []
+    for v in list(loop.operands)[:3]:
+        owner = v.owner
+        if not isinstance(owner, ir.Operation) and hasattr(owner, "operation"):
+            owner = owner.operation
+        if not isinstance(owner, ir.Operation) or owner.name != "arith.constant":
+            return 1
+        bounds.append(ir.IntegerAttr(owner.attributes["value"]).value)
+    lo, hi, step = bounds
+    return max(0, -(-(hi - lo) // step))
 
 
 def _first_float_dtype(types) -> str:
@@ -274,11 +290,15 @@ def _first_float_dtype(types) -> str:
 
 def func_work(impl: ir.Operation) -> Work:
     """FLOPs, interface bytes, dispatch count, op class and dtype of one `func.func`."""
-    infos = [_analyse(o) for o in _walk_linalg(impl.operation)]
+    walked = list(_walk_linalg(impl.operation))
+    infos = [_analyse(o) for o, _ in walked]
+    trips = [n for _, n in walked]
     ftype = ir.FunctionType(ir.TypeAttr(impl.attributes["function_type"]).value)
     types = list(ftype.inputs) + list(ftype.results)
-    nbytes = sum(type_bytes(t) for t in types)
+    # A loop's every trip reads what the function takes (a decode chunk's weights and caches).
+    nbytes = sum(type_bytes(t) for t in types) * max(trips, default=1)
     roots = [i for i in infos if i.kind in DISPATCH_ROOTS]
+    n_roots = sum(n for i, n in zip(infos, trips) if i.kind in DISPATCH_ROOTS)
     main = max(roots or [i for i in infos if i.kind != "data"] or [_OpInfo("data", 0.0, False)],
                key=lambda i: (i.flops, i.parallel))
     op_class = _op_class(infos)
@@ -288,7 +308,7 @@ def func_work(impl: ir.Operation) -> Work:
     # other kernels' reductions are dispatches of their own.
     fused = op_class.removeprefix("serial_") in ("softmax", "layernorm") and rows
     row_loop = sum(rows) + max(rows) if fused else max(rows, default=0.0)
-    return Work(sum(i.flops for i in infos), float(nbytes), max(len(roots), 1), op_class,
+    return Work(sum(i.flops * n for i, n in zip(infos, trips)), float(nbytes), max(n_roots, 1), op_class,
                 _first_float_dtype(ftype.inputs), main.parallel, row_loop,
                 _columns(op_class, infos))
 

@@ -176,7 +176,7 @@ GRANULARITIES = ("layer", "step")
 def llm(prompt, model: str = "tiny-lm", max_tokens: int = 16, name: str | None = None,
         granularity: str | None = None, prompt_len: int | None = None,
         cache_len: int | None = None, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
-        seed: int | None = None, stop: str | list[str] | None = None) -> Value:
+        seed: int | None = None, stop: str | list[str] | None = None, decode_chunk: int | None = None) -> Value:
     """Prompt -> generated text (greedy), stopping at end-of-turn. `granularity` (layered
     models only): "layer" makes every layer of prefill and of each decode step its own
     operator, so layers and steps can be placed apart; "step" makes one operator per
@@ -190,7 +190,12 @@ def llm(prompt, model: str = "tiny-lm", max_tokens: int = 16, name: str | None =
     and then to the `top_p` nucleus, on the device. With a `seed` the draws, and so the
     text, repeat from request to request; without one each request draws afresh. `stop`
     (a string or several) ends generation where the text first contains one of them; the
-    text returned ends before it."""
+    text returned ends before it.
+
+    `decode_chunk` (step granularity): decode steps per device call. A chunk runs its
+    steps, token choices and end-of-turn on the device and returns to the host once; a
+    chunk that ends generation early computes its remaining steps for nothing. Unset, the
+    compiler picks it from the step's predicted time and the device's per-call cost."""
     _text_arg("llm", "model", model)
     for what, v in (("prompt_len", prompt_len), ("cache_len", cache_len)):
         if v is not None:
@@ -214,6 +219,11 @@ def llm(prompt, model: str = "tiny-lm", max_tokens: int = 16, name: str | None =
     attrs = {"model": model, "max_tokens": max_tokens}
     if granularity is not None:
         attrs["granularity"] = granularity
+    if decode_chunk is not None:
+        attrs["decode_chunk"] = _whole("llm", "decode_chunk", decode_chunk, 1, max_tokens)
+        if decode_chunk > 1 and granularity == "layer":
+            raise AgentError(f"{caller_loc()}: llm: decode_chunk needs granularity 'step' (a chunk loops over the "
+                             f"whole decode step), got granularity 'layer'")
     attrs.update(_sampling(temperature, top_k, top_p, seed, stop, dec.config.vocab))
     return _add("llm", [prompt], attrs, [TEXT], name).results[0]
 

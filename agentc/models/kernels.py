@@ -248,3 +248,33 @@ def decoder_kernels(model: str, granularity: str = "layer", runtimes=None) -> li
         _kernel(model, "decode", dec.decode, dec.params, [token, length, kc, vc]),
         _kernel(model, "sample", dec.sample, {}, [logits]),
     ]
+
+
+def chunk_kernel(model: str, step: Kernel, n: int, sampling: tuple[float, int, float] | None = None) -> Kernel:
+    """n decode steps of `step` (the model's `decode` kernel), each followed by the token
+    choice (greedy, or `sampling` = (temperature, top_k, top_p) from one uniform per step),
+    as one call (agentc.models.decode_loop); its runtime variants are the step's, looped."""
+    from agentc.models import decode_loop
+    from agentc.models import sampling as token_choice
+
+    dec = registry.decoder(model)
+    tag = "" if sampling is None else "_" + sanitize("t{:g}_k{}_p{:g}".format(*sampling))
+    symbol = f"{step.symbol.rsplit('__', 1)[0]}__decode_x{n}{tag}"
+    if sampling is None:
+        choose = dec.sample
+    else:
+        def choose(logits, u):
+            return token_choice.sample(logits, u, *sampling)
+    advance = decode_loop.advance_fn(choose, dec.eos, sampling is not None)
+    i32 = np.zeros((1,), np.int32)
+    acts = [np.zeros((1, dec.config.vocab), np.float32), i32, i32, i32]
+    acts += [np.zeros((1,), np.float32)] if sampling is not None else []
+    adv = export_function(advance, acts, "advance", [], {"model": model, "op": "advance", "eos": dec.eos,
+                                                          "sampling": sampling})
+
+    def looped(text: str) -> str:
+        return decode_loop.chunk_text(text, step.impl_name, adv, f"{symbol}_impl", len(step.params), n,
+                                      sampling is not None)
+
+    return Kernel(symbol, step.group, step.params, looped(step.impl_text),
+                  {runtime: looped(text) for runtime, text in step.variants.items()})

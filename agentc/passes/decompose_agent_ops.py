@@ -11,7 +11,10 @@
                           call @<lm>__sample, then per step agent.stop_at_eos of the last
                           token (later steps are skipped after end-of-turn), call
                           @<lm>__decode and call @<lm>__sample, and agent.detokenize of all
-                          sampled tokens.
+                          sampled tokens. With a decode chunk of N, one call
+                          @<lm>__decode_x<N> per N tokens instead (steps, token choice and
+                          end-of-turn on the device: agentc.models.decode_loop), the
+                          stop check on the host once per chunk.
                           Layered models with granularity "layer" instead
                           get embed/prefill_l<i>.../head per prompt and embed/decode_l<i>
                           .../head per generated token, each layer's KV cache threaded
@@ -49,15 +52,18 @@ class DecomposeAgentOps:
     # (None: for every runtime a model has a form for).
     runtimes: frozenset[str] | None = None
     modules: dict = field(default_factory=dict)  # agentc.module name -> the torch module
+    # Decode steps per device call at step granularity for llm ops that do not set one: a
+    # number, or `choose(model, decode kernel) -> number` (the compiler's); None: 1.
+    decode_chunk: object = None
     NAME = "decompose-agent-ops"
 
     @classmethod
     def from_options(cls, opts: dict[str, str]) -> DecomposeAgentOps:
-        """`decompose-agent-ops{granularity=step runtimes=cpu,cuda index=facts:corpus.txt}`
+        """`decompose-agent-ops{granularity=step decode-chunk=8 runtimes=cpu,cuda index=facts:corpus.txt}`
         (index: NAME:PATH[:ENCODER], several separated by ';')."""
         from agentc.frontend.index import VectorIndex
 
-        check_options(opts, ('granularity', 'runtimes', 'index'))
+        check_options(opts, ('granularity', 'decode-chunk', 'runtimes', 'index'))
         indexes = {}
         for spec in filter(None, opts.get("index", "").split(";")):
             name, _, rest = spec.partition(":")
@@ -67,7 +73,10 @@ class DecomposeAgentOps:
         if granularity not in ("layer", "step"):
             raise ValueError(f"granularity: expected layer or step, got '{granularity}'")
         runtimes = frozenset(filter(None, opts["runtimes"].split(","))) if "runtimes" in opts else None
-        return cls(indexes, granularity, runtimes)
+        chunk = opts.get("decode-chunk", "1")
+        if not chunk.isdigit() or int(chunk) < 1:
+            raise ValueError(f"decode-chunk: expected a whole number >= 1, got '{chunk}'")
+        return cls(indexes, granularity, runtimes, decode_chunk=int(chunk))
 
     def __post_init__(self):
         self._added: dict[str, dict[str, kernels.Kernel]] = {}
@@ -234,9 +243,20 @@ class DecomposeAgentOps:
                                                attributes={"eos": eos, **extra, NAME: named(f"stop{i}")},
                                                loc=loc(f"stop{i}")).results[0]
 
-                sample = self._sampler(model, attrs, ks, call, named, loc, module_body)
-                tokens = self._generate_layered(ks, call, stop, sample, ids, length, steps) if layered else \
-                    self._generate(ks, call, stop, sample, ids, length, steps)
+                sample, uniforms, sampling = self._sampler(model, attrs, ks, call, named, loc, module_body)
+                if layered:
+                    tokens = self._generate_layered(ks, call, stop, sample, ids, length, steps)
+                else:
+                    n = self._chunk(model, attrs, ks["decode"])
+
+                    def chunk(m: int, i: int):
+                        """The m-step chunk kernel and its extra operands (the draws of steps i..)."""
+                        made = self._ensure(f"chunk:{model}:{gran}:{m}:{sampling}",
+                                            lambda: [kernels.chunk_kernel(model, ks["decode"], m, sampling)],
+                                            module_body)
+                        return next(iter(made.values())), ([] if sampling is None else [uniforms(i, m)])
+
+                    tokens = self._generate(ks, call, stop, sample, ids, length, steps, n, chunk)
                 extra = {"stop": stops} if stops is not None else {}
                 out = ir.Operation.create(
                     "agent.detokenize", results=[op.results[0].type], operands=tokens,
@@ -305,35 +325,58 @@ class DecomposeAgentOps:
         return call(ks[f"order_k{k}"], [scores, indices], "order").results[0]
 
     def _sampler(self, model, attrs, ks, call, named, loc, module_body):
-        """`sample(logits, i)`: greedy, or with a temperature a draw on the device from a
-        uniform number made on the host for step i (agent.uniform)."""
+        """(`sample(logits, i)`, `uniforms(i, count)`, the sampling settings or None):
+        greedy, or with a temperature a draw on the device from a uniform number made on the
+        host for step i (agent.uniform; `count` of them for a chunk of steps)."""
         if "temperature" not in attrs:
-            return lambda logits, i: call(ks["sample"], [logits], f"sample{i}").results[0]
-        t, k, p, seed = (ir.FloatAttr(attrs["temperature"]).value, ir.IntegerAttr(attrs["top_k"]).value,
-                         ir.FloatAttr(attrs["top_p"]).value, attrs["seed"])
-        (kernel,) = self._ensure(f"sampler:{model}:{t}:{k}:{p}", lambda: [kernels.sampler_kernel(model, t, k, p)],
-                                 module_body).values()
-        u_type = self._input_types(kernel.symbol)[1]
+            return lambda logits, i: call(ks["sample"], [logits], f"sample{i}").results[0], None, None
+        settings = (ir.FloatAttr(attrs["temperature"]).value, ir.IntegerAttr(attrs["top_k"]).value,
+                    ir.FloatAttr(attrs["top_p"]).value)
+        seed = attrs["seed"]
+        (kernel,) = self._ensure("sampler:{}:{}:{}:{}".format(model, *settings),
+                                 lambda: [kernels.sampler_kernel(model, *settings)], module_body).values()
         i64 = ir.IntegerType.get_signless(64)
 
-        def sample(logits, i):
-            u = ir.Operation.create("agent.uniform", results=[u_type],
-                                    attributes={"seed": seed, "step": ir.IntegerAttr.get(i64, i),
-                                                NAME: named(f"uniform{i}")}, loc=loc(f"uniform{i}")).results[0]
-            return call(kernel, [logits, u], f"sample{i}").results[0]
+        def uniforms(i, count=1):
+            extra = {"count": ir.IntegerAttr.get(i64, count)} if count > 1 else {}
+            return ir.Operation.create("agent.uniform", results=[ir.RankedTensorType.get([count], ir.F32Type.get())],
+                                       attributes={"seed": seed, "step": ir.IntegerAttr.get(i64, i), **extra,
+                                                   NAME: named(f"uniform{i}")}, loc=loc(f"uniform{i}")).results[0]
 
-        return sample
+        def sample(logits, i):
+            return call(kernel, [logits, uniforms(i)], f"sample{i}").results[0]
+
+        return sample, uniforms, settings
+
+    def _chunk(self, model: str, attrs, step: kernels.Kernel) -> int:
+        """Tokens per decode call: the llm's `decode_chunk`, else the pass's (a number, or
+        the compiler's choice from the step kernel), else 1."""
+        if "decode_chunk" in attrs:
+            return ir.IntegerAttr(attrs["decode_chunk"]).value
+        if callable(self.decode_chunk):
+            return self.decode_chunk(model, step)
+        return self.decode_chunk or 1
 
     @staticmethod
-    def _generate(ks, call, stop, sample, ids, length, steps):
-        """Step granularity: prefill, then per token one decode call over all layers, each
-        after `stop` (end-of-turn) lets the previous token through."""
+    def _generate(ks, call, stop, sample, ids, length, steps, n=1, chunk=None):
+        """Step granularity: prefill, then one decode call over all layers per token, or per
+        chunk of n tokens (`chunk(m, i)`: the kernel of m steps from step i, and its extra
+        operands), each after `stop` (end-of-turn) lets the previous token through. A chunk
+        gives each of its tokens as a value of its own, as the steps do."""
         logits, kc, vc = call(ks["prefill"], [ids, length], "prefill").results
         tokens = [sample(logits, 0)]
-        pos = length
-        for i in range(1, steps):
-            logits, kc, vc, pos = call(ks["decode"], [stop(tokens, i), pos, kc, vc], f"decode{i}").results
-            tokens.append(sample(logits, i))
+        pos, i = length, 1
+        while i < steps:
+            m = min(n, steps - i)
+            if m == 1:
+                logits, kc, vc, pos = call(ks["decode"], [stop(tokens, i), pos, kc, vc], f"decode{i}").results
+                tokens.append(sample(logits, i))
+            else:
+                kernel, extra = chunk(m, i)
+                *chunk_tokens, pos, kc, vc = call(kernel, [stop(tokens, i), pos, kc, vc, *extra],
+                                                  f"decode{i}x{m}").results
+                tokens += chunk_tokens
+            i += m
         return tokens
 
     @staticmethod

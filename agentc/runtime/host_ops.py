@@ -104,7 +104,9 @@ def run_host_op(kind: str, attrs: dict, args: list, n_outputs: int,
         text = model(attrs["model"]).detokenize(args)
         return [SKIPPED if any(s in text for s in attrs["stop"]) else last]
     if kind == "uniform":
-        return [np.asarray([sampling.uniform(attrs["seed"], attrs["step"])], np.float32)]
+        step = attrs["step"]
+        return [np.asarray([sampling.uniform(attrs["seed"], step + j) for j in range(attrs.get("count", 1))],
+                           np.float32)]
     if kind == "stop_at_eos":
         return [SKIPPED if int(np.asarray(args[0]).ravel()[0]) == attrs["eos"] else args[0]]
     if kind == "format":
