@@ -119,6 +119,10 @@ def _compose(step_text, step_name, adv_text, name, n_w, n, sampled) -> str:
         for op in list(loop.body.operations):
             if len(op.regions[0].blocks):  # not its declarations of the step and advance
                 module.body.append(op)
-        PassManager.parse("builtin.module(inline,symbol-dce)").run(module.operation)
+        # No canonicalization while inlining: it would hoist the step's constants out of
+        # the loop, and IREE 3.13's CPU code generation fails on a dispatch in the loop that
+        # reads a constant defined outside it ('arith.cmpf' op requires all operands to
+        # have the same type, in the sampler's reduction).
+        PassManager.parse("builtin.module(inline{default-pipeline=},symbol-dce)").run(module.operation)
         module.operation.verify()
         return str(module)

@@ -98,7 +98,10 @@ def sample(logits, u, temperature: float, top_k: int = 0, top_p: float = 1.0):
     if top_p < 1.0:
         p = torch.where(p >= _nucleus_floor(p, top_p), p, 0.0)
     t = _inverse_cdf(p, u)
-    picked = torch.index_select(p[0], 0, t)
+    # p[t] as a masked sum (exact: one term is not zero), not a gather: inside a decode
+    # chunk's loop IREE 3.13's CPU code generation fails on the gather's compare with 0
+    # ('arith.cmpf' op requires all operands to have the same type).
+    picked = torch.where(torch.arange(p.shape[-1]) == t, p, 0.0).sum(dim=-1)
     return torch.where(picked > 0, t, greedy(logits)).to(torch.int32)  # rounding at the very end: most likely
 
 

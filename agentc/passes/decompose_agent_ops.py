@@ -339,7 +339,7 @@ class DecomposeAgentOps:
 
         def uniforms(i, count=1):
             extra = {"count": ir.IntegerAttr.get(i64, count)} if count > 1 else {}
-            return ir.Operation.create("agent.uniform", results=[ir.RankedTensorType.get([count], ir.F32Type.get())],
+            return ir.Operation.create("agent.uniform", results=[ir.Type.parse(f"tensor<{count}xf32>")],
                                        attributes={"seed": seed, "step": ir.IntegerAttr.get(i64, i), **extra,
                                                    NAME: named(f"uniform{i}")}, loc=loc(f"uniform{i}")).results[0]
 
