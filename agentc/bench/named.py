@@ -22,6 +22,7 @@ RESULTS = Path("docs/results")
 def run_named(name: str, args) -> int:
     from agentc.bench import (
         batching,
+        decode,
         index_search,
         model_import,
         place_scale,
@@ -34,7 +35,7 @@ def run_named(name: str, args) -> int:
     benches = {"session-soak": soak.run, "verify-load": verify_load.run, "place-scale": place_scale.run,
                "ray": ray_hops.run, "serve": serve_bench.run,
                "batching": batching.run, "import": model_import.run,
-               "index": index_search.run}
+               "index": index_search.run, "decode": decode.run}
     from agentc.bench.record import Recording
 
     out = Path(args.out) if args.out else RESULTS / name

@@ -35,6 +35,10 @@ class DeviceSpec:
     # Iterations after which the device's shaders stop a loop (lavapipe), if it has a limit:
     # placement keeps kernels that reduce a longer row off it (roofline.runs_on).
     max_loop_iterations: float | None = None
+    # What a call per decode step costs per token beyond its kernels in agentc's runtime
+    # (two calls, the token read back, the end-of-turn check, scheduling): the round trip a
+    # decode chunk saves (agentc.cost.decode_chunk).
+    sync_s: float = 0.0
 
 
 def device_profile(spec: DeviceSpec):
@@ -90,8 +94,11 @@ def load_catalog(path: str | Path = CATALOG_PATH) -> Catalog:
             if not isinstance(limit, (int, float)) or limit <= 0:
                 raise CatalogError(f"{path}: devices.{name}.max_loop_iterations: expected a "
                                    f"number > 0, got {limit!r}")
+        sync = _number(d.get("sync_s", 0.0))
+        if not isinstance(sync, (int, float)) or sync < 0:
+            raise CatalogError(f"{path}: devices.{name}.sync_s: expected a number >= 0, got {sync!r}")
         devices[name] = DeviceSpec(name=name, description=d.get("description", ""), profile=profile,
-                                   max_loop_iterations=limit, **{f: d[f] for f in fields})
+                                   max_loop_iterations=limit, sync_s=float(sync), **{f: d[f] for f in fields})
     links = {}
     for key, v in (data.get("links") or {}).items():
         a, b = key.split("-", 1)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from torch_mlir import ir
 
+from agentc.cost import decode_chunk
 from agentc.frontend.trace import trace_file
 from agentc.ir import context
 from agentc.ir.emit import emit_agent_ir
@@ -39,7 +40,8 @@ def lower(graph_path, agent: str | None = None, emit: str | None = None,
           searches: dict[str, str] | None = None):
     """graph.py -> agent IR -> operators -> plan. With `emit` "agent" or "operators",
     returns that stage's text instead. With `cluster`, LLMs that do not choose a granularity
-    get the cluster's (`llm_granularity`) and kernels carry only its runtimes' variants;
+    get the cluster's (`llm_granularity`), decode chunks the cost model's
+    (agentc.cost.decode_chunk), and kernels carry only its runtimes' variants;
     without, per-layer operators and every variant. `granularity` overrides the cluster's
     choice (a forced placement pins layers, so it wants them apart). `searches` settles
     indexes with search="auto" ({index: "exact" | "ann"}, agentc.cost.search_choice);
@@ -56,7 +58,8 @@ def lower(graph_path, agent: str | None = None, emit: str | None = None,
         return agent_text
     with ctx:
         decompose = DecomposeAgentOps(indexes=graph.indexes, granularity=granularity, runtimes=runtimes,
-                                      modules=graph.modules)
+                                      modules=graph.modules,
+                                      decode_chunk=decode_chunk.chooser(cluster) if cluster is not None else None)
         run_pass(module, decompose)
     if emit == "operators":
         return module.operation.get_asm(enable_debug_info=True)

@@ -53,7 +53,8 @@ class DecomposeAgentOps:
     runtimes: frozenset[str] | None = None
     modules: dict = field(default_factory=dict)  # agentc.module name -> the torch module
     # Decode steps per device call at step granularity for llm ops that do not set one: a
-    # number, or `choose(model, decode kernel) -> number` (the compiler's); None: 1.
+    # number, or `choose(decode steps, the step's func op) -> number` (the compiler's,
+    # agentc.cost.decode_chunk); None: 1.
     decode_chunk: object = None
     NAME = "decompose-agent-ops"
 
@@ -87,6 +88,7 @@ class DecomposeAgentOps:
         # The module's symbols, kept up to date as kernels are added: looking one up by
         # walking the module for each of ~1,000 calls made the pass quadratic.
         self._funcs: dict[str, ir.FunctionType] = {}
+        self._impls: dict[str, ir.Operation] = {}  # kernel implementations added, by symbol
         self._globals: set[str] = set()
         for o in module_body.operations:
             self._record(o)
@@ -161,6 +163,7 @@ class DecomposeAgentOps:
         fop.attributes["sym_visibility"] = ir.StringAttr.get("private")
         module_body.append(fop.operation)
         self._record(fop)
+        self._impls[new_name] = fop
         return fop
 
     # -- rewrites ---------------------------------------------------------------------
@@ -247,7 +250,7 @@ class DecomposeAgentOps:
                 if layered:
                     tokens = self._generate_layered(ks, call, stop, sample, ids, length, steps)
                 else:
-                    n = self._chunk(model, attrs, ks["decode"])
+                    n = self._chunk(attrs, ks["decode"], steps - 1)
 
                     def chunk(m: int, i: int):
                         """The m-step chunk kernel and its extra operands (the draws of steps i..)."""
@@ -348,13 +351,13 @@ class DecomposeAgentOps:
 
         return sample, uniforms, settings
 
-    def _chunk(self, model: str, attrs, step: kernels.Kernel) -> int:
+    def _chunk(self, attrs, step: kernels.Kernel, steps: int) -> int:
         """Tokens per decode call: the llm's `decode_chunk`, else the pass's (a number, or
-        the compiler's choice from the step kernel), else 1."""
+        the compiler's choice from the step's implementation and the decode steps), else 1."""
         if "decode_chunk" in attrs:
             return ir.IntegerAttr(attrs["decode_chunk"]).value
         if callable(self.decode_chunk):
-            return self.decode_chunk(model, step)
+            return self.decode_chunk(steps, self._impls[f"{step.symbol}_impl"])
         return self.decode_chunk or 1
 
     @staticmethod
