@@ -15,7 +15,7 @@ Shapes: SmolLM2-135M's decode projections (576 -> 1536, 1536 -> 576) and its hea
 (576 -> 49152, 113 MB in float32). Times are medians, interleaved (agentc/bench/timing.py),
 inputs uploaded once; `GB/s` is the weight bytes of each form over its time.
 
-    python experiments/quantized-weights/gemv.py
+    python experiments/quantized-weights/gemv.py [IREE_FLAG ...]
 """
 
 from __future__ import annotations
@@ -74,6 +74,20 @@ def q4_1(p, d, m, x):
     return torch.nn.functional.linear(x, w)
 
 
+def f16(w, x):
+    """float16 weights widened to float32 in the product (half the bytes of float32)."""
+    return torch.nn.functional.linear(x, w.to(torch.float32))
+
+
+def i8i8(q, s, x):
+    """int8 weights with a float32 scale per row, times activations quantized to int8 per
+    row on the fly: an int8 x int8 -> int32 product, as llama.cpp computes Q8_0."""
+    sx = x.abs().amax(dim=-1, keepdim=True).clamp(min=1e-12) / 127.0
+    xq = torch.round(x / sx).clamp(-127, 127).to(torch.int8)
+    acc = torch.matmul(xq.to(torch.int32), q.to(torch.int32).T)
+    return acc.to(torch.float32) * sx * s[None]
+
+
 def forms(n: int, k: int, rng):
     x = rng.standard_normal((1, k)).astype(np.float32)
     d = (rng.random((n, k // BLOCK)) * 0.01).astype(np.float16)
@@ -82,10 +96,16 @@ def forms(n: int, k: int, rng):
             "q8_0": (q8_0, [rng.integers(-127, 128, (n, k), dtype=np.int8), d, x], 2),
             "q8_0g": (q8_0_grouped, [rng.integers(-127, 128, (n, k), dtype=np.int8), d, x], 2),
             "q4_0": (q4_0, [packed, d, x], 2),
-            "q4_1": (q4_1, [packed, d, d.copy(), x], 3)}
+            "q4_1": (q4_1, [packed, d, d.copy(), x], 3),
+            "f16": (f16, [rng.standard_normal((n, k)).astype(np.float16), x], 1),
+            "i8i8": (i8i8, [rng.integers(-127, 128, (n, k), dtype=np.int8), (rng.random(n) * 0.01).astype(np.float32), x],
+                     2)}
 
 
 def main() -> None:
+    import sys
+
+    extra = tuple(sys.argv[1:])  # more iree-compile flags, e.g. --iree-opt-data-tiling
     kind = KINDS["cpu"]
     rng = np.random.default_rng(0)
     dev = Device(kind.driver, kind.staged_readback)
@@ -97,7 +117,8 @@ def main() -> None:
             for name, (fn, args, n_w) in forms(n, k, rng).items():
                 text = export_function(fn, args, f"{name}_{n}x{k}", [f"w{i}" for i in range(n_w)],
                                        {"experiment": "quantized-gemv"})
-                invoke = dev.load(compile_module(text, kind.target, kind.compile_flags, "cpu")[0], f"{name}_{n}x{k}")
+                vmfb = compile_module(text, kind.target, kind.compile_flags + extra, "cpu")[0]
+                invoke = dev.load(vmfb, f"{name}_{n}x{k}")
                 up = [dev.upload(a) for a in args]
                 calls.append(lambda invoke=invoke, up=up: invoke(*up))
                 sizes.append(sum(a.nbytes for a in args[:n_w]))
@@ -110,7 +131,7 @@ def main() -> None:
             del calls
     finally:
         dev.close()
-    print(f"load average {load:.2f} -> {os.getloadavg()[0]:.2f}")
+    print(f"load average {load:.2f} -> {os.getloadavg()[0]:.2f}; extra flags: {' '.join(extra) or 'none'}")
 
 
 if __name__ == "__main__":
