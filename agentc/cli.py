@@ -66,17 +66,22 @@ def _place(args) -> int:
     return 0
 
 
-def _run(args) -> int:
-    from agentc.runtime.session import Session
-
+def _inputs(items: list[str]) -> dict[str, str]:
     inputs = {}
-    for item in args.input:
+    for item in items:
         if "=" not in item:
             raise UsageError(f"--input expects NAME=VALUE, got {item!r}")
         k, v = item.split("=", 1)
         if k in inputs:
             raise UsageError(f"--input {k}: given twice")
         inputs[k] = v
+    return inputs
+
+
+def _run(args) -> int:
+    from agentc.runtime.session import Session
+
+    inputs = _inputs(args.input)
     if args.repeat < 1:
         raise UsageError(f"--repeat must be >= 1, got {args.repeat}")
     with Session(args.build, verify=not args.no_verify, trace_events=None, ray=args.ray) as s:
@@ -86,6 +91,23 @@ def _run(args) -> int:
         if args.trace:
             s.trace.write(args.trace)
             print(f"trace: {args.trace}", file=sys.stderr)
+        if args.explain:
+            from agentc.runtime.explain import by_request, explain
+
+            last = by_request(s.trace.events)[-1:]
+            print(explain(s.plan["ops"], s.plan["placement"]["predicted_ms"], last).table(), file=sys.stderr)
+    return 0
+
+
+def _calibrate(args) -> int:
+    from agentc.cost.calibrate import calibrate
+
+    if args.requests < 1:
+        raise UsageError(f"--requests must be >= 1, got {args.requests}")
+    done = calibrate(args.build, _inputs(args.input), args.requests)
+    print(done["before"].table())
+    print(f"recorded {done['kernels']} kernel(s) and {done['host']} host operation kind(s): compiles on this "
+          f"machine now price them as measured (agentc cache clear forgets them)")
     return 0
 
 
@@ -183,11 +205,18 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--input", action="append", default=[], metavar="NAME=VALUE")
     r.add_argument("--trace", help="write a Chrome/Perfetto trace here")
     r.add_argument("--repeat", type=int, default=1, help=argparse.SUPPRESS)
+    r.add_argument("--explain", action="store_true",
+                   help="print each operator's predicted and measured time, and the request's")
     r.add_argument("--no-verify", action="store_true",
                    help="skip checking the build's files against its manifest")
     r.add_argument("--ray", metavar="ADDRESS",
                    help="run each device's share in a Ray actor on a node that has it (agentc ray up prints one)")
     r.set_defaults(func=_run)
+    cb = sub.add_parser("calibrate", help="run a build here and price its operators as measured in later compiles")
+    cb.add_argument("build")
+    cb.add_argument("--input", action="append", default=[], metavar="NAME=VALUE")
+    cb.add_argument("--requests", type=int, default=5, help="requests measured after one warm-up (default 5)")
+    cb.set_defaults(func=_calibrate)
     sv = sub.add_parser("serve", help="serve a build over HTTP on Ray Serve")
     sv.add_argument("build")
     sv.add_argument("--ray", metavar="ADDRESS", help="a Ray cluster (default: a private one of this machine's devices)")

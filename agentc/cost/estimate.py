@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from torch_mlir import ir
 
+from agentc.cost import measured
 from agentc.cost.catalog import device_profile
 from agentc.cost.roofline import func_work, kernel_time, runs_on
 from agentc.frontend.graph import AgentError
@@ -18,7 +19,8 @@ from agentc.placement.useful_devices import useful_counts
 def estimate(low: Lowered, cluster: Cluster, slowdown: dict[str, float] | None = None):
     """Run time of every kernel on every cluster device that computes it right (none where
     a loop over one row passes the device's `max_loop_iterations`), and the weights it keeps
-    resident."""
+    resident. A kernel measured on the device's kind (agentc calibrate) takes its
+    measurement (agentc.cost.measured)."""
     call_times, weights, row_loops = {}, {}, {}
     slow = dict(slowdown or {})
     for callee in {op.callee for op in low.ops if op.kind == "call"}:
@@ -32,8 +34,14 @@ def estimate(low: Lowered, cluster: Cluster, slowdown: dict[str, float] | None =
             if sym not in low.works:
                 low.works[sym] = func_work(impl)
             work = works[sym] = low.works[sym]
+            if sym not in low.digests:
+                low.digests[sym] = measured.impl_digest(impl)
             if runs_on(work, d.spec):
-                times[d.name] = kernel_time(work, d.spec, device_profile(d.spec)) * slow.get(d.name, 1.0)
+                # Measured on this kind of device (agentc calibrate), else the roofline.
+                seconds = measured.kernel_seconds(low.digests[sym], d.spec.name)
+                if seconds is None:
+                    seconds = kernel_time(work, d.spec, device_profile(d.spec))
+                times[d.name] = seconds * slow.get(d.name, 1.0)
         row_loops[callee] = max(w.row_loop for w in works.values())
         group = ir.StringAttr(low.funcs[callee].attributes["agent.weights"]).value
         nbytes = sum(a.nbytes for a in low.weights.get(group, {}).values())

@@ -33,6 +33,7 @@ class Lowered:
     # implementation symbol -> its Work (FLOPs, bytes, ...), analysed once: placement
     # estimates on one device of each class, then again on the devices it lists
     works: dict = field(default_factory=dict, repr=False)
+    digests: dict = field(default_factory=dict, repr=False)  # implementation symbol -> its IR's hash
 
 
 def lower(graph_path, agent: str | None = None, emit: str | None = None,

@@ -17,6 +17,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+from agentc.cost import measured
 from agentc.ir.plan import PlanOp
 from agentc.placement.cluster import Cluster
 from agentc.scheduler.bounds import lower_bound
@@ -146,9 +147,12 @@ def build_taskgraph(ops: list[PlanOp], cluster: Cluster, call_times: dict[str, d
                     if sum(weights.get(op.callee, {}).values()) <= procs[d].memory_bytes}
             tasks[op.name] = Task(op.name, fits, dict(weights.get(op.callee, {})))
         else:
-            # tools declare their latency, ann_search measured its own at compile time
+            # tools declare their latency, ann_search measured its own at compile time; other
+            # host ops were measured by agentc calibrate, else the catalog's latency
             latency = op.attrs["latency_ms"] / 1e3 if "latency_ms" in op.attrs else \
-                cluster.host_latency_s.get(op.kind, 1e-5)
+                measured.host_seconds(op.kind, op.attrs)
+            if latency is None:
+                latency = cluster.host_latency_s.get(op.kind, 1e-5)
             tasks[op.name] = Task(op.name, {HOST: latency})
     edges = {}
     for (u, v), (_, nbytes) in _dependencies(ops).items():

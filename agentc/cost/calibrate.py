@@ -1,0 +1,65 @@
+"""`agentc calibrate BUILD`: run a build on this machine's devices and record what each of
+its operators took (agentc.cost.measured), so later compiles price those kernels and host
+operations with measurements; prints predicted against measured before and after.
+
+The first request warms up (first-use costs: lazy tokenizer loads, allocations) and is not
+recorded; each device kernel gets the median over its calls in the other requests, each
+host operation kind (per model) the median of its calls.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from pathlib import Path
+
+from agentc.cost import measured
+from agentc.runtime.explain import by_request, explain
+
+
+def _digests(build: Path, plan: dict) -> dict[tuple[str, str], str]:
+    """(callee, device) -> the digest of the implementation that device runs."""
+    from torch_mlir import ir
+
+    from agentc.ir import context
+    from agentc.models.kernels import impl_for
+
+    calls = {(op["callee"], op["device"]) for op in plan["ops"] if op["kind"] == "call"}
+    with context():
+        module = ir.Module.parse((build / "operators.mlir").read_text())
+        funcs = {ir.StringAttr(o.attributes["sym_name"]).value: o for o in module.body.operations
+                 if o.operation.name == "func.func"}
+        return {(c, d): measured.impl_digest(impl_for(funcs, c, plan["devices"][d]["runtime"])) for c, d in calls}
+
+
+def calibrate(build: str, inputs: dict, requests: int = 5, say=print) -> dict:
+    """Run `requests` + 1 requests; record; return {"before": Explained, "kernels": n, "host": n}."""
+    from agentc.runtime.session import Session
+
+    build = Path(build)
+    with Session(build, trace_events=None) as s:
+        plan = s.plan
+        for i in range(requests + 1):
+            s.run(inputs)
+            say(f"calibrate: request {i + 1}/{requests + 1}", file=sys.stderr)
+        events = by_request(s.trace.events)[1:]
+    ops = {op["name"]: op for op in plan["ops"]}
+    before = explain(plan["ops"], plan["placement"]["predicted_ms"], events)
+    kernel_times: dict[tuple[str, str], list[float]] = {}
+    host_times: dict[tuple[str, str], list[float]] = {}
+    for request in events:
+        for _, name, _, start, end, _ in request:
+            op = ops.get(name)
+            if op is None:
+                continue
+            if op["kind"] == "call":
+                kernel_times.setdefault((op["callee"], op["device"]), []).append(end - start)
+            else:
+                host_times.setdefault((op["kind"], str(op["attrs"].get("model", ""))), []).append(end - start)
+    digests = _digests(build, plan)
+    for (callee, device), ts in kernel_times.items():
+        measured.record_kernel(digests[(callee, device)], device, statistics.median(ts), len(ts))
+    for (kind, model), ts in host_times.items():
+        if kind != "tool":  # a tool declares its latency, and its time depends on its inputs
+            measured.record_host(kind, model, statistics.median(ts), len(ts))
+    return {"before": before, "kernels": len(kernel_times), "host": len(host_times)}
