@@ -17,19 +17,29 @@ from agentc.cost import measured
 from agentc.runtime.explain import by_request, explain
 
 
-def _digests(build: Path, plan: dict) -> dict[tuple[str, str], str]:
-    """(callee, device) -> the digest of the implementation that device runs."""
+def _kernels(build: Path, plan: dict, catalog) -> dict[tuple[str, str], tuple[str, str, float | None]]:
+    """(callee, device) -> (digest of the implementation that device runs, its op class,
+    the roofline's seconds for it on the device's catalog entry, None if it has none)."""
     from torch_mlir import ir
 
+    from agentc.cost.catalog import device_profile
+    from agentc.cost.roofline import func_work, kernel_time
     from agentc.ir import context
     from agentc.models.kernels import impl_for
 
     calls = {(op["callee"], op["device"]) for op in plan["ops"] if op["kind"] == "call"}
+    out = {}
     with context():
         module = ir.Module.parse((build / "operators.mlir").read_text())
         funcs = {ir.StringAttr(o.attributes["sym_name"]).value: o for o in module.body.operations
                  if o.operation.name == "func.func"}
-        return {(c, d): measured.impl_digest(impl_for(funcs, c, plan["devices"][d]["runtime"])) for c, d in calls}
+        for c, d in calls:
+            impl = impl_for(funcs, c, plan["devices"][d]["runtime"])
+            work = func_work(impl)
+            spec = catalog.devices.get(d)
+            roofline = kernel_time(work, spec, device_profile(spec)) if spec is not None else None
+            out[(c, d)] = (measured.impl_digest(impl), work.op_class, roofline)
+    return out
 
 
 def calibrate(build: str, inputs: dict, requests: int = 5, say=print) -> dict:
@@ -56,9 +66,15 @@ def calibrate(build: str, inputs: dict, requests: int = 5, say=print) -> dict:
                 kernel_times.setdefault((op["callee"], op["device"]), []).append(end - start)
             else:
                 host_times.setdefault((op["kind"], str(op["attrs"].get("model", ""))), []).append(end - start)
-    digests = _digests(build, plan)
+    from agentc.cost.catalog import load_catalog
+
+    kernels = _kernels(build, plan, load_catalog())
     for (callee, device), ts in kernel_times.items():
-        measured.record_kernel(digests[(callee, device)], device, statistics.median(ts), len(ts))
+        digest, op_class, roofline = kernels[(callee, device)]
+        seconds = statistics.median(ts)
+        measured.record_kernel(digest, device, seconds, len(ts))
+        if roofline:
+            measured.record_ratio(op_class, device, digest, seconds / roofline)
     for (kind, model), ts in host_times.items():
         if kind != "tool":  # a tool declares its latency, and its time depends on its inputs
             measured.record_host(kind, model, statistics.median(ts), len(ts))

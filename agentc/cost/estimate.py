@@ -40,7 +40,8 @@ def estimate(low: Lowered, cluster: Cluster, slowdown: dict[str, float] | None =
                 # Measured on this kind of device (agentc calibrate), else the roofline.
                 seconds = measured.kernel_seconds(low.digests[sym], d.spec.name)
                 if seconds is None:
-                    seconds = kernel_time(work, d.spec, device_profile(d.spec))
+                    factor = measured.class_factor(work.op_class, d.spec.name) or 1.0
+                    seconds = kernel_time(work, d.spec, device_profile(d.spec)) * factor
                 times[d.name] = seconds * slow.get(d.name, 1.0)
         row_loops[callee] = max(w.row_loop for w in works.values())
         group = ir.StringAttr(low.funcs[callee].attributes["agent.weights"]).value

@@ -8,7 +8,10 @@ tokenizer's real cost) a run shows. `agentc calibrate` runs a build and records,
 kernel implementation (a hash of its IR) and device, the median time the runtime took per
 call, and per host operation (its kind and model) the median time on the host. Any later
 compile that places the same kernel on the same kind of device (another agent using the
-same model, at the same budget) is priced with the measurement.
+same model, at the same budget) is priced with the measurement. A kernel not measured
+itself is priced by the roofline times its class's correction: the median, over the
+kernels of its op class measured on that device, of measured / roofline (the same model
+at another prompt budget, another model of the same kind).
 
 Records live in the compile cache (`$AGENTC_CACHE/measured-times`), keyed by what they
 measure; `agentc cache clear` drops them.
@@ -35,7 +38,9 @@ def _kernel_key(digest: str, device: str) -> dict:
 
 
 def _host_key(kind: str, model: str) -> dict:
-    return {"host_op": kind, "model": model}
+    """A host op's record: its kind and model, the model's prompt budget (`@PxS`) aside (a
+    tokenizer's cost does not depend on it)."""
+    return {"host_op": kind, "model": model.partition("@")[0]}
 
 
 def kernel_seconds(digest: str, device: str) -> float | None:
@@ -56,3 +61,26 @@ def record_kernel(digest: str, device: str, seconds: float, calls: int) -> None:
 def record_host(kind: str, model: str, seconds: float, calls: int) -> None:
     store.put_bytes(KIND, _host_key(kind, model), json.dumps({"seconds": seconds, "calls": calls}).encode(),
                     ".json")
+
+
+def _class_key(op_class: str, device: str) -> dict:
+    return {"op_class": op_class, "device": device}
+
+
+def class_factor(op_class: str, device: str) -> float | None:
+    """The median of measured / roofline over the kernels of `op_class` measured on `device`."""
+    hit = store.lookup(KIND, _class_key(op_class, device))
+    if hit is None:
+        return None
+    ratios = sorted(json.loads(hit.read_text())["ratios"].values())
+    return ratios[len(ratios) // 2] if len(ratios) % 2 else (ratios[len(ratios) // 2 - 1] + ratios[len(ratios) // 2]) / 2
+
+
+def record_ratio(op_class: str, device: str, digest: str, ratio: float) -> None:
+    """Add one kernel's measured / roofline to its class on `device` (kept per kernel, so a
+    kernel calibrated again replaces its own ratio)."""
+    key = _class_key(op_class, device)
+    hit = store.lookup(KIND, key)
+    ratios = json.loads(hit.read_text())["ratios"] if hit is not None else {}
+    ratios[digest] = ratio
+    store.put_bytes(KIND, key, json.dumps({"ratios": ratios}).encode(), ".json")
