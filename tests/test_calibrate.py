@@ -1,0 +1,88 @@
+"""`agentc calibrate` and `agentc run --explain`: operator times measured on this machine
+price the same kernels in later compiles (and, through their class, kernels not measured),
+and the explanation's measured side agrees with the request's wall time."""
+
+from __future__ import annotations
+
+import statistics
+import textwrap
+import time
+
+import pytest
+
+GRAPH = """
+    import agentc
+
+    @agentc.agent(sla_ms=60000)
+    def chat(query):
+        a = agentc.llm(agentc.format("Q: {q}", q=query), model="tiny-lm", max_tokens=TOKENS, name="a",
+                       decode_chunk=1)
+        return agentc.format("{0}!", a, name="reply")
+    """
+
+
+@pytest.fixture()
+def own_cache(tmp_path, monkeypatch):
+    """Measurements go to a cache of this test's own: other tests' placements stay priced
+    by the profiles."""
+    monkeypatch.setenv("AGENTC_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def _compile(tmp_path, name: str, tokens: int):
+    import agentc
+
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(GRAPH.replace("TOKENS", str(tokens))))
+    return agentc.compile(str(tmp_path / f"{name}.py"), str(tmp_path / name), devices=["cpu"], quiet=True)
+
+
+def test_calibrated_kernels_are_priced_as_measured(own_cache):
+    import agentc
+    from agentc.cost import measured
+    from agentc.cost.calibrate import calibrate
+
+    tmp_path = own_cache
+    first = _compile(tmp_path, "first", 6)
+    with agentc.load(first.build_dir) as s:
+        s.run({"query": "warm"})
+        walls = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            s.run({"query": "hello"})
+            walls.append(time.perf_counter() - t0)
+    done = calibrate(str(first.build_dir), {"query": "hello"}, requests=3, say=lambda *a, **k: None)
+    assert done["kernels"] == 3  # prefill, decode, sample
+    # The explanation's measured span is the request as the runtime ran it: within its wall time.
+    assert 0.5 * statistics.median(walls) * 1e3 <= done["before"].measured_ms <= 1.5 * statistics.median(walls) * 1e3
+    assert {g for g, *_ in done["before"].rows} >= {"a/prefill", "a/decodeN", "a/sampleN", "a/tokenize"}
+    # A second agent with the same kernels (another max_tokens) is priced with the measurements.
+    second = _compile(tmp_path, "second", 9)
+    again = {op.name: (op.end - op.start) for op in second.ops}
+    pred = {op.name: (op.end - op.start) for op in first.ops}
+    decode = next(k for k in done["before"].rows if k[0] == "a/decodeN")
+    assert again["a/decode3"] == pytest.approx(decode[3] / 1e3, rel=0.35)  # the median of this run's calls
+    assert again["a/decode3"] != pytest.approx(pred["a/decode3"], rel=1e-6)
+    assert measured.host_seconds("tokenize", {"model": "tiny-lm@5x9"}) is not None  # the budget aside
+
+
+def test_class_correction_prices_kernels_not_measured(own_cache):
+    from agentc.cost import measured
+
+    measured.record_ratio("vecmat_t", "cpu", "k1", 3.0)
+    measured.record_ratio("vecmat_t", "cpu", "k2", 2.0)
+    measured.record_ratio("vecmat_t", "cpu", "k3", 4.0)
+    assert measured.class_factor("vecmat_t", "cpu") == 3.0
+    measured.record_ratio("vecmat_t", "cpu", "k3", 2.0)  # calibrated again: replaces its own
+    assert measured.class_factor("vecmat_t", "cpu") == 2.0
+    assert measured.class_factor("vecmat_t", "cuda") is None
+
+
+def test_run_explain_and_calibrate_cli(own_cache):
+    from tests.conftest import agentc_cli
+
+    build = _compile(own_cache, "cli", 4).build_dir
+    out = agentc_cli("run", str(build), "--input", "query=hi", "--explain")
+    assert out.returncode == 0, out.stderr
+    assert "request: predicted" in out.stderr and "a/decodeN" in out.stderr
+    bad = agentc_cli("calibrate", str(build), "--input", "nope=hi", "--requests", "1")
+    assert bad.returncode != 0 and "unknown input 'nope'" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
