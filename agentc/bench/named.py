@@ -23,6 +23,7 @@ def run_named(name: str, args) -> int:
     from agentc.bench import (
         batching,
         decode,
+        e2e,
         index_search,
         model_import,
         place_scale,
@@ -35,7 +36,7 @@ def run_named(name: str, args) -> int:
     benches = {"session-soak": soak.run, "verify-load": verify_load.run, "place-scale": place_scale.run,
                "ray": ray_hops.run, "serve": serve_bench.run,
                "batching": batching.run, "import": model_import.run,
-               "index": index_search.run, "decode": decode.run}
+               "index": index_search.run, "decode": decode.run, "e2e": e2e.run}
     from agentc.bench.record import Recording
 
     out = Path(args.out) if args.out else RESULTS / name

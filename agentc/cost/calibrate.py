@@ -4,7 +4,8 @@ operations with measurements; prints predicted against measured before and after
 
 The first request warms up (first-use costs: lazy tokenizer loads, allocations) and is not
 recorded; each device kernel gets the median over its calls in the other requests, each
-host operation kind (per model) the median of its calls.
+host operation kind (per model) the median of its calls, and the runtime the median time
+per operator when no operator of a request ran (between operators).
 """
 
 from __future__ import annotations
@@ -42,6 +43,17 @@ def _kernels(build: Path, plan: dict, catalog) -> dict[tuple[str, str], tuple[st
     return out
 
 
+def _idle_per_op(events, ops) -> float:
+    """A request's time when none of its operators ran (the runtime between them), per
+    operator that ran."""
+    spans = sorted((e[3], e[4]) for e in events if e[1] in ops)
+    busy, end = 0.0, spans[0][0]
+    for s, e in spans:
+        busy += max(0.0, e - max(s, end))
+        end = max(end, e)
+    return max(0.0, (end - spans[0][0]) - busy) / len(spans)
+
+
 def calibrate(build: str, inputs: dict, requests: int = 5, say=print) -> dict:
     """Run `requests` + 1 requests; record; return {"before": Explained, "kernels": n, "host": n}."""
     from agentc.runtime.session import Session
@@ -75,6 +87,7 @@ def calibrate(build: str, inputs: dict, requests: int = 5, say=print) -> dict:
         measured.record_kernel(digest, device, seconds, len(ts))
         if roofline:
             measured.record_ratio(op_class, device, digest, seconds / roofline)
+    measured.record_op_gap(statistics.median(_idle_per_op(r, ops) for r in events))
     for (kind, model), ts in host_times.items():
         if kind != "tool":  # a tool declares its latency, and its time depends on its inputs
             measured.record_host(kind, model, statistics.median(ts), len(ts))

@@ -13,18 +13,22 @@ itself is priced by the roofline times its class's correction: the median, over 
 kernels of its op class measured on that device, of measured / roofline (the same model
 at another prompt budget, another model of the same kind).
 
-Records live in the compile cache (`$AGENTC_CACHE/measured-times`), keyed by what they
-measure; `agentc cache clear` drops them.
+Records live in the compile cache (`$AGENTC_CACHE/measured-times`, or the namespace
+`$AGENTC_MEASURED` names: a benchmark's own), keyed by what they measure; `agentc cache
+clear` drops them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 from agentc import store
 
-KIND = "measured-times"
+
+def _kind() -> str:
+    return os.environ.get("AGENTC_MEASURED", "measured-times")
 
 
 def impl_digest(impl) -> str:
@@ -44,22 +48,22 @@ def _host_key(kind: str, model: str) -> dict:
 
 
 def kernel_seconds(digest: str, device: str) -> float | None:
-    hit = store.lookup(KIND, _kernel_key(digest, device))
+    hit = store.lookup(_kind(), _kernel_key(digest, device))
     return json.loads(hit.read_text())["seconds"] if hit is not None else None
 
 
 def host_seconds(kind: str, attrs: dict) -> float | None:
-    hit = store.lookup(KIND, _host_key(kind, str(attrs.get("model", ""))))
+    hit = store.lookup(_kind(), _host_key(kind, str(attrs.get("model", ""))))
     return json.loads(hit.read_text())["seconds"] if hit is not None else None
 
 
 def record_kernel(digest: str, device: str, seconds: float, calls: int) -> None:
-    store.put_bytes(KIND, _kernel_key(digest, device), json.dumps({"seconds": seconds, "calls": calls}).encode(),
+    store.put_bytes(_kind(), _kernel_key(digest, device), json.dumps({"seconds": seconds, "calls": calls}).encode(),
                     ".json")
 
 
 def record_host(kind: str, model: str, seconds: float, calls: int) -> None:
-    store.put_bytes(KIND, _host_key(kind, model), json.dumps({"seconds": seconds, "calls": calls}).encode(),
+    store.put_bytes(_kind(), _host_key(kind, model), json.dumps({"seconds": seconds, "calls": calls}).encode(),
                     ".json")
 
 
@@ -69,7 +73,7 @@ def _class_key(op_class: str, device: str) -> dict:
 
 def class_factor(op_class: str, device: str) -> float | None:
     """The median of measured / roofline over the kernels of `op_class` measured on `device`."""
-    hit = store.lookup(KIND, _class_key(op_class, device))
+    hit = store.lookup(_kind(), _class_key(op_class, device))
     if hit is None:
         return None
     ratios = sorted(json.loads(hit.read_text())["ratios"].values())
@@ -80,7 +84,18 @@ def record_ratio(op_class: str, device: str, digest: str, ratio: float) -> None:
     """Add one kernel's measured / roofline to its class on `device` (kept per kernel, so a
     kernel calibrated again replaces its own ratio)."""
     key = _class_key(op_class, device)
-    hit = store.lookup(KIND, key)
+    hit = store.lookup(_kind(), key)
     ratios = json.loads(hit.read_text())["ratios"] if hit is not None else {}
     ratios[digest] = ratio
-    store.put_bytes(KIND, key, json.dumps({"ratios": ratios}).encode(), ".json")
+    store.put_bytes(_kind(), key, json.dumps({"ratios": ratios}).encode(), ".json")
+
+
+def op_gap_seconds() -> float:
+    """What the runtime adds per operator between operators (scheduling, handing values on),
+    measured by agentc calibrate; 0 until then."""
+    hit = store.lookup(_kind(), {"runtime": "op_gap"})
+    return json.loads(hit.read_text())["seconds"] if hit is not None else 0.0
+
+
+def record_op_gap(seconds: float) -> None:
+    store.put_bytes(_kind(), {"runtime": "op_gap"}, json.dumps({"seconds": seconds}).encode(), ".json")

@@ -141,9 +141,10 @@ def build_taskgraph(ops: list[PlanOp], cluster: Cluster, call_times: dict[str, d
                                   cost_per_s=d.spec.cost_per_hour / 3600,
                                   memory_space=d.spec.memory_space, reserve_cost=d.reserve_cost)
     tasks = {}
+    gap = measured.op_gap_seconds()  # the runtime between operators, as calibrated here
     for op in ops:
         if op.kind == "call":
-            fits = {d: t for d, t in call_times[op.callee].items() if d == (forced or {}).get(op.name, d)
+            fits = {d: t + gap for d, t in call_times[op.callee].items() if d == (forced or {}).get(op.name, d)
                     if sum(weights.get(op.callee, {}).values()) <= procs[d].memory_bytes}
             tasks[op.name] = Task(op.name, fits, dict(weights.get(op.callee, {})))
         else:
@@ -153,7 +154,7 @@ def build_taskgraph(ops: list[PlanOp], cluster: Cluster, call_times: dict[str, d
                 measured.host_seconds(op.kind, op.attrs)
             if latency is None:
                 latency = cluster.host_latency_s.get(op.kind, 1e-5)
-            tasks[op.name] = Task(op.name, {HOST: latency})
+            tasks[op.name] = Task(op.name, {HOST: latency + gap})
     edges = {}
     for (u, v), (_, nbytes) in _dependencies(ops).items():
         edges[(u, v)] = edges.get((u, v), 0) + nbytes
