@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentc.build.write import realize, write_build
+from agentc.build.write import precision, realize, write_build
 from agentc.cost.catalog import load_catalog
 from agentc.devices import KINDS, usable
 from agentc.frontend.graph import AgentError
@@ -91,6 +91,9 @@ def compile_file(graph_path, out_dir, opts: CompileOptions | None = None):
         graph_path, opts.agent, opts.emit, cluster, opts.max_nodes,
         granularity="layer" if opts.assign is not None else None, searches=searches))
     log(opts, f"decomposed into operators ({time.perf_counter() - t0:.1f}s)")
+    prec = precision(low.weights)
+    log(opts, f"precision: compute {prec['compute']}; weights " +
+        ", ".join(f"{m} {d}" for m, d in prec["weights"].items()))
     for op in low.ops:
         if op.kind == "ann_search":
             log(opts, f"{op.name}: approximate search, recall@{op.attrs['k']} {op.attrs['recall']:.3f} against "

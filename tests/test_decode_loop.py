@@ -5,6 +5,7 @@ greedy generation reaches)."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 import warnings
 
@@ -43,6 +44,7 @@ def test_chunked_generation_equals_generate_and_stops_where_it_does(tmp_path):
     at = next(i for i in range(5, STEPS - 4) if free[i] not in free[:i])
     model_dir = random_checkpoint.write("llama", tmp_path / "eos", eos_token_id=free[at])
     want = _greedy(model_dir, ids, eos=free[at])
+    eos_name = registry.decoder(str(model_dir)).config.name
     assert want[-1] == free[at] and len(want) == at + 1 < STEPS
     m = repr(str(model_dir))
     sampled = "temperature=1.3, top_k=30, top_p=0.9, seed=7"
@@ -62,6 +64,9 @@ def test_chunked_generation_equals_generate_and_stops_where_it_does(tmp_path):
             return agentc.join(outs, {SEP!r})
         """))
     placement = agentc.compile(str(tmp_path / "graph.py"), str(tmp_path / "build"), devices=["cpu"], quiet=True)
+    manifest = json.loads((placement.build_dir / "manifest.json").read_text())
+    assert manifest["precision"] == {"compute": "float32", "weights": {dec.config.name: "float32",
+                                                                      eos_name: "float32"}}
     later = ["a/decode9x4", "a/decode13x3"]  # 15 decode steps: 4 + 4 + 4 + 3
     with agentc.load(placement.build_dir) as s:
         out = s.run({"query": QUERY}, fetch=["a/decode5x4", *later])

@@ -8,10 +8,9 @@ tokens: end-of-turn suppressed, the median of --runs after warm-ups).
 MODEL_DIR holds a config.json (a build's `models/<name>/`); the weights are seeded random
 (the speed of a dense model does not depend on its values). Modes, per dtype:
 - eager: transformers' generate with its dynamic cache;
-- static: generate over a static KV cache (what a CUDA graph needs);
-- compiled: the static cache with the model's forward under
-  torch.compile(mode="reduce-overhead") (CUDA graphs), warmed up until its shapes are
-  compiled.
+- static: a greedy loop over a static KV cache (what a CUDA graph needs), the step eager;
+- compiled: the same loop with the decode step under torch.compile(mode="reduce-overhead")
+  (CUDA graphs), warmed up until its shapes are compiled.
 Prefill is the time to the first token; decode tokens/s counts the tokens after it over
 the time from the first to the last (each stamped after a device sync).
 """
@@ -28,7 +27,18 @@ from pathlib import Path
 PROMPT_TOKENS, TOKENS = 160, 32
 
 
+def _static_cache(transformers, config, length: int, dtype, device):
+    try:
+        return transformers.StaticCache(config=config, max_cache_len=length)
+    except TypeError:  # older transformers
+        return transformers.StaticCache(config=config, max_batch_size=1, max_cache_len=length, dtype=dtype,
+                                        device=device)
+
+
 def measure(model_dir: str, dtype: str, mode: str, runs: int, device: str = "cuda") -> dict:
+    """eager: `generate` (dynamic cache). static / compiled: a greedy loop over a static KV
+    cache, the decode step plain or under torch.compile(mode="reduce-overhead") (CUDA
+    graphs; each step marked, its logits cloned out of the graph's memory)."""
     import torch
     import transformers
 
@@ -42,29 +52,51 @@ def measure(model_dir: str, dtype: str, mode: str, runs: int, device: str = "cud
         if device == "cuda":
             torch.cuda.synchronize()
 
-    stamps: list[float] = []
+    def generate_eager():
+        stamps: list[float] = []
 
-    class Stamp(transformers.LogitsProcessor):
-        def __call__(self, input_ids, scores):
+        class Stamp(transformers.LogitsProcessor):
+            def __call__(self, input_ids, scores):
+                sync()
+                stamps.append(time.perf_counter())
+                return scores
+
+        model.generate(ids, max_new_tokens=TOKENS, min_new_tokens=TOKENS, do_sample=False, pad_token_id=0,
+                       logits_processor=transformers.LogitsProcessorList([Stamp()]),
+                       attention_mask=torch.ones_like(ids))
+        return stamps
+
+    cache = _static_cache(transformers, config, PROMPT_TOKENS + TOKENS, getattr(torch, dtype), device)
+
+    def step(tok, pos):
+        return model(tok, past_key_values=cache, cache_position=pos, use_cache=True).logits[:, -1]
+
+    decode = torch.compile(step, mode="reduce-overhead", fullgraph=True) if mode == "compiled" else step
+
+    def generate_static():
+        cache.reset()
+        stamps = []
+        logits = model(ids, past_key_values=cache, cache_position=torch.arange(PROMPT_TOKENS, device=device),
+                       use_cache=True).logits[:, -1]
+        tok = logits.argmax(-1, keepdim=True)
+        sync()
+        stamps.append(time.perf_counter())
+        for i in range(TOKENS - 1):
+            if mode == "compiled":
+                torch.compiler.cudagraph_mark_step_begin()
+            logits = decode(tok, torch.tensor([PROMPT_TOKENS + i], device=device)).clone()
+            tok = logits.argmax(-1, keepdim=True)
             sync()
             stamps.append(time.perf_counter())
-            return scores
+        return stamps
 
-    kwargs = {"max_new_tokens": TOKENS, "min_new_tokens": TOKENS, "do_sample": False,
-              "logits_processor": transformers.LogitsProcessorList([Stamp()]),
-              "attention_mask": torch.ones_like(ids), "pad_token_id": 0}
-    if mode in ("static", "compiled"):
-        kwargs["cache_implementation"] = "static"
-    if mode == "compiled":
-        model.forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=True)
     samples = []
     t_load = time.perf_counter()
-    for i in range(runs + (4 if mode == "compiled" else 1)):
-        stamps.clear()
+    for i in range(runs + (3 if mode == "compiled" else 1)):
         sync()
         t0 = time.perf_counter()
         with torch.no_grad():
-            model.generate(ids, **kwargs)
+            stamps = generate_eager() if mode == "eager" else generate_static()
         samples.append({"prefill_s": stamps[0] - t0, "decode_s": stamps[-1] - stamps[0], "tokens": len(stamps) - 1})
         print(f"{dtype} {mode} run {i}: prefill {samples[-1]['prefill_s'] * 1e3:.1f} ms, "
               f"{samples[-1]['tokens'] / samples[-1]['decode_s']:.1f} tok/s", file=sys.stderr, flush=True)
@@ -85,13 +117,23 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import torch
 
-    rows = [measure(args.model_dir, d, m, args.runs, args.device) for d in args.dtypes.split(",") for m in args.modes.split(",")]
     name = torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu"
     out = {"device": name, "torch": torch.__version__, "prompt_tokens": PROMPT_TOKENS,
-           "tokens": TOKENS, "runs": args.runs, "results": rows}
-    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+           "tokens": TOKENS, "runs": args.runs, "results": []}
+    rows = out["results"]
+    for d in args.dtypes.split(","):
+        for m in args.modes.split(","):
+            try:
+                rows.append(measure(args.model_dir, d, m, args.runs, args.device))
+            except Exception as e:  # noqa: BLE001 - one mode failing leaves the others measured
+                rows.append({"dtype": d, "mode": m, "error": f"{type(e).__name__}: {str(e)[:300]}"})
+                print(f"{d} {m}: {rows[-1]['error']}", file=sys.stderr, flush=True)
+            Path(args.out).write_text(json.dumps(out, indent=1) + "\n")  # after each mode
     for r in rows:
-        print(f"{r['dtype']:9s} {r['mode']:9s} prefill {r['prefill_ms']:7.2f} ms  decode {r['decode_tok_s']:7.1f} tok/s")
+        if "error" in r:
+            print(f"{r['dtype']:9s} {r['mode']:9s} failed: {r['error']}")
+        else:
+            print(f"{r['dtype']:9s} {r['mode']:9s} prefill {r['prefill_ms']:7.2f} ms  decode {r['decode_tok_s']:7.1f} tok/s")
     return 0
 
 

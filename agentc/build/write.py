@@ -112,9 +112,18 @@ def write_build(low: Lowered, placement: Placement, graph_path, out: Path, opts)
     hashes = {name: store.write_file(out / name, data) for name, data in files.items()}
     hashes.update({rel: entry["file_sha256"] for rel, entry in weights.items()})
     manifest = {"graph": str(graph_file), "modules": modules, "weights": weights,
-                "files": dict(sorted(hashes.items()))}
+                "precision": precision(low.weights), "files": dict(sorted(hashes.items()))}
     store.write_file(out / "manifest.json", json.dumps(manifest, indent=1).encode())
     store.remember_all({out / name: sha for name, sha in hashes.items()})  # loads need not hash them
+
+
+def precision(weights: dict) -> dict:
+    """What a build computes in: kernels in float32, and each model's (or index's) weights in
+    the element types they are stored and streamed in (its weight groups by model)."""
+    by_model: dict[str, set[str]] = {}
+    for group, params in weights.items():
+        by_model.setdefault(group.split("/", 1)[0], set()).update(str(a.dtype) for a in params.values())
+    return {"compute": "float32", "weights": {m: "+".join(sorted(d)) for m, d in sorted(by_model.items())}}
 
 
 def _model_files(ops, files: dict[str, bytes]) -> dict[str, dict]:
