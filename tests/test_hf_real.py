@@ -84,7 +84,7 @@ def test_real_smollm2_directory_matches_transformers(tmp_path):
         def chat(q):
             a = agentc.llm(q, model={str(d)!r}, max_tokens=32, name="answer", granularity="step", decode_chunk=1)
             b = agentc.llm(q, model={str(d)!r}, max_tokens=32, name="chunked", granularity="step", decode_chunk=8)
-            return agentc.join([a, b], "\n<>\n")
+            return agentc.join([a, b], "\\n<>\\n")
         """)
     dec = registry.decoder(str(d))
     with agentc.load(placement.build_dir) as s:

@@ -195,7 +195,9 @@ def llm(prompt, model: str = "tiny-lm", max_tokens: int = 16, name: str | None =
     `decode_chunk` (step granularity): decode steps per device call. A chunk runs its
     steps, token choices and end-of-turn on the device and returns to the host once; a
     chunk that ends generation early computes its remaining steps for nothing. Unset, the
-    compiler picks it from the step's predicted time and the device's per-call cost."""
+    compiler picks it from the step's predicted time and the device's round trip. Where
+    the LLM is split per layer (granularity "layer", or unset on several devices), tokens
+    are generated one call chain per step and `decode_chunk` does not apply."""
     _text_arg("llm", "model", model)
     for what, v in (("prompt_len", prompt_len), ("cache_len", cache_len)):
         if v is not None:
