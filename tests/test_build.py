@@ -18,7 +18,9 @@ def test_cuda_module_compiles_without_a_gpu(tmp_path):
     assert "--iree-cuda-target=sm_80" in manifest["modules"]["cuda"]["flags"]
     vmfb = (tmp_path / "cuda.vmfb").read_bytes()
     module = rt.VmModule.copy_buffer(rt.VmInstance(), vmfb)  # parses without a CUDA device
-    assert {"tiny_lm__prefill", "tiny_lm__decode", "tiny_encoder__encode"} <= set(module.function_names)
+    assert {"tiny_lm__prefill", "tiny_encoder__encode"} <= set(module.function_names)
+    # The decode step, or (cuda's round trip per step is large: agentc.cost.decode_chunk) a chunk of steps.
+    assert any(n.startswith("tiny_lm__decode") for n in module.function_names)
     assert b".target sm_80" in vmfb  # the embedded PTX is for the requested architecture
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == digest, name
