@@ -37,8 +37,12 @@ def prefill(model, *args):
 
 def decode(model, *args):
     """One step of B sequences, sequence b writing cache slot pos[b] and attending to
-    slots <= pos[b]."""
-    return model.decode(*args)
+    slots <= pos[b]. The caches come and go stacked over the layers here (the model's own
+    step takes one per layer)."""
+    *rest, k, v = args
+    out = model.decode(*rest, *k.unbind(0), *v.unbind(0))
+    layers = k.shape[0]
+    return out[0], torch.stack(out[1:1 + layers]), torch.stack(out[1 + layers:-1]), out[-1]
 
 
 def cache_shape(model, batch: int) -> tuple[int, ...]:

@@ -16,7 +16,8 @@ chunk that ends generation early computes its remaining steps for nothing: what 
 chunk length trades against the calls it saves (agentc.models.chunk_choice).
 
 Function (weights first, as every kernel):
-  (weights..., token (1,), pos (1,), k, v[, u (N,)]) -> (token_1 (1,) ... token_N (1,), pos, k, v)
+  (weights..., token (1,), pos (1,), caches...[, u (N,)]) -> (token_1 (1,) ... token_N (1,), pos, caches...)
+(the step's KV caches, as many as it takes: one per layer for K and for V, or two stacked)
 Each token is a result of its own, as a token of the call-per-step form is, so the host
 ops that read generated tokens (stop checks, detokenize, streaming) take either form; `u`
 holds one uniform draw per step where the LLM samples.
@@ -54,34 +55,45 @@ def _types(func) -> tuple[list[str], list[str]]:
 
 def _loop_text(name: str, step: str, adv: str, ins: list[str], outs: list[str], n_w: int, n: int,
                sampled: bool) -> str:
-    w_types, (tok_t, pos_t, k_t, v_t) = ins[:n_w], ins[n_w:]
+    """The loop function, calling the step ((weights, token, pos, caches...) -> (logits,
+    caches..., pos + 1)) and the advance; the caches (per layer, or stacked) are iter_args."""
+    w_types, (tok_t, pos_t, *cache_t) = ins[:n_w], ins[n_w:]
+    nc = len(cache_t)
     all_t = f"tensor<{n}xi32>"
     ws = ", ".join(f"%w{i}: {t}" for i, t in enumerate(w_types))
     wargs = ", ".join(f"%w{i}" for i in range(n_w))
+    cs = "".join(f", %c{j}: {t}" for j, t in enumerate(cache_t))
     u_arg = f", %u: tensor<{n}xf32>" if sampled else ""
     u_slice = f"%ui = tensor.extract_slice %u[%i] [1] [1] : tensor<{n}xf32> to tensor<1xf32>" if sampled else ""
     adv_ins = f"{outs[0]}, {tok_t}, {pos_t}, {pos_t}" + (", tensor<1xf32>" if sampled else "")
-    adv_args = "%s#0, %t, %p, %s#3" + (", %ui" if sampled else "")
-    tokens = "\n    ".join(f"%t{j} = tensor.extract_slice %r#4[{j}] [1] [1] : {all_t} to {tok_t}" for j in range(n))
+    adv_args = f"%s#0, %t, %p, %s#{nc + 1}" + (", %ui" if sampled else "")
+    iters = "".join(f", %k{j} = %c{j}" for j in range(nc))
+    carried = ", ".join([tok_t, pos_t, *cache_t, all_t])
+    tokens = "\n    ".join(f"%t{j} = tensor.extract_slice %r#{nc + 2}[{j}] [1] [1] : {all_t} to {tok_t}"
+                          for j in range(n))
+    step_call = (f"func.call @{step}({wargs}, %t, %p{''.join(f', %k{j}' for j in range(nc))}) "
+                 f": ({', '.join(ins)}) -> ({', '.join(outs)})")
+    yielded = ", ".join(["%a#0", "%a#1", *(f"%s#{j + 1}" for j in range(nc)), "%o2"])
+    returned = ", ".join([*(f"%t{j}" for j in range(n)), "%r#1", *(f"%r#{j + 2}" for j in range(nc))])
     return f"""module {{
   func.func private @{step}({", ".join(ins)}) -> ({", ".join(outs)})
   func.func private @{adv}({adv_ins}) -> ({tok_t}, {pos_t})
-  func.func @{name}({ws}, %tok: {tok_t}, %pos: {pos_t}, %k: {k_t}, %v: {v_t}{u_arg})
-      -> ({", ".join([tok_t] * n)}, {pos_t}, {k_t}, {v_t}) {{
-    %c0 = arith.constant 0 : index
-    %c1 = arith.constant 1 : index
-    %cn = arith.constant {n} : index
+  func.func @{name}({ws}, %tok: {tok_t}, %pos: {pos_t}{cs}{u_arg})
+      -> ({", ".join([tok_t] * n + [pos_t] + cache_t)}) {{
+    %c0_ = arith.constant 0 : index
+    %c1_ = arith.constant 1 : index
+    %cn_ = arith.constant {n} : index
     %zero = arith.constant dense<0> : {all_t}
-    %r:5 = scf.for %i = %c0 to %cn step %c1 iter_args(%t = %tok, %p = %pos, %kk = %k, %vv = %v, %o = %zero)
-        -> ({tok_t}, {pos_t}, {k_t}, {v_t}, {all_t}) {{
-      %s:4 = func.call @{step}({wargs}, %t, %p, %kk, %vv) : ({", ".join(ins)}) -> ({", ".join(outs)})
+    %r:{nc + 3} = scf.for %i = %c0_ to %cn_ step %c1_ iter_args(%t = %tok, %p = %pos{iters}, %o = %zero)
+        -> ({carried}) {{
+      %s:{nc + 2} = {step_call}
       {u_slice}
       %a:2 = func.call @{adv}({adv_args}) : ({adv_ins}) -> ({tok_t}, {pos_t})
       %o2 = tensor.insert_slice %a#0 into %o[%i] [1] [1] : {tok_t} into {all_t}
-      scf.yield %a#0, %a#1, %s#1, %s#2, %o2 : {tok_t}, {pos_t}, {k_t}, {v_t}, {all_t}
+      scf.yield {yielded} : {carried}
     }}
     {tokens}
-    return {", ".join(f"%t{j}" for j in range(n))}, %r#1, %r#2, %r#3 : {", ".join([tok_t] * n)}, {pos_t}, {k_t}, {v_t}
+    return {returned} : {", ".join([tok_t] * n + [pos_t] + cache_t)}
   }}
 }}"""
 

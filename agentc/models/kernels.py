@@ -207,11 +207,11 @@ def _layered_decoder_kernels(dec, granularity: str, runtimes=None) -> list[Kerne
     sample = _model_kernel(dec, "sample", dec.sample, None, [logits])
     per_runtime = _forms(dec, runtimes)
     if granularity == "step":
-        kc = np.zeros((c.layers, 1, c.kv_heads, S, hd), np.float32)
+        kc = np.zeros((1, c.kv_heads, S, hd), np.float32)  # one layer's
         whole = functools.partial(_model_kernel, dec, group=f"{c.name}/all", params=dec.all_group,
                                   variants=per_runtime)
         return [whole("prefill", dec.prefill, acts=[ids, length]),
-                whole("decode", dec.decode, acts=[i32, length, kc, kc]), sample]
+                whole("decode", dec.decode, acts=[i32, length, *[kc] * (2 * c.layers)]), sample]
     emb = f"{c.name}/embed"
     x_p = np.zeros((1, P, D), np.float32)
     x_d = np.zeros((1, 1, D), np.float32)

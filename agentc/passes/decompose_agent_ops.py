@@ -365,20 +365,22 @@ class DecomposeAgentOps:
         """Step granularity: prefill, then one decode call over all layers per token, or per
         chunk of n tokens (`chunk(m, i)`: the kernel of m steps from step i, and its extra
         operands), each after `stop` (end-of-turn) lets the previous token through. A chunk
-        gives each of its tokens as a value of its own, as the steps do."""
-        logits, kc, vc = call(ks["prefill"], [ids, length], "prefill").results
+        gives each of its tokens as a value of its own, as the steps do. The KV caches are
+        whatever prefill returns after the logits (per layer, or stacked for the tiny
+        models), threaded through every step."""
+        logits, *caches = call(ks["prefill"], [ids, length], "prefill").results
         tokens = [sample(logits, 0)]
         pos, i = length, 1
         while i < steps:
             m = min(n, steps - i)
             if m == 1:
-                logits, kc, vc, pos = call(ks["decode"], [stop(tokens, i), pos, kc, vc], f"decode{i}").results
+                logits, *caches, pos = call(ks["decode"], [stop(tokens, i), pos, *caches], f"decode{i}").results
                 tokens.append(sample(logits, i))
             else:
                 kernel, extra = chunk(m, i)
-                *chunk_tokens, pos, kc, vc = call(kernel, [stop(tokens, i), pos, kc, vc, *extra],
-                                                  f"decode{i}x{m}").results
-                tokens += chunk_tokens
+                results = call(kernel, [stop(tokens, i), pos, *caches, *extra], f"decode{i}x{m}").results
+                tokens += results[:m]
+                pos, caches = results[m], list(results[m + 1:])
             i += m
         return tokens
 

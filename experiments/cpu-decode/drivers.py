@@ -52,8 +52,8 @@ def main() -> None:
     from agentc.models import registry
 
     c = registry.decoder(LLM).config
-    cache = np.zeros((c.layers, 1, c.kv_heads, c.cache_len, c.head_dim), np.float32)
-    acts = [np.array([17], np.int32), np.array([160], np.int32), cache, cache.copy()]
+    caches = [np.zeros((1, c.kv_heads, c.cache_len, c.head_dim), np.float32) for _ in range(2 * c.layers)]
+    acts = [np.array([17], np.int32), np.array([160], np.int32), *caches]
     n_disp = dispatches(step.impl_text, args.flag)
     load = os.getloadavg()[0]
     rows = []

@@ -16,7 +16,8 @@ besides the hidden state: (cos, sin) for rotary models, nothing for learned posi
   head_prefill(x, length (1,))    -> logits (1,V)         sample(logits) -> token (1,)
   embed_decode(token (1,), pos)   -> x (1,1,D), *pe, pos+1
   block_decode(x, *pe, pos, k, v) -> x, k, v              head_decode(x) -> logits (1,V)
-  prefill / decode: the same over every layer (step granularity, weight group `<name>/all`)
+  prefill / decode: the same over every layer (step granularity, weight group `<name>/all`),
+                   each layer's K and V cache an operand and result of its own
 """
 
 from __future__ import annotations
@@ -256,6 +257,8 @@ class CausalLM(Imported):
         return emb, [rest[i * n:(i + 1) * n] for i in range(L)], rest[L * n:]
 
     def prefill(self, *args):
+        """-> logits, then each layer's K cache, then each layer's V cache: per-layer tensors,
+        not stacked ones, which would copy every cache whole on each step."""
         emb, layers, (ids, length) = self._split_all(args)
         x, *pe = self.embed_prefill(*emb, ids)
         ks, vs = [], []
@@ -263,17 +266,19 @@ class CausalLM(Imported):
             x, k, v = self.block_prefill(*w, x, *pe)
             ks.append(k)
             vs.append(v)
-        return self.head_prefill(*emb, x, length), torch.stack(ks), torch.stack(vs)
+        return self.head_prefill(*emb, x, length), *ks, *vs
 
     def decode(self, *args):
-        emb, layers, (token, pos, k_cache, v_cache) = self._split_all(args)
+        """(token, pos, K caches..., V caches...) -> logits, K caches..., V caches..., pos + 1."""
+        emb, layers, (token, pos, *caches) = self._split_all(args)
+        L = len(layers)
         x, *pe, nxt = self.embed_decode(*emb, token, pos)
         ks, vs = [], []
         for i, w in enumerate(layers):
-            x, k, v = self.block_decode(*w, x, *pe, pos, k_cache[i], v_cache[i])
+            x, k, v = self.block_decode(*w, x, *pe, pos, caches[i], caches[L + i])
             ks.append(k)
             vs.append(v)
-        return self.head_decode(*emb, x), torch.stack(ks), torch.stack(vs), nxt
+        return self.head_decode(*emb, x), *ks, *vs, nxt
 
     # -- tokenizer (host ops) -------------------------------------------------------------
     @functools.cached_property
