@@ -46,14 +46,14 @@ def test_batched_generation_equals_full_recomputation(tmp_path, monkeypatch):
     length = torch.tensor([len(p) for p in prompts], dtype=torch.int32)
     w = _weights(model)
     with torch.no_grad():
-        logits, k, v = batched.prefill(model, *w, torch.from_numpy(ids), length)
+        logits, *caches = batched.prefill(model, *w, torch.from_numpy(ids), length)
         token, pos, got = logits.argmax(-1).to(torch.int32), length, [[] for _ in prompts]
         for _ in range(steps):
             for b in range(3):
                 got[b].append(int(token[b]))
-            logits, k, v, pos = batched.decode(model, *w, token, pos, k, v)
+            logits, *caches, pos = batched.decode(model, *w, token, pos, *caches)
             token = logits.argmax(-1).to(torch.int32)
-    assert k.shape == batched.cache_shape(model, 3)
+    assert len(caches) == 2 * model.config.layers and caches[0].shape == batched.cache_shape(model, 3)
     for b, p in enumerate(prompts):
         want = model.generate_ids([int(t) for t in p], steps)
         assert got[b][:len(want)] == want, f"sequence {b}"
@@ -73,7 +73,7 @@ def test_batched_decode_compiles_and_matches_pytorch(tmp_path, monkeypatch):
     weights = [np.array(a) for a in model.all_group.values()]
     shape = batched.cache_shape(model, 2)
     args = [*weights, np.array([7, 300], np.int32), np.array([3, 17], np.int32),
-            rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(np.float32)]
+            *[rng.standard_normal(shape).astype(np.float32) for _ in range(2 * model.config.layers)]]
     text = export_function(lambda *a: batched.decode(model, *a), args, "decode_b2", list(model.all_group),
                            {"test": "batched-decode", "model": model.config.name})
     kind = KINDS["cpu"]
@@ -116,8 +116,9 @@ def test_bench_batching_artifacts_measure_where_only_iree_is(tmp_path, monkeypat
     entries = {(e["name"], e["batch"]): e for e in manifest["kernels"]}
     assert set(entries) == {(n, b) for b in (1, 2) for n in made[b]}
     decode = entries[("llm_decode_step", 2)]["inputs"]
-    *_, pos, _, _ = made[2]["llm_decode_step"].args
-    assert decode[-3]["values"] == pos.tolist()
+    n_w = len(model.all_group)
+    pos = made[2]["llm_decode_step"].args[n_w + 1]  # weights, tokens, positions, then the caches
+    assert decode[n_w + 1]["values"] == pos.tolist()
     weights = [s["weight"] for s in decode if "weight" in s]
     assert len(weights) == len(model.all_group)
     assert weights == [s["weight"] for s in entries[("llm_prefill", 1)]["inputs"] if "weight" in s]

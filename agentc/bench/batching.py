@@ -72,7 +72,7 @@ def _llm_kernels(batch: int, runtime: str) -> dict[str, Kernel]:
     rng = np.random.default_rng(1)
     cache = rng.standard_normal(batched.cache_shape(llm, batch)).astype(np.float32)
     pos = rng.integers(c.prompt_len, c.cache_len - 1, batch).astype(np.int32)
-    dec = [*weights.values(), rng.integers(3, c.vocab, batch).astype(np.int32), pos, cache, cache.copy()]
+    dec = [*weights.values(), rng.integers(3, c.vocab, batch).astype(np.int32), pos, *[cache] * (2 * c.layers)]
     out = {"llm_decode_step": Kernel(export_function(lambda *a: batched.decode(llm, *a), dec, f"decode_b{batch}",
                                                      names, key), f"decode_b{batch}", dec, len(names), "llm")}
     if batch <= LIMITS["llm_prefill"]:

@@ -4,13 +4,16 @@ as one call.
 A serving stage that takes concurrent requests together needs them: a decode step streams
 every weight of the model once whatever the batch, so B sequences stepped together cost
 about what one costs where weight streaming bounds the step (`agentc bench batching`
-measures where it does). Each sequence keeps its own position and its own rows of the KV
-caches (L, B, kv heads, S, head dim), so sequences at different points of their generations
-share a step, as continuous batching needs. The model's own operators take B rows (the
-decode step at B positions); only the choice of each prompt's last position is added here.
+measures where it does). Each sequence keeps its own position and its own rows of each
+layer's KV caches (B, kv heads, S, head dim), so sequences at different points of their
+generations share a step, as continuous batching needs. The model's own operators take B
+rows (the decode step at B positions); only the choice of each prompt's last position is
+added here. The caches are per layer, as the model's step takes them: caches stacked over
+the layers were copied whole on each step, which made batches past 4 slower per sequence
+on the CPU (experiments/kernel-forms/).
 
-  prefill(weights..., ids (B, P) int32, length (B,) int32) -> logits (B, V), K, V
-  decode(weights..., token (B,) int32, pos (B,) int32, K, V) -> logits (B, V), K, V, pos + 1
+  prefill(weights..., ids (B, P) int32, length (B,) int32) -> logits (B, V), K_0..K_L-1, V_0..V_L-1
+  decode(weights..., token (B,) int32, pos (B,) int32, K_0.., V_0..) -> logits (B, V), K_0.., V_0.., pos + 1
 """
 
 from __future__ import annotations
@@ -32,20 +35,17 @@ def prefill(model, *args):
     P = ids.shape[1]
     last = (torch.arange(P, dtype=torch.int32)[None] == (length - 1)[:, None]).to(x.dtype)  # (B, P) one-hot
     x_last = (x * last[:, :, None]).sum(dim=1, keepdim=True)
-    return model.head_decode(*emb, x_last), torch.stack(ks), torch.stack(vs)
+    return model.head_decode(*emb, x_last), *ks, *vs
 
 
 def decode(model, *args):
     """One step of B sequences, sequence b writing cache slot pos[b] and attending to
-    slots <= pos[b]. The caches come and go stacked over the layers here (the model's own
-    step takes one per layer)."""
-    *rest, k, v = args
-    out = model.decode(*rest, *k.unbind(0), *v.unbind(0))
-    layers = k.shape[0]
-    return out[0], torch.stack(out[1:1 + layers]), torch.stack(out[1 + layers:-1]), out[-1]
+    slots <= pos[b]."""
+    return model.decode(*args)
 
 
 def cache_shape(model, batch: int) -> tuple[int, ...]:
-    """K (or V) for `batch` sequences: (layers, batch, kv heads, S, head dim)."""
+    """One layer's K (or V) for `batch` sequences: (batch, kv heads, S, head dim); a step
+    takes 2 x layers of them."""
     c = model.config
-    return (c.layers, batch, c.kv_heads, c.cache_len, c.head_dim)
+    return (batch, c.kv_heads, c.cache_len, c.head_dim)

@@ -25,12 +25,19 @@ from pathlib import Path
 
 import numpy as np
 
-from agentc.models import (
-    batched,  # the model's step with its caches stacked, as these experiments were written
-)
-
 LLM = "smollm2-135m-random@192x256"
 CHUNKS = (1, 4, 8, 16)
+
+
+def stacked_decode(model, *args):
+    """The model's step with its caches stacked over the layers, as this experiment was
+    written (the model takes and returns one cache per layer)."""
+    import torch
+
+    *rest, k, v = args
+    out = model.decode(*rest, *k.unbind(0), *v.unbind(0))
+    layers = k.shape[0]
+    return out[0], torch.stack(out[1:1 + layers]), torch.stack(out[1 + layers:-1]), out[-1]
 
 
 def chunk_fn(model, n: int):
@@ -46,7 +53,7 @@ def chunk_fn(model, n: int):
         w, (token, pos, k, v, done) = args[:n_w], args[n_w:]
         tokens = []
         for _ in range(n):
-            logits, k, v, nxt = batched.decode(model, *w, token, pos, k, v)
+            logits, k, v, nxt = stacked_decode(model, *w, token, pos, k, v)
             t = greedy(logits)
             finished = done > 0
             token = torch.where(finished, torch.full_like(t, eos), t)
@@ -72,7 +79,7 @@ def kernels(model, chunks):
     step = [*weights.values(), token, pos, cache, cache.copy()]
     logits = rng.standard_normal((1, c.vocab)).astype(np.float32)
     key = {"experiment": "decode-loop", "model": LLM}
-    yield "decode_step", 1, Kernel(export_function(lambda *a: batched.decode(model, *a), step, "decode_step", names, key), "decode_step",
+    yield "decode_step", 1, Kernel(export_function(lambda *a: stacked_decode(model, *a), step, "decode_step", names, key), "decode_step",
                                    step, n_w, "llm")
     yield "sample", 1, Kernel(export_function(greedy, [logits], "sample", [], key), "sample", [logits], 0, "")
     for n in chunks:

@@ -19,9 +19,8 @@ import time
 
 import numpy as np
 
-from agentc.models import (
-    batched,  # the model's step with its caches stacked, as these experiments were written
-)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from chunks import stacked_decode
 
 LLM = "smollm2-135m-random@192x256"  # as chunks.py
 
@@ -136,7 +135,7 @@ def main() -> None:
     i32 = np.array([5], np.int32)
     key = {"experiment": "decode-loop", "model": LLM}
     t0 = time.perf_counter()
-    step_text = export_function(lambda *a: batched.decode(model, *a), step, "decode_step", names, key)
+    step_text = export_function(lambda *a: stacked_decode(model, *a), step, "decode_step", names, key)
     adv_text = export_function(advance_fn(c.eos), [logits, i32, i32, i32], "advance", [], key)
     sample_text = export_function(greedy, [logits], "sample", [], key)
     text = loop_module(step_text, adv_text, n_w, args.n)
