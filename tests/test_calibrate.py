@@ -62,7 +62,7 @@ def test_calibrated_kernels_are_priced_as_measured(own_cache):
     decode = next(k for k in done["before"].rows if k[0] == "a/decodeN")
     assert again["a/decode3"] == pytest.approx(decode[3] / 1e3, rel=0.35)  # the median of this run's calls
     assert again["a/decode3"] != pytest.approx(pred["a/decode3"], rel=1e-6)
-    assert measured.host_seconds("tokenize", {"model": "tiny-lm@5x9"}) is not None  # the budget aside
+    assert measured.host_seconds("tokenize", "tiny-lm@5x9") is not None  # the budget aside
 
 
 def test_class_correction_prices_kernels_not_measured(own_cache):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -71,23 +72,23 @@ def _graph(path: Path, chunk: str) -> Path:
     return path
 
 
-def _token_ends(events) -> tuple[float, float, float, int, int]:
-    """(prefill start, first token's end, last token's end, tokens after the first, host
-    syncs) from a request's trace events: sample<i> is one token, decode<i>x<m> m tokens.
-    A call per step syncs once per token (the end-of-turn check reads it), a chunk once."""
-    import re
+CHUNK = re.compile(r"answer/decode\d+x(\d+)")  # a decode chunk's operator and its steps
+STEP_SAMPLE = re.compile(r"answer/sample[1-9]\d*")  # a call per step's token after the first
 
-    start = min(s for _, name, _, s, _, _ in events if name == "answer/prefill")
+
+def token_ends(events) -> tuple[float, float, int, int]:
+    """(first token's end, last token's end, tokens after the first, host syncs) of the
+    `answer` LLM from a request's trace events (track, name, request, start, end, note):
+    sample<i> is one token, decode<i>x<m> m tokens. A call per step syncs once per token
+    (the end-of-turn check reads it), a chunk once."""
     first = next(e for _, name, _, _, e, _ in events if name == "answer/sample0")
     ends, tokens, syncs = [first], 0, 0
     for _, name, _, _, e, _ in events:
-        if re.fullmatch(r"answer/sample[1-9]\d*", name):
+        m = CHUNK.fullmatch(name)
+        if m or STEP_SAMPLE.fullmatch(name):
             ends.append(e)
-            tokens, syncs = tokens + 1, syncs + 1
-        elif m := re.fullmatch(r"answer/decode\d+x(\d+)", name):
-            ends.append(e)
-            tokens, syncs = tokens + int(m.group(1)), syncs + 1
-    return start, first, max(ends), tokens, syncs
+            tokens, syncs = tokens + (int(m.group(1)) if m else 1), syncs + 1
+    return first, max(ends), tokens, syncs
 
 
 def _predicted(plan: dict) -> tuple[float, float]:
@@ -167,7 +168,9 @@ class _Eager:
 def _agentc_request(session, prompt: str) -> dict:
     n = session.trace.added
     text = session.run({"prompt": prompt})["outputs"][0]
-    start, first, last, tokens, syncs = _token_ends(session.trace.since(n))
+    events = session.trace.since(n)
+    start = next(s for _, name, _, s, _, _ in events if name == "answer/prefill")
+    first, last, tokens, syncs = token_ends(events)
     return {"prefill_s": first - start, "decode_s": last - first, "tokens": tokens, "syncs": syncs, "text": text}
 
 
@@ -192,8 +195,8 @@ def run(args, out: Path):
             plan = placement.build_dir / "plan.json"
             builds[chunk] = {"compile_s": round(time.perf_counter() - t0, 1),
                              "predicted": _predicted(json.loads(plan.read_text())),
-                             "chunk": max((int(n.rsplit("x", 1)[1]) for n in (op.name for op in placement.ops)
-                                           if "/decode" in n and "x" in n.rsplit("/", 1)[1]), default=1)}
+                             "chunk": max((int(m.group(1)) for op in placement.ops if (m := CHUNK.fullmatch(op.name))),
+                                          default=1)}
             systems[f"agentc decode_chunk={chunk}"] = agentc.load(placement.build_dir)
             progress.step(f"compiled decode_chunk={chunk} ({builds[chunk]['chunk']} per call)")
         if _ensure_llamacpp(note):

@@ -1,6 +1,6 @@
 """`agentc calibrate BUILD`: run a build on this machine's devices and record what each of
 its operators took (agentc.cost.measured), so later compiles price those kernels and host
-operations with measurements; prints predicted against measured before and after.
+operations with measurements; prints predicted (as the build was priced) against measured.
 
 The first request warms up (first-use costs: lazy tokenizer loads, allocations) and is not
 recorded; each device kernel gets the median over its calls in the other requests, each

@@ -33,8 +33,8 @@ def chooser(cluster):
 
     def choose_for(steps: int, impl) -> int:
         work = func_work(impl)
-        spec = min((d.spec for d in cluster.devices.values()),
-                   key=lambda s: kernel_time(work, s, device_profile(s)))
-        return choose(kernel_time(work, spec, device_profile(spec)), spec.sync_s, steps)
+        step_s, sync_s = min((kernel_time(work, d.spec, device_profile(d.spec)), d.spec.sync_s)
+                             for d in cluster.devices.values())
+        return choose(step_s, sync_s, steps)
 
     return choose_for

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import statistics
 
 from agentc import store
 
@@ -37,6 +38,15 @@ def impl_digest(impl) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _read(key: dict) -> dict | None:
+    hit = store.lookup(_kind(), key)
+    return json.loads(hit.read_text()) if hit is not None else None
+
+
+def _write(key: dict, record: dict) -> None:
+    store.put_bytes(_kind(), key, json.dumps(record).encode(), ".json")
+
+
 def _kernel_key(digest: str, device: str) -> dict:
     return {"kernel": digest, "device": device}
 
@@ -47,55 +57,52 @@ def _host_key(kind: str, model: str) -> dict:
     return {"host_op": kind, "model": model.partition("@")[0]}
 
 
-def kernel_seconds(digest: str, device: str) -> float | None:
-    hit = store.lookup(_kind(), _kernel_key(digest, device))
-    return json.loads(hit.read_text())["seconds"] if hit is not None else None
-
-
-def host_seconds(kind: str, attrs: dict) -> float | None:
-    hit = store.lookup(_kind(), _host_key(kind, str(attrs.get("model", ""))))
-    return json.loads(hit.read_text())["seconds"] if hit is not None else None
-
-
-def record_kernel(digest: str, device: str, seconds: float, calls: int) -> None:
-    store.put_bytes(_kind(), _kernel_key(digest, device), json.dumps({"seconds": seconds, "calls": calls}).encode(),
-                    ".json")
-
-
-def record_host(kind: str, model: str, seconds: float, calls: int) -> None:
-    store.put_bytes(_kind(), _host_key(kind, model), json.dumps({"seconds": seconds, "calls": calls}).encode(),
-                    ".json")
-
-
 def _class_key(op_class: str, device: str) -> dict:
     return {"op_class": op_class, "device": device}
 
 
+GAP_KEY = {"runtime": "op_gap"}
+
+
+def kernel_seconds(digest: str, device: str) -> float | None:
+    record = _read(_kernel_key(digest, device))
+    return record["seconds"] if record else None
+
+
+def host_seconds(kind: str, model: str) -> float | None:
+    record = _read(_host_key(kind, model))
+    return record["seconds"] if record else None
+
+
 def class_factor(op_class: str, device: str) -> float | None:
     """The median of measured / roofline over the kernels of `op_class` measured on `device`."""
-    hit = store.lookup(_kind(), _class_key(op_class, device))
-    if hit is None:
-        return None
-    ratios = sorted(json.loads(hit.read_text())["ratios"].values())
-    return ratios[len(ratios) // 2] if len(ratios) % 2 else (ratios[len(ratios) // 2 - 1] + ratios[len(ratios) // 2]) / 2
+    record = _read(_class_key(op_class, device))
+    return statistics.median(record["ratios"].values()) if record else None
+
+
+def op_gap_seconds() -> float:
+    """What the runtime adds per operator between operators (scheduling, handing values on),
+    measured by agentc calibrate; 0 until then."""
+    record = _read(GAP_KEY)
+    return record["seconds"] if record else 0.0
+
+
+def record_kernel(digest: str, device: str, seconds: float, calls: int) -> None:
+    _write(_kernel_key(digest, device), {"seconds": seconds, "calls": calls})
+
+
+def record_host(kind: str, model: str, seconds: float, calls: int) -> None:
+    _write(_host_key(kind, model), {"seconds": seconds, "calls": calls})
 
 
 def record_ratio(op_class: str, device: str, digest: str, ratio: float) -> None:
     """Add one kernel's measured / roofline to its class on `device` (kept per kernel, so a
     kernel calibrated again replaces its own ratio)."""
     key = _class_key(op_class, device)
-    hit = store.lookup(_kind(), key)
-    ratios = json.loads(hit.read_text())["ratios"] if hit is not None else {}
+    ratios = (_read(key) or {"ratios": {}})["ratios"]
     ratios[digest] = ratio
-    store.put_bytes(_kind(), key, json.dumps({"ratios": ratios}).encode(), ".json")
-
-
-def op_gap_seconds() -> float:
-    """What the runtime adds per operator between operators (scheduling, handing values on),
-    measured by agentc calibrate; 0 until then."""
-    hit = store.lookup(_kind(), {"runtime": "op_gap"})
-    return json.loads(hit.read_text())["seconds"] if hit is not None else 0.0
+    _write(key, {"ratios": ratios})
 
 
 def record_op_gap(seconds: float) -> None:
-    store.put_bytes(_kind(), {"runtime": "op_gap"}, json.dumps({"seconds": seconds}).encode(), ".json")
+    _write(GAP_KEY, {"seconds": seconds})

@@ -271,10 +271,8 @@ def _trip_count(loop: ir.Operation) -> int:
     """An scf.for's trip count from its constant bounds (1 where they are not constants)."""
     bounds = []
     for v in list(loop.operands)[:3]:
-        owner = v.owner
-        if not isinstance(owner, ir.Operation) and hasattr(owner, "operation"):
-            owner = owner.operation
-        if not isinstance(owner, ir.Operation) or owner.name != "arith.constant":
+        owner = getattr(v.owner, "operation", v.owner)  # a block (an argument) has no name
+        if getattr(owner, "name", None) != "arith.constant":
             return 1
         bounds.append(ir.IntegerAttr(owner.attributes["value"]).value)
     lo, hi, step = bounds

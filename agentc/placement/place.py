@@ -142,6 +142,7 @@ def build_taskgraph(ops: list[PlanOp], cluster: Cluster, call_times: dict[str, d
                                   memory_space=d.spec.memory_space, reserve_cost=d.reserve_cost)
     tasks = {}
     gap = measured.op_gap_seconds()  # the runtime between operators, as calibrated here
+    host_measured: dict[tuple[str, str], float | None] = {}  # one lookup per (kind, model), not per op
     for op in ops:
         if op.kind == "call":
             fits = {d: t + gap for d, t in call_times[op.callee].items() if d == (forced or {}).get(op.name, d)
@@ -150,8 +151,13 @@ def build_taskgraph(ops: list[PlanOp], cluster: Cluster, call_times: dict[str, d
         else:
             # tools declare their latency, ann_search measured its own at compile time; other
             # host ops were measured by agentc calibrate, else the catalog's latency
-            latency = op.attrs["latency_ms"] / 1e3 if "latency_ms" in op.attrs else \
-                measured.host_seconds(op.kind, op.attrs)
+            if "latency_ms" in op.attrs:
+                latency = op.attrs["latency_ms"] / 1e3
+            else:
+                what = (op.kind, str(op.attrs.get("model", "")))
+                if what not in host_measured:
+                    host_measured[what] = measured.host_seconds(*what)
+                latency = host_measured[what]
             if latency is None:
                 latency = cluster.host_latency_s.get(op.kind, 1e-5)
             tasks[op.name] = Task(op.name, {HOST: latency + gap})

@@ -27,7 +27,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import re
 import shutil
 import statistics
 import sys
@@ -145,6 +144,7 @@ def agentc_worker(conn, build: str, runtime_flags: list[str], trace: str | None)
     import iree.runtime as rt
 
     import agentc
+    from agentc.bench.decode import token_ends
 
     if runtime_flags:
         rt.flags.parse_flags(*runtime_flags)  # before any device exists
@@ -158,17 +158,13 @@ def agentc_worker(conn, build: str, runtime_flags: list[str], trace: str | None)
         ev = session.trace.since(n)
         span = [(s, e) for _, name, _, s, e, _ in ev if name.startswith("embed_query/")]
         prefill = [(s, e) for _, name, _, s, e, _ in ev if name.startswith("answer/prefill")]
-        samples = sorted(e for _, name, _, _, e, _ in ev if name.startswith("answer/sample"))
-        # A decode chunk (answer/decode<i>x<m>) gives m tokens in one call.
-        chunks = [(e, int(name.rsplit("x", 1)[1])) for _, name, _, _, e, _ in ev
-                  if re.fullmatch(r"answer/decode\d+x\d+", name)]
-        ends = sorted(samples + [e for e, _ in chunks])
+        first, last, decoded, _ = token_ends(ev)  # a decode chunk (answer/decode<i>x<m>) gives m tokens
         calls = [e - s for track, name, _, s, e, _ in ev if track != "host"]
         return {"context": context, "answer": answer.strip(), "device_ops": len(calls),
                 "device_op_ms": statistics.median(calls) * 1e3 if calls else float("nan"),
                 "embed_ms": (max(e for _, e in span) - min(s for s, _ in span)) * 1e3,
                 "prefill_ms": (max(e for _, e in prefill) - min(s for s, _ in prefill)) * 1e3,
-                "decode_steps": len(samples) - 1 + sum(m for _, m in chunks), "decode_s": ends[-1] - samples[0]}
+                "decode_steps": decoded, "decode_s": last - first}
 
     _serve(conn, run, time.perf_counter() - t0)
     if trace:
