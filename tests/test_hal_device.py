@@ -59,3 +59,35 @@ def test_an_open_vulkan_device_leaves_no_busy_thread_at_normal_priority():
         assert busy or "llvmpipe" not in name  # lavapipe's watchers spin: there are some
     finally:
         del device
+
+
+def test_a_device_lost_while_its_module_loads_is_opened_again(builds, monkeypatch, capfd):
+    """The Vulkan spec's recovery from VK_ERROR_DEVICE_LOST is a new logical device: a loss
+    during module load opens the device once more, and the session then answers as one
+    that loaded at the first try; a second loss is the load's error."""
+    import iree.runtime as rt
+
+    import agentc
+    from agentc.runtime.host_ops import BuildError
+
+    build = builds("rag_agent.py", ("cpu",)).build_dir
+    query = {"query": "What is 12 * 7?"}
+    with agentc.load(build) as s:
+        reference = s.run(query)["outputs"]
+    real, losses = rt.VmContext, []
+
+    def flaky(*args, **kwargs):
+        if len(losses) < budget[0]:
+            losses.append(1)
+            raise RuntimeError("Error creating vm context with modules: queue.c:2867: DATA_LOSS; "
+                               "[vkSignalSemaphore] VK_ERROR_DEVICE_LOST; while invoking native function hal.fence.await")
+        return real(*args, **kwargs)
+
+    budget = [1]
+    monkeypatch.setattr(rt, "VmContext", flaky)
+    with agentc.load(build) as s:
+        assert s.run(query)["outputs"] == reference
+    assert losses == [1] and "was lost while its module loaded" in capfd.readouterr().err
+    budget[0], losses[:] = 2, []
+    with pytest.raises(BuildError, match="VK_ERROR_DEVICE_LOST"):
+        agentc.load(build)

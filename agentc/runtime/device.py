@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -43,6 +44,20 @@ class Device(DeviceThread):
         self.on_thread(self._open, vmfb, weights)
 
     def _open(self, vmfb: bytes, weights) -> None:
+        """Opens the device and loads the module. A device lost while the module loads
+        (lavapipe reported VK_ERROR_DEVICE_LOST once, from a fence wait during weight upload,
+        on a loaded 2-core CI host) is opened afresh once: the Vulkan spec's recovery is a new
+        logical device; a second loss is the caller's error."""
+        try:
+            self._load(vmfb, weights)
+        except RuntimeError as e:
+            if "DEVICE_LOST" not in str(e):
+                raise
+            print(f"agentc: {self.name}: the device was lost while its module loaded; opening it again",
+                  file=sys.stderr)
+            self._load(vmfb, weights)
+
+    def _load(self, vmfb: bytes, weights) -> None:
         """`weights`: the build's ParameterIndex (memory-mapped archives). Module
         initialisation loads the parameters this device's globals name, and no others."""
         import iree.runtime as rt
