@@ -39,6 +39,14 @@ class DeviceSpec:
     # (two calls, the token read back, the end-of-turn check, scheduling): the round trip a
     # decode chunk saves (agentc.cost.decode_chunk).
     sync_s: float = 0.0
+    # The rate a kernel that streams more than any cache holds cannot beat (bytes/s): the
+    # datasheet's for a catalog device, measured for this machine's. None: memory_bandwidth.
+    # `memory_bandwidth` is the rate a profile was fitted against, not always the DRAM's.
+    dram_bandwidth: float | None = None
+
+    @property
+    def dram(self) -> float:
+        return self.dram_bandwidth or self.memory_bandwidth
 
 
 def device_profile(spec: DeviceSpec):
@@ -97,8 +105,13 @@ def load_catalog(path: str | Path = CATALOG_PATH) -> Catalog:
         sync = _number(d.get("sync_s", 0.0))
         if not isinstance(sync, (int, float)) or sync < 0:
             raise CatalogError(f"{path}: devices.{name}.sync_s: expected a number >= 0, got {sync!r}")
+        dram = _number(d.get("dram_bandwidth"))
+        if dram is not None and (not isinstance(dram, (int, float)) or dram <= 0):
+            raise CatalogError(f"{path}: devices.{name}.dram_bandwidth: expected a number > 0, got {dram!r}")
         devices[name] = DeviceSpec(name=name, description=d.get("description", ""), profile=profile,
-                                   max_loop_iterations=limit, sync_s=float(sync), **{f: d[f] for f in fields})
+                                   max_loop_iterations=limit, sync_s=float(sync),
+                                   dram_bandwidth=float(dram) if dram is not None else None,
+                                   **{f: d[f] for f in fields})
     links = {}
     for key, v in (data.get("links") or {}).items():
         a, b = key.split("-", 1)

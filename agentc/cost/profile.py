@@ -81,10 +81,10 @@ class Calibration:
     # charged the factor of the one nearest in parallel extent (see `nearest_waves`)
     waves: tuple[tuple[float, float], ...] = ()
 
-    def time(self, flops: float, nbytes: float, peak_flops: float, bandwidth: float) -> float:
+    def time(self, flops: float, nbytes: float, peak_flops: float, bandwidth: float, floor_s: float = 0.0) -> float:
         compute = flops / (peak_flops * self.compute_efficiency)
         memory = nbytes / (bandwidth * self.memory_efficiency)
-        return max(compute, memory) + self.overhead_s
+        return max(compute, memory, floor_s) + self.overhead_s
 
 
 @dataclass(frozen=True)
@@ -120,14 +120,15 @@ class Profile:
     def predict(self, flops: float, nbytes: float, op_class: str, dtype: str = "f32",
                 dispatches: int = 1, peak_flops: float | None = None,
                 memory_bandwidth: float | None = None, grid=None,
-                parallel: float = 1.0, columns: int = 0) -> tuple[float, str]:
+                parallel: float = 1.0, columns: int = 0, floor_s: float = 0.0) -> tuple[float, str]:
         """Seconds for one call, and the calibration key that priced it. `peak_flops` and
         `memory_bandwidth` price another device of the same runtime: the efficiencies of
         the kernels IREE produces carry over, the datasheet rates change. `grid` is the
         kernel's [iteration size, workgroups] per dispatch, where known; without it the
         waves are inferred from `parallel`, its output elements. `columns` are a GEMM's
         output columns: off the profile's tile, the class's `.ragged` calibration applies, and
-        for x @ W at a row stride of the profile's alias period, `vecmat.aliased`."""
+        for x @ W at a row stride of the profile's alias period, `vecmat.aliased`. `floor_s`
+        is the least the data movement can take (agentc.cost.roofline.kernel_estimate)."""
         cal, key = self.calibration(op_class, dtype, nbytes,
                                     self.rules.variant(op_class, dtype, columns))
         if self.slots:
@@ -136,7 +137,7 @@ class Profile:
         peak = peak_flops or self.peak_flops
         bandwidth = memory_bandwidth or self.memory_bandwidth
         charged = nbytes * self.memory_curve.slowdown(working_set(nbytes, dispatches))
-        return cal.time(flops, charged, peak, bandwidth) + extra, key
+        return cal.time(flops, charged, peak, bandwidth, floor_s) + extra, key
 
 
 @dataclass(frozen=True)

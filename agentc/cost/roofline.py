@@ -327,17 +327,28 @@ def runs_on(work: Work, spec: DeviceSpec) -> bool:
     return spec.max_loop_iterations is None or work.row_loop <= spec.max_loop_iterations
 
 
+# Beyond this many bytes a call's data cannot be in any cache of the devices priced here
+# when the call starts (the largest last-level caches are tens of MB): a decode step's
+# weights, read once per step, come from DRAM.
+STREAM_BYTES = 64 * 2**20
+
+
 def kernel_estimate(work: Work, spec: DeviceSpec, profile: Profile | None = None) -> Estimate:
-    """Predicted seconds for one call, and where the rates came from."""
+    """Predicted seconds for one call, and where the rates came from. A call that streams
+    more than STREAM_BYTES moves its bytes at no more than the device's DRAM rate: the
+    microbenchmarks behind a profile rerun one kernel on the same buffers, so their small
+    kernels stream from cache, and a fit over them can price a many-dispatch kernel (a
+    decode step: ~400 dispatches of one layer's weights each) as if its 560 MB did too."""
+    floor = work.bytes / spec.dram if work.bytes > STREAM_BYTES else 0.0
     if profile is not None:
         seconds, key = profile.predict(work.flops, work.bytes, work.op_class, work.dtype,
                                        work.dispatches, spec.peak_flops, spec.memory_bandwidth,
-                                       parallel=work.parallel, columns=work.columns)
+                                       parallel=work.parallel, columns=work.columns, floor_s=floor)
         return Estimate(seconds, f"profile:{profile.path.name}", key)
     compute = work.flops / (spec.peak_flops * spec.compute_efficiency)
     memory = work.bytes / (spec.memory_bandwidth * spec.memory_efficiency)
     overhead = spec.call_overhead_s + work.dispatches * spec.dispatch_overhead_s * 0.5
-    return Estimate(max(compute, memory) + overhead, "defaults")
+    return Estimate(max(compute, memory, floor) + overhead, "defaults")
 
 
 def kernel_time(work: Work, spec: DeviceSpec, profile: Profile | None = None) -> float:

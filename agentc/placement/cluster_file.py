@@ -216,14 +216,24 @@ def _on_nodes(groups: dict[str, DeviceGroup], host_node) -> dict[str, DeviceGrou
     return out
 
 
+# Hardware entries for the devices this machine's profiles were measured on: they keep the
+# rates of the catalog entry their profile was fitted against (scaling the profile to the
+# datasheet rates would price the machine it was measured on 4.5x faster than measured).
+MEASURED_HERE = {"this-machine-cpu": "cpu", "lavapipe": "vulkan"}
+
+
 def _spec_from_hardware(hw, catalog: Catalog) -> tuple[DeviceSpec, str | None, tuple | None]:
     """Datasheet rates (fp32: the kernels agentc exports are f32) with the efficiencies
     and overheads of the runtime that would drive the device."""
     base = catalog.devices.get(hw.runtime or "", catalog.devices["cuda" if hw.kind != "cpu" else "cpu"])
-    spec = dataclasses.replace(
-        base, name=hw.id, peak_flops=hw.peak("fp32"), memory_bandwidth=hw.memory_bandwidth,
-        memory_bytes=hw.memory_bytes, memory_space="host" if hw.kind == "cpu" else "",
-        description=hw.name or hw.id)
+    if hw.id in MEASURED_HERE and MEASURED_HERE[hw.id] in catalog.devices:
+        spec = dataclasses.replace(catalog.devices[MEASURED_HERE[hw.id]], name=hw.id, memory_bytes=hw.memory_bytes,
+                                   memory_space="host" if hw.kind == "cpu" else "", description=hw.name or hw.id)
+    else:
+        spec = dataclasses.replace(
+            base, name=hw.id, peak_flops=hw.peak("fp32"), memory_bandwidth=hw.memory_bandwidth,
+            dram_bandwidth=hw.memory_bandwidth, memory_bytes=hw.memory_bytes,
+            memory_space="host" if hw.kind == "cpu" else "", description=hw.name or hw.id)
     bw = None
     if hw.host_link:
         bw = hw.host_link.bandwidth or PCIE_X16_BYTES_PER_S.get(hw.host_link.kind)
