@@ -274,11 +274,13 @@ def parser() -> argparse.ArgumentParser:
     from agentc.distributed import cli as ray_cli
     from agentc.scheduler import cli as sched_cli
     from agentc.serving import loadtest
+    from agentc.study import cli as study_cli
 
     sched_cli.register(sub)
     bench_cli.register(sub)
     ray_cli.register(sub)
     loadtest.register(sub)
+    study_cli.register(sub)
     return p
 
 

@@ -76,7 +76,7 @@ def load_cluster(path: str | Path, catalog: Catalog | None = None) -> Cluster:
         if dtype in catalog.devices:
             spec, runtime, link = catalog.devices[dtype], catalog.devices[dtype].runtime, None
         elif dtype in hardware:
-            spec, runtime, link = _spec_from_hardware(hardware[dtype], catalog)
+            spec, runtime, link = _spec_from_hardware(hardware[dtype], catalog, hardware)
         else:
             known = sorted(set(catalog.devices) | set(hardware))
             near = difflib.get_close_matches(dtype, known, n=1)
@@ -216,24 +216,29 @@ def _on_nodes(groups: dict[str, DeviceGroup], host_node) -> dict[str, DeviceGrou
     return out
 
 
-# Hardware entries for the devices this machine's profiles were measured on: they keep the
-# rates of the catalog entry their profile was fitted against (scaling the profile to the
-# datasheet rates would price the machine it was measured on 4.5x faster than measured).
-MEASURED_HERE = {"this-machine-cpu": "cpu", "lavapipe": "vulkan"}
+# The device each runtime's profile was measured on (its hardware id). A profile is fitted
+# against its catalog entry's rates; another device of that runtime is priced at those rates
+# times its datasheet's over the measured device's, so the measured device itself keeps them
+# (scaling a profile to a device's datasheet rates alone priced this machine's CPU 4.5x faster
+# than measured, and an H200 1.4x faster than the H200 it was measured on).
+MEASURED_ON = {"cpu": "this-machine-cpu", "vulkan": "lavapipe", "cuda": "nvidia-h200-sxm"}
 
 
-def _spec_from_hardware(hw, catalog: Catalog) -> tuple[DeviceSpec, str | None, tuple | None]:
+def _spec_from_hardware(hw, catalog: Catalog, hardware: dict) -> tuple[DeviceSpec, str | None, tuple | None]:
     """Datasheet rates (fp32: the kernels agentc exports are f32) with the efficiencies
     and overheads of the runtime that would drive the device."""
-    base = catalog.devices.get(hw.runtime or "", catalog.devices["cuda" if hw.kind != "cpu" else "cpu"])
-    if hw.id in MEASURED_HERE and MEASURED_HERE[hw.id] in catalog.devices:
-        spec = dataclasses.replace(catalog.devices[MEASURED_HERE[hw.id]], name=hw.id, memory_bytes=hw.memory_bytes,
-                                   memory_space="host" if hw.kind == "cpu" else "", description=hw.name or hw.id)
+    runtime = hw.runtime if hw.runtime in catalog.devices else "cuda" if hw.kind != "cpu" else "cpu"
+    base = catalog.devices[runtime]
+    measured = hardware.get(MEASURED_ON.get(runtime, ""))
+    if measured is not None:  # relative to the device the profile was measured on
+        peak = base.peak_flops * hw.peak("fp32") / measured.peak("fp32")
+        bandwidth = base.memory_bandwidth * hw.memory_bandwidth / measured.memory_bandwidth
     else:
-        spec = dataclasses.replace(
-            base, name=hw.id, peak_flops=hw.peak("fp32"), memory_bandwidth=hw.memory_bandwidth,
-            dram_bandwidth=hw.memory_bandwidth, memory_bytes=hw.memory_bytes,
-            memory_space="host" if hw.kind == "cpu" else "", description=hw.name or hw.id)
+        peak, bandwidth = hw.peak("fp32"), hw.memory_bandwidth
+    dram = base.dram_bandwidth if hw.id == MEASURED_ON.get(runtime) else hw.memory_bandwidth
+    spec = dataclasses.replace(
+        base, name=hw.id, peak_flops=peak, memory_bandwidth=bandwidth, dram_bandwidth=dram or hw.memory_bandwidth,
+        memory_bytes=hw.memory_bytes, memory_space="host" if hw.kind == "cpu" else "", description=hw.name or hw.id)
     bw = None
     if hw.host_link:
         bw = hw.host_link.bandwidth or PCIE_X16_BYTES_PER_S.get(hw.host_link.kind)

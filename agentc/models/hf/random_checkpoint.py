@@ -35,6 +35,7 @@ class Shape:
 TINY = Shape()
 SMOLLM2_135M = Shape(dim=576, layers=30, heads=9, kv_heads=3, ffn=1536, max_positions=8192, init=0.02)
 QWEN25_05B = Shape(dim=896, layers=24, heads=14, kv_heads=2, ffn=4864, vocab=151936, max_positions=32768, init=0.02)
+LLAMA32_3B = Shape(dim=3072, layers=28, heads=24, kv_heads=8, ffn=8192, vocab=128256, max_positions=131072, init=0.02)
 MINILM_L6 = Shape(dim=384, layers=6, heads=12, kv_heads=12, ffn=1536, vocab=30522, max_positions=512, init=0.02)
 
 LLMS = {  # name -> (config class, model class, architecture-specific settings)
@@ -99,6 +100,19 @@ def write(arch: str, directory: Path, shape: Shape = TINY, dtype: str = "float32
             (directory / name).write_bytes(data)
     else:
         _encoder_files(directory, shape, pooling)
+    return directory
+
+
+def write_config(arch: str, directory: Path, shape: Shape, **extra) -> Path:
+    """An LLM's config.json and tokenizer, no weights: a model `agentc place` prices (a
+    larger architecture than this machine can hold) and `agentc compile` refuses."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = _config(arch, shape, extra)
+    config.architectures = [ARCHS[arch][1]]
+    config.save_pretrained(directory)
+    for name, data in smollm2_tokenizer_files().items():
+        (directory / name).write_bytes(data)
     return directory
 
 

@@ -1,0 +1,165 @@
+"""The study's tables (report.md) and plots (pareto.png, ratios.png) from its summary."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from agentc.study.fleets import (
+    HETERO,
+    HETERO_NV,
+    KINDS,
+    SHORT,
+    USES_CPU,
+    USES_NEWEST,
+    USES_OLDER,
+    USES_OTHER,
+)
+from agentc.study.prices import BASES, ON_DEMAND, OWNED, OWNED_BOOK
+
+MEASURED = {"this-machine-cpu.json": "measured here (this machine's CPU)",
+            "nvidia-h200-cuda.json": "datasheet rates scaling the profile measured on an H200"}
+
+
+def markdown(s: dict) -> str:
+    out = [f"# TCO study: tables ({s['seconds']:.0f} s, {len(s['cases'])} cases, {s['families']} families)", ""]
+    out += _headline(s) + _devices(s)
+    for basis in (ON_DEMAND, OWNED, OWNED_BOOK):
+        out += _per_agent(s, basis)
+    out += _placements(s)
+    return "\n".join(out) + "\n"
+
+
+def _headline(s: dict) -> list[str]:
+    rows = ["## Heterogeneous against the newest GPUs, per price basis", "",
+            ("Cases where a fleet of each side meets the SLA; ratio = cheapest heterogeneous / cheapest newest-GPU "
+            "fleet ($ per hour at the case's rate)."), "",
+            ("| basis | compared | within 10% | heterogeneous cheaper | best saving | median ratio | "
+            "older + newest only: within 10% | cheaper | best saving |"), "|---|---|---|---|---|---|---|---|---|"]
+    for basis, h in s["headline"].items():
+        a, b = h["hetero"], h["older_newest"]
+        rows.append(f"| {basis} | {a['compared']} | {a['within_10pct']} | {a['cheaper']} | {_pct(a['best_saving_pct'])} | "
+                    f"{a['median_ratio']} | {b['within_10pct']} of {b['compared']} | {b['cheaper']} | "
+                    f"{_pct(b['best_saving_pct'])} |")
+    return rows + [""]
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{x:g}%"
+
+
+def _devices(s: dict) -> list[str]:
+    rows = ["## Where each device type's costs come from", "", "| type | $/h on demand | $/h owned | cost model |",
+            "|---|---|---|---|"]
+    profiles = next(iter(s["agents"].values()))["profiles"]
+    for t, prof in profiles.items():
+        od, ow = s["prices"][ON_DEMAND].get(t), s["prices"][OWNED].get(t)
+        rows.append(f"| {SHORT.get(t, t)} | {_money(od)} | {_money(ow)} | {MEASURED.get(prof, prof or 'catalog defaults')} |")
+    return rows + [""]
+
+
+def _money(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def _per_agent(s: dict, basis: str) -> list[str]:
+    kinds = (USES_NEWEST, HETERO_NV, HETERO[1], USES_OLDER, USES_OTHER, USES_CPU)
+    rows = [f"## Cheapest fleet of each kind, {basis} ($ per 1k requests, fleet)", ""]
+    for key, a in s["agents"].items():
+        rows += [f"### {key}: {a['what']}", "", "| tier (SLA) | rate | " + " | ".join(kinds) + " | hetero / newest |",
+                 "|---|---|" + "---|" * len(kinds) + "---|"]
+        for c in (c for c in s["cases"] if c["agent"] == key):
+            cells = []
+            for k in kinds:
+                ch = c["by_kind"].get(k, {}).get(basis)
+                cells.append(f"${ch['per_1k_requests']:.4f}: {ch['fleet']}" if ch else "-")
+            rows.append(f"| {c['tier']} ({c['sla_ms']:.0f} ms) | {c['rate']:g}/s | " + " | ".join(cells) +
+                        f" | {_ratio(c, basis)} |")
+        rows.append("")
+    return rows
+
+
+def _ratio(c: dict, basis: str) -> str:
+    new = c["by_kind"].get(USES_NEWEST, {}).get(basis)
+    het = [c["by_kind"][k][basis]["cost_per_hour"] for k in HETERO if basis in c["by_kind"].get(k, {})]
+    return f"{min(het) / new['cost_per_hour']:.3f}" if new and het else "-"
+
+
+def _placements(s: dict) -> list[str]:
+    rows = ["## Where the calls go (on demand, standard tier, 10 requests/s)", "",
+            "| agent | fleet kind | fleet | calls -> device | utilisation | busy share |", "|---|---|---|---|---|---|"]
+    for c in s["cases"]:
+        if c["tier"] != "standard" or c["rate"] != 10.0:
+            continue
+        for k in KINDS:
+            ch = c["by_kind"].get(k, {}).get(ON_DEMAND)
+            if not ch:
+                continue
+            calls = ", ".join(f"{n}: {SHORT.get(t, t)}" for n, t in ch["placement"].items())
+            util = ", ".join(f"{SHORT.get(t, t)} {u:.0%}" for t, u in ch["utilisation"].items())
+            share = ", ".join(f"{SHORT.get(t, t)} {b:.0%}" for t, b in ch["busy_share"].items())
+            rows.append(f"| {c['agent']} | {k} | {ch['fleet']} | {calls} | {util} | {share} |")
+    return rows + [""]
+
+
+def plots(s: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    agents = list(s["agents"])
+    colours = {"newest only": "C0", "older only": "C1", "older + newest": "C2", "other vendor": "C3"}
+    fig, axes = plt.subplots(1, len(agents), figsize=(4.2 * len(agents), 4.2), squeeze=False)
+    for ax, key in zip(axes[0], agents):
+        for c in (c for c in s["cases"] if c["agent"] == key and c["rate"] == 10.0):
+            for fam, per in c["by_family"].items():
+                ch = per.get(ON_DEMAND)
+                if ch:
+                    cat = _category(fam)
+                    ax.scatter(ch["p95_ms"], ch["per_1k_requests"], s=12, color=colours.get(cat, "grey"), alpha=0.6)
+            ax.axvline(c["sla_ms"], color="grey", lw=0.6, ls=":")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{key}, 10 requests/s", fontsize=9)
+        ax.set_xlabel("P95 ms (queueing model)")
+    axes[0][0].set_ylabel("$ per 1k requests, on demand")
+    for cat, col in colours.items():
+        axes[0][0].scatter([], [], color=col, label=cat)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("Each family's cheapest fleet per SLA tier (dotted: the tiers' SLAs)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out / "pareto.png", dpi=110)
+    plt.close(fig)
+    _ratio_plot(s, out, plt)
+
+
+def _category(family: str) -> str:
+    from agentc.study.fleets import families
+
+    return {f.name: f.category for f in families()}.get(family, "")
+
+
+def _ratio_plot(s: dict, out: Path, plt) -> None:
+    import numpy as np
+
+    labels = [b for b in s["headline"] if b in BASES]
+    rows = [f"{c['agent']} {c['tier']} {c['rate']:g}/s" for c in s["cases"]]
+    grid = np.full((len(rows), len(labels)), np.nan)
+    for i, c in enumerate(s["cases"]):
+        for j, b in enumerate(labels):
+            r = _ratio(c, b)
+            grid[i, j] = float(r) if r != "-" else math.nan
+    fig, ax = plt.subplots(figsize=(7, 0.22 * len(rows) + 1.5))
+    im = ax.imshow(np.log2(grid), cmap="RdBu_r", vmin=-2, vmax=2, aspect="auto")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
+    ax.set_yticks(range(len(rows)), rows, fontsize=6)
+    for i in range(len(rows)):
+        for j in range(len(labels)):
+            if not math.isnan(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=5)
+    fig.colorbar(im, label="log2(heterogeneous / newest)")
+    ax.set_title("Cheapest heterogeneous fleet / cheapest newest-GPU fleet", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "ratios.png", dpi=110)
+    plt.close(fig)

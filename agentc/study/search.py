@@ -1,0 +1,142 @@
+"""The search: for each case (agent, SLA tier, arrival rate) and fleet family, every placement
+of the agent's calls on the family's types, each sized to meet the SLA
+(agentc/study/sizing.py), priced under each basis; the cheapest fleet of each kind
+(agentc/study/fleets.py `kind_of`: what the fleet uses, whatever family it came from) and of
+each family.
+
+Placements are per call (a fan-out's branches may go to different types) where a family has
+at most `PER_CALL_TYPES` types; in larger families every call of one model goes to one type,
+which keeps the search to minutes (the panel agent's five calls on eight types would be
+32,768 placements per case).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agentc.study.check import refine
+from agentc.study.fleets import Family, kind_of
+from agentc.study.profile import AgentProfile
+from agentc.study.sizing import Sized, size
+
+PER_CALL_TYPES = 4
+TIERS = {"tight": 1.5, "standard": 3.0, "relaxed": 10.0}  # SLA = factor x the fastest unloaded latency
+RATES = (1.0, 10.0, 100.0)  # requests per second
+
+
+@dataclass(frozen=True)
+class Case:
+    agent: str
+    tier: str
+    sla_s: float
+    rate: float
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The cheapest fleet of a family for a case under a basis."""
+
+    family: Family
+    sized: Sized
+    cost_per_hour: float
+
+
+def per_1k(cost_per_hour: float, rate: float) -> float:
+    return cost_per_hour / (rate * 3.6)
+
+
+def fastest_unloaded(profile: AgentProfile) -> float:
+    from agentc.study.sizing import latency
+
+    where = {n.name: min(n.on, key=lambda t: n.on[t].service_s) for n in profile.calls}
+    return latency(profile, where, {})[0]
+
+
+def cases(profile: AgentProfile, rates=RATES, tiers=TIERS) -> list[Case]:
+    fastest = fastest_unloaded(profile)
+    return [Case(profile.agent, tier, f * fastest, r) for tier, f in tiers.items() for r in rates]
+
+
+def placements(profile: AgentProfile, types: tuple[str, ...]):
+    """Every placement (call node -> type) on `types` (see the module docstring)."""
+    calls = profile.calls
+    if len(types) <= PER_CALL_TYPES:
+        options = [[t for t in types if t in n.on] for n in calls]
+        for combo in itertools.product(*options):
+            yield dict(zip((n.name for n in calls), combo))
+        return
+    models = list(dict.fromkeys(n.model for n in calls))
+    options = [[t for t in types if all(t in n.on for n in calls if n.model == m)] for m in models]
+    for combo in itertools.product(*options):
+        by_model = dict(zip(models, combo))
+        yield {n.name: by_model[n.model] for n in calls}
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    by_kind: dict[str, dict[str, Choice]]  # fleet kind (fleets.kind_of) -> basis -> cheapest, refined
+    by_family: dict[str, dict[str, Choice]]  # family -> basis -> cheapest by the queueing model alone
+    refined: int = 0  # simulations' refinements run for this case
+
+    def best(self, kind: str, basis: str) -> Choice | None:
+        return self.by_kind.get(kind, {}).get(basis)
+
+
+MAX_REFINED = 6  # candidates refined per kind and basis, cheapest (by the queueing model) first
+
+
+def search(profile: AgentProfile, case: Case, fams: list[Family], prices: dict[str, dict[str, float]],
+           cache: dict, progress: Callable[[], None] | None = None) -> CaseResult:
+    """The cheapest fleets for `case`, per kind and per family, under each basis (`prices`:
+    basis -> type -> $/h). Per kind, candidates are refined by simulation (check.refine)
+    cheapest first, until the next one's unrefined cost is no lower than the best refined
+    (a replica more never costs less). `cache` keeps sizings and refinements across calls."""
+    res = CaseResult(case, {}, {})
+    candidates: dict[str, dict[tuple, Sized]] = {}
+    for fam in fams:
+        fam_best = res.by_family.setdefault(fam.name, {})
+        for where in placements(profile, fam.types):
+            key = (tuple(sorted(where.items())), case.rate, case.sla_s)
+            if key not in cache:
+                s = size(profile, where, case.rate, case.sla_s)
+                cache[key] = (s, kind_of(s.busy))
+            s, kind = cache[key]
+            if not s.feasible:
+                continue
+            candidates.setdefault(kind, {})[key] = s
+            for basis, table in prices.items():
+                cost = s.cost_per_hour(table)
+                if cost is not None and (basis not in fam_best or cost < fam_best[basis].cost_per_hour):
+                    fam_best[basis] = Choice(fam, s, cost)
+        if progress:
+            progress()
+    family_of = {}
+    for per_basis in res.by_family.values():
+        for c in per_basis.values():
+            family_of.setdefault(c.sized.assignment, c.family)
+    for kind, found in candidates.items():
+        for basis, table in prices.items():
+            priced = sorted(((s.cost_per_hour(table), key, s) for key, s in found.items()
+                             if s.cost_per_hour(table) is not None), key=lambda x: x[0])
+            best = None
+            for cost, key, s in priced[:MAX_REFINED]:
+                if best is not None and cost >= best.cost_per_hour:
+                    break
+                if ("refined", key) not in cache:
+                    cache[("refined", key)] = refine(profile, s, case.rate, case.sla_s)[0]
+                    res.refined += 1
+                r = cache[("refined", key)]
+                rcost = r.cost_per_hour(table)
+                if r.feasible and (best is None or rcost < best.cost_per_hour):
+                    best = Choice(family_of.get(s.assignment) or _family_for(s, fams), r, rcost)
+            if best is not None:
+                res.by_kind.setdefault(kind, {})[basis] = best
+    return res
+
+
+def _family_for(s: Sized, fams: list[Family]) -> Family:
+    used = set(s.counts)
+    return min((f for f in fams if used <= set(f.types)), key=lambda f: len(f.types))
