@@ -43,6 +43,9 @@ class DeviceSpec:
     # datasheet's for a catalog device, measured for this machine's. None: memory_bandwidth.
     # `memory_bandwidth` is the rate a profile was fitted against, not always the DRAM's.
     dram_bandwidth: float | None = None
+    # The device kind whose `agentc calibrate` records price this device ("": its own name):
+    # the hardware entry of the machine a local kind was measured on reads that kind's.
+    measured_as: str = ""
 
     @property
     def dram(self) -> float:

@@ -38,9 +38,10 @@ def estimate(low: Lowered, cluster: Cluster, slowdown: dict[str, float] | None =
                 low.digests[sym] = measured.impl_digest(impl)
             if runs_on(work, d.spec):
                 # Measured on this kind of device (agentc calibrate), else the roofline.
-                seconds = measured.kernel_seconds(low.digests[sym], d.spec.name)
+                who = d.spec.measured_as or d.spec.name
+                seconds = measured.kernel_seconds(low.digests[sym], who)
                 if seconds is None:
-                    factor = measured.class_factor(work.op_class, d.spec.name) or 1.0
+                    factor = measured.class_factor(work.op_class, who) or 1.0
                     seconds = kernel_time(work, d.spec, device_profile(d.spec)) * factor
                 times[d.name] = seconds * slow.get(d.name, 1.0)
         row_loops[callee] = max(w.row_loop for w in works.values())

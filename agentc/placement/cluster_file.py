@@ -235,10 +235,12 @@ def _spec_from_hardware(hw, catalog: Catalog, hardware: dict) -> tuple[DeviceSpe
         bandwidth = base.memory_bandwidth * hw.memory_bandwidth / measured.memory_bandwidth
     else:
         peak, bandwidth = hw.peak("fp32"), hw.memory_bandwidth
-    dram = base.dram_bandwidth if hw.id == MEASURED_ON.get(runtime) else hw.memory_bandwidth
+    here = hw.id == MEASURED_ON.get(runtime)
+    dram = base.dram_bandwidth if here else hw.memory_bandwidth
     spec = dataclasses.replace(
         base, name=hw.id, peak_flops=peak, memory_bandwidth=bandwidth, dram_bandwidth=dram or hw.memory_bandwidth,
-        memory_bytes=hw.memory_bytes, memory_space="host" if hw.kind == "cpu" else "", description=hw.name or hw.id)
+        memory_bytes=hw.memory_bytes, memory_space="host" if hw.kind == "cpu" else "", description=hw.name or hw.id,
+        measured_as=runtime if here else "")
     bw = None
     if hw.host_link:
         bw = hw.host_link.bandwidth or PCIE_X16_BYTES_PER_S.get(hw.host_link.kind)

@@ -34,13 +34,14 @@ def _headline(s: dict) -> list[str]:
     rows = ["## Heterogeneous against the newest GPUs, per price basis", "",
             ("Cases where a fleet of each side meets the SLA; ratio = cheapest heterogeneous / cheapest newest-GPU "
             "fleet ($ per hour at the case's rate)."), "",
-            ("| basis | compared | within 10% | heterogeneous cheaper | best saving | median ratio | "
-            "older + newest only: within 10% | cheaper | best saving |"), "|---|---|---|---|---|---|---|---|---|"]
+            ("| basis | compared | within 10% | >10% cheaper | >10% dearer | best saving | median ratio | "
+             "older + newest NVIDIA: compared | within 10% | cheaper | dearer | best saving |"),
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for basis, h in s["headline"].items():
         a, b = h["hetero"], h["older_newest"]
-        rows.append(f"| {basis} | {a['compared']} | {a['within_10pct']} | {a['cheaper']} | {_pct(a['best_saving_pct'])} | "
-                    f"{a['median_ratio']} | {b['within_10pct']} of {b['compared']} | {b['cheaper']} | "
-                    f"{_pct(b['best_saving_pct'])} |")
+        rows.append(f"| {basis} | {a['compared']} | {a['within_10pct']} | {a['cheaper']} | {a['dearer']} | "
+                    f"{_pct(a['best_saving_pct'])} | {a['median_ratio']} | {b['compared']} | {b['within_10pct']} | "
+                    f"{b['cheaper']} | {b['dearer']} | {_pct(b['best_saving_pct'])} |")
     return rows + [""]
 
 
@@ -109,35 +110,39 @@ def plots(s: dict, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     agents = list(s["agents"])
-    colours = {"newest only": "C0", "older only": "C1", "older + newest": "C2", "other vendor": "C3"}
-    fig, axes = plt.subplots(1, len(agents), figsize=(4.2 * len(agents), 4.2), squeeze=False)
-    for ax, key in zip(axes[0], agents):
-        for c in (c for c in s["cases"] if c["agent"] == key and c["rate"] == 10.0):
-            for fam, per in c["by_family"].items():
-                ch = per.get(ON_DEMAND)
-                if ch:
-                    cat = _category(fam)
-                    ax.scatter(ch["p95_ms"], ch["per_1k_requests"], s=12, color=colours.get(cat, "grey"), alpha=0.6)
+    colours = {"other vendor": "C3", "older + newest": "C2", "older only": "C1", "newest only": "C0"}  # drawn in this order
+    cols = 3
+    rows = math.ceil(len(agents) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 4.0 * rows), squeeze=False)
+    category = _categories()
+    for ax, key in zip(axes.flat, agents):
+        cases = [c for c in s["cases"] if c["agent"] == key and c["rate"] == 10.0]
+        for cat, col in colours.items():
+            pts = [(ch["p95_ms"], ch["per_1k_requests"]) for c in cases for fam, per in c["by_family"].items()
+                   if category.get(fam) == cat and (ch := per.get(ON_DEMAND))]
+            if pts:
+                ax.scatter(*zip(*pts), s=16, color=col, alpha=0.75, edgecolors="none", label=cat)
+        for c in cases:
             ax.axvline(c["sla_ms"], color="grey", lw=0.6, ls=":")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(f"{key}, 10 requests/s", fontsize=9)
-        ax.set_xlabel("P95 ms (queueing model)")
-    axes[0][0].set_ylabel("$ per 1k requests, on demand")
-    for cat, col in colours.items():
-        axes[0][0].scatter([], [], color=col, label=cat)
+        ax.set_xlabel("P95 ms (queueing model)", fontsize=8)
+        ax.set_ylabel("$ per 1k requests, on demand", fontsize=8)
+    for ax in list(axes.flat)[len(agents):]:
+        ax.axis("off")
     axes[0][0].legend(fontsize=7)
-    fig.suptitle("Each family's cheapest fleet per SLA tier (dotted: the tiers' SLAs)", fontsize=10)
+    fig.suptitle("Each family's cheapest fleet per SLA tier, cost against P95 (dotted: the tiers' SLAs)", fontsize=10)
     fig.tight_layout()
     fig.savefig(out / "pareto.png", dpi=110)
     plt.close(fig)
     _ratio_plot(s, out, plt)
 
 
-def _category(family: str) -> str:
+def _categories() -> dict[str, str]:
     from agentc.study.fleets import families
 
-    return {f.name: f.category for f in families()}.get(family, "")
+    return {f.name: f.category for f in families()}
 
 
 def _ratio_plot(s: dict, out: Path, plt) -> None:

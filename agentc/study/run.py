@@ -113,9 +113,10 @@ def fleet_label(counts: dict[str, int]) -> str:
 
 
 def headline(case_rows: list[dict], basis: str) -> dict:
-    """Cases where both a newest-GPU fleet and a heterogeneous one meet the SLA: how many are
-    within 10% of each other, how many heterogeneous ones are cheaper, the best saving; the
-    same for older + newest NVIDIA alone."""
+    """Cases where both a newest-GPU fleet and a heterogeneous one meet the SLA, split three
+    ways by ratio = heterogeneous / newest: within 10% (|ratio - 1| <= 0.1), cheaper
+    (ratio < 0.9), dearer (ratio > 1.1); the best saving and the median ratio. The same for
+    older + newest NVIDIA alone."""
     def ratios(kinds) -> list[float]:
         out = []
         for row in case_rows:
@@ -127,7 +128,8 @@ def headline(case_rows: list[dict], basis: str) -> dict:
 
     def counts(r: list[float]) -> dict:
         return {"compared": len(r), "within_10pct": sum(abs(x - 1) <= WITHIN for x in r),
-                "cheaper": sum(x < 1 for x in r), "best_saving_pct": round(100 * (1 - min(r)), 1) if r else None,
+                "cheaper": sum(x < 1 - WITHIN for x in r), "dearer": sum(x > 1 + WITHIN for x in r),
+                "best_saving_pct": round(100 * (1 - min(r)), 1) if r else None,
                 "median_ratio": round(sorted(r)[len(r) // 2], 3) if r else None}
 
     return {"cases": len(case_rows), "hetero": counts(ratios(HETERO)), "older_newest": counts(ratios((HETERO_NV,)))}

@@ -98,12 +98,13 @@ def stage_of(model: str, t: str) -> str:
 
 def latency(profile: AgentProfile, where: dict[str, str], waits: dict[str, float],
             replicas: dict[str, int] | None = None) -> tuple[float, list[str]]:
-    """Longest path (seconds) with each call's wait added, and the stages on it. Calls of
-    one request that reach one stage together (a fan-out's branches) take turns once they
-    outnumber its `replicas`: the k-th waits (k // replicas) services more."""
+    """Longest path (seconds) with each call's wait added, and the stages on it. With
+    `replicas`, one request's calls share each stage's replicas: a call starts on the first
+    replica its request left free (a fan-out's branches take turns once they outnumber
+    them); without, every call has a replica of its own."""
     end: dict[str, float] = {}
     path: dict[str, list[str]] = {}
-    turns: dict[tuple, int] = {}
+    free: dict[str, list[float]] = {st: [0.0] * n for st, n in (replicas or {}).items()}
     for n in profile.nodes:
         start, via = 0.0, []
         for p, nbytes in n.preds.items():
@@ -112,11 +113,13 @@ def latency(profile: AgentProfile, where: dict[str, str], waits: dict[str, float
                 start, via = at, path[p]
         if n.is_call:
             st = stage_of(n.model, where[n.name])
-            service = n.on[where[n.name]].service_s
-            together = (st, frozenset(n.preds))
-            rank = turns[together] = turns.get(together, -1) + 1
-            ahead = rank // replicas[st] if replicas else 0
-            end[n.name] = start + waits.get(st, 0.0) + (1 + ahead) * service
+            begin = start
+            if replicas:
+                k = min(range(len(free[st])), key=free[st].__getitem__)
+                begin = max(start, free[st][k])
+            end[n.name] = begin + waits.get(st, 0.0) + n.on[where[n.name]].service_s
+            if replicas:
+                free[st][k] = end[n.name]
             path[n.name] = via + [st]
         else:
             end[n.name] = start + n.host_s
