@@ -138,3 +138,17 @@ def test_the_study_command_end_to_end(tmp_path):
                 ch = per[prices.ON_DEMAND]
                 cost = sum(n * s["prices"][prices.ON_DEMAND][t] for t, n in ch["counts"].items())
                 assert math.isclose(cost, ch["cost_per_hour"], rel_tol=1e-3)
+
+
+@pytest.mark.slow
+def test_the_check_compares_a_cpu_build_with_the_study(tmp_path):
+    """`agentc study check` on the RAG: one calibrated figure and one measured, the error
+    between them, and the H100 row from the recorded run."""
+    r = agentc_cli("study", "check", "--out", tmp_path, "--agents", "rag", "--requests", "2", timeout=900)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1].startswith("checks=")
+    rows = json.loads((tmp_path / "check.json").read_text())["checks"]
+    rag = rows["rag"]
+    assert len(rag["measured_ms"]) == 2 and rag["measured_median_ms"] > 0 and rag["predicted_ms"] > 0
+    assert rag["error_pct"] == pytest.approx(100 * (rag["predicted_ms"] / rag["measured_median_ms"] - 1), abs=0.2)
+    assert rows["rag@h100"]["measured_median_ms"] > 0

@@ -56,7 +56,7 @@ def _study(args) -> int:
     s = run.study(agents, rates, progress=progress)
     s["load_average"] = os.getloadavg()
     s["measured"] = args.measured or ""
-    (out / "summary.json").write_text(json.dumps(s, indent=1, default=str) + "\n")
+    (out / "summary.json").write_text(json.dumps(s, separators=(",", ":"), default=str) + "\n")
     (out / "report.md").write_text(report.markdown(s))
     report.plots(s, out)
     h = s["headline"][ON_DEMAND]["hetero"]

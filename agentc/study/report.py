@@ -15,7 +15,8 @@ from agentc.study.fleets import (
     USES_OLDER,
     USES_OTHER,
 )
-from agentc.study.prices import BASES, ON_DEMAND, OWNED, OWNED_BOOK
+from agentc.study.prices import BASES, ON_DEMAND, OWNED
+from agentc.study.run import PARETO_RATE
 
 MEASURED = {"this-machine-cpu.json": "measured here (this machine's CPU)",
             "nvidia-h200-cuda.json": "datasheet rates scaling the profile measured on an H200"}
@@ -24,7 +25,7 @@ MEASURED = {"this-machine-cpu.json": "measured here (this machine's CPU)",
 def markdown(s: dict) -> str:
     out = [f"# TCO study: tables ({s['seconds']:.0f} s, {len(s['cases'])} cases, {s['families']} families)", ""]
     out += _headline(s) + _devices(s)
-    for basis in (ON_DEMAND, OWNED, OWNED_BOOK):
+    for basis in (ON_DEMAND, OWNED):
         out += _per_agent(s, basis)
     out += _placements(s)
     return "\n".join(out) + "\n"
@@ -116,7 +117,7 @@ def plots(s: dict, out: Path) -> None:
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 4.0 * rows), squeeze=False)
     category = _categories()
     for ax, key in zip(axes.flat, agents):
-        cases = [c for c in s["cases"] if c["agent"] == key and c["rate"] == 10.0]
+        cases = [c for c in s["cases"] if c["agent"] == key and c["rate"] == PARETO_RATE]
         for cat, col in colours.items():
             pts = [(ch["p95_ms"], ch["per_1k_requests"]) for c in cases for fam, per in c["by_family"].items()
                    if category.get(fam) == cat and (ch := per.get(ON_DEMAND))]
@@ -126,7 +127,7 @@ def plots(s: dict, out: Path) -> None:
             ax.axvline(c["sla_ms"], color="grey", lw=0.6, ls=":")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_title(f"{key}, 10 requests/s", fontsize=9)
+        ax.set_title(f"{key}, {PARETO_RATE:g} requests/s", fontsize=9)
         ax.set_xlabel("P95 ms (queueing model)", fontsize=8)
         ax.set_ylabel("$ per 1k requests, on demand", fontsize=8)
     for ax in list(axes.flat)[len(agents):]:

@@ -26,6 +26,8 @@ AGENTS = {  # key -> (graph, what it is)
     "rag_3b": ("study/rag_3b.py", "RAG with a 3B LLM: Llama-3.2-3B's architecture, priced without weights"),
 }
 WITHIN = 0.10
+DETAILED = (pr.ON_DEMAND, pr.OWNED)  # bases whose fleets the summary keeps in full
+PARETO_RATE = 10.0
 
 
 def bases(inputs: pr.Inputs, sweep: dict) -> dict[str, tuple[str, pr.Inputs]]:
@@ -89,10 +91,16 @@ def _calls(profile: AgentProfile) -> dict:
 
 def _case(key: str, profile: AgentProfile, res: CaseResult) -> dict:
     c = res.case
+    # Kept small (the summary is committed, at most 1 MB): each kind's fleet in full under
+    # on-demand and owned prices, its cost under the other bases; each family's cheapest
+    # under on-demand prices at PARETO_RATE (the Pareto plot's).
+    by_family = {} if c.rate != PARETO_RATE else {
+        f: {pr.ON_DEMAND: _choice(per[pr.ON_DEMAND], c.rate, brief=True)}
+        for f, per in res.by_family.items() if pr.ON_DEMAND in per}
     return {"agent": key, "tier": c.tier, "sla_ms": round(c.sla_s * 1e3, 2), "rate": c.rate, "refined": res.refined,
-            "by_kind": {k: {b: _choice(ch, c.rate) for b, ch in per.items()} for k, per in res.by_kind.items()},
-            "by_family": {f: {b: _choice(ch, c.rate, brief=True) for b, ch in per.items()}
-                          for f, per in res.by_family.items()}}
+            "by_kind": {k: {b: _choice(ch, c.rate, brief=b not in DETAILED) for b, ch in per.items()}
+                        for k, per in res.by_kind.items()},
+            "by_family": by_family}
 
 
 def _choice(ch: Choice, rate: float, brief: bool = False) -> dict:
@@ -102,7 +110,7 @@ def _choice(ch: Choice, rate: float, brief: bool = False) -> dict:
     if brief:
         return d
     total = sum(s.busy.values())
-    d.update(counts=s.counts, replicas=s.replicas, placement=dict(s.assignment), unloaded_ms=round(s.unloaded_s * 1e3, 2),
+    d.update(counts=s.counts, placement=dict(s.assignment), unloaded_ms=round(s.unloaded_s * 1e3, 2),
              utilisation={t: round(u, 3) for t, u in s.utilisation().items()},
              busy_share={t: round(b / total, 3) for t, b in s.busy.items()} if total else {})
     return d

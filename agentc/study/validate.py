@@ -1,7 +1,10 @@
 """`agentc study check`: the study's per-request figure against what runs, one request at a time.
 
 For each agent: a build compiled for this machine's cpu, run here (one warm-up, then
-`requests` requests, each alone), beside the study's figure for the same placement (every
+`requests` requests, each alone), with the models' seeded random weights
+(AGENTC_RANDOM_WEIGHTS=1: the same architectures and kernels, and every generation runs to
+its max_tokens, as the study prices it; real weights stop at end-of-turn after a varying
+number of tokens), beside the study's figure for the same placement (every
 call on this machine's CPU, one replica per stage, so a fan-out's branches take turns as
 they do on one device). The study's figure is given twice: from the cost model alone, and
 after `agentc calibrate` ran the RAG agent's build here (records in the namespace
@@ -66,7 +69,8 @@ def check(agents: list[str], requests: int = 5, say=print) -> dict:
     import agentc
     from agentc.cost.calibrate import calibrate
 
-    before = os.environ.get("AGENTC_MEASURED")
+    before = {k: os.environ.get(k) for k in ("AGENTC_MEASURED", "AGENTC_RANDOM_WEIGHTS")}
+    os.environ["AGENTC_RANDOM_WEIGHTS"] = "1"
     rows = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -96,8 +100,9 @@ def check(agents: list[str], requests: int = 5, say=print) -> dict:
                                 "measured_median_ms": round(med, 1), "measured_in": str(H100_RUN.relative_to(ROOT)),
                                 "error_pct": round(100 * (pred / med - 1), 1)}
     finally:
-        if before is None:
-            os.environ.pop("AGENTC_MEASURED", None)
-        else:
-            os.environ["AGENTC_MEASURED"] = before
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return rows
