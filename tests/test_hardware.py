@@ -197,3 +197,54 @@ def test_unreadable_file(tmp_path):
     empty.write_text("other: 1\n")
     with pytest.raises(HardwareError, match=rf"^{empty}: devices: expected a mapping"):
         load_hardware(empty)
+
+
+def _specs(tmp_path, types):
+    from agentc.placement.cluster_file import load_cluster
+
+    (tmp_path / "c.yaml").write_text("devices:\n" + "".join(f"  - {{type: {t}, cost_per_hour: 1.0}}\n" for t in types))
+    return {d.type: d.spec for d in load_cluster(tmp_path / "c.yaml").devices.values()}
+
+
+def test_a_call_streaming_beyond_the_caches_moves_its_bytes_at_no_more_than_the_dram_rate(tmp_path):
+    """A SmolLM2 decode step (562 MB of f32 weights, 392 dispatches): on each GPU at least
+    its bytes over the datasheet bandwidth, whatever a profile fitted on cached kernels says;
+    a small kernel is the profile's alone."""
+    from agentc.cost.catalog import device_profile
+    from agentc.cost.roofline import STREAM_BYTES, Work, kernel_time
+
+    hw = load_hardware()
+    types = ["nvidia-t4", "nvidia-a100-80gb-sxm", "nvidia-b200"]
+    specs = _specs(tmp_path, types)
+    step = Work(flops=2.9e8, bytes=5.62e8, dispatches=392, op_class="vecmat_t", parallel=49152, row_loop=576,
+                columns=49152)
+    times = {t: kernel_time(step, s, device_profile(s)) for t, s in specs.items()}
+    for t in types:
+        assert times[t] >= step.bytes / hw[t].memory_bandwidth
+    assert times["nvidia-t4"] - times["nvidia-b200"] >= step.bytes / hw["nvidia-t4"].memory_bandwidth - \
+        step.bytes / hw["nvidia-b200"].memory_bandwidth - 1e-9
+    small = Work(flops=2.9e6, bytes=STREAM_BYTES / 8, dispatches=4, op_class="vecmat_t", parallel=4096,
+                 row_loop=576, columns=4096)
+    spec = specs["nvidia-t4"]
+    assert kernel_time(small, spec, device_profile(spec)) == pytest.approx(
+        device_profile(spec).predict(small.flops, small.bytes, "vecmat_t", "f32", 4, spec.peak_flops,
+                                     spec.memory_bandwidth, parallel=4096, columns=4096)[0])
+
+
+def test_the_machine_a_profile_was_measured_on_is_priced_as_measured(tmp_path):
+    """This machine's CPU and lavapipe, and the H200 the cuda profile came from, keep the
+    rates their profiles were fitted against; another GPU scales them by its datasheet over
+    the H200's."""
+    from agentc.cost.catalog import load_catalog
+
+    catalog = load_catalog()
+    specs = _specs(tmp_path, ["this-machine-cpu", "lavapipe", "nvidia-h200-sxm", "nvidia-h100-sxm"])
+    hw = load_hardware()
+    for t, kind in [("this-machine-cpu", "cpu"), ("lavapipe", "vulkan"), ("nvidia-h200-sxm", "cuda")]:
+        assert (specs[t].peak_flops, specs[t].memory_bandwidth) == (catalog.devices[kind].peak_flops,
+                                                                     catalog.devices[kind].memory_bandwidth), t
+        assert specs[t].measured_as == kind
+    h100, h200 = hw["nvidia-h100-sxm"], hw["nvidia-h200-sxm"]
+    assert specs["nvidia-h100-sxm"].memory_bandwidth == pytest.approx(
+        catalog.devices["cuda"].memory_bandwidth * h100.memory_bandwidth / h200.memory_bandwidth)
+    assert specs["nvidia-h100-sxm"].dram == h100.memory_bandwidth and specs["nvidia-h100-sxm"].measured_as == ""
