@@ -52,6 +52,15 @@ def outline(ctx, module, placed: dict[str, tuple], runtimes: dict[str, str | Non
         return module.operation.get_asm(enable_debug_info=True), outlined.device_modules, archives
 
 
+def _kernel_table(low: Lowered, placed, cluster) -> dict:
+    """What `agentc calibrate` needs of each call's kernel (agentc.cost.calibrate.kernel_table)."""
+    from agentc.cost.calibrate import kernel_table
+
+    calls = {(op.callee, op.device, cluster.devices[op.device].runtime) for op in placed if op.kind == "call"}
+    with low.ctx:
+        return kernel_table(low.funcs, calls, {d: cluster.devices[d].spec for _, d, _ in calls})
+
+
 def write_build(low: Lowered, placement: Placement, graph_path, out: Path, opts) -> None:
     """Write the build directory: IR, plan, modules, weights, tools, manifest."""
     cluster = placement.cluster
@@ -66,6 +75,7 @@ def write_build(low: Lowered, placement: Placement, graph_path, out: Path, opts)
             raise AgentError(f"device '{name}' ({cluster.devices[name].type}) has no agentc runtime; "
                              f"`agentc place` can plan for it, but a build cannot run there")
     files_of = {name: module_file(name) for name in used}
+    kernels = _kernel_table(low, placement.ops, cluster)  # before realize rewrites the module
     operators_text, device_modules, device_archives = realize(low, placement)
     with low.ctx:
         placed, _, _ = build_plan(low.module, low.graph.name)  # the plan, as the IR now says it
@@ -76,6 +86,7 @@ def write_build(low: Lowered, placement: Placement, graph_path, out: Path, opts)
         "devices": {n: {"runtime": cluster.devices[n].runtime, "module": files_of[n], "node": cluster.devices[n].node,
                         "weights": device_archives.get(n, [])} for n in sorted(used)},
         "ops": [op.to_json() for op in placed],
+        "kernels": kernels,
         # passages in files of their own: a million of them would make plan.json 100 MB
         "indexes": {n: f"indexes/{n}.passages.json" for n in low.graph.indexes},
     }

@@ -18,29 +18,42 @@ from agentc.cost import measured
 from agentc.runtime.explain import by_request, explain
 
 
-def _kernels(build: Path, plan: dict, catalog) -> dict[tuple[str, str], tuple[str, str, float | None]]:
-    """(callee, device) -> (digest of the implementation that device runs, its op class,
-    the roofline's seconds for it on the device's catalog entry, None if it has none)."""
-    from torch_mlir import ir
-
+def kernel_table(funcs: dict, calls, specs: dict) -> dict[str, dict]:
+    """Per call "callee|device": the digest of the implementation that device runs, its op
+    class, and the roofline's seconds on the device's spec (None without one). A build keeps
+    it in plan.json, so `agentc calibrate` needs no compiler where it runs (a GPU machine
+    with the IREE runtime alone)."""
     from agentc.cost.catalog import device_profile
     from agentc.cost.roofline import func_work, kernel_time
-    from agentc.ir import context
     from agentc.models.kernels import impl_for
 
-    calls = {(op["callee"], op["device"]) for op in plan["ops"] if op["kind"] == "call"}
     out = {}
-    with context():
-        module = ir.Module.parse((build / "operators.mlir").read_text())
-        funcs = {ir.StringAttr(o.attributes["sym_name"]).value: o for o in module.body.operations
-                 if o.operation.name == "func.func"}
-        for c, d in calls:
-            impl = impl_for(funcs, c, plan["devices"][d]["runtime"])
-            work = func_work(impl)
-            spec = catalog.devices.get(d)
-            roofline = kernel_time(work, spec, device_profile(spec)) if spec is not None else None
-            out[(c, d)] = (measured.impl_digest(impl), work.op_class, roofline)
+    for c, d, runtime in sorted(calls):
+        impl = impl_for(funcs, c, runtime)
+        work = func_work(impl)
+        spec = specs.get(d)
+        roofline = kernel_time(work, spec, device_profile(spec)) if spec is not None else None
+        out[f"{c}|{d}"] = {"digest": measured.impl_digest(impl), "op_class": work.op_class, "roofline_s": roofline}
     return out
+
+
+def _kernels(build: Path, plan: dict, catalog) -> dict[tuple[str, str], tuple[str, str, float | None]]:
+    """(callee, device) -> (digest, op class, roofline seconds): from the build's plan, or
+    (a build written before plans kept them) from its operators.mlir, which needs torch-mlir."""
+    table = plan.get("kernels")
+    if table is None:
+        from torch_mlir import ir
+
+        from agentc.ir import context
+
+        calls = {(op["callee"], op["device"], plan["devices"][op["device"]]["runtime"])
+                 for op in plan["ops"] if op["kind"] == "call"}
+        with context():
+            module = ir.Module.parse((build / "operators.mlir").read_text())
+            funcs = {ir.StringAttr(o.attributes["sym_name"]).value: o for o in module.body.operations
+                     if o.operation.name == "func.func"}
+            table = kernel_table(funcs, calls, {d: catalog.devices.get(d) for _, d, _ in calls})
+    return {tuple(k.split("|", 1)): (v["digest"], v["op_class"], v["roofline_s"]) for k, v in table.items()}
 
 
 def _idle_per_op(events, ops) -> float:
