@@ -152,3 +152,23 @@ def test_the_check_compares_a_cpu_build_with_the_study(tmp_path):
     assert len(rag["measured_ms"]) == 2 and rag["measured_median_ms"] > 0 and rag["predicted_ms"] > 0
     assert rag["error_pct"] == pytest.approx(100 * (rag["predicted_ms"] / rag["measured_median_ms"] - 1), abs=0.2)
     assert rows["rag@h100"]["measured_median_ms"] > 0
+
+
+def test_an_llm_call_split_across_two_types_sends_its_kv_caches():
+    """Prefill on the fast type, decode on the cheap one: two stages, the KV caches' bytes
+    over the network on the path, each type busy for its part; the simulator holds the SLA."""
+    from agentc.study.search import options
+
+    fast, slow = "nvidia-h100-sxm", "nvidia-t4"
+    answer = Node("answer", "llm", 0.0, {fast: Call("answer", "llm@h", (), 0.09), slow: Call("answer", "llm@t", (), 0.36)},
+                  {"start": 64}, {fast: 0.03, slow: 0.25}, 12_000_000)
+    profile = AgentProfile("split", "", (Node("start", "", 0.001, {}), answer), {})
+    assert (fast, slow) in options(answer, (fast, slow), split=True)
+    assert options(answer, (fast, slow), split=False) == [fast, slow]
+    s = sizing.size(profile, {"answer": (fast, slow)}, 5.0, 0.5)
+    kv = 12_000_000 / sizing.NETWORK_BPS
+    assert set(s.replicas) == {f"llm:prefill@{fast}", f"llm:decode@{slow}"}
+    assert s.unloaded_s == pytest.approx(0.001 + 2 * sizing.HOP_S + 64 / sizing.NETWORK_BPS + 0.03 + (0.36 - 0.25) + kv)
+    assert s.busy == pytest.approx({fast: 5 * 0.03, slow: 5 * (0.11 + kv)})
+    refined, sim = check.refine(profile, s, 5.0, 0.5)
+    assert refined.feasible and sim["p95_ms"] <= 500 and sim["lost"] == 0

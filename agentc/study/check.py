@@ -15,31 +15,38 @@ from agentc.serving.arrivals import Arrival, gamma
 from agentc.serving.autoscale import ScalePolicy
 from agentc.serving.load_report import summarize
 from agentc.serving.simulate import STATIC, Deployment, simulate
-from agentc.serving.stages import Stage, StageGraph
+from agentc.serving.stages import Call, Stage, StageGraph
 from agentc.study.profile import AgentProfile
-from agentc.study.sizing import HOP_S, MAX_PER_TYPE, Sized, latency, stage_of
+from agentc.study.sizing import HOP_S, MAX_PER_TYPE, Sized, latency, parts
 
 FULL = 10**9  # generated tokens: every call runs to its max_tokens (capped there)
 
 
 def stage_graph(profile: AgentProfile, sized: Sized, prices: dict[str, float]) -> StageGraph:
-    """The sized placement as the serving stages it stands for."""
+    """The sized placement as the serving stages it stands for (an LLM call split across two
+    types is two calls, its decode after its prefill)."""
     where = dict(sized.assignment)
-    calls, stages = [], {}
+    calls, stages, last = [], {}, {}
     by_name = {n.name: n for n in profile.nodes}
 
     def upstream(name: str) -> set[str]:
         out = set()
         for p in by_name[name].preds:
-            out |= {p} if by_name[p].is_call else upstream(p)
+            out |= {last[p]} if by_name[p].is_call else upstream(p)
         return out
 
     for n in profile.calls:
-        t = where[n.name]
-        st = stage_of(n.model, t)
-        stages.setdefault(st, Stage(st, (st,), t, prices.get(t, 0.0), ()))
-        stages[st] = replace(stages[st], nodes=stages[st].nodes + (n.name,))
-        calls.append(replace(n.on[t], node=n.name, stage=st, after=tuple(sorted(upstream(n.name)))))
+        after = tuple(sorted(upstream(n.name)))
+        split = parts(n, where[n.name])
+        for i, (st, service) in enumerate(split):
+            t = st.rsplit("@", 1)[1]
+            stages.setdefault(st, Stage(st, (st,), t, prices.get(t, 0.0), ()))
+            node = n.name if len(split) == 1 else f"{n.name}/{('prefill', 'decode')[i]}"
+            stages[st] = replace(stages[st], nodes=stages[st].nodes + (node,))
+            call = replace(n.on[t], node=node, stage=st, after=after) if len(split) == 1 else \
+                Call(node, st, after, service)
+            calls.append(call)
+            after, last[n.name] = (node,), node
     g = StageGraph(profile.agent, stages, tuple(calls))
     # Host work the simulator adds to every request: the longest path's share off the stages.
     calls_only = g.latency_s() + HOP_S * len(_longest_call_chain(g))

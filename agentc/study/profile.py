@@ -35,10 +35,23 @@ class Node:
     host_s: float  # host work's seconds (0 for a call)
     on: dict[str, Call]  # device type -> the call priced there (empty for host work)
     preds: dict[str, int] = field(default_factory=dict)  # node it waits for -> bytes it sends
+    # An LLM call's prefill (with its tokenizer and first token) per type, and the bytes its
+    # decode steps read from it (the KV caches): what splitting it across two devices moves.
+    prefill: dict[str, float] = field(default_factory=dict)
+    kv_bytes: int = 0
 
     @property
     def is_call(self) -> bool:
         return bool(self.model)
+
+    @property
+    def splits(self) -> bool:
+        return bool(self.prefill)
+
+
+def is_prefill(op_name: str, node: str) -> bool:
+    """The part of an LLM call before its decode steps: tokenizer, prefill, first token."""
+    return op_name[len(node) + 1:].startswith(("tokenize", "prefill", "sample0"))
 
 
 @dataclass(frozen=True)
@@ -75,16 +88,25 @@ def profile_agent(graph: str, types: list[str]) -> AgentProfile:
     tg = build_taskgraph(low.ops, cluster, call_times, weights)
     name_type = {d.name: d.type for d in cluster.devices.values()}
     by_type: dict[str, dict[str, Call]] = {t: {} for t in types}
+    node = {op.name: node_of(op.name) for op in low.ops}
+    llm = {node[op.name] for op in low.ops if op.name[len(node[op.name]) + 1:].startswith("prefill")}
+    prefill: dict[str, dict[str, float]] = {n: {} for n in llm}
     for dev, t in name_type.items():
         ops = []
         for op in low.ops:
             cost = tg.tasks[op.name].cost
             seconds = cost.get(HOST if op.kind != "call" else dev, math.inf)
             ops.append({**op.to_json(), "device": dev if op.kind == "call" else HOST, "start": 0.0, "end": seconds})
+            if node[op.name] in llm and is_prefill(op.name, node[op.name]):
+                prefill[node[op.name]][t] = prefill[node[op.name]].get(t, 0.0) + seconds
         for c in stage_graph(ops, {dev: t}, {dev: 0.0}, low.graph.name).calls:
             if math.isfinite(c.service_s):
                 by_type[t][c.node] = c
-    node = {op.name: node_of(op.name) for op in low.ops}
+    kv = {n: 0 for n in llm}
+    for (u, v), nbytes in tg.edges.items():
+        n = node[u]
+        if n in llm and node[v] == n and is_prefill(u, n) and not is_prefill(v, n):
+            kv[n] += nbytes
     order = list(dict.fromkeys(node[op.name] for op in low.ops))
     model = {node[op.name]: op.callee.split("__", 1)[0] for op in low.ops if op.kind == "call"}
     host = {n: 0.0 for n in order}
@@ -96,7 +118,8 @@ def profile_agent(graph: str, types: list[str]) -> AgentProfile:
         if node[u] != node[v]:
             preds[node[v]][node[u]] = preds[node[v]].get(node[u], 0) + nbytes
     nodes = tuple(Node(n, model.get(n, ""), 0.0 if n in model else host[n],
-                       {t: by_type[t][n] for t in types if n in by_type[t]} if n in model else {}, preds[n])
+                       {t: by_type[t][n] for t in types if n in by_type[t]} if n in model else {}, preds[n],
+                       {t: p for t, p in prefill.get(n, {}).items() if n in by_type[t]}, kv.get(n, 0))
                   for n in order)
     profiles = {name_type[d.name]: Path(d.spec.profile).name if d.spec.profile else ""
                 for d in cluster.devices.values()}

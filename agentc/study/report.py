@@ -97,11 +97,18 @@ def _placements(s: dict) -> list[str]:
             ch = c["by_kind"].get(k, {}).get(ON_DEMAND)
             if not ch:
                 continue
-            calls = ", ".join(f"{n}: {SHORT.get(t, t)}" for n, t in ch["placement"].items())
+            calls = ", ".join(f"{n}: {_where(t)}" for n, t in ch["placement"].items())
             util = ", ".join(f"{SHORT.get(t, t)} {u:.0%}" for t, u in ch["utilisation"].items())
             share = ", ".join(f"{SHORT.get(t, t)} {b:.0%}" for t, b in ch["busy_share"].items())
             rows.append(f"| {c['agent']} | {k} | {ch['fleet']} | {calls} | {util} | {share} |")
     return rows + [""]
+
+
+def _where(t) -> str:
+    """A call's place: a type, or an LLM call's prefill and decode types."""
+    if isinstance(t, (list, tuple)):
+        return f"prefill {SHORT.get(t[0], t[0])}, decode {SHORT.get(t[1], t[1])}"
+    return SHORT.get(t, t)
 
 
 def plots(s: dict, out: Path) -> None:

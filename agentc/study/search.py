@@ -4,15 +4,17 @@ of the agent's calls on the family's types, each sized to meet the SLA
 (agentc/study/fleets.py `kind_of`: what the fleet uses, whatever family it came from) and of
 each family.
 
-Placements are per call (a fan-out's branches may go to different types) where a family has
-at most `PER_CALL_TYPES` types; in larger families every call of one model goes to one type,
-which keeps the search to minutes (the panel agent's five calls on eight types would be
-32,768 placements per case).
+Placements are per call (a fan-out's branches may go to different types) while a family has
+at most `PER_CALL` of them; beyond, every call of one model goes to one place, which keeps the
+search to minutes (the panel agent's five calls on eight types would be 32,768 placements
+per case). In families of at most `SPLIT_TYPES` types an LLM call may also run its prefill on
+one type and its decode on another, its KV caches sent between them (sizing.parts).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,7 +23,8 @@ from agentc.study.fleets import Family, kind_of
 from agentc.study.profile import AgentProfile
 from agentc.study.sizing import Sized, size
 
-PER_CALL_TYPES = 4
+PER_CALL = 4096  # placements per family beyond which every call of a model goes to one place
+SPLIT_TYPES = 3  # families this small may also split an LLM call's prefill from its decode
 TIERS = {"tight": 1.5, "standard": 3.0, "relaxed": 10.0}  # SLA = factor x the fastest unloaded latency
 RATES = (1.0, 10.0, 100.0)  # requests per second
 
@@ -59,17 +62,29 @@ def cases(profile: AgentProfile, rates=RATES, tiers=TIERS) -> list[Case]:
     return [Case(profile.agent, tier, f * fastest, r) for tier, f in tiers.items() for r in rates]
 
 
+def options(n, types: tuple[str, ...], split: bool) -> list:
+    """Where one call may go: a type, or for an LLM call with `split`, a (prefill, decode)
+    pair of two different types."""
+    one = [t for t in types if t in n.on]
+    if not (split and n.splits):
+        return one
+    return one + [(p, d) for p in one for d in one if p != d]
+
+
 def placements(profile: AgentProfile, types: tuple[str, ...]):
-    """Every placement (call node -> type) on `types` (see the module docstring)."""
+    """Every placement (call node -> type, or an LLM call's (prefill type, decode type)) on
+    `types` (see the module docstring)."""
     calls = profile.calls
-    if len(types) <= PER_CALL_TYPES:
-        options = [[t for t in types if t in n.on] for n in calls]
-        for combo in itertools.product(*options):
+    split = len(types) <= SPLIT_TYPES
+    per_call = [options(n, types, split) for n in calls]
+    if math.prod(len(o) for o in per_call) <= PER_CALL:
+        for combo in itertools.product(*per_call):
             yield dict(zip((n.name for n in calls), combo))
         return
     models = list(dict.fromkeys(n.model for n in calls))
-    options = [[t for t in types if all(t in n.on for n in calls if n.model == m)] for m in models]
-    for combo in itertools.product(*options):
+    per_model = [[o for o in options(next(n for n in calls if n.model == m), types, split)
+                  if all(o in options(n, types, split) for n in calls if n.model == m)] for m in models]
+    for combo in itertools.product(*per_model):
         by_model = dict(zip(models, combo))
         yield {n.name: by_model[n.model] for n in calls}
 

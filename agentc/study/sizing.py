@@ -31,9 +31,10 @@ PERCENTILE = 0.95
 
 @dataclass(frozen=True)
 class Sized:
-    """One placement (call node -> device type) at one arrival rate."""
+    """One placement (call node -> device type, or an LLM call's (prefill type, decode
+    type)) at one arrival rate."""
 
-    assignment: tuple[tuple[str, str], ...]
+    assignment: tuple[tuple[str, object], ...]
     replicas: dict[str, int]  # stage (model@type) -> replicas
     counts: dict[str, int]  # device type -> devices
     busy: dict[str, float]  # device type -> busy device-seconds per second (rate x service)
@@ -56,12 +57,31 @@ class Sized:
 
     def busiest(self, rate: float, profile: AgentProfile) -> str:
         """The stage with the highest load per replica."""
-        where = dict(self.assignment)
-        load: dict[str, float] = {}
-        for n in profile.calls:
-            st = stage_of(n.model, where[n.name])
-            load[st] = load.get(st, 0.0) + rate * n.on[where[n.name]].service_s
+        load, _ = stage_loads(profile, dict(self.assignment), rate)
         return max(self.replicas, key=lambda st: load[st] / self.replicas[st])
+
+
+def parts(n, where: str | tuple[str, str]) -> list[tuple[str, float]]:
+    """A call's (stage, service seconds) in order: one, or an LLM call split across two types
+    (`where` = (prefill type, decode type)): its prefill, then its decode steps, which first
+    receive the KV caches over the network."""
+    if isinstance(where, tuple) and where[0] != where[1]:
+        tp, td = where
+        decode = n.on[td].service_s - n.prefill[td] + n.kv_bytes / NETWORK_BPS
+        return [(stage_of(n.model + ":prefill", tp), n.prefill[tp]), (stage_of(n.model + ":decode", td), decode)]
+    t = where[0] if isinstance(where, tuple) else where
+    return [(stage_of(n.model, t), n.on[t].service_s)]
+
+
+def stage_loads(profile: AgentProfile, where: dict, rate: float) -> tuple[dict[str, float], dict[str, int]]:
+    """Offered load (busy replicas) and visits per request of each stage."""
+    load: dict[str, float] = {}
+    visits: dict[str, int] = {}
+    for n in profile.calls:
+        for st, service in parts(n, where[n.name]):
+            load[st] = load.get(st, 0.0) + rate * service
+            visits[st] = visits.get(st, 0) + 1
+    return load, visits
 
 
 def type_counts(replicas: dict[str, int]) -> dict[str, int]:
@@ -96,7 +116,7 @@ def stage_of(model: str, t: str) -> str:
     return f"{model}@{t}"
 
 
-def latency(profile: AgentProfile, where: dict[str, str], waits: dict[str, float],
+def latency(profile: AgentProfile, where: dict, waits: dict[str, float],
             replicas: dict[str, int] | None = None) -> tuple[float, list[str]]:
     """Longest path (seconds) with each call's wait added, and the stages on it. With
     `replicas`, one request's calls share each stage's replicas: a call starts on the first
@@ -112,15 +132,18 @@ def latency(profile: AgentProfile, where: dict[str, str], waits: dict[str, float
             if at > start:
                 start, via = at, path[p]
         if n.is_call:
-            st = stage_of(n.model, where[n.name])
-            begin = start
-            if replicas:
-                k = min(range(len(free[st])), key=free[st].__getitem__)
-                begin = max(start, free[st][k])
-            end[n.name] = begin + waits.get(st, 0.0) + n.on[where[n.name]].service_s
-            if replicas:
-                free[st][k] = end[n.name]
-            path[n.name] = via + [st]
+            at, stages = start, []
+            for i, (st, service) in enumerate(parts(n, where[n.name])):
+                at += HOP_S if i else 0.0
+                if replicas:
+                    k = min(range(len(free[st])), key=free[st].__getitem__)
+                    at = max(at, free[st][k])
+                at += waits.get(st, 0.0) + service
+                if replicas:
+                    free[st][k] = at
+                stages.append(st)
+            end[n.name] = at
+            path[n.name] = via + stages
         else:
             end[n.name] = start + n.host_s
             path[n.name] = via
@@ -138,14 +161,9 @@ def _p95(profile, where, replicas, load, mean, visits) -> tuple[float, str | Non
     return p95, worst if worst is not None and gain[worst] > 0 else None
 
 
-def size(profile: AgentProfile, where: dict[str, str], rate: float, sla_s: float) -> Sized:
+def size(profile: AgentProfile, where: dict, rate: float, sla_s: float) -> Sized:
     """The fewest replicas per stage (greedy, see the module docstring) for `where` at `rate`."""
-    load: dict[str, float] = {}
-    visits: dict[str, int] = {}
-    for n in profile.calls:
-        st = stage_of(n.model, where[n.name])
-        load[st] = load.get(st, 0.0) + rate * n.on[where[n.name]].service_s
-        visits[st] = visits.get(st, 0) + 1
+    load, visits = stage_loads(profile, where, rate)
     mean = {st: load[st] / (rate * visits[st]) for st in load}
     replicas = {st: max(1, math.floor(a) + 1) for st, a in load.items()}
     unloaded, _ = latency(profile, where, {})
