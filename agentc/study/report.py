@@ -97,7 +97,7 @@ def _placements(s: dict) -> list[str]:
             ch = c["by_kind"].get(k, {}).get(ON_DEMAND)
             if not ch:
                 continue
-            calls = ", ".join(f"{n}: {_where(t)}" for n, t in ch["placement"].items())
+            calls = "; ".join(f"{n}: {_where(t)}" for n, t in ch["placement"].items())
             util = ", ".join(f"{SHORT.get(t, t)} {u:.0%}" for t, u in ch["utilisation"].items())
             share = ", ".join(f"{SHORT.get(t, t)} {b:.0%}" for t, b in ch["busy_share"].items())
             rows.append(f"| {c['agent']} | {k} | {ch['fleet']} | {calls} | {util} | {share} |")
