@@ -81,9 +81,9 @@ def _per_agent(s: dict, basis: str) -> list[str]:
     return rows
 
 
-def _ratio(c: dict, basis: str) -> str:
+def _ratio(c: dict, basis: str, kinds=HETERO) -> str:
     new = c["by_kind"].get(USES_NEWEST, {}).get(basis)
-    het = [c["by_kind"][k][basis]["cost_per_hour"] for k in HETERO if basis in c["by_kind"].get(k, {})]
+    het = [c["by_kind"][k][basis]["cost_per_hour"] for k in kinds if basis in c["by_kind"].get(k, {})]
     return f"{min(het) / new['cost_per_hour']:.3f}" if new and het else "-"
 
 
@@ -158,21 +158,22 @@ def _ratio_plot(s: dict, out: Path, plt) -> None:
 
     labels = [b for b in s["headline"] if b in BASES]
     rows = [f"{c['agent']} {c['tier']} {c['rate']:g}/s" for c in s["cases"]]
-    grid = np.full((len(rows), len(labels)), np.nan)
-    for i, c in enumerate(s["cases"]):
-        for j, b in enumerate(labels):
-            r = _ratio(c, b)
-            grid[i, j] = float(r) if r != "-" else math.nan
-    fig, ax = plt.subplots(figsize=(7, 0.22 * len(rows) + 1.5))
-    im = ax.imshow(np.log2(grid), cmap="RdBu_r", vmin=-2, vmax=2, aspect="auto")
-    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
-    ax.set_yticks(range(len(rows)), rows, fontsize=6)
-    for i in range(len(rows)):
-        for j in range(len(labels)):
-            if not math.isnan(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=5)
-    fig.colorbar(im, label="log2(heterogeneous / newest)")
-    ax.set_title("Cheapest heterogeneous fleet / cheapest newest-GPU fleet", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out / "ratios.png", dpi=110)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.22 * len(rows) + 1.8), sharey=True)
+    for ax, kinds, title in ((axes[0], HETERO, "any heterogeneous fleet / newest GPUs"),
+                             (axes[1], (HETERO_NV,), "older + newest NVIDIA / newest GPUs")):
+        grid = np.full((len(rows), len(labels)), np.nan)
+        for i, c in enumerate(s["cases"]):
+            for j, b in enumerate(labels):
+                r = _ratio(c, b, kinds)
+                grid[i, j] = float(r) if r != "-" else math.nan
+        im = ax.imshow(np.log2(grid), cmap="RdBu_r", vmin=-2, vmax=2, aspect="auto")
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
+        ax.set_yticks(range(len(rows)), rows, fontsize=6)
+        for i in range(len(rows)):
+            for j in range(len(labels)):
+                if not math.isnan(grid[i, j]):
+                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=5)
+        ax.set_title(f"Cheapest {title}", fontsize=9)
+    fig.colorbar(im, ax=axes, label="log2(ratio): blue, the heterogeneous fleet is cheaper")
+    fig.savefig(out / "ratios.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
