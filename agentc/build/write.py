@@ -53,8 +53,8 @@ def outline(ctx, module, placed: dict[str, tuple], runtimes: dict[str, str | Non
 
 
 def _kernel_table(low: Lowered, placed, cluster) -> dict:
-    """What `agentc calibrate` needs of each call's kernel (agentc.cost.calibrate.kernel_table)."""
-    from agentc.cost.calibrate import kernel_table
+    """What `agentc calibrate` needs of each call's kernel (agentc.cost.kernel_table)."""
+    from agentc.cost.kernel_table import kernel_table
 
     calls = {(op.callee, op.device, cluster.devices[op.device].runtime) for op in placed if op.kind == "call"}
     with low.ctx:
