@@ -1,6 +1,7 @@
 """The TCO study: its queueing model against textbook values and the event simulator, its
 fleet kinds and prices, its costing pass against placement, and the command."""
 
+import dataclasses
 import json
 import math
 
@@ -81,7 +82,7 @@ def test_prices_from_the_catalog_and_the_inputs():
     assert prices.hourly(prices.OWNED, inputs, hw)["nvidia-h100-sxm"] == pytest.approx(owned)
     assert prices.hourly(prices.RESERVED_3Y, inputs, hw)["nvidia-t4"] == pytest.approx(
         hw["nvidia-t4"].on_demand_per_hour * (1 - inputs.three_year_discount))
-    old = prices.with_(inputs, older_age_years=inputs.life_years)
+    old = dataclasses.replace(inputs, older_age_years=inputs.life_years)
     t4 = hw["nvidia-t4"]
     assert prices.hourly(prices.OWNED_BOOK, old, hw)["nvidia-t4"] == pytest.approx(
         t4.tdp_w / 1e3 * inputs.pue * inputs.usd_per_kwh)  # fully depreciated: power only
@@ -144,7 +145,8 @@ def test_the_study_command_end_to_end(tmp_path):
 def test_the_check_compares_a_cpu_build_with_the_study(tmp_path):
     """`agentc study check` on the RAG: one calibrated figure and one measured, the error
     between them, and the H100 row from the recorded run."""
-    r = agentc_cli("study", "check", "--out", tmp_path, "--agents", "rag", "--requests", "2", timeout=900)
+    r = agentc_cli("study", "check", "--out", tmp_path, "--agents", "rag", "--requests", "2",
+                   "--measured", f"study-check-test-{tmp_path.name}", timeout=900)  # not the namespace a user's study reads
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1].startswith("checks=")
     rows = json.loads((tmp_path / "check.json").read_text())["checks"]

@@ -22,7 +22,7 @@ from agentc.study.sizing import HOP_S, MAX_PER_TYPE, Sized, latency, parts
 FULL = 10**9  # generated tokens: every call runs to its max_tokens (capped there)
 
 
-def stage_graph(profile: AgentProfile, sized: Sized, prices: dict[str, float]) -> StageGraph:
+def stage_graph(profile: AgentProfile, sized: Sized) -> StageGraph:
     """The sized placement as the serving stages it stands for (an LLM call split across two
     types is two calls, its decode after its prefill)."""
     where = dict(sized.assignment)
@@ -40,7 +40,7 @@ def stage_graph(profile: AgentProfile, sized: Sized, prices: dict[str, float]) -
         split = parts(n, where[n.name])
         for i, (st, service) in enumerate(split):
             t = st.rsplit("@", 1)[1]
-            stages.setdefault(st, Stage(st, (st,), t, prices.get(t, 0.0), ()))
+            stages.setdefault(st, Stage(st, (st,), t, 0.0, ()))  # the study prices fleets, not stages
             node = n.name if len(split) == 1 else f"{n.name}/{('prefill', 'decode')[i]}"
             stages[st] = replace(stages[st], nodes=stages[st].nodes + (node,))
             call = replace(n.on[t], node=node, stage=st, after=after) if len(split) == 1 else \
@@ -62,10 +62,10 @@ def _longest_call_chain(g: StageGraph) -> list[str]:
     return max(end.values(), key=lambda e: e[0])[1] if end else []
 
 
-def simulated(profile: AgentProfile, sized: Sized, rate: float, sla_s: float, prices: dict[str, float],
+def simulated(profile: AgentProfile, sized: Sized, rate: float, sla_s: float,
               duration_s: float = 600.0, max_requests: int = 20000, seed: int = 0) -> dict:
     """P50/P95/SLO attainment of the sized fleet under Poisson arrivals at `rate`."""
-    g = replace(stage_graph(profile, sized, prices), sla_s=sla_s)
+    g = replace(stage_graph(profile, sized), sla_s=sla_s)
     span = min(duration_s, max_requests / rate)
     arrivals = [Arrival(a.at, 0, FULL) for a in gamma(rate, 1.0, span, seed)]
     policy = ScalePolicy(sla_s=sla_s, service_s=g.latency_s(), min_replicas=1, max_replicas=10**6)
@@ -85,7 +85,7 @@ def refine(profile: AgentProfile, sized: Sized, rate: float, sla_s: float) -> tu
     not feasible when a type would pass MAX_PER_TYPE or MAX_STEPS did not get there."""
     s = sized
     for _ in range(MAX_STEPS):
-        sim = simulated(profile, s, rate, sla_s, {}, max_requests=REFINE_REQUESTS)
+        sim = simulated(profile, s, rate, sla_s, max_requests=REFINE_REQUESTS)
         if sim["p95_ms"] <= sla_s * 1e3:
             return replace(s, p95_s=sim["p95_ms"] / 1e3), sim
         s = s.grown(s.busiest(rate, profile))

@@ -20,8 +20,8 @@ def register(sub) -> None:
     st.add_argument("--rates", help="comma-separated arrival rates, requests/s (default 1,10,100)")
     st.add_argument("--requests", type=int, default=5, help="check: requests measured per agent (default 5)")
     st.add_argument("--measured", metavar="NAMESPACE",
-                    help="tco: price with the calibration records of this namespace (study-check: `agentc study "
-                         "check` writes it)")
+                    help="tco: price with the calibration records of this namespace; check: write them there "
+                         "(default study-check)")
     st.set_defaults(func=_study)
 
 
@@ -45,7 +45,7 @@ def _study(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.name == "check":
-        return _check(agents or ["rag", "rewrite_rag", "panel"], args.requests, out)
+        return _check(agents or ["rag", "rewrite_rag", "panel"], args.requests, out, args.measured)
     if args.measured:
         os.environ["AGENTC_MEASURED"] = args.measured
 
@@ -66,16 +66,16 @@ def _study(args) -> int:
     return 0
 
 
-def _check(agents: list[str], requests: int, out: Path) -> int:
+def _check(agents: list[str], requests: int, out: Path, namespace: str | None) -> int:
     from agentc.frontend.graph import AgentError
-    from agentc.study.validate import QUESTIONS, check
+    from agentc.study.validate import NAMESPACE, QUESTIONS, check
 
     if requests < 1:
         raise AgentError(f"--requests: must be >= 1, got {requests}")
-    runnable = [a for a in agents if a not in QUESTIONS]
-    if runnable:
-        raise AgentError(f"--agents: '{runnable[0]}' cannot be run here (runnable: {', '.join(QUESTIONS)})")
-    rows = check(agents, requests)
+    priced_only = [a for a in agents if a not in QUESTIONS]
+    if priced_only:
+        raise AgentError(f"--agents: '{priced_only[0]}' cannot be run here (runnable: {', '.join(QUESTIONS)})")
+    rows = check(agents, requests, namespace=namespace or NAMESPACE)
     rows_out = {"load_average": os.getloadavg(), "checks": rows}
     (out / "check.json").write_text(json.dumps(rows_out, indent=1) + "\n")
     for key, r in rows.items():

@@ -35,10 +35,6 @@ class Family:
     category: str
     types: tuple[str, ...]  # accelerators, then the CPU servers where the family has them
 
-    @property
-    def cpu(self) -> bool:
-        return CPU in self.types
-
 
 def families() -> list[Family]:
     """Every family, each with and without CPU servers."""

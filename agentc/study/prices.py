@@ -19,15 +19,15 @@ A device with no figure for a basis is left out of that basis's fleets (said in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from agentc.placement.cluster import HOURS_PER_YEAR
 from agentc.study.fleets import CPU, OLDER
 
 PRICES_PATH = Path(__file__).with_name("prices.yaml")
-HOURS_PER_YEAR = 8766.0
 CPU_SERVER_PER_HOUR = 0.10
 ON_DEMAND, RESERVED_1Y, RESERVED_3Y, OWNED, OWNED_BOOK = ("on-demand", "reserved-1y", "reserved-3y", "owned",
                                                          "owned, older at book value")
@@ -79,7 +79,3 @@ def _hourly(basis: str, inputs: Inputs, hw, older: bool) -> float | None:
     if basis == OWNED_BOOK and older and inputs.older_age_years >= inputs.life_years:
         capital = 0.0  # fully depreciated: its book value is gone, it costs its power
     return capital + power
-
-
-def with_(inputs: Inputs, **changes) -> Inputs:
-    return replace(inputs, **changes)

@@ -20,9 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from agentc.placement.place import HOST
 from agentc.serving.stages import Call, node_of, stage_graph
-
-HOST = "host"
 
 
 @dataclass(frozen=True)
@@ -102,11 +101,6 @@ def profile_agent(graph: str, types: list[str]) -> AgentProfile:
         for c in stage_graph(ops, {dev: t}, {dev: 0.0}, low.graph.name).calls:
             if math.isfinite(c.service_s):
                 by_type[t][c.node] = c
-    kv = {n: 0 for n in llm}
-    for (u, v), nbytes in tg.edges.items():
-        n = node[u]
-        if n in llm and node[v] == n and is_prefill(u, n) and not is_prefill(v, n):
-            kv[n] += nbytes
     order = list(dict.fromkeys(node[op.name] for op in low.ops))
     model = {node[op.name]: op.callee.split("__", 1)[0] for op in low.ops if op.kind == "call"}
     host = {n: 0.0 for n in order}
@@ -114,9 +108,13 @@ def profile_agent(graph: str, types: list[str]) -> AgentProfile:
         if op.kind != "call":
             host[node[op.name]] += tg.tasks[op.name].cost[HOST]
     preds: dict[str, dict[str, int]] = {n: {} for n in order}
+    kv = {n: 0 for n in llm}  # an LLM call's prefill -> its decode steps: the KV caches
     for (u, v), nbytes in tg.edges.items():
-        if node[u] != node[v]:
-            preds[node[v]][node[u]] = preds[node[v]].get(node[u], 0) + nbytes
+        a, b = node[u], node[v]
+        if a != b:
+            preds[b][a] = preds[b].get(a, 0) + nbytes
+        elif a in llm and is_prefill(u, a) and not is_prefill(v, a):
+            kv[a] += nbytes
     nodes = tuple(Node(n, model.get(n, ""), 0.0 if n in model else host[n],
                        {t: by_type[t][n] for t in types if n in by_type[t]} if n in model else {}, preds[n],
                        {t: p for t, p in prefill.get(n, {}).items() if n in by_type[t]}, kv.get(n, 0))

@@ -10,6 +10,7 @@ of each family, and the headline counts comparing heterogeneous fleets with the 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from agentc.study import prices as pr
@@ -35,20 +36,20 @@ def bases(inputs: pr.Inputs, sweep: dict) -> dict[str, tuple[str, pr.Inputs]]:
     out = {b: (b, inputs) for b in pr.BASES}
     for m in sweep["on_demand_price_multipliers"]:
         if m != 1.0:
-            out[f"on-demand, older GPUs x{m:g}"] = (pr.ON_DEMAND, pr.with_(inputs, older_multiplier=m))
+            out[f"on-demand, older GPUs x{m:g}"] = (pr.ON_DEMAND, replace(inputs, older_multiplier=m))
     for life in sweep["life_years"]:
         if life != inputs.life_years:
-            out[f"owned, {life:g}-year life"] = (pr.OWNED, pr.with_(inputs, life_years=float(life)))
+            out[f"owned, {life:g}-year life"] = (pr.OWNED, replace(inputs, life_years=float(life)))
     for m in sweep["electricity_price_multipliers"]:
         if m != 1.0:
-            out[f"owned, electricity x{m:g}"] = (pr.OWNED, pr.with_(inputs, usd_per_kwh=inputs.usd_per_kwh * m))
+            out[f"owned, electricity x{m:g}"] = (pr.OWNED, replace(inputs, usd_per_kwh=inputs.usd_per_kwh * m))
     for pue in sweep["pue_values"]:
         if pue != inputs.pue:
-            out[f"owned, PUE {pue:g}"] = (pr.OWNED, pr.with_(inputs, pue=float(pue)))
+            out[f"owned, PUE {pue:g}"] = (pr.OWNED, replace(inputs, pue=float(pue)))
     for age in sweep["older_gpu_age_years"]:
         if age >= inputs.life_years:
             out[f"owned, older at book value, {age:g} years old"] = (pr.OWNED_BOOK,
-                                                                      pr.with_(inputs, older_age_years=float(age)))
+                                                                      replace(inputs, older_age_years=float(age)))
             break  # every age past the life prices the same (power only)
     return out
 

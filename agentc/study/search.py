@@ -39,9 +39,8 @@ class Case:
 
 @dataclass(frozen=True)
 class Choice:
-    """The cheapest fleet of a family for a case under a basis."""
+    """A cheapest fleet (of a kind or a family) for a case under a basis."""
 
-    family: Family
     sized: Sized
     cost_per_hour: float
 
@@ -125,17 +124,13 @@ def search(profile: AgentProfile, case: Case, fams: list[Family], prices: dict[s
             for basis, table in prices.items():
                 cost = s.cost_per_hour(table)
                 if cost is not None and (basis not in fam_best or cost < fam_best[basis].cost_per_hour):
-                    fam_best[basis] = Choice(fam, s, cost)
+                    fam_best[basis] = Choice(s, cost)
         if progress:
             progress()
-    family_of = {}
-    for per_basis in res.by_family.values():
-        for c in per_basis.values():
-            family_of.setdefault(c.sized.assignment, c.family)
     for kind, found in candidates.items():
         for basis, table in prices.items():
-            priced = sorted(((s.cost_per_hour(table), key, s) for key, s in found.items()
-                             if s.cost_per_hour(table) is not None), key=lambda x: x[0])
+            priced = sorted(((cost, key, s) for key, s in found.items()
+                             if (cost := s.cost_per_hour(table)) is not None), key=lambda x: x[0])
             best = None
             for cost, key, s in priced[:MAX_REFINED]:
                 if best is not None and cost >= best.cost_per_hour:
@@ -146,12 +141,8 @@ def search(profile: AgentProfile, case: Case, fams: list[Family], prices: dict[s
                 r = cache[("refined", key)]
                 rcost = r.cost_per_hour(table)
                 if r.feasible and (best is None or rcost < best.cost_per_hour):
-                    best = Choice(family_of.get(s.assignment) or _family_for(s, fams), r, rcost)
+                    best = Choice(r, rcost)
             if best is not None:
                 res.by_kind.setdefault(kind, {})[basis] = best
     return res
 
-
-def _family_for(s: Sized, fams: list[Family]) -> Family:
-    used = set(s.counts)
-    return min((f for f in fams if used <= set(f.types)), key=lambda f: len(f.types))

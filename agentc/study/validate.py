@@ -8,7 +8,8 @@ number of tokens), beside the study's figure for the same placement (every
 call on this machine's CPU, one replica per stage, so a fan-out's branches take turns as
 they do on one device). The study's figure is given twice: from the cost model alone, and
 after `agentc calibrate` ran the RAG agent's build here (records in the namespace
-`NAMESPACE`, which `agentc study tco --measured study-check` then prices with): the RAG
+`namespace`, by default `NAMESPACE`, which `agentc study tco --measured study-check` then
+prices with): the RAG
 agent is then priced from its own measurement, the others from the calibration's kernels
 and op-class corrections (they share the SmolLM2 and MiniLM kernels at other budgets).
 For the H100, the recorded run of the RAG agent's step build on an H100
@@ -65,7 +66,7 @@ def measured_ms(build: Path, inputs: dict, requests: int) -> list[float]:
     return out
 
 
-def check(agents: list[str], requests: int = 5, say=print) -> dict:
+def check(agents: list[str], requests: int = 5, say=print, namespace: str = NAMESPACE) -> dict:
     import agentc
     from agentc.cost.calibrate import calibrate
 
@@ -79,14 +80,14 @@ def check(agents: list[str], requests: int = 5, say=print) -> dict:
                 say(f"check: compiling {key} for this machine's cpu", file=sys.stderr)
                 builds[key] = agentc.compile(str(EXAMPLES / AGENTS[key][0]), str(Path(tmp) / key), devices=["cpu"],
                                              quiet=True).build_dir
-            os.environ["AGENTC_MEASURED"] = NAMESPACE
+            os.environ["AGENTC_MEASURED"] = namespace
             calibrate(str(builds[CALIBRATE_ON]), QUESTIONS[CALIBRATE_ON], requests, say=lambda *a, **k: None)
             for key in agents:
                 say(f"check: {key}: {requests} requests", file=sys.stderr)
                 graph = str(EXAMPLES / AGENTS[key][0])
                 times = measured_ms(builds[key], QUESTIONS[key], requests)
                 med = statistics.median(times)
-                raw, cal = predicted_ms(graph, CPU, NONE), predicted_ms(graph, CPU, NAMESPACE)
+                raw, cal = predicted_ms(graph, CPU, NONE), predicted_ms(graph, CPU, namespace)
                 rows[key] = {"device": "this machine's CPU", "predicted_ms": round(cal, 1),
                              "predicted_uncalibrated_ms": round(raw, 1), "measured_median_ms": round(med, 1),
                              "measured_ms": [round(t, 1) for t in times], "error_pct": round(100 * (cal / med - 1), 1),
