@@ -58,7 +58,7 @@ def _kernel_table(low: Lowered, placed, cluster) -> dict:
 
     calls = {(op.callee, op.device, cluster.devices[op.device].runtime) for op in placed if op.kind == "call"}
     with low.ctx:
-        return kernel_table(low.funcs, calls, {d: cluster.devices[d].spec for _, d, _ in calls})
+        return kernel_table(low.funcs, calls, {d: cluster.devices[d].spec for _, d, _ in calls}, low.works, low.digests)
 
 
 def write_build(low: Lowered, placement: Placement, graph_path, out: Path, opts) -> None:

@@ -236,9 +236,9 @@ def _spec_from_hardware(hw, catalog: Catalog, hardware: dict) -> tuple[DeviceSpe
     else:
         peak, bandwidth = hw.peak("fp32"), hw.memory_bandwidth
     here = hw.id == MEASURED_ON.get(runtime)
-    dram = base.dram_bandwidth if here else hw.memory_bandwidth
+    dram = (base.dram_bandwidth if here else None) or hw.memory_bandwidth
     spec = dataclasses.replace(
-        base, name=hw.id, peak_flops=peak, memory_bandwidth=bandwidth, dram_bandwidth=dram or hw.memory_bandwidth,
+        base, name=hw.id, peak_flops=peak, memory_bandwidth=bandwidth, dram_bandwidth=dram,
         memory_bytes=hw.memory_bytes, memory_space="host" if hw.kind == "cpu" else "", description=hw.name or hw.id,
         measured_as=runtime if here else "")
     bw = None
