@@ -1,0 +1,139 @@
+"""Can a hand-written kernel linked into an IREE dispatch stream GGUF's Q4_1 weights faster
+than IREE's own float32 code on this CPU? (issue 23, item 2)
+
+experiments/quantized-weights/ found that IREE 3.13's code generation streams no quantized
+form faster than float32 here. IREE can instead call a function from an object file inside
+a dispatch (a `stream.executable` whose function is declared `hal.import.static`, with the
+object named in `hal.executable.objects`, linked into the embedded ELF). `q4_1_gemv.c` is
+such a function: y = W x for W in Q4_1, with int8 activations and AVX-512 VNNI byte
+products, as llama.cpp computes it. This script compiles it with gcc, wraps it in a
+dispatch, compiles that with agentc's CPU flags, checks y against NumPy's float32 product of
+the dequantized W, and times it beside the float32 product IREE generates for the same
+shape (interleaved medians, agentc/bench/timing.py).
+
+    python experiments/cpu-ukernel/gemv_ukernel.py [--rows-per-group N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from agentc.bench.timing import Device, interleaved
+from agentc.build.iree_compile import compile_module
+from agentc.devices import KINDS
+from agentc.models.export import export_function
+
+HERE = Path(__file__).parent
+SHAPES = [(576, 576), (192, 576), (1536, 576), (576, 1536), (49152, 576)]  # (out, in): SmolLM2-135M's q/o, k/v, gate/up, down, head
+CFLAGS = ["-O3", "-std=c17", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mfma", "-ffreestanding",
+          "-fPIC", "-fno-stack-protector", "-fvisibility=hidden", "-fno-plt", "-fno-asynchronous-unwind-tables"]
+
+
+def build_object(out: Path) -> Path:
+    obj = out / "q4_1_gemv.o"
+    subprocess.run(["gcc", *CFLAGS, "-c", str(HERE / "q4_1_gemv.c"), "-o", str(obj)], check=True)
+    return obj
+
+
+def dispatch_module(obj: Path, n: int, k: int, rows: int) -> str:
+    """A module whose `gemv_q4_1` dispatches the object's function over n / rows groups."""
+    nq, ns = n * k // 2, n * k // 32
+    mem = f"memref<{nq}xi8>, memref<{ns}xf32>, memref<{ns}xf32>, memref<{k}xf32>, memref<{n}xf32>"
+    return f"""
+#x86 = #hal.executable.target<"llvm-cpu", "embedded-elf-x86_64">
+module {{
+  stream.executable private @ukernel attributes {{
+    hal.executable.objects = #hal.executable.objects<{{#x86 = [#hal.executable.object<{{path = "{obj}"}}>]}}>
+  }} {{
+    stream.executable.export public @gemv workgroups(%n: index) -> (index, index, index) {{
+      %g = affine.apply affine_map<()[s0] -> (s0 ceildiv {rows})>()[%n]
+      %c1 = arith.constant 1 : index
+      stream.return %g, %c1, %c1 : index, index, index
+    }}
+    builtin.module {{
+      func.func private @agentc_q4_1_gemv({mem}, index, index, index, index) attributes {{hal.import.static}}
+      func.func @gemv(%b0: !stream.binding, %b1: !stream.binding, %b2: !stream.binding, %b3: !stream.binding,
+                      %b4: !stream.binding, %n: index) {{
+        %c0 = arith.constant 0 : index
+        %k = arith.constant {k} : index
+        %rows = arith.constant {rows} : index
+        %g = stream.dispatch.workgroup.id[0] : index
+        %row0 = affine.apply affine_map<()[s0] -> (s0 * {rows})>()[%g]
+        %q = stream.binding.subspan %b0[%c0] : !stream.binding -> memref<{nq}xi8>
+        %d = stream.binding.subspan %b1[%c0] : !stream.binding -> memref<{ns}xf32>
+        %m = stream.binding.subspan %b2[%c0] : !stream.binding -> memref<{ns}xf32>
+        %x = stream.binding.subspan %b3[%c0] : !stream.binding -> memref<{k}xf32>
+        %y = stream.binding.subspan %b4[%c0] : !stream.binding -> memref<{n}xf32>
+        func.call @agentc_q4_1_gemv(%q, %d, %m, %x, %y, %n, %k, %row0, %rows) : ({mem}, index, index, index, index) -> ()
+        return
+      }}
+    }}
+  }}
+  func.func @gemv_q4_1(%q: tensor<{nq}xi8>, %d: tensor<{ns}xf32>, %m: tensor<{ns}xf32>, %x: tensor<{k}xf32>)
+      -> tensor<{n}xf32> {{
+    %n = arith.constant {n} : index
+    %y = flow.dispatch @ukernel::@gemv[%n](%q, %d, %m, %x, %n)
+        : (tensor<{nq}xi8>, tensor<{ns}xf32>, tensor<{ns}xf32>, tensor<{k}xf32>, index) -> tensor<{n}xf32>
+    return %y : tensor<{n}xf32>
+  }}
+}}
+"""
+
+
+def q4_1(n: int, k: int, rng):
+    """Random Q4_1 weights (packed as GGUF packs them) and their float32 values."""
+    packed = rng.integers(0, 256, (n, k // 2), dtype=np.uint8)
+    d = (rng.random((n, k // 32)) * 0.02).astype(np.float32)
+    m = (-8 * d).astype(np.float32)
+    blocks = packed.reshape(n, k // 32, 16)
+    q = np.concatenate([blocks & 15, blocks >> 4], axis=-1).astype(np.float32)  # (n, k/32, 32)
+    w = (q * d[..., None] + m[..., None]).reshape(n, k)
+    return packed.reshape(-1).view(np.int8), d.reshape(-1), m.reshape(-1), w
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows-per-group", type=int, default=64)
+    a = ap.parse_args()
+    kind = KINDS["cpu"]
+    rng = np.random.default_rng(0)
+    dev = Device(kind.driver, kind.staged_readback)
+    load = os.getloadavg()[0]
+    print(f"{'out x in':>12} {'form':>9} {'ms':>8} {'weight MB':>10} {'GB/s':>7} {'vs f32':>7} {'max rel err':>12}")
+    with tempfile.TemporaryDirectory() as tmp:
+        obj = build_object(Path(tmp))
+        try:
+            for n, k in SHAPES:
+                qs, d, m, w = q4_1(n, k, rng)
+                x = rng.standard_normal(k).astype(np.float32)
+                ref = w.astype(np.float64) @ x.astype(np.float64)
+                f32_text = export_function(lambda w, x: torch.nn.functional.linear(x, w), [w, x[None]],
+                                           f"f32_{n}x{k}", ["w"], {"experiment": "cpu-ukernel"})
+                f32 = dev.load(compile_module(f32_text, kind.target, kind.compile_flags, "cpu")[0], f"f32_{n}x{k}")
+                uk = dev.load(compile_module(dispatch_module(obj, n, k, a.rows_per_group), kind.target,
+                                             kind.compile_flags, "cpu")[0], "gemv_q4_1")
+                up_f = [dev.upload(w), dev.upload(x[None])]
+                up_q = [dev.upload(v) for v in (qs, d, m, x)]
+                errs = {}
+                for name, fn, args in (("f32", f32, up_f), ("q4_1 ukrn", uk, up_q)):
+                    y = dev.readback(fn(*args)).reshape(-1)
+                    errs[name] = float(np.max(np.abs(y - ref)) / np.max(np.abs(ref)))
+                stats = interleaved([lambda: f32(*up_f), lambda: uk(*up_q)], budget_s=2.0, rounds=5)
+                base = stats[0].median_s
+                for name, st, size in zip(errs, stats, (w.nbytes, qs.nbytes + d.nbytes + m.nbytes)):
+                    print(f"{n:>6}x{k:<5} {name:>9} {st.median_s * 1e3:8.3f} {size / 1e6:10.2f} "
+                          f"{size / st.median_s / 1e9:7.1f} {base / st.median_s:7.2f}x {errs[name]:12.2e}")
+        finally:
+            dev.close()
+    print(f"load average {load:.2f} -> {os.getloadavg()[0]:.2f}; rows per group {a.rows_per_group}")
+
+
+if __name__ == "__main__":
+    main()
