@@ -32,6 +32,7 @@ from agentc.models.export import export_function
 
 HERE = Path(__file__).parent
 SHAPES = [(576, 576), (192, 576), (1536, 576), (576, 1536), (49152, 576)]  # (out, in): SmolLM2-135M's q/o, k/v, gate/up, down, head
+PER_STEP = {(576, 576): 60, (192, 576): 60, (1536, 576): 60, (576, 1536): 30, (49152, 576): 1}  # times in a decode step
 CFLAGS = ["-O3", "-std=c17", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mfma", "-ffreestanding",
           "-fPIC", "-fno-stack-protector", "-fvisibility=hidden", "-fno-plt", "-fno-asynchronous-unwind-tables"]
 
@@ -106,6 +107,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     dev = Device(kind.driver, kind.staged_readback)
     load = os.getloadavg()[0]
+    step = [0.0, 0.0]  # the decode step's linears, each its own dispatch: f32, kernel
     print(f"{'out x in':>12} {'form':>9} {'ms':>8} {'weight MB':>10} {'GB/s':>7} {'vs f32':>7} {'max rel err':>12}")
     with tempfile.TemporaryDirectory() as tmp:
         obj = build_object(Path(tmp))
@@ -127,11 +129,14 @@ def main() -> None:
                     errs[name] = float(np.max(np.abs(y - ref)) / np.max(np.abs(ref)))
                 stats = interleaved([lambda: f32(*up_f), lambda: uk(*up_q)], budget_s=2.0, rounds=5)
                 base = stats[0].median_s
+                step = [t + PER_STEP[n, k] * st.median_s for t, st in zip(step, stats)]
                 for name, st, size in zip(errs, stats, (w.nbytes, qs.nbytes + d.nbytes + m.nbytes)):
                     print(f"{n:>6}x{k:<5} {name:>9} {st.median_s * 1e3:8.3f} {size / 1e6:10.2f} "
                           f"{size / st.median_s / 1e9:7.1f} {base / st.median_s:7.2f}x {errs[name]:12.2e}")
         finally:
             dev.close()
+    print(f"a decode step's linears (30 layers and the head, a dispatch each): f32 {step[0] * 1e3:.2f} ms, "
+          f"Q4_1 kernel {step[1] * 1e3:.2f} ms")
     print(f"load average {load:.2f} -> {os.getloadavg()[0]:.2f}; rows per group {a.rows_per_group}")
 
 
