@@ -37,30 +37,31 @@ CFLAGS = ["-O3", "-std=c17", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512v
           "-fPIC", "-fno-stack-protector", "-fvisibility=hidden", "-fno-plt", "-fno-asynchronous-unwind-tables"]
 
 
-def build_object(out: Path) -> Path:
-    obj = out / "q4_1_gemv.o"
-    subprocess.run(["gcc", *CFLAGS, "-c", str(HERE / "q4_1_gemv.c"), "-o", str(obj)], check=True)
+def build_object(out: Path, exact: bool = False) -> Path:
+    """The kernel's object file; `exact`: float activations, scalar (for checks)."""
+    obj = out / ("q4_1_gemv_exact.o" if exact else "q4_1_gemv.o")
+    subprocess.run(["gcc", *CFLAGS, *(["-DAGENTC_EXACT"] if exact else []), "-c", str(HERE / "q4_1_gemv.c"),
+                    "-o", str(obj)], check=True)
     return obj
 
 
-def dispatch_module(obj: Path, n: int, k: int, rows: int) -> str:
-    """A module whose `gemv_q4_1` dispatches the object's function over n / rows groups."""
+def executable(name: str, obj: Path, n: int, k: int, rows: int) -> str:
+    """A `stream.executable` @name whose export @name runs the object's function over n / rows groups
+    of output rows, for an (n, k) Q4_1 matrix."""
     nq, ns = n * k // 2, n * k // 32
     mem = f"memref<{nq}xi8>, memref<{ns}xf32>, memref<{ns}xf32>, memref<{k}xf32>, memref<{n}xf32>"
     return f"""
-#x86 = #hal.executable.target<"llvm-cpu", "embedded-elf-x86_64">
-module {{
-  stream.executable private @ukernel attributes {{
+  stream.executable private @{name} attributes {{
     hal.executable.objects = #hal.executable.objects<{{#x86 = [#hal.executable.object<{{path = "{obj}"}}>]}}>
   }} {{
-    stream.executable.export public @gemv workgroups(%n: index) -> (index, index, index) {{
+    stream.executable.export public @{name} workgroups(%n: index) -> (index, index, index) {{
       %g = affine.apply affine_map<()[s0] -> (s0 ceildiv {rows})>()[%n]
       %c1 = arith.constant 1 : index
       stream.return %g, %c1, %c1 : index, index, index
     }}
     builtin.module {{
       func.func private @agentc_q4_1_gemv({mem}, index, index, index, index) attributes {{hal.import.static}}
-      func.func @gemv(%b0: !stream.binding, %b1: !stream.binding, %b2: !stream.binding, %b3: !stream.binding,
+      func.func @{name}(%b0: !stream.binding, %b1: !stream.binding, %b2: !stream.binding, %b3: !stream.binding,
                       %b4: !stream.binding, %n: index) {{
         %c0 = arith.constant 0 : index
         %k = arith.constant {k} : index
@@ -77,15 +78,28 @@ module {{
       }}
     }}
   }}
-  func.func @gemv_q4_1(%q: tensor<{nq}xi8>, %d: tensor<{ns}xf32>, %m: tensor<{ns}xf32>, %x: tensor<{k}xf32>)
-      -> tensor<{n}xf32> {{
-    %n = arith.constant {n} : index
-    %y = flow.dispatch @ukernel::@gemv[%n](%q, %d, %m, %x, %n)
-        : (tensor<{nq}xi8>, tensor<{ns}xf32>, tensor<{ns}xf32>, tensor<{k}xf32>, index) -> tensor<{n}xf32>
-    return %y : tensor<{n}xf32>
-  }}
-}}
 """
+
+
+def dispatch(name: str, n: int, k: int, out: str, q: str, d: str, m: str, x: str) -> str:
+    """`out = W x` through executable @name: the lines of a function body."""
+    nq, ns = n * k // 2, n * k // 32
+    return (f"    {out}_n = arith.constant {n} : index\n"
+            f"    {out} = flow.dispatch @{name}::@{name}[{out}_n]({q}, {d}, {m}, {x}, {out}_n) : "
+            f"(tensor<{nq}xi8>, tensor<{ns}xf32>, tensor<{ns}xf32>, tensor<{k}xf32>, index) -> tensor<{n}xf32>\n")
+
+
+HEADER = '#x86 = #hal.executable.target<"llvm-cpu", "embedded-elf-x86_64">\n'
+
+
+def dispatch_module(obj: Path, n: int, k: int, rows: int) -> str:
+    """A module whose `gemv_q4_1` dispatches the object's function over n / rows groups."""
+    nq, ns = n * k // 2, n * k // 32
+    return (HEADER + "module {\n" + executable("ukernel", obj, n, k, rows)
+            + f"  func.func @gemv_q4_1(%q: tensor<{nq}xi8>, %d: tensor<{ns}xf32>, %m: tensor<{ns}xf32>, "
+            f"%x: tensor<{k}xf32>) -> tensor<{n}xf32> {{\n"
+            + dispatch("ukernel", n, k, "%y", "%q", "%d", "%m", "%x")
+            + f"    return %y : tensor<{n}xf32>\n  }}\n}}\n")
 
 
 def q4_1(n: int, k: int, rng):

@@ -25,6 +25,21 @@ void agentc_q4_1_gemv(MEMREF(const uint8_t, qs), MEMREF(const float, d), MEMREF(
                       MEMREF(const float, x), MEMREF(float, y), size_t n, size_t k, size_t row0, size_t rows) {
   qs += qs_off; d += d_off; m += m_off; x += x_off; y += y_off;
   const size_t nb = k / QK; /* k is a multiple of 64 */
+#ifdef AGENTC_EXACT
+  /* float activations, scalar: what the product is without int8 activations (for checks) */
+  for (size_t r = row0; r < row0 + rows && r < n; ++r) {
+    float acc = 0.0f;
+    for (size_t b = 0; b < nb; ++b) {
+      const uint8_t *blk = qs + r * (k / 2) + b * 16;
+      for (int j = 0; j < 16; ++j) {
+        acc += ((float)(blk[j] & 15) * d[r * nb + b] + m[r * nb + b]) * x[b * QK + j];
+        acc += ((float)(blk[j] >> 4) * d[r * nb + b] + m[r * nb + b]) * x[b * QK + 16 + j];
+      }
+    }
+    y[r] = acc;
+  }
+  return;
+#endif
   /* x quantized per block and laid out as the nibbles come out of a pair of blocks:
    * [A 0..15, B 0..15, A 16..31, B 16..31]. */
   int8_t xq[MAXK] __attribute__((aligned(64)));
