@@ -106,7 +106,10 @@ def _ensure_llamacpp(progress_note) -> bool:
     except ImportError:
         pass
     progress_note(f"installing {LLAMACPP} (builds llama.cpp from source, ~8 minutes on 2 cores)")
-    env = dict(os.environ, CMAKE_ARGS=os.environ.get("CMAKE_ARGS", "-DGGML_NATIVE=ON"))
+    # AMX off: a CPU may list AMX in /proc/cpuinfo yet fault on its tile instructions (this
+    # machine's virtual CPU does: SIGILL on tileloadd); AVX-512 VNNI is then what llama.cpp uses.
+    env = dict(os.environ, CMAKE_ARGS=os.environ.get(
+        "CMAKE_ARGS", "-DGGML_NATIVE=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"))
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-cache-dir", LLAMACPP], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:

@@ -24,19 +24,20 @@ import os
 import re
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gemv_ukernel import HEADER, build_object, executable  # noqa: E402
-from gemv_ukernel import dispatch as q4_dispatch  # noqa: E402
+from gemv_ukernel import HEADER, build_object, executable
+from gemv_ukernel import dispatch as q4_dispatch
 
-from agentc.bench.timing import Device, interleaved  # noqa: E402
-from agentc.build.iree_compile import compile_module  # noqa: E402
-from agentc.devices import KINDS  # noqa: E402
-from agentc.models.export import export_function  # noqa: E402
+from agentc.bench.timing import Device, interleaved
+from agentc.build.iree_compile import compile_module
+from agentc.devices import KINDS
+from agentc.models.export import export_function
 
 MODEL = "smollm2-135m-random@192x256"
 S = 256  # cache slots
@@ -145,8 +146,8 @@ def step_module(obj: Path | None, rows: int, eps: float, theta: float) -> str:
     args += [(f"%head{j}", t) for j, t in zip("qdm", qdm(*shapes["head"]))]
     args += [("%token", "tensor<1xi32>"), ("%pos", "tensor<1xi32>")]
     args += [(f"%k{i}", cache_t) for i in range(L)] + [(f"%v{i}", cache_t) for i in range(L)]
-    body = [f"    %x_0, %h_0 = func.call @embed_norm(%table, %token, %n1_0) : (tensor<{V}x{D}xf32>, tensor<1xi32>, "
-            f"{t576}) -> ({t576}, {t576})"]
+    body = [(f"    %x_0, %h_0 = func.call @embed_norm(%table, %token, %n1_0) : (tensor<{V}x{D}xf32>, "
+             f"tensor<1xi32>, {t576}) -> ({t576}, {t576})")]
     outs_k, outs_v = [], []
     for i in range(L):
         body.append(dispatch("qkv", *shapes["qkv"], f"%qkv_{i}", f"%qkvq_{i}", f"%qkvd_{i}", f"%qkvm_{i}", f"%h_{i}"))
@@ -218,14 +219,54 @@ def weights(model_dir: Path):
     return ref, out, dense, cfg.rms_norm_eps, rope
 
 
+TOKENS, ROUNDS, PROMPT = 32, 5, 160
+
+
+def generation(dev, f32, f32_args, step, q_args, n_w) -> dict[str, float]:
+    """ms per token over TOKENS greedy steps from position PROMPT, the caches staying on the
+    device and the logits read back for the host's argmax, as agentc's runtime does with a call
+    per step; beside llama.cpp decoding the packaged Q4_1 GGUF of SmolLM2-135M-Instruct (real
+    weights, its own prompt of PROMPT tokens) where llama-cpp-python is installed; rounds
+    interleaved."""
+    def loop(fn, args, n_w):
+        w, caches = args[:n_w], args[n_w + 2:]
+        tok = 7
+        t0 = time.perf_counter()
+        for i in range(TOKENS):
+            res = fn(*w, dev.upload(np.array([tok], np.int32)), dev.upload(np.array([PROMPT + i], np.int32)), *caches)
+            caches = list(res[1:1 + 2 * L])
+            tok = int(np.argmax(dev.readback(res[0])))
+        return (time.perf_counter() - t0) / TOKENS * 1e3
+
+    runs: dict[str, list[float]] = {"agentc float32 step": [], "Q4_1 step": []}
+    llama = None
+    try:
+        from agentc.bench.decode import _LlamaCpp
+        from agentc.models import assets
+
+        llama = _LlamaCpp(Path(assets.smollm2_gguf()))
+        runs["llama.cpp"] = []
+    except ImportError:
+        print("llama-cpp-python is not installed: no llama.cpp beside it", file=sys.stderr)
+    ids = [int(t) for t in np.random.default_rng(2).integers(3, V, PROMPT)]
+    for _ in range(ROUNDS):
+        runs["agentc float32 step"].append(loop(f32, f32_args, len(f32_args) - 2 - 2 * L))
+        runs["Q4_1 step"].append(loop(step, q_args, n_w))
+        if llama is not None:
+            r = llama.request(ids)
+            runs["llama.cpp"].append(r["decode_s"] / r["tokens"] * 1e3)
+    return {k: float(np.median(v)) for k, v in runs.items()}
+
+
 def main() -> None:
     from agentc.models import registry
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows-per-group", type=int, default=64)
     ap.add_argument("--tokens", type=int, default=12, help="prompt length stepped for the check")
-    ap.add_argument("--exact", action="store_true", help="the kernel with float activations (slow; checks the "
-                    "assembly apart from the int8 activations' error)")
+    ap.add_argument("--kernel", choices=("vnni", "exact", "empty"), default="vnni",
+                    help="exact: float activations (slow; checks the assembly apart from the int8 activations' "
+                    "error); empty: no work (times the step around its linears)")
     a = ap.parse_args()
     dec = registry.decoder(MODEL)
     assert dec.config.cache_len == S
@@ -234,7 +275,7 @@ def main() -> None:
     dev = Device(kind.driver, kind.staged_readback)
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        obj = build_object(Path(tmp), a.exact)
+        obj = build_object(Path(tmp), a.kernel)
         text = step_module(obj, a.rows_per_group, eps, theta)
         print(f"[step] compiling the Q4_1 step ({len(text) / 1e6:.1f} MB of MLIR)", file=sys.stderr, flush=True)
         step = dev.load(compile_module(text, kind.target, kind.compile_flags, "cpu")[0], "step")
@@ -281,10 +322,14 @@ def main() -> None:
         print(f"agentc float32 step: {f * 1e3:.2f} ms ({1 / f:.1f} tok/s); Q4_1 step: {q * 1e3:.2f} ms "
               f"({1 / q:.1f} tok/s, {q_bytes / 1e6:.0f} MB of weights); {f / q:.2f}x")
         print(f"the same assembled step with float32 linears (IREE's code): {sf * 1e3:.2f} ms ({1 / sf:.1f} tok/s)")
+        gen = generation(dev, f32, f32_args, step, q_args, len(w))
+        for name, ms in gen.items():
+            print(f"generation of {TOKENS} tokens, ms per token (median of {ROUNDS}): {name} {ms:.2f} ({1e3 / ms:.1f} tok/s)")
         print(json.dumps({"f32_ms": round(f * 1e3, 3), "assembled_f32_ms": round(sf * 1e3, 3),
                           "q4_1_ms": round(q * 1e3, 3), "speedup": round(f / q, 3),
                           "max_rel_err": max(errs), "greedy_equal": f"{same}/{a.tokens}",
-                          "rows_per_group": a.rows_per_group}))
+                          "rows_per_group": a.rows_per_group, "kernel": a.kernel,
+                          "generation_ms_per_token": {k: round(v, 3) for k, v in gen.items()}}))
     finally:
         dev.close()
     print(f"load average {load:.2f} -> {os.getloadavg()[0]:.2f}")

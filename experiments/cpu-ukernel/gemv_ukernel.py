@@ -17,6 +17,7 @@ shape (interleaved medians, agentc/bench/timing.py).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import subprocess
 import tempfile
@@ -37,11 +38,12 @@ CFLAGS = ["-O3", "-std=c17", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512v
           "-fPIC", "-fno-stack-protector", "-fvisibility=hidden", "-fno-plt", "-fno-asynchronous-unwind-tables"]
 
 
-def build_object(out: Path, exact: bool = False) -> Path:
-    """The kernel's object file; `exact`: float activations, scalar (for checks)."""
-    obj = out / ("q4_1_gemv_exact.o" if exact else "q4_1_gemv.o")
-    subprocess.run(["gcc", *CFLAGS, *(["-DAGENTC_EXACT"] if exact else []), "-c", str(HERE / "q4_1_gemv.c"),
-                    "-o", str(obj)], check=True)
+def build_object(out: Path, variant: str = "vnni") -> Path:
+    """The kernel's object file. `variant`: vnni (int8 activations, AVX-512 VNNI), exact
+    (float activations, scalar: for checks), empty (no work: for timing what is around it)."""
+    obj = out / f"q4_1_gemv_{variant}.o"
+    defs = {"vnni": [], "exact": ["-DAGENTC_EXACT"], "empty": ["-DAGENTC_EMPTY"]}[variant]
+    subprocess.run(["gcc", *CFLAGS, *defs, "-c", str(HERE / "q4_1_gemv.c"), "-o", str(obj)], check=True)
     return obj
 
 
@@ -141,7 +143,7 @@ def main() -> None:
                 for name, fn, args in (("f32", f32, up_f), ("q4_1 ukrn", uk, up_q)):
                     y = dev.readback(fn(*args)).reshape(-1)
                     errs[name] = float(np.max(np.abs(y - ref)) / np.max(np.abs(ref)))
-                stats = interleaved([lambda: f32(*up_f), lambda: uk(*up_q)], budget_s=2.0, rounds=5)
+                stats = interleaved([functools.partial(f32, *up_f), functools.partial(uk, *up_q)], budget_s=2.0, rounds=5)
                 base = stats[0].median_s
                 step = [t + PER_STEP[n, k] * st.median_s for t, st in zip(step, stats)]
                 for name, st, size in zip(errs, stats, (w.nbytes, qs.nbytes + d.nbytes + m.nbytes)):

@@ -25,6 +25,9 @@ void agentc_q4_1_gemv(MEMREF(const uint8_t, qs), MEMREF(const float, d), MEMREF(
                       MEMREF(const float, x), MEMREF(float, y), size_t n, size_t k, size_t row0, size_t rows) {
   qs += qs_off; d += d_off; m += m_off; x += x_off; y += y_off;
   const size_t nb = k / QK; /* k is a multiple of 64 */
+#ifdef AGENTC_EMPTY
+  return; /* no work: what the step costs without its linears (for timing only) */
+#endif
 #ifdef AGENTC_EXACT
   /* float activations, scalar: what the product is without int8 activations (for checks) */
   for (size_t r = row0; r < row0 + rows && r < n; ++r) {
