@@ -13,7 +13,7 @@ activations' error, and the same greedy next tokens. Timed interleaved with the 
 agentc compiles today (the generic import's `decode`, float32 weights, the same 256-slot
 cache).
 
-    python experiments/cpu-ukernel/decode_step.py [--rows-per-group N]
+    python experiments/cpu-ukernel/decode_step.py [--groups N] [--kernel vnni|exact|empty]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gemv_ukernel import HEADER, build_object, executable
+from gemv_ukernel import HEADER, build_object, executable, pack
 from gemv_ukernel import dispatch as q4_dispatch
 
 from agentc.bench.timing import Device, interleaved
@@ -46,16 +46,15 @@ QKV = D + 2 * KV * HD
 
 
 def quantize_q4_1(w: np.ndarray):
-    """(n, k) float32 -> GGUF Q4_1 blocks of 32: packed nibbles (n * k / 2 bytes), scales,
-    minima (n * k / 32 each), and the float32 matrix they stand for."""
+    """(n, k) float32 -> GGUF Q4_1 blocks of 32: the values packed for the kernel (n * k / 2
+    bytes), scales, minima (n * k / 32 each), and the float32 matrix they stand for."""
     n, k = w.shape
     b = w.reshape(n, k // 32, 32)
     lo, hi = b.min(-1), b.max(-1)
     d = ((hi - lo) / 15).astype(np.float32)
     q = np.clip(np.round((b - lo[..., None]) / np.where(d == 0, 1, d)[..., None]), 0, 15).astype(np.uint8)
-    packed = q[..., :16] | (q[..., 16:] << 4)
     deq = (q.astype(np.float32) * d[..., None] + lo[..., None]).reshape(n, k)
-    return [packed.reshape(-1).view(np.int8), d.reshape(-1), lo.astype(np.float32).reshape(-1)], deq
+    return [pack(q), d.reshape(-1), lo.astype(np.float32).reshape(-1)], deq
 
 
 def pieces(eps: float, theta: float):
@@ -108,7 +107,7 @@ def private_func(text: str, name: str) -> str:
     return re.sub(r"#map(\d*)\b", lambda m: f"#{name}_map{m.group(1)}", both)
 
 
-def step_module(obj: Path | None, rows: int, eps: float, theta: float) -> str:
+def step_module(obj: Path | None, groups: int, eps: float, theta: float) -> str:
     """The step (`obj` None: the same step with float32 linears of IREE's own code): weights first (table, final norm, then per layer: norm 1, qkv q/d/m, o q/d/m,
     norm 2, gate-up q/d/m, down q/d/m; then the head q/d/m), token, pos, K caches, V caches
     -> logits, K caches, V caches."""
@@ -170,7 +169,7 @@ def step_module(obj: Path | None, rows: int, eps: float, theta: float) -> str:
     types = [f"tensor<{V}xf32>"] + [cache_t] * (2 * L)
     body.append(f"    return {', '.join(results)} : {', '.join(types)}")
     sig = ", ".join(f"{n}: {t}" for n, t in args)
-    exes = "".join(executable(name, obj, n, k, rows) for name, (n, k) in shapes.items()) if obj else ""
+    exes = "".join(executable(name, obj, n, k, -(-n // groups)) for name, (n, k) in shapes.items()) if obj else ""
     return (HEADER + "\n".join(dict.fromkeys(aliases)) + "\nmodule {\n" + exes + "\n".join(funcs)
             + f"\n  func.func @step({sig}) -> ({', '.join(types)}) {{\n" + "\n".join(body) + "\n  }\n}\n")
 
@@ -262,7 +261,7 @@ def main() -> None:
     from agentc.models import registry
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rows-per-group", type=int, default=64)
+    ap.add_argument("--groups", type=int, default=4, help="workgroups per linear's dispatch (its rows split evenly)")
     ap.add_argument("--tokens", type=int, default=12, help="prompt length stepped for the check")
     ap.add_argument("--kernel", choices=("vnni", "exact", "empty"), default="vnni",
                     help="exact: float activations (slow; checks the assembly apart from the int8 activations' "
@@ -276,7 +275,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         obj = build_object(Path(tmp), a.kernel)
-        text = step_module(obj, a.rows_per_group, eps, theta)
+        text = step_module(obj, a.groups, eps, theta)
         print(f"[step] compiling the Q4_1 step ({len(text) / 1e6:.1f} MB of MLIR)", file=sys.stderr, flush=True)
         step = dev.load(compile_module(text, kind.target, kind.compile_flags, "cpu")[0], "step")
         print("[step] compiling the same step with float32 linears", file=sys.stderr, flush=True)
@@ -328,7 +327,7 @@ def main() -> None:
         print(json.dumps({"f32_ms": round(f * 1e3, 3), "assembled_f32_ms": round(sf * 1e3, 3),
                           "q4_1_ms": round(q * 1e3, 3), "speedup": round(f / q, 3),
                           "max_rel_err": max(errs), "greedy_equal": f"{same}/{a.tokens}",
-                          "rows_per_group": a.rows_per_group, "kernel": a.kernel,
+                          "groups": a.groups, "kernel": a.kernel,
                           "generation_ms_per_token": {k: round(v, 3) for k, v in gen.items()}}))
     finally:
         dev.close()

@@ -104,15 +104,27 @@ def dispatch_module(obj: Path, n: int, k: int, rows: int) -> str:
             + f"    return %y : tensor<{n}xf32>\n  }}\n}}\n")
 
 
+def pack(q: np.ndarray) -> np.ndarray:
+    """Q4_1 values (n, k / 32, 32) in 0..15 -> the kernel's packed bytes (q4_1_gemv.c says
+    the layout): groups of 16 blocks as 4 runs of 64 bytes, byte 4j + e of run u holding
+    value 8u + e of block j (low nibble) and 8u + 4 + e (high); then the rest in pairs of
+    16-byte blocks, value e in byte e % 16 (low nibble for e < 16)."""
+    n, nb, _ = q.shape
+    g = nb // 16
+    grouped = q[:, :16 * g].reshape(n, g, 16, 4, 2, 4).transpose(0, 1, 3, 4, 2, 5)  # (n, g, u, half, j, e)
+    grouped = grouped[:, :, :, 0] | (grouped[:, :, :, 1] << 4)  # (n, g, u, j, e)
+    rest = q[:, 16 * g:]
+    rest = rest[..., :16] | (rest[..., 16:] << 4)  # (n, nb - 16 g, 16)
+    return np.concatenate([grouped.reshape(n, -1), rest.reshape(n, -1)], axis=1).reshape(-1).view(np.int8)
+
+
 def q4_1(n: int, k: int, rng):
-    """Random Q4_1 weights (packed as GGUF packs them) and their float32 values."""
-    packed = rng.integers(0, 256, (n, k // 2), dtype=np.uint8)
+    """Random Q4_1 weights, packed for the kernel, and their float32 values."""
+    q = rng.integers(0, 16, (n, k // 32, 32), dtype=np.uint8)
     d = (rng.random((n, k // 32)) * 0.02).astype(np.float32)
     m = (-8 * d).astype(np.float32)
-    blocks = packed.reshape(n, k // 32, 16)
-    q = np.concatenate([blocks & 15, blocks >> 4], axis=-1).astype(np.float32)  # (n, k/32, 32)
-    w = (q * d[..., None] + m[..., None]).reshape(n, k)
-    return packed.reshape(-1).view(np.int8), d.reshape(-1), m.reshape(-1), w
+    w = (q.astype(np.float32) * d[..., None] + m[..., None]).reshape(n, k)
+    return pack(q), d.reshape(-1), m.reshape(-1), w
 
 
 def main() -> None:
