@@ -33,7 +33,8 @@ class DeviceKind:
         """Host data into the device's memory (a transfer's second half)."""
         import iree.runtime as rt
 
-        return rt.asdevicearray(device, np.ascontiguousarray(array))
+        # (np.require, not np.ascontiguousarray: that one makes a 0-d array 1-d)
+        return rt.asdevicearray(device, np.require(array, requirements="C"))
 
     def to_host(self, device, array, staging: dict | None = None) -> np.ndarray:
         """Device data back to the host, as a NumPy array that owns its memory."""

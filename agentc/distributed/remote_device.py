@@ -180,7 +180,7 @@ class RemoteDevice(DeviceThread):
                 moved.append(a.ref)
                 sources.add(a.src)
             else:
-                arr = np.ascontiguousarray(a)
+                arr = np.require(a, requirements="C")  # (keeps a 0-d array 0-d)
                 if arr.nbytes > INLINE_BYTES:
                     spec.append(("r", len(moved)))
                     moved.append(ray.put(arr))

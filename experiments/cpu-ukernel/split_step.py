@@ -269,9 +269,8 @@ def main() -> None:
         for src in sources:
             if src[0] == "q4":
                 w_up[src] = dev.upload(q4[src[1]][src[2]])
-            elif src[1] < len(names):  # (a 0-d weight, Gemma's normalizer, stays 0-d: upload() makes it 1-d)
-                v = weights[names[src[1]]]
-                w_up[src] = dev.upload(v) if v.ndim else dev.rt.asdevicearray(dev.device, v)
+            elif src[1] < len(names):
+                w_up[src] = dev.upload(weights[names[src[1]]])
         # check: tokens stepped from an empty cache against transformers with the same weights
         ref = dec.reference_model
         sd = ref.state_dict()
