@@ -47,10 +47,14 @@ def build_object(out: Path, variant: str = "vnni") -> Path:
     return obj
 
 
-def executable(name: str, obj: Path, n: int, k: int, rows: int) -> str:
+FORMS = {"q4_1": ("agentc_q4_1_gemv", 2), "q8_0": ("agentc_q8_0_gemv", 1)}  # function, values per byte
+
+
+def executable(name: str, obj: Path, n: int, k: int, rows: int, form: str = "q4_1") -> str:
     """A `stream.executable` @name whose export @name runs the object's function over n / rows groups
-    of output rows, for an (n, k) Q4_1 matrix."""
-    nq, ns = n * k // 2, n * k // 32
+    of output rows, for an (n, k) matrix in `form`."""
+    fn, per_byte = FORMS[form]
+    nq, ns = n * k // per_byte, n * k // 32
     mem = f"memref<{nq}xi8>, memref<{ns}xf32>, memref<{ns}xf32>, memref<{k}xf32>, memref<{n}xf32>"
     return f"""
   stream.executable private @{name} attributes {{
@@ -62,7 +66,7 @@ def executable(name: str, obj: Path, n: int, k: int, rows: int) -> str:
       stream.return %g, %c1, %c1 : index, index, index
     }}
     builtin.module {{
-      func.func private @agentc_q4_1_gemv({mem}, index, index, index, index) attributes {{hal.import.static}}
+      func.func private @{fn}({mem}, index, index, index, index) attributes {{hal.import.static}}
       func.func @{name}(%b0: !stream.binding, %b1: !stream.binding, %b2: !stream.binding, %b3: !stream.binding,
                       %b4: !stream.binding, %n: index) {{
         %c0 = arith.constant 0 : index
@@ -75,7 +79,7 @@ def executable(name: str, obj: Path, n: int, k: int, rows: int) -> str:
         %m = stream.binding.subspan %b2[%c0] : !stream.binding -> memref<{ns}xf32>
         %x = stream.binding.subspan %b3[%c0] : !stream.binding -> memref<{k}xf32>
         %y = stream.binding.subspan %b4[%c0] : !stream.binding -> memref<{n}xf32>
-        func.call @agentc_q4_1_gemv(%q, %d, %m, %x, %y, %n, %k, %row0, %rows) : ({mem}, index, index, index, index) -> ()
+        func.call @{fn}(%q, %d, %m, %x, %y, %n, %k, %row0, %rows) : ({mem}, index, index, index, index) -> ()
         return
       }}
     }}
@@ -83,9 +87,9 @@ def executable(name: str, obj: Path, n: int, k: int, rows: int) -> str:
 """
 
 
-def dispatch(name: str, n: int, k: int, out: str, q: str, d: str, m: str, x: str) -> str:
+def dispatch(name: str, n: int, k: int, out: str, q: str, d: str, m: str, x: str, form: str = "q4_1") -> str:
     """`out = W x` through executable @name: the lines of a function body."""
-    nq, ns = n * k // 2, n * k // 32
+    nq, ns = n * k // FORMS[form][1], n * k // 32
     return (f"    {out}_n = arith.constant {n} : index\n"
             f"    {out} = flow.dispatch @{name}::@{name}[{out}_n]({q}, {d}, {m}, {x}, {out}_n) : "
             f"(tensor<{nq}xi8>, tensor<{ns}xf32>, tensor<{ns}xf32>, tensor<{k}xf32>, index) -> tensor<{n}xf32>\n")
@@ -94,13 +98,13 @@ def dispatch(name: str, n: int, k: int, out: str, q: str, d: str, m: str, x: str
 HEADER = '#x86 = #hal.executable.target<"llvm-cpu", "embedded-elf-x86_64">\n'
 
 
-def dispatch_module(obj: Path, n: int, k: int, rows: int) -> str:
-    """A module whose `gemv_q4_1` dispatches the object's function over n / rows groups."""
-    nq, ns = n * k // 2, n * k // 32
-    return (HEADER + "module {\n" + executable("ukernel", obj, n, k, rows)
-            + f"  func.func @gemv_q4_1(%q: tensor<{nq}xi8>, %d: tensor<{ns}xf32>, %m: tensor<{ns}xf32>, "
+def dispatch_module(obj: Path, n: int, k: int, rows: int, form: str = "q4_1") -> str:
+    """A module whose `gemv` dispatches the object's function for `form` over n / rows groups."""
+    nq, ns = n * k // FORMS[form][1], n * k // 32
+    return (HEADER + "module {\n" + executable("ukernel", obj, n, k, rows, form)
+            + f"  func.func @gemv(%q: tensor<{nq}xi8>, %d: tensor<{ns}xf32>, %m: tensor<{ns}xf32>, "
             f"%x: tensor<{k}xf32>) -> tensor<{n}xf32> {{\n"
-            + dispatch("ukernel", n, k, "%y", "%q", "%d", "%m", "%x")
+            + dispatch("ukernel", n, k, "%y", "%q", "%d", "%m", "%x", form)
             + f"    return %y : tensor<{n}xf32>\n  }}\n}}\n")
 
 
@@ -116,6 +120,18 @@ def pack(q: np.ndarray) -> np.ndarray:
     rest = q[:, 16 * g:]
     rest = rest[..., :16] | (rest[..., 16:] << 4)  # (n, nb - 16 g, 16)
     return np.concatenate([grouped.reshape(n, -1), rest.reshape(n, -1)], axis=1).reshape(-1).view(np.int8)
+
+
+def pack_q8_0(q: np.ndarray, d: np.ndarray) -> list[np.ndarray]:
+    """Q8_0 values (n, k / 32, 32) int8 and scales (n, k / 32) -> the kernel's arguments:
+    values in groups of 16 blocks as 8 runs of 64 bytes (byte 4j + e of run t: value 4t + e of
+    block j), the rest as they are; scales; 128 * d * sum(q) per block (q4_1_gemv.c)."""
+    n, nb, _ = q.shape
+    g = nb // 16
+    grouped = q[:, :16 * g].reshape(n, g, 16, 8, 4).transpose(0, 1, 3, 2, 4)  # (n, g, t, j, e)
+    packed = np.concatenate([grouped.reshape(n, -1), q[:, 16 * g:].reshape(n, -1)], axis=1).reshape(-1)
+    c = (128.0 * d * q.astype(np.int32).sum(-1)).astype(np.float32)
+    return [packed.astype(np.int8), d.astype(np.float32).reshape(-1), c.reshape(-1)]
 
 
 def q4_1(n: int, k: int, rng):
@@ -148,17 +164,26 @@ def main() -> None:
                                            f"f32_{n}x{k}", ["w"], {"experiment": "cpu-ukernel"})
                 f32 = dev.load(compile_module(f32_text, kind.target, kind.compile_flags, "cpu")[0], f"f32_{n}x{k}")
                 uk = dev.load(compile_module(dispatch_module(obj, n, k, a.rows_per_group), kind.target,
-                                             kind.compile_flags, "cpu")[0], "gemv_q4_1")
+                                             kind.compile_flags, "cpu")[0], "gemv")
                 up_f = [dev.upload(w), dev.upload(x[None])]
                 up_q = [dev.upload(v) for v in (qs, d, m, x)]
+                q8 = rng.integers(-127, 128, (n, k // 32, 32), dtype=np.int8)
+                d8 = (rng.random((n, k // 32)) * 0.01).astype(np.float32)
+                ref8 = (q8.astype(np.float64) * d8[..., None]).reshape(n, k) @ x.astype(np.float64)
+                uk8 = dev.load(compile_module(dispatch_module(obj, n, k, a.rows_per_group, "q8_0"), kind.target,
+                                              kind.compile_flags, "cpu")[0], "gemv")
+                up_8 = [dev.upload(v) for v in (*pack_q8_0(q8, d8), x)]
                 errs = {}
-                for name, fn, args in (("f32", f32, up_f), ("q4_1 ukrn", uk, up_q)):
+                for name, fn, args, want in (("f32", f32, up_f, ref), ("q4_1 ukrn", uk, up_q, ref),
+                                             ("q8_0 ukrn", uk8, up_8, ref8)):
                     y = dev.readback(fn(*args)).reshape(-1)
-                    errs[name] = float(np.max(np.abs(y - ref)) / np.max(np.abs(ref)))
-                stats = interleaved([functools.partial(f32, *up_f), functools.partial(uk, *up_q)], budget_s=2.0, rounds=5)
+                    errs[name] = float(np.max(np.abs(y - want)) / np.max(np.abs(want)))
+                stats = interleaved([functools.partial(f32, *up_f), functools.partial(uk, *up_q),
+                                     functools.partial(uk8, *up_8)], budget_s=2.0, rounds=5)
                 base = stats[0].median_s
-                step = [t + PER_STEP[n, k] * st.median_s for t, st in zip(step, stats)]
-                for name, st, size in zip(errs, stats, (w.nbytes, qs.nbytes + d.nbytes + m.nbytes)):
+                step = [t + PER_STEP[n, k] * st.median_s for t, st in zip(step, stats[:2])]
+                for name, st, size in zip(errs, stats, (w.nbytes, qs.nbytes + d.nbytes + m.nbytes,
+                                                        sum(v.nbytes for v in pack_q8_0(q8, d8)))):
                     print(f"{n:>6}x{k:<5} {name:>9} {st.median_s * 1e3:8.3f} {size / 1e6:10.2f} "
                           f"{size / st.median_s / 1e9:7.1f} {base / st.median_s:7.2f}x {errs[name]:12.2e}")
         finally:

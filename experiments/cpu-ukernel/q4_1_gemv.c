@@ -119,3 +119,81 @@ void agentc_q4_1_gemv(MEMREF(const uint8_t, qs), MEMREF(const float, d), MEMREF(
     y[r] = _mm512_reduce_add_ps(acc) + _mm512_reduce_add_ps(mins) + tail;
   }
 }
+
+/* The same product for GGUF's Q8_0 (blocks of 32 signed bytes q with a scale d: w = q * d),
+ * with the activations offset to unsigned bytes (xu = xq + 128) for vpdpbusd, so a block's dot
+ * product is d * s * (sum(q * xu) - 128 * sum(q)): the second term, 128 * d * sum(q) per
+ * block, is precomputed at build time and passed as `c`. Layout (gemv_ukernel.pack_q8_0):
+ * groups of 16 blocks as 8 runs of 64 bytes, byte 4j + e of run t holding value 4t + e of
+ * block j; the rest of the blocks as they are, 32 bytes each. */
+void agentc_q8_0_gemv(MEMREF(const int8_t, qs), MEMREF(const float, d), MEMREF(const float, c),
+                      MEMREF(const float, x), MEMREF(float, y), size_t n, size_t k, size_t row0, size_t rows) {
+  qs += qs_off; d += d_off; c += c_off; x += x_off; y += y_off;
+  const size_t nb = k / QK, groups = nb / 16;
+  const size_t end = row0 + rows < n ? row0 + rows : n;
+#ifdef AGENTC_EMPTY
+  return;
+#endif
+#ifdef AGENTC_EXACT
+  for (size_t r = row0; r < end; ++r) {
+    float acc = 0.0f;
+    const int8_t *row = qs + r * k;
+    for (size_t b = 0; b < nb; ++b)
+      for (size_t e = 0; e < QK; ++e) {
+        size_t at = b < groups * 16 ? (b / 16) * 512 + (e / 4) * 64 + 4 * (b % 16) + e % 4 : b * QK + e;
+        acc += (float)row[at] * d[r * nb + b] * x[b * QK + e];
+      }
+    y[r] = acc;
+  }
+  return;
+#endif
+  uint8_t xu[MAXK] __attribute__((aligned(64)));
+  float xs[MAXK / QK] __attribute__((aligned(64)));
+  for (size_t b = 0; b < nb; ++b) {
+    const float *xb = x + b * QK;
+    __m512 lo = _mm512_loadu_ps(xb), hi = _mm512_loadu_ps(xb + 16);
+    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+    float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    xs[b] = amax / 127.0f;
+    const __m512i off = _mm512_set1_epi32(128);
+    uint8_t v[QK] __attribute__((aligned(16)));
+    _mm_store_si128((__m128i *)v, _mm512_cvtepi32_epi8(_mm512_add_epi32(
+        _mm512_cvtps_epi32(_mm512_mul_ps(lo, _mm512_set1_ps(inv))), off)));
+    _mm_store_si128((__m128i *)(v + 16), _mm512_cvtepi32_epi8(_mm512_add_epi32(
+        _mm512_cvtps_epi32(_mm512_mul_ps(hi, _mm512_set1_ps(inv))), off)));
+    if (b < groups * 16) {
+      uint8_t *g = xu + (b / 16) * 512 + 4 * (b % 16);
+      for (int t = 0; t < 8; ++t) *(int32_t *)(g + 64 * t) = *(const int32_t *)(v + 4 * t);
+    } else {
+      for (int e = 0; e < QK; ++e) xu[b * QK + e] = v[e];
+    }
+  }
+  for (size_t r = row0; r < end; ++r) {
+    const int8_t *wr = qs + r * k;
+    const float *dr = d + r * nb, *cr = c + r * nb;
+    __m512 acc = _mm512_setzero_ps(), corr = _mm512_setzero_ps();
+    for (size_t g = 0; g < groups; ++g) {
+      __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512();
+      for (int t = 0; t < 8; t += 2) {
+        a0 = _mm512_dpbusd_epi32(a0, _mm512_load_si512((const void *)(xu + g * 512 + 64 * t)),
+                                 _mm512_loadu_si512((const void *)(wr + g * 512 + 64 * t)));
+        a1 = _mm512_dpbusd_epi32(a1, _mm512_load_si512((const void *)(xu + g * 512 + 64 * t + 64)),
+                                 _mm512_loadu_si512((const void *)(wr + g * 512 + 64 * t + 64)));
+      }
+      __m512 s = _mm512_load_ps(xs + 16 * g);
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a0, a1)), _mm512_mul_ps(_mm512_loadu_ps(dr + 16 * g), s),
+                            acc);
+      corr = _mm512_fmadd_ps(_mm512_loadu_ps(cr + 16 * g), s, corr);
+    }
+    float tail = 0.0f;
+    for (size_t b = groups * 16; b < nb; ++b) {
+      __m256i dot8 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_loadu_si256((const __m256i *)(xu + b * QK)),
+                                         _mm256_loadu_si256((const __m256i *)(wr + b * QK)));
+      __m128i h = _mm_add_epi32(_mm256_castsi256_si128(dot8), _mm256_extracti128_si256(dot8, 1));
+      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+      tail += ((float)_mm_cvtsi128_si32(h) * dr[b] - cr[b]) * xs[b];
+    }
+    y[r] = _mm512_reduce_add_ps(acc) - _mm512_reduce_add_ps(corr) + tail;
+  }
+}
