@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from decode_step import private_func, quantize_q4_1
-from gemv_ukernel import HEADER, build_object, dispatch, executable
+from gemv_ukernel import FORMS, HEADER, build_object, dispatch, executable
 
 from agentc.bench.timing import Device, interleaved
 from agentc.build.iree_compile import compile_module
@@ -126,9 +126,10 @@ def export_piece(name: str, pm, examples) -> str:
     return private_func(str(module), name)
 
 
-def assemble(gm, values, steps, weight_index, obj: Path, groups: int):
+def assemble(gm, values, steps, weight_index, obj: Path, groups: int, forms: dict | None = None):
     """The step's MLIR and, per argument of its function, where its value comes from:
-    ("arg", i) an original argument; ("q4", linear group, part) a stacked Q4_1 weight."""
+    ("arg", i) an original argument; ("q4", linear group, part) a stacked quantized weight
+    (`forms`: step index -> "q4_1" (the default) or "q8_0")."""
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     out_node = next(n for n in gm.graph.nodes if n.op == "output")
     results = [r for r in torch.utils._pytree.tree_leaves(out_node.args[0])]
@@ -172,9 +173,10 @@ def assemble(gm, values, steps, weight_index, obj: Path, groups: int):
         rows = [values[n.args[1]].shape[0] for n in nodes]
         n_all = sum(rows)
         ex = f"lin{s}"
-        exes.append(executable(ex, obj, n_all, k, -(-n_all // groups)))
+        form = (forms or {}).get(s, "q4_1")
+        exes.append(executable(ex, obj, n_all, k, -(-n_all // groups), form))
         qdm = []
-        for part, t in zip("qdm", [f"tensor<{n_all * k // 2}xi8>", f"tensor<{n_all * k // 32}xf32>",
+        for part, t in zip("qdm", [f"tensor<{n_all * k // FORMS[form][1]}xi8>", f"tensor<{n_all * k // 32}xf32>",
                                    f"tensor<{n_all * k // 32}xf32>"]):
             qdm.append(f"%w{s}{part}")
             sig.append(f"%w{s}{part}: {t}")
@@ -184,7 +186,7 @@ def assemble(gm, values, steps, weight_index, obj: Path, groups: int):
         body.append(f"    {flat} = tensor.collapse_shape {name_of[x]} [[{', '.join(map(str, range(xv.dim())))}]] : "
                     f"{mlir_type(xv)} into tensor<{k}xf32>")
         y = fresh()
-        body.append(dispatch(ex, n_all, k, y, *qdm, flat).rstrip("\n"))
+        body.append(dispatch(ex, n_all, k, y, *qdm, flat, form).rstrip("\n"))
         off = 0
         for n, r in zip(nodes, rows):
             sl, e = fresh(), fresh()
