@@ -252,3 +252,14 @@ def test_several_runs_are_fitted_as_one_at_each_kernels_median(tmp_path):
     r = bench("--fit", *paths, "--quiet")
     assert r.returncode == 2
     assert f"{paths[1]}: kernels: not the sweep of {paths[0]}" in r.stderr
+
+
+def test_llamacpp_is_built_for_the_listed_instruction_sets_without_amx():
+    """The decode benchmark's llama.cpp: what the CPU lists, never AMX (listed by this
+    machine's virtual CPU, which faults on its tile instructions)."""
+    from agentc.bench.decode import llamacpp_cmake_args
+
+    args = llamacpp_cmake_args({"avx", "avx2", "fma", "avx512f", "avx512_vnni", "amx_tile", "amx_int8"}).split()
+    assert "-DGGML_NATIVE=OFF" in args and "-DGGML_AVX512_VNNI=ON" in args and "-DGGML_AVX2=ON" in args
+    assert "-DGGML_AVX512_BF16=ON" not in args and "-DGGML_AMX_TILE=OFF" in args and "-DGGML_AMX_INT8=OFF" in args
+    assert not any(a.startswith("-DGGML_AVX") for a in llamacpp_cmake_args({"sse4_2"}).split())

@@ -99,6 +99,27 @@ def _predicted(plan: dict) -> tuple[float, float]:
     return first - ops["answer/prefill"]["start"], last - first
 
 
+# /proc/cpuinfo flag -> the ggml option that builds for it
+GGML_ISA = {"avx": "AVX", "avx2": "AVX2", "fma": "FMA", "f16c": "F16C", "bmi2": "BMI2", "avx512f": "AVX512",
+            "avx512vbmi": "AVX512_VBMI", "avx512_vnni": "AVX512_VNNI", "avx512_bf16": "AVX512_BF16",
+            "avx_vnni": "AVX_VNNI"}
+
+
+def llamacpp_cmake_args(flags: set[str]) -> str:
+    """llama.cpp built for the instruction sets the CPU lists, AMX excepted: a CPU may list
+    AMX yet fault on its tile instructions (this machine's virtual CPU does: SIGILL on
+    tileloadd in ggml's AMX matmul), and GGML_NATIVE turns AMX on wherever it is listed."""
+    on = " ".join(f"-DGGML_{opt}=ON" for flag, opt in GGML_ISA.items() if flag in flags)
+    return f"-DGGML_NATIVE=OFF {on} -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
+
+
+def _cpu_flags() -> set[str]:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
 def _ensure_llamacpp(progress_note) -> bool:
     try:
         import llama_cpp  # noqa: F401
@@ -106,10 +127,7 @@ def _ensure_llamacpp(progress_note) -> bool:
     except ImportError:
         pass
     progress_note(f"installing {LLAMACPP} (builds llama.cpp from source, ~8 minutes on 2 cores)")
-    # AMX off: a CPU may list AMX in /proc/cpuinfo yet fault on its tile instructions (this
-    # machine's virtual CPU does: SIGILL on tileloadd); AVX-512 VNNI is then what llama.cpp uses.
-    env = dict(os.environ, CMAKE_ARGS=os.environ.get(
-        "CMAKE_ARGS", "-DGGML_NATIVE=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"))
+    env = dict(os.environ, CMAKE_ARGS=os.environ.get("CMAKE_ARGS", llamacpp_cmake_args(_cpu_flags())))
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-cache-dir", LLAMACPP], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:

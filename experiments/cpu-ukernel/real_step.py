@@ -140,14 +140,15 @@ def main() -> None:
                                            attention_mask=torch.ones(1, len(ids), dtype=torch.long))
     ref = ref[0, len(ids):].tolist()
 
-    def agree(other):
-        return next((i for i, (x, y) in enumerate(zip(out, other)) if x != y), min(len(out), len(other)))
+    def agree(other, mine=out):
+        return next((i for i, (x, y) in enumerate(zip(mine, other)) if x != y), min(len(mine), len(other)))
 
     print(f"prompt: {len(ids)} tokens; {a.tokens} greedy tokens, end-of-turn ignored")
     print(f"Q4_1 step ({rate:.1f} tok/s): {dec.detokenize(out)!r}")
     print(f"llama.cpp (same GGUF):   {dec.detokenize(llama)!r}")
     print(f"transformers (float32):  {dec.detokenize(ref)!r}")
-    print(f"leading tokens equal: with llama.cpp {agree(llama)}/{a.tokens}, with transformers {agree(ref)}/{a.tokens}")
+    print(f"leading tokens equal: Q4_1 step and llama.cpp {agree(llama)}/{a.tokens}, Q4_1 step and transformers "
+          f"{agree(ref)}/{a.tokens}, llama.cpp and transformers {agree(ref, llama)}/{a.tokens}")
 
 
 if __name__ == "__main__":
