@@ -192,26 +192,18 @@ def weights(model_dir: Path):
         dense += out[:2]
         for layer in layers:
             a, m = layer.self_attn, layer.mlp
-            out.append(layer.input_layernorm.weight.numpy().copy())
-            dense.append(out[-1])
-            for group in ([a.q_proj, a.k_proj, a.v_proj], [a.o_proj]):
-                qdm, deq = quantize_q4_1(np.concatenate([lin.weight.numpy() for lin in group]))
-                rows = 0
-                for lin in group:
-                    lin.weight.copy_(torch.from_numpy(deq[rows:rows + lin.weight.shape[0]]))
-                    rows += lin.weight.shape[0]
-                out += qdm
-                dense += [deq, one, one]
-            out.append(layer.post_attention_layernorm.weight.numpy().copy())
-            dense.append(out[-1])
-            for group in ([m.gate_proj, m.up_proj], [m.down_proj]):
-                qdm, deq = quantize_q4_1(np.concatenate([lin.weight.numpy() for lin in group]))
-                rows = 0
-                for lin in group:
-                    lin.weight.copy_(torch.from_numpy(deq[rows:rows + lin.weight.shape[0]]))
-                    rows += lin.weight.shape[0]
-                out += qdm
-                dense += [deq, one, one]
+            for norm, groups in ((layer.input_layernorm, ([a.q_proj, a.k_proj, a.v_proj], [a.o_proj])),
+                                 (layer.post_attention_layernorm, ([m.gate_proj, m.up_proj], [m.down_proj]))):
+                out.append(norm.weight.numpy().copy())
+                dense.append(out[-1])
+                for group in groups:  # stacked, rounded to Q4_1, and the reference given the rounded rows
+                    qdm, deq = quantize_q4_1(np.concatenate([lin.weight.numpy() for lin in group]))
+                    rows = 0
+                    for lin in group:
+                        lin.weight.copy_(torch.from_numpy(deq[rows:rows + lin.weight.shape[0]]))
+                        rows += lin.weight.shape[0]
+                    out += qdm
+                    dense += [deq, one, one]
         out += q_head
         dense += [table.numpy(), one, one]
     rope = cfg.rope_parameters["rope_theta"] if getattr(cfg, "rope_parameters", None) else cfg.rope_theta

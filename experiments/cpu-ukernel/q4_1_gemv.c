@@ -41,6 +41,18 @@ static inline uint8_t value_at(const uint8_t *row, size_t groups, size_t b, size
   return high ? row[at] >> 4 : row[at] & 15;
 }
 
+/* Block b of x quantized to int8 (v), with its scale (the return value) and, if wanted, its
+ * sum. */
+static inline float quantize_block(const float *xb, int8_t v[QK], float *sum) {
+  __m512 lo = _mm512_loadu_ps(xb), hi = _mm512_loadu_ps(xb + 16);
+  float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+  float inv = amax > 0 ? 127.0f / amax : 0.0f;
+  if (sum) *sum = _mm512_reduce_add_ps(_mm512_add_ps(lo, hi));
+  _mm_storeu_si128((__m128i *)v, _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(lo, _mm512_set1_ps(inv)))));
+  _mm_storeu_si128((__m128i *)(v + 16), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(hi, _mm512_set1_ps(inv)))));
+  return amax / 127.0f;
+}
+
 void agentc_q4_1_gemv(MEMREF(const uint8_t, qs), MEMREF(const float, d), MEMREF(const float, m),
                       MEMREF(const float, x), MEMREF(float, y), size_t n, size_t k, size_t row0, size_t rows) {
   qs += qs_off; d += d_off; m += m_off; x += x_off; y += y_off;
@@ -64,15 +76,8 @@ void agentc_q4_1_gemv(MEMREF(const uint8_t, qs), MEMREF(const float, d), MEMREF(
   int8_t xq[MAXK] __attribute__((aligned(64)));
   float xs[MAXK / QK] __attribute__((aligned(64))), xsum[MAXK / QK] __attribute__((aligned(64)));
   for (size_t b = 0; b < nb; ++b) {
-    const float *xb = x + b * QK;
-    __m512 lo = _mm512_loadu_ps(xb), hi = _mm512_loadu_ps(xb + 16);
-    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
-    float inv = amax > 0 ? 127.0f / amax : 0.0f;
-    xs[b] = amax / 127.0f;
-    xsum[b] = _mm512_reduce_add_ps(_mm512_add_ps(lo, hi));
     int8_t v[QK] __attribute__((aligned(16)));
-    _mm_store_si128((__m128i *)v, _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(lo, _mm512_set1_ps(inv)))));
-    _mm_store_si128((__m128i *)(v + 16), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(hi, _mm512_set1_ps(inv)))));
+    xs[b] = quantize_block(x + b * QK, v, &xsum[b]);
     if (b < groups * 16) { /* value 4t + e of block j at run t, byte 4j + e */
       int8_t *g = xq + (b / 16) * 512 + 4 * (b % 16);
       for (int t = 0; t < 8; ++t) *(int32_t *)(g + 64 * t) = *(const int32_t *)(v + 4 * t);
@@ -150,17 +155,10 @@ void agentc_q8_0_gemv(MEMREF(const int8_t, qs), MEMREF(const float, d), MEMREF(c
   uint8_t xu[MAXK] __attribute__((aligned(64)));
   float xs[MAXK / QK] __attribute__((aligned(64)));
   for (size_t b = 0; b < nb; ++b) {
-    const float *xb = x + b * QK;
-    __m512 lo = _mm512_loadu_ps(xb), hi = _mm512_loadu_ps(xb + 16);
-    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
-    float inv = amax > 0 ? 127.0f / amax : 0.0f;
-    xs[b] = amax / 127.0f;
-    const __m512i off = _mm512_set1_epi32(128);
-    uint8_t v[QK] __attribute__((aligned(16)));
-    _mm_store_si128((__m128i *)v, _mm512_cvtepi32_epi8(_mm512_add_epi32(
-        _mm512_cvtps_epi32(_mm512_mul_ps(lo, _mm512_set1_ps(inv))), off)));
-    _mm_store_si128((__m128i *)(v + 16), _mm512_cvtepi32_epi8(_mm512_add_epi32(
-        _mm512_cvtps_epi32(_mm512_mul_ps(hi, _mm512_set1_ps(inv))), off)));
+    int8_t s8[QK] __attribute__((aligned(32)));
+    xs[b] = quantize_block(x + b * QK, s8, 0);
+    uint8_t v[QK] __attribute__((aligned(32)));
+    _mm256_store_si256((__m256i *)v, _mm256_xor_si256(_mm256_load_si256((const __m256i *)s8), _mm256_set1_epi8((char)0x80)));
     if (b < groups * 16) {
       uint8_t *g = xu + (b / 16) * 512 + 4 * (b % 16);
       for (int t = 0; t < 8; ++t) *(int32_t *)(g + 64 * t) = *(const int32_t *)(v + 4 * t);
