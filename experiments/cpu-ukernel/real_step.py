@@ -108,7 +108,7 @@ def main() -> None:
     dev = Device(kind.driver, kind.staged_readback)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            text, sources = assemble(gm, values, steps, names, build_object(Path(tmp)), 4, forms)
+            text, sources = assemble(gm, values, steps, build_object(Path(tmp)), 4, forms)
             print("[real] compiling", file=sys.stderr, flush=True)
             step = dev.load(compile_module(text, kind.target, kind.compile_flags, "cpu")[0], "step")
         w_up = {src: dev.upload(q4[src[1]][src[2]] if src[0] == "q4" else weights[names[src[1]]])

@@ -126,7 +126,7 @@ def export_piece(name: str, pm, examples) -> str:
     return private_func(str(module), name)
 
 
-def assemble(gm, values, steps, weight_index, obj: Path, groups: int, forms: dict | None = None):
+def assemble(gm, values, steps, obj: Path, groups: int, forms: dict | None = None):
     """The step's MLIR and, per argument of its function, where its value comes from:
     ("arg", i) an original argument; ("q4", linear group, part) a stacked quantized weight
     (`forms`: step index -> "q4_1" (the default) or "q8_0")."""
@@ -182,7 +182,6 @@ def assemble(gm, values, steps, weight_index, obj: Path, groups: int, forms: dic
             sig.append(f"%w{s}{part}: {t}")
             sources.append(("q4", s, "qdm".index(part)))
         flat = fresh()
-        dims = ", ".join(str(d) for d in xv.shape)
         body.append(f"    {flat} = tensor.collapse_shape {name_of[x]} [[{', '.join(map(str, range(xv.dim())))}]] : "
                     f"{mlir_type(xv)} into tensor<{k}xf32>")
         y = fresh()
@@ -202,7 +201,6 @@ def assemble(gm, values, steps, weight_index, obj: Path, groups: int, forms: dic
                 e = sum_
             name_of[n] = e
             off += r
-        del dims
     ret = [name_of[r] for r in results]
     types = [mlir_type(values[r]) for r in results]
     body.append(f"    return {', '.join(ret)} : {', '.join(types)}")
@@ -264,7 +262,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             obj = build_object(Path(tmp), a.kernel)
             print("[split] exporting the pieces", file=sys.stderr, flush=True)
-            text, sources = assemble(gm, values, steps, names, obj, a.groups)
+            text, sources = assemble(gm, values, steps, obj, a.groups)
             print(f"[split] compiling ({len(text) / 1e6:.1f} MB of MLIR)", file=sys.stderr, flush=True)
             step = dev.load(compile_module(text, kind.target, kind.compile_flags, "cpu")[0], "step")
         w_up = {}
