@@ -104,6 +104,12 @@ def main() -> None:
             else pack_q8_0(q, d)
     print(f"[real] {len(q4)} dispatches: {sum(f == 'q4_1' for f in forms.values())} Q4_1, "
           f"{sum(f == 'q8_0' for f in forms.values())} Q8_0", file=sys.stderr, flush=True)
+    ids = dec.chat_ids(a.question)
+    llama = _LlamaCpp(Path(assets.smollm2_gguf())).request(ids)["ids"][:a.tokens]
+    with torch.no_grad():
+        ref = dec.reference_model.generate(torch.tensor([ids]), max_new_tokens=a.tokens, do_sample=False,
+                                           attention_mask=torch.ones(1, len(ids), dtype=torch.long))
+    ref = ref[0, len(ids):].tolist()
     kind = KINDS["cpu"]
     dev = Device(kind.driver, kind.staged_readback)
     try:
@@ -113,42 +119,48 @@ def main() -> None:
             step = dev.load(compile_module(text, kind.target, kind.compile_flags, "cpu")[0], "step")
         w_up = {src: dev.upload(q4[src[1]][src[2]] if src[0] == "q4" else weights[names[src[1]]])
                 for src in sources if src[0] == "q4" or src[1] < len(names)}
-        ids = dec.chat_ids(a.question)
-        caches = [dev.upload(np.zeros((1, c.kv_heads, c.cache_len, c.head_dim), np.float32))
-                  for _ in range(2 * c.layers)]
-        n_w, out, t_first = len(names), [], None
-        tok = ids[0]
-        for pos in range(len(ids) + a.tokens - 1):
-            acts = [np.array([tok], np.int32), np.array([pos], np.int32)]
-            args = [w_up[src] if src in w_up else (dev.upload(acts[src[1] - n_w]) if src[1] - n_w < 2
-                                                    else caches[src[1] - n_w - 2]) for src in sources]
-            res = step(*args)
-            caches = list(res[1:1 + 2 * c.layers])
-            if pos + 1 < len(ids):
-                tok = ids[pos + 1]
-                continue
-            tok = int(np.argmax(dev.readback(res[0])))
-            out.append(tok)
-            if t_first is None:
-                t_first = time.perf_counter()
-        rate = (len(out) - 1) / (time.perf_counter() - t_first)
+        n_w = len(names)
+
+        def generate(forced=None):
+            """The prompt stepped a token at a time, then a.tokens tokens: greedy, or `forced`
+            (teacher forcing: the step's argmax compared with each forced token, which is fed on).
+            -> (argmax at each generated position, tok/s from the first)."""
+            caches = [dev.upload(np.zeros((1, c.kv_heads, c.cache_len, c.head_dim), np.float32))
+                      for _ in range(2 * c.layers)]
+            out, t_first, tok = [], None, ids[0]
+            for pos in range(len(ids) + (a.tokens if forced is None else len(forced)) - 1):
+                acts = [np.array([tok], np.int32), np.array([pos], np.int32)]
+                args = [w_up[src] if src in w_up else (dev.upload(acts[src[1] - n_w]) if src[1] - n_w < 2
+                                                        else caches[src[1] - n_w - 2]) for src in sources]
+                res = step(*args)
+                caches = list(res[1:1 + 2 * c.layers])
+                if pos + 1 < len(ids):
+                    tok = ids[pos + 1]
+                    continue
+                out.append(int(np.argmax(dev.readback(res[0]))))
+                tok = out[-1] if forced is None else forced[len(out) - 1]
+                if t_first is None:
+                    t_first = time.perf_counter()
+            return out, (len(out) - 1) / (time.perf_counter() - t_first)
+
+        out, rate = generate()
+        top1 = {name: f"{sum(x == y for x, y in zip(generate(seq)[0], seq))}/{len(seq)}" for name, seq in
+                (("transformers", ref), ("llama.cpp", llama))}
     finally:
         dev.close()
-    llama = _LlamaCpp(Path(assets.smollm2_gguf())).request(ids)["ids"][:a.tokens]
-    with torch.no_grad():
-        ref = dec.reference_model.generate(torch.tensor([ids]), max_new_tokens=a.tokens, do_sample=False,
-                                           attention_mask=torch.ones(1, len(ids), dtype=torch.long))
-    ref = ref[0, len(ids):].tolist()
 
     def agree(other, mine=out):
         return next((i for i, (x, y) in enumerate(zip(mine, other)) if x != y), min(len(mine), len(other)))
 
-    print(f"prompt: {len(ids)} tokens; {a.tokens} greedy tokens, end-of-turn ignored")
+    print(f"prompt: {len(ids)} tokens; {a.tokens} greedy tokens, end-of-turn ignored (transformers stops at it: "
+          f"{len(ref)} tokens)")
     print(f"Q4_1 step ({rate:.1f} tok/s): {dec.detokenize(out)!r}")
     print(f"llama.cpp (same GGUF):   {dec.detokenize(llama)!r}")
     print(f"transformers (float32):  {dec.detokenize(ref)!r}")
     print(f"leading tokens equal: Q4_1 step and llama.cpp {agree(llama)}/{a.tokens}, Q4_1 step and transformers "
           f"{agree(ref)}/{a.tokens}, llama.cpp and transformers {agree(ref, llama)}/{a.tokens}")
+    print(f"teacher-forced on each system's own text, the step's next token equal: transformers' "
+          f"{top1['transformers']}, llama.cpp's {top1['llama.cpp']}")
 
 
 if __name__ == "__main__":
