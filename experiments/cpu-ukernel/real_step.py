@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from gemv_ukernel import build_object, pack, pack_q8_0
-from split_step import assemble, capture, plan
+from split_step import assemble, call_args, capture, plan
 
 from agentc.bench.timing import Device
 from agentc.build.iree_compile import compile_module
@@ -59,12 +59,15 @@ def gguf_blocks(path: Path) -> dict:
     return out
 
 
-def match(w: np.ndarray, blocks: dict):
-    """(form, q, d, m) of the GGUF tensor whose rows are w's, in w's row order."""
-    for form, q, d, m, deq in blocks.values():
+def match(w: np.ndarray, blocks: dict, rows_of: dict):
+    """(form, q, d, m) of the GGUF tensor whose rows are w's, in w's row order. `rows_of`:
+    each tensor's {row bytes: row}, made once per tensor as the weights are matched."""
+    for name, (form, q, d, m, deq) in blocks.items():
         if deq.shape != w.shape:
             continue
-        where = {row.tobytes(): i for i, row in enumerate(deq)}
+        if name not in rows_of:
+            rows_of[name] = {row.tobytes(): i for i, row in enumerate(deq)}
+        where = rows_of[name]
         perm = [where.get(row.tobytes()) for row in w]
         if all(p is not None for p in perm):
             return form, q[perm], d[perm], None if m is None else m[perm]
@@ -91,11 +94,11 @@ def main() -> None:
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     steps = plan(gm, set(placeholders[:len(names)]))
     blocks = gguf_blocks(Path(assets.smollm2_gguf()))
-    q4, forms = {}, {}
+    q4, forms, rows_of = {}, {}, {}
     for s, (kind, group) in enumerate(steps):
         if kind != "linears":
             continue
-        parts = [match(weights[names[placeholders.index(n.args[1])]], blocks) for n in group]
+        parts = [match(weights[names[placeholders.index(n.args[1])]], blocks, rows_of) for n in group]
         form = parts[0][0]
         assert all(p[0] == form for p in parts), "a group of linears in two forms"
         q, d = np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
@@ -130,9 +133,7 @@ def main() -> None:
             out, t_first, tok = [], None, ids[0]
             for pos in range(len(ids) + (a.tokens if forced is None else len(forced)) - 1):
                 acts = [np.array([tok], np.int32), np.array([pos], np.int32)]
-                args = [w_up[src] if src in w_up else (dev.upload(acts[src[1] - n_w]) if src[1] - n_w < 2
-                                                        else caches[src[1] - n_w - 2]) for src in sources]
-                res = step(*args)
+                res = step(*call_args(dev, sources, w_up, [*acts, *caches], n_w))
                 caches = list(res[1:1 + 2 * c.layers])
                 if pos + 1 < len(ids):
                     tok = ids[pos + 1]

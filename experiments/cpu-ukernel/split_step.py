@@ -96,7 +96,7 @@ def plan(gm, weight_nodes: set):
     return steps
 
 
-def piece_module(gm, nodes: list, later_users) -> tuple[torch.fx.GraphModule, list, list]:
+def piece_module(gm, nodes: list) -> tuple[torch.fx.GraphModule, list, list]:
     """A GraphModule of `nodes`: (it, the outside values it reads, the values it hands on)."""
     inside = set(nodes)
     graph = torch.fx.Graph()
@@ -113,9 +113,19 @@ def piece_module(gm, nodes: list, later_users) -> tuple[torch.fx.GraphModule, li
             if v not in inside and v.op != "get_attr":
                 arg(v)
         env[n] = graph.node_copy(n, lambda v: env[v] if v in env else arg(v))
-    outputs = [n for n in nodes if any(u not in inside for u in n.users) or n in later_users]
+    outputs = [n for n in nodes if any(u not in inside for u in n.users)]  # (the graph's output node included)
     graph.output(tuple(env[n] for n in outputs))
     return torch.fx.GraphModule(gm, graph), inputs, outputs
+
+
+def call_args(dev, sources, fixed: dict, acts: list, n_w: int) -> list:
+    """The step's arguments in `sources` order: `fixed` ones (weights, uploaded once), else
+    this call's `acts` (the original arguments after the n_w weights; NumPy ones uploaded)."""
+    out = []
+    for src in sources:
+        a = fixed[src] if src in fixed else acts[src[1] - n_w]
+        out.append(dev.upload(a) if isinstance(a, np.ndarray) else a)
+    return out
 
 
 def export_piece(name: str, pm, examples) -> str:
@@ -151,8 +161,7 @@ def assemble(gm, values, steps, obj: Path, groups: int, forms: dict | None = Non
 
     for s, (kind, nodes) in enumerate(steps):
         if kind == "piece":
-            later = {v for _, other in steps[s + 1:] for m in other for v in m.all_input_nodes} | set(results)
-            pm, ins, outs = piece_module(gm, nodes, later)
+            pm, ins, outs = piece_module(gm, nodes)
             if not outs:
                 continue
             fname = f"piece{s}"
@@ -290,17 +299,16 @@ def main() -> None:
         n_w = len(names)
         for t, tok in enumerate(ids):
             acts = [np.array([tok], np.int32), np.array([t], np.int32), *caches]
-            args = [w_up[src] if src in w_up else dev.upload(acts[src[1] - n_w]) for src in sources]
-            res = step(*args)
+            res = step(*call_args(dev, sources, w_up, acts, n_w))
             logits = dev.readback(res[0]).reshape(-1)
-            caches = [dev.readback(r) for r in res[1:1 + 2 * c.layers]]
+            caches = list(res[1:1 + 2 * c.layers])  # (they stay on the device between steps)
             errs.append(float(np.max(np.abs(logits - want[t])) / np.max(np.abs(want[t]))))
             print(f"  position {t}: relative error {errs[-1]:.2e}", file=sys.stderr)
             same += int(np.argmax(logits) == np.argmax(want[t]))
         print(f"check ({a.model}, kernel {a.kernel}): {a.tokens} positions, max relative error {max(errs):.2e}, "
               f"greedy equal {same}/{a.tokens}")
         acts = [np.array([7], np.int32), np.array([100], np.int32), *[cache] * (2 * c.layers)]
-        args = [w_up[src] if src in w_up else dev.upload(acts[src[1] - n_w]) for src in sources]
+        args = call_args(dev, sources, w_up, acts, n_w)
         st = interleaved([lambda: step(*args)], budget_s=3.0, rounds=3)[0]
         print(f"step: {st.median_s * 1e3:.2f} ms ({1 / st.median_s:.1f} tok/s)")
     finally:
