@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from torch_mlir import ir
 
 from agentc.cost.catalog import DeviceSpec
+from agentc.cpu_kernels import gemv
 from agentc.ir.plan import type_bytes
 
 if TYPE_CHECKING:
@@ -171,8 +172,17 @@ def _named_contraction(op: ir.Operation) -> _OpInfo:
     return info("contraction")
 
 
+def _kernel_call(op: ir.Operation):
+    """The CPU kernel a `func.call` calls (agentc.cpu_kernels.gemv), or None."""
+    if op.name != "func.call":
+        return None
+    return gemv.parse(ir.FlatSymbolRefAttr(op.attributes["callee"]).value)
+
+
 def _analyse(op: ir.Operation) -> _OpInfo:
     name = op.name
+    if (g := _kernel_call(op)) is not None:  # a matrix-vector product over quantized blocks
+        return _OpInfo("matvec", g.flops(), False, parallel=float(g.n), columns=1)
     body = _body_ops(op)
     exponential = "math.exp" in body or name in ("linalg.exp", "linalg.softmax")
     normalizing = exponential or any(b.startswith(_NORMALIZING) for b in body) or name.startswith(
@@ -261,7 +271,7 @@ def _walk_linalg(op: ir.Operation, trips: int = 1):
         for block in region.blocks:
             for inner in block.operations:
                 o = inner.operation
-                if o.name.startswith("linalg.") and o.name != "linalg.yield":
+                if (o.name.startswith("linalg.") and o.name != "linalg.yield") or _kernel_call(o) is not None:
                     yield o, trips
                 else:
                     yield from _walk_linalg(o, trips * (_trip_count(o) if o.name == "scf.for" else 1))
@@ -292,7 +302,10 @@ def func_work(impl: ir.Operation) -> Work:
     infos = [_analyse(o) for o, _ in walked]
     trips = [n for _, n in walked]
     ftype = ir.FunctionType(ir.TypeAttr(impl.attributes["function_type"]).value)
-    types = list(ftype.inputs) + list(ftype.results)
+    # Arguments it never reads are not moved (a quantized step's unused float32 weights).
+    used = [a.type for a in impl.regions[0].blocks[0].arguments if any(True for _ in a.uses)] \
+        if len(impl.regions[0].blocks) else list(ftype.inputs)
+    types = used + list(ftype.results)
     # A loop's every trip reads what the function takes (a decode chunk's weights and caches).
     nbytes = sum(type_bytes(t) for t in types) * max(trips, default=1)
     roots = [i for i in infos if i.kind in DISPATCH_ROOTS]

@@ -23,6 +23,9 @@ HOST_OPS = frozenset({
 })
 # Agent-level ops that decompose-agent-ops must replace.
 MODEL_OPS = frozenset({"agent.embed", "agent.vector_search", "agent.rerank", "agent.llm", "agent.module"})
+# Marks a kernel's implementation (decompose-agent-ops): what a device runs, so the calls in
+# it are not operators to place.
+IMPL = "agent.impl"
 
 
 def context() -> ir.Context:

@@ -210,8 +210,11 @@ def _layered_decoder_kernels(dec, granularity: str, runtimes=None) -> list[Kerne
         kc = np.zeros((1, c.kv_heads, S, hd), np.float32)  # one layer's
         whole = functools.partial(_model_kernel, dec, group=f"{c.name}/all", params=dec.all_group,
                                   variants=per_runtime)
-        return [whole("prefill", dec.prefill, acts=[ids, length]),
-                whole("decode", dec.decode, acts=[i32, length, *[kc] * (2 * c.layers)]), sample]
+        acts = [i32, length, *[kc] * (2 * c.layers)]
+        decode = whole("decode", dec.decode, acts=acts)
+        if runtimes is None or "cpu" in runtimes:
+            decode = _quantized(dec, decode, acts)
+        return [whole("prefill", dec.prefill, acts=[ids, length]), decode, sample]
     emb = f"{c.name}/embed"
     x_p = np.zeros((1, P, D), np.float32)
     x_d = np.zeros((1, 1, D), np.float32)
@@ -230,6 +233,31 @@ def _layered_decoder_kernels(dec, granularity: str, runtimes=None) -> list[Kerne
         _model_kernel(dec, "head_decode", dec.head_decode, emb, [x_d]),
         sample,
     ]
+
+
+def _quantized(dec, step: Kernel, acts: list) -> Kernel:
+    """The decode step with a cpu form streaming the model file's quantized blocks
+    (agentc.models.split_linears), where the file has them and this machine can build the
+    kernels; else `step` as it is. Every form takes the blocks, so one wrapper calls each."""
+    from agentc.cpu_kernels import objects
+    from agentc.models import split_linears
+    from agentc.models.export import _models_digest
+    from agentc.models.hf import gguf_blocks
+
+    source = getattr(getattr(dec, "ckpt", None), "gguf", None)
+    if source is None or objects.unavailable() is not None:
+        return step
+    key = {"model": dec.key, "config": repr(dec.config), "models": _models_digest(), "torch": torch.__version__}
+    q = split_linears.quantized_step(dec.decode, dec.all_group, acts, gguf_blocks.matcher(source), step.impl_name, key)
+    if q is None:
+        return step
+    types = split_linears.tensor_types(q.params.values())
+
+    def widened(text: str) -> str:
+        return split_linears.with_blocks(text, step.impl_name, len(step.params), types)
+
+    return Kernel(step.symbol, step.group, {**step.params, **q.params}, widened(step.impl_text),
+                  {**{r: widened(t) for r, t in step.variants.items()}, "cpu": q.text}, step.impl_name)
 
 
 def decoder_kernels(model: str, granularity: str = "layer", runtimes=None) -> list[Kernel]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from torch_mlir import ir
 
+from agentc.ir import IMPL
 from agentc.ir.emit import op_name
 from agentc.passes.options import check_options
 
@@ -64,7 +65,7 @@ class AssignDevices:
     def _assign(self, module_op: ir.Operation) -> None:
         f64 = ir.F64Type.get()
         for fn in module_op.regions[0].blocks[0].operations:
-            if fn.operation.name != "func.func" or "agent.kernel" in fn.attributes:
+            if fn.operation.name != "func.func" or "agent.kernel" in fn.attributes or IMPL in fn.attributes:
                 continue
             for block in fn.regions[0].blocks:
                 for op in block.operations:

@@ -34,7 +34,7 @@ from torch_mlir import ir
 from torch_mlir.dialects import func as func_d
 from torch_mlir.dialects import ml_program
 
-from agentc.ir import MODEL_OPS
+from agentc.ir import IMPL, MODEL_OPS
 from agentc.ir.emit import NAME, op_name, source_loc
 from agentc.models import kernels, registry
 from agentc.models.irpa import param_key
@@ -161,6 +161,15 @@ class DecomposeAgentOps:
         ir.SymbolTable.replace_all_symbol_uses(name, new_name, parsed.operation)
         ir.SymbolTable.set_symbol_name(fop, new_name)
         fop.attributes["sym_visibility"] = ir.StringAttr.get("private")
+        fop.attributes[IMPL] = ir.UnitAttr.get()  # what a device runs: its calls are not operators
+        # The functions it calls that the module defines elsewhere (agentc.cpu_kernels.gemv's),
+        # declared once.
+        for decl in list(parsed.body.operations):
+            if decl.operation.name == "func.func" and not len(decl.regions[0].blocks):
+                sym = ir.StringAttr(decl.attributes["sym_name"]).value
+                if sym not in self._funcs:
+                    module_body.append(decl.operation)
+                    self._record(decl)
         module_body.append(fop.operation)
         self._record(fop)
         self._impls[new_name] = fop

@@ -10,11 +10,14 @@ one module spanning devices with separate memories.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from torch_mlir import ir
 
 from agentc import store
+from agentc.cpu_kernels import gemv, objects
+from agentc.ir import IMPL
 from agentc.ir.emit import op_name
 from agentc.models.irpa import SCOPE
 from agentc.models.kernels import impl_for
@@ -51,7 +54,7 @@ class OutlineDeviceModules:
                  if o.operation.name == "func.func"}
         per_device: dict[str, set[str]] = {}
         for f in funcs.values():
-            if "agent.kernel" in f.attributes:
+            if "agent.kernel" in f.attributes or IMPL in f.attributes:
                 continue
             for block in f.regions[0].blocks:
                 for op in block.operations:
@@ -82,11 +85,13 @@ class OutlineDeviceModules:
         self.device_weights[device] = sorted({g for names in loads for g in names})
         # The module is a function of these alone: a warm compile takes it from the store
         # and never loads IREE's compiler bindings (~80 ms).
-        key = {"callees": callees, "impls": texts, "weights": loads, "v": 1}
-        return store.cached_bytes("device-modules", key, lambda: self._build(callees, texts, loads).encode(),
+        linked = _linked(texts, runtime, device)
+        key = {"callees": callees, "impls": texts, "weights": loads, "linked": {n: str(p) for n, p in linked.items()},
+               "v": 2}
+        return store.cached_bytes("device-modules", key, lambda: self._build(callees, texts, loads, linked).encode(),
                                   ".mlir").decode()
 
-    def _build(self, callees: list[str], texts: list[str], loads: list[list[str]]) -> str:
+    def _build(self, callees: list[str], texts: list[str], loads: list[list[str]], linked: dict) -> str:
         from iree.compiler import ir as iree
         from iree.compiler.dialects import func as func_d
         from iree.compiler.dialects import util
@@ -95,8 +100,10 @@ class OutlineDeviceModules:
             module = iree.Module.create()
             parsed, impls = [], []
             for c, text in zip(callees, texts):
-                p = iree.Module.parse(text)
-                fop = p.body.operations[0]
+                calls = [gemv.parse(n) for n in linked if f"@{n}(" in text]
+                # (declared beside it: a module that calls an undefined function does not parse)
+                p = iree.Module.parse("module {\n" + "".join(g.declaration() for g in calls) + text + "\n}")
+                fop = p.body.operations[len(calls)]
                 # A runtime's variant takes the default's name in its device's module.
                 iree.SymbolTable.set_symbol_name(fop, f"{c}_impl")
                 parsed.append(p)  # owns fop until it is moved into `module`
@@ -122,6 +129,11 @@ class OutlineDeviceModules:
                         func_d.ReturnOp(list(call.results))
             for fop in impls:
                 module.body.append(fop)
+            for name, obj in linked.items():  # the CPU kernels' functions and executables
+                defs = iree.Module.parse(gemv.definition(gemv.parse(name), obj))
+                parsed.append(defs)
+                for op in list(defs.body.operations):
+                    module.body.append(op)
             module.operation.verify()
             return module.operation.get_asm()
 
@@ -132,3 +144,13 @@ class OutlineDeviceModules:
         return [ir.FlatSymbolRefAttr(op.operation.attributes["global"]).value
                 for block in wrapper.regions[0].blocks for op in block.operations
                 if op.operation.name == "ml_program.global_load_const"]
+
+
+def _linked(texts: list[str], runtime: str | None, device: str) -> dict:
+    """The CPU kernels the implementations call (agentc.cpu_kernels.gemv), each with the
+    object file its definition links (its path holds its hash, so the module changes with it)."""
+    names = sorted({m for t in texts for m in re.findall(rf"@({gemv.PREFIX}\w+)", t)})
+    if names and runtime != "cpu":
+        raise ValueError(f"device '{device}' ({runtime}) cannot run {names[0]}: the quantized CPU kernels "
+                         f"run on cpu devices only")
+    return {n: objects.object_file() for n in names}

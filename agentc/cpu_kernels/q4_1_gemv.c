@@ -7,7 +7,7 @@
  * d * s * sum(q * xq) + m * sum(x): the first sum is unsigned-by-signed byte products
  * (vpdpbusd), the second needs only x.
  *
- * The values are repacked at build time (gemv_ukernel.pack) so that one vpdpbusd lane is
+ * The values are repacked at build time (agentc.cpu_kernels.blocks.pack_q4_1) so that one vpdpbusd lane is
  * one block: a row's blocks go in groups of 16, and each group is 4 runs of 64 bytes whose
  * byte 4j + e holds, in its low nibble, value 8u + e of block j (u: the run) and, in its
  * high nibble, value 8u + 4 + e. The group's 16 dot products then accumulate in one
@@ -128,7 +128,7 @@ void agentc_q4_1_gemv(MEMREF(const uint8_t, qs), MEMREF(const float, d), MEMREF(
 /* The same product for GGUF's Q8_0 (blocks of 32 signed bytes q with a scale d: w = q * d),
  * with the activations offset to unsigned bytes (xu = xq + 128) for vpdpbusd, so a block's dot
  * product is d * s * (sum(q * xu) - 128 * sum(q)): the second term, 128 * d * sum(q) per
- * block, is precomputed at build time and passed as `c`. Layout (gemv_ukernel.pack_q8_0):
+ * block, is precomputed at build time and passed as `c`. Layout (agentc.cpu_kernels.blocks.pack_q8_0):
  * groups of 16 blocks as 8 runs of 64 bytes, byte 4j + e of run t holding value 4t + e of
  * block j; the rest of the blocks as they are, 32 bytes each. */
 void agentc_q8_0_gemv(MEMREF(const int8_t, qs), MEMREF(const float, d), MEMREF(const float, c),
