@@ -307,6 +307,7 @@ def entry() -> None:
 def _dispatch(args) -> int:
     from agentc.build.iree_compile import IreeCompileError
     from agentc.cost.catalog import CatalogError
+    from agentc.cpu_kernels.objects import KernelBuildError
     from agentc.distributed.connect import RayUnavailable
     from agentc.distributed.local_cluster import ClusterError
     from agentc.distributed.node_spec import NodeSpecError
@@ -325,7 +326,7 @@ def _dispatch(args) -> int:
     except RunError as e:
         return _error(e, 1)
     except (UsageError, AgentError, CatalogError, IreeCompileError, ScheduleError, StoreError, RayUnavailable,
-            ClusterError, NodeSpecError, ArrivalsError) as e:
+            ClusterError, NodeSpecError, ArrivalsError, KernelBuildError) as e:
         return _error(e, 2)
     except OSError as e:
         return _error(f"{e.filename}: {e.strerror}" if e.filename else e, 2)

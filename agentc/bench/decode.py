@@ -1,7 +1,8 @@
 """`agentc bench decode`: how fast agentc generates on this machine's CPU, beside llama.cpp
 on the same GGUF file and beside PyTorch eager, and what the cost model predicted.
 
-Protocol: SmolLM2-135M-Instruct (the packaged Q4_1 GGUF; agentc dequantises it to f32),
+Protocol: SmolLM2-135M-Instruct (the packaged Q4_1 GGUF; agentc's decode step streams its
+Q4_1/Q8_0 blocks through agentc.cpu_kernels where this machine can build them, else float32),
 batch 1, greedy, a prompt of PROMPT_TOKENS tokens through the chat template, TOKENS new
 tokens (the prompt asks for a long answer; the count generated is recorded), the median of
 `--runs` (>= 5) requests after a warm-up, the three systems interleaved request by request.
@@ -217,7 +218,9 @@ def run(args, out: Path):
             builds[chunk] = {"compile_s": round(time.perf_counter() - t0, 1),
                              "predicted": _predicted(json.loads(plan.read_text())),
                              "chunk": max((int(m.group(1)) for op in placement.ops if (m := CHUNK.fullmatch(op.name))),
-                                          default=1)}
+                                          default=1),
+                             "weights": json.loads((placement.build_dir / "manifest.json").read_text())
+                             ["precision"]["weights"][LLM]}
             systems[f"agentc decode_chunk={chunk}"] = agentc.load(placement.build_dir)
             progress.step(f"compiled decode_chunk={chunk} ({builds[chunk]['chunk']} per call)")
         if _ensure_llamacpp(note):
@@ -247,7 +250,7 @@ def run(args, out: Path):
                "tokens": 1 + rs[0]["tokens"], "output": outputs[name][:200]}
         if name.startswith("agentc"):
             b = builds[name.split("=", 1)[1]]
-            row.update(tokens_per_call=b["chunk"], syncs_per_token=round(rs[0]["syncs"] / max(rs[0]["tokens"], 1), 3),
+            row.update(weights=b["weights"], tokens_per_call=b["chunk"], syncs_per_token=round(rs[0]["syncs"] / max(rs[0]["tokens"], 1), 3),
                        compile_s=b["compile_s"], predicted_prefill_ms=round(b["predicted"][0] * 1e3, 2),
                        predicted_decode_tok_s=round(rs[0]["tokens"] / b["predicted"][1], 2))
             row["decode_error_pct"] = round(100 * (row["predicted_decode_tok_s"] / row["decode_tok_s"] - 1), 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -48,6 +49,15 @@ def unavailable() -> str | None:
 @functools.cache
 def _gcc_version() -> str:
     return subprocess.run(["gcc", "-dumpfullversion"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def variant() -> str:
+    """The variant builds link: `AGENTC_CPU_KERNEL` (exact: float activations, what the
+    tests compare with transformers), else vnni."""
+    chosen = os.environ.get("AGENTC_CPU_KERNEL", "vnni")
+    if chosen not in VARIANTS:
+        raise KernelBuildError(f"AGENTC_CPU_KERNEL={chosen!r}: expected one of {', '.join(VARIANTS)}")
+    return chosen
 
 
 def object_file(variant: str = "vnni") -> Path:

@@ -153,4 +153,5 @@ def _linked(texts: list[str], runtime: str | None, device: str) -> dict:
     if names and runtime != "cpu":
         raise ValueError(f"device '{device}' ({runtime}) cannot run {names[0]}: the quantized CPU kernels "
                          f"run on cpu devices only")
-    return {n: objects.object_file() for n in names}
+    obj = objects.object_file(objects.variant()) if names else None
+    return {n: obj for n in names}
