@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from agentc.cpu_kernels import objects  # noqa: E402
+from agentc.cpu_kernels import objects
 
 pytestmark = pytest.mark.skipif(objects.unavailable() is not None,
                                 reason=f"no quantized CPU kernels here ({objects.unavailable()})")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -28,26 +27,25 @@ import torch
 
 from agentc.bench.timing import Device, interleaved
 from agentc.build.iree_compile import compile_module
+from agentc.cpu_kernels import objects
+from agentc.cpu_kernels.blocks import FORMS, pack_q4_1, pack_q8_0
 from agentc.devices import KINDS
 from agentc.models.export import export_function
 
-HERE = Path(__file__).parent
 SHAPES = [(576, 576), (192, 576), (1536, 576), (576, 1536), (49152, 576)]  # (out, in): SmolLM2-135M's q/o, k/v, gate/up, down, head
 PER_STEP = {(576, 576): 60, (192, 576): 60, (1536, 576): 60, (576, 1536): 30, (49152, 576): 1}  # times in a decode step
-CFLAGS = ["-O3", "-std=c17", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mfma", "-ffreestanding",
-          "-fPIC", "-fno-stack-protector", "-fvisibility=hidden", "-fno-plt", "-fno-asynchronous-unwind-tables"]
 
 
 def build_object(out: Path, variant: str = "vnni") -> Path:
-    """The kernel's object file. `variant`: vnni (int8 activations, AVX-512 VNNI), exact
-    (float activations, scalar: for checks), empty (no work: for timing what is around it)."""
-    obj = out / f"q4_1_gemv_{variant}.o"
-    defs = {"vnni": [], "exact": ["-DAGENTC_EXACT"], "empty": ["-DAGENTC_EMPTY"]}[variant]
-    subprocess.run(["gcc", *CFLAGS, *defs, "-c", str(HERE / "q4_1_gemv.c"), "-o", str(obj)], check=True)
-    return obj
+    """The kernel's object file (agentc.cpu_kernels.objects, now agentc's own; `out` unused).
+    `variant`: vnni (int8 activations, AVX-512 VNNI), exact (float activations, scalar: for
+    checks), empty (no work: for timing what is around it)."""
+    return objects.object_file(variant)
 
 
-FORMS = {"q4_1": ("agentc_q4_1_gemv", 2), "q8_0": ("agentc_q8_0_gemv", 1)}  # function, values per byte
+def pack(q: np.ndarray) -> np.ndarray:
+    """Q4_1 values (n, k / 32, 32) -> the kernel's packed bytes (agentc.cpu_kernels.blocks)."""
+    return pack_q4_1(q, np.zeros(0), np.zeros(0))[0]
 
 
 def executable(name: str, obj: Path, n: int, k: int, rows: int, form: str = "q4_1") -> str:
@@ -106,32 +104,6 @@ def dispatch_module(obj: Path, n: int, k: int, rows: int, form: str = "q4_1") ->
             f"%x: tensor<{k}xf32>) -> tensor<{n}xf32> {{\n"
             + dispatch("ukernel", n, k, "%y", "%q", "%d", "%m", "%x", form)
             + f"    return %y : tensor<{n}xf32>\n  }}\n}}\n")
-
-
-def pack(q: np.ndarray) -> np.ndarray:
-    """Q4_1 values (n, k / 32, 32) in 0..15 -> the kernel's packed bytes (q4_1_gemv.c says
-    the layout): groups of 16 blocks as 4 runs of 64 bytes, byte 4j + e of run u holding
-    value 8u + e of block j (low nibble) and 8u + 4 + e (high); then the rest in pairs of
-    16-byte blocks, value e in byte e % 16 (low nibble for e < 16)."""
-    n, nb, _ = q.shape
-    g = nb // 16
-    grouped = q[:, :16 * g].reshape(n, g, 16, 4, 2, 4).transpose(0, 1, 3, 4, 2, 5)  # (n, g, u, half, j, e)
-    grouped = grouped[:, :, :, 0] | (grouped[:, :, :, 1] << 4)  # (n, g, u, j, e)
-    rest = q[:, 16 * g:]
-    rest = rest[..., :16] | (rest[..., 16:] << 4)  # (n, nb - 16 g, 16)
-    return np.concatenate([grouped.reshape(n, -1), rest.reshape(n, -1)], axis=1).reshape(-1).view(np.int8)
-
-
-def pack_q8_0(q: np.ndarray, d: np.ndarray) -> list[np.ndarray]:
-    """Q8_0 values (n, k / 32, 32) int8 and scales (n, k / 32) -> the kernel's arguments:
-    values in groups of 16 blocks as 8 runs of 64 bytes (byte 4j + e of run t: value 4t + e of
-    block j), the rest as they are; scales; 128 * d * sum(q) per block (q4_1_gemv.c)."""
-    n, nb, _ = q.shape
-    g = nb // 16
-    grouped = q[:, :16 * g].reshape(n, g, 16, 8, 4).transpose(0, 1, 3, 2, 4)  # (n, g, t, j, e)
-    packed = np.concatenate([grouped.reshape(n, -1), q[:, 16 * g:].reshape(n, -1)], axis=1).reshape(-1)
-    c = (128.0 * d * q.astype(np.int32).sum(-1)).astype(np.float32)
-    return [packed.astype(np.int8), d.astype(np.float32).reshape(-1), c.reshape(-1)]
 
 
 def q4_1(n: int, k: int, rng):
