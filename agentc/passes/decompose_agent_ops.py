@@ -34,10 +34,11 @@ from torch_mlir import ir
 from torch_mlir.dialects import func as func_d
 from torch_mlir.dialects import ml_program
 
-from agentc.ir import IMPL, MODEL_OPS
+from agentc.ir import MODEL_OPS
 from agentc.ir.emit import NAME, op_name, source_loc
 from agentc.models import kernels, registry
 from agentc.models.irpa import param_key
+from agentc.passes.moved_function import move_function
 from agentc.passes.options import check_options
 
 
@@ -153,27 +154,12 @@ class DecomposeAgentOps:
             self._move_function(variant, k.impl_name, kernels.variant_symbol(k.symbol, runtime), module_body)
 
     def _move_function(self, text: str, name: str, new_name: str, module_body: ir.Block):
-        """The function `name` of the exporter's module `text`, made private, renamed
-        `new_name` (SymbolTable: its uses too) and appended to the module."""
-        parsed = ir.Module.parse(text)
-        table = ir.SymbolTable(parsed.operation)
-        fop = table[name]
-        ir.SymbolTable.replace_all_symbol_uses(name, new_name, parsed.operation)
-        ir.SymbolTable.set_symbol_name(fop, new_name)
-        fop.attributes["sym_visibility"] = ir.StringAttr.get("private")
-        fop.attributes[IMPL] = ir.UnitAttr.get()  # what a device runs: its calls are not operators
-        # The functions it calls that the module defines elsewhere (agentc.cpu_kernels.gemv's),
-        # declared once.
-        for decl in list(parsed.body.operations):
-            if decl.operation.name == "func.func" and not len(decl.regions[0].blocks):
-                sym = ir.StringAttr(decl.attributes["sym_name"]).value
-                if sym not in self._funcs:
-                    module_body.append(decl.operation)
-                    self._record(decl)
-        module_body.append(fop.operation)
-        self._record(fop)
-        self._impls[new_name] = fop
-        return fop
+        """agentc.passes.moved_function, recorded."""
+        moved = move_function(text, name, new_name, module_body, self._funcs)
+        for op in moved:
+            self._record(op)
+        self._impls[new_name] = moved[-1]
+        return moved[-1]
 
     # -- rewrites ---------------------------------------------------------------------
     def _rewrite(self, op: ir.Operation, module_body: ir.Block) -> None:

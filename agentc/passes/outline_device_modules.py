@@ -10,7 +10,6 @@ one module spanning devices with separate memories.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 
 from torch_mlir import ir
@@ -85,13 +84,14 @@ class OutlineDeviceModules:
         self.device_weights[device] = sorted({g for names in loads for g in names})
         # The module is a function of these alone: a warm compile takes it from the store
         # and never loads IREE's compiler bindings (~80 ms).
-        linked = _linked(texts, runtime, device)
-        key = {"callees": callees, "impls": texts, "weights": loads, "linked": {n: str(p) for n, p in linked.items()},
-               "v": 2}
-        return store.cached_bytes("device-modules", key, lambda: self._build(callees, texts, loads, linked).encode(),
-                                  ".mlir").decode()
+        kernels = [sorted(_kernel_calls(impl.operation)) for impl in chosen]
+        obj = _kernel_object(kernels, runtime, device)
+        key = {"callees": callees, "impls": texts, "weights": loads, "kernels": kernels, "object": str(obj), "v": 2}
+        return store.cached_bytes("device-modules", key,
+                                  lambda: self._build(callees, texts, loads, kernels, obj).encode(), ".mlir").decode()
 
-    def _build(self, callees: list[str], texts: list[str], loads: list[list[str]], linked: dict) -> str:
+    def _build(self, callees: list[str], texts: list[str], loads: list[list[str]], kernels: list[list[str]],
+               obj) -> str:
         from iree.compiler import ir as iree
         from iree.compiler.dialects import func as func_d
         from iree.compiler.dialects import util
@@ -99,8 +99,8 @@ class OutlineDeviceModules:
         with iree.Context(), iree.Location.unknown():
             module = iree.Module.create()
             parsed, impls = [], []
-            for c, text in zip(callees, texts):
-                calls = [gemv.parse(n) for n in linked if f"@{n}(" in text]
+            for c, text, names in zip(callees, texts, kernels):
+                calls = [gemv.parse(n) for n in names]
                 # (declared beside it: a module that calls an undefined function does not parse)
                 p = iree.Module.parse("module {\n" + "".join(g.declaration() for g in calls) + text + "\n}")
                 fop = p.body.operations[len(calls)]
@@ -129,7 +129,7 @@ class OutlineDeviceModules:
                         func_d.ReturnOp(list(call.results))
             for fop in impls:
                 module.body.append(fop)
-            for name, obj in linked.items():  # the CPU kernels' functions and executables
+            for name in sorted({n for names in kernels for n in names}):  # the CPU kernels' functions, executables
                 defs = iree.Module.parse(gemv.definition(gemv.parse(name), obj))
                 parsed.append(defs)
                 for op in list(defs.body.operations):
@@ -146,12 +146,29 @@ class OutlineDeviceModules:
                 if op.operation.name == "ml_program.global_load_const"]
 
 
-def _linked(texts: list[str], runtime: str | None, device: str) -> dict:
-    """The CPU kernels the implementations call (agentc.cpu_kernels.gemv), each with the
-    object file its definition links (its path holds its hash, so the module changes with it)."""
-    names = sorted({m for t in texts for m in re.findall(rf"@({gemv.PREFIX}\w+)", t)})
-    if names and runtime != "cpu":
+def _kernel_calls(op) -> set[str]:
+    """The CPU kernels (agentc.cpu_kernels.gemv) an implementation calls, loops included."""
+    found = set()
+    for region in op.regions:
+        for block in region.blocks:
+            for inner in block.operations:
+                o = inner.operation
+                if o.name == "func.call":
+                    callee = ir.FlatSymbolRefAttr(o.attributes["callee"]).value
+                    if gemv.parse(callee) is not None:
+                        found.add(callee)
+                elif not o.name.startswith("linalg."):  # (a linalg body calls nothing)
+                    found |= _kernel_calls(o)
+    return found
+
+
+def _kernel_object(kernels: list[list[str]], runtime: str | None, device: str):
+    """The object file the CPU kernels' definitions link (its path holds its hash, so the
+    module changes with it); None where no implementation calls one."""
+    names = sorted({n for names in kernels for n in names})
+    if not names:
+        return None
+    if runtime != "cpu":
         raise ValueError(f"device '{device}' ({runtime}) cannot run {names[0]}: the quantized CPU kernels "
                          f"run on cpu devices only")
-    obj = objects.object_file(objects.variant()) if names else None
-    return {n: obj for n in names}
+    return objects.object_file(objects.variant())
