@@ -174,3 +174,25 @@ def test_weights_that_fit_nowhere_are_an_error():
     for algo in ALL.values():
         with pytest.raises(ScheduleError, match=r"task 'big': its resident weights \(12 bytes\)"):
             algo(tg)
+
+
+@pytest.mark.parametrize("algo", ALL)
+def test_processors_sharing_hardware_run_one_task_at_a_time(algo):
+    # a and b are independent, each 4 on either processor: in parallel on two processors
+    # (makespan 4), but one after the other when the two compute on the same cores (8).
+    def graph(shares):
+        return TaskGraph(tasks={"a": Task("a", {"cpu": 4, "vk": 4}), "b": Task("b", {"cpu": 4, "vk": 4})},
+                         processors={"cpu": Processor("cpu", shares=shares), "vk": Processor("vk", shares=shares)})
+
+    assert run(algo, graph("")).makespan == 4
+    assert run(algo, graph("this-machine")).makespan == 8
+
+
+def test_a_schedule_overlapping_processors_that_share_hardware_is_refused():
+    from agentc.scheduler.taskgraph import Schedule, Slot
+
+    tg = TaskGraph(tasks={"a": Task("a", {"cpu": 4}), "b": Task("b", {"vk": 4})},
+                   processors={"cpu": Processor("cpu", shares="m"), "vk": Processor("vk", shares="m")})
+    both = Schedule({"a": Slot("cpu", 0, 4), "b": Slot("vk", 0, 4)}, 4, "hand")
+    with pytest.raises(ScheduleError, match="more than 1 tasks at once"):
+        check_schedule(tg, both)

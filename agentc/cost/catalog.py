@@ -46,6 +46,10 @@ class DeviceSpec:
     # The device kind whose `agentc calibrate` records price this device ("": its own name):
     # the hardware entry of the machine a local kind was measured on reads that kind's.
     measured_as: str = ""
+    # The hardware it computes on, where another device computes on it too ("": its own):
+    # devices of one machine naming the same `cores` run one operator at a time between
+    # them (lavapipe runs Vulkan on the CPU device's cores: running both at once halves each).
+    cores: str = ""
 
     @property
     def dram(self) -> float:
@@ -111,8 +115,11 @@ def load_catalog(path: str | Path = CATALOG_PATH) -> Catalog:
         dram = _number(d.get("dram_bandwidth"))
         if dram is not None and (not isinstance(dram, (int, float)) or dram <= 0):
             raise CatalogError(f"{path}: devices.{name}.dram_bandwidth: expected a number > 0, got {dram!r}")
+        cores = d.get("cores", "")
+        if not isinstance(cores, str):
+            raise CatalogError(f"{path}: devices.{name}.cores: expected a name, got {cores!r}")
         devices[name] = DeviceSpec(name=name, description=d.get("description", ""), profile=profile,
-                                   max_loop_iterations=limit, sync_s=float(sync),
+                                   max_loop_iterations=limit, sync_s=float(sync), cores=cores,
                                    dram_bandwidth=float(dram) if dram is not None else None,
                                    **{f: d[f] for f in fields})
     links = {}

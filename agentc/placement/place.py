@@ -139,7 +139,8 @@ def build_taskgraph(ops: list[PlanOp], cluster: Cluster, call_times: dict[str, d
     for d in cluster.devices.values():
         procs[d.name] = Processor(d.name, memory_bytes=d.spec.memory_bytes,
                                   cost_per_s=d.spec.cost_per_hour / 3600,
-                                  memory_space=d.spec.memory_space, reserve_cost=d.reserve_cost)
+                                  memory_space=d.spec.memory_space, reserve_cost=d.reserve_cost,
+                                  shares=f"{d.node or ''}:{d.spec.cores}" if d.spec.cores else "")
     tasks = {}
     gap = measured.op_gap_seconds()  # the runtime between operators, as calibrated here
     host_measured: dict[tuple[str, str], float | None] = {}  # one lookup per (kind, model), not per op

@@ -41,7 +41,7 @@ from agentc.scheduler.checks import check_graph
 from agentc.scheduler.cost import annotate, cost_lower_bound
 from agentc.scheduler.listsched import Transfers, retime
 from agentc.scheduler.pool import pool_identical, to_pool, unpool
-from agentc.scheduler.taskgraph import OBJECTIVES, Schedule, ScheduleError, Slot, TaskGraph, reaches
+from agentc.scheduler.taskgraph import OBJECTIVES, Schedule, ScheduleError, Slot, TaskGraph, reaches, sharing
 
 LARGE_MODEL_ALTERNATIVES = 1500  # (task, processor) pairs; see the probing note below
 
@@ -184,6 +184,9 @@ def _solve_model(
             m.add_no_overlap(intervals[p])
         else:
             m.add_cumulative(intervals[p], [1] * len(intervals[p]), proc.capacity)
+
+    for members in sharing(tg.processors).values():  # one task at a time on shared hardware
+        m.add_no_overlap([iv for p in members for iv in intervals[p]])
 
     for (u, v), table in comm.items():
         m.add(start[v] >= end[u])

@@ -17,7 +17,7 @@ import bisect
 import math
 from dataclasses import dataclass
 
-from agentc.scheduler.taskgraph import Schedule, ScheduleError, Slot, TaskGraph
+from agentc.scheduler.taskgraph import Schedule, ScheduleError, Slot, TaskGraph, sharing
 
 EPS = 1e-9
 
@@ -96,6 +96,9 @@ class Timelines:
         self.lanes = {
             p: [([], []) for _ in range(max(1, proc.capacity))] for p, proc in tg.processors.items()
         }
+        for members in sharing(tg.processors).values():  # one lane for processors sharing hardware
+            for p in members[1:]:
+                self.lanes[p] = self.lanes[members[0]]
         self.groups: dict[str, dict[str, float]] = {p: {} for p in tg.processors}
         self.used = {p: 0.0 for p in tg.processors}
         self.placed: dict[str, Placement] = {}

@@ -32,7 +32,7 @@ def pool_identical(tg: TaskGraph) -> Pooling | None:
         return None  # even an empty transfer pays a link's latency, which the pool drops
     by_column: dict[tuple, list[str]] = {}
     for p, proc in tg.processors.items():
-        if not math.isinf(proc.memory_bytes):
+        if not math.isinf(proc.memory_bytes) or proc.shares:  # (a pool's capacity would overlap them)
             key: tuple = ("own", p)
         else:
             key = tuple(t.cost.get(p) for t in tg.tasks.values())

@@ -47,6 +47,9 @@ class Processor:
     the placement runs anything on it (its share of a reservation; see `cost`).
     memory_space: processors with the same non-empty memory space move data for free
     (the host and IREE's CPU driver share host memory).
+    shares: processors with the same non-empty `shares` compute on the same hardware (a
+    machine's CPU device and lavapipe, a Vulkan device on the same cores): one task at a
+    time among them, as each alone would use all of it.
     """
 
     name: str
@@ -55,6 +58,17 @@ class Processor:
     cost_per_s: float = 0.0
     memory_space: str = ""
     reserve_cost: float = 0.0
+    shares: str = ""
+
+
+def sharing(processors: dict) -> dict[str, list[str]]:
+    """The groups of processors that share hardware (`Processor.shares`), each of >= 2
+    processors that run one task at a time."""
+    groups: dict[str, list[str]] = {}
+    for p, proc in processors.items():
+        if proc.shares and proc.capacity == 1:
+            groups.setdefault(proc.shares, []).append(p)
+    return {g: ps for g, ps in groups.items() if len(ps) > 1}
 
 
 @dataclass(frozen=True)
@@ -250,13 +264,15 @@ def check_schedule(tg: TaskGraph, sched: Schedule, tol: float = 1e-6) -> None:
         need = a.end + tg.comm_time(u, v, a.processor, b.processor)
         if b.start + tol < need:
             raise ScheduleError(f"{v} starts at {b.start} before its input from {u} at {need}")
-    for p, proc in tg.processors.items():
+    lanes = {p: ([p], proc.capacity) for p, proc in tg.processors.items()}
+    lanes.update({g: (ps, 1) for g, ps in sharing(tg.processors).items()})
+    for p, (members, capacity) in lanes.items():
         events = []
         for s in sched.assignment.values():
-            if s.processor == p and s.end > s.start:
+            if s.processor in members and s.end > s.start:
                 events += [(s.start, 1), (s.end, -1)]
         running = 0
         for _, d in sorted(events, key=lambda e: (e[0], e[1])):
             running += d
-            if running > proc.capacity:
-                raise ScheduleError(f"processor {p} runs more than {proc.capacity} tasks at once")
+            if running > capacity:
+                raise ScheduleError(f"processor {p} runs more than {capacity} tasks at once")
