@@ -211,4 +211,5 @@ def test_packaged_gguf_next_tokens_agree_with_transformers(tmp_path):
         got = _teacher_forced(build, dec.config, seq[:-1], 256)[len(ids) - 1:].argmax(-1)
         same += int(np.sum(got == np.array(cont)))
         total += len(cont)
+    print(f"teacher-forced on transformers' text: next token equal at {same}/{total} positions")
     assert same >= 0.9 * total, f"{same}/{total}"
