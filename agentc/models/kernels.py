@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -247,8 +248,12 @@ def _quantized(dec, step: Kernel, acts: list) -> Kernel:
     source = getattr(getattr(dec, "ckpt", None), "gguf", None)
     if source is None or objects.unavailable() is not None:
         return step
-    key = {"model": dec.key, "config": repr(dec.config), "models": _models_digest(), "torch": torch.__version__}
-    q = split_linears.quantized_step(dec.decode, dec.all_group, acts, gguf_blocks.matcher(source), step.impl_name, key)
+    from agentc.models.assets import file_key
+
+    key = {"model": dec.key, "config": repr(dec.config), "models": _models_digest(), "torch": torch.__version__,
+           "file": file_key(Path(source).resolve())}
+    q = split_linears.quantized_step(dec.decode, dec.all_group, acts, lambda: gguf_blocks.matcher(source),
+                                     step.impl_name, key)
     if q is None:
         return step
     types = split_linears.tensor_types(q.params.values())

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -147,9 +148,31 @@ def packed(group_blocks: list) -> list[np.ndarray]:
 
 def quantized_step(fn, weights: dict[str, np.ndarray], acts: list[np.ndarray], matcher, name: str,
                    key: dict) -> QuantizedStep | None:
-    """`fn(*weights, *acts)` (a decode step) with its linears as kernel calls where `matcher`
-    (agentc.models.hf.gguf_blocks.Matcher) finds their blocks; None where it finds none.
-    The composed text is cached under `key` (what fn's graph depends on) and the calls."""
+    """`fn(*weights, *acts)` (a decode step) with its linears as kernel calls where
+    `matcher()` (an agentc.models.hf.gguf_blocks.Matcher, made only when needed) finds their
+    blocks; None where it finds none. Cached whole (text and packed blocks) under `key`,
+    which must name what fn's graph and the blocks depend on: a warm compile neither
+    captures the step nor reads the file's blocks."""
+    full_key = dict(key, name=name, packing=hashlib.sha256(Path(kblocks.__file__).read_bytes()).hexdigest(), v=2)
+    path = store.cached("quantized-steps", full_key,
+                        lambda out: _save(_quantized(fn, weights, acts, matcher(), name), out), ".npz")
+    with np.load(path) as z:
+        if not z["text"].size:
+            return None
+        calls, linears = (int(v) for v in z["stats"])
+        params = {str(n): z[f"p{i}"] for i, n in enumerate(z["names"])}
+        return QuantizedStep(z["text"].tobytes().decode(), params, calls, linears)
+
+
+def _save(q: QuantizedStep | None, out) -> None:
+    if q is None:
+        np.savez(out, text=np.zeros(0, np.uint8))
+        return
+    np.savez(out, text=np.frombuffer(q.text.encode(), np.uint8), stats=np.array([q.calls, q.linears]),
+             names=np.array(list(q.params)), **{f"p{i}": a for i, a in enumerate(q.params.values())})
+
+
+def _quantized(fn, weights, acts, matcher, name: str) -> QuantizedStep | None:
     names = list(weights)
     found = {n: b for n, w in weights.items() if w.ndim == 2 and (b := matcher.find(w)) is not None}
     if not found:
@@ -171,9 +194,7 @@ def quantized_step(fn, weights: dict[str, np.ndarray], acts: list[np.ndarray], m
         x = values[group[0].args[0]]
         biased = tuple(len(n.args) > 2 and n.args[2] is not None for n in group)
         calls.append(Gemv(bl[0].form, tuple(x.shape), tuple(int(values[n].shape[-1]) for n in group), biased))
-    full_key = dict(key, name=name, calls=[c.name for c in calls], v=1)  # the text depends on shapes alone
-    text = store.cached_bytes("quantized-steps", full_key, lambda: _compose(
-        gm, values, steps, calls, placeholders[:len(names)], list(params.values()), name).encode(), ".mlir").decode()
+    text = _compose(gm, values, steps, calls, placeholders[:len(names)], list(params.values()), name)
     return QuantizedStep(text, params, len(calls), sum(len(g) for _, g in groups))
 
 

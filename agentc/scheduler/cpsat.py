@@ -41,7 +41,15 @@ from agentc.scheduler.checks import check_graph
 from agentc.scheduler.cost import annotate, cost_lower_bound
 from agentc.scheduler.listsched import Transfers, retime
 from agentc.scheduler.pool import pool_identical, to_pool, unpool
-from agentc.scheduler.taskgraph import OBJECTIVES, Schedule, ScheduleError, Slot, TaskGraph, reaches, sharing
+from agentc.scheduler.taskgraph import (
+    OBJECTIVES,
+    Schedule,
+    ScheduleError,
+    Slot,
+    TaskGraph,
+    reaches,
+    sharing,
+)
 
 LARGE_MODEL_ALTERNATIVES = 1500  # (task, processor) pairs; see the probing note below
 
