@@ -143,7 +143,7 @@ def test_build_of_a_gguf_file_computes_what_transformers_does(tiny_gguf, tmp_pat
     build = _compile(_graph(tmp_path / "graph.py", tiny_gguf, 12), tmp_path / "build")
     manifest = json.loads((build / "manifest.json").read_text())
     dec = registry.decoder(str(tiny_gguf))
-    assert manifest["precision"]["weights"][dec.config.name] == "float32+int8"
+    assert manifest["precision"]["weights"][dec.config.name] == "float32+q4_1+q8_0"
     module = (build / "cpu.mlir").read_text()
     assert "agentc_gemv_q4_1_" in module and "agentc_gemv_q8_0_" in module  # the linears and the tied head
     import agentc

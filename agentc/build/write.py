@@ -130,10 +130,22 @@ def write_build(low: Lowered, placement: Placement, graph_path, out: Path, opts)
 
 def precision(weights: dict) -> dict:
     """What a build computes in: kernels in float32, and each model's (or index's) weights in
-    the element types they are stored and streamed in (its weight groups by model)."""
+    the forms they are stored and streamed in (its weight groups by model): element types,
+    and quantized blocks by their GGUF form (agentc.models.split_linears names them
+    `<weight>.<form>.<part>`)."""
+    from agentc.cpu_kernels.blocks import FORMS
+    from agentc.models.split_linears import PARTS
+
     by_model: dict[str, set[str]] = {}
     for group, params in weights.items():
-        by_model.setdefault(group.split("/", 1)[0], set()).update(str(a.dtype) for a in params.values())
+        forms = by_model.setdefault(group.split("/", 1)[0], set())
+        for name, a in params.items():
+            head, _, part = name.rpartition(".")
+            form = head.rpartition(".")[2]
+            if form in FORMS and part in PARTS:
+                forms.add(form)
+            else:
+                forms.add(str(a.dtype))
     return {"compute": "float32", "weights": {m: "+".join(sorted(d)) for m, d in sorted(by_model.items())}}
 
 

@@ -26,15 +26,16 @@ def choose(step_s: float, sync_s: float, steps: int, share: float = SHARE, gap_s
 
 
 def chooser(cluster):
-    """`choose(model, step impl) -> N` for decompose-agent-ops: the step's predicted time
-    on the cluster's fastest device for it, and that device's round trip."""
+    """`choose(steps, impls) -> N` for decompose-agent-ops: the step's predicted time on the
+    cluster's fastest device for it, in the form that device runs (`impls`: runtime -> the
+    step's func op, None -> the default), and that device's round trip."""
     from agentc.cost.catalog import device_profile
     from agentc.cost.roofline import func_work, kernel_time
 
-    def choose_for(steps: int, impl) -> int:
-        work = func_work(impl)
-        step_s, sync_s = min((kernel_time(work, d.spec, device_profile(d.spec)), d.spec.sync_s)
-                             for d in cluster.devices.values())
+    def choose_for(steps: int, impls: dict) -> int:
+        works = {r: func_work(impl) for r, impl in impls.items()}
+        step_s, sync_s = min((kernel_time(works.get(d.runtime, works[None]), d.spec, device_profile(d.spec)),
+                              d.spec.sync_s) for d in cluster.devices.values())
         return choose(step_s, sync_s, steps)
 
     return choose_for

@@ -54,7 +54,7 @@ class DecomposeAgentOps:
     runtimes: frozenset[str] | None = None
     modules: dict = field(default_factory=dict)  # agentc.module name -> the torch module
     # Decode steps per device call at step granularity for llm ops that do not set one: a
-    # number, or `choose(decode steps, the step's func op) -> number` (the compiler's,
+    # number, or `choose(decode steps, {runtime or None: the step's func op}) -> number` (the compiler's,
     # agentc.cost.decode_chunk); None: 1.
     decode_chunk: object = None
     NAME = "decompose-agent-ops"
@@ -352,7 +352,8 @@ class DecomposeAgentOps:
         if "decode_chunk" in attrs:
             return ir.IntegerAttr(attrs["decode_chunk"]).value
         if callable(self.decode_chunk):
-            return self.decode_chunk(steps, self._impls[f"{step.symbol}_impl"])
+            impls = {r: self._impls[kernels.variant_symbol(step.symbol, r)] for r in step.variants}
+            return self.decode_chunk(steps, {None: self._impls[f"{step.symbol}_impl"], **impls})
         return self.decode_chunk or 1
 
     @staticmethod
