@@ -73,14 +73,47 @@ def parse(name: str) -> Gemv | None:
                 tuple(p.endswith("b") for p in parts))
 
 
+def executable(ex: str, obj: Path, form: str, n: int, k: int, rows: int) -> str:
+    """A `stream.executable` @ex whose export @ex runs the object's function for `form` over
+    ceil(n / rows) workgroups of `rows` output rows, for an (n, k) matrix."""
+    fn, per_byte = FORMS[form]
+    nq, ns = n * k // per_byte, n * k // 32
+    mem = f"memref<{nq}xi8>, memref<{ns}xf32>, memref<{ns}xf32>, memref<{k}xf32>, memref<{n}xf32>"
+    return f"""  stream.executable private @{ex} attributes {{
+    hal.executable.objects = #hal.executable.objects<{{{TARGET} = [#hal.executable.object<{{path = "{obj}"}}>]}}>
+  }} {{
+    stream.executable.export public @{ex} workgroups(%n: index) -> (index, index, index) {{
+      %g = affine.apply affine_map<()[s0] -> (s0 ceildiv {rows})>()[%n]
+      %c1 = arith.constant 1 : index
+      stream.return %g, %c1, %c1 : index, index, index
+    }}
+    builtin.module {{
+      func.func private @{fn}({mem}, index, index, index, index) attributes {{hal.import.static}}
+      func.func @{ex}(%b0: !stream.binding, %b1: !stream.binding, %b2: !stream.binding, %b3: !stream.binding,
+                      %b4: !stream.binding, %n: index) {{
+        %c0 = arith.constant 0 : index
+        %k = arith.constant {k} : index
+        %rows = arith.constant {rows} : index
+        %g = stream.dispatch.workgroup.id[0] : index
+        %row0 = affine.apply affine_map<()[s0] -> (s0 * {rows})>()[%g]
+        %q = stream.binding.subspan %b0[%c0] : !stream.binding -> memref<{nq}xi8>
+        %d = stream.binding.subspan %b1[%c0] : !stream.binding -> memref<{ns}xf32>
+        %m = stream.binding.subspan %b2[%c0] : !stream.binding -> memref<{ns}xf32>
+        %x = stream.binding.subspan %b3[%c0] : !stream.binding -> memref<{k}xf32>
+        %y = stream.binding.subspan %b4[%c0] : !stream.binding -> memref<{n}xf32>
+        func.call @{fn}(%q, %d, %m, %x, %y, %n, %k, %row0, %rows) : ({mem}, index, index, index, index) -> ()
+        return
+      }}
+    }}
+  }}
+"""
+
+
 def definition(g: Gemv, obj: Path) -> str:
     """The function @<g.name> and its executable, as IREE input (parsed in IREE's context)."""
-    fn, per_byte = FORMS[g.form]
     n, k = g.n, g.k
     rows = -(-n // WORKGROUPS)
-    nq, ns = n * k // per_byte, n * k // 32
     ex = f"{g.name}__ex"
-    mem = f"memref<{nq}xi8>, memref<{ns}xf32>, memref<{ns}xf32>, memref<{k}xf32>, memref<{n}xf32>"
     args = g.arg_types()
     rank = len(g.x_shape)
     all_dims = f"[[{', '.join(map(str, range(rank)))}]]"
@@ -109,34 +142,7 @@ def definition(g: Gemv, obj: Path) -> str:
     sig = ", ".join(f"{p}: {t}" for p, t in zip(params, args))
     results = g.result_types()
     return f"""module {{
-  stream.executable private @{ex} attributes {{
-    hal.executable.objects = #hal.executable.objects<{{{TARGET} = [#hal.executable.object<{{path = "{obj}"}}>]}}>
-  }} {{
-    stream.executable.export public @{ex} workgroups(%n: index) -> (index, index, index) {{
-      %g = affine.apply affine_map<()[s0] -> (s0 ceildiv {rows})>()[%n]
-      %c1 = arith.constant 1 : index
-      stream.return %g, %c1, %c1 : index, index, index
-    }}
-    builtin.module {{
-      func.func private @{fn}({mem}, index, index, index, index) attributes {{hal.import.static}}
-      func.func @{ex}(%b0: !stream.binding, %b1: !stream.binding, %b2: !stream.binding, %b3: !stream.binding,
-                      %b4: !stream.binding, %n: index) {{
-        %c0 = arith.constant 0 : index
-        %k = arith.constant {k} : index
-        %rows = arith.constant {rows} : index
-        %g = stream.dispatch.workgroup.id[0] : index
-        %row0 = affine.apply affine_map<()[s0] -> (s0 * {rows})>()[%g]
-        %q = stream.binding.subspan %b0[%c0] : !stream.binding -> memref<{nq}xi8>
-        %d = stream.binding.subspan %b1[%c0] : !stream.binding -> memref<{ns}xf32>
-        %m = stream.binding.subspan %b2[%c0] : !stream.binding -> memref<{ns}xf32>
-        %x = stream.binding.subspan %b3[%c0] : !stream.binding -> memref<{k}xf32>
-        %y = stream.binding.subspan %b4[%c0] : !stream.binding -> memref<{n}xf32>
-        func.call @{fn}(%q, %d, %m, %x, %y, %n, %k, %row0, %rows) : ({mem}, index, index, index, index) -> ()
-        return
-      }}
-    }}
-  }}
-  func.func private @{g.name}({sig}) -> ({', '.join(results)}) {{
+{executable(ex, obj, g.form, n, k, rows)}  func.func private @{g.name}({sig}) -> ({', '.join(results)}) {{
 {chr(10).join(body)}
     return {', '.join(outs)} : {', '.join(results)}
   }}

@@ -27,7 +27,7 @@ import torch
 
 from agentc.bench.timing import Device, interleaved
 from agentc.build.iree_compile import compile_module
-from agentc.cpu_kernels import objects
+from agentc.cpu_kernels import gemv, objects
 from agentc.cpu_kernels.blocks import FORMS, pack_q4_1, pack_q8_0
 from agentc.devices import KINDS
 from agentc.models.export import export_function
@@ -50,39 +50,8 @@ def pack(q: np.ndarray) -> np.ndarray:
 
 def executable(name: str, obj: Path, n: int, k: int, rows: int, form: str = "q4_1") -> str:
     """A `stream.executable` @name whose export @name runs the object's function over n / rows groups
-    of output rows, for an (n, k) matrix in `form`."""
-    fn, per_byte = FORMS[form]
-    nq, ns = n * k // per_byte, n * k // 32
-    mem = f"memref<{nq}xi8>, memref<{ns}xf32>, memref<{ns}xf32>, memref<{k}xf32>, memref<{n}xf32>"
-    return f"""
-  stream.executable private @{name} attributes {{
-    hal.executable.objects = #hal.executable.objects<{{#x86 = [#hal.executable.object<{{path = "{obj}"}}>]}}>
-  }} {{
-    stream.executable.export public @{name} workgroups(%n: index) -> (index, index, index) {{
-      %g = affine.apply affine_map<()[s0] -> (s0 ceildiv {rows})>()[%n]
-      %c1 = arith.constant 1 : index
-      stream.return %g, %c1, %c1 : index, index, index
-    }}
-    builtin.module {{
-      func.func private @{fn}({mem}, index, index, index, index) attributes {{hal.import.static}}
-      func.func @{name}(%b0: !stream.binding, %b1: !stream.binding, %b2: !stream.binding, %b3: !stream.binding,
-                      %b4: !stream.binding, %n: index) {{
-        %c0 = arith.constant 0 : index
-        %k = arith.constant {k} : index
-        %rows = arith.constant {rows} : index
-        %g = stream.dispatch.workgroup.id[0] : index
-        %row0 = affine.apply affine_map<()[s0] -> (s0 * {rows})>()[%g]
-        %q = stream.binding.subspan %b0[%c0] : !stream.binding -> memref<{nq}xi8>
-        %d = stream.binding.subspan %b1[%c0] : !stream.binding -> memref<{ns}xf32>
-        %m = stream.binding.subspan %b2[%c0] : !stream.binding -> memref<{ns}xf32>
-        %x = stream.binding.subspan %b3[%c0] : !stream.binding -> memref<{k}xf32>
-        %y = stream.binding.subspan %b4[%c0] : !stream.binding -> memref<{n}xf32>
-        func.call @{fn}(%q, %d, %m, %x, %y, %n, %k, %row0, %rows) : ({mem}, index, index, index, index) -> ()
-        return
-      }}
-    }}
-  }}
-"""
+    of output rows, for an (n, k) matrix in `form` (agentc.cpu_kernels.gemv's)."""
+    return gemv.executable(name, obj, form, n, k, rows)
 
 
 def dispatch(name: str, n: int, k: int, out: str, q: str, d: str, m: str, x: str, form: str = "q4_1") -> str:

@@ -31,37 +31,7 @@ from gemv_ukernel import FORMS, HEADER, build_object, dispatch, executable
 from agentc.bench.timing import Device, interleaved
 from agentc.build.iree_compile import compile_module
 from agentc.devices import KINDS
-
-DTYPES = {torch.float32: "f32", torch.int32: "i32", torch.int64: "i64", torch.bool: "i1"}
-
-
-def mlir_type(t: torch.Tensor) -> str:
-    return f"tensor<{'x'.join(map(str, t.shape))}{'x' if t.dim() else ''}{DTYPES[t.dtype]}>"
-
-
-class Recorder(torch.fx.Interpreter):
-    """Runs the graph once, keeping every node's value (the pieces' example inputs)."""
-
-    def __init__(self, gm):
-        super().__init__(gm)
-        self.values = {}
-
-    def run_node(self, n):
-        out = super().run_node(n)
-        self.values[n] = out
-        return out
-
-
-def capture(fn, args):
-    class Wrap(torch.nn.Module):
-        def forward(self, *xs):
-            return fn(*xs)
-
-    with torch.no_grad():
-        gm = torch.export.export(Wrap(), tuple(args)).module()
-        rec = Recorder(gm)
-        rec.run(*args)
-    return gm, rec.values
+from agentc.models.split_linears import capture, mlir_type, piece_module
 
 
 def plan(gm, weight_nodes: set):
@@ -94,28 +64,6 @@ def plan(gm, weight_nodes: set):
     if piece:
         steps.append(("piece", piece))
     return steps
-
-
-def piece_module(gm, nodes: list) -> tuple[torch.fx.GraphModule, list, list]:
-    """A GraphModule of `nodes`: (it, the outside values it reads, the values it hands on)."""
-    inside = set(nodes)
-    graph = torch.fx.Graph()
-    env, inputs = {}, []
-
-    def arg(v):
-        if v not in env:
-            env[v] = graph.placeholder(f"in{len(inputs)}")
-            inputs.append(v)
-        return env[v]
-
-    for n in nodes:
-        for v in n.all_input_nodes:
-            if v not in inside and v.op != "get_attr":
-                arg(v)
-        env[n] = graph.node_copy(n, lambda v: env[v] if v in env else arg(v))
-    outputs = [n for n in nodes if any(u not in inside for u in n.users)]  # (the graph's output node included)
-    graph.output(tuple(env[n] for n in outputs))
-    return torch.fx.GraphModule(gm, graph), inputs, outputs
 
 
 def call_args(dev, sources, fixed: dict, acts: list, n_w: int) -> list:
