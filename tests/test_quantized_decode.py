@@ -213,3 +213,29 @@ def test_packaged_gguf_next_tokens_agree_with_transformers(tmp_path):
         total += len(cont)
     print(f"teacher-forced on transformers' text: next token equal at {same}/{total} positions")
     assert same >= 0.9 * total, f"{same}/{total}"
+
+
+def test_without_the_kernels_a_gguf_build_stays_float32(tiny_gguf, tmp_path, monkeypatch):
+    """A machine that cannot build the kernels (no gcc, no AVX-512 VNNI) compiles the same
+    graph in float32: no kernel call in its module, and its text is transformers'."""
+    import agentc
+    from agentc.cpu_kernels import objects
+    from agentc.models import registry
+
+    monkeypatch.setattr(objects, "unavailable", lambda: "this CPU lacks avx512_vnni")
+    build = _compile(_graph(tmp_path / "graph.py", tiny_gguf, 6, chunks=(1,)), tmp_path / "build")
+    dec = registry.decoder(str(tiny_gguf))
+    assert json.loads((build / "manifest.json").read_text())["precision"]["weights"][dec.config.name] == "float32"
+    assert "agentc_gemv_" not in (build / "cpu.mlir").read_text()
+    with agentc.load(build) as session:
+        assert session.run({"query": QUERY})["outputs"][0] == dec.reference_generate(QUERY, 6)
+
+
+def test_an_unknown_kernel_variant_is_one_line(tiny_gguf, tmp_path):
+    from conftest import agentc_cli
+
+    graph = _graph(tmp_path / "graph.py", tiny_gguf, 6, chunks=(1,))
+    r = agentc_cli("compile", graph, "-o", tmp_path / "build", "--devices", "cpu", env={"AGENTC_CPU_KERNEL": "fast"})
+    lines = [ln for ln in r.stderr.splitlines() if not ln.startswith("[agentc]")]  # (progress)
+    want = "agentc: error: AGENTC_CPU_KERNEL='fast': expected one of vnni, exact, empty"
+    assert r.returncode == 2 and lines == [want], r.stderr

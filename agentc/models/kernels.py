@@ -248,6 +248,7 @@ def _quantized(dec, step: Kernel, acts: list) -> Kernel:
     source = getattr(getattr(dec, "ckpt", None), "gguf", None)
     if source is None or objects.unavailable() is not None:
         return step
+    objects.variant()  # a bad AGENTC_CPU_KERNEL fails now, not after the export
     from agentc.models.assets import file_key
 
     key = {"model": dec.key, "config": repr(dec.config), "models": _models_digest(), "torch": torch.__version__,
