@@ -242,6 +242,7 @@ def _quantized(dec, step: Kernel, acts: list) -> Kernel:
     kernels; else `step` as it is. Every form takes the blocks, so one wrapper calls each."""
     from agentc.cpu_kernels import objects
     from agentc.models import split_linears
+    from agentc.models.assets import file_key
     from agentc.models.export import _models_digest
     from agentc.models.hf import gguf_blocks
 
@@ -249,8 +250,6 @@ def _quantized(dec, step: Kernel, acts: list) -> Kernel:
     if source is None or objects.unavailable() is not None:
         return step
     objects.variant()  # a bad AGENTC_CPU_KERNEL fails now, not after the export
-    from agentc.models.assets import file_key
-
     key = {"model": dec.key, "config": repr(dec.config), "models": _models_digest(), "torch": torch.__version__,
            "file": file_key(Path(source).resolve())}
     q = split_linears.quantized_step(dec.decode, dec.all_group, acts, lambda: gguf_blocks.matcher(source),
