@@ -44,27 +44,35 @@ def export_function(
     hit = store.lookup("exports", full_key)
     if hit is not None:
         return hit.read_text()
-    from torch_mlir import fx
-
-    class Wrap(torch.nn.Module):
-        def forward(self, *xs):
-            return fn(*xs)
-
     # Weights are arguments whose values the export never reads: empty tensors of their
     # shapes stand for them (no copy of a mapped checkpoint). Activations are examples.
     n = len(param_names)
     tensors = [torch.empty(a.shape, dtype=torch.from_numpy(np.empty(0, a.dtype)).dtype) for a in args[:n]]
     tensors += [torch.from_numpy(np.ascontiguousarray(a) if a.flags.writeable else np.array(a)) for a in args[n:]]
 
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        module = fx.export_and_import(
-            Wrap(), *tensors, output_type="linalg-on-tensors", func_name=func_name,
-            decomposition_table=_decompositions(),
-        )
-    out = str(module)
+    out = linalg_text(as_module(fn), tensors, func_name)
     store.put_bytes("exports", full_key, out.encode(), ".mlir")
     return out
+
+
+def as_module(fn):
+    """A torch.nn.Module whose forward is `fn` (what torch.export takes)."""
+    class Wrap(torch.nn.Module):
+        def forward(self, *xs):
+            return fn(*xs)
+
+    return Wrap()
+
+
+def linalg_text(module, tensors: list, func_name: str) -> str:
+    """`module` over example `tensors` as linalg-on-tensors MLIR text (torch-mlir's FX
+    importer, with agentc's decompositions), holding `func.func @func_name`."""
+    from torch_mlir import fx
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        return str(fx.export_and_import(module, *tensors, output_type="linalg-on-tensors", func_name=func_name,
+                                        decomposition_table=_decompositions()))
 
 
 def _cumsum(x, dim, dtype=None):

@@ -29,6 +29,7 @@ from agentc import store
 from agentc.cpu_kernels import blocks as kblocks
 from agentc.cpu_kernels.gemv import Gemv
 from agentc.lazy import lazy_import
+from agentc.models.export import as_module, linalg_text
 
 torch = lazy_import("torch")
 
@@ -40,8 +41,6 @@ PARTS = ("values", "scales", "offsets")  # a call's three block arguments (agent
 class QuantizedStep:
     text: str  # module holding func @<name>: (weights..., blocks..., activations...) -> the step's results
     params: dict[str, np.ndarray]  # the packed blocks, in argument order (after the float32 weights)
-    calls: int  # kernel calls per step
-    linears: int  # linears they compute
 
 
 def mlir_type(t) -> str:
@@ -51,10 +50,6 @@ def mlir_type(t) -> str:
 
 def capture(fn, args):
     """(fx GraphModule of fn over args, every node's value on args)."""
-    class Wrap(torch.nn.Module):
-        def forward(self, *xs):
-            return fn(*xs)
-
     class Recorder(torch.fx.Interpreter):
         def run_node(self, n):
             out = super().run_node(n)
@@ -62,7 +57,7 @@ def capture(fn, args):
             return out
 
     with torch.no_grad():
-        gm = torch.export.export(Wrap(), tuple(args)).module()
+        gm = torch.export.export(as_module(fn), tuple(args)).module()
         rec = Recorder(gm)
         rec.values = {}
         rec.run(*args)
@@ -74,13 +69,13 @@ def plan(gm, blocks_of: dict) -> list[tuple[str, list]]:
     one form), in an order that computes every value before its use. `blocks_of`: weight
     placeholder -> its Blocks."""
     nodes = [n for n in gm.graph.nodes if n.op not in ("placeholder", "output")]
-    weights = {n for n in gm.graph.nodes if n.op == "placeholder"}
+    arguments = {n for n in gm.graph.nodes if n.op == "placeholder"}
 
     def quantized(n):
         if n.target != torch.ops.aten.linear.default or n.args[1] not in blocks_of:
             return False
         bias = n.args[2] if len(n.args) > 2 else None
-        return kblocks.fits(n.args[1].meta["val"].shape[-1]) and (bias is None or bias in weights)
+        return kblocks.fits(n.args[1].meta["val"].shape[-1]) and (bias is None or bias in arguments)
 
     linear = [n for n in nodes if quantized(n)]
     by_input: dict = {}
@@ -126,16 +121,6 @@ def piece_module(gm, nodes: list):
     return torch.fx.GraphModule(gm, graph), inputs, outputs
 
 
-def _export_piece(pm, examples, name: str) -> str:
-    import warnings
-
-    from torch_mlir import fx
-
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        return str(fx.export_and_import(pm, *examples, output_type="linalg-on-tensors", func_name=name))
-
-
 def packed(group_blocks: list) -> list[np.ndarray]:
     """One call's block arguments: its linears' blocks stacked, packed for the kernel."""
     form = group_blocks[0].form
@@ -153,23 +138,21 @@ def quantized_step(fn, weights: dict[str, np.ndarray], acts: list[np.ndarray], m
     blocks; None where it finds none. Cached whole (text and packed blocks) under `key`,
     which must name what fn's graph and the blocks depend on: a warm compile neither
     captures the step nor reads the file's blocks."""
-    full_key = dict(key, name=name, packing=hashlib.sha256(Path(kblocks.__file__).read_bytes()).hexdigest(), v=2)
+    full_key = dict(key, name=name, packing=hashlib.sha256(Path(kblocks.__file__).read_bytes()).hexdigest(), v=3)
     path = store.cached("quantized-steps", full_key,
                         lambda out: _save(_quantized(fn, weights, acts, matcher(), name), out), ".npz")
     with np.load(path) as z:
         if not z["text"].size:
             return None
-        calls, linears = (int(v) for v in z["stats"])
         params = {str(n): z[f"p{i}"] for i, n in enumerate(z["names"])}
-        return QuantizedStep(z["text"].tobytes().decode(), params, calls, linears)
+        return QuantizedStep(z["text"].tobytes().decode(), params)
 
 
 def _save(q: QuantizedStep | None, out) -> None:
     if q is None:
         np.savez(out, text=np.zeros(0, np.uint8))
         return
-    np.savez(out, text=np.frombuffer(q.text.encode(), np.uint8), stats=np.array([q.calls, q.linears]),
-             names=np.array(list(q.params)), **{f"p{i}": a for i, a in enumerate(q.params.values())})
+    np.savez(out, text=np.frombuffer(q.text.encode(), np.uint8), names=np.array(list(q.params)), **{f"p{i}": a for i, a in enumerate(q.params.values())})
 
 
 def _quantized(fn, weights, acts, matcher, name: str) -> QuantizedStep | None:
@@ -195,7 +178,7 @@ def _quantized(fn, weights, acts, matcher, name: str) -> QuantizedStep | None:
         biased = tuple(len(n.args) > 2 and n.args[2] is not None for n in group)
         calls.append(Gemv(bl[0].form, tuple(x.shape), tuple(int(values[n].shape[-1]) for n in group), biased))
     text = _compose(gm, values, steps, calls, placeholders[:len(names)], list(params.values()), name)
-    return QuantizedStep(text, params, len(calls), sum(len(g) for _, g in groups))
+    return QuantizedStep(text, params)
 
 
 def _compose(gm, values, steps, calls, weight_nodes, block_arrays, name: str) -> str:
@@ -240,7 +223,7 @@ def _compose(gm, values, steps, calls, weight_nodes, block_arrays, name: str) ->
                 if not outputs:
                     continue
                 fname = f"{name}__piece{s}"
-                p = ir.Module.parse(_export_piece(pm, [values[v] for v in inputs], fname))
+                p = ir.Module.parse(linalg_text(pm, [values[v] for v in inputs], fname))
                 fop = ir.SymbolTable(p.operation)[fname]
                 fop.attributes["sym_visibility"] = ir.StringAttr.get("private")
                 parsed.append(p)

@@ -45,9 +45,10 @@ class Checkpoint:
 
         self.dir = Path(path).expanduser().resolve()
         self.config_file = self.dir / "config.json"
-        self.gguf: Path | None = None  # the GGUF file the directory was converted from
-        if gguf_dir.gguf_file(self.dir) is not None and not any(self.dir.glob("*.safetensors")):
-            self.gguf = gguf_dir.gguf_file(self.dir)
+        gguf = gguf_dir.gguf_file(self.dir)
+        # the GGUF file the directory is converted from (None: read as it is)
+        self.gguf: Path | None = gguf if gguf is not None and not any(self.dir.glob("*.safetensors")) else None
+        if self.gguf is not None:
             try:
                 self.dir = gguf_dir.converted(self.dir)  # read as the Hugging Face directory made from it
             except gguf_dir.GGUFError as e:
