@@ -33,9 +33,15 @@ def chooser(cluster):
     from agentc.cost.roofline import func_work, kernel_time
 
     def choose_for(steps: int, impls: dict) -> int:
-        works = {r: func_work(impl) for r, impl in impls.items()}
-        step_s, sync_s = min((kernel_time(works.get(d.runtime, works[None]), d.spec, device_profile(d.spec)),
-                              d.spec.sync_s) for d in cluster.devices.values())
-        return choose(step_s, sync_s, steps)
+        works = {}  # by form, each walked once and only where a device runs it
+
+        def step_s(d) -> float:
+            form = d.runtime if d.runtime in impls else None
+            if form not in works:
+                works[form] = func_work(impls[form])
+            return kernel_time(works[form], d.spec, device_profile(d.spec))
+
+        fastest, sync_s = min((step_s(d), d.spec.sync_s) for d in cluster.devices.values())
+        return choose(fastest, sync_s, steps)
 
     return choose_for
