@@ -4,7 +4,7 @@
                  [--iree-flag=FLAG ...] [--variant NAME] [--artifacts DIR]
     agentc bench kernels --target cuda --compile-only --artifacts DIR [--iree-flag=FLAG ...]
     agentc bench kernels --fit PROFILE.json [RERUN.json ...] [--out P.json] [--plot P.png]
-    agentc bench session-soak | verify-load | place-scale | ray | serve | batching | import | index | decode | e2e
+    agentc bench session-soak | verify-load | place-scale | ray | serve | serve-frontier | batching | import | index | decode | e2e
                                                                                           (named.py)
 
 The first form compiles the sweep (artifacts.py), measures it here (run_artifacts.py),
@@ -28,7 +28,8 @@ from agentc.bench.errors import BenchError
 
 PROG = "agentc bench"
 TARGETS = ("cpu", "vulkan", "cuda")
-NAMED = ("kernels", "session-soak", "verify-load", "place-scale", "ray", "serve", "batching", "import", "index",
+NAMED = ("kernels", "session-soak", "verify-load", "place-scale", "ray", "serve", "serve-frontier", "batching", "import",
+         "index",
          "decode", "e2e")
 
 

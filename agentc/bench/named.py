@@ -29,12 +29,13 @@ def run_named(name: str, args) -> int:
         place_scale,
         ray_hops,
         serve_bench,
+        serve_frontier,
         soak,
         verify_load,
     )
 
     benches = {"session-soak": soak.run, "verify-load": verify_load.run, "place-scale": place_scale.run,
-               "ray": ray_hops.run, "serve": serve_bench.run,
+               "ray": ray_hops.run, "serve": serve_bench.run, "serve-frontier": serve_frontier.run,
                "batching": batching.run, "import": model_import.run,
                "index": index_search.run, "decode": decode.run, "e2e": e2e.run}
     from agentc.bench.record import Recording

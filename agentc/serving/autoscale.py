@@ -6,7 +6,10 @@ since the last one and the service time the replicas measure (the placement's pr
 until they have):
 
 - rate: an exponential average of the arrival rate; a burst (the latest rate above
-  `burst_factor` x the average) is answered at once with the latest rate, not the average;
+  `burst_factor` x the average) is answered at once with the latest rate, not the average.
+  The latest rate counts the arrivals of the last `rate_window_s` (or since the last
+  decision, if that was longer ago): a controller that decides more often than that does
+  not take one arrival in a short tick for a burst;
 - replicas needed: ceil(rate x service / target_utilisation), so queues stay short; a replica
   asked for now serves only after `start_s` (process, module, weights: measured), so while
   short of replicas the backlog that builds during that start is charged too: enough extra
@@ -40,6 +43,7 @@ class ScalePolicy:
     downscale_delay_s: float = 30.0
     to_zero_after_s: float = 120.0
     hold_s: float = 0.0  # size for the highest rate seen this long (bursts that recur)
+    rate_window_s: float = 1.0  # the latest rate: arrivals over at least this long
 
     def decide(self, state: dict, now: float, arrivals: float, current: int,
                service_s: float | None = None) -> tuple[int, dict]:
@@ -51,8 +55,11 @@ class ScalePolicy:
             s.update(t=now, arrivals=arrivals, rate=0.0, last_arrival=now if arrivals > 0 else -math.inf,
                      low_since=None)
             return max(self.min_replicas, min(current, self.max_replicas)), s
-        dt = max(now - s["t"], 1e-6)
-        latest = max(0.0, arrivals - s["arrivals"]) / dt
+        # (time, arrivals) of the decisions within the window: the oldest is where it starts
+        window = [p for p in [*s.get("past", []), (s["t"], s["arrivals"])] if p[0] >= now - self.rate_window_s - 1e-9]
+        since, before = window[0] if window else (s["t"], s["arrivals"])
+        s["past"] = window
+        latest = max(0.0, arrivals - before) / max(now - since, 1e-6)
         rate = s["rate"] + self.alpha * (latest - s["rate"])
         if latest > self.burst_factor * max(s["rate"], 1e-9):
             rate = max(rate, latest)  # a burst: react to it now
