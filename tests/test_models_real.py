@@ -354,6 +354,40 @@ def test_build_carries_its_tokenizer(tmp_path, monkeypatch):
         registry._directory_model.cache_clear()
 
 
+@needs_smollm
+def test_a_build_opens_without_transformers_or_torch(tmp_path, register):
+    """A replica opening a build imports neither transformers nor torch (they took 9 of the 10 s
+    a fresh process needed to open the real RAG build): the build carries the config agentc
+    derived from the model's files, equal to what transformers' reading of them gives."""
+    import subprocess
+    import sys
+
+    import agentc
+    from agentc.models import registry
+    from agentc.models.hf.causal_lm import lm_config
+    from agentc.models.hf.checkpoint import Checkpoint
+
+    register("test-llama")
+    path = _graph(tmp_path, """
+        @agentc.agent
+        def chat(q):
+            return agentc.llm(q, model="test-llama", max_tokens=3, name="answer")
+    """)
+    build = tmp_path / "build"
+    agentc.compile(str(path), str(build), devices=["cpu"], quiet=True)
+    carried = build / "models" / "test-llama"
+    with agentc.load(build) as session:
+        model = session.models["test-llama"]
+        want = lm_config(Checkpoint(carried), model.config.name)
+        assert model.config == want
+        answer = session.run({"q": "hello"})["outputs"]
+    code = ("import sys, agentc; s = agentc.load(sys.argv[1]); s.run({'q': 'hello'}); s.close(); "
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(build)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stderr[-2000:]
+    assert (carried / registry.DERIVED).is_file() and answer
+
+
 # -- slow: real weights ----------------------------------------------------------------------
 @pytest.mark.slow
 @needs_minilm

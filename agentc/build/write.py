@@ -152,7 +152,8 @@ def precision(weights: dict) -> dict:
 def _model_files(ops, files: dict[str, bytes]) -> dict[str, dict]:
     """The small files (config, tokenizer, chat template) of the imported models that the
     build's host operators use, copied in (`models/<model>/`) so that the runtime needs
-    neither the model's directory nor its package. Returns {model: {"dir": relative path,
+    neither the model's directory nor its package, with the config agentc derived from them
+    (registry.DERIVED), so that it needs no transformers either. Returns {model: {"dir": relative path,
     "key": its registry name}}."""
     out = {}
     for op in ops:
@@ -165,6 +166,7 @@ def _model_files(ops, files: dict[str, bytes]) -> dict[str, dict]:
             rel = f"models/{key.partition('@')[0]}"  # registry names are file-safe
             for path, data in m.ckpt.carried_files().items():
                 files[f"{rel}/{path}"] = data
+            files[f"{rel}/{registry.DERIVED}"] = registry.derived_config(m)
             out[name] = {"dir": rel, "key": key}
     return out
 

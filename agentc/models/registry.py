@@ -26,7 +26,9 @@ benchmarks run where the real weights cannot be carried.
 from __future__ import annotations
 
 import functools
+import json
 import re
+from pathlib import Path
 
 from agentc.models import builtin_dirs
 from agentc.models.decoder import Decoder, DecoderConfig
@@ -34,6 +36,10 @@ from agentc.models.encoder import Encoder, EncoderConfig
 
 ENCODERS = {"tiny-encoder": (Encoder, EncoderConfig("tiny-encoder"))}
 DECODERS = {"tiny-lm": (Decoder, DecoderConfig("tiny-lm"))}
+
+
+# The config agentc derives from a model's files, as a build carries it (models/<model>/).
+DERIVED = "agentc-config.json"
 
 
 class UnknownModel(KeyError):
@@ -91,25 +97,36 @@ def _model_errors() -> tuple[type[Exception], ...]:
 
 
 def _imported(key: str, path, kind: str | None):
-    """The imported model of `kind` (None: the directory's own) in directory `path`, named `key`."""
+    """The imported model of `kind` (None: the directory's own) in directory `path`, named `key`.
+    Its config comes from the directory's DERIVED file where a build carries one (no
+    transformers or torch to import: a replica opens in a second, not ten), else from
+    transformers' reading of config.json."""
     from agentc.models.hf.checkpoint import Checkpoint
 
     try:
         ckpt = Checkpoint(path)
         kind = ckpt.family(kind).kind
         if kind == "llm":
-            from agentc.models.hf.causal_lm import CausalLM, lm_config
-
-            return CausalLM(lm_config(ckpt, key), ckpt)
-        if kind == "reranker":
-            from agentc.models.hf.reranker_lm import Reranker, rerank_config
-
-            return Reranker(rerank_config(ckpt, key), ckpt)
-        from agentc.models.hf.encoder_lm import Encoder, enc_config
-
-        return Encoder(enc_config(ckpt, key), ckpt)
+            from agentc.models.hf.causal_lm import CausalLM as cls, LMConfig as config, lm_config as derive
+        elif kind == "reranker":
+            from agentc.models.hf.reranker_lm import RerankConfig as config, Reranker as cls, rerank_config as derive
+        else:
+            from agentc.models.hf.encoder_lm import EncConfig as config, Encoder as cls, enc_config as derive
+        derived = Path(path) / DERIVED
+        if derived.is_file():
+            fields = json.loads(derived.read_text())
+            return cls(config(**{**fields, "name": key, "path": str(ckpt.dir)}), ckpt)
+        return cls(derive(ckpt, key), ckpt)
     except _model_errors() as e:
         raise UnknownModel(str(e)) from None
+
+
+def derived_config(model) -> bytes:
+    """The DERIVED file a build carries for `model` (its base, for a budget variant)."""
+    import dataclasses
+
+    base = getattr(model, "_base", None) or model
+    return json.dumps(dataclasses.asdict(base.config), indent=1).encode()
 
 
 def carried(name: str, key: str, path):
