@@ -6,8 +6,9 @@ static-peak's cost. The RAG agent is placed as there, with the same SLA (2x the 
 and the same simulator (agentc/serving/simulate.py). The runs:
 
 - static-peak, the anchor: each dynamic run's cost is a ratio to it;
-- agentc's policy (agentc/serving/autoscale.py) over a grid of its two knobs: how long it holds
-  a burst's rate (`hold_s`) and the target utilisation. This is done at the replica start
+- agentc's policy (agentc/serving/autoscale.py) over a grid of its knobs: how long it holds
+  a burst's rate (`hold_s`), the target utilisation, and (where the controller ticks faster
+  than once a second) the window it rates arrivals over. This is done at the replica start
   measured here (a fresh process opening the real RAG build) and at shorter starts that no
   replica here reaches. Those shorter starts are labelled hypothetical; the controller
   ticks at most as slowly as the start;
@@ -37,7 +38,7 @@ from agentc.serving.stages import from_placement
 
 GOAL_SLO, GOAL_COST = 99.0, 0.6
 HYPOTHETICAL_STARTS = (0.3, 0.1)
-HOLDS, UTILS = (0.0, 30.0, 120.0, 600.0), (0.7, 0.5, 0.35)
+HOLDS, UTILS, WINDOWS = (0.0, 30.0, 120.0, 600.0), (0.7, 0.5, 0.35), (1.0, 0.5)
 CLAIRVOYANT_UTILS = (0.7, 0.5, 0.35, 0.25)
 
 
@@ -63,10 +64,12 @@ def _jobs(graph, arrivals, start_s: float, quick: bool) -> list:
     for start in (start_s, *HYPOTHETICAL_STARTS):
         tick = 1.0 if start == start_s else min(1.0, start)  # the controller's tick; faster for a faster start
         label = _label("agentc", start, start_s)
-        for hold, util in itertools.product(holds, utils):
-            policy = ScalePolicy(**{**base.kwargs(), "start_s": start, "hold_s": hold, "target_utilisation": util})
-            jobs.append((graph, arrivals, label, {"start_s": start, "hold_s": hold,
-                         "target_utilisation": util}, Deployment("joint", first, policy, tick_s=tick)))
+        # A window shorter than the tick is the tick (autoscale.py): it is a knob only for faster ticks.
+        windows = (1.0,) if tick >= 1.0 else WINDOWS
+        for hold, util, window in itertools.product(holds, utils, windows):
+            knobs = {"start_s": start, "hold_s": hold, "target_utilisation": util, "rate_window_s": window}
+            policy = ScalePolicy(**{**base.kwargs(), **knobs})
+            jobs.append((graph, arrivals, label, knobs, Deployment("joint", first, policy, tick_s=tick)))
     times = tuple(a.at for a in arrivals)
     for util in (CLAIRVOYANT_UTILS[::3] if quick else CLAIRVOYANT_UTILS):
         policy = Clairvoyant(**{**base.kwargs(), "target_utilisation": util}, arrivals=times)
