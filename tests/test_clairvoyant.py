@@ -33,7 +33,8 @@ def test_in_the_simulator_its_replicas_are_up_when_the_burst_comes():
     replicas that are still starting."""
     g = StageGraph("a", {"s": Stage("s", ("d",), "gpu", 1.0, ("n",))}, (Call("n", "s", (), 0.5),), 0.0, 0.6)
     arrivals = [Arrival(0.0)] + [Arrival(t) for t in BURST]
-    common = dict(sla_s=0.6, service_s=0.5, start_s=1.0, min_replicas=0, max_replicas=100, target_utilisation=0.5)
+    common = {"sla_s": 0.6, "service_s": 0.5, "start_s": 1.0, "min_replicas": 0, "max_replicas": 100,
+              "target_utilisation": 0.5}
     seeing = Clairvoyant(**common, arrivals=tuple(a.at for a in arrivals))
     rows, _ = simulate(g, arrivals, Deployment("joint", {"s": 1}, seeing, margin=100.0, slots=1))
     assert max(r["latency_ms"] for r in rows) == 500.0

@@ -107,11 +107,17 @@ def _imported(key: str, path, kind: str | None):
         ckpt = Checkpoint(path)
         kind = ckpt.family(kind).kind
         if kind == "llm":
-            from agentc.models.hf.causal_lm import CausalLM as cls, LMConfig as config, lm_config as derive
+            from agentc.models.hf import causal_lm as m
+
+            cls, config, derive = m.CausalLM, m.LMConfig, m.lm_config
         elif kind == "reranker":
-            from agentc.models.hf.reranker_lm import RerankConfig as config, Reranker as cls, rerank_config as derive
+            from agentc.models.hf import reranker_lm as m
+
+            cls, config, derive = m.Reranker, m.RerankConfig, m.rerank_config
         else:
-            from agentc.models.hf.encoder_lm import EncConfig as config, Encoder as cls, enc_config as derive
+            from agentc.models.hf import encoder_lm as m
+
+            cls, config, derive = m.Encoder, m.EncConfig, m.enc_config
         derived = Path(path) / DERIVED
         if derived.is_file():
             fields = json.loads(derived.read_text())
