@@ -63,23 +63,22 @@ def test_measured_service_time_replaces_the_prediction():
     assert drive(p, [10] * 3, service_s=0.5)[-1] == math.ceil(10 * 0.5 / 0.7)
 
 
+def every_tenth_second(policy):
+    """One arrival every 0.5 s (2/s), decided every 0.1 s for 10 s: the replicas decided."""
+    current, state = policy.decide({}, 0.0, 0, 1)
+    got = []
+    for k in range(1, 101):
+        now = k * 0.1
+        current, state = policy.decide(state, now, math.floor(now / 0.5 + 1e-9), current)
+        got.append(current)
+    return got
+
+
 def test_a_fast_controller_rates_arrivals_over_the_window_not_one_tick():
     """2 requests/s, one every 0.5 s, decided every 0.1 s: a tick holding one arrival is
     10/s on its own; over the 1-s window it is 2/s, which needs ceil(2 x 0.4 / 0.7) = 2."""
     p = ScalePolicy(sla_s=1.0, service_s=0.4, start_s=0.0, max_replicas=100, alpha=1.0)
-    current, state = p.decide({}, 0.0, 0, 1)
-    got = []
-    for k in range(1, 101):
-        now = k * 0.1
-        current, state = p.decide(state, now, math.floor(now / 0.5 + 1e-9), current)
-        got.append(current)
-    assert max(got[20:]) == 2
+    assert max(every_tenth_second(p)[20:]) == 2
     # Without the window (one tick's rate) the same load reads as bursts of 10/s: 6 replicas.
     narrow = ScalePolicy(sla_s=1.0, service_s=0.4, start_s=0.0, max_replicas=100, alpha=1.0, rate_window_s=0.0)
-    current, state = narrow.decide({}, 0.0, 0, 1)
-    seen = []
-    for k in range(1, 101):
-        now = k * 0.1
-        current, state = narrow.decide(state, now, math.floor(now / 0.5 + 1e-9), current)
-        seen.append(current)
-    assert max(seen[20:]) == math.ceil(10 * 0.4 / 0.7)
+    assert max(every_tenth_second(narrow)[20:]) == math.ceil(10 * 0.4 / 0.7)
