@@ -53,7 +53,7 @@ def one_run(burst: int, log: Path) -> tuple[int, float]:
         server.terminate()
         server.wait(120)
     sums = {m: float(v) for m, v in re.findall(
-        rf'^agentc_stage_replica_start_seconds_(sum|count)\{{stage="{re.escape(STAGE)}"[^}}]*\}} (\S+)$', text, re.M)}
+        rf'^agentc_stage_replica_start_seconds_(sum|count)\{{stage="{re.escape(STAGE)}"[^}}]*\}} (\S+)$', text, re.MULTILINE)}
     n = int(sums.get("count", 0))
     return n, (sums.get("sum", 0.0) / n if n else float("nan"))
 
