@@ -98,9 +98,9 @@ def _model_errors() -> tuple[type[Exception], ...]:
 
 def _imported(key: str, path, kind: str | None):
     """The imported model of `kind` (None: the directory's own) in directory `path`, named `key`.
-    Its config comes from the directory's DERIVED file where a build carries one (no
-    transformers or torch to import: a replica opens in a second, not ten), else from
-    transformers' reading of config.json."""
+    Its config comes from the directory's DERIVED file where a build carries one, else from
+    transformers' reading of config.json: importing transformers (and torch with it) was most
+    of the time a fresh replica took to open a build."""
     from agentc.models.hf.checkpoint import Checkpoint
 
     try:
