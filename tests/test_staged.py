@@ -59,6 +59,9 @@ def test_staged_service(staged):
     # would be 0.7 s.
     warm = min(post(staged)[1] for _ in range(3))
     assert 0.4 <= warm < 0.65
+    # The service time the scaler uses: each emulated replica's hold (0.3 s, 0.3 s, 0.1 s).
+    held = stage_metric(staged, "agentc_stage_call_seconds")
+    assert 0.3 <= held["a"] < 0.36 and 0.3 <= held["b"] < 0.36 and 0.1 <= held["c"] < 0.16
     # A burst on one replica per stage: deadline 1.5 s (SLA 1 s + 50%); the k-th request is
     # predicted at about 0.3 k + 0.1 s on stage a, so the later ones are refused at once.
     with ThreadPoolExecutor(12) as pool:

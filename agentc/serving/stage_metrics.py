@@ -1,6 +1,6 @@
 """The staged service's per-stage metrics, in Prometheus text: replicas asked for and
-serving, calls in flight, replica-seconds from each ask, starts and their durations, retries
-(agentc/serving/staged.py keeps the counts)."""
+serving, calls in flight, the service time per call the scaler uses, replica-seconds from each ask,
+starts and their durations, retries (agentc/serving/staged.py keeps the counts)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,17 @@ def metrics_text(session) -> str:
     with session.lock:
         session.account()
         rows = [(st, session.target[st], session.ready.get(st, 0), session.in_flight[st], session.replica_s[st],
-                 session.starts[st], sum(session.start_s_seen[st]), len(session.start_s_seen[st]))
+                 session.starts[st], sum(session.start_s_seen[st]), len(session.start_s_seen[st]),
+                 session.measured.get(st) or 0.0)
                 for st in session.graph.stages]
     lines = []
     for name, kind, what, k in (
             ("agentc_stage_replicas", "gauge", "Replicas asked for (running or starting), per stage.", 1),
             ("agentc_stage_replicas_ready", "gauge", "Replicas serving, per stage.", 2),
             ("agentc_stage_in_flight", "gauge", "Calls queued or running at the stage.", 3),
+            ("agentc_stage_call_seconds", "gauge",
+             ("Service time per call the scaler uses: a moving average of the calls measured (an emulated "
+              "replica's hold; a computing stage's call from the ingress to its answer); 0 before the first."), 8),
             ("agentc_stage_replica_seconds_total", "counter",
              "Replica-seconds from the moment each replica was asked for.", 4),
             ("agentc_stage_replica_starts_total", "counter", "Replicas asked for.", 5),
