@@ -4,8 +4,9 @@ stages that compute, and again emulated with the service times measured in-proce
 
 For each: the median latency of sequential requests, and each stage's call time as the
 service measures it (`agentc_stage_call_seconds`: a computing stage's round trip from the
-ingress; an emulated replica's hold). Beside them, each call's compute alone in-process
-(agentc/serving/measured.py, the emulation's service times).
+ingress; an emulated replica's hold, `--measured-service`). Beside them, in this process
+(agentc/serving/measured.py `share_runs`): each call run as a stage replica runs it, its
+share of the plan in a Session of its own, without Serve, and the operators it ran.
 
     python experiments/serving/stage_call_overhead.py [--requests 25]
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from agentc.bench.serve_bench import _serve_process
 from agentc.distributed.local_cluster import free_port
-from agentc.serving.measured import QUESTIONS, measured_plan
+from agentc.serving.measured import QUESTIONS, share_runs
 from agentc.serving.stages import from_plan
 
 
@@ -61,13 +62,16 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="agentc-stage-calls-"))
     build = work / "build"
     agentc.compile("examples/rag_agent.py", str(build), devices=["cpu"], quiet=True)
-    alone = {c.stage: c.service_s for c in from_plan(measured_plan(build, QUESTIONS)).calls}
+    graph = from_plan(json.loads((build / "plan.json").read_text()))
+    runs = share_runs(build, QUESTIONS[0])
+    share = {c.stage: runs[c.node][0] for c in graph.calls}
+    alone = {c.stage: runs[c.node][1] for c in graph.calls}
     rows = {mode: served(build, extra, args.requests, work / f"{mode}.log")
             for mode, extra in (("computing", []), ("emulated", ["--emulate", "--measured-service"]))}
-    print(f"{'stage':28s} {'compute alone':>14s} {'computing call':>15s} {'emulated call':>14s}")
+    print(f"{'stage':28s} {'operators':>10s} {'share run':>10s} {'computing call':>15s} {'emulated call':>14s}")
     for stage, s in alone.items():
-        print(f"{stage:28s} {s * 1e3:11.2f} ms {rows['computing'][1].get(stage, 0) * 1e3:12.2f} ms "
-              f"{rows['emulated'][1].get(stage, 0) * 1e3:11.2f} ms")
+        print(f"{stage:28s} {s * 1e3:7.2f} ms {share[stage] * 1e3:7.2f} ms "
+              f"{rows['computing'][1].get(stage, 0) * 1e3:12.2f} ms {rows['emulated'][1].get(stage, 0) * 1e3:11.2f} ms")
     print(f"median request, idle: computing {rows['computing'][0] * 1e3:.1f} ms, "
           f"emulated {rows['emulated'][0] * 1e3:.1f} ms")
 
