@@ -90,8 +90,8 @@ def served(serve_fn, *args, **kwargs):
 
 def stage_metric(url: str, name: str) -> dict[str, float]:
     """A staged service's per-stage metric from its /metrics: {stage: value}."""
-    import re
     import urllib.request
 
-    text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
-    return {m.group(1): float(m.group(2)) for m in re.finditer(name + r'\{stage="([^"]+)"[^}]*\} (\S+)', text)}
+    from agentc.serving.stage_metrics import read_stage_metric
+
+    return read_stage_metric(urllib.request.urlopen(url + "/metrics", timeout=10).read().decode(), name)

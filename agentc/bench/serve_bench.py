@@ -398,11 +398,11 @@ def validate_real(out: Path, rate: float = 4.0, duration_s: float = 60.0) -> dic
 def _served_start_s(url: str) -> float | None:
     """The mean replica start a staged service measured (asked for to serving), from its
     /metrics; None if it started none."""
-    import re
     import urllib.request
 
+    from agentc.serving.stage_metrics import read_stage_metric
+
     text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
-    total = sum(float(v) for v in re.findall(r"^agentc_stage_replica_start_seconds_sum\{[^}]*\} (\S+)$", text, re.MULTILINE))
-    count = sum(float(v) for v in re.findall(r"^agentc_stage_replica_start_seconds_count\{[^}]*\} (\S+)$", text,
-                                                re.MULTILINE))
+    total = sum(read_stage_metric(text, "agentc_stage_replica_start_seconds_sum").values())
+    count = sum(read_stage_metric(text, "agentc_stage_replica_start_seconds_count").values())
     return round(total / count, 3) if count else None

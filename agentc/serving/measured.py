@@ -12,6 +12,7 @@ operators are scaled by what its share run takes over the operators it ran (`sha
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import statistics
@@ -25,11 +26,9 @@ QUESTIONS = ["What is 12 * 7?", "Where does the Rhine flow?", "What is 9 + 30 an
 
 def measured_plan(build, queries: list[str], rounds: int = 3, progress=None) -> dict:
     """The build's plan with each operator's duration the median of what it took here over
-    `rounds` passes of `queries` (one request at a time, after a warm-up request). An
-    operator that never ran (generation stopped before it) keeps its predicted duration.
-    The stored plan is not changed."""
-    import json
-
+    `rounds` passes of `queries` (one request at a time, after a warm-up request), scaled
+    per call to its share run (`share_runs`). An operator that never ran (generation stopped
+    before it) keeps its predicted duration. The stored plan is not changed."""
     from agentc.runtime.session import Session
 
     plan = copy.deepcopy(json.loads((Path(build) / "plan.json").read_text()))
@@ -43,33 +42,32 @@ def measured_plan(build, queries: list[str], rounds: int = 3, progress=None) -> 
                 s.run({name: q})
             if progress is not None:
                 progress(f"measured round {r + 1}/{rounds}")
-        for track, op, _, start, end, note in s.trace.since(mark):
-            if note is None and track != "transfer" and "->" not in track:
-                took.setdefault(op, []).append(end - start)
+        for op, seconds in _op_times(s.trace.since(mark)):
+            took.setdefault(op, []).append(seconds)
+        runs = share_runs(build, queries[0], whole=s)
     for op in plan["ops"]:
         if op["name"] in took:
             op["start"], op["end"] = 0.0, statistics.median(took[op["name"]])
-    _scale(plan, share_runs(build, queries[0]))
+    _scale(plan, runs)
     return plan
 
 
-def share_runs(build, query: str, runs: int = 20) -> dict[str, tuple[float, float]]:
+def share_runs(build, query: str, runs: int = 20, whole=None) -> dict[str, tuple[float, float]]:
     """{call node: (median seconds, median seconds of its operators)} of each call run as a
     stage replica runs it (its share of the plan, in a Session of its own:
-    agentc/serving/staged.py ShareReplica), on the values one request of the whole build gave
-    its inputs."""
+    agentc/serving/staged.py ShareReplica), on the values one request of the whole build
+    (`whole`, an open Session of it, else one opened here) gave its inputs."""
     from agentc.runtime.session import Session
     from agentc.serving.stage_plans import split, stage_plan
     from agentc.serving.stages import from_plan
 
-    build = Path(build)
-    plan = json.loads((build / "plan.json").read_text())
-    graph = from_plan(plan)
-    _, shares = split(plan, graph)
-    producer = {v: op["name"] for op in plan["ops"] for v in op["outputs"]}
-    wanted = sorted({producer[v] for share in shares.values() for v in share["inputs"] if v in producer})
-    with Session(build) as whole:  # (each op that feeds a call makes one value)
-        values = whole.run({plan["inputs"][0]: query}, fetch=wanted)["values"]
+    with contextlib.nullcontext(whole) if whole is not None else Session(build) as running:
+        plan = running.plan
+        graph = from_plan(plan)
+        _, shares = split(plan, graph)
+        producer = {v: op["name"] for op in plan["ops"] for v in op["outputs"]}
+        wanted = sorted({producer[v] for share in shares.values() for v in share["inputs"] if v in producer})
+        values = running.run({plan["inputs"][0]: query}, fetch=wanted)["values"]  # (each such op makes one value)
     out = {}
     for call in graph.calls:
         with Session(build, plan=stage_plan([call.node], shares), trace_events=None) as session:
@@ -81,10 +79,16 @@ def share_runs(build, query: str, runs: int = 20) -> dict[str, tuple[float, floa
                 mark, t0 = session.trace.added, time.perf_counter()
                 share.run_values(args)
                 wall.append(time.perf_counter() - t0)
-                ops.append(sum(end - start for track, _, _, start, end, note in session.trace.since(mark)
-                               if note is None and track != "transfer" and "->" not in track))
+                ops.append(sum(seconds for _, seconds in _op_times(session.trace.since(mark))))
             out[call.node] = (statistics.median(wall), statistics.median(ops))
     return out
+
+
+def _op_times(events):
+    """(operator, seconds) of a trace's operator events (not transfers or notes)."""
+    for track, op, _, start, end, note in events:
+        if note is None and track != "transfer" and "->" not in track:
+            yield op, end - start
 
 
 def _scale(plan: dict, runs: dict[str, tuple[float, float]]) -> None:

@@ -35,3 +35,12 @@ def metrics_text(session) -> str:
     lines += ["# HELP agentc_stage_retries_total Calls tried again after their replica died.",
               "# TYPE agentc_stage_retries_total counter", f"agentc_stage_retries_total {session.retries}"]
     return "\n".join(lines) + "\n"
+
+
+def read_stage_metric(text: str, name: str) -> dict[str, float]:
+    """One per-stage metric from a staged service's /metrics text: {stage: value}."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(name + '{stage="'):
+            out[line[len(name) + 8:].split('"', 1)[0]] = float(line.rsplit(" ", 1)[1])
+    return out

@@ -13,27 +13,34 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import re
 import time
+import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 from agentc.bench.serve_bench import _serve_process
 from agentc.distributed.local_cluster import free_port
+from agentc.serving.stage_metrics import read_stage_metric
 
 STAGE = "smollm2_135m_192x256@nvidia-t4"
 
 
-def _post(url: str) -> None:
+def _post(url: str) -> int:
+    """One request's HTTP status. A burst's requests may be refused (503) while replicas
+    start; they still count as demand, which is what asks for the replicas."""
     req = urllib.request.Request(url + "/v1/agents/rag", data=b'{"query": "q"}')
     try:
-        urllib.request.urlopen(req, timeout=120).read()
-    except OSError:
-        pass  # refused while replicas start: the burst still asked for them
+        with urllib.request.urlopen(req, timeout=120) as r:
+            r.read()
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
 
 
-def one_run(burst: int, log: Path) -> tuple[int, float]:
-    """(replica starts, their mean seconds) of the LLM stage after one burst."""
+def one_run(burst: int, log: Path) -> tuple[int, float, Counter]:
+    """(replica starts, their mean seconds) of the LLM stage after one burst, and the
+    burst's HTTP statuses."""
     import sys
 
     port = free_port()
@@ -46,16 +53,15 @@ def one_run(burst: int, log: Path) -> tuple[int, float]:
         for _ in range(3):
             _post(url)
         with concurrent.futures.ThreadPoolExecutor(burst // 2) as pool:
-            list(pool.map(lambda _: _post(url), range(burst)))
+            statuses = Counter(pool.map(lambda _: _post(url), range(burst)))
         time.sleep(20)  # the last replica asked for comes up
         text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
     finally:
         server.terminate()
         server.wait(120)
-    sums = {m: float(v) for m, v in re.findall(
-        rf'^agentc_stage_replica_start_seconds_(sum|count)\{{stage="{re.escape(STAGE)}"[^}}]*\}} (\S+)$', text, re.MULTILINE)}
-    n = int(sums.get("count", 0))
-    return n, (sums.get("sum", 0.0) / n if n else float("nan"))
+    n = int(read_stage_metric(text, "agentc_stage_replica_start_seconds_count").get(STAGE, 0))
+    total = read_stage_metric(text, "agentc_stage_replica_start_seconds_sum").get(STAGE, 0.0)
+    return n, (total / n if n else float("nan")), statuses
 
 
 def main() -> None:
@@ -68,9 +74,9 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="agentc-replica-start-"))
     for k in range(args.runs):
-        n, mean = one_run(args.burst, work / f"serve-{k}.log")
-        print(f"run {k + 1}: {n} replicas started, {mean:.2f} s each from ask to serving "
-              f"(load average {os.getloadavg()[0]:.2f})", flush=True)
+        n, mean, statuses = one_run(args.burst, work / f"serve-{k}.log")
+        print(f"run {k + 1}: {n} replicas started, {mean:.2f} s each from ask to serving; burst answered "
+              f"{dict(sorted(statuses.items()))} (load average {os.getloadavg()[0]:.2f})", flush=True)
     print(f"server logs: {work}")
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from agentc.bench.serve_bench import _serve_process
 from agentc.distributed.local_cluster import free_port
 from agentc.serving.measured import QUESTIONS, share_runs
+from agentc.serving.stage_metrics import read_stage_metric
 from agentc.serving.stages import from_plan
 
 
@@ -46,11 +47,7 @@ def served(build: Path, extra: list[str], requests: int, log: Path) -> tuple[flo
     finally:
         server.terminate()
         server.wait(120)
-    calls = {}
-    for line in text.splitlines():
-        if line.startswith("agentc_stage_call_seconds{"):
-            calls[line.split('stage="')[1].split('"')[0]] = float(line.rsplit(" ", 1)[1])
-    return statistics.median(took[5:]), calls
+    return statistics.median(took[5:]), read_stage_metric(text, "agentc_stage_call_seconds")
 
 
 def main() -> None:
