@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from agentc import store
+from agentc.models import half_weights
 from agentc.models.irpa import write_irpa
 
 WEIGHTS_DIR = "weights"
@@ -72,8 +73,9 @@ def archives(groups: dict[str, dict[str, np.ndarray]]) -> dict[str, tuple[Path, 
 def write_build_weights(groups: dict[str, dict[str, np.ndarray]], out: Path) -> dict[str, dict]:
     """Copy every owner's archive into `out/weights/`; stale archives of an earlier build of
     the directory are removed. Returns manifest entries `{relative path: {sha256, bytes,
-    groups, file_sha256}}`: `sha256` is the content digest (`content_digest`),
-    `file_sha256` the archive file's."""
+    groups, bf16_copies, file_sha256}}`: `sha256` is the content digest (`content_digest`),
+    `file_sha256` the archive file's, `bf16_copies` the groups that also hold bfloat16 copies
+    of their weights (agentc.models.half_weights)."""
     wdir = out / WEIGHTS_DIR
     wdir.mkdir(parents=True, exist_ok=True)
     entries = {}
@@ -89,7 +91,8 @@ def write_build_weights(groups: dict[str, dict[str, np.ndarray]], out: Path) -> 
                 store.copy_file(obj, dest, sha)
         entries[f"{WEIGHTS_DIR}/{dest.name}"] = {
             "sha256": content, "file_sha256": sha,
-            "bytes": sum(a.nbytes for ps in gs.values() for a in ps.values()), "groups": sorted(gs)}
+            "bytes": sum(a.nbytes for ps in gs.values() for a in ps.values()), "groups": sorted(gs),
+            "bf16_copies": sorted(g for g, ps in gs.items() if any(p.endswith(half_weights.SUFFIX) for p in ps))}
     for stale in wdir.glob("*.irpa"):
         if f"{WEIGHTS_DIR}/{stale.name}" not in entries:
             stale.unlink()

@@ -47,12 +47,18 @@ def export_function(
     # Weights are arguments whose values the export never reads: empty tensors of their
     # shapes stand for them (no copy of a mapped checkpoint). Activations are examples.
     n = len(param_names)
-    tensors = [torch.empty(a.shape, dtype=torch.from_numpy(np.empty(0, a.dtype)).dtype) for a in args[:n]]
+    tensors = [torch.empty(a.shape, dtype=_torch_dtype(a.dtype)) for a in args[:n]]
     tensors += [torch.from_numpy(np.ascontiguousarray(a) if a.flags.writeable else np.array(a)) for a in args[n:]]
 
     out = linalg_text(as_module(fn), tensors, func_name)
     store.put_bytes("exports", full_key, out.encode(), ".mlir")
     return out
+
+
+def _torch_dtype(dtype: np.dtype):
+    from agentc.models.half_weights import BFLOAT16
+
+    return torch.bfloat16 if dtype == BFLOAT16 else torch.from_numpy(np.empty(0, dtype)).dtype
 
 
 def as_module(fn):

@@ -15,7 +15,8 @@ torch = lazy_import("torch")
 # The forms a model attribute may take (its first value is the default one): a runtime's
 # RUNTIME_FORMS entry outside these is a mistake, caught when its kernels are exported.
 FORMS = {"linear_form": ("linear", "transposed"),  # `linear` below
-         "decode_attention": ("grouped", "per_head")}  # agentc.models.hf.attention
+         "decode_attention": ("grouped", "per_head"),  # agentc.models.hf.attention
+         "weight_dtype": ("float32", "bfloat16")}  # agentc.models.half_weights
 
 
 class FormError(ValueError):

@@ -31,13 +31,15 @@ def write_irpa(path: str | os.PathLike, groups: dict[str, dict[str, np.ndarray]]
     sees a half-written file). Returns the path."""
     import iree.runtime as rt
 
+    from agentc.models.half_weights import storable
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     index = rt.ParameterIndex()
     keep = []  # add_buffer borrows the memory until the archive is written
     for group, params in groups.items():
         for name, arr in params.items():
-            arr = np.ascontiguousarray(arr)
+            arr = storable(np.ascontiguousarray(arr))
             keep.append(arr)
             rt.parameter_index_add_numpy_ndarray(index, param_key(group, name), arr)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")

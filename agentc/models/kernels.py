@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from agentc.lazy import lazy_import
-from agentc.models import forms, registry, tokenizer
+from agentc.models import forms, half_weights, registry, split_linears, tokenizer
 from agentc.models.export import export_function
 from agentc.models.ranking import top_k
 
@@ -78,7 +78,9 @@ def _shared_kernels(model_obj, op: str, fn, layers: list[tuple[str, str]], acts:
     self-contained and IREE deduplicates the identical dispatches when compiling."""
     first = _model_kernel(model_obj, op, fn, layers[0][1], acts, variants=variants)
     groups = model_obj.groups
-    return [Kernel(symbol, group, groups[group], first.impl_text, dict(first.variants), first.impl_name)
+    halves = len(first.params) > len(groups[layers[0][1]])
+    return [Kernel(symbol, group, {**groups[group], **(half_weights.copies(groups[group]) if halves else {})},
+                   first.impl_text, dict(first.variants), first.impl_name)
             for symbol, group in layers]
 
 
@@ -90,7 +92,9 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
 
     `variants` maps a runtime to model attributes (e.g. {"cuda": {"decode_attention":
     "per_head"}}) under which the function is exported again for that runtime; a variant
-    that comes out identical to the default is dropped."""
+    that comes out identical to the default is dropped. A runtime whose `weight_dtype` is
+    bfloat16 reads bfloat16 copies of the weights (agentc.models.half_weights), which every
+    form of the kernel then takes."""
     name = model_obj.config.name
     if params is None:
         params = model_obj.groups[group] if group else {}
@@ -98,14 +102,28 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
     args = list(params.values()) + list(acts)
     key = {"group": name, "op": op, "weights": _weights_key(params)}
     text = export_function(fn, args, symbol + "_impl", list(params), key)
+    halved = {r for r, attrs in (variants or {}).items() if attrs.get("weight_dtype") == "bfloat16"}
+    copies = half_weights.copies(params) if halved else {}
     texts = {}
     for runtime, attrs in (variants or {}).items():
         clone = forms.in_form(model_obj, attrs)
-        variant = export_function(getattr(clone, fn.__name__), args, symbol + "_impl", list(params),
-                                  dict(key, variant=attrs))
+        variant_fn, variant_args, names = getattr(clone, fn.__name__), args, list(params)
+        if runtime in halved and copies:
+            variant_fn = half_weights.reading_copies(variant_fn, list(params), list(copies))
+            variant_args = list(params.values()) + list(copies.values()) + list(acts)
+            names += list(copies)
+        variant = export_function(variant_fn, variant_args, symbol + "_impl", names, dict(key, variant=attrs))
         if variant != text:
             texts[runtime] = variant
-    return Kernel(symbol, group or name, params, text, texts)
+    if copies:  # the other forms take the copies too, unread
+        types = half_weights.tensor_types(copies.values())
+
+        def widened(t: str) -> str:
+            return split_linears.with_blocks(t, symbol + "_impl", len(params), types)
+
+        text = widened(text)
+        texts = {r: t if r in halved else widened(t) for r, t in texts.items()}
+    return Kernel(symbol, group or name, {**params, **copies}, text, texts)
 
 
 def _forms(model_obj, runtimes) -> dict[str, dict]:
@@ -124,9 +142,10 @@ def _layered_encoder_kernels(enc, runtimes=None) -> list[Kernel]:
     ids = enc.tokenize("example")
     hidden = np.zeros((1, c.max_len, c.dim), np.float32)  # only shapes matter
     layers = [(f"{sanitize(c.name)}__block{i}", f"{c.name}/l{i}") for i in range(c.layers)]
+    per_runtime = _forms(enc, runtimes)
     return [
-        _model_kernel(enc, "embeddings", enc.embeddings, f"{c.name}/emb", [ids]),
-        *_shared_kernels(enc, "block", enc.block, layers, [hidden, ids], _forms(enc, runtimes)),
+        _model_kernel(enc, "embeddings", enc.embeddings, f"{c.name}/emb", [ids], variants=per_runtime),
+        *_shared_kernels(enc, "block", enc.block, layers, [hidden, ids], per_runtime),
         _model_kernel(enc, "pool", enc.pool, None, [hidden, ids]),
     ]
 
@@ -224,14 +243,15 @@ def _layered_decoder_kernels(dec, granularity: str, runtimes=None) -> list[Kerne
     sym = sanitize(dec.key)
     pre = [(f"{sym}__prefill_l{i}", f"{c.name}/l{i}") for i in range(c.layers)]
     dec_l = [(f"{sym}__decode_l{i}", f"{c.name}/l{i}") for i in range(c.layers)]
+    ends = functools.partial(_model_kernel, dec, group=emb, variants=per_runtime)
     return [
-        _model_kernel(dec, "embed_prefill", dec.embed_prefill, emb, [ids]),
+        ends("embed_prefill", dec.embed_prefill, acts=[ids]),
         *_shared_kernels(dec, "block_prefill", dec.block_prefill, pre, [x_p, *pe_p], per_runtime),
-        _model_kernel(dec, "head_prefill", dec.head_prefill, emb, [x_p, length]),
-        _model_kernel(dec, "embed_decode", dec.embed_decode, emb, [i32, length]),
+        ends("head_prefill", dec.head_prefill, acts=[x_p, length]),
+        ends("embed_decode", dec.embed_decode, acts=[i32, length]),
         *_shared_kernels(dec, "block_decode", dec.block_decode, dec_l, [x_d, *pe_d, length, kc, kc],
                          per_runtime),
-        _model_kernel(dec, "head_decode", dec.head_decode, emb, [x_d]),
+        ends("head_decode", dec.head_decode, acts=[x_d]),
         sample,
     ]
 
@@ -261,8 +281,12 @@ def _quantized(dec, step: Kernel, acts: list) -> Kernel:
     def widened(text: str) -> str:
         return split_linears.with_blocks(text, step.impl_name, len(step.params), types)
 
+    cpu = q.text
+    if halves := [a for n, a in step.params.items() if n.endswith(half_weights.SUFFIX)]:  # a cuda form's copies
+        cpu = split_linears.with_blocks(cpu, step.impl_name, len(step.params) - len(halves),
+                                        half_weights.tensor_types(halves))
     return Kernel(step.symbol, step.group, {**step.params, **q.params}, widened(step.impl_text),
-                  {**{r: widened(t) for r, t in step.variants.items()}, "cpu": q.text}, step.impl_name)
+                  {**{r: widened(t) for r, t in step.variants.items()}, "cpu": cpu}, step.impl_name)
 
 
 def decoder_kernels(model: str, granularity: str = "layer", runtimes=None) -> list[Kernel]:

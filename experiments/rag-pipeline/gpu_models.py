@@ -33,12 +33,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "rag_agent_real.py"
 sys.path.insert(0, str(Path(__file__).parent))
-from rag_e2e import QUESTIONS, TEMPLATE, token_stamps
+from rag_e2e import QUESTIONS
 
 ENCODER, LLM = "minilm-l6-random", "smollm2-135m-random"
 SETTINGS = "gpu_models.json"  # what `compile` was asked for
@@ -46,18 +44,23 @@ SETTINGS = "gpu_models.json"  # what `compile` was asked for
 
 # -- here: compile ------------------------------------------------------------------------------
 def compile_build(out: Path, max_tokens: int, devices: list[str], granularity: str,
-                  iree_flags: list[str]) -> None:
+                  iree_flags: list[str], cuda_forms: list[str] = ()) -> None:
     """Compile the example (for cuda) and copy what the GPU host needs (no model archives).
-    `iree_flags` are added to every device's IREE compile flags (recorded in the manifest)."""
+    `iree_flags` are added to every device's IREE compile flags (recorded in the manifest);
+    `cuda_forms` (`name=value`) replace the imported models' cuda forms (agentc.models.forms),
+    e.g. weight_dtype=float32 for the float32 build beside the default bfloat16 one."""
     os.environ.update(AGENTC_RANDOM_WEIGHTS="1", AGENTC_MAX_TOKENS=str(max_tokens),
                       AGENTC_LLM_GRANULARITY=granularity)
     import dataclasses
 
     import agentc
     from agentc.devices import KINDS
+    from agentc.models.hf.imported import Imported
 
     for name in devices:
         KINDS[name] = dataclasses.replace(KINDS[name], compile_flags=KINDS[name].compile_flags + tuple(iree_flags))
+    Imported.RUNTIME_FORMS = {**Imported.RUNTIME_FORMS,
+                              "cuda": {**Imported.RUNTIME_FORMS["cuda"], **dict(f.split("=", 1) for f in cuda_forms)}}
 
     full = out.with_name(out.name + "-full")
     t0 = time.perf_counter()
@@ -116,7 +119,7 @@ def regenerate(build: Path) -> dict[str, dict]:
     """Write the missing model archives from the re-created checkpoints; each must hash as
     the build says."""
     from agentc.build.weights import content_digest
-    from agentc.models import registry
+    from agentc.models import half_weights, registry
     from agentc.models.irpa import write_irpa
 
     manifest = json.loads((build / "manifest.json").read_text())
@@ -130,6 +133,8 @@ def regenerate(build: Path) -> dict[str, dict]:
         model = registry.carried(name, name, dirs[name])
         # step granularity keeps every layer in one group, `<model>/all`
         groups = {g: model.all_group if g.endswith("/all") else model.groups[g] for g in entry["groups"]}
+        groups = {g: {**ps, **half_weights.copies(ps)} if g in entry.get("bf16_copies", ()) else ps
+                  for g, ps in groups.items()}
         digest = content_digest(groups)
         if not (build / rel).exists():
             write_irpa(build / rel, groups)
@@ -171,60 +176,9 @@ def agentc_worker(conn, build: str, runtime_flags: list[str], trace: str | None)
         session.trace.write(trace)
 
 
-def eager_worker(conn, build: str, max_tokens: int):
-    import warnings
-
-    import torch
-    from transformers import BertModel, LlamaForCausalLM
-    from transformers.utils import logging as hf_logging
-
-    from agentc.models import registry
-    from agentc.models.irpa import read_irpa
-
-    warnings.simplefilter("ignore")
-    hf_logging.set_verbosity_error()
-    t0 = time.perf_counter()
-    b = Path(build)
-    plan = json.loads((b / "plan.json").read_text())
-    own = {name.partition("@")[0]: registry.carried(name, m["key"], b / m["dir"]) for name, m in plan["models"].items()}
-    enc, dec = own[ENCODER], own[LLM]
-    dirs = model_dirs(b)
-    archives = {g: ps for rel in plan["weights"] for g, ps in read_irpa(b / rel).items()}
-    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    bert = BertModel.from_pretrained(str(dirs[ENCODER]), attn_implementation="eager").to(dev).eval()
-    llama = LlamaForCausalLM.from_pretrained(str(dirs[LLM]), attn_implementation="eager").to(dev).eval()
-    llama.generation_config.eos_token_id = sorted(dec.eos_ids)  # both sides stop at end-of-turn
-    corpus = next(ps for g, ps in archives.items() if g.startswith("index:"))
-    corpus = next(iter(corpus.values()))
-    passages = [ln.strip() for ln in (b / "knowledge.txt").read_text().splitlines() if ln.strip()]
-
-    def run(question):
-        t = time.perf_counter()
-        row = enc.tokenize(question)[0]
-        ids = torch.tensor(row[None, :int((row != enc.config.pad).sum())], device=dev)
-        with torch.no_grad():
-            hidden = bert(input_ids=ids).last_hidden_state[0]
-            v = torch.nn.functional.normalize(hidden.mean(0), dim=0).cpu().numpy()
-        embed_ms = (time.perf_counter() - t) * 1e3
-        top = np.argsort(-(corpus @ v), kind="stable")[:3]
-        context = "\n".join(passages[i] for i in top)
-        prompt = torch.tensor([dec.chat_ids(TEMPLATE.format(ctx=context, q=question))], device=dev)
-        processors, stamps = token_stamps()
-        t1 = time.perf_counter()
-        with torch.no_grad():
-            out = llama.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=max_tokens,
-                                 do_sample=False, logits_processor=processors)
-        new = out[0, prompt.shape[1]:].tolist()
-        return {"context": context, "answer": dec.detokenize(new).strip(), "embed_ms": embed_ms,
-                "prefill_ms": (stamps[0] - t1) * 1e3, "decode_steps": len(stamps) - 1,
-                "decode_s": stamps[-1] - stamps[0]}
-
-    _serve(conn, run, time.perf_counter() - t0, torch)
-
-
-def _serve(conn, run, load_s: float, torch=None) -> None:
-    run(QUESTIONS[0])  # warm-up (CUDA contexts, kernels, caches)
-    run(QUESTIONS[1])
+def _serve(conn, run, load_s: float, torch=None, warmups: int = 2) -> None:
+    for i in range(warmups):  # CUDA contexts, kernels, caches; torch.compile's graphs
+        run(QUESTIONS[i % len(QUESTIONS)])
     conn.send({"ready": True, "load_s": load_s})
     while (q := conn.recv()) is not None:
         t = time.perf_counter()
@@ -236,11 +190,15 @@ def _serve(conn, run, load_s: float, torch=None) -> None:
 
 
 def run_bench(build: Path, requests: int, max_tokens: int, out_json: str | None, runtime_flags: list[str],
-              trace: str | None = None) -> None:
+              trace: str | None = None, anchors: tuple[str, ...] = ("eager",)) -> None:
+    from torch_pipelines import worker
+
     regen = regenerate(build)
     ctx = mp.get_context("spawn")
     workers = {}
-    for name, target, args in (("eager", eager_worker, (str(build), max_tokens)),
+    for name in anchors:
+        worker(name)  # an unknown anchor fails before anything starts
+    for name, target, args in (*((a, worker(a)[0], (str(build), max_tokens, worker(a)[1])) for a in anchors),
                                ("agentc", agentc_worker, (str(build), runtime_flags, trace))):
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=target, args=(child, *args), daemon=True)
@@ -248,16 +206,17 @@ def run_bench(build: Path, requests: int, max_tokens: int, out_json: str | None,
         child.close()  # so that a worker's crash ends recv() instead of hanging it
         workers[name] = (proc, parent, parent.recv())
         print(f"{name}: ready in {workers[name][2]['load_s']:.1f} s", file=sys.stderr, flush=True)
-    results = {"eager": [], "agentc": []}
+    names = [*anchors, "agentc"]
+    results = {n: [] for n in names}
     for i in range(requests):
         q = QUESTIONS[i % len(QUESTIONS)]
-        for name in (("eager", "agentc") if i % 2 == 0 else ("agentc", "eager")):
+        for name in (names if i % 2 == 0 else names[::-1]):
             workers[name][1].send(q)
             results[name].append(workers[name][1].recv())
-        e, a = results["eager"][-1], results["agentc"][-1]
-        print(f"[{i + 1:2d}/{requests}] eager {e['s'] * 1e3:6.1f} ms  agentc {a['s'] * 1e3:6.1f} ms  "
-              f"same passages {e['context'] == a['context']}  same answer {e['answer'] == a['answer']}",
-              file=sys.stderr, flush=True)
+        a = results["agentc"][-1]
+        print(f"[{i + 1:2d}/{requests}] agentc {a['s'] * 1e3:6.1f} ms  " + "  ".join(
+            f"{n} {results[n][-1]['s'] * 1e3:6.1f} ms (same passages {results[n][-1]['context'] == a['context']}, "
+            f"answer {results[n][-1]['answer'] == a['answer']})" for n in anchors), file=sys.stderr, flush=True)
     finals = {}
     for name, (proc, conn, _) in workers.items():
         conn.send(None)
@@ -271,23 +230,27 @@ def run_bench(build: Path, requests: int, max_tokens: int, out_json: str | None,
                 "decode_tok_s": statistics.median(r["decode_steps"] / r["decode_s"] for r in rs)}
 
     s = {n: summary(rs) for n, rs in results.items()}
-    same_ctx = sum(e["context"] == a["context"] for e, a in zip(results["eager"], results["agentc"]))
-    same = sum(e["answer"] == a["answer"] for e, a in zip(results["eager"], results["agentc"]))
     gpu = _gpu_name()
-    print(f"device: {gpu}; {requests} requests x 2, at most {max_tokens} tokens, random weights of the real "
-          f"architectures (hashes match: {all(r['hash_matches'] for r in regen.values())})")
-    for n in ("eager", "agentc"):
-        print(f"{n:6s}: median {s[n]['median_ms']:7.1f} ms/request, embed {s[n]['embed_ms']:6.2f} ms, "
+    print(f"device: {gpu}; {requests} requests each, at most {max_tokens} tokens, random weights of the real "
+          f"architectures (hashes match: {all(r['hash_matches'] for r in regen.values())}); "
+          f"agentc's weights: {json.loads((build / 'manifest.json').read_text())['precision']['weights'].get(LLM)}")
+    for n in names:
+        print(f"{n:17s}: median {s[n]['median_ms']:7.1f} ms/request, embed {s[n]['embed_ms']:6.2f} ms, "
               f"prefill {s[n]['prefill_ms']:6.2f} ms, decode {s[n]['decode_tok_s']:6.1f} tok/s")
     a = results["agentc"]
     print(f"agentc: {a[0]['device_ops']} device operators per request, median {statistics.median(r['device_op_ms'] for r in a):.3f} ms "
           f"each (call to results; runtime flags: {' '.join(runtime_flags) or 'none'})")
-    print(f"eager peak GPU memory (torch): {finals['eager']['gpu_peak_mb']:.0f} MB")
-    print(f"same retrieved passages: {same_ctx}/{requests}; same answers: {same}/{requests}")
+    for n in anchors:
+        same_ctx = sum(e["context"] == x["context"] for e, x in zip(results[n], a))
+        same = sum(e["answer"] == x["answer"] for e, x in zip(results[n], a))
+        print(f"{n}: peak GPU memory (torch) {finals[n]['gpu_peak_mb']:.0f} MB; same retrieved passages as agentc "
+              f"{same_ctx}/{requests}, same answers {same}/{requests}")
     if out_json:
         Path(out_json).write_text(json.dumps({"device": gpu, "regenerated": regen, "summary": s, "results": results},
                                              indent=1))
-    print(f"speedup_vs_eager={s['eager']['median_ms'] / s['agentc']['median_ms']:.2f}")
+    for n in anchors:
+        print(f"speedup_vs_{n.replace('-', '_')}={s[n]['median_ms'] / s['agentc']['median_ms']:.2f}")
+        print(f"decode_vs_{n.replace('-', '_')}={s['agentc']['decode_tok_s'] / s[n]['decode_tok_s']:.2f}")
 
 
 def _gpu_name() -> str:
@@ -305,6 +268,8 @@ def main(argv=None):
     c.add_argument("--devices", default="cuda", help="device kinds (cpu: a local dry run of `run`)")
     c.add_argument("--granularity", choices=("layer", "step"), default="layer", help="LLM operators per layer or step")
     c.add_argument("--iree-flag", action="append", default=[], help="extra iree-compile flag (repeatable)")
+    c.add_argument("--cuda-form", action="append", default=[], metavar="NAME=VALUE",
+                   help="a cuda form of the imported models, e.g. weight_dtype=float32 (repeatable)")
     r = sub.add_parser("run", help="on the GPU host: agentc vs PyTorch eager")
     r.add_argument("build")
     r.add_argument("--requests", type=int, default=20)
@@ -313,9 +278,12 @@ def main(argv=None):
     r.add_argument("--json")
     r.add_argument("--trace", help="write agentc's timeline (Chrome/Perfetto JSON) here")
     r.add_argument("--runtime-flag", action="append", default=[], help="IREE runtime flag, e.g. --cuda_use_streams=false")
+    r.add_argument("--anchors", default="eager",
+                   help="PyTorch pipelines beside agentc, comma-separated: eager, compiled-float32, compiled-bfloat16")
     args = p.parse_args(argv)
     if args.cmd == "compile":
-        compile_build(Path(args.out), args.max_tokens, args.devices.split(","), args.granularity, args.iree_flag)
+        compile_build(Path(args.out), args.max_tokens, args.devices.split(","), args.granularity, args.iree_flag,
+                      args.cuda_form)
     else:
         settings = Path(args.build) / SETTINGS
         built = json.loads(settings.read_text())["max_tokens"] if settings.exists() else 32
@@ -323,7 +291,8 @@ def main(argv=None):
             raise SystemExit(f"gpu_models run: --max-tokens {args.max_tokens}: {args.build} was compiled "
                              f"to generate {built} tokens; the two sides would answer differently "
                              f"(compile with --max-tokens {args.max_tokens})")
-        run_bench(Path(args.build), args.requests, built, args.json, args.runtime_flag, args.trace)
+        run_bench(Path(args.build), args.requests, built, args.json, args.runtime_flag, args.trace,
+                  tuple(args.anchors.split(",")))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,55 @@
+"""Weights a GPU streams in bfloat16, half the bytes of float32.
+
+A batch-1 decode step reads every weight once per token, so its time on a GPU follows the
+bytes it streams. A runtime whose form has `weight_dtype: bfloat16` (agentc.models.forms)
+gets its kernels exported over bfloat16 copies of the floating weights of two or more
+dimensions (`<param>.bf16`; norms and biases stay float32): each copy is widened to float32
+where it is read, which IREE fuses into the product that reads it, so the kernels still
+compute in float32 and only the weights' rounding (8 bits of mantissa) changes results.
+
+The copies are extra weights of the kernel, after its float32 ones, like the quantized
+CPU blocks (agentc.models.split_linears): every form of the kernel takes them all, and each
+device's module loads only the weights its form reads.
+"""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+
+SUFFIX = ".bf16"
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+
+
+def copies(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """bfloat16 copies (round to nearest even) of the float32 weights of two or more
+    dimensions, in `params`' order."""
+    return {f"{n}{SUFFIX}": np.asarray(a).astype(BFLOAT16) for n, a in params.items()
+            if a.dtype == np.float32 and a.ndim >= 2}
+
+
+def tensor_types(arrays) -> list[str]:
+    """The MLIR types of the copies, as a kernel's extra arguments."""
+    return [f"tensor<{'x'.join(map(str, a.shape))}xbf16>" for a in arrays]
+
+
+def reading_copies(fn, names: list[str], copy_names: list[str]):
+    """`fn(*weights, *acts)` as a function of (weights..., copies..., acts...) that reads each
+    copied weight from its bfloat16 copy, widened, and leaves the float32 one unread."""
+    slot = {n: i for i, n in enumerate(names)}
+    slots = [slot[c.removesuffix(SUFFIX)] for c in copy_names]
+    n, m = len(names), len(copy_names)
+
+    def with_copies(*args):
+        weights = list(args[:n])
+        for j, i in enumerate(slots):
+            weights[i] = args[n + j].float()
+        return fn(*weights, *args[n + m:])
+
+    return with_copies
+
+
+def storable(a: np.ndarray) -> np.ndarray:
+    """The array as an IREE parameter archive can take it: bfloat16 as its bits (uint16);
+    the modules that read it declare the element type."""
+    return a.view(np.uint16) if a.dtype == BFLOAT16 else a

@@ -1,0 +1,70 @@
+"""Weights streamed in bfloat16 (agentc.models.half_weights): a build whose runtime reads
+bfloat16 copies computes what transformers computes with those weights rounded to bfloat16,
+and stays near the float32 model. The form is cuda's; here the cpu runtime is given it, so
+IREE's CPU code runs the same kernels."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+from agentc.models.hf import random_checkpoint
+
+QUERY = "Explain in one sentence what a compiler does."
+STEPS = 12
+
+
+def _reference(model_dir, rounded: bool):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = transformers.AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    if rounded:
+        with torch.no_grad():
+            for p in m.parameters():
+                if p.dtype == torch.float32 and p.dim() >= 2:
+                    p.copy_(p.to(torch.bfloat16).float())
+    return m
+
+
+@pytest.mark.parametrize("granularity", ["step", "layer"])
+def test_bfloat16_weights_compute_transformers_on_rounded_weights(tmp_path, monkeypatch, granularity):
+    import agentc
+    from agentc.models import registry
+    from agentc.models.hf.imported import Imported
+
+    monkeypatch.setattr(Imported, "RUNTIME_FORMS", {"cpu": {"weight_dtype": "bfloat16"}})
+    model_dir = random_checkpoint.write("llama", tmp_path / "llama")
+    graph = tmp_path / "graph.py"
+    graph.write_text(textwrap.dedent(f"""
+        import agentc
+
+        @agentc.agent(sla_ms=5000)
+        def chat(query):
+            return agentc.llm(query, model={str(model_dir)!r}, max_tokens={STEPS}, name="answer",
+                              granularity={granularity!r})
+        """))
+    placement = agentc.compile(str(graph), str(tmp_path / "build"), devices=["cpu"], quiet=True)
+    manifest = json.loads((tmp_path / "build" / "manifest.json").read_text())
+    assert "bfloat16" in manifest["precision"]["weights"][registry.decoder(str(model_dir)).config.name]
+    ids = registry.decoder(str(model_dir)).chat_ids(QUERY)
+    first = "answer/prefill/head" if granularity == "layer" else "answer/prefill"
+    with agentc.load(placement.build_dir) as s:
+        out = s.run({"query": QUERY}, fetch=[first] + [f"answer/sample{i}" for i in range(STEPS)])
+    got = out["values"][first][0]
+    with torch.no_grad():
+        rounded = _reference(model_dir, True)
+        want = rounded(torch.tensor([ids])).logits[0, -1].numpy()
+        full = _reference(model_dir, False)(torch.tensor([ids])).logits[0, -1].numpy()
+        gen = rounded.generate(torch.tensor([ids]), max_new_tokens=STEPS, do_sample=False, eos_token_id=2,
+                               pad_token_id=2)[0, len(ids):].tolist()
+    scale = max(1.0, np.abs(want).max())
+    assert np.abs(got - want).max() <= 1e-4 * scale  # the rounded weights, computed in float32
+    # ...which are not the float32 weights (the copies are what runs), and stay near them.
+    assert 1e-4 * scale < np.abs(got - full).max() <= 5e-2 * scale
+    assert [int(out["values"][f"answer/sample{i}"][0]) for i in range(len(gen))] == gen
