@@ -6,15 +6,16 @@ from agentc.models.forms import linear
 
 
 def test_linear_forms_agree_with_pytorch():
-    """The transposed linear computes F.linear, with and without bias, for one sequence and
-    for a batch of them."""
+    """Every linear form computes F.linear, with and without bias, for one sequence and for
+    a batch of them, of many rows and of one (a decode step's)."""
     g = torch.Generator().manual_seed(0)
-    for batch in (1, 3):
-        x, w, b = (torch.randn(batch, 7, 12, generator=g), torch.randn(5, 12, generator=g),
-                   torch.randn(5, generator=g))
-        want = torch.nn.functional.linear(x, w, b)
-        assert torch.allclose(linear(x, w, b, "transposed"), want, atol=1e-5)
-        assert torch.allclose(linear(x, w, None, "transposed"), want - b, atol=1e-5)
+    for form in ("transposed", "transposed_row_reduce"):
+        for batch, rows in ((1, 7), (3, 7), (1, 1), (3, 1)):
+            x, w, b = (torch.randn(batch, rows, 12, generator=g), torch.randn(5, 12, generator=g),
+                       torch.randn(5, generator=g))
+            want = torch.nn.functional.linear(x, w, b)
+            assert torch.allclose(linear(x, w, b, form), want, atol=1e-5), (form, batch, rows)
+            assert torch.allclose(linear(x, w, None, form), want - b, atol=1e-5), (form, batch, rows)
 
 
 def test_a_misspelled_runtime_form_is_an_error_naming_the_entry():
@@ -37,7 +38,7 @@ def test_a_misspelled_runtime_form_is_an_error_naming_the_entry():
     with pytest.raises(FormError, match=r"\['decode_attention'\]: 'per-head' is not one of grouped, per_head"):
         _forms(bad, None)
     assert _forms(bad, ["cpu"]) == {}  # a runtime the build lacks is not exported
-    with pytest.raises(FormError, match="form 'transpose' is not one of linear, transposed"):
+    with pytest.raises(FormError, match="form 'transpose' is not one of linear, transposed, transposed_row_reduce"):
         linear(torch.zeros(1, 2, 3), torch.zeros(4, 3), form="transpose")
 
 

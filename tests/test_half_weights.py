@@ -68,3 +68,33 @@ def test_bfloat16_weights_compute_transformers_on_rounded_weights(tmp_path, monk
     # ...which are not the float32 weights (the copies are what runs), and stay near them.
     assert 1e-4 * scale < np.abs(got - full).max() <= 5e-2 * scale
     assert [int(out["values"][f"answer/sample{i}"][0]) for i in range(len(gen))] == gen
+
+
+def test_a_quantized_cpu_step_takes_the_copies_of_another_runtime(tmp_path, monkeypatch):
+    """A GGUF model's decode step on the cpu is the quantized one; when a runtime's form
+    reads bfloat16 copies (here the cpu's own, so its prefill reads them), every form of the
+    step takes them (one wrapper calls each, or the module would not compile), and the build
+    still generates transformers' greedy text on the dequantized file."""
+    import agentc
+    from agentc.models import registry
+    from agentc.models.hf import random_gguf
+    from agentc.models.hf.imported import Imported
+
+    monkeypatch.setenv("AGENTC_CPU_KERNEL", "exact")
+    monkeypatch.setattr(Imported, "RUNTIME_FORMS", {"cpu": {"weight_dtype": "bfloat16"}})
+    model_dir = random_gguf.write(tmp_path / "tiny")
+    graph = tmp_path / "graph.py"
+    graph.write_text(textwrap.dedent(f"""
+        import agentc
+
+        @agentc.agent(sla_ms=5000)
+        def chat(query):
+            return agentc.llm(query, model={str(model_dir)!r}, max_tokens={STEPS}, name="answer",
+                              granularity="step")
+        """))
+    placement = agentc.compile(str(graph), str(tmp_path / "build"), devices=["cpu"], quiet=True)
+    dec = registry.decoder(str(model_dir))
+    manifest = json.loads((tmp_path / "build" / "manifest.json").read_text())
+    assert manifest["precision"]["weights"][dec.config.name] == "bfloat16+float32+q4_1+q8_0"
+    with agentc.load(placement.build_dir) as s:
+        assert s.run({"query": QUERY})["outputs"][0] == dec.reference_generate(QUERY, STEPS)

@@ -14,7 +14,7 @@ torch = lazy_import("torch")
 
 # The forms a model attribute may take (its first value is the default one): a runtime's
 # RUNTIME_FORMS entry outside these is a mistake, caught when its kernels are exported.
-FORMS = {"linear_form": ("linear", "transposed"),  # `linear` below
+FORMS = {"linear_form": ("linear", "transposed", "transposed_row_reduce"),  # `linear` below
          "decode_attention": ("grouped", "per_head"),  # agentc.models.hf.attention
          "weight_dtype": ("float32", "bfloat16")}  # agentc.models.half_weights
 
@@ -52,10 +52,18 @@ def linear(x, w, b=None, form: str = "linear"):
     `transposed` computes (w @ x^T)^T: the output features become the rows, which IREE's
     CUDA code generation spreads over many more workgroups. On an H200 (experiments/kernel-forms/linear_forms.py)
     64 x 384 -> 384 takes 173 instead of 334 us and 192 x 576 -> 3072 220 instead of 965 us;
-    on a CPU it is equal or up to 5% slower. A single row (decode) stays a plain product."""
+    on a CPU it is equal or up to 5% slower. A single row (decode) stays a plain product.
+
+    `transposed_row_reduce` is `transposed` for many rows; a single row becomes a multiply and
+    a sum over the input features, which IREE forms as a matrix-vector reduction (what
+    `--iree-opt-generalize-matmul` does to every product, where it slows the many-row ones
+    2-3x: docs/results/decode/README.md) instead of a one-row matmul."""
     if form not in FORMS["linear_form"]:
         raise FormError(f"forms.linear: form {form!r} is not one of {', '.join(FORMS['linear_form'])}")
-    if form == "transposed" and x.shape[-2] > 1:
+    if form == "transposed_row_reduce" and x.shape[-2] == 1:
+        y = (x[..., None, :] * w).sum(-1)  # (B, 1, out, in) -> (B, 1, out)
+        return y if b is None else y + b
+    if form != "linear" and x.shape[-2] > 1:
         rows = x.reshape(-1, x.shape[-1])  # (B*T, in): one product for the whole batch
         y = (w @ rows.transpose(0, 1)).transpose(0, 1).reshape(*x.shape[:-1], w.shape[0])
         return y if b is None else y + b
