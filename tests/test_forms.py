@@ -66,21 +66,25 @@ def test_imported_models_in_their_cuda_forms_compute_the_same():
             pe = [torch.from_numpy(a) for a in m.position_examples(c.prompt_len)]
             with torch.no_grad():
                 for got, want in zip(cuda.block_prefill(*w, x, *pe), m.block_prefill(*w, x, *pe)):
-                    assert torch.allclose(got, want, atol=1e-5), arch
+                    assert _close(got, want), arch
                 _, k, v = m.block_prefill(*w, x, *pe)
                 pos = torch.tensor([5], dtype=torch.int32)
                 pe1 = [torch.from_numpy(a[:, 5:6]) for a in m.position_examples(c.prompt_len)]
                 step = (x[:, :1], *pe1, pos, k, v)
                 for got, want in zip(cuda.block_decode(*w, *step), m.block_decode(*w, *step)):
-                    assert torch.allclose(got, want, atol=1e-5), arch
+                    assert _close(got, want), arch
             ks = {k.symbol.rsplit("__", 1)[1]: k for k in kernels.decoder_kernels(str(Path(tmp) / arch),
                                                                                runtimes=["cuda"])}
-            # Every kernel with weights reads them in bfloat16 on cuda (agentc.models.half_weights).
-            # GPT-2's heads are not grouped and the transposed linear leaves a single row
-            # (decode) alone, so only the weights' type tells its cuda decode step apart.
+            # Every kernel with weights reads them in bfloat16 on cuda (agentc.models.half_weights),
+            # and a decode step's single-row linears are multiply-and-sum reductions there.
             assert list(ks["decode_l0"].variants) == ["cuda"], arch
             assert ("bf16" in ks["decode_l0"].variants["cuda"]) and "bf16" not in _body(ks["decode_l0"].impl_text)
             assert list(ks["sample"].variants) == [], arch  # no weights: one form
+
+
+def _close(got, want) -> bool:
+    """Equal to float32 sums taken in another order: within 1e-5 of the output's scale."""
+    return (got - want).abs().max().item() <= 1e-5 * max(1.0, want.abs().max().item())
 
 
 def _body(text: str) -> str:

@@ -56,9 +56,9 @@ def export_function(
 
 
 def _torch_dtype(dtype: np.dtype):
-    from agentc.models.half_weights import BFLOAT16
+    from agentc.models.half_weights import is_bfloat16
 
-    return torch.bfloat16 if dtype == BFLOAT16 else torch.from_numpy(np.empty(0, dtype)).dtype
+    return torch.bfloat16 if is_bfloat16(dtype) else torch.from_numpy(np.empty(0, dtype)).dtype
 
 
 def as_module(fn):

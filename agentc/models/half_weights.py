@@ -14,18 +14,25 @@ device's module loads only the weights its form reads.
 
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 
 SUFFIX = ".bf16"
-BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+
+
+def is_bfloat16(dtype: np.dtype) -> bool:
+    """Without importing ml_dtypes (its extension takes ~1 s to load; every compile would pay it)."""
+    return dtype.name == "bfloat16"
 
 
 def copies(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """bfloat16 copies (round to nearest even) of the float32 weights of two or more
     dimensions, in `params`' order."""
-    return {f"{n}{SUFFIX}": np.asarray(a).astype(BFLOAT16) for n, a in params.items()
-            if a.dtype == np.float32 and a.ndim >= 2}
+    wanted = {n: a for n, a in params.items() if a.dtype == np.float32 and a.ndim >= 2}
+    if not wanted:
+        return {}
+    import ml_dtypes
+
+    return {f"{n}{SUFFIX}": np.asarray(a).astype(ml_dtypes.bfloat16) for n, a in wanted.items()}
 
 
 def tensor_types(arrays) -> list[str]:
@@ -52,4 +59,4 @@ def reading_copies(fn, names: list[str], copy_names: list[str]):
 def storable(a: np.ndarray) -> np.ndarray:
     """The array as an IREE parameter archive can take it: bfloat16 as its bits (uint16);
     the modules that read it declare the element type."""
-    return a.view(np.uint16) if a.dtype == BFLOAT16 else a
+    return a.view(np.uint16) if is_bfloat16(a.dtype) else a
