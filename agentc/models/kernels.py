@@ -119,7 +119,7 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
         types = half_weights.tensor_types(copies.values())
 
         def widened(t: str) -> str:
-            return split_linears.with_blocks(t, symbol + "_impl", len(params), types)
+            return split_linears.with_unread_weights(t, symbol + "_impl", len(params), types)
 
         text = widened(text)
         texts = {r: t if r in halved else widened(t) for r, t in texts.items()}
@@ -279,11 +279,11 @@ def _quantized(dec, step: Kernel, acts: list) -> Kernel:
     types = split_linears.tensor_types(q.params.values())
 
     def widened(text: str) -> str:
-        return split_linears.with_blocks(text, step.impl_name, len(step.params), types)
+        return split_linears.with_unread_weights(text, step.impl_name, len(step.params), types)
 
     cpu = q.text
     if halves := [a for n, a in step.params.items() if n.endswith(half_weights.SUFFIX)]:  # a cuda form's copies
-        cpu = split_linears.with_blocks(cpu, step.impl_name, len(step.params) - len(halves),
+        cpu = split_linears.with_unread_weights(cpu, step.impl_name, len(step.params) - len(halves),
                                         half_weights.tensor_types(halves))
     return Kernel(step.symbol, step.group, {**step.params, **q.params}, widened(step.impl_text),
                   {**{r: widened(t) for r, t in step.variants.items()}, "cpu": cpu}, step.impl_name)

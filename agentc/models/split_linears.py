@@ -12,7 +12,7 @@ declarations, which a cpu device module defines (outline-device-modules).
 
 Its arguments are the float32 step's (every weight, then the activations) with the packed
 blocks between them, so the same wrapper calls either form; the float32 form takes the
-blocks and ignores them (`with_blocks`), and each device compiles only what it uses.
+blocks and ignores them (`with_unread_weights`), and each device compiles only what it uses.
 Nothing here is specific to an architecture: tests check it against transformers on random
 GGUF checkpoints.
 """
@@ -243,16 +243,17 @@ def tensor_types(arrays) -> list[str]:
     return [f"tensor<{a.size}x{'i8' if a.dtype == np.int8 else 'f32'}>" for a in arrays]
 
 
-def with_blocks(text: str, name: str, n_weights: int, block_types: list[str]) -> str:
-    """The exported float32 step `name` (weights first) taking the blocks too, after its
-    weights, unused: the quantized form's signature, so one wrapper calls either."""
+def with_unread_weights(text: str, name: str, n_weights: int, block_types: list[str]) -> str:
+    """The exported function `name` (weights first) taking more weights after its first
+    `n_weights`, unread: another form's signature (the quantized form's blocks, a cuda form's
+    bfloat16 copies), so that one wrapper calls every form."""
     key = {"text": hashlib.sha256(text.encode()).hexdigest(), "name": name, "n": n_weights, "blocks": block_types,
            "v": 1}
-    return store.cached_bytes("quantized-steps", key, lambda: _with_blocks(text, name, n_weights, block_types).encode(),
+    return store.cached_bytes("quantized-steps", key, lambda: _with_unread_weights(text, name, n_weights, block_types).encode(),
                               ".mlir").decode()
 
 
-def _with_blocks(text: str, name: str, n_weights: int, block_types: list[str]) -> str:
+def _with_unread_weights(text: str, name: str, n_weights: int, block_types: list[str]) -> str:
     from torch_mlir import ir
     from torch_mlir.dialects import func as func_d
     from torch_mlir.passmanager import PassManager
