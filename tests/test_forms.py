@@ -90,3 +90,22 @@ def _close(got, want) -> bool:
 def _body(text: str) -> str:
     """An exported function's body: the float32 forms declare the copies but never read them."""
     return text[text.index("{", text.index("func.func")):]
+
+
+def test_decode_attention_forms_agree():
+    """The per-head decode attention (cuda's) computes the grouped one's output for one
+    query row, with grouped heads, a mask per sequence or per head, and a softcap."""
+    from agentc.models.hf import attention
+
+    g = torch.Generator().manual_seed(0)
+    B, Hq, Hkv, K, D = 2, 6, 2, 9, 4
+    q, k, v = torch.randn(B, Hq, 1, D, generator=g), torch.randn(B, Hkv, K, D, generator=g), \
+        torch.randn(B, Hkv, K, D, generator=g)
+    for mask in (torch.where(torch.rand(B, 1, 1, K, generator=g) > 0.3, 0.0, float("-inf")),
+                 torch.where(torch.rand(B, Hq, 1, K, generator=g) > 0.3, 0.0, float("-inf"))):
+        mask[..., 0] = 0.0  # every row attends somewhere
+        for softcap in (None, 5.0):
+            want, _ = attention.attention(None, q, k, v, mask, softcap=softcap)
+            with attention.form("per_head"):
+                got, _ = attention.attention(None, q, k, v, mask, softcap=softcap)
+            assert _close(got, want), (mask.shape, softcap)
