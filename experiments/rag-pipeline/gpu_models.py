@@ -12,13 +12,14 @@ Here (IREE compiler; CUDA modules for sm_80):
 On the GPU host (iree-base-runtime, torch with CUDA, transformers; no IREE compiler):
     python experiments/rag-pipeline/gpu_models.py run .device/gpu-models --requests 20 --json out.json
 
-`run` loads the build with the agentc runtime on `cuda` and loads the same two checkpoints in
-transformers (BertModel + mean pooling, LlamaForCausalLM, eager attention) on CUDA, with the
-same tokenizers and chat template (the build's copies). The two answer the same
-questions in two processes, alternately. Reported: median time per request, embedding and
-prefill time, decode tokens/s, whether passages and answers agree. Both sides stop at
-end-of-turn or after 32 tokens.
-Last line `speedup_vs_eager=X.XX` (median eager / median agentc).
+`run` loads the build with the agentc runtime on `cuda` and the same two checkpoints in
+PyTorch pipelines (`--anchors`, torch_pipelines.py: eager transformers, and torch.compile
+pipelines in float32 or bfloat16) on CUDA, with the same tokenizers and chat template (the
+build's copies). Each answers the same questions in its own process, in turn. Reported:
+median time per request, embedding and prefill time, decode tokens/s, whether passages and
+answers agree with agentc's. All stop at end-of-turn or after 32 tokens.
+Last lines `speedup_vs_<anchor>=X.XX` (median anchor / median agentc) and
+`decode_vs_<anchor>=X.XX` (agentc's decode tokens/s over the anchor's).
 """
 
 from __future__ import annotations
