@@ -20,6 +20,19 @@ QUERY = "Explain in one sentence what a compiler does."
 STEPS = 12
 
 
+def _graph(tmp_path, model_dir, granularity: str) -> str:
+    graph = tmp_path / "graph.py"
+    graph.write_text(textwrap.dedent(f"""
+        import agentc
+
+        @agentc.agent(sla_ms=5000)
+        def chat(query):
+            return agentc.llm(query, model={str(model_dir)!r}, max_tokens={STEPS}, name="answer",
+                              granularity={granularity!r})
+        """))
+    return str(graph)
+
+
 def _reference(model_dir, rounded: bool):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -40,16 +53,8 @@ def test_bfloat16_weights_compute_transformers_on_rounded_weights(tmp_path, monk
 
     monkeypatch.setattr(Imported, "RUNTIME_FORMS", {"cpu": {"weight_dtype": "bfloat16"}})
     model_dir = random_checkpoint.write("llama", tmp_path / "llama")
-    graph = tmp_path / "graph.py"
-    graph.write_text(textwrap.dedent(f"""
-        import agentc
-
-        @agentc.agent(sla_ms=5000)
-        def chat(query):
-            return agentc.llm(query, model={str(model_dir)!r}, max_tokens={STEPS}, name="answer",
-                              granularity={granularity!r})
-        """))
-    placement = agentc.compile(str(graph), str(tmp_path / "build"), devices=["cpu"], quiet=True)
+    placement = agentc.compile(_graph(tmp_path, model_dir, granularity), str(tmp_path / "build"), devices=["cpu"],
+                               quiet=True)
     manifest = json.loads((tmp_path / "build" / "manifest.json").read_text())
     assert "bfloat16" in manifest["precision"]["weights"][registry.decoder(str(model_dir)).config.name]
     ids = registry.decoder(str(model_dir)).chat_ids(QUERY)
@@ -83,16 +88,8 @@ def test_a_quantized_cpu_step_takes_the_copies_of_another_runtime(tmp_path, monk
     monkeypatch.setenv("AGENTC_CPU_KERNEL", "exact")
     monkeypatch.setattr(Imported, "RUNTIME_FORMS", {"cpu": {"weight_dtype": "bfloat16"}})
     model_dir = random_gguf.write(tmp_path / "tiny")
-    graph = tmp_path / "graph.py"
-    graph.write_text(textwrap.dedent(f"""
-        import agentc
-
-        @agentc.agent(sla_ms=5000)
-        def chat(query):
-            return agentc.llm(query, model={str(model_dir)!r}, max_tokens={STEPS}, name="answer",
-                              granularity="step")
-        """))
-    placement = agentc.compile(str(graph), str(tmp_path / "build"), devices=["cpu"], quiet=True)
+    placement = agentc.compile(_graph(tmp_path, model_dir, "step"), str(tmp_path / "build"), devices=["cpu"],
+                               quiet=True)
     dec = registry.decoder(str(model_dir))
     manifest = json.loads((tmp_path / "build" / "manifest.json").read_text())
     assert manifest["precision"]["weights"][dec.config.name] == "bfloat16+float32+q4_1+q8_0"

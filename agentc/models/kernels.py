@@ -79,9 +79,18 @@ def _shared_kernels(model_obj, op: str, fn, layers: list[tuple[str, str]], acts:
     first = _model_kernel(model_obj, op, fn, layers[0][1], acts, variants=variants)
     groups = model_obj.groups
     halves = len(first.params) > len(groups[layers[0][1]])
-    return [Kernel(symbol, group, {**groups[group], **(half_weights.copies(groups[group]) if halves else {})},
+    return [Kernel(symbol, group, {**groups[group], **(_copies(model_obj, group) if halves else {})},
                    first.impl_text, dict(first.variants), first.impl_name)
             for symbol, group in layers]
+
+
+def _copies(model_obj, group: str) -> dict:
+    """The bfloat16 copies of one of the model's weight groups, made once per model: a
+    layer's group serves its prefill and its decode kernels."""
+    made = model_obj.__dict__.setdefault("_bf16_copies", {})
+    if group not in made:
+        made[group] = half_weights.copies(model_obj.groups[group])
+    return made[group]
 
 
 def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params: dict | None = None,
@@ -96,6 +105,7 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
     bfloat16 reads bfloat16 copies of the weights (agentc.models.half_weights), which every
     form of the kernel then takes."""
     name = model_obj.config.name
+    grouped = params is None and group is not None  # the model's own group: its copies are cached
     if params is None:
         params = model_obj.groups[group] if group else {}
     symbol = f"{sanitize(getattr(model_obj, 'key', name))}__{op}"
@@ -103,7 +113,7 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
     key = {"group": name, "op": op, "weights": _weights_key(params)}
     text = export_function(fn, args, symbol + "_impl", list(params), key)
     halved = {r for r, attrs in (variants or {}).items() if attrs.get("weight_dtype") == "bfloat16"}
-    copies = half_weights.copies(params) if halved else {}
+    copies = {} if not halved else _copies(model_obj, group) if grouped else half_weights.copies(params)
     texts = {}
     for runtime, attrs in (variants or {}).items():
         clone = forms.in_form(model_obj, attrs)

@@ -243,17 +243,16 @@ def tensor_types(arrays) -> list[str]:
     return [f"tensor<{a.size}x{'i8' if a.dtype == np.int8 else 'f32'}>" for a in arrays]
 
 
-def with_unread_weights(text: str, name: str, n_weights: int, block_types: list[str]) -> str:
+def with_unread_weights(text: str, name: str, n_weights: int, types: list[str]) -> str:
     """The exported function `name` (weights first) taking more weights after its first
     `n_weights`, unread: another form's signature (the quantized form's blocks, a cuda form's
     bfloat16 copies), so that one wrapper calls every form."""
-    key = {"text": hashlib.sha256(text.encode()).hexdigest(), "name": name, "n": n_weights, "blocks": block_types,
-           "v": 1}
-    return store.cached_bytes("quantized-steps", key, lambda: _with_unread_weights(text, name, n_weights, block_types).encode(),
+    key = {"text": hashlib.sha256(text.encode()).hexdigest(), "name": name, "n": n_weights, "blocks": types, "v": 1}
+    return store.cached_bytes("quantized-steps", key, lambda: _with_unread_weights(text, name, n_weights, types).encode(),
                               ".mlir").decode()
 
 
-def _with_unread_weights(text: str, name: str, n_weights: int, block_types: list[str]) -> str:
+def _with_unread_weights(text: str, name: str, n_weights: int, types: list[str]) -> str:
     from torch_mlir import ir
     from torch_mlir.dialects import func as func_d
     from torch_mlir.passmanager import PassManager
@@ -265,7 +264,7 @@ def _with_unread_weights(text: str, name: str, n_weights: int, block_types: list
         inner.attributes["sym_visibility"] = ir.StringAttr.get("private")
         ftype = ir.FunctionType(ir.TypeAttr(inner.attributes["function_type"]).value)
         ins = list(ftype.inputs)
-        extra = [ir.Type.parse(b) for b in block_types]
+        extra = [ir.Type.parse(b) for b in types]
         with ir.InsertionPoint(module.body):
             outer = func_d.FuncOp(name, (ins[:n_weights] + extra + ins[n_weights:], list(ftype.results)))
         entry = outer.add_entry_block()

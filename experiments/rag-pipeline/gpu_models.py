@@ -197,9 +197,8 @@ def run_bench(build: Path, requests: int, max_tokens: int, out_json: str | None,
     regen = regenerate(build)
     ctx = mp.get_context("spawn")
     workers = {}
-    for name in anchors:
-        worker(name)  # an unknown anchor fails before anything starts
-    for name, target, args in (*((a, worker(a)[0], (str(build), max_tokens, worker(a)[1])) for a in anchors),
+    targets = {a: worker(a) for a in anchors}  # an unknown anchor fails before anything starts
+    for name, target, args in (*((a, f, (str(build), max_tokens, *more)) for a, (f, more) in targets.items()),
                                ("agentc", agentc_worker, (str(build), runtime_flags, trace))):
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=target, args=(child, *args), daemon=True)

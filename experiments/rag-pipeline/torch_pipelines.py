@@ -45,7 +45,7 @@ def _quiet():
     hf_logging.set_verbosity_error()
 
 
-def eager_worker(conn, build: str, max_tokens: int, dtype: str = "float32"):
+def eager_worker(conn, build: str, max_tokens: int):
     import torch
     from transformers import BertModel, LlamaForCausalLM
 
@@ -85,8 +85,9 @@ def _context(corpus, passages, v) -> str:
     return "\n".join(passages[i] for i in top)
 
 
-def compiled_worker(conn, build: str, max_tokens: int, dtype: str = "float32"):
+def compiled_worker(conn, build: str, max_tokens: int, dtype: str):
     import torch
+    import transformers
     from transformers import BertModel, LlamaForCausalLM
 
     from agentc.bench.decode_torch import _static_cache
@@ -97,7 +98,7 @@ def compiled_worker(conn, build: str, max_tokens: int, dtype: str = "float32"):
     dev, dt = torch.device("cuda" if torch.cuda.is_available() else "cpu"), getattr(torch, dtype)
     bert = BertModel.from_pretrained(str(dirs[ENCODER]), attn_implementation="sdpa").to(dev, dt).eval()
     llama = LlamaForCausalLM.from_pretrained(str(dirs[LLM]), attn_implementation="sdpa").to(dev, dt).eval()
-    cache = _static_cache(__import__("transformers"), llama.config, dec.config.prompt_len + max_tokens, dt, dev)
+    cache = _static_cache(transformers, llama.config, dec.config.prompt_len + max_tokens, dt, dev)
     eos = dec.eos_ids
 
     def embed(ids, mask):
@@ -143,11 +144,12 @@ def compiled_worker(conn, build: str, max_tokens: int, dtype: str = "float32"):
 
 
 def worker(name: str):
-    """(process target, dtype) of anchor `name`: eager, compiled-float32, compiled-bfloat16."""
+    """(process target, its arguments after (conn, build, max_tokens)) of anchor `name`:
+    eager, compiled-float32, compiled-bfloat16."""
     if name == "eager":
-        return eager_worker, "float32"
+        return eager_worker, ()
     kind, _, dtype = name.partition("-")
     if kind != "compiled" or dtype not in ("float32", "bfloat16"):
         raise SystemExit(f"gpu_models run: --anchors: unknown anchor {name!r} (eager, compiled-float32, "
                          "compiled-bfloat16)")
-    return compiled_worker, dtype
+    return compiled_worker, (dtype,)
