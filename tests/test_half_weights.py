@@ -6,6 +6,7 @@ IREE's CPU code runs the same kernels."""
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 import warnings
 
@@ -45,18 +46,29 @@ def _reference(model_dir, rounded: bool):
     return m
 
 
-@pytest.mark.parametrize("granularity", ["step", "layer"])
-def test_bfloat16_weights_compute_transformers_on_rounded_weights(tmp_path, monkeypatch, granularity):
+CUDA = {"decode_attention": "per_head", "linear_form": "transposed_row_reduce", "weight_dtype": "bfloat16",
+        "projections": "fused"}
+
+
+@pytest.mark.parametrize("arch, granularity, form", [
+    ("llama", "step", {"weight_dtype": "bfloat16"}), ("llama", "layer", {"weight_dtype": "bfloat16"}),
+    ("llama", "step", CUDA), ("qwen2", "layer", CUDA)])
+def test_bfloat16_weights_compute_transformers_on_rounded_weights(tmp_path, monkeypatch, arch, granularity, form):
+    """Also in all of cuda's forms, whose copies stack each layer's query, key and value
+    weights into one product (agentc.models.fused_projections; qwen2's have biases)."""
     import agentc
     from agentc.models import registry
     from agentc.models.hf.imported import Imported
 
-    monkeypatch.setattr(Imported, "RUNTIME_FORMS", {"cpu": {"weight_dtype": "bfloat16"}})
-    model_dir = random_checkpoint.write("llama", tmp_path / "llama")
+    monkeypatch.setattr(Imported, "RUNTIME_FORMS", {"cpu": form})
+    model_dir = random_checkpoint.write(arch, tmp_path / arch)
     placement = agentc.compile(_graph(tmp_path, model_dir, granularity), str(tmp_path / "build"), devices=["cpu"],
                                quiet=True)
     manifest = json.loads((tmp_path / "build" / "manifest.json").read_text())
     assert "bfloat16" in manifest["precision"]["weights"][registry.decoder(str(model_dir)).config.name]
+    module = (tmp_path / "build" / "cpu.mlir").read_text()
+    stacked = set(re.findall(r'"([^"]*q_proj\.weight\+k_proj\.weight\+v_proj\.weight\.bf16)"', module))
+    assert len(stacked) == (2 if form.get("projections") == "fused" else 0), stacked  # one a layer, read
     ids = registry.decoder(str(model_dir)).chat_ids(QUERY)
     first = "answer/prefill/head" if granularity == "layer" else "answer/prefill"
     with agentc.load(placement.build_dir) as s:

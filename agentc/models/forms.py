@@ -16,7 +16,8 @@ torch = lazy_import("torch")
 # RUNTIME_FORMS entry outside these is a mistake, caught when its kernels are exported.
 FORMS = {"linear_form": ("linear", "transposed", "transposed_row_reduce"),  # `linear` below
          "decode_attention": ("grouped", "per_head"),  # agentc.models.hf.attention
-         "weight_dtype": ("float32", "bfloat16")}  # agentc.models.half_weights
+         "weight_dtype": ("float32", "bfloat16"),  # agentc.models.half_weights
+         "projections": ("separate", "fused")}  # agentc.models.fused_projections
 
 
 class FormError(ValueError):
@@ -81,8 +82,9 @@ def applied(model):
 
     stack = contextlib.ExitStack()
     stack.enter_context(attention.form(getattr(model, "decode_attention", "grouped")))
-    if getattr(model, "linear_form", "linear") != "linear":
-        stack.enter_context(_linear_mode()(model.linear_form))
+    fused = getattr(model, "projections", "separate") == "fused"
+    if getattr(model, "linear_form", "linear") != "linear" or fused:
+        stack.enter_context(_linear_mode()(getattr(model, "linear_form", "linear"), fused))
     return stack
 
 
@@ -94,13 +96,21 @@ def _linear_mode():
     from torch.overrides import TorchFunctionMode
 
     class LinearForm(TorchFunctionMode):
-        def __init__(self, form: str):
+        def __init__(self, form: str, fused: bool = False):
             super().__init__()
             self.form = form
+            self.fuser = None
+            if fused:
+                from agentc.models.fused_projections import Fuser
+
+                self.fuser = Fuser()
 
         def __torch_function__(self, func, types, args=(), kwargs=None):
             if func is torch.nn.functional.linear:
-                return linear(*args, **(kwargs or {}), form=self.form)
+                call = dict(zip(("input", "weight", "bias"), args), **(kwargs or {}))
+                x, w, b = call["input"], call["weight"], call.get("bias")
+                fused = self.fuser and self.fuser.linear(x, w, b, lambda x, ws: linear(x, ws, form=self.form))
+                return fused if fused is not None else linear(x, w, b, form=self.form)
             return func(*args, **(kwargs or {}))
 
     return LinearForm

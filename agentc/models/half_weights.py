@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from agentc.models import fused_projections
+
 SUFFIX = ".bf16"
 
 
@@ -24,14 +26,19 @@ def is_bfloat16(dtype: np.dtype) -> bool:
     return dtype.name == "bfloat16"
 
 
-def copies(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def copies(params: dict[str, np.ndarray], stack: bool = False) -> dict[str, np.ndarray]:
     """bfloat16 copies (round to nearest even) of the float32 weights of two or more
-    dimensions, in `params`' order."""
+    dimensions, in `params`' order; with `stack`, one copy of each layer's query, key and
+    value weights stacked (agentc.models.fused_projections) in place of theirs."""
     wanted = {n: a for n, a in params.items() if a.dtype == np.float32 and a.ndim >= 2}
     if not wanted:
         return {}
     import ml_dtypes
 
+    if stack:
+        stacked = fused_projections.stacks(wanted)
+        grouped = {m for name in stacked for m in fused_projections.members(name)}
+        wanted = {n: a for n, a in wanted.items() if n not in grouped} | stacked
     return {f"{n}{SUFFIX}": np.asarray(a).astype(ml_dtypes.bfloat16) for n, a in wanted.items()}
 
 
@@ -42,16 +49,21 @@ def tensor_types(arrays) -> list[str]:
 
 def reading_copies(fn, names: list[str], copy_names: list[str]):
     """`fn(*weights, *acts)` as a function of (weights..., copies..., acts...) that reads each
-    copied weight from its bfloat16 copy, widened, and leaves the float32 one unread."""
+    copied weight from its bfloat16 copy, widened, and leaves the float32 one unread; a
+    stacked copy's weights are row slices of it (fused_projections.sliced)."""
     slot = {n: i for i, n in enumerate(names)}
-    slots = [slot[c.removesuffix(SUFFIX)] for c in copy_names]
     n, m = len(names), len(copy_names)
 
     def with_copies(*args):
-        weights = list(args[:n])
-        for j, i in enumerate(slots):
-            weights[i] = args[n + j].float()
-        return fn(*weights, *args[n + m:])
+        weights, stacked = list(args[:n]), {}
+        for j, c in enumerate(copy_names):
+            base = c.removesuffix(SUFFIX)
+            if fused_projections.members(base):
+                stacked[base] = args[n + j].float()
+            else:
+                weights[slot[base]] = args[n + j].float()
+        with fused_projections.sliced(weights, slot, stacked):
+            return fn(*weights, *args[n + m:])
 
     return with_copies
 

@@ -78,19 +78,26 @@ def _shared_kernels(model_obj, op: str, fn, layers: list[tuple[str, str]], acts:
     self-contained and IREE deduplicates the identical dispatches when compiling."""
     first = _model_kernel(model_obj, op, fn, layers[0][1], acts, variants=variants)
     groups = model_obj.groups
-    halves = len(first.params) > len(groups[layers[0][1]])
-    return [Kernel(symbol, group, {**groups[group], **(_copies(model_obj, group) if halves else {})},
+    halved, stack = _copy_forms(variants)
+    return [Kernel(symbol, group, {**groups[group], **(_copies(model_obj, group, stack) if halved else {})},
                    first.impl_text, dict(first.variants), first.impl_name)
             for symbol, group in layers]
 
 
-def _copies(model_obj, group: str) -> dict:
+def _copy_forms(variants: dict[str, dict] | None) -> tuple[set[str], bool]:
+    """The runtimes that read bfloat16 copies, and whether the copies stack each layer's
+    query, key and value weights (one of them has `projections: fused`)."""
+    halved = {r for r, attrs in (variants or {}).items() if attrs.get("weight_dtype") == "bfloat16"}
+    return halved, any(variants[r].get("projections") == "fused" for r in halved)
+
+
+def _copies(model_obj, group: str, stack: bool) -> dict:
     """The bfloat16 copies of one of the model's weight groups, made once per model: a
     layer's group serves its prefill and its decode kernels."""
     made = model_obj.__dict__.setdefault("_bf16_copies", {})
-    if group not in made:
-        made[group] = half_weights.copies(model_obj.groups[group])
-    return made[group]
+    if (group, stack) not in made:
+        made[group, stack] = half_weights.copies(model_obj.groups[group], stack)
+    return made[group, stack]
 
 
 def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params: dict | None = None,
@@ -112,8 +119,8 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
     args = list(params.values()) + list(acts)
     key = {"group": name, "op": op, "weights": _weights_key(params)}
     text = export_function(fn, args, symbol + "_impl", list(params), key)
-    halved = {r for r, attrs in (variants or {}).items() if attrs.get("weight_dtype") == "bfloat16"}
-    copies = {} if not halved else _copies(model_obj, group) if grouped else half_weights.copies(params)
+    halved, stack = _copy_forms(variants)
+    copies = {} if not halved else _copies(model_obj, group, stack) if grouped else half_weights.copies(params, stack)
     texts = {}
     for runtime, attrs in (variants or {}).items():
         clone = forms.in_form(model_obj, attrs)

@@ -47,7 +47,7 @@ def attention(module, query, key, value, attention_mask, scaling: float | None =
     scale = D ** -0.5 if scaling is None else scaling
     if g == 1 or (T == 1 and _FORM.get() == "per_head"):
         if g > 1:
-            key, value = key.repeat_interleave(g, dim=1), value.repeat_interleave(g, dim=1)
+            key, value = _repeated(key, value, g)
         s = _capped(torch.matmul(query, key.transpose(-1, -2)) * scale, softcap)
         if attention_mask is not None:
             s = s + attention_mask
@@ -61,6 +61,18 @@ def attention(module, query, key, value, attention_mask, scaling: float | None =
         p = torch.softmax(s, dim=-1, dtype=torch.float32).to(query.dtype).reshape(B, Hkv, g * T, -1)
         out = torch.matmul(p, value).reshape(B, Hq, T, D)
     return out.transpose(1, 2).contiguous(), None
+
+
+def _repeated(key, value, g: int):
+    """Each key/value head repeated for the g query heads of its group. Keys and values of
+    one shape are repeated as one tensor, one kernel instead of two (a decode step issues
+    one per layer, each a few microseconds on a GPU whatever its size)."""
+    if key.shape != value.shape:
+        return key.repeat_interleave(g, dim=1), value.repeat_interleave(g, dim=1)
+    B, H, K, D = key.shape
+    keys = torch.arange(2 * g).reshape(2, 1, 1, g, 1, 1) < g  # (2, 1, 1, g, 1, 1): keys, then values
+    both = torch.where(keys, key[None, :, :, None], value[None, :, :, None]).reshape(2, B, H * g, K, D)
+    return both[0], both[1]
 
 
 def _capped(s, softcap):

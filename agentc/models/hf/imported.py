@@ -36,9 +36,11 @@ class Imported:
     # How a runtime's kernels are written (agentc.models.forms): each runtime's kernels are
     # exported again with these attributes set, and transformers' code runs in them.
     RUNTIME_FORMS: ClassVar[dict[str, dict[str, str]]] = {
-        "cuda": {"decode_attention": "per_head", "linear_form": "transposed_row_reduce", "weight_dtype": "bfloat16"}}
+        "cuda": {"decode_attention": "per_head", "linear_form": "transposed_row_reduce", "weight_dtype": "bfloat16",
+                 "projections": "fused"}}
     decode_attention = "grouped"
     linear_form = "linear"
+    projections = "separate"
 
     _base = None  # a variant shares its base model's weights
 
