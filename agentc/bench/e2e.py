@@ -1,14 +1,19 @@
 """`agentc bench e2e`: how well agentc predicts a request's latency, per agent and target.
 
 For each target (this machine's `cpu`; `cpu,vulkan` where a Vulkan device is usable), the
-calibration agent (examples/rag_agent_real.py) is compiled and calibrated
-(agentc.cost.calibrate); every other example agent is compiled before and after, and run:
+calibration agent (examples/rag_agent_real.py) is compiled for each of the target's devices
+alone and calibrated there (agentc.cost.calibrate): a build placed on one device measures
+only that device's kernels, and a calibration that raises one device's prices and leaves
+another's as the roofline guessed them sends operators to the unmeasured one (with
+lavapipe, 4x slower than predicted). Every other example agent is compiled before and
+after, and run:
 a warm-up and `--runs` requests, each explained (agentc.runtime.explain). The error of an
 agent is (predicted - measured) / measured of its median request, the prediction taken
 for the operators that ran (generation that stopped at end-of-turn skips the rest of its
 steps, which the plan schedules). The calibration agent does not count in the error.
-Calibrations made here go to a store namespace of this run's own (AGENTC_MEASURED), so the
-user's are neither used nor changed.
+Calibrations made here go to a store namespace of this run's and target's own
+(AGENTC_MEASURED), so the user's are neither used nor changed, and no target starts
+calibrated by another.
 
 Last lines: `e2e_mape_pct_<target>=X.X` per target and `e2e_mape_pct=X.X` (the worst).
 """
@@ -55,28 +60,31 @@ def run(args, out: Path):
     from agentc.cost.calibrate import calibrate
 
     runs = max(3, int(getattr(args, "runs", 5) or 5))
-    os.environ["AGENTC_MEASURED"] = f"measured-times-bench-{uuid.uuid4().hex[:8]}"
+    namespace = f"measured-times-bench-{uuid.uuid4().hex[:8]}"
     targets = _targets()
-    progress = Progress(len(targets) * (2 + 2 * len(AGENTS)), "e2e", enabled=not getattr(args, "quiet", False))
+    progress = Progress(sum(2 * len(t) + 2 * len(AGENTS) for t in targets), "e2e",
+                        enabled=not getattr(args, "quiet", False))
     results, here = [], os.getcwd()
     os.chdir(EXAMPLES)  # the agents name their corpora relative to themselves
     try:
         with tempfile.TemporaryDirectory(prefix="agentc-e2e-") as tmp:
             for target in targets:
                 name = "+".join(target)
+                os.environ["AGENTC_MEASURED"] = f"{namespace}-{name}"
 
-                def build(graph: str, tag: str, target=target, name=name):
-                    return agentc.compile(graph, str(Path(tmp) / f"{name}-{tag}-{graph}"), devices=list(target),
+                def build(graph: str, tag: str, devices=target, name=name):
+                    return agentc.compile(graph, str(Path(tmp) / f"{name}-{tag}-{graph}"), devices=list(devices),
                                           quiet=True).build_dir
 
                 before = {}
                 for g, inputs in AGENTS:
                     before[g] = _measure(build(g, "before"), inputs, runs)
                     progress.step(f"{name}: {g} uncalibrated {before[g]['error_pct']:+.1f}%")
-                cal = build(CALIBRATION[0], "cal")
-                progress.step(f"{name}: calibration agent compiled")
-                calibrate(str(cal), CALIBRATION[1], runs, say=lambda *a, **k: None)
-                progress.step(f"{name}: calibrated on {CALIBRATION[0]}")
+                for device in target:
+                    cal = build(CALIBRATION[0], f"cal-{device}", (device,))
+                    progress.step(f"{name}: calibration agent compiled for {device}")
+                    calibrate(str(cal), CALIBRATION[1], runs, say=lambda *a, **k: None)
+                    progress.step(f"{name}: calibrated on {CALIBRATION[0]} on {device}")
                 for g, inputs in AGENTS:
                     after = _measure(build(g, "after"), inputs, runs)
                     progress.step(f"{name}: {g} {after['error_pct']:+.1f}%")
