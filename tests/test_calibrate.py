@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import textwrap
 import time
@@ -69,7 +70,7 @@ def test_calibrated_kernels_are_priced_as_measured(own_cache):
     pred = {op.name: (op.end - op.start) for op in first.ops}
     decode = next(k for k in done["before"].rows if k[0] == "a/decodeN")
     # the median of this run's calls, and the runtime's time between operators on top
-    assert again["a/decode3"] - measured.op_gap_seconds() == pytest.approx(decode[3] / 1e3, rel=0.35)
+    assert again["a/decode3"] - measured.op_gap_seconds("cpu") == pytest.approx(decode[3] / 1e3, rel=0.35)
     assert again["a/decode3"] != pytest.approx(pred["a/decode3"], rel=1e-6)
     assert measured.host_seconds("tokenize", "tiny-lm@5x9") is not None  # the budget aside
 
@@ -114,3 +115,24 @@ def test_calibrate_runs_where_no_compiler_is_installed(own_cache):
     plan = json.loads((placement.build_dir / "plan.json").read_text())
     for key, k in plan["kernels"].items():
         assert measured.kernel_seconds(k["digest"], key.split("|")[1]) is not None, key
+
+
+def test_a_devices_runtime_gap_prices_only_its_own_operators(own_cache):
+    """The runtime's time between operators is measured per device: a gap calibrated on
+    another device (lavapipe's submissions) leaves this device's operators as they were,
+    and its own gap is added to each of its operators."""
+    from agentc.cost import measured
+
+    def times(name: str) -> dict[str, tuple[str, float]]:  # the format node's number differs per compile
+        return {re.sub(r"^format_\d+$", "format", op.name): (op.kind, op.end - op.start)
+                for op in _compile(own_cache, name, 4).ops}
+
+    plain = times("plain")
+    measured.record_op_gap("vulkan", 5.0)
+    other = times("other")
+    assert {n: s for n, (_, s) in other.items()} == pytest.approx({n: s for n, (_, s) in plain.items()}, rel=1e-9)
+    measured.record_op_gap("cpu", 5.0)
+    own = times("own")
+    assert own.keys() == plain.keys()
+    for name, (kind, seconds) in own.items():
+        assert seconds == pytest.approx(plain[name][1] + (5.0 if kind == "call" else 0.0), rel=1e-6), name

@@ -2,7 +2,8 @@
 
 For each target (this machine's `cpu`; `cpu,vulkan` where a Vulkan device is usable), the
 calibration agent (examples/rag_agent_real.py) is compiled for each of the target's devices
-alone and calibrated there (agentc.cost.calibrate): a build placed on one device measures
+alone (with its LLM per step, and per layer too where the target has several devices) and
+calibrated there (agentc.cost.calibrate): a build placed on one device measures
 only that device's kernels, and a calibration that raises one device's prices and leaves
 another's as the roofline guessed them sends operators to the unmeasured one (with
 lavapipe, 4x slower than predicted). Every other example agent is compiled before and
@@ -31,6 +32,7 @@ from agentc.bench.progress import Progress
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CALIBRATION = ("rag_agent_real.py", {"query": "Who painted The Starry Night, and where?"})
+CALIBRATION_RUNS = 3  # requests a calibration measures (after its warm-up): on lavapipe, ~16 s each
 AGENTS = [("query_rewrite_rag.py", {"message": "so like where does the rhine actually go?"}),
           ("panel_agent.py", {"question": "Should a small city build a tram line?"}),
           ("rag_agent.py", {"query": "What is the boiling point of water?"}),
@@ -41,6 +43,27 @@ def _targets() -> list[tuple[str, ...]]:
     from agentc.devices import KINDS
 
     return [("cpu",)] + ([("cpu", "vulkan")] if KINDS["vulkan"].available() else [])
+
+
+def _granularities(target: tuple[str, ...]) -> tuple[str, ...]:
+    """The LLM operators' granularities the target's agents compile to: on one device a step
+    each (the compiler's choice), across devices also per layer, whose kernels a step
+    build never runs (calibrated, their class factor would come from the step's kernels)."""
+    return ("step",) if len(target) == 1 else ("step", "layer")
+
+
+def _with_granularity(granularity: str, build, *args):
+    """`build(*args)` with the calibration agent's LLM at `granularity`
+    (examples/rag_agent_real.py reads AGENTC_LLM_GRANULARITY when it is traced)."""
+    before = os.environ.get("AGENTC_LLM_GRANULARITY")
+    os.environ["AGENTC_LLM_GRANULARITY"] = granularity
+    try:
+        return build(*args)
+    finally:
+        if before is None:
+            os.environ.pop("AGENTC_LLM_GRANULARITY")
+        else:
+            os.environ["AGENTC_LLM_GRANULARITY"] = before
 
 
 def _measure(build, inputs: dict, runs: int) -> dict:
@@ -62,7 +85,7 @@ def run(args, out: Path):
     runs = max(3, int(getattr(args, "runs", 5) or 5))
     namespace = f"measured-times-bench-{uuid.uuid4().hex[:8]}"
     targets = _targets()
-    progress = Progress(sum(2 * len(t) + 2 * len(AGENTS) for t in targets), "e2e",
+    progress = Progress(sum(2 * len(t) * len(_granularities(t)) + 2 * len(AGENTS) for t in targets), "e2e",
                         enabled=not getattr(args, "quiet", False))
     results, here = [], os.getcwd()
     os.chdir(EXAMPLES)  # the agents name their corpora relative to themselves
@@ -81,10 +104,12 @@ def run(args, out: Path):
                     before[g] = _measure(build(g, "before"), inputs, runs)
                     progress.step(f"{name}: {g} uncalibrated {before[g]['error_pct']:+.1f}%")
                 for device in target:
-                    cal = build(CALIBRATION[0], f"cal-{device}", (device,))
-                    progress.step(f"{name}: calibration agent compiled for {device}")
-                    calibrate(str(cal), CALIBRATION[1], runs, say=lambda *a, **k: None)
-                    progress.step(f"{name}: calibrated on {CALIBRATION[0]} on {device}")
+                    for granularity in _granularities(target):
+                        cal = _with_granularity(granularity, build, CALIBRATION[0], f"cal-{device}-{granularity}",
+                                                (device,))
+                        progress.step(f"{name}: calibration agent compiled for {device} ({granularity})")
+                        calibrate(str(cal), CALIBRATION[1], CALIBRATION_RUNS, say=lambda *a, **k: None)
+                        progress.step(f"{name}: calibrated on {CALIBRATION[0]} on {device} ({granularity})")
                 for g, inputs in AGENTS:
                     after = _measure(build(g, "after"), inputs, runs)
                     progress.step(f"{name}: {g} {after['error_pct']:+.1f}%")

@@ -38,15 +38,23 @@ def _kernels(build: Path, plan: dict, catalog) -> dict[tuple[str, str], tuple[st
     return {tuple(k.split("|", 1)): (v["digest"], v["op_class"], v["roofline_s"]) for k, v in table.items()}
 
 
-def _idle_per_op(events, ops) -> float:
+def _idle_per_op(events, ops) -> dict[str, float]:
     """A request's time when none of its operators ran (the runtime between them), per
-    operator that ran."""
-    spans = sorted((e[3], e[4]) for e in events if e[1] in ops)
-    busy, end = 0.0, spans[0][0]
-    for s, e in spans:
-        busy += max(0.0, e - max(s, end))
+    operator that ran, by the device of the operator each idle stretch came before (`host`
+    for host operations)."""
+    spans = sorted((e[3], e[4], _device(ops[e[1]])) for e in events if e[1] in ops)
+    idle: dict[str, float] = {}
+    count: dict[str, int] = {}
+    end = spans[0][0]
+    for s, e, device in spans:
+        idle[device] = idle.get(device, 0.0) + max(0.0, s - end)
+        count[device] = count.get(device, 0) + 1
         end = max(end, e)
-    return max(0.0, (end - spans[0][0]) - busy) / len(spans)
+    return {d: idle[d] / count[d] for d in idle}
+
+
+def _device(op: dict) -> str:
+    return op["device"] if op["kind"] == "call" else "host"
 
 
 def calibrate(build: str, inputs: dict, requests: int = 5, say=print) -> dict:
@@ -82,7 +90,9 @@ def calibrate(build: str, inputs: dict, requests: int = 5, say=print) -> dict:
         measured.record_kernel(digest, device, seconds, len(ts))
         if roofline:
             measured.record_ratio(op_class, device, digest, seconds / roofline)
-    measured.record_op_gap(statistics.median(_idle_per_op(r, ops) for r in events))
+    gaps = [_idle_per_op(r, ops) for r in events]
+    for device in {d for g in gaps for d in g}:
+        measured.record_op_gap(device, statistics.median(g[device] for g in gaps if device in g))
     for (kind, model), ts in host_times.items():
         if kind != "tool":  # a tool declares its latency, and its time depends on its inputs
             measured.record_host(kind, model, statistics.median(ts), len(ts))

@@ -80,10 +80,12 @@ def class_factor(op_class: str, device: str) -> float | None:
     return statistics.median(record["ratios"].values()) if record else None
 
 
-def op_gap_seconds() -> float:
-    """What the runtime adds per operator between operators (scheduling, handing values on),
-    measured by agentc calibrate; 0 until then."""
-    record = _read(GAP_KEY)
+def op_gap_seconds(device: str) -> float:
+    """What the runtime adds per operator between operators (scheduling, handing values on)
+    before an operator on `device` (or `host`), measured by agentc calibrate; 0 until then.
+    Per device: submitting to lavapipe costs more than a call on the local CPU, and one
+    build's calibration must not reprice another device's operators."""
+    record = _read({**GAP_KEY, "device": device})
     return record["seconds"] if record else 0.0
 
 
@@ -104,5 +106,5 @@ def record_ratio(op_class: str, device: str, digest: str, ratio: float) -> None:
     _write(key, {"ratios": ratios})
 
 
-def record_op_gap(seconds: float) -> None:
-    _write(GAP_KEY, {"seconds": seconds})
+def record_op_gap(device: str, seconds: float) -> None:
+    _write({**GAP_KEY, "device": device}, {"seconds": seconds})

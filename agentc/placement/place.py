@@ -142,11 +142,11 @@ def build_taskgraph(ops: list[PlanOp], cluster: Cluster, call_times: dict[str, d
                                   memory_space=d.spec.memory_space, reserve_cost=d.reserve_cost,
                                   shares=f"{d.node or ''}:{d.spec.cores}" if d.spec.cores else "")
     tasks = {}
-    gap = measured.op_gap_seconds()  # the runtime between operators, as calibrated here
+    gap = {p: measured.op_gap_seconds(p) for p in procs}  # the runtime between operators, as calibrated here
     host_measured: dict[tuple[str, str], float | None] = {}  # one lookup per (kind, model), not per op
     for op in ops:
         if op.kind == "call":
-            fits = {d: t + gap for d, t in call_times[op.callee].items() if d == (forced or {}).get(op.name, d)
+            fits = {d: t + gap[d] for d, t in call_times[op.callee].items() if d == (forced or {}).get(op.name, d)
                     if sum(weights.get(op.callee, {}).values()) <= procs[d].memory_bytes}
             tasks[op.name] = Task(op.name, fits, dict(weights.get(op.callee, {})))
         else:
@@ -161,7 +161,7 @@ def build_taskgraph(ops: list[PlanOp], cluster: Cluster, call_times: dict[str, d
                 latency = host_measured[what]
             if latency is None:
                 latency = cluster.host_latency_s.get(op.kind, 1e-5)
-            tasks[op.name] = Task(op.name, {HOST: latency + gap})
+            tasks[op.name] = Task(op.name, {HOST: latency + gap[HOST]})
     edges = {}
     for (u, v), (_, nbytes) in _dependencies(ops).items():
         edges[(u, v)] = edges.get((u, v), 0) + nbytes
