@@ -73,9 +73,11 @@ def archives(groups: dict[str, dict[str, np.ndarray]]) -> dict[str, tuple[Path, 
 def write_build_weights(groups: dict[str, dict[str, np.ndarray]], out: Path) -> dict[str, dict]:
     """Copy every owner's archive into `out/weights/`; stale archives of an earlier build of
     the directory are removed. Returns manifest entries `{relative path: {sha256, bytes,
-    groups, bf16_copies, file_sha256}}`: `sha256` is the content digest (`content_digest`),
-    `file_sha256` the archive file's, `bf16_copies` the groups that also hold bfloat16 copies
-    of their weights (agentc.models.half_weights)."""
+    groups, bf16_copies, stacked_copies, file_sha256}}`: `sha256` is the content digest
+    (`content_digest`), `file_sha256` the archive file's, `bf16_copies` the groups that also hold bfloat16 copies
+    of their weights (agentc.models.half_weights), `stacked_copies` those among them whose
+    copies stack each layer's query, key and value weights (agentc.models.fused_projections):
+    what a machine needs to make the same archive again from the model's weights."""
     wdir = out / WEIGHTS_DIR
     wdir.mkdir(parents=True, exist_ok=True)
     entries = {}
@@ -92,7 +94,8 @@ def write_build_weights(groups: dict[str, dict[str, np.ndarray]], out: Path) -> 
         entries[f"{WEIGHTS_DIR}/{dest.name}"] = {
             "sha256": content, "file_sha256": sha,
             "bytes": sum(a.nbytes for ps in gs.values() for a in ps.values()), "groups": sorted(gs),
-            "bf16_copies": sorted(g for g, ps in gs.items() if any(p.endswith(half_weights.SUFFIX) for p in ps))}
+            "bf16_copies": sorted(g for g, ps in gs.items() if any(p.endswith(half_weights.SUFFIX) for p in ps)),
+            "stacked_copies": sorted(g for g, ps in gs.items() if any(half_weights.stacked(p) for p in ps))}
     for stale in wdir.glob("*.irpa"):
         if f"{WEIGHTS_DIR}/{stale.name}" not in entries:
             stale.unlink()

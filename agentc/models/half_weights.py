@@ -42,6 +42,11 @@ def copies(params: dict[str, np.ndarray], stack: bool = False) -> dict[str, np.n
     return {f"{n}{SUFFIX}": np.asarray(a).astype(ml_dtypes.bfloat16) for n, a in wanted.items()}
 
 
+def stacked(name: str) -> bool:
+    """Whether `name` is a copy stacking several weights (fused_projections)."""
+    return fused_projections.members(name.removesuffix(SUFFIX)) is not None
+
+
 def tensor_types(arrays) -> list[str]:
     """The MLIR types of the copies, as a kernel's extra arguments."""
     return [f"tensor<{'x'.join(map(str, a.shape))}xbf16>" for a in arrays]
