@@ -29,7 +29,7 @@ def is_bfloat16(dtype: np.dtype) -> bool:
 def copies(params: dict[str, np.ndarray], stack: bool = False) -> dict[str, np.ndarray]:
     """bfloat16 copies (round to nearest even) of the float32 weights of two or more
     dimensions, in `params`' order; with `stack`, one copy of each layer's query, key and
-    value weights stacked (agentc.models.fused_projections) in place of theirs."""
+    value weights stacked (agentc.models.fused_projections) in place of theirs, after the others."""
     wanted = {n: a for n, a in params.items() if a.dtype == np.float32 and a.ndim >= 2}
     if not wanted:
         return {}
@@ -60,14 +60,14 @@ def reading_copies(fn, names: list[str], copy_names: list[str]):
     n, m = len(names), len(copy_names)
 
     def with_copies(*args):
-        weights, stacked = list(args[:n]), {}
+        weights, stacks = list(args[:n]), {}
         for j, c in enumerate(copy_names):
             base = c.removesuffix(SUFFIX)
             if fused_projections.members(base):
-                stacked[base] = args[n + j].float()
+                stacks[base] = args[n + j].float()
             else:
                 weights[slot[base]] = args[n + j].float()
-        with fused_projections.sliced(weights, slot, stacked):
+        with fused_projections.sliced(weights, slot, stacks):
             return fn(*weights, *args[n + m:])
 
     return with_copies
