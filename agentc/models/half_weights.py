@@ -26,11 +26,14 @@ def is_bfloat16(dtype: np.dtype) -> bool:
     return dtype.name == "bfloat16"
 
 
-def copies(params: dict[str, np.ndarray], stack: bool = False) -> dict[str, np.ndarray]:
+def copies(params: dict[str, np.ndarray], stack: bool = False, dtype: str = "bfloat16") -> dict[str, np.ndarray]:
     """bfloat16 copies (round to nearest even) of the float32 weights of two or more
     dimensions, in `params`' order; with `stack`, one copy of each layer's query, key and
-    value weights stacked (agentc.models.fused_projections) in place of theirs, after the others."""
+    value weights stacked (agentc.models.fused_projections) in place of theirs, after the others.
+    With `dtype` float32, only the stacks, in float32 and named without the suffix."""
     wanted = {n: a for n, a in params.items() if a.dtype == np.float32 and a.ndim >= 2}
+    if dtype == "float32":
+        return fused_projections.stacks(wanted) if stack else {}
     if not wanted:
         return {}
     import ml_dtypes
@@ -49,13 +52,13 @@ def stacked(name: str) -> bool:
 
 def tensor_types(arrays) -> list[str]:
     """The MLIR types of the copies, as a kernel's extra arguments."""
-    return [f"tensor<{'x'.join(map(str, a.shape))}xbf16>" for a in arrays]
+    return [f"tensor<{'x'.join(map(str, a.shape))}x{'bf16' if is_bfloat16(a.dtype) else 'f32'}>" for a in arrays]
 
 
 def reading_copies(fn, names: list[str], copy_names: list[str]):
     """`fn(*weights, *acts)` as a function of (weights..., copies..., acts...) that reads each
     copied weight from its bfloat16 copy, widened, and leaves the float32 one unread; a
-    stacked copy's weights are row slices of it (fused_projections.sliced)."""
+    stacked copy's weights (bfloat16 or float32) are row slices of it (fused_projections.sliced)."""
     slot = {n: i for i, n in enumerate(names)}
     n, m = len(names), len(copy_names)
 

@@ -78,26 +78,33 @@ def _shared_kernels(model_obj, op: str, fn, layers: list[tuple[str, str]], acts:
     self-contained and IREE deduplicates the identical dispatches when compiling."""
     first = _model_kernel(model_obj, op, fn, layers[0][1], acts, variants=variants)
     groups = model_obj.groups
-    halved, stack = _copy_forms(variants)
-    return [Kernel(symbol, group, {**groups[group], **(_copies(model_obj, group, stack) if halved else {})},
+    readers, spec = _copy_forms(variants)
+    return [Kernel(symbol, group, {**groups[group], **(_copies(model_obj, group, spec) if readers else {})},
                    first.impl_text, dict(first.variants), first.impl_name)
             for symbol, group in layers]
 
 
-def _copy_forms(variants: dict[str, dict] | None) -> tuple[set[str], bool]:
-    """The runtimes that read bfloat16 copies, and whether the copies stack each layer's
-    query, key and value weights (one of them has `projections: fused`)."""
-    halved = {r for r, attrs in (variants or {}).items() if attrs.get("weight_dtype") == "bfloat16"}
-    return halved, any(variants[r].get("projections") == "fused" for r in halved)
+def _copy_forms(variants: dict[str, dict] | None) -> tuple[set[str], tuple[bool, str]]:
+    """The runtimes that read copies of the weights (bfloat16 ones, or stacked query, key and
+    value weights: agentc.models.half_weights), and the copies' (stack, dtype). The copies are
+    one set that every form of a kernel takes, so the runtimes that read them must agree."""
+    readers = {r: (attrs.get("projections") == "fused", attrs.get("weight_dtype", "float32"))
+               for r, attrs in (variants or {}).items()
+               if attrs.get("weight_dtype") == "bfloat16" or attrs.get("projections") == "fused"}
+    specs = set(readers.values())
+    if len(specs) > 1:
+        raise forms.FormError(f"RUNTIME_FORMS: runtimes {', '.join(sorted(readers))} read different weight copies "
+                              f"({', '.join(f'{r}: stack={s}, {d}' for r, (s, d) in sorted(readers.items()))})")
+    return set(readers), next(iter(specs), (False, "float32"))
 
 
-def _copies(model_obj, group: str, stack: bool) -> dict:
-    """The bfloat16 copies of one of the model's weight groups, made once per model: a
-    layer's group serves its prefill and its decode kernels."""
-    made = model_obj.__dict__.setdefault("_bf16_copies", {})
-    if (group, stack) not in made:
-        made[group, stack] = half_weights.copies(model_obj.groups[group], stack)
-    return made[group, stack]
+def _copies(model_obj, group: str, spec: tuple[bool, str]) -> dict:
+    """The copies of one of the model's weight groups, made once per model: a layer's group
+    serves its prefill and its decode kernels."""
+    made = model_obj.__dict__.setdefault("_weight_copies", {})
+    if (group, spec) not in made:
+        made[group, spec] = half_weights.copies(model_obj.groups[group], *spec)
+    return made[group, spec]
 
 
 def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params: dict | None = None,
@@ -109,8 +116,9 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
     `variants` maps a runtime to model attributes (e.g. {"cuda": {"decode_attention":
     "per_head"}}) under which the function is exported again for that runtime; a variant
     that comes out identical to the default is dropped. A runtime whose `weight_dtype` is
-    bfloat16 reads bfloat16 copies of the weights (agentc.models.half_weights), which every
-    form of the kernel then takes."""
+    bfloat16 reads bfloat16 copies of the weights, and one whose `projections` are fused
+    reads each layer's query, key and value weights stacked (agentc.models.half_weights):
+    copies that every form of the kernel then takes."""
     name = model_obj.config.name
     grouped = params is None and group is not None  # the model's own group: its copies are cached
     if params is None:
@@ -119,13 +127,13 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
     args = list(params.values()) + list(acts)
     key = {"group": name, "op": op, "weights": _weights_key(params)}
     text = export_function(fn, args, symbol + "_impl", list(params), key)
-    halved, stack = _copy_forms(variants)
-    copies = {} if not halved else _copies(model_obj, group, stack) if grouped else half_weights.copies(params, stack)
+    readers, spec = _copy_forms(variants)
+    copies = {} if not readers else _copies(model_obj, group, spec) if grouped else half_weights.copies(params, *spec)
     texts = {}
     for runtime, attrs in (variants or {}).items():
         clone = forms.in_form(model_obj, attrs)
         variant_fn, variant_args, names = getattr(clone, fn.__name__), args, list(params)
-        if runtime in halved and copies:
+        if runtime in readers and copies:
             variant_fn = half_weights.reading_copies(variant_fn, list(params), list(copies))
             variant_args = list(params.values()) + list(copies.values()) + list(acts)
             names += list(copies)
@@ -139,7 +147,7 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
             return split_linears.with_unread_weights(t, symbol + "_impl", len(params), types)
 
         text = widened(text)
-        texts = {r: t if r in halved else widened(t) for r, t in texts.items()}
+        texts = {r: t if r in readers else widened(t) for r, t in texts.items()}
     return Kernel(symbol, group or name, {**params, **copies}, text, texts)
 
 
@@ -299,7 +307,7 @@ def _quantized(dec, step: Kernel, acts: list) -> Kernel:
         return split_linears.with_unread_weights(text, step.impl_name, len(step.params), types)
 
     cpu = q.text
-    if halves := [a for n, a in step.params.items() if n.endswith(half_weights.SUFFIX)]:  # a cuda form's copies
+    if halves := [a for n, a in step.params.items() if n not in dec.all_group]:  # a cuda form's copies
         cpu = split_linears.with_unread_weights(cpu, step.impl_name, len(step.params) - len(halves),
                                         half_weights.tensor_types(halves))
     return Kernel(step.symbol, step.group, {**step.params, **q.params}, widened(step.impl_text),

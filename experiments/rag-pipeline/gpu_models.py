@@ -134,8 +134,9 @@ def regenerate(build: Path) -> dict[str, dict]:
         model = registry.carried(name, name, dirs[name])
         # step granularity keeps every layer in one group, `<model>/all`
         groups = {g: model.all_group if g.endswith("/all") else model.groups[g] for g in entry["groups"]}
-        groups = {g: {**ps, **half_weights.copies(ps, stack=g in entry.get("stacked_copies", ()))}
-                  if g in entry.get("bf16_copies", ()) else ps for g, ps in groups.items()}
+        halves, stacks = set(entry.get("bf16_copies", ())), set(entry.get("stacked_copies", ()))
+        groups = {g: {**ps, **half_weights.copies(ps, g in stacks, "bfloat16" if g in halves else "float32")}
+                  for g, ps in groups.items()}
         digest = content_digest(groups)
         if not (build / rel).exists():
             write_irpa(build / rel, groups)
