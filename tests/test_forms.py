@@ -109,3 +109,19 @@ def test_decode_attention_forms_agree():
             with attention.form("per_head"):
                 got, _ = attention.attention(None, q, k, v, mask, softcap=softcap)
             assert _close(got, want), (mask.shape, softcap)
+
+
+def test_runtimes_that_read_different_weight_copies_are_an_error():
+    """The copies of a kernel's weights are one set that every form takes: two runtimes
+    asking for different ones (bfloat16, or float32 stacks) is a mistake named up front."""
+    import pytest
+
+    from agentc.models.forms import FormError
+    from agentc.models.kernels import _copy_forms
+
+    assert _copy_forms({"cuda": {"weight_dtype": "bfloat16", "projections": "fused"}, "cpu": {}}) == \
+        ({"cuda"}, (True, "bfloat16"))
+    assert _copy_forms({"cpu": {"linear_form": "transposed"}}) == (set(), (False, "float32"))
+    with pytest.raises(FormError, match=r"runtimes cuda, vulkan read different weight copies .*"
+                                        r"cuda: stack=False, bfloat16.*vulkan: stack=True, float32"):
+        _copy_forms({"cuda": {"weight_dtype": "bfloat16"}, "vulkan": {"projections": "fused"}})
