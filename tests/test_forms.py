@@ -125,3 +125,30 @@ def test_runtimes_that_read_different_weight_copies_are_an_error():
     with pytest.raises(FormError, match=r"runtimes cuda, vulkan read different weight copies .*"
                                         r"cuda: stack=False, bfloat16.*vulkan: stack=True, float32"):
         _copy_forms({"cuda": {"weight_dtype": "bfloat16"}, "vulkan": {"projections": "fused"}})
+
+
+def test_stacked_projections_are_one_product_per_input(monkeypatch):
+    """Under `projections: fused`, q/k/v weights that are row slices of one stack
+    (agentc.models.fused_projections) are answered from one product per input, each with its
+    own rows and bias, equal to PyTorch's three products; other weights stay products of their own."""
+    from agentc.models import forms, fused_projections
+
+    g = torch.Generator().manual_seed(0)
+    wq, wk, wv, wo = (torch.randn(r, 4, generator=g) for r in (6, 2, 2, 4))
+    bq, bk = torch.randn(6, generator=g), torch.randn(2, generator=g)
+    x1, x2 = torch.randn(1, 3, 4, generator=g), torch.randn(1, 1, 4, generator=g)
+    names = ["self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight"]
+    weights = [torch.zeros_like(w) for w in (wq, wk, wv)] + [wo]  # the stack's slices take their places
+    stack = {"self_attn.q_proj.weight+k_proj.weight+v_proj.weight": torch.cat([wq, wk, wv])}
+    products = []
+    real = forms.linear
+    monkeypatch.setattr(forms, "linear", lambda x, w, b=None, form="linear": products.append(w.shape) or real(x, w, b, form))
+    F = torch.nn.functional
+    with fused_projections.sliced(weights, {n: i for i, n in enumerate(names)}, stack), \
+            forms._linear_mode()("linear", True):
+        got = [F.linear(x1, weights[0], bq), F.linear(x1, weights[1], bk), F.linear(x1, weights[2]),
+               F.linear(x2, weights[1], bk), F.linear(x1, weights[3])]
+    want = [x1 @ wq.T + bq, x1 @ wk.T + bk, x1 @ wv.T, x2 @ wk.T + bk, x1 @ wo.T]
+    for a, b in zip(got, want):
+        assert _close(a, b)
+    assert products == [(10, 4), (10, 4), (4, 4)]  # x1's stack, x2's stack, the output projection

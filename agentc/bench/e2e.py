@@ -48,7 +48,8 @@ def _targets() -> list[tuple[str, ...]]:
 def _granularities(target: tuple[str, ...]) -> tuple[str, ...]:
     """The LLM operators' granularities the target's agents compile to: on one device a step
     each (the compiler's choice), across devices also per layer, whose kernels a step
-    build never runs (calibrated, their class factor would come from the step's kernels)."""
+    build never runs (left uncalibrated, they would be priced by the class factor of the
+    step's kernels)."""
     return ("step",) if len(target) == 1 else ("step", "layer")
 
 

@@ -4,8 +4,10 @@ operations with measurements; prints predicted (as the build was priced) against
 
 The first request warms up (first-use costs: lazy tokenizer loads, allocations) and is not
 recorded; each device kernel gets the median over its calls in the other requests, each
-host operation kind (per model) the median of its calls, and the runtime the median time
-per operator when no operator of a request ran (between operators).
+host operation kind (per model) the median of its calls, and each device (and the host)
+the runtime's median time between operators, per operator of that device: the idle time
+before it, when no operator of the request ran. A later calibration replaces the records
+of the devices it ran on.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ def calibrate(build: str, inputs: dict, requests: int = 5, say=print) -> dict:
         measured.record_kernel(digest, device, seconds, len(ts))
         if roofline:
             measured.record_ratio(op_class, device, digest, seconds / roofline)
+    # per device; a later calibration replaces what an earlier one recorded for its devices
     gaps = [_idle_per_op(r, ops) for r in events]
     for device in {d for g in gaps for d in g}:
         measured.record_op_gap(device, statistics.median(g[device] for g in gaps if device in g))

@@ -4,8 +4,9 @@ On a GPU a batch-1 decode step is hundreds of small kernels, each a few microsec
 whatever its size (docs/results/decode/README.md), and transformers' attention calls each
 projection of the same input on its own: three matrix-vector products where one over the
 three weights stacked reads the same bytes. A runtime whose form has `projections: fused`
-(agentc.models.forms) streams a stacked copy of each layer's three weights (made with its
-bfloat16 copies, agentc.models.half_weights: `<prefix>q_proj.weight+k_proj.weight+v_proj.weight.bf16`);
+(agentc.models.forms) streams a stacked copy of each layer's three weights, made with the
+other copies (agentc.models.half_weights: `<prefix>q_proj.weight+k_proj.weight+v_proj.weight.bf16`
+in a bfloat16 form, the same name without `.bf16` in a float32 one);
 while the kernel is traced, the three weights are row slices of the stacked one, and the
 first projection called on an input computes the product over the whole stack, of which
 each projection takes its rows.
@@ -28,10 +29,6 @@ import contextlib
 import contextvars
 
 import numpy as np
-
-from agentc.lazy import lazy_import
-
-torch = lazy_import("torch")
 
 GROUP = ("q_proj.weight", "k_proj.weight", "v_proj.weight")
 _SLICES = contextvars.ContextVar("agentc_stacked_slices", default=None)

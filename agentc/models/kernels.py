@@ -307,7 +307,8 @@ def _quantized(dec, step: Kernel, acts: list) -> Kernel:
         return split_linears.with_unread_weights(text, step.impl_name, len(step.params), types)
 
     cpu = q.text
-    if halves := [a for n, a in step.params.items() if n not in dec.all_group]:  # a cuda form's copies
+    own = dec.all_group
+    if halves := [a for n, a in step.params.items() if n not in own]:  # a cuda form's copies
         cpu = split_linears.with_unread_weights(cpu, step.impl_name, len(step.params) - len(halves),
                                         half_weights.tensor_types(halves))
     return Kernel(step.symbol, step.group, {**step.params, **q.params}, widened(step.impl_text),

@@ -142,7 +142,10 @@ def build_taskgraph(ops: list[PlanOp], cluster: Cluster, call_times: dict[str, d
                                   memory_space=d.spec.memory_space, reserve_cost=d.reserve_cost,
                                   shares=f"{d.node or ''}:{d.spec.cores}" if d.spec.cores else "")
     tasks = {}
-    gap = {p: measured.op_gap_seconds(p) for p in procs}  # the runtime between operators, as calibrated here
+    # the runtime between operators, as calibrated here: per device, under the name its
+    # kernels are measured as (agentc.cost.estimate)
+    gap = {HOST: measured.op_gap_seconds(HOST),
+           **{d.name: measured.op_gap_seconds(d.spec.measured_as or d.spec.name) for d in cluster.devices.values()}}
     host_measured: dict[tuple[str, str], float | None] = {}  # one lookup per (kind, model), not per op
     for op in ops:
         if op.kind == "call":

@@ -67,10 +67,10 @@ def _repeated(key, value, g: int):
     """Each key/value head repeated for the g query heads of its group. Keys and values of
     one shape are repeated as one tensor, one kernel instead of two (a decode step issues
     one per layer, each a few microseconds on a GPU whatever its size)."""
-    if key.shape != value.shape:
+    if key.shape != value.shape or key.dtype != value.dtype:
         return key.repeat_interleave(g, dim=1), value.repeat_interleave(g, dim=1)
     B, H, K, D = key.shape
-    keys = torch.arange(2 * g).reshape(2, 1, 1, g, 1, 1) < g  # (2, 1, 1, g, 1, 1): keys, then values
+    keys = torch.arange(2 * g, device=key.device).reshape(2, 1, 1, g, 1, 1) < g  # (2, 1, 1, g, 1, 1): keys, then values
     both = torch.where(keys, key[None, :, :, None], value[None, :, :, None]).reshape(2, B, H * g, K, D)
     return both[0], both[1]
 
