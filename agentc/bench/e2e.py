@@ -27,6 +27,7 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from unittest import mock
 
 from agentc.bench.progress import Progress
 
@@ -51,20 +52,6 @@ def _granularities(target: tuple[str, ...]) -> tuple[str, ...]:
     build never runs (left uncalibrated, they would be priced by the class factor of the
     step's kernels)."""
     return ("step",) if len(target) == 1 else ("step", "layer")
-
-
-def _with_granularity(granularity: str, build, *args):
-    """`build(*args)` with the calibration agent's LLM at `granularity`
-    (examples/rag_agent_real.py reads AGENTC_LLM_GRANULARITY when it is traced)."""
-    before = os.environ.get("AGENTC_LLM_GRANULARITY")
-    os.environ["AGENTC_LLM_GRANULARITY"] = granularity
-    try:
-        return build(*args)
-    finally:
-        if before is None:
-            os.environ.pop("AGENTC_LLM_GRANULARITY")
-        else:
-            os.environ["AGENTC_LLM_GRANULARITY"] = before
 
 
 def _measure(build, inputs: dict, runs: int) -> dict:
@@ -106,8 +93,9 @@ def run(args, out: Path):
                     progress.step(f"{name}: {g} uncalibrated {before[g]['error_pct']:+.1f}%")
                 for device in target:
                     for granularity in _granularities(target):
-                        cal = _with_granularity(granularity, build, CALIBRATION[0], f"cal-{device}-{granularity}",
-                                                (device,))
+                        # examples/rag_agent_real.py reads it when the compiler traces it
+                        with mock.patch.dict(os.environ, AGENTC_LLM_GRANULARITY=granularity):
+                            cal = build(CALIBRATION[0], f"cal-{device}-{granularity}", (device,))
                         progress.step(f"{name}: calibration agent compiled for {device} ({granularity})")
                         calibrate(str(cal), CALIBRATION[1], CALIBRATION_RUNS, say=lambda *a, **k: None)
                         progress.step(f"{name}: calibrated on {CALIBRATION[0]} on {device} ({granularity})")

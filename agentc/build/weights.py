@@ -74,11 +74,11 @@ def write_build_weights(groups: dict[str, dict[str, np.ndarray]], out: Path) -> 
     """Copy every owner's archive into `out/weights/`; stale archives of an earlier build of
     the directory are removed. Returns manifest entries `{relative path: {sha256, bytes,
     groups, bf16_copies, stacked_copies, file_sha256}}`: `sha256` is the content digest
-    (`content_digest`), `file_sha256` the archive file's, `bf16_copies` the groups that also hold bfloat16 copies
-    of their weights (agentc.models.half_weights), `stacked_copies` the groups whose copies
-    stack each layer's query, key and value weights (agentc.models.fused_projections; in
-    bfloat16 for a group also in `bf16_copies`, else in float32):
-    what a machine needs to make the same archive again from the model's weights."""
+    (`content_digest`), `file_sha256` the archive file's, `bf16_copies` the groups that also
+    hold bfloat16 copies of their weights (agentc.models.half_weights), `stacked_copies`
+    the groups whose copies stack each layer's query, key and value weights
+    (agentc.models.fused_projections; in bfloat16 for a group also in `bf16_copies`, else in
+    float32): what a machine needs to make the same archive again from the model's weights."""
     wdir = out / WEIGHTS_DIR
     wdir.mkdir(parents=True, exist_ok=True)
     entries = {}

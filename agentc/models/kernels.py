@@ -79,7 +79,7 @@ def _shared_kernels(model_obj, op: str, fn, layers: list[tuple[str, str]], acts:
     first = _model_kernel(model_obj, op, fn, layers[0][1], acts, variants=variants)
     groups = model_obj.groups
     readers, spec = _copy_forms(variants)
-    return [Kernel(symbol, group, {**groups[group], **(_copies(model_obj, group, spec) if readers else {})},
+    return [Kernel(symbol, group, {**groups[group], **(_copies(model_obj, group, groups[group], spec) if readers else {})},
                    first.impl_text, dict(first.variants), first.impl_name)
             for symbol, group in layers]
 
@@ -98,12 +98,13 @@ def _copy_forms(variants: dict[str, dict] | None) -> tuple[set[str], tuple[bool,
     return set(readers), next(iter(specs), (False, "float32"))
 
 
-def _copies(model_obj, group: str, spec: tuple[bool, str]) -> dict:
-    """The copies of one of the model's weight groups, made once per model: a layer's group
-    serves its prefill and its decode kernels."""
+def _copies(model_obj, group: str, params: dict, spec: tuple[bool, str]) -> dict:
+    """The copies of weight group `group` (its weights `params`), made once per model: a
+    layer's group serves its prefill and its decode kernels, and step granularity's
+    `<name>/all` its prefill, decode and chunk kernels."""
     made = model_obj.__dict__.setdefault("_weight_copies", {})
     if (group, spec) not in made:
-        made[group, spec] = half_weights.copies(model_obj.groups[group], *spec)
+        made[group, spec] = half_weights.copies(params, *spec)
     return made[group, spec]
 
 
@@ -120,7 +121,6 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
     reads each layer's query, key and value weights stacked (agentc.models.half_weights):
     copies that every form of the kernel then takes."""
     name = model_obj.config.name
-    grouped = params is None and group is not None  # the model's own group: its copies are cached
     if params is None:
         params = model_obj.groups[group] if group else {}
     symbol = f"{sanitize(getattr(model_obj, 'key', name))}__{op}"
@@ -128,7 +128,7 @@ def _model_kernel(model_obj, op: str, fn, group: str | None, acts: list, params:
     key = {"group": name, "op": op, "weights": _weights_key(params)}
     text = export_function(fn, args, symbol + "_impl", list(params), key)
     readers, spec = _copy_forms(variants)
-    copies = {} if not readers else _copies(model_obj, group, spec) if grouped else half_weights.copies(params, *spec)
+    copies = _copies(model_obj, group, params, spec) if readers and params else {}
     texts = {}
     for runtime, attrs in (variants or {}).items():
         clone = forms.in_form(model_obj, attrs)
